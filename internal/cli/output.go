@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Format is an output format chosen with -o.
+type Format string
+
+// Output formats.
+const (
+	Table Format = "table"
+	JSON  Format = "json"
+	YAML  Format = "yaml"
+	CSV   Format = "csv"
+)
+
+// ParseFormat validates -o against the formats a command allows.
+func ParseFormat(s string, allowed ...Format) (Format, error) {
+	names := make([]string, len(allowed))
+	for i, f := range allowed {
+		names[i] = string(f)
+		if strings.EqualFold(s, string(f)) {
+			return f, nil
+		}
+	}
+	return "", Usagef("unknown output format %q (valid: %s)", s, strings.Join(names, ", "))
+}
+
+// WriteJSON writes v as indented JSON with a trailing newline.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// WriteYAML writes v as YAML, using its JSON field names.
+func WriteYAML(w io.Writer, v any) error {
+	b, err := yaml.MarshalWithOptions(v, yaml.UseJSONMarshaler())
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// WriteTable writes aligned columns; the first row is the header.
+func WriteTable(w io.Writer, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// WriteCSV writes rows as CSV; the first row is the header.
+func WriteCSV(w io.Writer, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	if err := cw.WriteAll(rows); err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// Num formats a number for tables: integers without decimals, others with
+// up to 3 significant decimals.
+func Num(v float64) string {
+	if v == float64(int64(v)) && v < 1e15 && v > -1e15 {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	s := fmt.Sprintf("%.3f", v)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s
+}
+
+// NumPtr formats an optional number; unknown prints as "-".
+func NumPtr(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return Num(*v)
+}
