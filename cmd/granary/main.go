@@ -12,11 +12,12 @@ import (
 	"golang.org/x/term"
 
 	"github.com/granaryhq/granary/internal/cli"
+	"github.com/granaryhq/granary/internal/cli/console"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	env := &cli.Env{
+	env := &console.Env{
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
