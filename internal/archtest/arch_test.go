@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -159,4 +160,25 @@ func TestForbiddenCheckCanFail(t *testing.T) {
 		}
 	}
 	t.Fatal("internal/cli does not list os among its deps; the purity check would be blind")
+}
+
+// TestPureCoreHasNoWallClock keeps time a value in the core: no time.Now,
+// time.Since or time.Sleep in non-test files of pure packages.
+func TestPureCoreHasNoWallClock(t *testing.T) {
+	for _, p := range list(t, "./...") {
+		if !isPure(strings.TrimPrefix(p.ImportPath, module+"/")) {
+			continue
+		}
+		for _, f := range p.GoFiles {
+			src, err := os.ReadFile(filepath.Join(p.Dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, call := range []string{"time.Now(", "time.Since(", "time.Sleep(", "time.After(", "time.NewTimer(", "rand.Seed("} {
+				if bytes.Contains(src, []byte(call)) {
+					t.Errorf("%s/%s calls %s; pure packages take time and randomness as values", p.ImportPath, f, call)
+				}
+			}
+		}
+	}
 }
