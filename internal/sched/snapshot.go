@@ -1,0 +1,188 @@
+package sched
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// Snapshot is everything a policy sees: the time, the fleet and the active
+// jobs. Policies and Round never modify it.
+type Snapshot struct {
+	// Now is the virtual time in seconds. It is the only clock.
+	Now float64
+	// Fleet is the number of devices per accelerator model id (catalog ids,
+	// e.g. "v100-sxm2-32gb"). Models with 0 devices may be omitted.
+	Fleet map[string]int
+	// Nodes optionally splits each model's devices into machines. When set,
+	// the devices of a model are numbered 0..Fleet[model]-1 in Nodes order and
+	// Round puts a gang on as few nodes as it can. When nil, every model is
+	// one flat pool (Gavel's simulator default: one GPU per server).
+	Nodes []Node
+	// Jobs are the active (arrived, unfinished) jobs. Order matters only as
+	// a tie-break: FIFO order is by Arrival, then by position in Jobs.
+	Jobs []Job
+}
+
+// Node is one machine: Devices devices of one Model.
+type Node struct {
+	ID      string
+	Model   string
+	Devices int
+}
+
+// Job is one active training job as the scheduler sees it.
+type Job struct {
+	ID    string // unique among Snapshot.Jobs
+	Class string // job class, key into Throughputs (with Gang)
+	// Gang is the number of devices the job needs at once, all of one model
+	// (Gavel's scale factor). ≥ 1.
+	Gang int
+	// Weight is the priority weight (Gavel's priority_weight); > 0. Higher
+	// weight = larger fair share. 0 is read as 1.
+	Weight float64
+	// Arrival is when the job was submitted, seconds (same clock as Now).
+	Arrival float64
+	// TotalSteps and RemainingSteps measure the job's work in training
+	// steps. Used by the ftf and makespan policies.
+	TotalSteps     float64
+	RemainingSteps float64
+}
+
+func (j *Job) weight() float64 {
+	if j.Weight <= 0 {
+		return 1
+	}
+	return j.Weight
+}
+
+// Validate checks the snapshot's own consistency: unique non-empty job ids,
+// Gang ≥ 1, finite non-negative numbers, non-negative fleet counts, and Nodes
+// (when set) summing to Fleet. Errors wrap fleet.ErrInvalid.
+func (s *Snapshot) Validate() error {
+	for m, n := range s.Fleet {
+		if m == "" || n < 0 {
+			return fmt.Errorf("%w: fleet: model %q has %d devices", fleet.ErrInvalid, m, n)
+		}
+	}
+	if s.Nodes != nil {
+		sum := map[string]int{}
+		for i, nd := range s.Nodes {
+			if nd.Devices < 0 || nd.Model == "" {
+				return fmt.Errorf("%w: node %d (%s): model %q, %d devices", fleet.ErrInvalid, i, nd.ID, nd.Model, nd.Devices)
+			}
+			sum[nd.Model] += nd.Devices
+		}
+		for m, n := range s.Fleet {
+			if sum[m] != n {
+				return fmt.Errorf("%w: fleet has %d %s devices but nodes have %d", fleet.ErrInvalid, n, m, sum[m])
+			}
+		}
+		for m, n := range sum {
+			if s.Fleet[m] != n {
+				return fmt.Errorf("%w: nodes have %d %s devices but fleet has %d", fleet.ErrInvalid, n, m, s.Fleet[m])
+			}
+		}
+	}
+	ids := make(map[string]bool, len(s.Jobs))
+	for i := range s.Jobs {
+		j := &s.Jobs[i]
+		bad := func(f string, v any) error {
+			return fmt.Errorf("%w: job %d (%s): field %s: bad value %v", fleet.ErrInvalid, i, j.ID, f, v)
+		}
+		switch {
+		case j.ID == "":
+			return bad("id", `""`)
+		case ids[j.ID]:
+			return fmt.Errorf("%w: job %d: duplicate id %q", fleet.ErrInvalid, i, j.ID)
+		case j.Gang < 1:
+			return bad("gang", j.Gang)
+		case !finite(j.Weight) || j.Weight < 0:
+			return bad("weight", j.Weight)
+		case !finite(j.Arrival):
+			return bad("arrival", j.Arrival)
+		case !finite(j.RemainingSteps) || j.RemainingSteps < 0:
+			return bad("remaining_steps", j.RemainingSteps)
+		case !finite(j.TotalSteps) || j.TotalSteps < 0:
+			return bad("total_steps", j.TotalSteps)
+		}
+		ids[j.ID] = true
+	}
+	if !finite(s.Now) {
+		return fmt.Errorf("%w: snapshot time %v", fleet.ErrInvalid, s.Now)
+	}
+	return nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// models returns the fleet's model ids with at least one device, sorted
+// (Gavel sorts worker types by name; k80 < p100 < v100).
+func (s *Snapshot) models() []string {
+	ms := make([]string, 0, len(s.Fleet))
+	for m, n := range s.Fleet {
+		if n > 0 {
+			ms = append(ms, m)
+		}
+	}
+	sort.Strings(ms)
+	return ms
+}
+
+// Reason says why a job is not running in the next round. Reasons are stable
+// strings meant for users ("why is my job pending?").
+type Reason string
+
+const (
+	// ReasonNoThroughput: the throughput table gives 0 on every model of the
+	// fleet for this job's class and gang size. It will never run here.
+	ReasonNoThroughput Reason = "zero throughput on every accelerator model in the fleet"
+	// ReasonGangTooLarge: no model in the fleet has as many devices as the
+	// gang on the models where it could run. It will never run here.
+	ReasonGangTooLarge Reason = "gang larger than the fleet of every model it can run on"
+	// ReasonNoShare: the policy gave the job no share of any model this
+	// time (e.g. fifo: queued behind earlier jobs).
+	ReasonNoShare Reason = "policy gave it no share this round"
+	// ReasonOutranked: the job has a share but higher-priority jobs took the
+	// devices this round.
+	ReasonOutranked Reason = "devices taken by higher-priority jobs this round"
+)
+
+// Never reports whether r means the job can never run on this fleet.
+func (r Reason) Never() bool { return r == ReasonNoThroughput || r == ReasonGangTooLarge }
+
+// Allocation is a policy's answer: the fraction of wall time each job should
+// spend on each model (each of its Gang devices), Gavel's X matrix.
+// Feasibility: X ≥ 0, Σ_k X[i][k] ≤ 1 per job, Σ_i Gang_i·X[i][k] ≤ Fleet[Models[k]].
+type Allocation struct {
+	Models []string    // columns: the fleet's models with ≥ 1 device, sorted
+	Jobs   []string    // rows: the ids of Snapshot.Jobs, in order
+	X      [][]float64 // X[i][k]: job Jobs[i] on model Models[k]
+	// Reasons[i] is non-empty when job Jobs[i] can run nowhere on this fleet
+	// (ReasonNoThroughput or ReasonGangTooLarge); its row of X is 0.
+	Reasons []Reason
+	// Objective is the policy's objective value at X (e.g. the max-min
+	// normalized throughput for las-hetero), NaN for policies without one.
+	Objective float64
+}
+
+// Share returns X for a job id and model id; 0 when either is not in a.
+func (a *Allocation) Share(jobID, model string) float64 {
+	k := indexOf(a.Models, model)
+	i := indexOf(a.Jobs, jobID)
+	if i < 0 || k < 0 {
+		return 0
+	}
+	return a.X[i][k]
+}
+
+func indexOf(xs []string, x string) int {
+	for i, v := range xs {
+		if v == x {
+			return i
+		}
+	}
+	return -1
+}
