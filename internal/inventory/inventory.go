@@ -1,0 +1,114 @@
+// Package inventory is the stockpile ledger: devices, nodes, their append-only
+// event history, API tokens, bulk import and the fleet summary. It holds the
+// use-cases and their rules (validation, allowed state transitions,
+// all-or-nothing import) and is pure of SQL: it declares the small Store
+// interface it needs, which internal/store/sqlite and internal/store/postgres
+// implement and internal/store/storetest checks.
+package inventory
+
+import (
+	"time"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// Device is one accelerator in the stockpile, identified by its serial.
+//
+// Zero values mean "unknown": an empty Node/Site/Pool, a zero Acquired or
+// WarrantyUntil, a nil CostUSD. Dates are calendar days stored as UTC
+// midnight.
+type Device struct {
+	Serial        string            `json:"serial"`                  // unique, 1–128 printable characters, no spaces
+	Model         string            `json:"model"`                   // catalog chip id (accel.Chip.ID), resolved on input
+	Node          string            `json:"node,omitempty"`          // hostname of the node it sits in
+	Site          string            `json:"site,omitempty"`          // datacenter / site name
+	Pool          string            `json:"pool,omitempty"`          // scheduling or ownership pool
+	State         fleet.DeviceState `json:"state"`                   // current life-cycle state
+	Acquired      time.Time         `json:"acquired,omitzero"`       // purchase / delivery day (UTC midnight)
+	CostUSD       *float64          `json:"cost_usd,omitempty"`      // unit cost paid, USD; nil = unknown
+	WarrantyUntil time.Time         `json:"warranty_until,omitzero"` // last day of warranty (UTC midnight)
+	Labels        map[string]string `json:"labels,omitempty"`        // free-form key=value tags
+	UpdatedAt     time.Time         `json:"updated_at,omitzero"`     // time of the last event (set by the service)
+}
+
+// Node is a machine that hosts devices.
+type Node struct {
+	Hostname           string `json:"hostname"`                      // unique
+	Site               string `json:"site,omitempty"`                // datacenter / site
+	InterconnectDomain string `json:"interconnect_domain,omitempty"` // e.g. an NVLink/HCCS/IB fabric name
+}
+
+// Event is one entry of the append-only history. A device's creation is an
+// event with From == "" and Reason "created" (or "imported"); every accepted
+// state change is exactly one event.
+type Event struct {
+	Seq    int64             `json:"seq"`            // global, strictly increasing; assigned by the store
+	Serial string            `json:"serial"`         // the device
+	From   fleet.DeviceState `json:"from,omitempty"` // "" for creation
+	To     fleet.DeviceState `json:"to"`
+	Reason string            `json:"reason"`
+	Actor  string            `json:"actor"` // token id or name of whoever made the change
+	At     time.Time         `json:"at"`    // from the service's clock, UTC
+}
+
+// Role is what a token may do. Roles are ordered: admin ⊃ operator ⊃ viewer.
+type Role string
+
+// The roles.
+const (
+	RoleViewer   Role = "viewer"   // read inventory, history and summary
+	RoleOperator Role = "operator" // viewer + create, import, change state
+	RoleAdmin    Role = "admin"    // operator + manage tokens
+)
+
+// Roles lists every role from weakest to strongest.
+var Roles = []Role{RoleViewer, RoleOperator, RoleAdmin}
+
+// Token is an API bearer token. Only a hash of the secret is stored; the
+// secret is shown once, when the token is created.
+type Token struct {
+	ID        string    `json:"id"`   // public, short, unique; used as the event Actor
+	Name      string    `json:"name"` // free-form note, e.g. "ci" or "bootstrap"
+	Role      Role      `json:"role"`
+	Hash      []byte    `json:"-"` // SHA-256 of the secret
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Filter selects devices for List. Empty fields match everything. Results are
+// ordered by serial; After is an opaque cursor from a previous Page.Next.
+type Filter struct {
+	Model string            // catalog id or any name accel.Resolve accepts
+	State fleet.DeviceState // exact state
+	Site  string
+	Pool  string
+	Node  string
+	After string // cursor: return devices after this one
+	Limit int    // page size; 0 means DefaultPageSize, capped at MaxPageSize
+}
+
+// Page sizes for List.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Page is one page of devices. Next is empty on the last page.
+type Page struct {
+	Devices []Device `json:"devices"`
+	Next    string   `json:"next,omitempty"`
+}
+
+// EventFilter selects history entries, ordered by Seq.
+type EventFilter struct {
+	Serial   string // empty = every device
+	AfterSeq int64  // return events with Seq > AfterSeq
+	Limit    int    // 0 = no limit
+}
+
+// ModelStateCount is one row of the summary aggregation the store computes:
+// how many devices of a model are in a state.
+type ModelStateCount struct {
+	Model   string
+	State   fleet.DeviceState
+	Devices int
+}

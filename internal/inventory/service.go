@@ -1,0 +1,264 @@
+package inventory
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// Classifier names a chip's export-control class for the summary, e.g.
+// "3A090.a" or "not controlled". internal/exportctl provides the real one.
+type Classifier func(accel.Chip) string
+
+// Config is what a Service is built from. Store and Catalog are required.
+type Config struct {
+	Store   Store
+	Catalog *accel.Catalog
+	// Now is the clock for event times and token creation. Nil means time.Now.
+	Now func() time.Time
+	// Classify labels models in the summary. Nil labels every model
+	// "unclassified".
+	Classify Classifier
+	// Random is the entropy for token secrets and ids. Nil means crypto/rand.
+	Random io.Reader
+}
+
+// Service is the ledger's use-cases. It is safe for concurrent use; all
+// state lives in the Store.
+type Service struct {
+	store    Store
+	cat      *accel.Catalog
+	now      func() time.Time
+	classify Classifier
+	random   io.Reader
+}
+
+// New builds a Service.
+func New(c Config) (*Service, error) {
+	if c.Store == nil || c.Catalog == nil {
+		return nil, errors.New("inventory: Config needs a Store and a Catalog")
+	}
+	s := &Service{store: c.Store, cat: c.Catalog, now: c.Now, classify: c.Classify, random: c.Random}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.classify == nil {
+		s.classify = func(accel.Chip) string { return "unclassified" }
+	}
+	if s.random == nil {
+		s.random = cryptoRand
+	}
+	return s, nil
+}
+
+// Catalog returns the catalog the service resolves models with.
+func (s *Service) Catalog() *accel.Catalog { return s.cat }
+
+func (s *Service) clock() time.Time { return s.now().UTC() }
+
+// Create validates d, resolves its model to a catalog id, and stores it with
+// a creation event (From "", To d.State, Reason "created" unless reason is
+// given). A duplicate serial wraps fleet.ErrConflict; invalid fields are a
+// fleet.InputErrors naming each field (wraps fleet.ErrInvalid).
+func (s *Service) Create(ctx context.Context, d Device, reason, actor string) (Device, error) {
+	var errs fleet.InputErrors
+	d, errs = s.normalize(d, fleet.Position{Entry: d.Serial}, errs)
+	if err := errs.Err(); err != nil {
+		return Device{}, err
+	}
+	if reason == "" {
+		reason = "created"
+	}
+	now := s.clock()
+	d.UpdatedAt = now
+	b := Batch{Devices: []Device{d}, Events: []Event{{Serial: d.Serial, To: d.State, Reason: reason, Actor: actor, At: now}}}
+	if d.Node != "" {
+		b.Nodes = []Node{{Hostname: d.Node, Site: d.Site}}
+	}
+	if err := s.store.Insert(ctx, b); err != nil {
+		return Device{}, err
+	}
+	return d, nil
+}
+
+// normalize checks one device's fields, resolving Model to a catalog id and
+// truncating dates to the day. Problems are appended to errs at pos (Field
+// is filled in).
+func (s *Service) normalize(d Device, pos fleet.Position, errs fleet.InputErrors) (Device, fleet.InputErrors) {
+	add := func(field, msg string) {
+		p := pos
+		p.Field = field
+		errs = append(errs, &fleet.InputError{Pos: p, Msg: msg})
+	}
+	if msg := checkSerial(d.Serial); msg != "" {
+		add("serial", msg)
+	}
+	if d.Model == "" {
+		add("model", "missing model")
+	} else if c, err := s.cat.Resolve(d.Model); err != nil {
+		add("model", err.Error())
+	} else {
+		d.Model = c.ID
+	}
+	if st, err := fleet.ParseDeviceState(string(d.State)); err != nil {
+		add("state", err.Error())
+	} else {
+		d.State = st
+	}
+	if d.CostUSD != nil && !(*d.CostUSD >= 0 && *d.CostUSD < 1e12) {
+		add("cost_usd", fmt.Sprintf("cost %v is not a non-negative amount", *d.CostUSD))
+	}
+	for k := range d.Labels {
+		if k == "" || strings.ContainsAny(k, "=;") || strings.TrimSpace(k) != k {
+			add("labels", fmt.Sprintf("bad label key %q", k))
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"node", d.Node}, {"site", d.Site}, {"pool", d.Pool}} {
+		if len(f.v) > 256 || strings.ContainsFunc(f.v, unicode.IsControl) {
+			add(f.name, "too long or has control characters")
+		}
+	}
+	d.Acquired = day(d.Acquired)
+	d.WarrantyUntil = day(d.WarrantyUntil)
+	return d, errs
+}
+
+func day(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	y, m, dd := t.Date()
+	return time.Date(y, m, dd, 0, 0, 0, 0, time.UTC)
+}
+
+// checkSerial returns why s is not a valid serial, or "".
+func checkSerial(s string) string {
+	switch {
+	case s == "":
+		return "missing serial"
+	case len(s) > 128:
+		return "serial longer than 128 bytes"
+	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }):
+		return fmt.Sprintf("serial %q has spaces or control characters", s)
+	}
+	return ""
+}
+
+// Get returns one device or an error wrapping fleet.ErrNotFound.
+func (s *Service) Get(ctx context.Context, serial string) (Device, error) {
+	return s.store.Device(ctx, serial)
+}
+
+// List returns one page of devices matching f, ordered by serial. f.Model
+// may be any name the catalog resolves; f.After is a cursor from a previous
+// Page.Next. A bad model, state or cursor wraps fleet.ErrInvalid.
+func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
+	if f.Model != "" {
+		c, err := s.cat.Resolve(f.Model)
+		if err != nil {
+			return Page{}, fmt.Errorf("%w: model: %w", fleet.ErrInvalid, err)
+		}
+		f.Model = c.ID
+	}
+	if f.State != "" {
+		st, err := fleet.ParseDeviceState(string(f.State))
+		if err != nil {
+			return Page{}, err
+		}
+		f.State = st
+	}
+	if f.After != "" {
+		after, err := decodeCursor(f.After)
+		if err != nil {
+			return Page{}, err
+		}
+		f.After = after
+	}
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultPageSize
+	case limit > MaxPageSize:
+		limit = MaxPageSize
+	}
+	f.Limit = limit + 1
+	ds, err := s.store.Devices(ctx, f)
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Devices: ds}
+	if len(ds) > limit {
+		p.Devices = ds[:limit]
+		p.Next = encodeCursor(ds[limit-1].Serial)
+	}
+	if p.Devices == nil {
+		p.Devices = []Device{}
+	}
+	return p, nil
+}
+
+func encodeCursor(serial string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(serial))
+}
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) == 0 {
+		return "", fmt.Errorf("%w: bad cursor %q", fleet.ErrInvalid, c)
+	}
+	return string(b), nil
+}
+
+// SetState moves one device to state to, recording exactly one event with
+// reason and actor. A refused transition is a *TransitionError (wraps
+// fleet.ErrConflict) listing the allowed states; a missing device wraps
+// fleet.ErrNotFound; an empty reason or unknown state wraps fleet.ErrInvalid.
+// Concurrent changes to one device are serialized by the store: each sees
+// the state the previous one left.
+func (s *Service) SetState(ctx context.Context, serial string, to fleet.DeviceState, reason, actor string) (Event, error) {
+	st, err := fleet.ParseDeviceState(string(to))
+	if err != nil {
+		return Event{}, err
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return Event{}, &fleet.InputError{Pos: fleet.Position{Field: "reason"}, Msg: "a state change needs a reason"}
+	}
+	return s.store.UpdateState(ctx, serial, func(d Device) (Event, error) {
+		if err := CheckTransition(d.Serial, d.State, st); err != nil {
+			return Event{}, err
+		}
+		return Event{Serial: d.Serial, From: d.State, To: st, Reason: reason, Actor: actor, At: s.clock()}, nil
+	})
+}
+
+// History returns a device's events, oldest first; a device that does not
+// exist wraps fleet.ErrNotFound.
+func (s *Service) History(ctx context.Context, serial string) ([]Event, error) {
+	evs, err := s.store.Events(ctx, EventFilter{Serial: serial})
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
+		if _, err := s.store.Device(ctx, serial); err != nil {
+			return nil, err
+		}
+	}
+	return evs, nil
+}
+
+// Events returns history entries across devices, ordered by Seq.
+func (s *Service) Events(ctx context.Context, q EventFilter) ([]Event, error) {
+	return s.store.Events(ctx, q)
+}
+
+// Nodes returns every node.
+func (s *Service) Nodes(ctx context.Context) ([]Node, error) { return s.store.Nodes(ctx) }

@@ -1,0 +1,111 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// Store is what the ledger needs from persistence. internal/store/sqlite and
+// internal/store/postgres implement it; internal/store/storetest is the
+// contract both pass. Every method is safe for concurrent use.
+//
+// Errors: a missing device or token wraps fleet.ErrNotFound; a duplicate
+// serial or token wraps fleet.ErrConflict.
+// Anything else is an infrastructure failure.
+type Store interface {
+	DeviceStore
+	EventStore
+	TokenStore
+}
+
+// DeviceStore keeps devices and nodes.
+type DeviceStore interface {
+	// Insert writes a batch in ONE transaction: every node in b.Nodes that
+	// does not exist yet (existing nodes are left as they are), every
+	// device, and every event. Either all of it is committed or none of it.
+	// A serial that already exists fails the whole batch with an error
+	// wrapping fleet.ErrConflict and a *DuplicateError naming the serials.
+	// The store assigns the events' Seq in slice order.
+	Insert(ctx context.Context, b Batch) error
+
+	// Device returns one device, or an error wrapping fleet.ErrNotFound.
+	Device(ctx context.Context, serial string) (Device, error)
+
+	// Devices returns up to q.Limit devices matching q with serial > q.After,
+	// ordered by serial (byte order). q.Model is an exact catalog id here and
+	// q.After a plain serial (the service resolves names and cursors).
+	// q.Limit <= 0 means no limit.
+	Devices(ctx context.Context, q Filter) ([]Device, error)
+
+	// ExistingSerials returns those of serials that are already stored, in
+	// any order.
+	ExistingSerials(ctx context.Context, serials []string) ([]string, error)
+
+	// UpdateState changes one device's state atomically with appending its
+	// event: inside one transaction it reads the device (locking it against
+	// concurrent changes), calls decide with it, and, if decide returns an
+	// event without error, sets the device's state to ev.To, its UpdatedAt to
+	// ev.At, and appends ev. It returns the stored event (with Seq). decide's
+	// error is returned unchanged and nothing is written. decide must be
+	// fast and must not call the store. A missing device wraps
+	// fleet.ErrNotFound.
+	UpdateState(ctx context.Context, serial string, decide func(Device) (Event, error)) (Event, error)
+
+	// CountByModelState aggregates all devices by (model, state), in SQL.
+	// Rows with zero devices are omitted; order is by model then state.
+	CountByModelState(ctx context.Context) ([]ModelStateCount, error)
+
+	// Nodes returns every node ordered by hostname.
+	Nodes(ctx context.Context) ([]Node, error)
+}
+
+// EventStore reads the append-only history. Events are written only by
+// DeviceStore.Insert and DeviceStore.UpdateState.
+type EventStore interface {
+	// Events returns events matching q ordered by Seq.
+	Events(ctx context.Context, q EventFilter) ([]Event, error)
+}
+
+// TokenStore keeps API tokens (hashed).
+type TokenStore interface {
+	// CreateToken stores t; a duplicate ID or hash wraps fleet.ErrConflict.
+	CreateToken(ctx context.Context, t Token) error
+	// CreateFirstToken stores t only if there are no tokens at all, in one
+	// transaction, and reports whether it did. It is how a server bootstraps
+	// its first admin token without racing another starting server.
+	CreateFirstToken(ctx context.Context, t Token) (bool, error)
+	// TokenByHash finds the token whose Hash equals hash, or wraps
+	// fleet.ErrNotFound.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// Tokens lists every token ordered by creation time, then ID.
+	Tokens(ctx context.Context) ([]Token, error)
+	// DeleteToken removes a token by ID, or wraps fleet.ErrNotFound.
+	DeleteToken(ctx context.Context, id string) error
+}
+
+// Batch is what one Insert writes.
+type Batch struct {
+	Nodes   []Node
+	Devices []Device
+	Events  []Event
+}
+
+// DuplicateError names serials that already exist. It wraps
+// fleet.ErrConflict (via Unwrap) so callers can branch on the kind.
+type DuplicateError struct {
+	Serials []string
+}
+
+func (e *DuplicateError) Error() string {
+	const show = 5
+	if len(e.Serials) <= show {
+		return "serial already exists: " + strings.Join(e.Serials, ", ")
+	}
+	return fmt.Sprintf("serials already exist: %s and %d more", strings.Join(e.Serials[:show], ", "), len(e.Serials)-show)
+}
+
+// Unwrap returns fleet.ErrConflict.
+func (e *DuplicateError) Unwrap() error { return fleet.ErrConflict }

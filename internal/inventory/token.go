@@ -1,0 +1,128 @@
+package inventory
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+var cryptoRand io.Reader = rand.Reader
+
+// TokenPrefix starts every generated token secret, so leaked secrets are easy
+// to spot.
+const TokenPrefix = "gry_"
+
+// ParseRole resolves a role name (case-insensitive).
+func ParseRole(s string) (Role, error) {
+	r := Role(strings.ToLower(strings.TrimSpace(s)))
+	for _, k := range Roles {
+		if k == r {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("%w: unknown role %q (valid: viewer, operator, admin)", fleet.ErrInvalid, s)
+}
+
+func (r Role) rank() int {
+	switch r {
+	case RoleViewer:
+		return 1
+	case RoleOperator:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Allows reports whether a token with role r may do what needs role need.
+func (r Role) Allows(need Role) bool { return r.rank() > 0 && r.rank() >= need.rank() }
+
+// HashSecret is how token secrets are stored: SHA-256 of the secret's bytes.
+// Secrets are 160 random bits, so a fast hash is enough.
+func HashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// CreateToken makes a token with role and name and returns the secret, which
+// is shown only now.
+func (s *Service) CreateToken(ctx context.Context, role Role, name string) (Token, string, error) {
+	t, secret, err := s.newToken(role, name, "")
+	if err != nil {
+		return Token{}, "", err
+	}
+	if err := s.store.CreateToken(ctx, t); err != nil {
+		return Token{}, "", err
+	}
+	return t, secret, nil
+}
+
+func (s *Service) newToken(role Role, name, secret string) (Token, string, error) {
+	if _, err := ParseRole(string(role)); err != nil {
+		return Token{}, "", err
+	}
+	var idb [6]byte
+	if _, err := io.ReadFull(s.random, idb[:]); err != nil {
+		return Token{}, "", err
+	}
+	if secret == "" {
+		var sb [20]byte
+		if _, err := io.ReadFull(s.random, sb[:]); err != nil {
+			return Token{}, "", err
+		}
+		secret = TokenPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sb[:]))
+	}
+	t := Token{ID: "tok_" + hex.EncodeToString(idb[:]), Name: name, Role: role, Hash: HashSecret(secret), CreatedAt: s.clock()}
+	return t, secret, nil
+}
+
+// Bootstrap makes the first admin token when the store has none. With a
+// non-empty secret (GRANARY_BOOTSTRAP_TOKEN) that value becomes the token;
+// otherwise one is generated. It returns the secret and created=true only
+// if it made the token; on a store that already has tokens it does nothing.
+// A secret with spaces or fewer than 8 characters wraps fleet.ErrInvalid.
+func (s *Service) Bootstrap(ctx context.Context, secret string) (Token, string, bool, error) {
+	if secret != "" && (len(secret) < 8 || strings.ContainsFunc(secret, unicode.IsSpace)) {
+		return Token{}, "", false, fmt.Errorf("%w: bootstrap token must be at least 8 characters without spaces", fleet.ErrInvalid)
+	}
+	t, secret, err := s.newToken(RoleAdmin, "bootstrap", secret)
+	if err != nil {
+		return Token{}, "", false, err
+	}
+	ok, err := s.store.CreateFirstToken(ctx, t)
+	if err != nil || !ok {
+		return Token{}, "", false, err
+	}
+	return t, secret, true, nil
+}
+
+// Authenticate returns the token whose secret this is. An empty or unknown
+// secret wraps fleet.ErrUnauthorized.
+func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error) {
+	if secret == "" {
+		return Token{}, fmt.Errorf("%w: no token", fleet.ErrUnauthorized)
+	}
+	t, err := s.store.TokenByHash(ctx, HashSecret(secret))
+	if errors.Is(err, fleet.ErrNotFound) {
+		return Token{}, fmt.Errorf("%w: unknown token", fleet.ErrUnauthorized)
+	}
+	return t, err
+}
+
+// Tokens lists every token (without secrets).
+func (s *Service) Tokens(ctx context.Context) ([]Token, error) { return s.store.Tokens(ctx) }
+
+// DeleteToken revokes a token by ID.
+func (s *Service) DeleteToken(ctx context.Context, id string) error {
+	return s.store.DeleteToken(ctx, id)
+}
