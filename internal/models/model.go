@@ -74,7 +74,7 @@ type Model struct {
 	Heads         int        `json:"heads"`
 	KVHeads       int        `json:"kv_heads"`
 	HeadDim       int        `json:"head_dim,omitempty"` // GQA/MHA only; never derive as hidden/heads
-	Intermediate  int        `json:"intermediate"`      // dense MLP width
+	Intermediate  int        `json:"intermediate"`       // dense MLP width
 	Vocab         int        `json:"vocab"`
 	TieEmbeddings bool       `json:"tie_embeddings"`
 	MaxPosition   int        `json:"max_position"`
@@ -165,7 +165,7 @@ func (m Model) Params() ParamBreakdown {
 		} else {
 			attn += h * nh * qk
 		}
-		repl += h*float64(a.KVLoraRank+a.QKRopeHeadDim) + float64(a.KVLoraRank) // kv_a_proj_with_mqa + kv_a_layernorm
+		repl += h*float64(a.KVLoraRank+a.QKRopeHeadDim) + float64(a.KVLoraRank)  // kv_a_proj_with_mqa + kv_a_layernorm
 		attn += float64(a.KVLoraRank) * nh * float64(a.QKNopeHeadDim+a.VHeadDim) // kv_b_proj
 		attn += nh * float64(a.VHeadDim) * h                                     // o_proj
 	} else {
