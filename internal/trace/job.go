@@ -1,0 +1,28 @@
+package trace
+
+// Job is one job of a trace.
+type Job struct {
+	// ID is the job's index in the trace, 0-based (for Gavel traces, the
+	// line number counted from 0, as Gavel numbers jobs).
+	ID int `json:"id"`
+	// Name is an optional label (JSONL "name").
+	Name string `json:"name,omitempty"`
+	// Arrival is the submission time in seconds from the start of the trace.
+	Arrival float64 `json:"arrival_s"`
+	// Class is the job class: the key into the throughput table together
+	// with Gang (Gavel's job_type, e.g. "ResNet-50 (batch size 64)").
+	Class string `json:"class"`
+	// Gang is the number of accelerators the job needs at once, all of one
+	// model (Gavel's scale_factor), ≥ 1.
+	Gang int `json:"gang"`
+	// Steps is the job's length in training steps of the whole gang
+	// (Gavel's total_steps), > 0.
+	Steps float64 `json:"steps"`
+	// Weight is the priority weight (default 1), > 0.
+	Weight float64 `json:"weight"`
+	// SLO is Gavel's SLO factor; 0 means none.
+	SLO float64 `json:"slo,omitempty"`
+	// Line is the 1-based line of the job in its source file (0 when
+	// generated); it is not written out.
+	Line int `json:"-"`
+}

@@ -1,0 +1,157 @@
+package trace
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// jsonJob is one JSONL line as written; pointers tell missing from zero.
+type jsonJob struct {
+	ID      *int     `json:"id"`
+	Name    string   `json:"name"`
+	Arrival *float64 `json:"arrival_s"`
+	Class   *string  `json:"class"`
+	Gang    *int     `json:"gang"`
+	Steps   *float64 `json:"steps"`
+	Weight  *float64 `json:"weight"`
+	SLO     *float64 `json:"slo"`
+}
+
+// ReadJSONL reads Granary's JSONL trace format (docs/traces.md): one JSON
+// object per line with arrival_s, class, gang, steps and optionally id,
+// name, weight (default 1) and slo. Blank lines and lines starting with #
+// are skipped. Unknown fields are rejected. If id is given it must equal
+// the job's 0-based position. Arrivals must be non-decreasing.
+func ReadJSONL(r io.Reader, name string) ([]Job, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	var jobs []Job
+	line := 0
+	prev := 0.0
+	for sc.Scan() {
+		line++
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 || text[0] == '#' {
+			continue
+		}
+		pos := fleet.Position{File: name, Line: line}
+		bad := func(field, msg string) error {
+			p := pos
+			p.Field = field
+			return &fleet.InputError{Pos: p, Msg: msg}
+		}
+		var jj jsonJob
+		dec := json.NewDecoder(bytes.NewReader(text))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&jj); err != nil {
+			return nil, jsonError(pos, err)
+		}
+		if dec.More() {
+			return nil, &fleet.InputError{Pos: pos, Msg: "trailing data after the JSON object (one object per line)"}
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, &fleet.InputError{Pos: pos, Msg: "trailing data after the JSON object (one object per line)"}
+		}
+		j := Job{ID: len(jobs), Line: line, Name: jj.Name, Weight: 1}
+		if jj.ID != nil && *jj.ID != j.ID {
+			return nil, bad("id", fmt.Sprintf("id %d but this is job %d: ids are 0-based positions in the file (omit id to number automatically)", *jj.ID, j.ID))
+		}
+		switch {
+		case jj.Class == nil:
+			return nil, bad("class", "required field is missing")
+		case strings.TrimSpace(*jj.Class) == "":
+			return nil, bad("class", "must not be empty")
+		}
+		j.Class = *jj.Class
+		switch {
+		case jj.Gang == nil:
+			return nil, bad("gang", "required field is missing")
+		case *jj.Gang < 1:
+			return nil, bad("gang", fmt.Sprintf("must be ≥ 1, got %d", *jj.Gang))
+		}
+		j.Gang = *jj.Gang
+		switch {
+		case jj.Steps == nil:
+			return nil, bad("steps", "required field is missing")
+		case !(*jj.Steps > 0) || math.IsInf(*jj.Steps, 0):
+			return nil, bad("steps", fmt.Sprintf("must be a finite number > 0, got %v", *jj.Steps))
+		}
+		j.Steps = *jj.Steps
+		switch {
+		case jj.Arrival == nil:
+			return nil, bad("arrival_s", "required field is missing")
+		case !(*jj.Arrival >= 0) || math.IsInf(*jj.Arrival, 0):
+			return nil, bad("arrival_s", fmt.Sprintf("must be a finite number ≥ 0, got %v", *jj.Arrival))
+		case *jj.Arrival < prev:
+			return nil, bad("arrival_s", fmt.Sprintf("%v s is before the previous job's %v s: arrivals must be non-decreasing", *jj.Arrival, prev))
+		}
+		j.Arrival = *jj.Arrival
+		prev = j.Arrival
+		if jj.Weight != nil {
+			if !(*jj.Weight > 0) || math.IsInf(*jj.Weight, 0) {
+				return nil, bad("weight", fmt.Sprintf("must be a finite number > 0, got %v", *jj.Weight))
+			}
+			j.Weight = *jj.Weight
+		}
+		if jj.SLO != nil {
+			if !(*jj.SLO >= 0) || math.IsInf(*jj.SLO, 0) {
+				return nil, bad("slo", fmt.Sprintf("must be a finite number ≥ 0 (0 = none), got %v", *jj.SLO))
+			}
+			j.SLO = *jj.SLO
+		}
+		jobs = append(jobs, j)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: name, Line: line + 1}, Msg: err.Error()}
+	}
+	if len(jobs) == 0 {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: "no jobs in trace"}
+	}
+	return jobs, nil
+}
+
+// jsonError names the field and column of a JSON decoding error.
+func jsonError(pos fleet.Position, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		pos.Column = int(se.Offset)
+		return &fleet.InputError{Pos: pos, Msg: "invalid JSON: " + se.Error()}
+	case errors.As(err, &te):
+		pos.Field = te.Field
+		pos.Column = int(te.Offset)
+		return &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("want a %s, got a JSON %s", te.Type, te.Value)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		pos.Field = f
+		return &fleet.InputError{Pos: pos, Msg: "unknown field (known: id, name, arrival_s, class, gang, steps, weight, slo)"}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &fleet.InputError{Pos: pos, Msg: "incomplete JSON object"}
+	}
+	return &fleet.InputError{Pos: pos, Msg: err.Error()}
+}
+
+// WriteJSONL writes jobs in Granary's JSONL trace format, one object per
+// line, with ids renumbered to their positions.
+func WriteJSONL(w io.Writer, jobs []Job) error {
+	bw := bufio.NewWriter(w)
+	for i, j := range jobs {
+		j.ID = i
+		b, err := json.Marshal(j)
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
