@@ -1,56 +1,213 @@
 package sched
 
 import (
-	"errors"
+	"fmt"
+	"math"
+
+	"github.com/granaryhq/granary/internal/fleet"
 )
 
-var errNotYet = errors.New("policy not implemented yet")
+// fastest returns the column with the largest total throughput over the
+// usable jobs (ties: lowest index), or the column named ref when set.
+func (p *problem) reference(ref string) int {
+	if ref != "" {
+		for k, m := range p.models {
+			if m == ref {
+				return k
+			}
+		}
+	}
+	best, bestSum := 0, -1.0
+	for k := range p.models {
+		sum := 0.0
+		for i, row := range p.tput {
+			if p.ok[i] {
+				sum += row[k]
+			}
+		}
+		if sum > bestSum {
+			best, bestSum = k, sum
+		}
+	}
+	return best
+}
 
+// agnosticTput is the throughput matrix an agnostic policy believes in:
+// every model where the job can run is as fast as the reference model (or,
+// when the job cannot run on the reference, as its fastest model).
+func (p *problem) agnosticTput(ref int) [][]float64 {
+	out := zeros(len(p.tput), len(p.models))
+	for i, row := range p.tput {
+		v := row[ref]
+		if v == 0 {
+			for _, w := range row {
+				v = math.Max(v, w)
+			}
+		}
+		for k, w := range row {
+			if w > 0 {
+				out[i][k] = v
+			}
+		}
+	}
+	return out
+}
+
+func (p *problem) totalCap() float64 {
+	sum := 0.0
+	for _, c := range p.cap {
+		sum += c
+	}
+	return sum
+}
+
+// lasPolicy is Gavel's max_min_fairness (agnostic) and
+// max_min_fairness_perf (hetero):
+//
+//	max min_i  (s_i / (w_i · prop_i)) · Σ_k T[i][k]·X[i][k]
+//
+// with the base constraints. Hetero: prop_i = Σ_k T[i][k]·N_k / Σ_k N_k, the
+// throughput job i would get from an equal split of every model (Gavel's
+// ProportionalPolicy). Agnostic: T = 1 wherever the job can run, prop = 1,
+// so the objective is min_i s_i·Σ_k X[i][k] / w_i.
 type lasPolicy struct{ hetero bool }
 
-func (p *lasPolicy) Name() string {
-	if p.hetero {
+func (l *lasPolicy) Name() string {
+	if l.hetero {
 		return LASHetero
 	}
 	return LAS
 }
-func (p *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
-	return Allocation{}, errNotYet
-}
 
-type ftfPolicy struct{ hetero bool }
-
-func newFTF(hetero bool) *ftfPolicy { return &ftfPolicy{hetero: hetero} }
-func (p *ftfPolicy) Name() string {
-	if p.hetero {
-		return FTFHetero
+func (l *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
+	p, err := newProblem(s, tp)
+	if err != nil {
+		return Allocation{}, err
 	}
-	return FTF
-}
-func (p *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
-	return Allocation{}, errNotYet
+	a := zeros(len(p.tput), len(p.models))
+	total := p.totalCap()
+	for i, row := range p.tput {
+		if !p.ok[i] {
+			continue
+		}
+		if !l.hetero {
+			for k, v := range row {
+				if v > 0 {
+					a[i][k] = p.gang[i] / p.weight[i]
+				}
+			}
+			continue
+		}
+		prop := 0.0
+		for k, v := range row {
+			prop += v * p.cap[k] / total
+		}
+		c := p.gang[i] / (p.weight[i] * prop)
+		for k, v := range row {
+			a[i][k] = c * v
+		}
+	}
+	t, x, err := maxMinLP(a, p.gang, p.cap, p.ok)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("%s: %w", l.Name(), err)
+	}
+	al := p.emptyAllocation()
+	al.X = x
+	al.Objective = t
+	return al, nil
 }
 
-type makespanPolicy struct{ hetero bool }
+// makespanPolicy is Gavel's min_total_duration(_perf): the smallest T such
+// that every job can finish its remaining steps R_i within T,
+//
+//	min T  s.t.  Σ_k T[i][k]·X[i][k] ≥ R_i / T  and the base constraints.
+//
+// Gavel bisects on T with a 5% stopping gap; we solve it exactly as the
+// max-min LP  max t s.t. Σ_k (T[i][k]/R_i)·X[i][k] ≥ t,  T = 1/t. Agnostic:
+// every model is as fast as the reference model (Gavel: v100).
+// Objective reports T in seconds.
+type makespanPolicy struct {
+	hetero bool
+	ref    string
+}
 
-func (p *makespanPolicy) Name() string {
-	if p.hetero {
+func (mp *makespanPolicy) Name() string {
+	if mp.hetero {
 		return MakespanHetero
 	}
 	return Makespan
 }
-func (p *makespanPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
-	return Allocation{}, errNotYet
+
+func (mp *makespanPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
+	p, err := newProblem(s, tp)
+	if err != nil {
+		return Allocation{}, err
+	}
+	T := p.tput
+	if !mp.hetero {
+		T = p.agnosticTput(p.reference(mp.ref))
+	}
+	a := zeros(len(T), len(p.models))
+	use := make([]bool, len(T))
+	for i, row := range T {
+		r := s.Jobs[i].RemainingSteps
+		if !p.ok[i] || r <= 0 {
+			continue
+		}
+		use[i] = true
+		for k, v := range row {
+			a[i][k] = v / r
+		}
+	}
+	t, x, err := maxMinLP(a, p.gang, p.cap, use)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("%s: %w", mp.Name(), err)
+	}
+	al := p.emptyAllocation()
+	al.X = x
+	al.Objective = 1 / t
+	if math.IsInf(t, 1) {
+		al.Objective = 0
+	}
+	return al, nil
 }
 
+// maxThroughputPolicy is Gavel's max_sum_throughput_perf and, with costs,
+// ThroughputNormalizedByCostSum_Perf:  max Σ_i Σ_k T[i][k]·X[i][k] / cost_k.
+// Objective reports Σ T·X (steps/s; divided by cost when costs are set).
 type maxThroughputPolicy struct{ cost map[string]float64 }
 
-func (p *maxThroughputPolicy) Name() string {
-	if p.cost != nil {
+func (mt *maxThroughputPolicy) Name() string {
+	if mt.cost != nil {
 		return MaxThroughputPerCost
 	}
 	return MaxThroughput
 }
-func (p *maxThroughputPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
-	return Allocation{}, errNotYet
+
+func (mt *maxThroughputPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
+	p, err := newProblem(s, tp)
+	if err != nil {
+		return Allocation{}, err
+	}
+	v := p.tput
+	if mt.cost != nil {
+		v = zeros(len(p.tput), len(p.models))
+		for k, m := range p.models {
+			c, ok := mt.cost[m]
+			if !ok {
+				return Allocation{}, fmt.Errorf("%w: %s: no cost for model %s", fleet.ErrInvalid, mt.Name(), m)
+			}
+			for i := range v {
+				v[i][k] = p.tput[i][k] / c
+			}
+		}
+	}
+	obj, x, err := maxSumLP(v, p.gang, p.cap, p.ok)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("%s: %w", mt.Name(), err)
+	}
+	al := p.emptyAllocation()
+	al.X = x
+	al.Objective = obj
+	return al, nil
 }

@@ -33,6 +33,10 @@ type Options struct {
 	// Cost is the price per device-hour by model id, for
 	// "max-throughput-per-cost". Every model of the fleet needs a price > 0.
 	Cost map[string]float64
+	// Reference is the model whose throughput the agnostic ftf and makespan
+	// policies assume on every model (Gavel hard-codes "v100"). Default: the
+	// fastest model of the fleet for the active jobs (largest Σ throughput).
+	Reference string
 }
 
 // Policy names accepted by PolicyByName. "-hetero" variants use the
@@ -79,11 +83,11 @@ func PolicyByName(name string, opt Options) (Policy, error) {
 	case LASHetero:
 		return &lasPolicy{hetero: true}, nil
 	case FTF:
-		return newFTF(false), nil
+		return newFTF(false, opt.Reference), nil
 	case FTFHetero:
-		return newFTF(true), nil
+		return newFTF(true, ""), nil
 	case Makespan:
-		return &makespanPolicy{hetero: false}, nil
+		return &makespanPolicy{hetero: false, ref: opt.Reference}, nil
 	case MakespanHetero:
 		return &makespanPolicy{hetero: true}, nil
 	case MaxThroughput:
