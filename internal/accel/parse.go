@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 
 	"github.com/granaryhq/granary/internal/fleet"
 )
@@ -32,18 +35,28 @@ func Parse(file string, data []byte) ([]Chip, error) {
 		Chips []Chip `yaml:"chips"`
 	}
 	var list []Chip
-	dec := func(v any) error {
-		return yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(v)
+	dec := func(v any) (err error) {
+		// go-yaml v1.19.2 can panic on some malformed documents (e.g. a tag
+		// on an empty sequence, "! 0"); bad input must not crash granary.
+		defer func() {
+			if r := recover(); r != nil {
+				err = &fleet.InputError{Pos: fleet.Position{File: file}, Msg: fmt.Sprintf("malformed YAML (%v)", r)}
+			}
+		}()
+		if err := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(v); err != nil {
+			return locate(file, f, err)
+		}
+		return nil
 	}
 	if len(f.Docs) > 0 && f.Docs[0].Body != nil && f.Docs[0].Body.Type() == ast.MappingType {
 		if err := dec(&doc); err != nil {
-			return nil, yamlError(file, err)
+			return nil, err
 		}
 		list = doc.Chips
 		prefix = "$.chips"
 	} else {
 		if err := dec(&list); err != nil {
-			return nil, yamlError(file, err)
+			return nil, err
 		}
 	}
 	var errs fleet.InputErrors
@@ -170,4 +183,58 @@ func yamlError(file string, err error) error {
 		return &fleet.InputError{Pos: pos, Msg: ye.GetMessage()}
 	}
 	return &fleet.InputError{Pos: fleet.Position{File: file}, Msg: err.Error()}
+}
+
+// entryPath matches the path of a field inside a chip entry.
+var entryPath = regexp.MustCompile(`^\$(?:\.chips)?\[(\d+)\]\.(.+)$`)
+
+// locate turns a decoding error into an InputError naming the entry and the
+// field it is in, found by the error's position in the syntax tree, and says
+// in words what was expected.
+func locate(file string, f *ast.File, err error) error {
+	ie, ok := yamlError(file, err).(*fleet.InputError)
+	if !ok || ie.Pos.Line == 0 || f == nil || len(f.Docs) == 0 || f.Docs[0].Body == nil {
+		return yamlError(file, err)
+	}
+	var best *ast.MappingValueNode
+	var got string
+	for _, n := range ast.Filter(ast.MappingValueType, f.Docs[0].Body) {
+		mv, ok := n.(*ast.MappingValueNode)
+		if !ok || mv.Key == nil || mv.Value == nil {
+			continue
+		}
+		for _, t := range []*token.Token{mv.Key.GetToken(), mv.Value.GetToken()} {
+			if t != nil && t.Position.Line == ie.Pos.Line && t.Position.Column == ie.Pos.Column {
+				if best == nil || len(mv.GetPath()) > len(best.GetPath()) {
+					best, got = mv, mv.Value.String()
+				}
+			}
+		}
+	}
+	if best == nil {
+		return ie
+	}
+	m := entryPath.FindStringSubmatch(best.GetPath())
+	if m == nil {
+		return ie
+	}
+	i, _ := strconv.Atoi(m[1])
+	ie.Pos.Entry = fmt.Sprintf("entry %d", i+1)
+	for _, n := range ast.Filter(ast.MappingValueType, f.Docs[0].Body) {
+		if mv, ok := n.(*ast.MappingValueNode); ok && mv.GetPath() == strings.TrimSuffix(best.GetPath(), m[2])+"name" {
+			ie.Pos.Entry += fmt.Sprintf(" (%s)", strings.Trim(mv.Value.String(), `"'`))
+		}
+	}
+	ie.Pos.Field = m[2]
+	switch msg := ie.Msg; {
+	case strings.Contains(msg, "of type float64"):
+		ie.Msg = fmt.Sprintf("must be a number, got %s", got)
+	case strings.Contains(msg, "of type bool"):
+		ie.Msg = fmt.Sprintf("must be true or false, got %s", got)
+	case strings.Contains(msg, "of type int"):
+		ie.Msg = fmt.Sprintf("must be an integer, got %s", got)
+	case strings.HasPrefix(msg, "unknown field"):
+		ie.Msg = "unknown field (see the catalog schema in docs/chips.md)"
+	}
+	return ie
 }
