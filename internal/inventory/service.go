@@ -62,7 +62,9 @@ func New(c Config) (*Service, error) {
 // Catalog returns the catalog the service resolves models with.
 func (s *Service) Catalog() *accel.Catalog { return s.cat }
 
-func (s *Service) clock() time.Time { return s.now().UTC() }
+// clock is the service time, in UTC and truncated to the microsecond (what
+// every store keeps), so an event reads back exactly as it was written.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // Create validates d, resolves its model to a catalog id, and stores it with
 // a creation event (From "", To d.State, Reason "created" unless reason is

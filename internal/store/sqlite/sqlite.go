@@ -1,0 +1,546 @@
+// Package sqlite is the default ledger store: one SQLite file (pure Go,
+// modernc.org/sqlite) in WAL mode with a busy timeout, schema managed by
+// embedded goose migrations. All writes go through one connection, so
+// writers queue in the process instead of failing with SQLITE_BUSY; reads use
+// a separate pool and run concurrently with the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the SQLite implementation of inventory.Store.
+type Store struct {
+	w    *sql.DB // exactly one connection: the single writer
+	r    *sql.DB // readers
+	path string
+}
+
+var _ inventory.Store = (*Store)(nil)
+
+// BusyTimeout is how long a connection waits on a lock held by another
+// process before failing.
+const BusyTimeout = 10 * time.Second
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: path %q may not contain '?' or '#'", path)
+	}
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)", BusyTimeout.Milliseconds())
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	return &Store{w: w, r: r, path: path}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	return s.r.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM devices LIMIT 1)").Scan(&n)
+}
+
+// String names the store for logs.
+func (s *Store) String() string { return "sqlite:" + s.path }
+
+const deviceCols = "serial, model, node, site, pool, state, acquired, cost_usd, warranty_until, labels, updated_at"
+
+// insertChunk is the number of rows per multi-row INSERT (11 parameters
+// each, under SQLite's 32766-parameter limit).
+const insertChunk = 200
+
+// Insert implements inventory.DeviceStore.
+func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	serials := make([]string, len(b.Devices))
+	for i, d := range b.Devices {
+		serials[i] = d.Serial
+	}
+	dup, err := existing(ctx, tx, serials)
+	if err != nil {
+		return err
+	}
+	if len(dup) > 0 {
+		return &inventory.DuplicateError{Serials: dup}
+	}
+	if len(b.Nodes) > 0 {
+		st, err := tx.PrepareContext(ctx, "INSERT INTO nodes (hostname, site, interconnect_domain) VALUES (?, ?, ?) ON CONFLICT (hostname) DO NOTHING")
+		if err != nil {
+			return err
+		}
+		for _, n := range b.Nodes {
+			if _, err := st.ExecContext(ctx, n.Hostname, n.Site, n.InterconnectDomain); err != nil {
+				return fmt.Errorf("node %s: %w", n.Hostname, err)
+			}
+		}
+		st.Close()
+	}
+	if err := insertRows(ctx, tx, "devices", deviceCols, 11, len(b.Devices), func(i int, args []any) error {
+		return deviceArgs(b.Devices[i], args)
+	}); err != nil {
+		if isUnique(err) {
+			return fmt.Errorf("%w: %v", fleet.ErrConflict, err)
+		}
+		return err
+	}
+	if err := insertRows(ctx, tx, "events", "serial, from_state, to_state, reason, actor, at", 6, len(b.Events), func(i int, args []any) error {
+		e := b.Events[i]
+		args[0], args[1], args[2], args[3], args[4], args[5] = e.Serial, string(e.From), string(e.To), e.Reason, e.Actor, e.At.UnixMicro()
+		return nil
+	}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// insertRows writes n rows with multi-row INSERT statements prepared once
+// per chunk size.
+func insertRows(ctx context.Context, tx *sql.Tx, table, cols string, width, n int, fill func(i int, args []any) error) error {
+	var full *sql.Stmt
+	args := make([]any, insertChunk*width)
+	for start := 0; start < n; start += insertChunk {
+		k := min(insertChunk, n-start)
+		for j := 0; j < k; j++ {
+			if err := fill(start+j, args[j*width:(j+1)*width]); err != nil {
+				return err
+			}
+		}
+		var err error
+		if k == insertChunk {
+			if full == nil {
+				full, err = tx.PrepareContext(ctx, insertSQL(table, cols, width, k))
+				if err != nil {
+					return err
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertSQL(table, cols, width, k), args[:k*width]...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertSQL(table, cols string, width, rows int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", width), ",") + ")"
+	var b strings.Builder
+	b.Grow(len(table) + len(cols) + rows*(len(one)+1) + 32)
+	b.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+func deviceArgs(d inventory.Device, a []any) error {
+	labels, err := encodeLabels(d.Labels)
+	if err != nil {
+		return err
+	}
+	a[0], a[1], a[2], a[3], a[4], a[5] = d.Serial, d.Model, d.Node, d.Site, d.Pool, string(d.State)
+	a[6], a[7], a[8], a[9], a[10] = date(d.Acquired), cost(d.CostUSD), date(d.WarrantyUntil), labels, d.UpdatedAt.UnixMicro()
+	return nil
+}
+
+func date(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+func cost(c *float64) any {
+	if c == nil {
+		return nil
+	}
+	return *c
+}
+
+func encodeLabels(m map[string]string) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// existing returns which serials are stored; one query with the list as a
+// JSON array.
+func existing(ctx context.Context, q queryer, serials []string) ([]string, error) {
+	if len(serials) == 0 {
+		return nil, nil
+	}
+	js, err := json.Marshal(serials)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT serial FROM devices WHERE serial IN (SELECT value FROM json_each(?))", string(js))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// ExistingSerials implements inventory.DeviceStore.
+func (s *Store) ExistingSerials(ctx context.Context, serials []string) ([]string, error) {
+	return existing(ctx, s.r, serials)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDevice(sc scanner) (inventory.Device, error) {
+	var (
+		d                 inventory.Device
+		state             string
+		acq, warr, labels sql.NullString
+		costv             sql.NullFloat64
+		updated           int64
+	)
+	if err := sc.Scan(&d.Serial, &d.Model, &d.Node, &d.Site, &d.Pool, &state, &acq, &costv, &warr, &labels, &updated); err != nil {
+		return d, err
+	}
+	d.State = fleet.DeviceState(state)
+	var err error
+	if d.Acquired, err = parseDate(acq); err != nil {
+		return d, err
+	}
+	if d.WarrantyUntil, err = parseDate(warr); err != nil {
+		return d, err
+	}
+	if costv.Valid {
+		v := costv.Float64
+		d.CostUSD = &v
+	}
+	if labels.Valid && labels.String != "" {
+		if err := json.Unmarshal([]byte(labels.String), &d.Labels); err != nil {
+			return d, fmt.Errorf("device %s: labels: %w", d.Serial, err)
+		}
+	}
+	d.UpdatedAt = time.UnixMicro(updated).UTC()
+	return d, nil
+}
+
+func parseDate(s sql.NullString) (time.Time, error) {
+	if !s.Valid || s.String == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse("2006-01-02", s.String)
+}
+
+// Device implements inventory.DeviceStore.
+func (s *Store) Device(ctx context.Context, serial string) (inventory.Device, error) {
+	d, err := scanDevice(s.r.QueryRowContext(ctx, "SELECT "+deviceCols+" FROM devices WHERE serial = ?", serial))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("%w: device %q", fleet.ErrNotFound, serial)
+	}
+	return d, err
+}
+
+// Devices implements inventory.DeviceStore.
+func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.Device, error) {
+	var where []string
+	var args []any
+	add := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("model", q.Model)
+	add("state", string(q.State))
+	add("site", q.Site)
+	add("pool", q.Pool)
+	add("node", q.Node)
+	if q.After != "" {
+		where = append(where, "serial > ?")
+		args = append(args, q.After)
+	}
+	query := "SELECT " + deviceCols + " FROM devices"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY serial"
+	if q.Limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []inventory.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// UpdateState implements inventory.DeviceStore. The write transaction is
+// BEGIN IMMEDIATE on the single writer connection, so the read, decision and
+// write are serialized with every other change.
+func (s *Store) UpdateState(ctx context.Context, serial string, decide func(inventory.Device) (inventory.Event, error)) (inventory.Event, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return inventory.Event{}, err
+	}
+	defer tx.Rollback()
+	d, err := scanDevice(tx.QueryRowContext(ctx, "SELECT "+deviceCols+" FROM devices WHERE serial = ?", serial))
+	if errors.Is(err, sql.ErrNoRows) {
+		return inventory.Event{}, fmt.Errorf("%w: device %q", fleet.ErrNotFound, serial)
+	}
+	if err != nil {
+		return inventory.Event{}, err
+	}
+	ev, err := decide(d)
+	if err != nil {
+		return inventory.Event{}, err
+	}
+	ev.Serial = d.Serial
+	if _, err := tx.ExecContext(ctx, "UPDATE devices SET state = ?, updated_at = ? WHERE serial = ?", string(ev.To), ev.At.UnixMicro(), d.Serial); err != nil {
+		return inventory.Event{}, err
+	}
+	if err := tx.QueryRowContext(ctx, "INSERT INTO events (serial, from_state, to_state, reason, actor, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+		ev.Serial, string(ev.From), string(ev.To), ev.Reason, ev.Actor, ev.At.UnixMicro()).Scan(&ev.Seq); err != nil {
+		return inventory.Event{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return inventory.Event{}, err
+	}
+	return ev, nil
+}
+
+// CountByModelState implements inventory.DeviceStore.
+func (s *Store) CountByModelState(ctx context.Context) ([]inventory.ModelStateCount, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT model, state, count(*) FROM devices GROUP BY model, state ORDER BY model, state")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []inventory.ModelStateCount
+	for rows.Next() {
+		var c inventory.ModelStateCount
+		var st string
+		if err := rows.Scan(&c.Model, &st, &c.Devices); err != nil {
+			return nil, err
+		}
+		c.State = fleet.DeviceState(st)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Nodes implements inventory.DeviceStore.
+func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT hostname, site, interconnect_domain FROM nodes ORDER BY hostname")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []inventory.Node{}
+	for rows.Next() {
+		var n inventory.Node
+		if err := rows.Scan(&n.Hostname, &n.Site, &n.InterconnectDomain); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// Events implements inventory.EventStore.
+func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventory.Event, error) {
+	query := "SELECT seq, serial, from_state, to_state, reason, actor, at FROM events WHERE seq > ?"
+	args := []any{q.AfterSeq}
+	if q.Serial != "" {
+		query += " AND serial = ?"
+		args = append(args, q.Serial)
+	}
+	query += " ORDER BY seq"
+	if q.Limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []inventory.Event{}
+	for rows.Next() {
+		var e inventory.Event
+		var from, to string
+		var at int64
+		if err := rows.Scan(&e.Seq, &e.Serial, &from, &to, &e.Reason, &e.Actor, &at); err != nil {
+			return nil, err
+		}
+		e.From, e.To, e.At = fleet.DeviceState(from), fleet.DeviceState(to), time.UnixMicro(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// CreateToken implements inventory.TokenStore.
+func (s *Store) CreateToken(ctx context.Context, t inventory.Token) error {
+	_, err := s.w.ExecContext(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), t.Hash, t.CreatedAt.UnixMicro())
+	if isUnique(err) {
+		return fmt.Errorf("%w: token: %v", fleet.ErrConflict, err)
+	}
+	return err
+}
+
+// CreateFirstToken implements inventory.TokenStore.
+func (s *Store) CreateFirstToken(ctx context.Context, t inventory.Token) (bool, error) {
+	res, err := s.w.ExecContext(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM tokens)", t.ID, t.Name, string(t.Role), t.Hash, t.CreatedAt.UnixMicro())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+const tokenCols = "id, name, role, hash, created_at"
+
+func scanToken(sc scanner) (inventory.Token, error) {
+	var t inventory.Token
+	var role string
+	var created int64
+	if err := sc.Scan(&t.ID, &t.Name, &role, &t.Hash, &created); err != nil {
+		return t, err
+	}
+	t.Role, t.CreatedAt = inventory.Role(role), time.UnixMicro(created).UTC()
+	return t, nil
+}
+
+// TokenByHash implements inventory.TokenStore.
+func (s *Store) TokenByHash(ctx context.Context, hash []byte) (inventory.Token, error) {
+	t, err := scanToken(s.r.QueryRowContext(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = ?", hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("%w: token", fleet.ErrNotFound)
+	}
+	return t, err
+}
+
+// Tokens implements inventory.TokenStore.
+func (s *Store) Tokens(ctx context.Context) ([]inventory.Token, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+tokenCols+" FROM tokens ORDER BY created_at, id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []inventory.Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteToken implements inventory.TokenStore.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	res, err := s.w.ExecContext(ctx, "DELETE FROM tokens WHERE id = ?", id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: token %q", fleet.ErrNotFound, id)
+	}
+	return nil
+}

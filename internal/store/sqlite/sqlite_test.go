@@ -1,0 +1,50 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/store/sqlite"
+	"github.com/granaryhq/granary/internal/store/storetest"
+)
+
+func open(t *testing.T) inventory.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "granary.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestContract(t *testing.T) { storetest.Run(t, open) }
+
+func TestReopenKeepsDataAndSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "g.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := storetest.NewService(t, st)
+	if _, err := svc.Create(ctx, inventory.Device{Serial: "R-1", Model: "h20", State: "reserve"}, "", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer st2.Close()
+	if err := st2.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := st2.Device(ctx, "R-1"); err != nil || d.Model != "h20-96gb" {
+		t.Errorf("after reopen: %+v, %v", d, err)
+	}
+}

@@ -1,0 +1,835 @@
+// Package storetest is the contract every inventory.Store implementation
+// passes: one suite, run by internal/store/sqlite and internal/store/postgres
+// against real databases. It drives the store both directly and through
+// inventory.Service, and checks results against naive in-memory oracles.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+// Opener returns a new, empty store for one test and arranges its cleanup.
+type Opener func(t *testing.T) inventory.Store
+
+// Clock is a deterministic, concurrency-safe clock that advances one second
+// per reading from a fixed instant.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts a Clock at 2026-01-01T00:00:00Z.
+func NewClock() *Clock { return &Clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+// Now returns the current reading and advances the clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Second)
+	return c.t
+}
+
+// NewService builds a service over st with the default catalog and a Clock.
+func NewService(t testing.TB, st inventory.Store) *inventory.Service {
+	t.Helper()
+	svc, err := inventory.New(inventory.Config{Store: st, Catalog: accel.Default(), Now: NewClock().Now,
+		Classify: func(c accel.Chip) string {
+			if c.Domestic() {
+				return "domestic"
+			}
+			return "foreign"
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// Run runs the whole contract.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, st inventory.Store)
+	}{
+		{"CreateGet", testCreateGet},
+		{"Filters", testFilters},
+		{"Pagination", testPagination},
+		{"ImportAllOrNothing", testImportAllOrNothing},
+		{"InsertDuplicateWritesNothing", testInsertDuplicate},
+		{"History", testHistory},
+		{"ConcurrentStateChanges", testConcurrent},
+		{"ConcurrentSameTransition", testSameTransition},
+		{"Summary", testSummary},
+		{"Events", testEvents},
+		{"Tokens", testTokens},
+		{"Nodes", testNodes},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+var ctx = context.Background()
+
+func f64(v float64) *float64 { return &v }
+
+func dayOf(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+// fixture makes n varied devices, deterministic in seed.
+func fixture(n int, seed uint64) []inventory.Device {
+	r := rand.New(rand.NewPCG(seed, 1))
+	models := []string{"h800-sxm5-80gb", "a800-sxm4-80gb", "h20-96gb", "ascend-910b3", "ascend-910c", "kunlunxin-p800", "mlu590", "hygon-k100-ai"}
+	sites := []string{"", "bj1", "sh2", "gz3"}
+	pools := []string{"", "train", "infer"}
+	out := make([]inventory.Device, n)
+	for i := range out {
+		d := inventory.Device{
+			Serial: fmt.Sprintf("SN-%05d-%c", r.IntN(100000), 'A'+rune(i%26)),
+			Model:  models[r.IntN(len(models))],
+			State:  fleet.DeviceStates[r.IntN(len(fleet.DeviceStates))],
+			Site:   sites[r.IntN(len(sites))],
+			Pool:   pools[r.IntN(len(pools))],
+		}
+		if d.Site != "" {
+			d.Node = fmt.Sprintf("%s-node-%02d", d.Site, r.IntN(5))
+		}
+		if r.IntN(2) == 0 {
+			d.Acquired = dayOf(2024, time.Month(1+r.IntN(12)), 1+r.IntN(28))
+			d.WarrantyUntil = d.Acquired.AddDate(3, 0, 0)
+			d.CostUSD = f64(float64(10000 + r.IntN(20000)))
+			d.Labels = map[string]string{"rack": fmt.Sprint(r.IntN(9)), "po": fmt.Sprintf("PO-%d", r.IntN(99))}
+		}
+		out[i] = d
+	}
+	// Unique serials.
+	seen := map[string]bool{}
+	for i := range out {
+		for seen[out[i].Serial] {
+			out[i].Serial += "x"
+		}
+		seen[out[i].Serial] = true
+	}
+	return out
+}
+
+func importDevices(t *testing.T, svc *inventory.Service, ds []inventory.Device) {
+	t.Helper()
+	im := &inventory.Import{File: "fixture"}
+	nodes := map[string]bool{}
+	for i, d := range ds {
+		im.Rows = append(im.Rows, inventory.Row{Device: d, Pos: fleet.Position{File: "fixture", Line: i + 2, Column: 1}})
+		if d.Node != "" && !nodes[d.Node] {
+			nodes[d.Node] = true
+			im.Nodes = append(im.Nodes, inventory.Node{Hostname: d.Node, Site: d.Site})
+		}
+	}
+	res, err := svc.Import(ctx, im, "test")
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if res.Devices != len(ds) {
+		t.Fatalf("imported %d devices, want %d", res.Devices, len(ds))
+	}
+}
+
+// ignoreUpdated compares devices without the service-set UpdatedAt.
+var ignoreUpdated = cmp.Transformer("noUpdated", func(d inventory.Device) inventory.Device {
+	d.UpdatedAt = time.Time{}
+	if len(d.Labels) == 0 {
+		d.Labels = nil
+	}
+	return d
+})
+
+func testCreateGet(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	in := inventory.Device{Serial: "H800-0001", Model: "H800", State: fleet.InService, Node: "bj1-n01", Site: "bj1", Pool: "train",
+		Acquired: dayOf(2024, 3, 15), CostUSD: f64(31500.5), WarrantyUntil: dayOf(2027, 3, 14), Labels: map[string]string{"rack": "r12", "po": "PO-7"}}
+	got, err := svc.Create(ctx, in, "", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.Model = "h800-sxm5-80gb"
+	if diff := cmp.Diff(want, got, ignoreUpdated); diff != "" {
+		t.Errorf("Create returned (-want +got):\n%s", diff)
+	}
+	read, err := svc.Get(ctx, "H800-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, read); diff != "" {
+		t.Errorf("Get differs from Create (-create +get):\n%s", diff)
+	}
+	if read.UpdatedAt.IsZero() {
+		t.Error("UpdatedAt not set")
+	}
+	// Minimal device: unknowns stay unknown.
+	minimal, err := svc.Create(ctx, inventory.Device{Serial: "X-1", Model: "ascend-910c", State: fleet.Reserve}, "", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := svc.Get(ctx, "X-1")
+	if diff := cmp.Diff(minimal, back); diff != "" {
+		t.Errorf("minimal device round trip (-want +got):\n%s", diff)
+	}
+	if back.CostUSD != nil || !back.Acquired.IsZero() || back.Labels != nil {
+		t.Errorf("unknown fields became known: %+v", back)
+	}
+	if _, err := svc.Create(ctx, in, "", "alice"); !errors.Is(err, fleet.ErrConflict) {
+		t.Errorf("duplicate Create: got %v, want ErrConflict", err)
+	}
+	if _, err := svc.Get(ctx, "nope"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("Get missing: got %v, want ErrNotFound", err)
+	}
+	for _, bad := range []inventory.Device{
+		{Serial: "", Model: "h800", State: fleet.InService},
+		{Serial: "has space", Model: "h800", State: fleet.InService},
+		{Serial: "B-1", Model: "no-such-chip-xyz", State: fleet.InService},
+		{Serial: "B-2", Model: "h800", State: "broken"},
+		{Serial: "B-3", Model: "h800", State: fleet.InService, CostUSD: f64(-1)},
+	} {
+		if _, err := svc.Create(ctx, bad, "", "x"); !errors.Is(err, fleet.ErrInvalid) {
+			t.Errorf("Create(%+v): got %v, want ErrInvalid", bad, err)
+		}
+	}
+	evs, err := svc.History(ctx, "H800-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].From != "" || evs[0].To != fleet.InService || evs[0].Actor != "alice" || evs[0].Reason != "created" {
+		t.Errorf("creation history = %+v, want one created event by alice", evs)
+	}
+	if !evs[0].At.Equal(read.UpdatedAt) {
+		t.Errorf("event at %v, device updated %v", evs[0].At, read.UpdatedAt)
+	}
+}
+
+func naiveFilter(all []inventory.Device, f inventory.Filter) []inventory.Device {
+	var out []inventory.Device
+	for _, d := range all {
+		if (f.Model == "" || d.Model == f.Model) && (f.State == "" || d.State == f.State) &&
+			(f.Site == "" || d.Site == f.Site) && (f.Pool == "" || d.Pool == f.Pool) && (f.Node == "" || d.Node == f.Node) {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Serial < out[j].Serial })
+	return out
+}
+
+func testFilters(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	all := fixture(300, 1)
+	importDevices(t, svc, all)
+	filters := []inventory.Filter{
+		{},
+		{Model: "h800-sxm5-80gb"},
+		{State: fleet.Failed},
+		{Model: "ascend-910c", State: fleet.Reserve},
+		{Site: "bj1"},
+		{Pool: "infer", State: fleet.InService},
+		{Node: all[0].Node},
+		{Site: "sh2", Pool: "train", Model: "h20-96gb"},
+		{Model: "k80"},
+	}
+	for _, f := range filters {
+		want := naiveFilter(all, f)
+		f.Limit = inventory.MaxPageSize
+		page, err := svc.List(ctx, f)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", f, err)
+		}
+		if diff := cmp.Diff(want, page.Devices, ignoreUpdated, cmpEmpty); diff != "" {
+			t.Errorf("List(%+v) (-want +got):\n%s", f, diff)
+		}
+	}
+	// Names resolve through the catalog.
+	p1, err := svc.List(ctx, inventory.Filter{Model: "H800", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := naiveFilter(all, inventory.Filter{Model: "h800-sxm5-80gb"}); len(p1.Devices) != len(want) || len(want) == 0 {
+		t.Errorf("List(model=H800) = %d devices, want %d", len(p1.Devices), len(want))
+	}
+	if _, err := svc.List(ctx, inventory.Filter{Model: "zzz-not-a-chip"}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("unknown model filter: %v, want ErrInvalid", err)
+	}
+	if _, err := svc.List(ctx, inventory.Filter{State: "gone"}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("unknown state filter: %v, want ErrInvalid", err)
+	}
+}
+
+var cmpEmpty = cmp.Transformer("nilEmpty", func(ds []inventory.Device) []inventory.Device {
+	if len(ds) == 0 {
+		return nil
+	}
+	return ds
+})
+
+func testPagination(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	all := fixture(103, 2)
+	importDevices(t, svc, all)
+	for _, f := range []inventory.Filter{{Limit: 7}, {Limit: 10, State: fleet.InService}, {Limit: 1}, {Limit: 103}, {Limit: 200}} {
+		var got []inventory.Device
+		pages := 0
+		for {
+			p, err := svc.List(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			if len(p.Devices) > f.Limit {
+				t.Fatalf("page of %d > limit %d", len(p.Devices), f.Limit)
+			}
+			got = append(got, p.Devices...)
+			if p.Next == "" {
+				break
+			}
+			if len(p.Devices) != f.Limit {
+				t.Fatalf("non-final page has %d devices, want %d", len(p.Devices), f.Limit)
+			}
+			f.After = p.Next
+			if pages > 200 {
+				t.Fatal("pagination does not end")
+			}
+		}
+		want := naiveFilter(all, inventory.Filter{State: f.State})
+		if diff := cmp.Diff(want, got, ignoreUpdated, cmpEmpty); diff != "" {
+			t.Errorf("walking pages of %d (-want +got):\n%s", f.Limit, diff)
+		}
+		if wantPages := max(1, (len(want)+f.Limit-1)/f.Limit); pages != wantPages {
+			t.Errorf("%d pages for %d devices by %d, want %d", pages, len(want), f.Limit, wantPages)
+		}
+	}
+	if _, err := svc.List(ctx, inventory.Filter{After: "!!!not base64"}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("bad cursor: %v, want ErrInvalid", err)
+	}
+	// Default page size.
+	p, err := svc.List(ctx, inventory.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Devices) != inventory.DefaultPageSize || p.Next == "" {
+		t.Errorf("default page: %d devices, next %q", len(p.Devices), p.Next)
+	}
+}
+
+func countAll(t *testing.T, st inventory.Store) (devices, events, nodes int) {
+	t.Helper()
+	ds, err := st.Devices(ctx, inventory.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Events(ctx, inventory.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := st.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ds), len(evs), len(ns)
+}
+
+func testImportAllOrNothing(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	good := "serial,model,state,node,site,pool,acquired,cost_usd,warranty_until,labels\n" +
+		"G-1,H800,in-service,n1,bj1,train,2024-01-02,30000,2027-01-01,rack=r1;po=7\n" +
+		"G-2,910B3,reserve,n1,bj1,,,,,\n"
+	res, err := svc.ImportCSV(ctx, "good.csv", strings.NewReader(good), "ops")
+	if err != nil {
+		t.Fatalf("good import: %v", err)
+	}
+	if res.Devices != 2 || res.Nodes != 1 {
+		t.Errorf("result %+v", res)
+	}
+	d, err := svc.Get(ctx, "G-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := inventory.Device{Serial: "G-1", Model: "h800-sxm5-80gb", Node: "n1", Site: "bj1", Pool: "train", State: fleet.InService,
+		Acquired: dayOf(2024, 1, 2), CostUSD: f64(30000), WarrantyUntil: dayOf(2027, 1, 1), Labels: map[string]string{"rack": "r1", "po": "7"}}
+	if diff := cmp.Diff(want, d, ignoreUpdated); diff != "" {
+		t.Errorf("imported device (-want +got):\n%s", diff)
+	}
+	d0, e0, n0 := countAll(t, st)
+
+	cases := []struct {
+		name, csv string
+		want      []string // substrings, one per expected error, in order
+	}{
+		{"unknown model", "serial,model,state\nA-1,H800,in-service\nA-2,NoSuchChip9000,in-service\n", []string{"bad.csv:3:5: field \"model\": unknown model"}},
+		{"unknown state", "serial,model,state\nA-1,H800,in-service\nA-2,H800,broken\n", []string{"bad.csv:3:10: field \"state\": unknown state"}},
+		{"duplicate in file", "serial,model,state\nA-1,H800,in-service\nA-1,H800,reserve\n", []string{"bad.csv:3:1: field \"serial\": duplicate serial \"A-1\" (first on line 2)"}},
+		{"duplicate in store", "serial,model,state\nA-1,H800,in-service\nG-2,H800,reserve\n", []string{"bad.csv:3:1: field \"serial\": serial \"G-2\" already exists"}},
+		{"bad date", "serial,model,state,acquired\nA-1,H800,in-service,2024-13-01\n", []string{"bad.csv:2:21: field \"acquired\": bad date"}},
+		{"wrong column count", "serial,model,state\nA-1,H800,in-service\nA-2,H800\n", []string{"bad.csv:3:1: record has 2 fields, the header has 3"}},
+		{"two problems", "serial,model,state\nA-1,Nope,in-service\nA-2,H800,gone\n", []string{"bad.csv:2:5", "bad.csv:3:10"}},
+	}
+	for _, tc := range cases {
+		_, err := svc.ImportCSV(ctx, "bad.csv", strings.NewReader(tc.csv), "ops")
+		if !errors.Is(err, fleet.ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", tc.name, err)
+			continue
+		}
+		var ies fleet.InputErrors
+		if !errors.As(err, &ies) || len(ies) != len(tc.want) {
+			t.Errorf("%s: errors %q, want %d", tc.name, err, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.HasPrefix(ies[i].Error(), w) {
+				t.Errorf("%s: error %d = %q, want prefix %q", tc.name, i, ies[i].Error(), w)
+			}
+		}
+		if d, e, n := countAll(t, st); d != d0 || e != e0 || n != n0 {
+			t.Errorf("%s: store changed (devices %d→%d, events %d→%d, nodes %d→%d)", tc.name, d0, d, e0, e, n0, n)
+		}
+	}
+}
+
+func testInsertDuplicate(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	importDevices(t, svc, fixture(10, 3))
+	d0, e0, n0 := countAll(t, st)
+	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	existing := fixture(10, 3)[4]
+	b := inventory.Batch{Nodes: []inventory.Node{{Hostname: "fresh-node", Site: "x"}}}
+	for i := range 500 {
+		b.Devices = append(b.Devices, inventory.Device{Serial: fmt.Sprintf("NEW-%04d", i), Model: "h20-96gb", State: fleet.Reserve, UpdatedAt: at})
+	}
+	b.Devices = append(b.Devices, inventory.Device{Serial: existing.Serial, Model: "h20-96gb", State: fleet.Reserve, UpdatedAt: at})
+	for _, d := range b.Devices {
+		b.Events = append(b.Events, inventory.Event{Serial: d.Serial, To: d.State, Reason: "imported", Actor: "t", At: at})
+	}
+	err := st.Insert(ctx, b)
+	if !errors.Is(err, fleet.ErrConflict) {
+		t.Fatalf("Insert with an existing serial: %v, want ErrConflict", err)
+	}
+	var de *inventory.DuplicateError
+	if errors.As(err, &de) && !slices.Equal(de.Serials, []string{existing.Serial}) {
+		t.Errorf("DuplicateError names %v, want [%s]", de.Serials, existing.Serial)
+	}
+	if d, e, n := countAll(t, st); d != d0 || e != e0 || n != n0 {
+		t.Errorf("failed Insert wrote something (devices %d→%d, events %d→%d, nodes %d→%d)", d0, d, e0, e, n0, n)
+	}
+}
+
+func testHistory(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	if _, err := svc.Create(ctx, inventory.Device{Serial: "H-1", Model: "h20", State: fleet.InService}, "", "a"); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		to      fleet.DeviceState
+		allowed bool
+	}{
+		{fleet.Failed, true},
+		{fleet.InService, false}, // failed must go through maintenance
+		{fleet.Maintenance, true},
+		{fleet.Maintenance, false}, // no-op is refused
+		{fleet.InService, true},
+		{fleet.Reserve, true},
+		{fleet.Retired, true},
+		{fleet.InService, false},
+		{fleet.Maintenance, false},
+	}
+	want := 1
+	prev := fleet.InService
+	for i, s := range steps {
+		ev, err := svc.SetState(ctx, "H-1", s.to, fmt.Sprintf("step %d", i), "op")
+		if s.allowed {
+			if err != nil {
+				t.Fatalf("step %d %s→%s: %v", i, prev, s.to, err)
+			}
+			if ev.From != prev || ev.To != s.to || ev.Seq == 0 {
+				t.Errorf("step %d event %+v", i, ev)
+			}
+			prev = s.to
+			want++
+			continue
+		}
+		var te *inventory.TransitionError
+		if !errors.As(err, &te) || !errors.Is(err, fleet.ErrConflict) {
+			t.Fatalf("step %d %s→%s: %v, want a TransitionError", i, prev, s.to, err)
+		}
+		if !slices.Equal(te.Allowed, inventory.AllowedTransitions(prev)) {
+			t.Errorf("step %d allowed = %v", i, te.Allowed)
+		}
+	}
+	evs, err := svc.History(ctx, "H-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != want {
+		t.Fatalf("history has %d events, want %d (one per accepted change + creation)", len(evs), want)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].From != evs[i-1].To || evs[i].Seq <= evs[i-1].Seq || !evs[i].At.After(evs[i-1].At) {
+			t.Errorf("history not a chain at %d: %+v after %+v", i, evs[i], evs[i-1])
+		}
+	}
+	d, _ := svc.Get(ctx, "H-1")
+	if d.State != fleet.Retired || !d.UpdatedAt.Equal(evs[len(evs)-1].At) {
+		t.Errorf("device %+v after history ending %+v", d, evs[len(evs)-1])
+	}
+	if _, err := svc.SetState(ctx, "missing", fleet.Reserve, "r", "op"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("SetState missing: %v", err)
+	}
+	if _, err := svc.SetState(ctx, "H-1", fleet.Reserve, "  ", "op"); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("SetState without reason: %v", err)
+	}
+	if _, err := svc.History(ctx, "missing"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("History missing: %v", err)
+	}
+}
+
+// testConcurrent: many goroutines change random devices to random states;
+// afterwards each device's history is a chain with exactly one event per
+// accepted change, and the device's state is its last event's To.
+func testConcurrent(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	const devices, workers, perWorker = 12, 8, 40
+	var ds []inventory.Device
+	for i := range devices {
+		ds = append(ds, inventory.Device{Serial: fmt.Sprintf("C-%02d", i), Model: "h800", State: fleet.InService})
+	}
+	importDevices(t, svc, ds)
+	var mu sync.Mutex
+	accepted := map[string]int{}
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for range perWorker {
+				serial := ds[r.IntN(devices)].Serial
+				to := []fleet.DeviceState{fleet.InService, fleet.Reserve, fleet.Maintenance, fleet.Failed}[r.IntN(4)]
+				_, err := svc.SetState(ctx, serial, to, "load", fmt.Sprintf("w%d", w))
+				switch {
+				case err == nil:
+					mu.Lock()
+					accepted[serial]++
+					mu.Unlock()
+				case errors.Is(err, fleet.ErrConflict):
+				default:
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatalf("concurrent SetState: %v", err)
+	}
+	total := 0
+	for _, d := range ds {
+		evs, err := svc.History(ctx, d.Serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += accepted[d.Serial]
+		if len(evs) != 1+accepted[d.Serial] {
+			t.Errorf("%s: %d events, want 1 + %d accepted changes", d.Serial, len(evs), accepted[d.Serial])
+		}
+		for i := 1; i < len(evs); i++ {
+			if evs[i].From != evs[i-1].To {
+				t.Errorf("%s: event %d from %s but previous went to %s (lost update)", d.Serial, i, evs[i].From, evs[i-1].To)
+			}
+		}
+		got, _ := svc.Get(ctx, d.Serial)
+		if got.State != evs[len(evs)-1].To {
+			t.Errorf("%s: state %s, last event to %s", d.Serial, got.State, evs[len(evs)-1].To)
+		}
+	}
+	if total == 0 {
+		t.Error("no change was accepted; the test proves nothing")
+	}
+}
+
+// testSameTransition: N goroutines try the same change on one device; exactly
+// one wins, the rest get a conflict.
+func testSameTransition(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	if _, err := svc.Create(ctx, inventory.Device{Serial: "S-1", Model: "h800", State: fleet.InService}, "", "a"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := svc.SetState(ctx, "S-1", fleet.Maintenance, "race", "r")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, fleet.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("SetState: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != n-1 {
+		t.Errorf("%d wins and %d conflicts, want 1 and %d", wins, conflicts, n-1)
+	}
+	evs, _ := svc.History(ctx, "S-1")
+	if len(evs) != 2 {
+		t.Errorf("%d events, want 2", len(evs))
+	}
+}
+
+func testSummary(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	empty, err := svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty.Totals.Devices != 0 || len(empty.Models) != 0 || len(empty.Totals.ByState) != len(fleet.DeviceStates) {
+		t.Errorf("empty summary %+v", empty)
+	}
+	all := fixture(400, 4)
+	importDevices(t, svc, all)
+	sum, err := svc.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := accel.Default()
+	// Oracle: walk the devices.
+	type agg struct {
+		devices, held int
+		byState       map[fleet.DeviceState]int
+	}
+	want := map[string]*agg{}
+	for _, d := range all {
+		a := want[d.Model]
+		if a == nil {
+			a = &agg{byState: map[fleet.DeviceState]int{}}
+			want[d.Model] = a
+		}
+		a.devices++
+		a.byState[d.State]++
+		if d.State != fleet.Retired {
+			a.held++
+		}
+	}
+	if len(sum.Models) != len(want) {
+		t.Fatalf("%d models, want %d", len(sum.Models), len(want))
+	}
+	if sum.Totals.Devices != len(all) {
+		t.Errorf("total %d, want %d", sum.Totals.Devices, len(all))
+	}
+	totalPF := map[fleet.Precision]float64{}
+	for i, m := range sum.Models {
+		a := want[m.Model]
+		if a == nil {
+			t.Fatalf("unexpected model %s", m.Model)
+		}
+		if i > 0 && sum.Models[i-1].Devices < m.Devices {
+			t.Errorf("models not ordered by devices")
+		}
+		if m.Devices != a.devices || m.Held != a.held {
+			t.Errorf("%s: devices %d held %d, want %d %d", m.Model, m.Devices, m.Held, a.devices, a.held)
+		}
+		for _, s := range fleet.DeviceStates {
+			if m.ByState[s] != a.byState[s] {
+				t.Errorf("%s %s: %d, want %d", m.Model, s, m.ByState[s], a.byState[s])
+			}
+		}
+		chip, _ := cat.Get(m.Model)
+		for _, p := range fleet.Precisions {
+			tf, known := chip.Dense(p)
+			got, present := m.PFLOPS[p]
+			if known != present {
+				t.Errorf("%s %s: present %v, catalog knows %v", m.Model, p, present, known)
+				continue
+			}
+			if known {
+				if w := float64(a.held) * tf / 1000; math.Abs(got-w) > 1e-9*max(1, w) {
+					t.Errorf("%s %s: %v PFLOPS, want %v", m.Model, p, got, w)
+				}
+				totalPF[p] += got
+			}
+		}
+		if chip.MemoryGB == nil {
+			if m.HBMTB != nil {
+				t.Errorf("%s: HBM %v for unknown memory", m.Model, *m.HBMTB)
+			}
+		} else if m.HBMTB == nil || math.Abs(*m.HBMTB-float64(a.held)**chip.MemoryGB/1000) > 1e-9 {
+			t.Errorf("%s: HBM %v, want %v", m.Model, m.HBMTB, float64(a.held)**chip.MemoryGB/1000)
+		}
+		wantClass := "foreign"
+		if chip.Domestic() {
+			wantClass = "domestic"
+		}
+		if m.Classification != wantClass {
+			t.Errorf("%s: class %q, want %q", m.Model, m.Classification, wantClass)
+		}
+	}
+	for p, v := range totalPF {
+		if math.Abs(sum.Totals.PFLOPS[p]-v) > 1e-6 {
+			t.Errorf("total %s = %v, want %v", p, sum.Totals.PFLOPS[p], v)
+		}
+	}
+	// A state change moves one device between states.
+	d := naiveFilter(all, inventory.Filter{State: fleet.InService})[0]
+	if _, err := svc.SetState(ctx, d.Serial, fleet.Retired, "eol", "x"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := svc.Summary(ctx)
+	if after.Totals.ByState[fleet.Retired] != sum.Totals.ByState[fleet.Retired]+1 ||
+		after.Totals.ByState[fleet.InService] != sum.Totals.ByState[fleet.InService]-1 ||
+		after.Totals.Held != sum.Totals.Held-1 {
+		t.Errorf("summary after retiring one: %+v, before %+v", after.Totals, sum.Totals)
+	}
+}
+
+func testEvents(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	importDevices(t, svc, fixture(20, 5))
+	all, err := svc.Events(ctx, inventory.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 20 {
+		t.Fatalf("%d events after importing 20", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq <= all[i-1].Seq {
+			t.Fatalf("events not ordered by seq")
+		}
+	}
+	page, err := svc.Events(ctx, inventory.EventFilter{AfterSeq: all[4].Seq, Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(all[5:8], page); diff != "" {
+		t.Errorf("events after %d limit 3 (-want +got):\n%s", all[4].Seq, diff)
+	}
+	for _, e := range all {
+		if e.Reason != "imported" || e.Actor != "test" || e.From != "" || e.At.IsZero() {
+			t.Errorf("import event %+v", e)
+		}
+	}
+}
+
+func testTokens(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	tok, secret, created, err := svc.Bootstrap(ctx, "")
+	if err != nil || !created || tok.Role != inventory.RoleAdmin || !strings.HasPrefix(secret, inventory.TokenPrefix) {
+		t.Fatalf("Bootstrap on empty store: %+v %q %v %v", tok, secret, created, err)
+	}
+	if _, _, again, err := svc.Bootstrap(ctx, "another-secret"); err != nil || again {
+		t.Errorf("second Bootstrap created=%v err=%v", again, err)
+	}
+	got, err := svc.Authenticate(ctx, secret)
+	if err != nil || got.ID != tok.ID || got.Role != inventory.RoleAdmin {
+		t.Errorf("Authenticate(bootstrap) = %+v, %v", got, err)
+	}
+	if _, err := svc.Authenticate(ctx, "another-secret"); !errors.Is(err, fleet.ErrUnauthorized) {
+		t.Errorf("unknown secret: %v", err)
+	}
+	if _, err := svc.Authenticate(ctx, ""); !errors.Is(err, fleet.ErrUnauthorized) {
+		t.Errorf("empty secret: %v", err)
+	}
+	v, vs, err := svc.CreateToken(ctx, inventory.RoleViewer, "dash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs == secret {
+		t.Error("two tokens share a secret")
+	}
+	if got, err := svc.Authenticate(ctx, vs); err != nil || got.Role != inventory.RoleViewer || got.Name != "dash" {
+		t.Errorf("Authenticate(viewer) = %+v, %v", got, err)
+	}
+	list, err := svc.Tokens(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != tok.ID || list[1].ID != v.ID {
+		t.Errorf("Tokens = %+v, %v", list, err)
+	}
+	for _, l := range list {
+		if len(l.Hash) != 32 {
+			t.Errorf("token %s hash length %d", l.ID, len(l.Hash))
+		}
+	}
+	if _, _, err := svc.CreateToken(ctx, "root", ""); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("bad role: %v", err)
+	}
+	if err := svc.DeleteToken(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, vs); !errors.Is(err, fleet.ErrUnauthorized) {
+		t.Errorf("deleted token still authenticates: %v", err)
+	}
+	if err := svc.DeleteToken(ctx, v.ID); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("delete twice: %v", err)
+	}
+	// Token ids are unique.
+	if err := st.CreateToken(ctx, inventory.Token{ID: tok.ID, Role: inventory.RoleViewer, Hash: []byte("x"), CreatedAt: time.Now().UTC()}); !errors.Is(err, fleet.ErrConflict) {
+		t.Errorf("duplicate token id: %v", err)
+	}
+}
+
+func testNodes(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	js := `{"nodes": [{"hostname": "n2", "site": "bj1", "interconnect_domain": "nvl-a"}],
+	"devices": [
+	  {"serial": "J-1", "model": "H800", "state": "in-service", "node": "n2", "site": "bj1", "labels": {"k": "v"}, "cost_usd": 12.5, "acquired": "2025-01-31"},
+	  {"serial": "J-2", "model": "910C", "state": "reserve", "node": "n1", "site": "sh2"}
+	]}`
+	res, err := svc.ImportJSON(ctx, "nodes.json", strings.NewReader(js), "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Devices != 2 || res.Nodes != 2 {
+		t.Errorf("result %+v", res)
+	}
+	ns, err := svc.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []inventory.Node{{Hostname: "n1", Site: "sh2"}, {Hostname: "n2", Site: "bj1", InterconnectDomain: "nvl-a"}}
+	if diff := cmp.Diff(want, ns); diff != "" {
+		t.Errorf("nodes (-want +got):\n%s", diff)
+	}
+	// Existing nodes are not overwritten by later imports.
+	if _, err := svc.Create(ctx, inventory.Device{Serial: "J-3", Model: "h20", State: fleet.InService, Node: "n2", Site: "other"}, "", "x"); err != nil {
+		t.Fatal(err)
+	}
+	ns, _ = svc.Nodes(ctx)
+	if diff := cmp.Diff(want, ns); diff != "" {
+		t.Errorf("nodes after create (-want +got):\n%s", diff)
+	}
+	d, _ := svc.Get(ctx, "J-1")
+	if d.CostUSD == nil || *d.CostUSD != 12.5 || d.Labels["k"] != "v" || !d.Acquired.Equal(dayOf(2025, 1, 31)) {
+		t.Errorf("J-1 = %+v", d)
+	}
+}
