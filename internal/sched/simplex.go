@@ -70,6 +70,7 @@ func (s *simplex) pivot(r, j int) {
 	row[j] = 1
 	s.rhs[r] *= inv
 	br := s.rhs[r]
+	dense := 3*len(s.nz) > w
 	for i := 0; i < s.m; i++ {
 		if i == r {
 			continue
@@ -79,8 +80,15 @@ func (s *simplex) pivot(r, j int) {
 		if f == 0 {
 			continue
 		}
-		for _, k := range s.nz {
-			ri[k] -= f * row[k]
+		if dense {
+			ri = ri[:len(row)]
+			for k, v := range row {
+				ri[k] -= f * v
+			}
+		} else {
+			for _, k := range s.nz {
+				ri[k] -= f * row[k]
+			}
 		}
 		ri[j] = 0
 		s.rhs[i] -= f * br
