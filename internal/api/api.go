@@ -1,0 +1,261 @@
+// Package api is Granary's HTTP control plane: the JSON API under /api/v1
+// (built with huma, which generates the OpenAPI 3.1 document at
+// /api/v1/openapi.json from the Go types and validates requests against it),
+// bearer-token auth by role, /healthz and /readyz, Prometheus /metrics, and
+// the mapping of error kinds to HTTP statuses. It holds no state of its own:
+// everything goes through the inventory service.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+// Version is the API version in the OpenAPI document.
+const Version = "1.0.0"
+
+// Body limits. A request body longer than its limit is refused with 413
+// before it is parsed.
+const (
+	DefaultMaxBodyBytes   = 64 << 10 // JSON bodies: one device, one state change, one token
+	DefaultMaxImportBytes = 64 << 20 // bulk imports: ~100,000 CSV rows take ~8 MiB
+)
+
+// Options configure the handler. Ledger, Logger and Registry are required.
+type Options struct {
+	Ledger *inventory.Service
+	Logger *slog.Logger
+	// Registry receives the API's collectors and is what /metrics serves.
+	Registry *prometheus.Registry
+	// Ready reports whether the store can serve (for /readyz). Nil means
+	// always ready.
+	Ready func(context.Context) error
+	// Page is served at GET / (the web summary); nil serves nothing there.
+	// It is mounted without authentication.
+	Page http.Handler
+	// Now is the clock for request latency; nil means time.Now.
+	Now func() time.Time
+	// MaxBodyBytes and MaxImportBytes override the body limits (0 = default).
+	MaxBodyBytes, MaxImportBytes int64
+	// Register adds more operations (e.g. the runway forecast) to the API
+	// before it is sealed. Use Operation to get auth and error mapping.
+	Register []func(r *Registrar)
+}
+
+// server holds what the handlers share.
+type server struct {
+	ledger *inventory.Service
+	log    *slog.Logger
+}
+
+// Registrar lets other packages add operations to the API with the same
+// auth and error mapping as the built-in ones.
+type Registrar struct {
+	API    huma.API
+	s      *server
+	maxReq int64
+}
+
+// New builds the whole HTTP handler.
+func New(o Options) (http.Handler, error) {
+	if o.Ledger == nil || o.Logger == nil || o.Registry == nil {
+		return nil, errors.New("api: Options need a Ledger, a Logger and a Registry")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxImportBytes <= 0 {
+		o.MaxImportBytes = DefaultMaxImportBytes
+	}
+	s := &server{ledger: o.Ledger, log: o.Logger}
+
+	m, err := newMetrics(o.Registry, s.countDevices, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("api: registering metrics: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("Granary API", Version)
+	cfg.Info.Description = "The stockpile ledger of an AI accelerator fleet: devices, nodes, their history, the fleet summary, and API tokens. " +
+		"Every operation needs a bearer token (Authorization: Bearer gry_…); viewers read, operators also write inventory, admins also manage tokens."
+	cfg.OpenAPIPath = "/api/v1/openapi"
+	cfg.DocsPath = "" // the docs renderer loads scripts from a CDN; the document is enough
+	cfg.SchemasPath = "/api/v1/schemas"
+	cfg.CreateHooks = nil // no $schema links in bodies
+	cfg.RejectUnknownQueryParameters = true
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "A token made by `granary token create` or printed at first start"},
+	}
+	hapi := humago.New(mux, cfg)
+	hapi.UseMiddleware(s.authenticate(hapi))
+
+	r := &Registrar{API: hapi, s: s, maxReq: o.MaxBodyBytes}
+	s.routes(r, o.MaxImportBytes)
+	for _, f := range o.Register {
+		f(r)
+	}
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if o.Ready != nil {
+			ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+			defer cancel()
+			if err := o.Ready(ctx); err != nil {
+				o.Logger.Warn("not ready", "err", err)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "store not ready")
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
+	if o.Page != nil {
+		mux.Handle("GET /{$}", o.Page)
+		mux.Handle("GET /static/", o.Page)
+	}
+	// Anything else under /api/v1 is a JSON 404, not the mux's plain text.
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, req *http.Request) {
+		writeProblem(w, newProblem(http.StatusNotFound, "no such endpoint: "+req.Method+" "+req.URL.Path))
+	})
+	return m.instrument(mux, o.Logger, o.Now), nil
+}
+
+// countDevices feeds the granary_devices gauge.
+func (s *server) countDevices(ctx context.Context) (map[[2]string]int, error) {
+	sum, err := s.ledger.Summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[[2]string]int{}
+	for _, m := range sum.Models {
+		for st, n := range m.ByState {
+			out[[2]string{m.Model, string(st)}] = n
+		}
+	}
+	return out, nil
+}
+
+// Operation registers one operation that needs role (empty: public) with
+// the API's auth and error mapping. Handlers return errors of the fleet
+// kinds; Fail turns them into problems.
+func Operation[I, O any](r *Registrar, op huma.Operation, role inventory.Role, h func(context.Context, *I) (*O, error)) {
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	if role != "" {
+		op.Metadata[roleKey] = role
+		op.Security = []map[string][]string{{"bearer": {}}}
+		op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+		op.Description = strings.TrimSpace(op.Description + "\n\nNeeds role: " + string(role) + ".")
+	}
+	if op.MaxBodyBytes == 0 {
+		op.MaxBodyBytes = r.maxReq
+	}
+	huma.Register(r.API, op, func(ctx context.Context, in *I) (*O, error) {
+		out, err := h(ctx, in)
+		if err != nil {
+			return nil, r.s.fail(ctx, op.OperationID, err)
+		}
+		return out, nil
+	})
+}
+
+// fail maps err to a problem, logging infrastructure failures.
+func (s *server) fail(ctx context.Context, op string, err error) error {
+	var se huma.StatusError
+	if errors.As(err, &se) {
+		return err
+	}
+	p, internal := toProblem(err)
+	if internal {
+		s.log.ErrorContext(ctx, "request failed", "op", op, "err", err)
+	}
+	return p
+}
+
+const roleKey = "granary.role"
+
+type tokenKey struct{}
+
+// Caller returns the token that authenticated the request, if any.
+func Caller(ctx context.Context) (inventory.Token, bool) {
+	t, ok := ctx.Value(tokenKey{}).(inventory.Token)
+	return t, ok
+}
+
+func actor(ctx context.Context) string {
+	if t, ok := Caller(ctx); ok {
+		return t.ID
+	}
+	return ""
+}
+
+// authenticate checks the bearer token of operations that need a role:
+// no or an unknown token → 401, too weak a role → 403.
+func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		need, ok := ctx.Operation().Metadata[roleKey].(inventory.Role)
+		if !ok {
+			next(ctx)
+			return
+		}
+		scheme, secret, _ := strings.Cut(ctx.Header("Authorization"), " ")
+		secret = strings.TrimSpace(secret)
+		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="granary"`)
+			writeProblemCtx(ctx, newProblem(http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)"))
+			return
+		}
+		tok, err := s.ledger.Authenticate(ctx.Context(), secret)
+		if err != nil {
+			p, internal := toProblem(err)
+			if internal {
+				s.log.ErrorContext(ctx.Context(), "authenticating", "err", err)
+			}
+			if p.Status == http.StatusUnauthorized {
+				ctx.SetHeader("WWW-Authenticate", `Bearer realm="granary", error="invalid_token"`)
+			}
+			writeProblemCtx(ctx, p)
+			return
+		}
+		if !tok.Role.Allows(need) {
+			writeProblemCtx(ctx, newProblem(http.StatusForbidden,
+				fmt.Sprintf("%s %s needs role %s; this token (%s) has role %s", ctx.Method(), ctx.Operation().Path, need, tok.ID, tok.Role)))
+			return
+		}
+		next(huma.WithValue(ctx, tokenKey{}, tok))
+	}
+}
+
+func writeProblemCtx(ctx huma.Context, p *Problem) {
+	ctx.SetHeader("Content-Type", "application/problem+json")
+	ctx.SetStatus(p.Status)
+	_ = json.NewEncoder(ctx.BodyWriter()).Encode(p)
+}
+
+func writeProblem(w http.ResponseWriter, p *Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}

@@ -1,0 +1,233 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+type listInput struct {
+	Model  string            `query:"model" doc:"Catalog model (any name the catalog resolves)" example:"H800"`
+	State  fleet.DeviceState `query:"state" enum:"in-service,reserve,maintenance,failed,retired"`
+	Site   string            `query:"site"`
+	Pool   string            `query:"pool"`
+	Node   string            `query:"node" doc:"Node hostname"`
+	Cursor string            `query:"cursor" doc:"The next value of the previous page"`
+	Limit  int               `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size"`
+}
+
+type serialPath struct {
+	Serial string `path:"serial" maxLength:"128" doc:"Device serial"`
+}
+
+type createInput struct {
+	Body NewDevice
+}
+
+type stateInput struct {
+	Serial string `path:"serial" maxLength:"128"`
+	Body   StateChange
+}
+
+type importInput struct {
+	ContentType string `header:"Content-Type" doc:"text/csv or application/json"`
+	File        string `query:"file" maxLength:"256" doc:"Name of the file being imported, used in error positions"`
+	RawBody     []byte `contentType:"text/csv"`
+}
+
+type tokenInput struct {
+	Body NewToken
+}
+
+type body[T any] struct {
+	Body T
+}
+
+// ImportResult is what an accepted import wrote.
+type ImportResult = inventory.ImportResult
+
+func (s *server) routes(r *Registrar, maxImport int64) {
+	read, write, admin := inventory.RoleViewer, inventory.RoleOperator, inventory.RoleAdmin
+
+	Operation(r, huma.Operation{
+		OperationID: "list-devices", Method: http.MethodGet, Path: "/api/v1/devices", Tags: []string{"devices"},
+		Summary:     "List devices",
+		Description: "Devices matching every given filter, ordered by serial, one page at a time. Pass the page's next as cursor to get the following page.",
+		Errors:      []int{http.StatusUnprocessableEntity},
+	}, read, func(ctx context.Context, in *listInput) (*body[DeviceList], error) {
+		p, err := s.ledger.List(ctx, inventory.Filter{
+			Model: in.Model, State: in.State, Site: in.Site, Pool: in.Pool, Node: in.Node, After: in.Cursor, Limit: in.Limit,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := &body[DeviceList]{Body: DeviceList{Devices: make([]Device, len(p.Devices)), Next: p.Next}}
+		for i, d := range p.Devices {
+			out.Body.Devices[i] = fromDevice(d)
+		}
+		return out, nil
+	})
+
+	Operation(r, huma.Operation{
+		OperationID: "get-device", Method: http.MethodGet, Path: "/api/v1/devices/{serial}", Tags: []string{"devices"},
+		Summary: "Get a device", Errors: []int{http.StatusNotFound},
+	}, read, func(ctx context.Context, in *serialPath) (*body[Device], error) {
+		d, err := s.ledger.Get(ctx, in.Serial)
+		if err != nil {
+			return nil, err
+		}
+		return &body[Device]{Body: fromDevice(d)}, nil
+	})
+
+	Operation(r, huma.Operation{
+		OperationID: "create-device", Method: http.MethodPost, Path: "/api/v1/devices", Tags: []string{"devices"},
+		Summary:       "Create a device",
+		Description:   "Adds one device with a creation event. A serial that exists already is a 409.",
+		DefaultStatus: http.StatusCreated,
+		Errors:        []int{http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity},
+	}, write, func(ctx context.Context, in *createInput) (*body[Device], error) {
+		d, err := in.Body.toDevice()
+		if err != nil {
+			return nil, err
+		}
+		d, err = s.ledger.Create(ctx, d, in.Body.Reason, actor(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return &body[Device]{Body: fromDevice(d)}, nil
+	})
+
+	Operation(r, huma.Operation{
+		OperationID: "set-device-state", Method: http.MethodPost, Path: "/api/v1/devices/{serial}/state", Tags: []string{"devices"},
+		Summary: "Change a device's state",
+		Description: "Moves the device to a new state and appends exactly one event with the reason and the caller's token id. " +
+			"A transition the life cycle does not allow (e.g. anything from retired) is a 409 whose allowed field lists the states the device may move to.",
+		Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+	}, write, func(ctx context.Context, in *stateInput) (*body[inventory.Event], error) {
+		ev, err := s.ledger.SetState(ctx, in.Serial, in.Body.State, in.Body.Reason, actor(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return &body[inventory.Event]{Body: ev}, nil
+	})
+
+	Operation(r, huma.Operation{
+		OperationID: "device-history", Method: http.MethodGet, Path: "/api/v1/devices/{serial}/history", Tags: []string{"devices"},
+		Summary: "A device's event history, oldest first", Errors: []int{http.StatusNotFound},
+	}, read, func(ctx context.Context, in *serialPath) (*body[History], error) {
+		evs, err := s.ledger.History(ctx, in.Serial)
+		if err != nil {
+			return nil, err
+		}
+		if evs == nil {
+			evs = []inventory.Event{}
+		}
+		return &body[History]{Body: History{Serial: in.Serial, Events: evs}}, nil
+	})
+
+	importOp := huma.Operation{
+		OperationID: "import-devices", Method: http.MethodPost, Path: "/api/v1/devices/import", Tags: []string{"devices"},
+		Summary: "Bulk import devices from CSV or JSON, all or nothing",
+		Description: "CSV (Content-Type: text/csv): a header row naming the columns serial,model,state (required) and " +
+			"node,site,pool,acquired,cost_usd,warranty_until,labels (optional), then one device per line. " +
+			"JSON (Content-Type: application/json): an array of device objects with the same keys, or {\"nodes\": [...], \"devices\": [...]}. " +
+			"Any bad row rejects the whole import with 422; its errors list each problem as line:column: message. Nothing is written unless everything is.",
+		DefaultStatus:   http.StatusCreated,
+		MaxBodyBytes:    maxImport,
+		BodyReadTimeout: 2 * time.Minute,
+		// The body is CSV or JSON parsed by the ledger, which reports
+		// line:column positions; huma's schema check would only see "object".
+		SkipValidateBody: true,
+		Errors:           []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusConflict},
+		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+			"application/json": {Schema: &huma.Schema{Description: "An array of devices, or an object with nodes and devices", OneOf: []*huma.Schema{
+				{Type: "array", Items: &huma.Schema{Type: "object"}},
+				{Type: "object", Properties: map[string]*huma.Schema{
+					"nodes":   {Type: "array", Items: &huma.Schema{Type: "object"}},
+					"devices": {Type: "array", Items: &huma.Schema{Type: "object"}},
+				}},
+			}}},
+		}},
+	}
+	Operation(r, importOp, write, func(ctx context.Context, in *importInput) (*body[ImportResult], error) {
+		mt, _, err := mime.ParseMediaType(in.ContentType)
+		if err != nil {
+			mt = ""
+		}
+		file := in.File
+		var res ImportResult
+		switch mt {
+		case "text/csv":
+			res, err = s.ledger.ImportCSV(ctx, file, bytes.NewReader(in.RawBody), actor(ctx))
+		case "application/json":
+			res, err = s.ledger.ImportJSON(ctx, file, bytes.NewReader(in.RawBody), actor(ctx))
+		default:
+			return nil, newProblem(http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: want text/csv or application/json", in.ContentType))
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &body[ImportResult]{Body: res}, nil
+	})
+
+	Operation(r, huma.Operation{
+		OperationID: "list-nodes", Method: http.MethodGet, Path: "/api/v1/nodes", Tags: []string{"nodes"},
+		Summary: "List nodes",
+	}, read, func(ctx context.Context, _ *struct{}) (*body[NodeList], error) {
+		ns, err := s.ledger.Nodes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ns == nil {
+			ns = []inventory.Node{}
+		}
+		return &body[NodeList]{Body: NodeList{Nodes: ns}}, nil
+	})
+
+	Operation(r, huma.Operation{
+		OperationID: "fleet-summary", Method: http.MethodGet, Path: "/api/v1/fleet/summary", Tags: []string{"fleet"},
+		Summary: "The fleet at a glance",
+		Description: "Per catalog model present and in total: device count by state, dense PFLOPS per precision and HBM TB " +
+			"(both over held devices, i.e. all but retired) and the export-control class.",
+	}, read, func(ctx context.Context, _ *struct{}) (*body[inventory.Summary], error) {
+		sum, err := s.ledger.Summary(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &body[inventory.Summary]{Body: sum}, nil
+	})
+
+	Operation(r, huma.Operation{
+		OperationID: "create-token", Method: http.MethodPost, Path: "/api/v1/tokens", Tags: []string{"tokens"},
+		Summary: "Create an API token", Description: "The secret is in the response and never shown again; only its hash is stored.",
+		DefaultStatus: http.StatusCreated, Errors: []int{http.StatusUnprocessableEntity},
+	}, admin, func(ctx context.Context, in *tokenInput) (*body[CreatedToken], error) {
+		t, secret, err := s.ledger.CreateToken(ctx, in.Body.Role, in.Body.Name)
+		if err != nil {
+			return nil, err
+		}
+		return &body[CreatedToken]{Body: CreatedToken{Token: t, Secret: secret}}, nil
+	})
+
+	Operation(r, huma.Operation{
+		OperationID: "list-tokens", Method: http.MethodGet, Path: "/api/v1/tokens", Tags: []string{"tokens"},
+		Summary: "List API tokens (without secrets)",
+	}, admin, func(ctx context.Context, _ *struct{}) (*body[TokenList], error) {
+		ts, err := s.ledger.Tokens(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ts == nil {
+			ts = []inventory.Token{}
+		}
+		return &body[TokenList]{Body: TokenList{Tokens: ts}}, nil
+	})
+}
