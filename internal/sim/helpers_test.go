@@ -1,0 +1,85 @@
+package sim
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/trace"
+)
+
+const (
+	v100 = "v100-sxm2-32gb"
+	p100 = "p100-sxm2-16gb"
+	k80  = "k80"
+)
+
+// sharedDir finds ../shared beside the module root, or skips the test.
+func sharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Skip(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			s := filepath.Join(dir, "..", "shared")
+			if _, err := os.Stat(s); err != nil {
+				t.Skipf("shared data not found at %s: skipping", s)
+			}
+			return s
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("module root not found: skipping")
+		}
+		dir = parent
+	}
+}
+
+func gavelAnchor(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join(sharedDir(t), "anchors", "gavel", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("anchor %s absent: skipping", p)
+	}
+	return p
+}
+
+func gavelThroughputs(t testing.TB) *trace.ThroughputTable {
+	t.Helper()
+	path := gavelAnchor(t, "throughputs/simulation_throughputs.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := trace.ReadThroughputs(data, path, accel.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tt
+}
+
+func gavelTrace(t testing.TB, rel string) []Job {
+	t.Helper()
+	path := gavelAnchor(t, rel)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tj, err := trace.ReadGavel(bytes.NewReader(data), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fromTrace(tj)
+}
+
+func fromTrace(tj []trace.Job) []Job {
+	jobs := make([]Job, len(tj))
+	for i, j := range tj {
+		jobs[i] = Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight}
+	}
+	return jobs
+}
