@@ -106,6 +106,12 @@ func NewRoundState(p Policy, cfg RoundConfig) *RoundState {
 	}
 }
 
+// ForceReset lifts the reset interval once: the next Next recomputes the
+// allocation if the job set changed since the last one. It is Gavel's
+// `_last_reset_time = 0`, which its simulator does when nothing is running
+// and no more jobs will arrive.
+func (st *RoundState) ForceReset() { st.lastReset = 0 }
+
 // Allocation returns the allocation in force (nil before the first one).
 func (st *RoundState) Allocation() *Allocation { return st.alloc }
 
