@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -123,6 +124,9 @@ func ParseSpecs(file string, data []byte) ([]Chip, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(chips) == 0 {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "no chips in the file: expected a list of chips with name, datacenter and tops"}
+	}
 	var errs fleet.InputErrors
 	for i, c := range chips {
 		entry := fmt.Sprintf("entry %d (%s)", i+1, c.Name)
@@ -173,6 +177,9 @@ func lineOf(f *ast.File, path string) int {
 // yamlError turns a decoder error into an InputError with the position the
 // decoder reports.
 func yamlError(file string, err error) error {
+	if errors.Is(err, io.EOF) {
+		return &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "empty file: expected a list of chips"}
+	}
 	var ye yaml.Error
 	if errors.As(err, &ye) {
 		tk := ye.GetToken()
