@@ -14,6 +14,9 @@ import (
 // however many jobs are active.
 func groupRows(coef [][]float64, gang []float64, use []bool) (rep []int, of []int, count []float64) {
 	of = make([]int, len(coef))
+	if len(coef) == 0 {
+		return nil, of, nil
+	}
 	idx := map[string]int{}
 	buf := make([]byte, 0, 8*(len(coef[0])+1))
 	for i, row := range coef {
