@@ -1,0 +1,75 @@
+package web
+
+import (
+	"html/template"
+	"strconv"
+	"strings"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+var funcs = template.FuncMap{
+	"num":    num,
+	"int":    thousands,
+	"pflops": pflops,
+	"ptr":    ptr,
+	"state":  func(m map[fleet.DeviceState]int, s fleet.DeviceState) int { return m[s] },
+	"pct": func(n, total int) string {
+		if total == 0 {
+			return "0"
+		}
+		return strconv.FormatFloat(100*float64(n)/float64(total), 'f', 1, 64)
+	},
+	"cls": func(s string) string {
+		return "cls-" + strings.NewReplacer(".", "-", " ", "-").Replace(strings.ToLower(s))
+	},
+}
+
+// thousands writes an integer with thin-space thousands separators: 20 000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteRune('\u202f')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// num formats a quantity with three significant figures at most two decimals.
+func num(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 100:
+		return thousands(int(v + 0.5))
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+// pflops formats a model's PFLOPS at precision p, or "–" when the catalog
+// does not know the rate.
+func pflops(m map[fleet.Precision]float64, p fleet.Precision) string {
+	v, ok := m[p]
+	if !ok {
+		return "–"
+	}
+	return num(v)
+}
+
+func ptr(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return num(*v)
+}
