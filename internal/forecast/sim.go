@@ -1,0 +1,309 @@
+package forecast
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// relTol is the relative slack in "demand exceeds supply", so that plans
+// whose supply equals demand exactly on paper are not short by rounding.
+const relTol = 1e-9
+
+// short reports demand > supply beyond rounding.
+func short(demand, supply float64) bool {
+	return demand-supply > relTol*math.Max(math.Abs(demand), math.Abs(supply))
+}
+
+// pathState is one path's fleet; reused across paths of a block.
+type pathState struct {
+	n       []int     // in service per group
+	reserve []int     // boxed per group
+	w       []float64 // total live cohort weight per group
+	head    []int     // first live cohort per group
+	cohorts [][]cohort
+	short   []bool // per month
+}
+
+func newPathState(md *model) *pathState {
+	g := len(md.groups)
+	st := &pathState{
+		n: make([]int, g), reserve: make([]int, g), w: make([]float64, g), head: make([]int, g),
+		cohorts: make([][]cohort, g), short: make([]bool, md.horizon),
+	}
+	for i := range md.groups {
+		st.cohorts[i] = make([]cohort, 0, len(md.groups[i].initial)+md.horizon/3+8)
+	}
+	return st
+}
+
+func (st *pathState) reset(md *model) {
+	for i := range md.groups {
+		g := &md.groups[i]
+		st.cohorts[i] = append(st.cohorts[i][:0], g.initial...)
+		st.head[i] = 0
+		st.reserve[i] = g.reserve
+		n, w := 0.0, 0.0
+		for _, c := range g.initial {
+			n += c.w
+			w += c.w
+		}
+		st.n[i] = int(n)
+		st.w[i] = w
+	}
+}
+
+// join puts d units into service in group g as a cohort retiring at retire.
+func (st *pathState) join(g, d, retire int) {
+	if d <= 0 {
+		return
+	}
+	var w float64
+	if st.n[g] == 0 || st.w[g] <= 0 {
+		// Nothing left in service: earlier cohorts are empty.
+		st.head[g] = len(st.cohorts[g])
+		st.w[g] = 0
+		w = float64(d)
+	} else {
+		w = float64(d) * st.w[g] / float64(st.n[g])
+	}
+	st.cohorts[g] = append(st.cohorts[g], cohort{w: w, retire: retire})
+	st.w[g] += w
+	st.n[g] += d
+}
+
+// retire removes the cohorts of group g whose useful life ends by month m.
+func (st *pathState) retire(g, m int) {
+	cs := st.cohorts[g]
+	for st.head[g] < len(cs) && cs[st.head[g]].retire <= m {
+		c := cs[st.head[g]]
+		st.head[g]++
+		var r int
+		if st.head[g] == len(cs) || st.w[g] <= c.w {
+			r = st.n[g]
+			st.w[g] = 0
+		} else {
+			r = int(math.Round(float64(st.n[g]) * c.w / st.w[g]))
+			if r > st.n[g] {
+				r = st.n[g]
+			}
+			st.w[g] -= c.w
+		}
+		st.n[g] -= r
+	}
+}
+
+// path simulates one path, writing supply per month into supply (when not
+// nil) and the shortfall flags into st.short. It returns the runway: the
+// first month with a shortfall, or md.horizon when there is none.
+func (md *model) path(r *rand.Rand, st *pathState, supply []float64) int {
+	st.reset(md)
+	runway := md.horizon
+	groups := md.groups
+	for m := 0; m < md.horizon; m++ {
+		s := 0.0
+		for gi := range groups {
+			g := &groups[gi]
+			if m > 0 && st.n[gi] > 0 && g.fail.p > 0 {
+				st.n[gi] -= g.fail.draw(r, st.n[gi])
+			}
+			if h := st.head[gi]; h < len(st.cohorts[gi]) && st.cohorts[gi][h].retire <= m {
+				st.retire(gi, m)
+			}
+		}
+		for _, a := range md.arrivals[m] {
+			st.join(a.group, units(r, a.mean, a.cv), m+groups[a.group].life)
+		}
+		for gi := range groups {
+			s += float64(st.n[gi]) * groups[gi].pf
+		}
+		d := md.demand[m]
+		if short(d, s) {
+			// Bring boxed reserve into service, in fleet order, as many
+			// units as needed while any remain.
+			for gi := range groups {
+				if st.reserve[gi] == 0 {
+					continue
+				}
+				pf := groups[gi].pf
+				need := st.reserve[gi]
+				if f := math.Ceil((d - s) / pf * (1 - relTol)); f < float64(need) {
+					need = int(f)
+				}
+				if need <= 0 {
+					continue
+				}
+				st.reserve[gi] -= need
+				st.join(gi, need, m+groups[gi].life)
+				s += float64(need) * pf
+				if !short(d, s) {
+					break
+				}
+			}
+		}
+		sh := short(d, s)
+		st.short[m] = sh
+		if sh && runway == md.horizon {
+			runway = m
+		}
+		if supply != nil {
+			supply[m] = s
+		}
+	}
+	return runway
+}
+
+// units draws one quarter's delivery: exactly mean when cv is 0, else a
+// gamma variate with that mean and coefficient of variation, rounded.
+func units(r *rand.Rand, mean, cv float64) int {
+	if cv == 0 || mean == 0 {
+		return int(math.Round(mean))
+	}
+	k := 1 / (cv * cv)
+	return int(math.Round(gamma(r, k) * mean / k))
+}
+
+// gamma draws Gamma(k, 1) by Marsaglia and Tsang (ACM TOMS 26(3), 2000),
+// boosting k < 1 by U^(1/k).
+func gamma(r *rand.Rand, k float64) float64 {
+	if k < 1 {
+		return gamma(r, k+1) * math.Pow(r.Float64(), 1/k)
+	}
+	d := k - 1.0/3
+	c := 1 / math.Sqrt(9*d)
+	for {
+		x := r.NormFloat64()
+		v := 1 + c*x
+		if v <= 0 {
+			continue
+		}
+		v = v * v * v
+		u := r.Float64()
+		if u < 1-0.0331*x*x*x*x || math.Log(u) < 0.5*x*x+d*(1-v+math.Log(v)) {
+			return d * v
+		}
+	}
+}
+
+// binomialNormalAbove is the mean n·p above which draw uses the normal
+// approximation (rounded, clamped to [0, n]); below it, and for every n in
+// the table, the draw is exact. Above the table n·p ≥ 30 also uses the
+// normal approximation, whose error there is far below the Monte Carlo noise
+// of a fleet forecast.
+const binomialNormalAbove = 2000
+
+// maxTable bounds a failer's table (n above it draws without the table).
+const maxTable = 1 << 16
+
+// failer draws a group's monthly failures, Binomial(n, p). For every count
+// n the group can reach it caches the mode of Binomial(n, p), the pmf there
+// and the CDF just below it, so a draw is an inversion that starts at the
+// mode and walks up or down: exact, no exp or lgamma, about 0.8·sd steps.
+type failer struct {
+	p, logq, ratio, invRatio float64
+	tab                      []modeEntry // indexed by n
+}
+
+// modeEntry is what a draw needs for one n, together in one cache line.
+type modeEntry struct {
+	pm, below float64 // P(X = mode), P(X < mode)
+	mode      int
+}
+
+// inv[k] = 1/k, so the walk multiplies instead of dividing.
+var inv = func() []float64 {
+	t := make([]float64, 4096)
+	for k := 1; k < len(t); k++ {
+		t[k] = 1 / float64(k)
+	}
+	return t
+}()
+
+func newFailer(p float64, maxN int) failer {
+	f := failer{p: p, logq: math.Log1p(-p)}
+	if p == 0 {
+		return f
+	}
+	f.ratio = p / (1 - p)
+	f.invRatio = (1 - p) / p
+	maxN = max(0, min(maxN, maxTable))
+	f.tab = make([]modeEntry, maxN+1)
+	lp := math.Log(p)
+	for n := 0; n <= maxN; n++ {
+		m := int(float64(n+1) * p)
+		if m > n {
+			m = n
+		}
+		fn, fm := float64(n), float64(m)
+		ln, _ := math.Lgamma(fn + 1)
+		lm, _ := math.Lgamma(fm + 1)
+		lnm, _ := math.Lgamma(fn - fm + 1)
+		pm := math.Exp(ln - lm - lnm + fm*lp + (fn-fm)*f.logq)
+		// P(X < m): sum the pmf down from the mode until terms vanish.
+		below, t := 0.0, pm
+		for k := m; k > 0; k-- {
+			t *= float64(k) / (fn - float64(k) + 1) / f.ratio
+			below += t
+			if t < below*1e-17 {
+				break
+			}
+		}
+		f.tab[n] = modeEntry{pm: pm, below: below, mode: m}
+	}
+	return f
+}
+
+// draw returns Binomial(n, p).
+func (fl *failer) draw(r *rand.Rand, n int) int {
+	p := fl.p
+	mean := float64(n) * p
+	if n < len(fl.tab) && mean < binomialNormalAbove {
+		u := r.Float64()
+		e := &fl.tab[n]
+		k, f, below := e.mode, e.pm, e.below
+		fn := float64(n)
+		if u >= below {
+			// X ≥ mode: walk up.
+			cdf := below + f
+			for u >= cdf && k < n {
+				if k+1 < len(inv) {
+					f *= (fn - float64(k)) * fl.ratio * inv[k+1]
+				} else {
+					f *= (fn - float64(k)) * fl.ratio / float64(k+1)
+				}
+				k++
+				cdf += f
+			}
+			return k
+		}
+		// X < mode: walk down; below is P(X < k).
+		for k > 0 {
+			f *= float64(k) * fl.invRatio / (fn - float64(k) + 1)
+			k--
+			below -= f
+			if u >= below {
+				return k
+			}
+		}
+		return 0
+	}
+	if mean < 30 {
+		// Beyond the table with a small mean: exact inversion from 0.
+		u := r.Float64()
+		f := math.Exp(float64(n) * fl.logq)
+		cdf, k, fn := f, 0, float64(n)
+		for u > cdf && k < n && f > 0 {
+			f *= (fn - float64(k)) * fl.ratio / float64(k+1)
+			k++
+			cdf += f
+		}
+		return k
+	}
+	x := math.Round(mean + math.Sqrt(mean*(1-p))*r.NormFloat64())
+	if x < 0 {
+		return 0
+	}
+	if x > float64(n) {
+		return n
+	}
+	return int(x)
+}
