@@ -132,6 +132,11 @@ type problem struct {
 	reasons []Reason
 }
 
+type classKey struct {
+	class string
+	gang  int
+}
+
 // newProblem validates s and looks every job up in tp.
 func newProblem(s *Snapshot, tp *Throughputs) (*problem, error) {
 	if err := s.Validate(); err != nil {
@@ -150,6 +155,7 @@ func newProblem(s *Snapshot, tp *Throughputs) (*problem, error) {
 	p.ok = make([]bool, nj)
 	p.reasons = make([]Reason, nj)
 	p.jobs = make([]string, nj)
+	cache := map[classKey][]float64{}
 	for i := range s.Jobs {
 		j := &s.Jobs[i]
 		p.jobs[i] = j.ID
@@ -158,8 +164,22 @@ func newProblem(s *Snapshot, tp *Throughputs) (*problem, error) {
 		p.gang[i] = float64(j.Gang)
 		p.weight[i] = j.weight()
 		found, runs, fits := false, false, false
-		for k, m := range p.models {
-			v, ok := tp.Lookup(j.Class, j.Gang, m)
+		ck := classKey{j.Class, j.Gang}
+		raw, seen := cache[ck]
+		if !seen {
+			raw = make([]float64, nm)
+			for k, m := range p.models {
+				v, ok := tp.Lookup(j.Class, j.Gang, m)
+				if !ok {
+					v = -1 // no entry
+				}
+				raw[k] = v
+			}
+			cache[ck] = raw
+		}
+		for k := range p.models {
+			v := raw[k]
+			ok := v >= 0
 			found = found || ok
 			if v > 0 {
 				runs = true

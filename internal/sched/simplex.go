@@ -81,10 +81,7 @@ func (s *simplex) pivot(r, j int) {
 			continue
 		}
 		if dense {
-			ri = ri[:len(row)]
-			for k, v := range row {
-				ri[k] -= f * v
-			}
+			axpy(ri[:len(row)], row, -f)
 		} else {
 			for _, k := range s.nz {
 				ri[k] -= f * row[k]
@@ -170,4 +167,20 @@ func (s *simplex) x() []float64 {
 		}
 	}
 	return x
+}
+
+// axpy computes y += a·x (len(y) == len(x)), unrolled by four.
+func axpy(y, x []float64, a float64) {
+	n := len(x)
+	y = y[:n]
+	k := 0
+	for ; k+4 <= n; k += 4 {
+		y[k] += a * x[k]
+		y[k+1] += a * x[k+1]
+		y[k+2] += a * x[k+2]
+		y[k+3] += a * x[k+3]
+	}
+	for ; k < n; k++ {
+		y[k] += a * x[k]
+	}
 }
