@@ -11,6 +11,8 @@ import (
 
 	"github.com/granaryhq/granary/internal/cli/chipscmd"
 	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/cli/fitcmd"
+	"github.com/granaryhq/granary/internal/cli/servecmd"
 )
 
 // NewRoot builds the whole command tree.
@@ -28,6 +30,8 @@ func NewRoot(env *console.Env) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return console.UsageError{Err: err} })
 	for _, c := range []*cobra.Command{
 		chipscmd.New(env), // catalog and export-control classifier
+		fitcmd.New(env),   // fit advisor: serve, train, matrix
+		servecmd.New(env), // the control plane: API, first page, metrics
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -1,0 +1,256 @@
+// Package servecmd is `granary serve`: it opens the ledger store (SQLite by
+// default, PostgreSQL with --db postgres://…), makes the first admin token
+// on an empty store, optionally seeds the demo stockpile, and serves the API,
+// the first page, /healthz, /readyz and /metrics until the command's context
+// ends (SIGINT or SIGTERM), then shuts down gracefully.
+package servecmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/api"
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/demo"
+	"github.com/granaryhq/granary/internal/exportctl"
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/web"
+)
+
+// Config is what `granary serve` runs with.
+type Config struct {
+	Addr      string        // listen address; loopback unless told otherwise
+	DB        string        // PATH, sqlite:PATH or postgres://…
+	Demo      bool          // seed the demo stockpile on an empty store
+	DemoSeed  uint64        // seed of the demo's randomness
+	DemoScale float64       // 1 ≈ 20,000 devices
+	LogLevel  string        // debug, info, warn, error
+	LogFormat string        // text or json
+	Shutdown  time.Duration // grace period for in-flight requests
+}
+
+// Default returns the defaults of the flags.
+func Default() Config {
+	return Config{Addr: "127.0.0.1:8080", DB: "granary.db", DemoSeed: 1, DemoScale: 1, LogLevel: "info", LogFormat: "text", Shutdown: 10 * time.Second}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return console.Usagef("--addr %q: %v", c.Addr, err)
+	}
+	if strings.TrimSpace(c.DB) == "" {
+		return console.Usagef("--db is empty")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return console.Usagef("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.DemoScale <= 0 || c.DemoScale > 10 {
+		return console.Usagef("--demo-scale %v: want a number in (0, 10]", c.DemoScale)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, console.Usagef("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// New builds the serve command.
+func New(env *console.Env) *cobra.Command {
+	cfg := Default()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the control plane: HTTP API, first page, metrics",
+		Long: `Serve the stockpile ledger over HTTP until interrupted (SIGINT/SIGTERM).
+
+  /api/v1/…               the JSON API (bearer tokens); OpenAPI 3.1 at /api/v1/openapi.json
+  /                       the fleet summary page
+  /healthz, /readyz       liveness and readiness
+  /metrics                Prometheus metrics
+
+The store is SQLite (./granary.db unless --db says otherwise, created on first
+start) or PostgreSQL (--db postgres://user@host/db). On first start with an
+empty store the server creates an admin token and prints it once; set
+GRANARY_BOOTSTRAP_TOKEN to choose that token instead (for automation).`,
+		Example: `  granary serve --demo
+  granary serve --addr 127.0.0.1:9090 --db /var/lib/granary/ledger.db
+  GRANARY_BOOTSTRAP_TOKEN=… granary serve --db postgres://granary@127.0.0.1:5432/granary`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return Run(cmd.Context(), env, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (host:port); loopback by default")
+	f.StringVar(&cfg.DB, "db", cfg.DB, "store: a SQLite file PATH or sqlite:PATH, or a postgres:// URL")
+	f.BoolVar(&cfg.Demo, "demo", false, "seed a demo stockpile (~20,000 devices) on an empty store and print the URL and a token")
+	f.Uint64Var(&cfg.DemoSeed, "demo-seed", cfg.DemoSeed, "seed of the demo's randomness")
+	f.Float64Var(&cfg.DemoScale, "demo-scale", cfg.DemoScale, "size of the demo fleet (1 ≈ 20,000 devices)")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format on stderr: text or json")
+	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", cfg.Shutdown, "how long to wait for in-flight requests on shutdown")
+	return cmd
+}
+
+// Run serves until ctx ends. Logs go to env.Stderr; the URL and, once, the
+// admin token go to env.Stdout.
+func Run(ctx context.Context, env *console.Env, cfg Config) error {
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	var h slog.Handler = slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(h)
+
+	cat, err := env.Catalog()
+	if err != nil {
+		return err
+	}
+	st, err := OpenStore(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing store", "err", err)
+		}
+	}()
+	log.Info("store open", "store", st.Name)
+
+	ledger, err := inventory.New(inventory.Config{Store: st.Store, Catalog: cat, Classify: Classify})
+	if err != nil {
+		return err
+	}
+	bootstrap := env.Env("GRANARY_BOOTSTRAP_TOKEN")
+	tok, secret, created, err := ledger.Bootstrap(ctx, bootstrap)
+	if err != nil {
+		return fmt.Errorf("creating the first admin token: %w", err)
+	}
+
+	if cfg.Demo {
+		if err := seedDemo(ctx, log, ledger, st.Store, cfg); err != nil {
+			return err
+		}
+		if !created && bootstrap == "" {
+			// A demo restarted on its own store: the first token's secret
+			// is gone (only its hash is kept), so mint one to print.
+			tok, secret, err = ledger.CreateToken(ctx, inventory.RoleAdmin, "demo")
+			if err != nil {
+				return err
+			}
+			created = true
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	page, err := web.New(ledger, log, nil)
+	if err != nil {
+		return err
+	}
+	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: st.Ping, Page: page, Register: extraOperations(ledger)})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	out := env.Stdout
+	fmt.Fprintf(out, "Granary is serving on %s\n", url)
+	switch {
+	case created && bootstrap != "" && secret == bootstrap:
+		fmt.Fprintf(out, "Admin token %s is the value of GRANARY_BOOTSTRAP_TOKEN.\n", tok.ID)
+	case created:
+		fmt.Fprintf(out, "Admin token (shown once, store it now): %s\n", secret)
+		fmt.Fprintf(out, "  export GRANARY_TOKEN=%s\n", secret)
+	}
+	if cfg.Demo {
+		fmt.Fprintf(out, "Open %s/ for the fleet summary, or try:\n  curl -H \"Authorization: Bearer $GRANARY_TOKEN\" %s/api/v1/fleet/summary\n", url, url)
+	}
+	if f, ok := out.(interface{ Sync() error }); ok {
+		_ = f.Sync()
+	}
+	log.Info("serving", "url", url)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.Shutdown)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// Classify is the summary's export class: the band under the latest rule set.
+func Classify(c accel.Chip) string {
+	return string(exportctl.Classify(c, exportctl.Latest()).Classification)
+}
+
+// seedDemo writes the demo stockpile in one transaction if the store has no
+// devices.
+func seedDemo(ctx context.Context, log *slog.Logger, ledger *inventory.Service, st inventory.Store, cfg Config) error {
+	sum, err := ledger.Summary(ctx)
+	if err != nil {
+		return err
+	}
+	if sum.Totals.Devices > 0 {
+		log.Info("demo: the store already has devices; not seeding", "devices", sum.Totals.Devices)
+		return nil
+	}
+	start := time.Now()
+	b, err := demo.Generate(demo.Config{Rand: rand.New(rand.NewPCG(cfg.DemoSeed, 0x9e3779b97f4a7c15)), Now: start, Scale: cfg.DemoScale})
+	if err != nil {
+		return err
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		return fmt.Errorf("demo: seeding: %w", err)
+	}
+	log.Info("demo: seeded", "devices", len(b.Devices), "nodes", len(b.Nodes), "events", len(b.Events), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

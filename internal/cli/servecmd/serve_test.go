@@ -1,0 +1,174 @@
+package servecmd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/client"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server and read from
+// the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var urlRE = regexp.MustCompile(`serving on (http://\S+)`)
+
+// start runs `granary serve` in-process until the returned stop is called.
+func start(t *testing.T, env map[string]string, args ...string) (url string, out *syncBuffer, stop func() error) {
+	t.Helper()
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	e := &console.Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: errb, Getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := New(e)
+	cmd.SetArgs(append([]string{"--addr", "127.0.0.1:0"}, args...))
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := urlRE.FindStringSubmatch(out.String()); m != nil {
+			return m[1], out, func() error {
+				cancel()
+				select {
+				case err := <-done:
+					return err
+				case <-time.After(15 * time.Second):
+					t.Fatal("server did not stop within 15 s of cancel")
+					return nil
+				}
+			}
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve exited early: %v\nstdout:\n%s\nstderr:\n%s", err, out, errb)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	t.Fatalf("no URL printed within 30 s\nstdout:\n%s\nstderr:\n%s", out, errb)
+	return "", nil, nil
+}
+
+func TestServeDemoPrintsURLAndTokenAndStopsCleanly(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "g.db")
+	url, out, stop := start(t, nil, "--db", db, "--demo", "--demo-scale", "0.02")
+	m := regexp.MustCompile(`Admin token \(shown once, store it now\): (gry_\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no token printed:\n%s", out)
+	}
+	c, err := client.New(url, m[1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sum, err := c.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Totals.Devices < 300 || len(sum.Models) < 9 {
+		t.Errorf("demo at scale 0.02: %d devices, %d models", sum.Totals.Devices, len(sum.Models))
+	}
+	for path, want := range map[string]string{"/": "Ascend 910C", "/healthz": "ok", "/readyz": "ready", "/metrics": "granary_devices{"} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d, body lacks %q", path, resp.StatusCode, want)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after cancel", err)
+	}
+
+	// A restart of the demo does not seed again and mints a fresh token to print.
+	url, out, stop = start(t, nil, "--db", db, "--demo", "--demo-scale", "0.02")
+	m = regexp.MustCompile(`Admin token \(shown once, store it now\): (gry_\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("restarted demo printed no token:\n%s", out)
+	}
+	c, _ = client.New(url, m[1], nil)
+	sum2, err := c.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum2.Totals.Devices != sum.Totals.Devices {
+		t.Errorf("restart changed the fleet: %d → %d devices", sum.Totals.Devices, sum2.Totals.Devices)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeBootstrapTokenFromEnvironment(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "g.db")
+	env := map[string]string{"GRANARY_BOOTSTRAP_TOKEN": "automation-secret-1"}
+	url, out, stop := start(t, env, "--db", db)
+	if strings.Contains(out.String(), "automation-secret-1") || !strings.Contains(out.String(), "GRANARY_BOOTSTRAP_TOKEN") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	c, _ := client.New(url, "automation-secret-1", nil)
+	if _, err := c.Tokens(context.Background()); err != nil {
+		t.Errorf("bootstrap token does not work as admin: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Second start on the same store: no token printed, the old one still works.
+	url, out, stop = start(t, nil, "--db", db)
+	if strings.Contains(out.String(), "token") {
+		t.Errorf("second start printed a token:\n%s", out)
+	}
+	c, _ = client.New(url, "automation-secret-1", nil)
+	if _, err := c.Tokens(context.Background()); err != nil {
+		t.Errorf("bootstrap token after restart: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServeRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--addr", "nonsense"},
+		{"--db", "mysql://x"},
+		{"--log-level", "loud"},
+		{"--demo-scale", "0"},
+	} {
+		e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+		cmd := New(e)
+		cmd.SetArgs(args)
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		err := cmd.ExecuteContext(context.Background())
+		if console.ExitCode(err) != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args, console.ExitCode(err), err)
+		}
+	}
+}
