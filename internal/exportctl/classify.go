@@ -349,13 +349,8 @@ func (w words) paragraphWhy(p Paragraph) string {
 	var met []string
 	for _, c := range p.Conditions {
 		s, t := w.cond(c)
-		switch t {
-		case no:
-			if len(met) > 0 {
-				return strings.Join(met, " and ") + " but " + s
-			}
-			return s
-		case unknown:
+		if t != yes {
+			// The first condition that fails or cannot be decided.
 			if len(met) > 0 {
 				return strings.Join(met, " and ") + " but " + s
 			}

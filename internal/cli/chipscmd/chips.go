@@ -115,7 +115,7 @@ func newList(env *console.Env) *cobra.Command {
 			return console.WriteTable(w, listRows(chips))
 		},
 	}
-	cmd.Flags().StringVar(&vendor, "vendor", "", "only chips of this vendor (case-insensitive, e.g. nvidia, huawei)")
+	cmd.Flags().StringVar(&vendor, "vendor", "", "only chips whose vendor contains this (case-insensitive, e.g. nvidia, huawei, baidu)")
 	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, json, yaml or csv")
 	return cmd
 }
@@ -129,7 +129,7 @@ func byVendor(chips []accel.Chip, vendor string) ([]accel.Chip, error) {
 	vendors := map[string]bool{}
 	for _, c := range chips {
 		vendors[c.Vendor] = true
-		if v := accel.Normalize(c.Vendor); v == want || strings.HasPrefix(v, want) {
+		if v := accel.Normalize(c.Vendor); strings.Contains(v, want) {
 			out = append(out, c)
 		}
 	}

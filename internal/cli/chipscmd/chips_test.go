@@ -208,6 +208,10 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(badCatalog, []byte("- name: Mine\n  memory_gb: -1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	lotsCatalog := filepath.Join(dir, "lots.json")
+	if err := os.WriteFile(lotsCatalog, []byte(`[{"name": "Mine", "tdp_w": "lots"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -228,6 +232,8 @@ func TestExitCodes(t *testing.T) {
 		{"missing specs file", []string{"chips", "classify", "--specs", filepath.Join(dir, "nope.yaml")}, 2, []string{"nope.yaml", "cannot read specs"}},
 		{"unknown vendor", []string{"chips", "list", "--vendor", "acme"}, 2, []string{`no chips of vendor "acme"`, "Huawei"}},
 		{"bad catalog", []string{"--catalog", badCatalog, "chips", "list"}, 2, []string{"bad.yaml:2: entry 1 (Mine): field \"memory_gb\""}},
+		{"non-numeric catalog", []string{"--catalog", lotsCatalog, "chips", "show", "H100"}, 2, []string{"lots.json:1:", "entry 1 (Mine): field \"tdp_w\": must be a number, got \"lots\""}},
+		{"vendor by part of its name", []string{"chips", "list", "--vendor", "baidu"}, 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errs, code := run(t, tc.args...)
