@@ -115,6 +115,18 @@ func TestGavelAnchors(t *testing.T) {
 			r := c.Results
 			if v := r["max_min_fairness"].MinTimeShare; v != nil {
 				check(LAS, *v, within(*v))
+				// Agnostic LAS: X itself is Gavel's (the centre of the
+				// optimal face), not only the objective.
+				p, _ := PolicyByName(LAS, Options{})
+				a, _ := p.Allocate(s, tp)
+				gx := r["max_min_fairness"].X
+				for i := range gx {
+					for k, m := range c.Order {
+						if got := a.Share(s.Jobs[i].ID, m); math.Abs(got-gx[i][k]) > 2e-6 {
+							t.Errorf("las: X[%s][%s] = %.7f, Gavel %.6f", s.Jobs[i].ID, m, got, gx[i][k])
+						}
+					}
+				}
 			}
 			if v := r["max_min_fairness_perf"].MinNormalized; v != nil {
 				check(LASHetero, *v, within(*v))

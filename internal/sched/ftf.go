@@ -160,6 +160,9 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 			side = -1
 		}
 	}
+	if !f.hetero {
+		p.spread(xHi, use)
+	}
 	al.X = xHi
 	al.Objective = hi
 	return al, nil

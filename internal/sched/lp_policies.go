@@ -53,6 +53,40 @@ func (p *problem) agnosticTput(ref int) [][]float64 {
 	return out
 }
 
+// spread re-spreads an agnostic policy's solution. An agnostic LP sees every
+// model as equally fast for a job, so only each job's total share
+// τ_i = Σ_k X[i][k] matters and its optimal X form a large face; a simplex
+// vertex pins each job to arbitrary models, while Gavel's interior-point
+// solver (ECOS) returns the centre of that face, X[i][k] = τ_i·N_k/ΣN (the
+// policy_allocations.json anchors show exactly this). When every used job can
+// run on every model we return that centre; it is feasible because
+// Σ_i s_i·τ_i ≤ ΣN follows from the capacity rows. Otherwise X is kept.
+func (p *problem) spread(x [][]float64, use []bool) {
+	for i, row := range p.tput {
+		if !use[i] {
+			continue
+		}
+		for _, v := range row {
+			if v <= 0 {
+				return
+			}
+		}
+	}
+	total := p.totalCap()
+	for i, row := range x {
+		if !use[i] {
+			continue
+		}
+		tau := 0.0
+		for _, v := range row {
+			tau += v
+		}
+		for k := range row {
+			row[k] = tau * p.cap[k] / total
+		}
+	}
+}
+
 func (p *problem) totalCap() float64 {
 	sum := 0.0
 	for _, c := range p.cap {
@@ -111,6 +145,9 @@ func (l *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	if err != nil {
 		return Allocation{}, fmt.Errorf("%s: %w", l.Name(), err)
 	}
+	if !l.hetero {
+		p.spread(x, p.ok)
+	}
 	al := p.emptyAllocation()
 	al.X = x
 	al.Objective = t
@@ -162,6 +199,9 @@ func (mp *makespanPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, er
 	t, x, err := maxMinLP(a, p.gang, p.cap, use)
 	if err != nil {
 		return Allocation{}, fmt.Errorf("%s: %w", mp.Name(), err)
+	}
+	if !mp.hetero {
+		p.spread(x, use)
 	}
 	al := p.emptyAllocation()
 	al.X = x
