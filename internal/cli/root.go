@@ -12,6 +12,7 @@ import (
 	"github.com/granaryhq/granary/internal/cli/chipscmd"
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/cli/fitcmd"
+	"github.com/granaryhq/granary/internal/cli/invcmd"
 	"github.com/granaryhq/granary/internal/cli/servecmd"
 )
 
@@ -29,9 +30,11 @@ func NewRoot(env *console.Env) *cobra.Command {
 	root.PersistentFlags().StringVar(&env.CatalogFile, "catalog", "", "YAML or JSON file of chips that add to or override the embedded catalog")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return console.UsageError{Err: err} })
 	for _, c := range []*cobra.Command{
-		chipscmd.New(env), // catalog and export-control classifier
-		fitcmd.New(env),   // fit advisor: serve, train, matrix
-		servecmd.New(env), // the control plane: API, first page, metrics
+		chipscmd.New(env),    // catalog and export-control classifier
+		fitcmd.New(env),      // fit advisor: serve, train, matrix
+		servecmd.New(env),    // the control plane: API, first page, metrics
+		invcmd.New(env),      // inventory client: import, list, set-state, summary, history
+		invcmd.NewToken(env), // API tokens: create, list
 	} {
 		if c != nil {
 			root.AddCommand(c)

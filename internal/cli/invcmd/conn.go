@@ -1,0 +1,111 @@
+// Package invcmd is the CLI client of the stockpile ledger:
+// `granary inventory import|list|set-state|summary|history` and
+// `granary token create|list`. They talk to a running `granary serve` over
+// HTTP (--server, default http://127.0.0.1:8080) with a bearer token from
+// GRANARY_TOKEN or the config file ~/.config/granary/config.yaml.
+package invcmd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/goccy/go-yaml"
+	"github.com/spf13/cobra"
+
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/client"
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// FileConfig is the config file: where the server is and which token to use.
+//
+//	server: http://127.0.0.1:8080
+//	token: gry_…
+type FileConfig struct {
+	Server string `yaml:"server"`
+	Token  string `yaml:"token"`
+}
+
+// conn holds the connection flags every command shares.
+type conn struct {
+	env    *console.Env
+	server string
+	config string
+}
+
+func (c *conn) flags(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&c.server, "server", "", "server URL (default: $GRANARY_SERVER, the config file, or "+client.DefaultServer+")")
+	cmd.PersistentFlags().StringVar(&c.config, "config", "", "config file with server and token (default ~/.config/granary/config.yaml)")
+}
+
+// configPath is the config file to read: --config, or
+// $XDG_CONFIG_HOME/granary/config.yaml, or ~/.config/granary/config.yaml.
+func (c *conn) configPath() (string, bool) {
+	if c.config != "" {
+		return c.config, true
+	}
+	if x := c.env.Env("XDG_CONFIG_HOME"); x != "" {
+		return filepath.Join(x, "granary", "config.yaml"), false
+	}
+	if h := c.env.Env("HOME"); h != "" {
+		return filepath.Join(h, ".config", "granary", "config.yaml"), false
+	}
+	return "", false
+}
+
+func (c *conn) readConfig() (FileConfig, error) {
+	var fc FileConfig
+	path, explicit := c.configPath()
+	if path == "" {
+		return fc, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		return fc, nil
+	}
+	if err != nil {
+		return fc, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: err.Error()}
+	}
+	if err := yaml.UnmarshalWithOptions(data, &fc, yaml.DisallowUnknownField()); err != nil {
+		return fc, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: yaml.FormatError(err, false, true)}
+	}
+	return fc, nil
+}
+
+// client builds the API client: the server from --server, $GRANARY_SERVER,
+// the config file or the default; the token from $GRANARY_TOKEN or the
+// config file.
+func (c *conn) client() (*client.Client, error) {
+	fc, err := c.readConfig()
+	if err != nil {
+		return nil, err
+	}
+	server := first(c.server, c.env.Env("GRANARY_SERVER"), fc.Server, client.DefaultServer)
+	token := first(c.env.Env("GRANARY_TOKEN"), fc.Token)
+	if token == "" {
+		return nil, fmt.Errorf("%w: no token: set GRANARY_TOKEN or token: in %s", fleet.ErrUnauthorized, c.describeConfig())
+	}
+	cl, err := client.New(server, token, nil)
+	if err != nil {
+		return nil, console.UsageError{Err: err}
+	}
+	return cl, nil
+}
+
+func (c *conn) describeConfig() string {
+	if p, _ := c.configPath(); p != "" {
+		return p
+	}
+	return "~/.config/granary/config.yaml"
+}
+
+func first(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

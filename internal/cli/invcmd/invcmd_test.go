@@ -1,0 +1,198 @@
+package invcmd
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/granaryhq/granary/internal/api/apitest"
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+type run struct {
+	code           int
+	stdout, stderr string
+}
+
+// granary runs one CLI command (built by mk) against srv with token.
+func granary(t *testing.T, env map[string]string, mk func(*console.Env) *cobra.Command, args ...string) run {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &console.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	cmd := mk(e)
+	cmd.SetArgs(args)
+	cmd.SetOut(&errb)
+	cmd.SetErr(&errb)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return console.UsageError{Err: err} })
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		errb.WriteString("granary: " + err.Error() + "\n")
+	}
+	return run{console.ExitCode(err), out.String(), errb.String()}
+}
+
+func setup(t *testing.T) (*apitest.Server, map[string]string) {
+	srv := apitest.Start(t, apitest.Options{})
+	env := map[string]string{"GRANARY_SERVER": srv.URL, "GRANARY_TOKEN": apitest.AdminSecret, "HOME": t.TempDir()}
+	return srv, env
+}
+
+func golden(t *testing.T, name string, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+func TestSummaryJSONGolden(t *testing.T) {
+	_, env := setup(t)
+	r := granary(t, env, New, "import", "testdata/fleet.csv")
+	if r.code != 0 || !strings.Contains(r.stdout, "imported 10 devices") {
+		t.Fatalf("import: %+v", r)
+	}
+	r = granary(t, env, New, "summary", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("summary: %+v", r)
+	}
+	golden(t, "summary.golden.json", r.stdout)
+	// The contract of the issue: totals {devices, by_state} and one entry
+	// per model with model, devices, by_state, pflops, hbm_tb, classification.
+	for _, key := range []string{`"totals"`, `"devices": 10`, `"by_state"`, `"models"`, `"model": "a800-sxm4-80gb"`, `"pflops"`, `"hbm_tb"`, `"classification"`} {
+		if !strings.Contains(r.stdout, key) {
+			t.Errorf("summary JSON lacks %s", key)
+		}
+	}
+	r = granary(t, env, New, "summary")
+	if r.code != 0 {
+		t.Fatalf("summary table: %+v", r)
+	}
+	golden(t, "summary.golden.txt", r.stdout)
+}
+
+func TestImportRejectedExits2WithPositions(t *testing.T) {
+	_, env := setup(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("serial,model,state\nX1,A800,in-service\nX2,Z9000,reserve\nX3,H20,lost\nX1,H20,reserve\n"), 0o644)
+	r := granary(t, env, New, "import", bad)
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2: %+v", r.code, r)
+	}
+	for _, want := range []string{bad + ":3:4: unknown model", bad + ":4:8: unknown state", bad + ":5:1: duplicate serial", "nothing imported"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	r = granary(t, env, New, "list", "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"devices": []`) {
+		t.Errorf("devices after a rejected import: %+v", r)
+	}
+}
+
+func TestListSetStateHistory(t *testing.T) {
+	srv, env := setup(t)
+	if r := granary(t, env, New, "import", "testdata/fleet.csv"); r.code != 0 {
+		t.Fatal(r)
+	}
+	r := granary(t, env, New, "list", "--model", "A800", "--state", "in-service")
+	if r.code != 0 || strings.Count(r.stdout, "A800-000") != 2 || strings.Contains(r.stdout, "A800-0003") {
+		t.Errorf("list A800 in-service: %+v", r)
+	}
+	r = granary(t, env, New, "list", "--all", "--limit", "3", "-o", "csv")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 11 || !strings.HasPrefix(r.stdout, "serial,model,state,node,site,pool,acquired,cost_usd,warranty_until,labels\n") {
+		t.Errorf("list --all -o csv: %+v", r)
+	}
+	// The CSV listing imports again into an empty server, identically.
+	srv2 := apitest.Start(t, apitest.Options{})
+	env2 := map[string]string{"GRANARY_SERVER": srv2.URL, "GRANARY_TOKEN": apitest.AdminSecret}
+	f := filepath.Join(t.TempDir(), "again.csv")
+	os.WriteFile(f, []byte(r.stdout), 0o644)
+	if r2 := granary(t, env2, New, "import", f); r2.code != 0 {
+		t.Fatalf("re-import: %+v", r2)
+	}
+	if a, b := granary(t, env, New, "summary", "-o", "json"), granary(t, env2, New, "summary", "-o", "json"); a.stdout != b.stdout {
+		t.Errorf("summary after CSV round trip differs:\n%s\n%s", a.stdout, b.stdout)
+	}
+
+	op := srv.Token(t, inventory.RoleOperator)
+	envOp := map[string]string{"GRANARY_SERVER": srv.URL, "GRANARY_TOKEN": op}
+	r = granary(t, envOp, New, "set-state", "A800-0001", "A800-0002", "--state", "maintenance", "--reason", "fan noise")
+	if r.code != 0 || strings.Count(r.stdout, "maintenance") != 2 {
+		t.Errorf("set-state: %+v", r)
+	}
+	// One refused change (retired) among good ones: exit 1, 409 explained.
+	r = granary(t, envOp, New, "set-state", "A800-0004", "A800-0001", "--state", "in-service", "--reason", "back")
+	if r.code != 1 || !strings.Contains(r.stderr, "A800-0004") || !strings.Contains(r.stderr, "allowed transitions: none") || !strings.Contains(r.stdout, "A800-0001") {
+		t.Errorf("set-state with a retired device: %+v", r)
+	}
+	r = granary(t, envOp, New, "history", "A800-0001", "-o", "csv")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 4 || !strings.Contains(lines[1], "imported") || !strings.Contains(lines[2], "fan noise") || !strings.Contains(lines[3], ",maintenance,in-service,back,") {
+		t.Errorf("history: %+v", r)
+	}
+	if r := granary(t, envOp, New, "history", "NOPE"); r.code != 2 {
+		t.Errorf("history of a missing device: exit %d", r.code)
+	}
+	// Viewers may not write.
+	view := map[string]string{"GRANARY_SERVER": srv.URL, "GRANARY_TOKEN": srv.Token(t, inventory.RoleViewer)}
+	if r := granary(t, view, New, "set-state", "A800-0001", "--state", "failed", "--reason", "x"); r.code != 1 || !strings.Contains(r.stderr, "403") {
+		t.Errorf("viewer set-state: %+v", r)
+	}
+	if r := granary(t, envOp, New, "set-state", "A800-0001", "--state", "failed"); r.code != 2 {
+		t.Errorf("set-state without reason: %+v", r)
+	}
+}
+
+func TestTokenAndConfigFile(t *testing.T) {
+	srv, env := setup(t)
+	r := granary(t, env, NewToken, "create", "--role", "viewer", "--name", "grafana")
+	secret := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !strings.HasPrefix(secret, "gry_") {
+		t.Fatalf("token create: %+v", r)
+	}
+	// The config file gives server and token when the environment does not.
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".config", "granary"), 0o755)
+	os.WriteFile(filepath.Join(home, ".config", "granary", "config.yaml"), []byte("server: "+srv.URL+"\ntoken: "+secret+"\n"), 0o600)
+	cfgEnv := map[string]string{"HOME": home}
+	if r := granary(t, cfgEnv, New, "summary", "-o", "json"); r.code != 0 {
+		t.Errorf("summary with the config file: %+v", r)
+	}
+	if r := granary(t, cfgEnv, NewToken, "create", "--role", "admin"); r.code != 1 || !strings.Contains(r.stderr, "403") {
+		t.Errorf("viewer creating a token: %+v", r)
+	}
+	r = granary(t, env, NewToken, "list", "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"grafana"`) || strings.Contains(r.stdout, secret) {
+		t.Errorf("token list: %+v", r)
+	}
+	if r := granary(t, map[string]string{"GRANARY_SERVER": srv.URL, "HOME": t.TempDir()}, New, "summary"); r.code != 1 || !strings.Contains(r.stderr, "GRANARY_TOKEN") {
+		t.Errorf("no token: %+v", r)
+	}
+	os.WriteFile(filepath.Join(home, ".config", "granary", "config.yaml"), []byte("server: x\ntokn: y\n"), 0o600)
+	if r := granary(t, cfgEnv, New, "summary"); r.code != 2 || !strings.Contains(r.stderr, "tokn") {
+		t.Errorf("bad config file: %+v", r)
+	}
+	if r := granary(t, env, NewToken, "create", "--role", "root"); r.code != 2 {
+		t.Errorf("bad role: %+v", r)
+	}
+}

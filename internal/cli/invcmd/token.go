@@ -1,0 +1,102 @@
+package invcmd
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+// NewToken builds `granary token`.
+func NewToken(env *console.Env) *cobra.Command {
+	c := &conn{env: env}
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Manage API tokens of a running server (needs an admin token)",
+	}
+	c.flags(cmd)
+	cmd.AddCommand(tokenCreateCmd(c), tokenListCmd(c))
+	return cmd
+}
+
+func tokenCreateCmd(c *conn) *cobra.Command {
+	var out, role, name string
+	cmd := &cobra.Command{
+		Use:   "create --role viewer|operator|admin",
+		Short: "Create a token; its secret is printed once",
+		Long: `Create an API token. Viewers read; operators also write inventory; admins
+also manage tokens. The secret is printed once and only its hash is stored.`,
+		Example: "  granary token create --role operator --name ci",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := console.ParseFormat(out, console.Table, console.JSON, console.YAML)
+			if err != nil {
+				return err
+			}
+			r, err := inventory.ParseRole(role)
+			if err != nil {
+				return console.UsageError{Err: err}
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			t, err := cl.CreateToken(cmd.Context(), r, name)
+			if err != nil {
+				return err
+			}
+			switch f {
+			case console.JSON:
+				return console.WriteJSON(c.env.Stdout, t)
+			case console.YAML:
+				return console.WriteYAML(c.env.Stdout, t)
+			}
+			fmt.Fprintf(c.env.Stdout, "%s\n", t.Secret)
+			fmt.Fprintf(c.env.Stderr, "token %s (%s) created; the secret above is shown only once\n", t.ID, t.Role)
+			return nil
+		},
+	}
+	outputFlag(cmd, &out, console.Table, console.JSON, console.YAML)
+	cmd.Flags().StringVar(&role, "role", "", "viewer, operator or admin (required)")
+	cmd.Flags().StringVar(&name, "name", "", "a note saying who or what uses the token")
+	return cmd
+}
+
+func tokenListCmd(c *conn) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List tokens (ids, names and roles; never secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := console.ParseFormat(out, console.Table, console.JSON, console.YAML)
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			ts, err := cl.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			switch f {
+			case console.JSON:
+				return console.WriteJSON(c.env.Stdout, ts)
+			case console.YAML:
+				return console.WriteYAML(c.env.Stdout, ts)
+			}
+			rows := [][]string{{"ID", "NAME", "ROLE", "CREATED"}}
+			for _, t := range ts {
+				rows = append(rows, []string{t.ID, dash(t.Name), string(t.Role), t.CreatedAt.UTC().Format(time.DateTime)})
+			}
+			return console.WriteTable(c.env.Stdout, rows)
+		},
+	}
+	outputFlag(cmd, &out, console.Table, console.JSON, console.YAML)
+	return cmd
+}
