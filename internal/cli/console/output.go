@@ -38,6 +38,7 @@ func ParseFormat(s string, allowed ...Format) (Format, error) {
 func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
