@@ -291,7 +291,10 @@ type rawLeverSizes struct {
 	DomesticModel            string   `yaml:"domestic_model"`
 }
 
-var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]*)"`)
+var (
+	unknownFieldRE = regexp.MustCompile(`unknown field "([^"]*)"`)
+	goFieldRE      = regexp.MustCompile(`Go struct field \S+ of type (\S+)`)
+)
 
 // ParsePlan reads a plan from YAML or JSON bytes, applies the documented
 // defaults and checks everything that does not need the chip catalog (model
@@ -313,7 +316,7 @@ func ParsePlan(file string, data []byte) (Plan, error) {
 		return Plan{}, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "a plan is one YAML document, found several"}
 	}
 	var raw rawPlan
-	if err := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(&raw); err != nil {
+	if err := decode(data, &raw); err != nil {
 		return Plan{}, yamlError(file, err)
 	}
 	p := Plan{src: &source{file: file, ast: f}}
@@ -322,6 +325,18 @@ func ParsePlan(file string, data []byte) (Plan, error) {
 		return Plan{}, err
 	}
 	return p, nil
+}
+
+// decode decodes strictly. goccy/go-yaml v1.19.2 panics on some malformed
+// input (found by FuzzParsePlan, e.g. "fleet: !"); such input is reported as
+// an error instead.
+func decode(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("YAML not understood (%v)", r)
+		}
+	}()
+	return yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(v)
 }
 
 // yamlError turns a decoder error into an InputError with its line and, when
@@ -337,6 +352,7 @@ func yamlError(file string, err error) error {
 			pos.Field = keyOf(tk)
 		}
 	}
+	msg = goFieldRE.ReplaceAllString(msg, "a field of type $1")
 	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
 		pos.Field = m[1]
 	}
