@@ -147,7 +147,7 @@ func Train(r TrainRequest) (TrainEstimate, error) {
 	fam := FamilyOf(r.Chip)
 	e := TrainEstimate{Chip: r.Chip, Devices: r.Devices, ZeRO: r.ZeRO, Recompute: r.Recompute, MFU: r.MFU, MFUSource: "given"}
 	if r.MFU == 0 {
-		e.MFU, e.MFUSource = fam.TrainMFU, "estimated ("+fam.Name+" family)"
+		e.MFU, e.MFUSource = fam.TrainMFU, "estimated for the "+fam.Name+" family"
 	}
 	peak, used, ok := ComputeRate(r.Chip, r.Precision)
 	if !ok {
