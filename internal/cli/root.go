@@ -14,6 +14,7 @@ import (
 	"github.com/granaryhq/granary/internal/cli/fitcmd"
 	"github.com/granaryhq/granary/internal/cli/invcmd"
 	"github.com/granaryhq/granary/internal/cli/servecmd"
+	"github.com/granaryhq/granary/internal/cli/simcmd"
 )
 
 // NewRoot builds the whole command tree.
@@ -35,6 +36,7 @@ func NewRoot(env *console.Env) *cobra.Command {
 		servecmd.New(env),    // the control plane: API, first page, metrics
 		invcmd.New(env),      // inventory client: import, list, set-state, summary, history
 		invcmd.NewToken(env), // API tokens: create, list
+		simcmd.New(env),      // simulator: traces × fleets × policies, side by side
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -55,7 +56,7 @@ func SimFigure(w io.Writer, format string, series []SimSeries) error {
 	cdf.X.Label.Text = "JCT (hours, log scale)"
 	cdf.Y.Label.Text = "fraction of jobs"
 	cdf.X.Scale = plot.LogScale{}
-	cdf.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	cdf.X.Tick.Marker = ticks125{}
 	cdf.Y.Min, cdf.Y.Max = 0, 1
 	cdf.Legend.Top = false
 	cdf.Legend.Left = false
@@ -65,7 +66,8 @@ func SimFigure(w io.Writer, format string, series []SimSeries) error {
 	util.Title.Text = "Fleet utilization over time"
 	util.X.Label.Text = "time (hours)"
 	util.Y.Label.Text = "devices busy"
-	util.Y.Min, util.Y.Max = 0, 1.05
+	util.Y.Min, util.Y.Max = 0, 1.2
+	util.Legend.Top = true
 	util.Add(plotter.NewGrid())
 
 	for i, s := range series {
@@ -166,4 +168,23 @@ func utilPoints(u []UtilPoint) plotter.XYs {
 		pts[b] = plotter.XY{X: (t0 + (float64(b)+0.5)*width) / 3600, Y: busy[b] / width}
 	}
 	return pts
+}
+
+// ticks125 marks 1-2-5 steps (…, 0.5, 1, 2, 5, 10, …) on a log axis.
+type ticks125 struct{}
+
+func (ticks125) Ticks(min, max float64) []plot.Tick {
+	if !(min > 0) || !(max > min) {
+		return nil
+	}
+	var out []plot.Tick
+	for e := math.Floor(math.Log10(min)); math.Pow(10, e) <= max; e++ {
+		for _, m := range []float64{1, 2, 5} {
+			v := m * math.Pow(10, e)
+			if v >= min && v <= max {
+				out = append(out, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+	}
+	return out
 }

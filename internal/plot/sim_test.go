@@ -52,3 +52,19 @@ func TestUtilPointsAverage(t *testing.T) {
 		t.Errorf("cdf %v", c)
 	}
 }
+
+func TestTicks125(t *testing.T) {
+	var got []float64
+	for _, tk := range (ticks125{}).Ticks(0.3, 25) {
+		got = append(got, tk.Value)
+	}
+	want := []float64{0.5, 1, 2, 5, 10, 20}
+	if len(got) != len(want) {
+		t.Fatalf("ticks %v, want %v", got, want)
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-12 {
+			t.Fatalf("ticks %v, want %v", got, want)
+		}
+	}
+}

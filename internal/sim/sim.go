@@ -63,6 +63,9 @@ type Config struct {
 	GavelCompat bool
 	// Progress, when set, is called after every round.
 	Progress func(Progress)
+	// Cancel, when set, is called every round; a non-nil error stops the
+	// run and is returned (the CLI passes its context's Err).
+	Cancel func() error
 }
 
 // Progress reports how far a run is.
@@ -432,6 +435,11 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 		roundStart = t
 		if cfg.Progress != nil {
 			cfg.Progress(Progress{Now: t, Finished: finished, Total: total, Rounds: res.Rounds})
+		}
+		if cfg.Cancel != nil {
+			if err := cfg.Cancel(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	res.End = t

@@ -1,0 +1,163 @@
+package simcmd
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/sched"
+)
+
+// fleetSpec is the parsed --fleet.
+type fleetSpec struct {
+	Devices map[string]int // catalog id → devices
+	Nodes   []sched.Node
+	Order   []string // models in the order given
+}
+
+// parseFleet reads --fleet: either "v100=36,p100=36,k80=36" (catalog names
+// or ids) or a YAML file (see docs/simulator.md).
+func parseFleet(arg string, cat *accel.Catalog) (*fleetSpec, error) {
+	if strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
+		data, err := os.ReadFile(arg)
+		if err != nil {
+			return nil, &fleet.InputError{Pos: fleet.Position{File: arg}, Msg: err.Error()}
+		}
+		return parseFleetYAML(arg, data, cat)
+	}
+	spec := &fleetSpec{Devices: map[string]int{}}
+	pos := fleet.Position{File: "--fleet"}
+	for _, part := range strings.Split(arg, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, count, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("%q: want model=count, e.g. v100=36 (or a fleet .yaml file)", part)}
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(count))
+		if err != nil || n < 0 {
+			return nil, &fleet.InputError{Pos: fleet.Position{File: "--fleet", Field: name}, Msg: fmt.Sprintf("device count %q is not a whole number ≥ 0", count)}
+		}
+		if err := spec.add(strings.TrimSpace(name), n, cat, pos); err != nil {
+			return nil, err
+		}
+	}
+	if len(spec.Devices) == 0 {
+		return nil, &fleet.InputError{Pos: pos, Msg: "empty fleet: want model=count[,model=count…]"}
+	}
+	return spec, nil
+}
+
+func (s *fleetSpec) add(name string, n int, cat *accel.Catalog, pos fleet.Position) error {
+	chip, err := cat.Resolve(name)
+	if err != nil {
+		pos.Field = name
+		return &fleet.InputError{Pos: pos, Msg: "unknown accelerator model: " + err.Error(), Kind: fleet.ErrNotFound}
+	}
+	if _, dup := s.Devices[chip.ID]; dup {
+		pos.Field = name
+		return &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("model %s given twice", chip.ID)}
+	}
+	s.Devices[chip.ID] = n
+	s.Order = append(s.Order, chip.ID)
+	return nil
+}
+
+// fleetFile is the YAML fleet format: device counts per model, or nodes.
+type fleetFile struct {
+	Models map[string]int `yaml:"models"`
+	Nodes  []struct {
+		ID      string `yaml:"id"`
+		Model   string `yaml:"model"`
+		Devices int    `yaml:"devices"`
+	} `yaml:"nodes"`
+}
+
+func parseFleetYAML(file string, data []byte, cat *accel.Catalog) (*fleetSpec, error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, yamlErr(file, err)
+	}
+	var doc fleetFile
+	if err := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(&doc); err != nil {
+		return nil, yamlErr(file, err)
+	}
+	spec := &fleetSpec{Devices: map[string]int{}}
+	if len(doc.Models) > 0 && len(doc.Nodes) > 0 {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "give either models (counts) or nodes, not both"}
+	}
+	names := make([]string, 0, len(doc.Models))
+	for m := range doc.Models {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	for _, m := range names {
+		pos := fleet.Position{File: file, Line: lineAt(f, "$.models."+m), Field: "models." + m}
+		if doc.Models[m] < 0 {
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("device count %d < 0", doc.Models[m])}
+		}
+		if err := spec.add(m, doc.Models[m], cat, fleet.Position{File: file, Line: pos.Line}); err != nil {
+			return nil, err
+		}
+	}
+	for i, n := range doc.Nodes {
+		path := fmt.Sprintf("$.nodes[%d]", i)
+		pos := fleet.Position{File: file, Line: lineAt(f, path), Entry: fmt.Sprintf("nodes[%d]", i)}
+		if n.Devices < 1 {
+			pos.Field = "devices"
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("want ≥ 1 devices, got %d", n.Devices)}
+		}
+		chip, err := cat.Resolve(n.Model)
+		if err != nil {
+			pos.Field = "model"
+			return nil, &fleet.InputError{Pos: pos, Msg: "unknown accelerator model: " + err.Error(), Kind: fleet.ErrNotFound}
+		}
+		id := n.ID
+		if id == "" {
+			id = fmt.Sprintf("node-%d", i)
+		}
+		if _, seen := spec.Devices[chip.ID]; !seen {
+			spec.Order = append(spec.Order, chip.ID)
+		}
+		spec.Devices[chip.ID] += n.Devices
+		spec.Nodes = append(spec.Nodes, sched.Node{ID: id, Model: chip.ID, Devices: n.Devices})
+	}
+	if len(spec.Devices) == 0 {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "empty fleet: want models: {v100: 36, …} or nodes: [{model: v100, devices: 8}, …]"}
+	}
+	return spec, nil
+}
+
+func lineAt(f *ast.File, path string) int {
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return 0
+	}
+	n, err := p.FilterFile(f)
+	if err != nil || n == nil || n.GetToken() == nil {
+		return 0
+	}
+	return n.GetToken().Position.Line
+}
+
+func yamlErr(file string, err error) error {
+	if ye, ok := err.(yaml.Error); ok {
+		pos := fleet.Position{File: file}
+		if tk := ye.GetToken(); tk != nil {
+			pos.Line, pos.Column = tk.Position.Line, tk.Position.Column
+		}
+		return &fleet.InputError{Pos: pos, Msg: ye.GetMessage()}
+	}
+	return &fleet.InputError{Pos: fleet.Position{File: file}, Msg: err.Error()}
+}

@@ -1,0 +1,453 @@
+// Package simcmd implements `granary sim`: simulate a job trace on a fleet
+// under one or more scheduling policies, side by side, and `granary sim
+// generate`: synthetic traces from Gavel's job generator.
+package simcmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/plot"
+	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/sim"
+	"github.com/granaryhq/granary/internal/trace"
+)
+
+type options struct {
+	trace, format, throughputs, fleet, policies string
+	round, restart, window, cost, output, plot  string
+	seed                                        uint64
+	gavelCompat                                 bool
+}
+
+// New builds `granary sim`.
+func New(env *console.Env) *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Simulate a job trace on a fleet under scheduling policies, side by side",
+		Long: `Simulate a job trace on a fleet of accelerators under one or more scheduling
+policies, in virtual time, round by round as Gavel (OSDI 2020) does, and print
+one row per policy: job completion times, makespan, utilization, throughput
+and finish-time fairness. See docs/simulator.md.`,
+		Example: `  granary sim --trace small.trace --throughputs simulation_throughputs.json \
+      --fleet v100=4,p100=4,k80=4 --policy las,las-hetero
+  granary sim --trace jobs.jsonl --throughputs tput.csv --fleet fleet.yaml \
+      --policy fifo-hetero,ftf-hetero -o json --plot sim.svg`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), env, &o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.trace, "trace", "", "job trace: Gavel .trace or Granary JSONL (required)")
+	f.StringVar(&o.format, "format", "", "trace format: gavel or jsonl (default: by extension, .trace = gavel)")
+	f.StringVar(&o.throughputs, "throughputs", "", "throughput table: Gavel .json, or Granary .csv/.yaml (required)")
+	f.StringVar(&o.fleet, "fleet", "", "fleet: model=count[,model=count…] or a fleet .yaml (required)")
+	f.StringVar(&o.policies, "policy", sched.LASHetero, "policies to compare, comma-separated: "+strings.Join(sched.PolicyNames(), ", "))
+	f.StringVar(&o.round, "round", "360s", "round length (Gavel: 360s)")
+	f.StringVar(&o.restart, "restart-cost", "0s", "time a job loses when moved or resumed (Gavel: 0)")
+	f.Uint64Var(&o.seed, "seed", 0, "random seed (fifo's model choice, agnostic policies' model order)")
+	f.StringVar(&o.window, "window", "", "measure only jobs FIRST-LAST (ids) and stop when they finish, e.g. 4000-4999")
+	f.StringVar(&o.cost, "cost", "", "price per device-hour for max-throughput-per-cost, model=price[,…] (default: catalog purchase cost)")
+	f.BoolVar(&o.gavelCompat, "gavel-compat", false, "reproduce Gavel's simulator loop quirks (for side-by-side comparisons)")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	f.StringVar(&o.plot, "plot", "", "also draw the JCT CDF and utilization over time to FILE.svg or FILE.png")
+	cmd.AddCommand(newGenerate(env))
+	return cmd
+}
+
+// jobJSON is one job of the JSON output.
+type jobJSON struct {
+	ID         int     `json:"id"`
+	Name       string  `json:"name,omitempty"`
+	Arrival    float64 `json:"arrival_s"`
+	Start      float64 `json:"start_s"`
+	Completion float64 `json:"completion_s"`
+	JCT        float64 `json:"jct_s"`
+	Restarts   int     `json:"restarts"`
+	FTF        float64 `json:"ftf_rho"`
+}
+
+type unrunnableJSON struct {
+	ID     int    `json:"id"`
+	Name   string `json:"name,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// resultJSON is one policy's row: the JSON contract of `granary sim -o json`.
+type resultJSON struct {
+	Policy      string             `json:"policy"`
+	Jobs        int                `json:"jobs"`
+	AvgJCT      float64            `json:"avg_jct_s"`
+	P50JCT      float64            `json:"p50_jct_s"`
+	P90JCT      float64            `json:"p90_jct_s"`
+	P99JCT      float64            `json:"p99_jct_s"`
+	Makespan    float64            `json:"makespan_s"`
+	Utilization float64            `json:"utilization"`
+	ByModel     map[string]float64 `json:"utilization_by_model"`
+	Throughput  float64            `json:"effective_throughput_jobs_per_h"`
+	FTFAvg      float64            `json:"ftf_rho_avg"`
+	FTFMax      float64            `json:"ftf_rho_max"`
+	FTFUnfair   float64            `json:"ftf_unfair_fraction"`
+	Rounds      int                `json:"rounds"`
+	Allocations int                `json:"allocations"`
+	Unfinished  int                `json:"unfinished"`
+	Unrunnable  []unrunnableJSON   `json:"unrunnable"`
+	PerJob      []jobJSON          `json:"per_job"`
+}
+
+func run(ctx context.Context, env *console.Env, o *options) error {
+	out, err := console.ParseFormat(o.output, console.Table, console.JSON, console.YAML)
+	if err != nil {
+		return err
+	}
+	for _, req := range []struct{ flag, v string }{{"--trace", o.trace}, {"--throughputs", o.throughputs}, {"--fleet", o.fleet}} {
+		if req.v == "" {
+			return console.Usagef("%s is required", req.flag)
+		}
+	}
+	round, err := seconds("--round", o.round)
+	if err != nil {
+		return err
+	}
+	if round <= 0 {
+		return console.Usagef("--round must be > 0")
+	}
+	restart, err := seconds("--restart-cost", o.restart)
+	if err != nil {
+		return err
+	}
+	plotFormat := ""
+	if o.plot != "" {
+		plotFormat = strings.TrimPrefix(strings.ToLower(filepath.Ext(o.plot)), ".")
+		if plotFormat != "svg" && plotFormat != "png" {
+			return console.Usagef("--plot %s: want a .svg or .png file", o.plot)
+		}
+	}
+	var window *sim.Window
+	if o.window != "" {
+		a, b, ok := strings.Cut(o.window, "-")
+		lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+		hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+		if !ok || err1 != nil || err2 != nil || lo < 0 || hi < lo {
+			return console.Usagef("--window %q: want FIRST-LAST job ids, e.g. 4000-4999", o.window)
+		}
+		window = &sim.Window{First: lo, Last: hi}
+	}
+	var policies []string
+	for _, p := range strings.Split(o.policies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			policies = append(policies, p)
+		}
+	}
+	if len(policies) == 0 {
+		return console.Usagef("--policy: name at least one policy (%s)", strings.Join(sched.PolicyNames(), ", "))
+	}
+
+	cat, err := env.Catalog()
+	if err != nil {
+		return err
+	}
+	fl, err := parseFleet(o.fleet, cat)
+	if err != nil {
+		return err
+	}
+	tdata, err := os.ReadFile(o.throughputs)
+	if err != nil {
+		return &fleet.InputError{Pos: fleet.Position{File: o.throughputs}, Msg: err.Error()}
+	}
+	tt, err := trace.ReadThroughputs(tdata, o.throughputs, cat)
+	if err != nil {
+		return err
+	}
+	jobs, gavelFormat, err := readTrace(o.trace, o.format)
+	if err != nil {
+		return err
+	}
+	cost, err := costs(o.cost, fl, cat, policies)
+	if err != nil {
+		return err
+	}
+	simJobs := make([]sim.Job, len(jobs))
+	for i, j := range jobs {
+		simJobs[i] = sim.Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight}
+	}
+	// Build every policy first so a bad name fails before any work.
+	pols := make([]sched.Policy, len(policies))
+	for i, name := range policies {
+		p, err := sched.PolicyByName(name, sched.Options{Rand: rand.New(rand.NewPCG(o.seed, 1)), Cost: cost})
+		if err != nil {
+			return console.UsageError{Err: fmt.Errorf("--policy: %w", err)}
+		}
+		pols[i] = p
+	}
+
+	// Progress: one bar over all policies, on a terminal, never with -o json.
+	var (
+		mu   sync.Mutex
+		done = make([]int, len(pols))
+		bar  *progressbar.ProgressBar
+	)
+	if out == console.Table && env.Terminal(env.Stderr) {
+		bar = progressbar.NewOptions(1,
+			progressbar.OptionSetWriter(env.Stderr),
+			progressbar.OptionSetDescription(fmt.Sprintf("simulating %d jobs × %d policies", len(jobs), len(pols))),
+			progressbar.OptionShowCount(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	totals := make([]int, len(pols))
+	results := make([]*sim.Result, len(pols))
+	errs := make([]error, len(pols))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, p := range pols {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cfg := sim.Config{
+				Fleet: fl.Devices, Nodes: fl.Nodes, RoundSeconds: round, RestartCost: restart,
+				Rand: rand.New(rand.NewPCG(o.seed, 2)), Window: window, GavelCompat: o.gavelCompat,
+				Cancel: ctx.Err,
+			}
+			if bar != nil {
+				cfg.Progress = func(pr sim.Progress) {
+					mu.Lock()
+					defer mu.Unlock()
+					totals[i], done[i] = pr.Total, pr.Finished
+					t, d := 0, 0
+					for k := range totals {
+						t += totals[k]
+						d += done[k]
+					}
+					if bar.GetMax() != t {
+						bar.ChangeMax(t)
+					}
+					bar.Set(d)
+				}
+			}
+			results[i], errs[i] = sim.Run(p, tt.Table, simJobs, cfg)
+		}()
+	}
+	wg.Wait()
+	if bar != nil {
+		bar.Finish()
+	}
+	for i, err := range errs {
+		if err != nil {
+			return jobError(err, o.trace, jobs, gavelFormat, policies[i])
+		}
+	}
+
+	rows := make([]resultJSON, len(results))
+	for i, r := range results {
+		rows[i] = toJSON(r, jobs)
+	}
+	if un := results[0].Unrunnable; len(un) > 0 {
+		fmt.Fprintf(env.Stderr, "granary: warning: %d job(s) can run nowhere on this fleet and were not simulated:\n", len(un))
+		for k, u := range un {
+			if k == 10 {
+				fmt.Fprintf(env.Stderr, "  … and %d more (see -o json)\n", len(un)-10)
+				break
+			}
+			fmt.Fprintf(env.Stderr, "  %s:%d: job %d (%s, gang %d): %s\n", o.trace, jobs[u.ID].Line, u.ID, jobs[u.ID].Class, jobs[u.ID].Gang, u.Reason)
+		}
+	}
+	if plotFormat != "" {
+		if err := writePlot(o.plot, plotFormat, results, fl); err != nil {
+			return err
+		}
+	}
+	switch out {
+	case console.JSON:
+		return console.WriteJSON(env.Stdout, rows)
+	case console.YAML:
+		return console.WriteYAML(env.Stdout, rows)
+	}
+	return writeTable(env, rows, results)
+}
+
+func writeTable(env *console.Env, rows []resultJSON, results []*sim.Result) error {
+	h := func(s float64) string { return fmt.Sprintf("%.2f", s/3600) }
+	table := [][]string{{"POLICY", "JOBS", "AVG JCT (h)", "P50 (h)", "P90 (h)", "P99 (h)", "MAKESPAN (h)", "UTIL", "JOBS/h", "FTF ρ AVG", "ρ>1", "UNRUNNABLE"}}
+	for _, r := range rows {
+		table = append(table, []string{
+			r.Policy, strconv.Itoa(r.Jobs), h(r.AvgJCT), h(r.P50JCT), h(r.P90JCT), h(r.P99JCT), h(r.Makespan),
+			fmt.Sprintf("%.3f", r.Utilization), fmt.Sprintf("%.2f", r.Throughput),
+			fmt.Sprintf("%.2f", r.FTFAvg), fmt.Sprintf("%.0f%%", 100*r.FTFUnfair), strconv.Itoa(len(r.Unrunnable)),
+		})
+	}
+	if err := console.WriteTable(env.Stdout, table); err != nil {
+		return err
+	}
+	if n := results[0].Unfinished; n > 0 {
+		fmt.Fprintf(env.Stdout, "(window run: %d jobs outside the window were still running or queued at the end)\n", n)
+	}
+	return nil
+}
+
+func toJSON(r *sim.Result, jobs []trace.Job) resultJSON {
+	s := r.Summary
+	out := resultJSON{
+		Policy: r.Policy, Jobs: s.Jobs, AvgJCT: s.AvgJCT, P50JCT: s.P50JCT, P90JCT: s.P90JCT, P99JCT: s.P99JCT,
+		Makespan: s.Makespan, Utilization: s.Utilization, ByModel: s.ByModel, Throughput: s.Throughput,
+		FTFAvg: s.AvgFTF, FTFMax: s.MaxFTF, FTFUnfair: s.UnfairFrac,
+		Rounds: r.Rounds, Allocations: r.Allocations, Unfinished: r.Unfinished,
+		Unrunnable: []unrunnableJSON{}, PerJob: make([]jobJSON, 0, len(r.Jobs)),
+	}
+	for _, u := range r.Unrunnable {
+		out.Unrunnable = append(out.Unrunnable, unrunnableJSON{ID: u.ID, Name: u.Name, Line: jobs[u.ID].Line, Reason: string(u.Reason)})
+	}
+	for _, j := range r.Jobs {
+		out.PerJob = append(out.PerJob, jobJSON{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Start: j.Start, Completion: j.Completion, JCT: j.JCT, Restarts: j.Restarts, FTF: j.FTF})
+	}
+	return out
+}
+
+// readTrace reads the trace in the given or guessed format.
+func readTrace(path, format string) ([]trace.Job, bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: err.Error()}
+	}
+	if format == "" {
+		format = "jsonl"
+		if strings.EqualFold(filepath.Ext(path), ".trace") {
+			format = "gavel"
+		}
+	}
+	switch strings.ToLower(format) {
+	case "gavel":
+		j, err := trace.ReadGavel(bytes.NewReader(data), path)
+		return j, true, err
+	case "jsonl":
+		j, err := trace.ReadJSONL(bytes.NewReader(data), path)
+		return j, false, err
+	}
+	return nil, false, console.Usagef("--format %q: want gavel or jsonl", format)
+}
+
+// jobError points a simulator error about one job at its trace line.
+func jobError(err error, file string, jobs []trace.Job, gavel bool, policy string) error {
+	var je *sim.JobError
+	if errors.As(err, &je) && je.Job >= 0 && je.Job < len(jobs) {
+		field := je.Field
+		if gavel {
+			field = map[string]string{"class": "job_type", "gang": "scale_factor", "steps": "total_steps", "arrival": "arrival_time", "weight": "priority_weight"}[field]
+		}
+		return &fleet.InputError{Pos: fleet.Position{File: file, Line: jobs[je.Job].Line, Field: field}, Msg: je.Msg, Kind: je.Kind}
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", policy, err)
+}
+
+// seconds parses a duration flag: "360s", "6m", or a bare number of seconds.
+func seconds(flag, s string) (float64, error) {
+	if v, err := strconv.ParseFloat(s, 64); err == nil && v >= 0 {
+		return v, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, console.Usagef("%s %q: want a duration such as 360s or 6m", flag, s)
+	}
+	return d.Seconds(), nil
+}
+
+// costs returns the price per device-hour for max-throughput-per-cost: from
+// --cost, or the catalog's purchase cost (only the ratios matter).
+func costs(arg string, fl *fleetSpec, cat *accel.Catalog, policies []string) (map[string]float64, error) {
+	need := false
+	for _, p := range policies {
+		if strings.EqualFold(strings.TrimSpace(p), sched.MaxThroughputPerCost) {
+			need = true
+		}
+	}
+	if !need {
+		return nil, nil
+	}
+	c := map[string]float64{}
+	if arg != "" {
+		for _, part := range strings.Split(arg, ",") {
+			name, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			price, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if !ok || err != nil || !(price > 0) {
+				return nil, console.Usagef("--cost %q: want model=price[,…] with prices > 0", part)
+			}
+			chip, err := cat.Resolve(strings.TrimSpace(name))
+			if err != nil {
+				return nil, &fleet.InputError{Pos: fleet.Position{File: "--cost", Field: name}, Msg: "unknown accelerator model: " + err.Error(), Kind: fleet.ErrNotFound}
+			}
+			c[chip.ID] = price
+		}
+	}
+	var missing []string
+	for _, m := range fl.Order {
+		if _, ok := c[m]; ok || fl.Devices[m] == 0 {
+			continue
+		}
+		chip, ok := cat.Get(m)
+		if ok && chip.CostUSD != nil && *chip.CostUSD > 0 {
+			c[m] = *chip.CostUSD
+			continue
+		}
+		missing = append(missing, m)
+	}
+	if len(missing) > 0 {
+		return nil, console.Usagef("max-throughput-per-cost: no price for %s: give --cost model=price", strings.Join(missing, ", "))
+	}
+	return c, nil
+}
+
+func writePlot(path, format string, results []*sim.Result, fl *fleetSpec) error {
+	total := 0
+	for _, n := range fl.Devices {
+		total += n
+	}
+	series := make([]plot.SimSeries, len(results))
+	for i, r := range results {
+		s := plot.SimSeries{Policy: r.Policy}
+		for _, j := range r.Jobs {
+			s.JCTs = append(s.JCTs, j.JCT)
+		}
+		for _, u := range r.Util {
+			if u.End <= u.Start {
+				continue
+			}
+			b := 0.0
+			for _, v := range u.Busy {
+				b += v
+			}
+			s.Util = append(s.Util, plot.UtilPoint{Start: u.Start, End: u.End, Busy: b / (float64(total) * (u.End - u.Start))})
+		}
+		series[i] = s
+	}
+	var buf bytes.Buffer
+	if err := plot.SimFigure(&buf, format, series); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("--plot: %w", err)
+	}
+	return nil
+}
