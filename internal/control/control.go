@@ -1,0 +1,356 @@
+// Package control is the live scheduling loop behind `granary serve`: every
+// round it reads a snapshot (the devices in service from the ledger, the
+// active jobs and teams from the store), asks the jobs Planner (the sched
+// core plus fairness, guarantees and packing) where everything runs,
+// persists the decisions in one transaction, and hands the placements to a
+// Backend that enacts them. It takes its clock, store, logger and Prometheus
+// registry as arguments, so two loops can run in one process.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/jobs"
+)
+
+// Store is what the loop needs from the jobs store.
+type Store interface {
+	Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error)
+	Teams(ctx context.Context) ([]jobs.Team, error)
+	SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) error
+}
+
+var _ Store = jobs.Store(nil)
+
+// Ledger is what the loop needs from the device ledger.
+type Ledger interface {
+	// InService returns every device in service.
+	InService(ctx context.Context) ([]jobs.Device, error)
+	// SetState records a device's state change (a failure the backend saw).
+	SetState(ctx context.Context, serial string, to fleet.DeviceState, reason string) error
+}
+
+// Backend enacts placements on a cluster and reports what happened.
+// Implementations: simbackend (a virtual cluster). Calls come from the loop's
+// goroutine only.
+type Backend interface {
+	// Enact makes in.Runs the set of running jobs: it stops jobs not in it
+	// and starts (or restarts, when Run.Restart) the others.
+	Enact(ctx context.Context, in Enactment) error
+	// Observe reports progress, completions and device failures since the
+	// previous call, up to now.
+	Observe(ctx context.Context, now time.Time) (Observation, error)
+}
+
+// Enactment is one round's orders.
+type Enactment struct {
+	Now     time.Time
+	Devices []jobs.Device // in service
+	Runs    []Run
+}
+
+// Run is one job to run this round.
+type Run struct {
+	Job            string
+	Model          string
+	Devices        []string
+	StepsPerSecond float64 // whole gang, on Model
+	// StepsDone, CheckpointSteps and TotalSteps are the job's progress as
+	// stored; a restarted job resumes from StepsDone (already rolled back to
+	// its checkpoint after a failure).
+	StepsDone, CheckpointSteps, TotalSteps float64
+	// Restart is set when the job (re)starts on these devices this round:
+	// it pays the backend's restart cost.
+	Restart bool
+}
+
+// Observation is what a backend saw since the previous Observe.
+type Observation struct {
+	Progress []jobs.Progress
+	Failed   []Failure
+}
+
+// Failure is a device that failed.
+type Failure struct {
+	Serial string
+	Reason string
+}
+
+// Clock is the loop's time. Sleep returns early with ctx's error.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// Config configures a loop.
+type Config struct {
+	Planner jobs.PlannerConfig // policy, round length, names
+	// Wall measures round durations (real time, whatever the Clock); nil:
+	// time.Now.
+	Wall func() time.Time
+}
+
+// Loop is the scheduling loop. Round and Run must not be called
+// concurrently.
+type Loop struct {
+	cfg     Config
+	store   Store
+	ledger  Ledger
+	backend Backend
+	clock   Clock
+	log     *slog.Logger
+	planner *jobs.Planner
+	m       *metrics
+	rounds  int64
+}
+
+// New builds a loop. Every argument is required.
+func New(cfg Config, w *jobs.Workloads, store Store, ledger Ledger, backend Backend, clock Clock, log *slog.Logger, reg prometheus.Registerer) (*Loop, error) {
+	if w == nil || store == nil || ledger == nil || backend == nil || clock == nil || log == nil || reg == nil {
+		return nil, errors.New("control: New needs workloads, a store, a ledger, a backend, a clock, a logger and a registry")
+	}
+	if cfg.Wall == nil {
+		cfg.Wall = time.Now
+	}
+	if cfg.Planner.Round <= 0 {
+		cfg.Planner.Round = 360 * time.Second
+	}
+	p, err := jobs.NewPlanner(w, cfg.Planner, clock.Now().Add(-time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("control: registering metrics: %w", err)
+	}
+	return &Loop{cfg: cfg, store: store, ledger: ledger, backend: backend, clock: clock, log: log, planner: p, m: m}, nil
+}
+
+// Policy is the planner's policy name.
+func (l *Loop) Policy() string { return l.planner.Policy() }
+
+// Report summarizes one round.
+type Report struct {
+	Round    jobs.Round
+	Plan     jobs.Plan
+	Failed   []Failure
+	Finished []string // jobs completed since the previous round
+}
+
+// Run runs rounds until ctx ends, one every Planner.Round on the clock.
+// A failed round is logged and retried at the next round.
+func (l *Loop) Run(ctx context.Context) error {
+	for {
+		if _, err := l.Round(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			l.log.ErrorContext(ctx, "scheduling round failed", "err", err)
+		}
+		if err := l.clock.Sleep(ctx, l.cfg.Planner.Round); err != nil {
+			return nil
+		}
+	}
+}
+
+var activeStates = []jobs.State{jobs.Pending, jobs.Running, jobs.Preempted}
+
+// Round runs one scheduling round now.
+func (l *Loop) Round(ctx context.Context) (Report, error) {
+	start := l.cfg.Wall()
+	now := l.clock.Now().UTC().Truncate(time.Microsecond)
+	var rep Report
+
+	// 1. What happened since the last round.
+	obs, err := l.backend.Observe(ctx, now)
+	if err != nil {
+		return rep, fmt.Errorf("control: observing the backend: %w", err)
+	}
+	lostState := map[string]string{}
+	for _, f := range obs.Failed {
+		err := l.ledger.SetState(ctx, f.Serial, fleet.Failed, f.Reason)
+		if err != nil && !errors.Is(err, fleet.ErrConflict) {
+			return rep, fmt.Errorf("control: recording the failure of %s: %w", f.Serial, err)
+		}
+		lostState[f.Serial] = string(fleet.Failed)
+		rep.Failed = append(rep.Failed, f)
+	}
+
+	// 2. Snapshot.
+	devs, err := l.ledger.InService(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("control: reading the fleet: %w", err)
+	}
+	active, err := l.store.Jobs(ctx, jobs.Filter{States: activeStates})
+	if err != nil {
+		return rep, fmt.Errorf("control: reading jobs: %w", err)
+	}
+	teams, err := l.store.Teams(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("control: reading teams: %w", err)
+	}
+	inService := make(map[string]bool, len(devs))
+	for _, d := range devs {
+		inService[d.Serial] = true
+	}
+	before := make([]jobs.Job, len(active))
+	for i := range active {
+		before[i] = active[i]
+	}
+
+	// 3. Progress, completions, lost devices.
+	events := make([][]jobs.Event, len(active))
+	prog := make(map[string]jobs.Progress, len(obs.Progress))
+	for _, p := range obs.Progress {
+		prog[p.JobID] = p
+	}
+	for i := range active {
+		j := &active[i]
+		if p, ok := prog[j.ID]; ok && j.State == jobs.Running {
+			if p.RanSeconds > 0 && p.Model != "" {
+				l.planner.Charge(j.ID, p.Model, p.RanSeconds)
+			}
+			events[i] = append(events[i], jobs.Observe(j, p)...)
+			if j.State == jobs.Completed {
+				rep.Finished = append(rep.Finished, j.ID)
+				continue
+			}
+		}
+		if j.Placement != nil {
+			for _, s := range j.Placement.Devices {
+				if !inService[s] {
+					if _, ok := lostState[s]; !ok {
+						lostState[s] = "out of service"
+					}
+				}
+			}
+			events[i] = append(events[i], jobs.DevicesLost(j, now, lostState)...)
+		}
+	}
+
+	// 4. Plan.
+	plan, err := l.planner.Plan(jobs.Input{Now: now, Devices: devs, Jobs: active, Teams: teams})
+	if err != nil {
+		return rep, fmt.Errorf("control: planning: %w", err)
+	}
+	rep.Plan = plan
+
+	// 5. Decide and persist.
+	var (
+		updates []jobs.Update
+		runs    []Run
+		waiting = map[string]int{}
+	)
+	for i := range active {
+		j := &active[i]
+		moved := false
+		if j.State.Active() {
+			var pl *jobs.Placement
+			if p, ok := plan.Runs[j.ID]; ok {
+				pl = &p
+			}
+			var evs []jobs.Event
+			evs, moved = jobs.Decide(j, now, pl, plan.Why[j.ID], l.cfg.Planner.Names)
+			events[i] = append(events[i], evs...)
+			if j.State == jobs.Running {
+				runs = append(runs, Run{Job: j.ID, Model: j.Placement.Model, Devices: slices.Clone(j.Placement.Devices),
+					StepsPerSecond: j.Placement.StepsPerSecond, StepsDone: j.StepsDone, CheckpointSteps: j.CheckpointSteps,
+					TotalSteps: j.TotalSteps, Restart: moved})
+			} else {
+				waiting[j.Team]++
+			}
+		}
+		if moved || len(events[i]) > 0 || changed(&before[i], j) {
+			updates = append(updates, jobs.Update{Job: *j, Events: events[i], Moved: moved || placementChanged(&before[i], j)})
+		}
+	}
+	round := jobs.Round{At: now, Policy: l.planner.Policy(), Running: len(runs), Waiting: len(active) - len(runs) - len(rep.Finished)}
+	round.Duration = l.cfg.Wall().Sub(start)
+	if err := l.store.SaveRound(ctx, round, updates); err != nil {
+		return rep, fmt.Errorf("control: saving the round: %w", err)
+	}
+	round.Duration = l.cfg.Wall().Sub(start)
+	l.rounds++
+	round.Seq = l.rounds
+	rep.Round = round
+
+	// 6. Enact.
+	if err := l.backend.Enact(ctx, Enactment{Now: now, Devices: devs, Runs: runs}); err != nil {
+		return rep, fmt.Errorf("control: enacting: %w", err)
+	}
+	l.m.observe(round, plan, waiting, teams)
+	l.log.DebugContext(ctx, "scheduling round", "at", now, "running", round.Running, "waiting", round.Waiting,
+		"finished", len(rep.Finished), "failed_devices", len(rep.Failed), "duration", round.Duration)
+	return rep, nil
+}
+
+func placementChanged(a, b *jobs.Job) bool {
+	if (a.Placement == nil) != (b.Placement == nil) {
+		return true
+	}
+	if a.Placement == nil {
+		return false
+	}
+	return a.Placement.Model != b.Placement.Model || !slices.Equal(a.Placement.Devices, b.Placement.Devices)
+}
+
+func changed(a, b *jobs.Job) bool {
+	return a.State != b.State || a.StepsDone != b.StepsDone || a.CheckpointSteps != b.CheckpointSteps ||
+		a.AttainedSeconds != b.AttainedSeconds || a.Why != b.Why || a.Restarts != b.Restarts || placementChanged(a, b)
+}
+
+type metrics struct {
+	queue     *prometheus.GaugeVec
+	allocated *prometheus.GaugeVec
+	duration  prometheus.Gauge
+	rounds    prometheus.Counter
+	running   prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "granary_sched_queue_length",
+			Help: "Active jobs not running after the last scheduling round (pending or preempted), by team."}, []string{"team"}),
+		allocated: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "granary_sched_allocated_devices",
+			Help: "Devices placed by the last scheduling round, by accelerator model and team."}, []string{"model", "team"}),
+		duration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "granary_sched_round_duration_seconds",
+			Help: "Wall time of the last scheduling round: snapshot read, allocation, persistence."}),
+		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "granary_sched_rounds_total", Help: "Scheduling rounds completed."}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "granary_sched_running_jobs",
+			Help: "Jobs running after the last scheduling round."}),
+	}
+	for _, c := range []prometheus.Collector{m.queue, m.allocated, m.duration, m.rounds, m.running} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(r jobs.Round, p jobs.Plan, waiting map[string]int, teams []jobs.Team) {
+	m.queue.Reset()
+	for _, t := range teams {
+		m.queue.WithLabelValues(t.Name).Set(0)
+	}
+	for t, n := range waiting {
+		m.queue.WithLabelValues(t).Set(float64(n))
+	}
+	m.allocated.Reset()
+	for _, t := range slices.Sorted(maps.Keys(p.Use)) {
+		for model, n := range p.Use[t] {
+			m.allocated.WithLabelValues(model, t).Set(float64(n))
+		}
+	}
+	m.duration.Set(r.Duration.Seconds())
+	m.rounds.Inc()
+	m.running.Set(float64(r.Running))
+}

@@ -1,0 +1,198 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// Fleet lists the devices in service (the ledger).
+type Fleet interface {
+	InService(ctx context.Context) ([]Device, error)
+}
+
+// ServiceConfig configures a Service. Store, Fleet and Workloads are
+// required.
+type ServiceConfig struct {
+	Store     Store
+	Fleet     Fleet
+	Workloads *Workloads
+	Resolve   Resolver // accelerator names → catalog ids; nil: ids only
+	Names     Names
+	Now       func() time.Time // nil: time.Now
+}
+
+// Service holds the use-cases the API and CLI call: submit, cancel, read
+// jobs; manage teams.
+type Service struct{ c ServiceConfig }
+
+// NewService checks the config.
+func NewService(c ServiceConfig) (*Service, error) {
+	if c.Store == nil || c.Fleet == nil || c.Workloads == nil {
+		return nil, errors.New("jobs: ServiceConfig needs a Store, a Fleet and Workloads")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Service{c: c}, nil
+}
+
+// Workloads returns the loaded throughput table.
+func (s *Service) Workloads() *Workloads { return s.c.Workloads }
+
+// Names returns the model namer.
+func (s *Service) Names() Names { return s.c.Names }
+
+func (s *Service) now() time.Time { return s.c.Now().UTC().Truncate(time.Microsecond) }
+
+// Submit validates a spec against the workloads and today's fleet and
+// stores the job as pending. A job that can never run is rejected with an
+// error wrapping fleet.ErrInvalid that says why.
+func (s *Service) Submit(ctx context.Context, sp Spec, actor string) (Job, error) {
+	devs, err := s.c.Fleet.InService(ctx)
+	if err != nil {
+		return Job{}, fmt.Errorf("jobs: reading the fleet: %w", err)
+	}
+	sp, err = Check(sp, s.c.Workloads, CapacityOf(devs), s.c.Resolve, s.c.Names)
+	if err != nil {
+		return Job{}, err
+	}
+	now := s.now()
+	by := ""
+	if actor != "" {
+		by = " by " + actor
+	}
+	j := Job{
+		Spec: sp, State: Pending, SubmittedAt: now,
+		Why:     Explanation{CodeSubmitted, "submitted; waiting for the next scheduling round"},
+		History: []Event{{At: now, Kind: "submitted", Message: fmt.Sprintf("submitted%s: %s × %d, %.0f steps", by, sp.Class, sp.Gang, sp.TotalSteps)}},
+	}
+	return s.c.Store.CreateJob(ctx, j)
+}
+
+// Get returns one job with its history.
+func (s *Service) Get(ctx context.Context, id string) (Job, error) { return s.c.Store.Job(ctx, id) }
+
+// List returns jobs matching f.
+func (s *Service) List(ctx context.Context, f Filter) ([]Job, error) { return s.c.Store.Jobs(ctx, f) }
+
+// Cancel cancels an active job; a finished one is an error wrapping
+// fleet.ErrConflict. The devices are free for the next round.
+func (s *Service) Cancel(ctx context.Context, id, actor string) (Job, error) {
+	now := s.now()
+	return s.c.Store.UpdateJob(ctx, id, func(j Job) (Job, []Event, error) {
+		evs, err := Cancel(&j, now, actor)
+		return j, evs, err
+	})
+}
+
+// TeamStatus is a team with what it uses now: share vs guarantee.
+type TeamStatus struct {
+	Team
+	Recorded bool           `json:"recorded"` // false: a team only named by jobs (weight 1, no guarantees)
+	Running  int            `json:"running"`  // jobs
+	Waiting  int            `json:"waiting"`  // pending + preempted jobs
+	Use      map[string]int `json:"use"`      // devices per model now
+	// Borrowed is devices per model above the guarantee (lent by others);
+	// Lent is guaranteed devices it does not use now (lent to others or idle).
+	Borrowed map[string]int `json:"borrowed,omitempty"`
+	Lent     map[string]int `json:"lent,omitempty"`
+}
+
+// Teams returns every recorded team and every team named by an active job,
+// by name, with its current use.
+func (s *Service) Teams(ctx context.Context) ([]TeamStatus, error) {
+	ts, err := s.c.Store.Teams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	js, err := s.c.Store.Jobs(ctx, Filter{States: []State{Pending, Running, Preempted}})
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*TeamStatus{}
+	for _, t := range ts {
+		by[t.Name] = &TeamStatus{Team: t, Recorded: true, Use: map[string]int{}}
+	}
+	for i := range js {
+		j := &js[i]
+		st := by[j.Team]
+		if st == nil {
+			st = &TeamStatus{Team: DefaultTeam(j.Team), Use: map[string]int{}}
+			by[j.Team] = st
+		}
+		if j.State == Running && j.Placement != nil {
+			st.Running++
+			st.Use[j.Placement.Model] += len(j.Placement.Devices)
+		} else {
+			st.Waiting++
+		}
+	}
+	out := make([]TeamStatus, 0, len(by))
+	for _, n := range sortedKeys(by) {
+		st := by[n]
+		for m, u := range st.Use {
+			if d := u - st.Guarantees[m]; d > 0 {
+				if st.Borrowed == nil {
+					st.Borrowed = map[string]int{}
+				}
+				st.Borrowed[m] = d
+			}
+		}
+		for m, g := range st.Guarantees {
+			if d := g - st.Use[m]; d > 0 {
+				if st.Lent == nil {
+					st.Lent = map[string]int{}
+				}
+				st.Lent[m] = d
+			}
+		}
+		out = append(out, *st)
+	}
+	return out, nil
+}
+
+// PutTeam creates or replaces a team. Guarantee names are resolved to
+// catalog ids; the whole configuration is checked against today's fleet
+// (guarantees may not exceed a model's in-service devices).
+func (s *Service) PutTeam(ctx context.Context, t Team) (Team, error) {
+	if t.Weight == 0 {
+		t.Weight = 1
+	}
+	if len(t.Guarantees) > 0 {
+		g := map[string]int{}
+		var errs fleet.InputErrors
+		for name, n := range t.Guarantees {
+			id := name
+			if s.c.Resolve != nil {
+				var err error
+				if id, err = s.c.Resolve(name); err != nil {
+					errs = append(errs, &fleet.InputError{Pos: fleet.Position{Field: "guarantees." + name}, Msg: err.Error()})
+					continue
+				}
+			}
+			g[id] += n
+		}
+		if err := errs.Err(); err != nil {
+			return Team{}, err
+		}
+		t.Guarantees = g
+	}
+	devs, err := s.c.Fleet.InService(ctx)
+	if err != nil {
+		return Team{}, fmt.Errorf("jobs: reading the fleet: %w", err)
+	}
+	capa := CapacityOf(devs)
+	if err := s.c.Store.PutTeam(ctx, t, func(all []Team) error { return CheckTeams(all, capa, s.c.Names) }); err != nil {
+		return Team{}, err
+	}
+	return t, nil
+}
+
+// DeleteTeam removes a team record (its jobs keep running with weight 1).
+func (s *Service) DeleteTeam(ctx context.Context, name string) error {
+	return s.c.Store.DeleteTeam(ctx, name)
+}

@@ -1,0 +1,113 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// Store is what live scheduling needs from persistence. Every method is
+// safe for concurrent use. internal/store/sqlite and internal/store/postgres
+// implement it; MemStore is the in-memory fake; jobstest is the contract.
+//
+// Errors: a missing job or team wraps fleet.ErrNotFound; UpdateJob returns
+// decide's error unchanged.
+type Store interface {
+	// CreateJob stores a new job and its history, assigning its ID
+	// ("job-<n>", n increasing from 1), and returns it.
+	CreateJob(ctx context.Context, j Job) (Job, error)
+	// Job returns one job with its whole history.
+	Job(ctx context.Context, id string) (Job, error)
+	// Jobs returns the jobs matching f in ID order, without history.
+	Jobs(ctx context.Context, f Filter) ([]Job, error)
+	// UpdateJob reads a job inside a transaction, calls decide, and writes
+	// the job decide returns (row, placement) with the events appended,
+	// atomically.
+	UpdateJob(ctx context.Context, id string, decide func(Job) (Job, []Event, error)) (Job, error)
+	// SaveRound writes one round atomically: the round record and every
+	// update (row, placement, events). An update of a job that was
+	// cancelled since it was read is skipped, so a cancel is never lost. A
+	// device may hold at most one job: a placement naming a device another
+	// job holds fails the whole round.
+	SaveRound(ctx context.Context, r Round, us []Update) error
+	// LastRound returns the latest round, or one with Seq 0 when none ran.
+	LastRound(ctx context.Context) (Round, error)
+
+	// Teams returns every team ordered by name.
+	Teams(ctx context.Context) ([]Team, error)
+	// PutTeam creates or replaces a team after check accepts the whole
+	// resulting configuration, in one transaction.
+	PutTeam(ctx context.Context, t Team, check func([]Team) error) error
+	// DeleteTeam removes a team, or wraps fleet.ErrNotFound.
+	DeleteTeam(ctx context.Context, name string) error
+}
+
+// Filter selects jobs. Zero fields match everything.
+type Filter struct {
+	Team   string
+	States []State
+	Limit  int // 0 = no limit
+}
+
+// Match reports whether j passes f (ignoring Limit).
+func (f Filter) Match(j *Job) bool {
+	if f.Team != "" && j.Team != f.Team {
+		return false
+	}
+	if len(f.States) == 0 {
+		return true
+	}
+	for _, s := range f.States {
+		if j.State == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Update is one job's change in a round.
+type Update struct {
+	Job    Job     // the new row (History ignored)
+	Events []Event // appended to its history
+	// Moved says the placement changed (devices re-written).
+	Moved bool
+}
+
+// Round is the record of one scheduling round.
+type Round struct {
+	Seq      int64         `json:"seq"`
+	At       time.Time     `json:"at"`
+	Policy   string        `json:"policy"`
+	Duration time.Duration `json:"duration_ns"`
+	Running  int           `json:"running"`
+	Waiting  int           `json:"waiting"`
+}
+
+// StateError is a change a job's state does not allow (cancelling a
+// finished job). It wraps fleet.ErrConflict.
+type StateError struct {
+	ID    string
+	State State
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("job %s is %s already; only pending, running or preempted jobs can be cancelled", e.ID, e.State)
+}
+
+// Unwrap returns fleet.ErrConflict.
+func (e *StateError) Unwrap() error { return fleet.ErrConflict }
+
+// FormatID and ParseID convert between a job's sequence number and its ID.
+func FormatID(n int64) string { return fmt.Sprintf("job-%d", n) }
+
+// ParseID returns the sequence number of an ID, or an error wrapping
+// fleet.ErrNotFound.
+func ParseID(id string) (int64, error) {
+	var n int64
+	if _, err := fmt.Sscanf(id, "job-%d", &n); err != nil || n <= 0 || FormatID(n) != id {
+		return 0, fmt.Errorf("%w: no job %q (ids look like job-42)", fleet.ErrNotFound, id)
+	}
+	return n, nil
+}

@@ -1,0 +1,313 @@
+package jobs
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/sched"
+)
+
+// Workloads is the loaded throughput table with its job classes: what makes
+// the scheduler heterogeneity-aware and what a job's Class must name.
+type Workloads struct {
+	Table   *sched.Throughputs
+	classes map[string][]int // class → sorted gang sizes with entries
+}
+
+// NewWorkloads builds the table from its entries (see internal/trace for the
+// file readers).
+func NewWorkloads(entries []sched.ThroughputEntry) (*Workloads, error) {
+	t, err := sched.NewThroughputs(entries)
+	if err != nil {
+		return nil, err
+	}
+	w := &Workloads{Table: t, classes: map[string][]int{}}
+	for _, e := range entries {
+		if !slices.Contains(w.classes[e.Class], e.Gang) {
+			w.classes[e.Class] = append(w.classes[e.Class], e.Gang)
+		}
+	}
+	for c := range w.classes {
+		slices.Sort(w.classes[c])
+	}
+	return w, nil
+}
+
+// Classes returns the job classes, sorted.
+func (w *Workloads) Classes() []string { return sortedKeys(w.classes) }
+
+// Gangs returns the gang sizes a class has throughputs for.
+func (w *Workloads) Gangs(class string) []int { return slices.Clone(w.classes[class]) }
+
+// Device is one in-service device as the scheduler sees it.
+type Device struct {
+	Serial string
+	Model  string // catalog id
+	Node   string // hostname; "" = a device alone (only gangs of 1)
+}
+
+// Capacity summarizes in-service devices per model.
+type Capacity struct {
+	Devices     map[string]int // model → devices
+	LargestNode map[string]int // model → devices on its largest node
+}
+
+// CapacityOf counts devices per model and per node.
+func CapacityOf(devs []Device) Capacity {
+	c := Capacity{Devices: map[string]int{}, LargestNode: map[string]int{}}
+	perNode := map[[2]string]int{}
+	for _, d := range devs {
+		c.Devices[d.Model]++
+		n := 1
+		if d.Node != "" {
+			k := [2]string{d.Model, d.Node}
+			perNode[k]++
+			n = perNode[k]
+		}
+		c.LargestNode[d.Model] = max(c.LargestNode[d.Model], n)
+	}
+	return c
+}
+
+// Names turns a catalog id into the short name users know ("H800"); nil
+// means the id itself.
+type Names func(model string) string
+
+func (n Names) of(model string) string {
+	if n == nil {
+		return model
+	}
+	return n(model)
+}
+
+// Resolver turns a user's accelerator name into a catalog id.
+type Resolver func(name string) (string, error)
+
+// Check validates a submission against the workloads and the fleet's
+// capacity, normalizing it: model names become catalog ids (through
+// resolve, when not nil), Weight 0 becomes 1, and a duration on a reference
+// model becomes TotalSteps. Every problem is a *fleet.InputError naming the
+// field; a job that could never run here is rejected with the reason in
+// words.
+func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Spec, error) {
+	var errs fleet.InputErrors
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &fleet.InputError{Pos: fleet.Position{Field: field}, Msg: fmt.Sprintf(format, args...)})
+	}
+	sp.Name = strings.TrimSpace(sp.Name)
+	sp.Team = strings.TrimSpace(sp.Team)
+	if sp.Name == "" || len(sp.Name) > 200 {
+		bad("name", "a job needs a name of 1–200 characters")
+	}
+	if !validTeamName(sp.Team) {
+		bad("team", "team %q: want 1–64 letters, digits, '-', '_' or '.'", sp.Team)
+	}
+	if sp.Gang < 1 {
+		bad("gang", "gang must be ≥ 1, got %d", sp.Gang)
+	}
+	if math.IsNaN(sp.Weight) || math.IsInf(sp.Weight, 0) || sp.Weight < 0 {
+		bad("weight", "weight must be a finite number ≥ 0, got %v", sp.Weight)
+	} else if sp.Weight == 0 {
+		sp.Weight = 1
+	}
+	resolveAll := func(field string, in []string) []string {
+		var out []string
+		for _, n := range in {
+			id := n
+			if resolve != nil {
+				var err error
+				if id, err = resolve(n); err != nil {
+					bad(field, "%v", err)
+					continue
+				}
+			}
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	sp.Allowed = resolveAll("allowed", sp.Allowed)
+	sp.Forbidden = resolveAll("forbidden", sp.Forbidden)
+	gangs, known := w.classes[sp.Class]
+	switch {
+	case sp.Class == "":
+		bad("class", "a job needs a class (one of the throughput table's: %s)", listSome(w.Classes(), 8))
+	case !known:
+		bad("class", "unknown class %q (known: %s)", sp.Class, listSome(w.Classes(), 8))
+	case sp.Gang >= 1 && !slices.Contains(gangs, sp.Gang):
+		bad("gang", "class %q has no throughput for a gang of %d (it has: %s)", sp.Class, sp.Gang, joinInts(gangs))
+	}
+	if len(errs) > 0 {
+		return sp, errs
+	}
+
+	// Work.
+	switch {
+	case math.IsNaN(sp.TotalSteps) || math.IsInf(sp.TotalSteps, 0) || sp.TotalSteps < 0:
+		bad("total_steps", "total_steps must be a finite number > 0, got %v", sp.TotalSteps)
+	case math.IsNaN(sp.DurationSeconds) || math.IsInf(sp.DurationSeconds, 0) || sp.DurationSeconds < 0:
+		bad("duration_s", "duration_s must be a finite number > 0, got %v", sp.DurationSeconds)
+	case sp.TotalSteps > 0 && sp.DurationSeconds > 0:
+		bad("total_steps", "give total_steps or duration_s with reference_model, not both")
+	case sp.TotalSteps == 0 && sp.DurationSeconds == 0:
+		bad("total_steps", "a job needs its amount of work: total_steps, or duration_s on a reference_model")
+	case sp.DurationSeconds > 0:
+		ref := sp.ReferenceModel
+		if ref == "" {
+			bad("reference_model", "duration_s needs the reference_model it was estimated on")
+			break
+		}
+		if resolve != nil {
+			id, err := resolve(ref)
+			if err != nil {
+				bad("reference_model", "%v", err)
+				break
+			}
+			ref = id
+		}
+		sp.ReferenceModel = ref
+		v, _ := w.Table.Lookup(sp.Class, sp.Gang, ref)
+		if v <= 0 {
+			bad("reference_model", "the throughput table has no throughput for %s × %d on %s, so duration_s cannot be turned into steps", sp.Class, sp.Gang, names.of(ref))
+			break
+		}
+		sp.TotalSteps = sp.DurationSeconds * v
+	}
+	if len(errs) > 0 {
+		return sp, errs
+	}
+
+	// Can it ever run here?
+	var eligible, runs []string
+	for _, m := range sortedKeys(c.Devices) {
+		if c.Devices[m] == 0 || !allowedOn(sp, m) {
+			continue
+		}
+		eligible = append(eligible, m)
+		if v, _ := w.Table.Lookup(sp.Class, sp.Gang, m); v > 0 {
+			runs = append(runs, m)
+		}
+	}
+	fleetModels := nameList(sortedKeys(c.Devices), names)
+	switch {
+	case len(c.Devices) == 0:
+		bad("class", "no device is in service, so no job can run")
+	case len(eligible) == 0:
+		bad("allowed", "allowed and forbidden models leave none of the fleet's models (%s)", fleetModels)
+	case len(runs) == 0:
+		bad("class", "%s × %d has zero throughput on every model it may use (%s): it can never run", sp.Class, sp.Gang, nameList(eligible, names))
+	default:
+		fits, largest, on := false, 0, ""
+		for _, m := range runs {
+			if sp.Gang <= c.LargestNode[m] {
+				fits = true
+			}
+			if c.LargestNode[m] > largest {
+				largest, on = c.LargestNode[m], m
+			}
+		}
+		if !fits {
+			bad("gang", "a gang of %d is larger than any node of the models it can run on (largest: %d × %s on one node)", sp.Gang, largest, names.of(on))
+		}
+	}
+	return sp, errs.Err()
+}
+
+// allowedOn reports whether the spec's allowed/forbidden lists let it use m.
+func allowedOn(sp Spec, m string) bool {
+	if len(sp.Allowed) > 0 && !slices.Contains(sp.Allowed, m) {
+		return false
+	}
+	return !slices.Contains(sp.Forbidden, m)
+}
+
+func validTeamName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		ok := r == '-' || r == '_' || r == '.' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckTeams validates a whole quota configuration against the fleet: team
+// names, weights, and for every model the sum of the guarantees, which may
+// not exceed the model's in-service devices. Errors name the team or the
+// model and the sum.
+func CheckTeams(teams []Team, c Capacity, names Names) error {
+	var errs fleet.InputErrors
+	sum := map[string]int{}
+	who := map[string][]string{}
+	seen := map[string]bool{}
+	for i, t := range teams {
+		pos := fleet.Position{Entry: fmt.Sprintf("teams[%d] (%s)", i, t.Name)}
+		add := func(field, format string, args ...any) {
+			p := pos
+			p.Field = field
+			errs = append(errs, &fleet.InputError{Pos: p, Msg: fmt.Sprintf(format, args...)})
+		}
+		if !validTeamName(t.Name) {
+			add("name", "team name %q: want 1–64 letters, digits, '-', '_' or '.'", t.Name)
+		}
+		if seen[t.Name] {
+			add("name", "duplicate team %q", t.Name)
+		}
+		seen[t.Name] = true
+		if math.IsNaN(t.Weight) || math.IsInf(t.Weight, 0) || t.Weight < 0 {
+			add("weight", "weight must be a finite number ≥ 0, got %v", t.Weight)
+		}
+		for _, m := range sortedKeys(t.Guarantees) {
+			n := t.Guarantees[m]
+			if n < 0 {
+				add("guarantees."+m, "a guarantee must be ≥ 0 devices, got %d", n)
+				continue
+			}
+			sum[m] += n
+			if n > 0 {
+				who[m] = append(who[m], fmt.Sprintf("%s %d", t.Name, n))
+			}
+		}
+	}
+	for _, m := range sortedKeys(sum) {
+		if sum[m] > c.Devices[m] {
+			errs = append(errs, &fleet.InputError{Pos: fleet.Position{Field: "guarantees." + m},
+				Msg: fmt.Sprintf("guarantees on %s sum to %d devices (%s) but only %d are in service", names.of(m), sum[m], strings.Join(who[m], " + "), c.Devices[m])})
+		}
+	}
+	return errs.Err()
+}
+
+func listSome(xs []string, n int) string {
+	if len(xs) <= n {
+		return strings.Join(xs, ", ")
+	}
+	return strings.Join(xs[:n], ", ") + fmt.Sprintf(", … (%d more)", len(xs)-n)
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+func nameList(ms []string, names Names) string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = names.of(m)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
