@@ -21,8 +21,9 @@ import (
 // Solution: ρ_i ≤ ρ ⇔ Σ_k T[i][k]·X[i][k] ≥ R_i / (ρ·D_i − tss_i) with
 // D_i = cum_i + R_i/iso_i, so "ρ feasible" ⇔ the max-min LP with
 // a[i][k] = T[i][k]·(ρ·D_i − tss_i)/R_i has optimum ≥ 1, monotone in ρ. We
-// bracket ρ* and close in with the Illinois (modified regula falsi) method
-// on t(ρ) − 1 to a relative gap of 1e-9, each step an exact LP.
+// bracket ρ*, then descend from above with ρ ← max_i ρ_i(X(ρ)) (every X
+// gives an upper bound; the fixed point is ρ*), guarded by bisection, to a
+// relative gap of 1e-10; each step is one exact LP.
 type ftfPolicy struct {
 	hetero  bool
 	ref     string
@@ -117,48 +118,92 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	if !anyUse {
 		return al, nil
 	}
-	// Bracket: t(lo) < 1 ≤ t(hi).
+	// Descend from above: any X gives the upper bound max_i ρ_i(X), which
+	// is < ρ when X has t(ρ) > 1 and = ρ exactly at ρ* (t = 1); iterate
+	// ρ ← max_i ρ_i(X(ρ)) (a Dinkelbach-style step, superlinear when the
+	// bottleneck set settles). Guard with bisection on [lo, hi] when a step
+	// does not at least halve the distance to lo.
+	worst := func(x [][]float64) float64 {
+		w := 0.0
+		for i, row := range T {
+			if !use[i] {
+				continue
+			}
+			thr := 0.0
+			for k, v := range row {
+				thr += v * x[i][k]
+			}
+			if thr <= 0 {
+				return math.Inf(1)
+			}
+			w = math.Max(w, (tss[i]+R[i]/thr)/D[i])
+		}
+		return w
+	}
+	// Start above ρ* at Gavel's isolated allocation (feasible by
+	// construction), below it at the pole max_i tss_i/D_i.
 	lo := rhoLo
-	hi := math.Max(2*rhoLo, 1)
-	tHi, xHi, err := solve(hi)
-	if err != nil {
-		return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
-	}
-	for tHi < 1 {
-		lo = hi
-		hi *= 2
-		if hi > 1e12 {
-			return Allocation{}, fmt.Errorf("%s: no finite finish-time ratio", f.Name())
-		}
-		if tHi, xHi, err = solve(hi); err != nil {
-			return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
+	xHi := zeros(n, len(p.models))
+	for i := range xHi {
+		if use[i] {
+			for k := range xHi[i] {
+				xHi[i][k] = p.cap[k] * minGang / (p.gang[i] * total)
+			}
 		}
 	}
-	fLo, fHi := -1.0, tHi-1 // t(ρ_lo) = 0 at the pole
-	side := 0
-	for it := 0; it < 200 && hi-lo > 1e-10*hi; it++ {
-		mid := hi - fHi*(hi-lo)/(fHi-fLo)
-		if !(mid > lo && mid < hi) || it%8 == 7 {
-			mid = (lo + hi) / 2
+	// Gavel's isolated shares can oversubscribe a model (when
+	// Σ_i s_i > Σ N); scale them down until they fit.
+	over := 1.0
+	for k := range p.models {
+		u := 0.0
+		for i := range xHi {
+			u += p.gang[i] * xHi[i][k]
 		}
-		tm, xm, err := solve(mid)
+		over = math.Max(over, u/p.cap[k])
+	}
+	for i := range xHi {
+		for k := range xHi[i] {
+			xHi[i][k] /= over
+		}
+	}
+	hi := worst(xHi)
+	if math.IsInf(hi, 1) {
+		return Allocation{}, fmt.Errorf("%s: no finite finish-time ratio", f.Name())
+	}
+	prevStep := math.Inf(1)
+	for it := 0; it < 100; it++ {
+		tm, xm, err := solve(hi)
 		if err != nil {
 			return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
 		}
-		fm := tm - 1
-		if fm >= 0 {
-			hi, fHi, xHi = mid, fm, xm
-			if side == 1 {
-				fLo /= 2
-			}
-			side = 1
-		} else {
-			lo, fLo = mid, fm
-			if side == -1 {
-				fHi /= 2
-			}
-			side = -1
+		if tm < 1 {
+			break // numerically at ρ*: hi is achieved by xHi
 		}
+		next := worst(xm)
+		step := hi - next
+		if step <= 1e-10*hi {
+			if next <= hi {
+				hi, xHi = next, xm
+			}
+			break
+		}
+		if step > prevStep/2 {
+			// Slow step: probe the middle of the bracket.
+			mid := (lo + hi) / 2
+			tb, xb, err := solve(mid)
+			if err != nil {
+				return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
+			}
+			if tb >= 1 {
+				if w := worst(xb); w < next {
+					next, xm = w, xb
+				}
+			} else {
+				lo = mid
+			}
+		}
+		prevStep = step
+		hi, xHi = next, xm
 	}
 	if !f.hetero {
 		p.spread(xHi, use)
