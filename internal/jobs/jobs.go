@@ -108,11 +108,11 @@ type Job struct {
 	StepsDone       float64 `json:"steps_done"`       // progress, steps
 	CheckpointSteps float64 `json:"checkpoint_steps"` // progress saved in the last checkpoint
 	// AttainedSeconds is the wall time the job has run (any model).
-	AttainedSeconds float64      `json:"attained_s"`
-	Placement       *Placement   `json:"placement,omitempty"`
-	Why             Explanation  `json:"why"`
-	Restarts        int          `json:"restarts"` // starts after the first one (each costs the restart time)
-	History         []Event      `json:"history,omitempty"`
+	AttainedSeconds float64     `json:"attained_s"`
+	Placement       *Placement  `json:"placement,omitempty"`
+	Why             Explanation `json:"why"`
+	Restarts        int         `json:"restarts"` // starts after the first one (each costs the restart time)
+	History         []Event     `json:"history,omitempty"`
 }
 
 // Remaining is the number of steps left.
