@@ -116,9 +116,9 @@ func (m Model) DenseLayers() int { return m.Layers - m.MoELayers() }
 // keys and values (DeepSeek-V2 paper, arXiv 2405.04434, §2.1).
 func (m Model) KVBytesPerToken(bytesPerElem float64) float64 {
 	if m.Attention == MLA && m.MLA != nil {
-		return float64(m.Layers*(m.MLA.KVLoraRank+m.MLA.QKRopeHeadDim)) * bytesPerElem
+		return float64(m.Layers) * float64(m.MLA.KVLoraRank+m.MLA.QKRopeHeadDim) * bytesPerElem
 	}
-	return float64(2*m.Layers*m.KVHeads*m.HeadDim) * bytesPerElem
+	return 2 * float64(m.Layers) * float64(m.KVHeads) * float64(m.HeadDim) * bytesPerElem
 }
 
 // ParamBreakdown counts parameters by where they live, because tensor
