@@ -13,6 +13,7 @@ import (
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/cli/fitcmd"
 	"github.com/granaryhq/granary/internal/cli/invcmd"
+	"github.com/granaryhq/granary/internal/cli/runwaycmd"
 	"github.com/granaryhq/granary/internal/cli/servecmd"
 	"github.com/granaryhq/granary/internal/cli/simcmd"
 )
@@ -37,6 +38,7 @@ func NewRoot(env *console.Env) *cobra.Command {
 		invcmd.New(env),      // inventory client: import, list, set-state, summary, history
 		invcmd.NewToken(env), // API tokens: create, list
 		simcmd.New(env),      // simulator: traces × fleets × policies, side by side
+		runwaycmd.New(env),   // runway forecast: how long the stockpile lasts, levers
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -38,6 +38,7 @@ func Bars(title, ylabel string, bars []Bar) (*gplot.Plot, error) {
 	bc.LineStyle.Width = vg.Points(0.5)
 	p.Add(plotter.NewGrid(), bc)
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, float64(len(bars))-0.4
 	// Keep zero in view so signs read right.
 	if p.Y.Min > 0 {
 		p.Y.Min = 0

@@ -43,6 +43,8 @@ func Fan(title, xlabel, ylabel string, ticks gplot.Ticker, bands ...Band) (*gplo
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(8)
+	p.Legend.YOffs = -vg.Points(8)
 	for i, b := range bands {
 		n := len(b.X)
 		if len(b.Lo) != n || len(b.Mid) != n || len(b.Hi) != n {

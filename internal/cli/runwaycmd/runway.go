@@ -1,0 +1,321 @@
+// Package runwaycmd implements `granary runway`: the Monte Carlo forecast of
+// how long the stockpile lasts against demand, and which lever (reserve,
+// software efficiency, domestic deliveries) buys the most months.
+package runwaycmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	gplot "gonum.org/v1/plot"
+
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/forecast"
+	"github.com/granaryhq/granary/internal/plot"
+)
+
+// New builds `granary runway`.
+func New(env *console.Env) *cobra.Command {
+	var (
+		planFile, server, output, plotFile string
+		paths                              int
+		seed                               int64
+	)
+	cmd := &cobra.Command{
+		Use:   "runway --plan FILE",
+		Short: "Forecast how long the stockpile lasts, with error bars, and rank the levers that extend it",
+		Long: `Runs a seeded month-by-month Monte Carlo of supply (devices in service that
+fail and retire, deliveries, boxed reserve entering service) against demand
+(growing inference, training runs, model generations, divided by software
+efficiency). Prints the runway — the first month demand exceeds supply — as
+P10/P50/P90 over paths, training runs finished on time, supply and demand
+bands, and the P50 months bought by each lever: reserve +10%, efficiency
+gain ×1.1, domestic deliveries +50%. The plan format is in docs/runway.md.
+
+With --server the fleet is read from a running control plane
+(GET /api/v1/fleet/summary, token from $GRANARY_TOKEN); the plan must then
+omit fleet.`,
+		Example: `  granary runway --plan docs/examples/runway-plan.yaml
+  granary runway --plan plan.yaml --paths 2000 --seed 7 -o json
+  granary runway --plan plan.yaml --plot runway.svg
+  GRANARY_TOKEN=gry_… granary runway --plan plan.yaml --server http://localhost:8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := console.ParseFormat(output, console.Table, console.JSON)
+			if err != nil {
+				return err
+			}
+			if planFile == "" {
+				return console.Usagef("--plan FILE is required")
+			}
+			if plotFile != "" {
+				if _, err := plot.FormatOf(plotFile); err != nil {
+					return console.UsageError{Err: err}
+				}
+			}
+			opts := forecast.Options{}
+			if cmd.Flags().Changed("paths") {
+				if paths < 1 || paths > forecast.MaxPaths {
+					return console.Usagef("--paths must be between 1 and %d", forecast.MaxPaths)
+				}
+				opts.Paths = paths
+			}
+			if cmd.Flags().Changed("seed") {
+				opts.Seed = &seed
+			}
+			data, err := os.ReadFile(planFile)
+			if err != nil {
+				return console.UsageError{Err: err}
+			}
+			plan, err := forecast.ParsePlan(planFile, data)
+			if err != nil {
+				return err
+			}
+			if server != "" {
+				if len(plan.Fleet) > 0 {
+					return &fleet.InputError{Pos: fleet.Position{File: planFile, Field: "fleet"}, Msg: "the plan lists a fleet and --server reads one: remove fleet from the plan or drop --server"}
+				}
+				plan.Fleet, err = LiveFleet(cmd.Context(), http.DefaultClient, server, env.Env("GRANARY_TOKEN"))
+				if err != nil {
+					return err
+				}
+			}
+			cat, err := env.Catalog()
+			if err != nil {
+				return err
+			}
+			if format == console.Table && env.Terminal(env.Stderr) {
+				var bar *progressbar.ProgressBar
+				opts.Progress = func(done, total int) {
+					if bar == nil {
+						bar = progressbar.NewOptions(total,
+							progressbar.OptionSetWriter(env.Stderr),
+							progressbar.OptionSetDescription("simulating"),
+							progressbar.OptionShowCount(),
+							progressbar.OptionThrottle(100*time.Millisecond),
+							progressbar.OptionClearOnFinish())
+					}
+					_ = bar.Set(done)
+					if done == total {
+						_ = bar.Finish()
+					}
+				}
+			}
+			res, err := forecast.Run(cmd.Context(), plan, cat, opts)
+			if err != nil {
+				return err
+			}
+			if plotFile != "" {
+				if err := savePlot(plotFile, res); err != nil {
+					return err
+				}
+			}
+			if format == console.JSON {
+				return console.WriteJSON(env.Stdout, res)
+			}
+			return writeTable(env.Stdout, planFile, res)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&planFile, "plan", "", "plan file (YAML or JSON; see docs/runway.md)")
+	f.IntVar(&paths, "paths", 0, "Monte Carlo paths (overrides the plan's paths)")
+	f.Int64Var(&seed, "seed", 0, "random seed (overrides the plan's seed)")
+	f.StringVar(&server, "server", "", "read the fleet from this control plane (GET /api/v1/fleet/summary, token from $GRANARY_TOKEN)")
+	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.StringVar(&plotFile, "plot", "", "write the fan chart of supply vs demand and the levers as bars to FILE.svg or FILE.png")
+	return cmd
+}
+
+// summary is the part of GET /api/v1/fleet/summary the runway reads.
+type summary struct {
+	Models []struct {
+		Model   string         `json:"model"`
+		ByState map[string]int `json:"by_state"`
+	} `json:"models"`
+}
+
+// LiveFleet reads the fleet from a control plane: per model, devices
+// in-service become in_service and devices in reserve become reserve
+// (maintenance, failed and retired devices are not counted). Acquisition
+// dates are not in the summary, so useful life counts from the plan's start.
+func LiveFleet(ctx context.Context, client *http.Client, server, token string) ([]forecast.Holding, error) {
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, console.Usagef("--server %q: want a URL like http://localhost:8080", server)
+	}
+	u = u.JoinPath("/api/v1/fleet/summary")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the live inventory: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the live inventory: %w", err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, fmt.Errorf("%s: %s (set GRANARY_TOKEN): %w", u, resp.Status, fleet.ErrUnauthorized)
+	case resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("%s: %s: %w", u, resp.Status, fleet.ErrForbidden)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var s summary
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("%s: not a fleet summary: %w", u, err)
+	}
+	var out []forecast.Holding
+	for _, m := range s.Models {
+		h := forecast.Holding{Model: m.Model, InService: m.ByState[string(fleet.InService)], Reserve: m.ByState[string(fleet.Reserve)]}
+		if h.InService > 0 || h.Reserve > 0 {
+			out = append(out, h)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: the live inventory has no devices in service or in reserve: %w", u, fleet.ErrInvalid)
+	}
+	return out, nil
+}
+
+func intOr(p *int, none string) string {
+	if p == nil {
+		return none
+	}
+	return fmt.Sprint(*p)
+}
+
+func strOr(p *string, none string) string {
+	if p == nil {
+		return none
+	}
+	return *p
+}
+
+func writeTable(w io.Writer, planFile string, r forecast.Result) error {
+	end := fmt.Sprintf("beyond %d", r.HorizonMonths)
+	fmt.Fprintf(w, "Runway for %s: %d paths, seed %d, %d months from %s\n\n", planFile, r.Paths, r.Seed, r.HorizonMonths, r.Start)
+	rq, fq := r.RunwayMonths, r.FirstShortfall
+	if err := console.WriteTable(w, [][]string{
+		{"", "P10", "P50", "P90"},
+		{"runway (months)", intOr(rq.P10, end), intOr(rq.P50, end), intOr(rq.P90, end)},
+		{"first shortfall", strOr(fq.P10, "none"), strOr(fq.P50, "none"), strOr(fq.P90, "none")},
+	}); err != nil {
+		return err
+	}
+	se := "n/a (no P50 shortfall)"
+	if r.RunwayP50StdError != nil {
+		se = fmt.Sprintf("%.2f months", *r.RunwayP50StdError)
+	}
+	fmt.Fprintf(w, "Monte Carlo std error of the P50 runway: %s; no shortfall on %.1f%% of paths\n\n", se, 100*r.NoShortfallShare)
+
+	if len(r.TrainingOnTime) > 0 {
+		rows := [][]string{{"TRAINING RUN", "START", "MONTHS", "ON TIME"}}
+		for _, t := range r.TrainingOnTime {
+			rows = append(rows, []string{t.Name, t.Start, fmt.Sprint(t.Months), fmt.Sprintf("%.1f%%", 100*t.Share)})
+		}
+		if err := console.WriteTable(w, rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Levers) > 0 {
+		rows := [][]string{{"RANK", "LEVER", "WHAT", "P50 RUNWAY", "GAIN (MONTHS)"}}
+		byRank := make([]forecast.Lever, len(r.Levers))
+		for _, l := range r.Levers {
+			byRank[l.Rank-1] = l
+		}
+		for _, l := range byRank {
+			gain := "n/a"
+			if l.GainMonths != nil {
+				gain = fmt.Sprintf("%+d", *l.GainMonths)
+				if l.AtLeast {
+					gain = "≥ " + gain
+				}
+			}
+			rows = append(rows, []string{fmt.Sprint(l.Rank), l.Name, l.Description, intOr(l.RunwayMonthsP50, end), gain})
+		}
+		if err := console.WriteTable(w, rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	rows := [][]string{{"MONTH", "SUPPLY P10", "SUPPLY P50", "SUPPLY P90", "DEMAND", "(effective PFLOP/s, every 6 months)"}}
+	for i, s := range r.Series {
+		if i%6 != 0 && i != len(r.Series)-1 {
+			continue
+		}
+		rows = append(rows, []string{s.Month, num(s.Supply.P10), num(s.Supply.P50), num(s.Supply.P90), num(s.Demand.P50), ""})
+	}
+	return console.WriteTable(w, rows)
+}
+
+func num(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+func savePlot(file string, r forecast.Result) error {
+	n := len(r.Series)
+	x := make([]float64, n)
+	lo, mid, hi, d := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, s := range r.Series {
+		x[i] = float64(i)
+		lo[i], mid[i], hi[i], d[i] = s.Supply.P10, s.Supply.P50, s.Supply.P90, s.Demand.P50
+	}
+	start, err := forecast.ParseMonth(r.Start)
+	if err != nil {
+		return err
+	}
+	title := "Supply vs demand"
+	if p := r.FirstShortfall.P50; p != nil {
+		title += fmt.Sprintf(" — P50 first shortfall %s (P10 %s, P90 %s)", *p, strOr(r.FirstShortfall.P10, "none"), strOr(r.FirstShortfall.P90, "none"))
+	}
+	fan, err := plot.Fan(title, "", "effective PFLOP/s", plot.MonthTicks{StartYear: start.Year(), StartMonth: start.Mon()},
+		plot.Band{Name: "supply", X: x, Lo: lo, Mid: mid, Hi: hi},
+		plot.Band{Name: "demand", X: x, Lo: d, Mid: d, Hi: d, Dashed: true})
+	if err != nil {
+		return err
+	}
+	charts := []*gplot.Plot{fan}
+	if len(r.Levers) > 0 {
+		bars := make([]plot.Bar, 0, len(r.Levers))
+		for _, l := range r.Levers {
+			v, label := 0.0, l.Name
+			if l.GainMonths != nil {
+				v = float64(*l.GainMonths)
+				if l.AtLeast {
+					label += " (≥)"
+				}
+			} else {
+				label += " (n/a)"
+			}
+			bars = append(bars, plot.Bar{Label: label, Value: v})
+		}
+		b, err := plot.Bars("P50 runway gained by each lever (same seed)", "months", bars)
+		if err != nil {
+			return err
+		}
+		charts = append(charts, b)
+	}
+	if err := plot.Save(file, plot.Width, plot.Height, charts...); err != nil {
+		return errors.Join(fmt.Errorf("writing %s", file), err)
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package runwaycmd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/granaryhq/granary/internal/cli"
+	"github.com/granaryhq/granary/internal/cli/console"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
+
+const example = "../../../docs/examples/runway-plan.yaml"
+
+func run(t *testing.T, env map[string]string, terminal bool, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &console.Env{
+		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv:     func(k string) string { return env[k] },
+		IsTerminal: func(w io.Writer) bool { return terminal },
+	}
+	code := cli.Run(context.Background(), e, append([]string{"runway"}, args...))
+	return code, out.String(), errb.String()
+}
+
+// The JSON of the example plan is a product contract (the API returns the
+// same document): compare it with the golden file; -update rewrites it.
+func TestExampleGoldenJSON(t *testing.T) {
+	code, out, stderr := run(t, nil, true, "--plan", example, "--paths", "2000", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("json output wrote to stderr (progress bar?): %q", stderr)
+	}
+	golden := filepath.Join("testdata", "example.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(want), out); d != "" {
+		t.Errorf("JSON differs from %s (-want +got), rerun with -update if intended:\n%s", golden, d)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"runway_months", "first_shortfall", "training_on_time", "series", "levers", "runway_p50_std_error_months"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	rm := doc["runway_months"].(map[string]any)
+	for _, k := range []string{"p10", "p50", "p90"} {
+		if _, ok := rm[k]; !ok {
+			t.Errorf("runway_months lacks %s", k)
+		}
+	}
+}
+
+func TestTableAndPlot(t *testing.T) {
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "r.svg")
+	code, out, stderr := run(t, nil, false, "--plan", example, "--paths", "500", "--seed", "3", "--plot", svg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"500 paths, seed 3", "runway (months)", "first shortfall", "std error", "gen-5", "efficiency", "domestic deliveries +50%", "reserve +10%", "SUPPLY P50"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("P50 runway gained")) {
+		t.Errorf("plot: %v, %d bytes", err, len(b))
+	}
+}
+
+func TestBadInputExit2(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("start: 2027-01\nfleet:\n  - model: H900\n    in_service: 3\ndemand: {inference: {pflops: 1}}\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--plan", bad}, `bad.yaml:3: fleet[0] (H900): field "fleet[0].model"`},
+		{[]string{"--plan", filepath.Join("..", "..", "forecast", "testdata", "bad", "unknown-field.yaml")}, `unknown-field.yaml:5:5: field "in_servce"`},
+		{[]string{"--plan", example, "-o", "xml"}, "unknown output format"},
+		{[]string{"--plan", example, "--plot", "x.pdf"}, ".svg or .png"},
+		{[]string{"--plan", example, "--paths", "0"}, "--paths"},
+		{[]string{}, "--plan FILE is required"},
+		{[]string{"--plan", "does-not-exist.yaml"}, "does-not-exist.yaml"},
+		{[]string{"--plan", example, "--server", "http://localhost:1"}, "remove fleet from the plan"},
+	} {
+		code, _, stderr := run(t, nil, false, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// --server reads the fleet from GET /api/v1/fleet/summary with the token.
+func TestServerFleet(t *testing.T) {
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/fleet/summary" {
+			http.NotFound(w, r)
+			return
+		}
+		auth = r.Header.Get("Authorization")
+		if auth != "Bearer gry_test" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, `{"totals": {}, "models": [
+		  {"model": "h800-sxm5-80gb", "by_state": {"in-service": 100, "reserve": 20, "maintenance": 5, "failed": 1, "retired": 9}},
+		  {"model": "ascend-910b", "by_state": {"in-service": 0, "reserve": 0, "retired": 4}}]}`)
+	}))
+	defer srv.Close()
+	plan := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(plan, []byte("start: 2027-01\nhorizon_months: 24\nutilization: 1\nafr: {default: 0}\ndemand: {inference: {pflops: 98.94}}\n"), 0o644)
+	code, out, stderr := run(t, map[string]string{"GRANARY_TOKEN": "gry_test"}, false, "--plan", plan, "--server", srv.URL, "--paths", "10", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Series []struct {
+			Supply struct{ P50 float64 } `json:"supply"`
+		} `json:"series"`
+	}
+	json.Unmarshal([]byte(out), &res)
+	// 100 H800 in service × 0.9894 PFLOP/s = 98.94 = demand: no shortfall.
+	if len(res.Series) != 24 || res.Series[0].Supply.P50 != 98.94 {
+		t.Fatalf("series from the live fleet: %+v", res.Series)
+	}
+	code, _, stderr = run(t, nil, false, "--plan", plan, "--server", srv.URL, "--paths", "10")
+	if code != 1 || !strings.Contains(stderr, "GRANARY_TOKEN") {
+		t.Errorf("without a token: exit %d, %q", code, stderr)
+	}
+}
