@@ -9,7 +9,6 @@ import (
 	"testing"
 )
 
-
 func TestFanAndBarsRender(t *testing.T) {
 	x := []float64{0, 1, 2, 3}
 	fan, err := Fan("Supply and demand", "", "PFLOP/s", MonthTicks{2027, 11},
