@@ -231,3 +231,21 @@ func BenchmarkFitServeAll(b *testing.B) {
 		}
 	}
 }
+
+func TestServePlot(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fit.svg")
+	out, errs, code := run(t, "fit", "serve", "--model", "Llama-3-8B", "--chips", "H800,910B3,L20", "--plot", file)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if !strings.Contains(out, "3 of 3 chips fit") {
+		t.Errorf("table missing: %s", out)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil || !bytes.Contains(data, []byte("<svg")) || !bytes.Contains(data, []byte("ascend-910b3")) {
+		t.Errorf("svg not written: %v %.200s", err, data)
+	}
+	if _, errs, code := run(t, "fit", "serve", "--model", "Llama-3-8B", "--plot", "x.pdf"); code != 2 || !strings.Contains(errs, ".svg or .png") {
+		t.Errorf("bad plot extension: exit %d %s", code, errs)
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"gonum.org/v1/plot/vg"
 
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/perf"
+	"github.com/granaryhq/granary/internal/plot"
 )
 
 // MemoryJSON is a per-device memory breakdown in GB (10⁹ bytes).
@@ -76,6 +78,7 @@ type serveFlags struct {
 	concurrency                   string
 	ttft, tpot                    string
 	output_                       string
+	plot                          string
 }
 
 func newServe(env *console.Env) *cobra.Command {
@@ -104,6 +107,7 @@ func newServe(env *console.Env) *cobra.Command {
 	fl.StringVar(&f.ttft, "ttft-slo", "", "time-to-first-token target, e.g. 2s (lowers the concurrency with --concurrency max)")
 	fl.StringVar(&f.tpot, "tpot-slo", "", "time-per-output-token target, e.g. 50ms")
 	fl.StringVarP(&f.output_, "output-format", "o", "table", "output format: table or json")
+	fl.StringVar(&f.plot, "plot", "", "also draw output tokens/s per device of the plans that fit (FILE.svg or FILE.png)")
 	return c
 }
 
@@ -154,6 +158,11 @@ func runServe(env *console.Env, cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.plot != "" {
+		if _, err := plot.FormatOf(f.plot); err != nil {
+			return console.UsageError{Err: err}
+		}
+	}
 	r, err := f.request(cmd)
 	if err != nil {
 		return err
@@ -169,6 +178,11 @@ func runServe(env *console.Env, cmd *cobra.Command, f *serveFlags) error {
 	plans := perf.ServeAll(r, chips)
 	if err := impossibleConcurrency(r, plans); err != nil {
 		return err
+	}
+	if f.plot != "" {
+		if err := plotPlans(f.plot, r, plans); err != nil {
+			return err
+		}
 	}
 	if format == console.JSON {
 		out := make([]PlanJSON, len(plans))
@@ -247,4 +261,27 @@ func writeServeTable(env *console.Env, r perf.ServeRequest, plans []perf.Plan) e
 	}
 	fmt.Fprintf(env.Stdout, "%d of %d chips fit; best first (tokens/s per device). Estimates: docs/fit.md.\n", fits, len(plans))
 	return nil
+}
+
+// plotPlans draws output tokens/s per device of the plans that fit, best first.
+func plotPlans(file string, r perf.ServeRequest, plans []perf.Plan) error {
+	var bars []plot.Bar
+	for _, p := range plans {
+		if p.Fits {
+			bars = append(bars, plot.Bar{Label: fmt.Sprintf("%s ×%d", p.Chip.ID, p.Devices()), Value: p.OutputTokensPerS / float64(p.Devices())})
+		}
+	}
+	if len(bars) == 0 {
+		return fmt.Errorf("--plot: no chip fits, nothing to draw")
+	}
+	title := fmt.Sprintf("%s at %s, %d+%d tokens: output tokens/s per device", r.Model.Name, r.Precision, r.Input, r.Output)
+	chart, err := plot.Bars(title, "output tokens/s per device", bars)
+	if err != nil {
+		return err
+	}
+	width := plot.Width
+	if n := len(bars); n > 8 {
+		width = vg.Length(n) * 1.4 * vg.Inch
+	}
+	return plot.Save(file, width, plot.Height, chart)
 }
