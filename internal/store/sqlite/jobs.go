@@ -1,0 +1,477 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/jobs"
+)
+
+// The jobs store (live scheduling) lives beside the ledger in the same
+// file; see migrations/00100_jobs.sql.
+
+var _ jobs.Store = (*Store)(nil)
+
+// InService returns every device in service, ordered by serial: the fleet
+// the scheduler sees.
+func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT serial, model, node FROM devices WHERE state = 'in-service' ORDER BY serial")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.Device
+	for rows.Next() {
+		var d jobs.Device
+		if err := rows.Scan(&d.Serial, &d.Model, &d.Node); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+const jobCols = "seq, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why"
+
+func scanJob(sc scanner) (jobs.Job, error) {
+	var (
+		j         jobs.Job
+		seq       int64
+		state     string
+		spec      string
+		sub       int64
+		fin       sql.NullInt64
+		placement sql.NullString
+		code      string
+	)
+	if err := sc.Scan(&seq, &state, &spec, &sub, &fin, &j.StepsDone, &j.CheckpointSteps, &j.AttainedSeconds, &j.Restarts, &placement, &code, &j.Why.Message); err != nil {
+		return j, err
+	}
+	j.ID = jobs.FormatID(seq)
+	j.State = jobs.State(state)
+	j.Why.Code = jobs.Code(code)
+	if err := json.Unmarshal([]byte(spec), &j.Spec); err != nil {
+		return j, fmt.Errorf("job %s: spec: %w", j.ID, err)
+	}
+	j.SubmittedAt = time.UnixMicro(sub).UTC()
+	if fin.Valid {
+		j.FinishedAt = time.UnixMicro(fin.Int64).UTC()
+	}
+	if placement.Valid {
+		j.Placement = new(jobs.Placement)
+		if err := json.Unmarshal([]byte(placement.String), j.Placement); err != nil {
+			return j, fmt.Errorf("job %s: placement: %w", j.ID, err)
+		}
+	}
+	return j, nil
+}
+
+func jobArgs(j *jobs.Job) (spec string, fin, placement any, err error) {
+	b, err := json.Marshal(j.Spec)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if !j.FinishedAt.IsZero() {
+		fin = j.FinishedAt.UnixMicro()
+	}
+	if j.Placement != nil {
+		p, err := json.Marshal(j.Placement)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		placement = string(p)
+	}
+	return string(b), fin, placement, nil
+}
+
+// CreateJob implements jobs.Store.
+func (s *Store) CreateJob(ctx context.Context, j jobs.Job) (jobs.Job, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	defer tx.Rollback()
+	spec, fin, placement, err := jobArgs(&j)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	var seq int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message).Scan(&seq)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	j.ID = jobs.FormatID(seq)
+	if err := insertJobEvents(ctx, tx, seq, j.History); err != nil {
+		return jobs.Job{}, err
+	}
+	if j.Placement != nil {
+		if err := holdDevices(ctx, tx, seq, j.Placement.Devices); err != nil {
+			return jobs.Job{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return jobs.Job{}, err
+	}
+	return j, nil
+}
+
+func insertJobEvents(ctx context.Context, tx *sql.Tx, seq int64, evs []jobs.Event) error {
+	for _, e := range evs {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO job_events (job, at, kind, message) VALUES (?, ?, ?, ?)", seq, e.At.UnixMicro(), e.Kind, e.Message); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func holdDevices(ctx context.Context, tx *sql.Tx, seq int64, serials []string) error {
+	for _, d := range serials {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO job_devices (serial, job) VALUES (?, ?)", d, seq); err != nil {
+			if strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY") {
+				var holder int64
+				_ = tx.QueryRowContext(ctx, "SELECT job FROM job_devices WHERE serial = ?", d).Scan(&holder)
+				return fmt.Errorf("%w: device %s is held by %s, cannot place %s on it", fleet.ErrConflict, d, jobs.FormatID(holder), jobs.FormatID(seq))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Job implements jobs.Store.
+func (s *Store) Job(ctx context.Context, id string) (jobs.Job, error) {
+	seq, err := jobs.ParseID(id)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	j, err := scanJob(s.r.QueryRowContext(ctx, "SELECT "+jobCols+" FROM jobs WHERE seq = ?", seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobs.Job{}, fmt.Errorf("%w: no job %q", fleet.ErrNotFound, id)
+	}
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT at, kind, message FROM job_events WHERE job = ? ORDER BY seq", seq)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e  jobs.Event
+			at int64
+		)
+		if err := rows.Scan(&at, &e.Kind, &e.Message); err != nil {
+			return jobs.Job{}, err
+		}
+		e.At = time.UnixMicro(at).UTC()
+		j.History = append(j.History, e)
+	}
+	return j, rows.Err()
+}
+
+// Jobs implements jobs.Store.
+func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Team != "" {
+		where = append(where, "team = ?")
+		args = append(args, f.Team)
+	}
+	if len(f.States) > 0 {
+		ph := make([]string, len(f.States))
+		for i, st := range f.States {
+			ph[i] = "?"
+			args = append(args, string(st))
+		}
+		where = append(where, "state IN ("+strings.Join(ph, ", ")+")")
+	}
+	q := "SELECT " + jobCols + " FROM jobs"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// UpdateJob implements jobs.Store.
+func (s *Store) UpdateJob(ctx context.Context, id string, decide func(jobs.Job) (jobs.Job, []jobs.Event, error)) (jobs.Job, error) {
+	seq, err := jobs.ParseID(id)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	// The writer connection is the only one: reading through it inside the
+	// transaction serializes with every other write.
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	defer tx.Rollback()
+	cur, err := scanJob(tx.QueryRowContext(ctx, "SELECT "+jobCols+" FROM jobs WHERE seq = ?", seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobs.Job{}, fmt.Errorf("%w: no job %q", fleet.ErrNotFound, id)
+	}
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	nj, evs, err := decide(cur)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	nj.ID = id
+	if err := updateJobRow(ctx, tx, seq, &nj, ""); err != nil {
+		return jobs.Job{}, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM job_devices WHERE job = ?", seq); err != nil {
+		return jobs.Job{}, err
+	}
+	if nj.Placement != nil {
+		if err := holdDevices(ctx, tx, seq, nj.Placement.Devices); err != nil {
+			return jobs.Job{}, err
+		}
+	}
+	if err := insertJobEvents(ctx, tx, seq, evs); err != nil {
+		return jobs.Job{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return jobs.Job{}, err
+	}
+	return s.Job(ctx, id)
+}
+
+// updateJobRow writes j's mutable columns; with unless set, only when the
+// stored state is not unless. It reports nothing; use RowsAffected via
+// updateJobRowIf for the conditional form.
+func updateJobRow(ctx context.Context, tx *sql.Tx, seq int64, j *jobs.Job, unless jobs.State) error {
+	_, err := updateJobRowIf(ctx, tx, seq, j, unless)
+	return err
+}
+
+func updateJobRowIf(ctx context.Context, tx *sql.Tx, seq int64, j *jobs.Job, unless jobs.State) (bool, error) {
+	spec, fin, placement, err := jobArgs(j)
+	if err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET team = ?, state = ?, spec = ?, finished_at = ?, steps_done = ?, checkpoint_steps = ?,
+		attained_s = ?, restarts = ?, placement = ?, why_code = ?, why = ? WHERE seq = ? AND state <> ?`,
+		j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, seq, string(unless))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// SaveRound implements jobs.Store.
+func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	upd, err := tx.PrepareContext(ctx, `UPDATE jobs SET state = ?, finished_at = ?, steps_done = ?, checkpoint_steps = ?,
+		attained_s = ?, restarts = ?, placement = ?, why_code = ?, why = ? WHERE seq = ? AND state <> 'cancelled'`)
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	release, err := tx.PrepareContext(ctx, "DELETE FROM job_devices WHERE job = ?")
+	if err != nil {
+		return err
+	}
+	defer release.Close()
+	seqs := make([]int64, len(us))
+	applied := make([]bool, len(us))
+	for i := range us {
+		j := &us[i].Job
+		seq, err := jobs.ParseID(j.ID)
+		if err != nil {
+			return err
+		}
+		seqs[i] = seq
+		_, fin, placement, err := jobArgs(j)
+		if err != nil {
+			return err
+		}
+		res, err := upd.ExecContext(ctx, string(j.State), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, seq)
+		if err != nil {
+			return fmt.Errorf("job %s: %w", j.ID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		applied[i] = n == 1
+		if applied[i] && us[i].Moved {
+			if _, err := release.ExecContext(ctx, seq); err != nil {
+				return err
+			}
+		}
+	}
+	// Hold devices after every release, so swaps within a round work.
+	hold, err := tx.PrepareContext(ctx, "INSERT INTO job_devices (serial, job) VALUES (?, ?)")
+	if err != nil {
+		return err
+	}
+	defer hold.Close()
+	ev, err := tx.PrepareContext(ctx, "INSERT INTO job_events (job, at, kind, message) VALUES (?, ?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	for i := range us {
+		if !applied[i] {
+			continue
+		}
+		if pl := us[i].Job.Placement; pl != nil && us[i].Moved {
+			for _, d := range pl.Devices {
+				if _, err := hold.ExecContext(ctx, d, seqs[i]); err != nil {
+					if strings.Contains(err.Error(), "constraint") {
+						return fmt.Errorf("%w: device %s placed twice (job %s): %v", fleet.ErrConflict, d, us[i].Job.ID, err)
+					}
+					return err
+				}
+			}
+		}
+		for _, e := range us[i].Events {
+			if _, err := ev.ExecContext(ctx, seqs[i], e.At.UnixMicro(), e.Kind, e.Message); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO sched_rounds (at, policy, duration_ns, running, waiting) VALUES (?, ?, ?, ?, ?)",
+		r.At.UnixMicro(), r.Policy, int64(r.Duration), r.Running, r.Waiting); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// LastRound implements jobs.Store.
+func (s *Store) LastRound(ctx context.Context) (jobs.Round, error) {
+	var (
+		r  jobs.Round
+		at int64
+		d  int64
+	)
+	err := s.r.QueryRowContext(ctx, "SELECT seq, at, policy, duration_ns, running, waiting FROM sched_rounds ORDER BY seq DESC LIMIT 1").
+		Scan(&r.Seq, &at, &r.Policy, &d, &r.Running, &r.Waiting)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobs.Round{}, nil
+	}
+	if err != nil {
+		return r, err
+	}
+	r.At, r.Duration = time.UnixMicro(at).UTC(), time.Duration(d)
+	return r, nil
+}
+
+// Teams implements jobs.Store.
+func (s *Store) Teams(ctx context.Context) ([]jobs.Team, error) {
+	return readTeams(ctx, s.r)
+}
+
+func readTeams(ctx context.Context, q queryer) ([]jobs.Team, error) {
+	rows, err := q.QueryContext(ctx, "SELECT name, weight, guarantees FROM teams ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.Team
+	for rows.Next() {
+		var (
+			t jobs.Team
+			g string
+		)
+		if err := rows.Scan(&t.Name, &t.Weight, &g); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(g), &t.Guarantees); err != nil {
+			return nil, fmt.Errorf("team %s: guarantees: %w", t.Name, err)
+		}
+		if len(t.Guarantees) == 0 {
+			t.Guarantees = nil
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// PutTeam implements jobs.Store.
+func (s *Store) PutTeam(ctx context.Context, t jobs.Team, check func([]jobs.Team) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	all, err := readTeams(ctx, tx)
+	if err != nil {
+		return err
+	}
+	replaced := false
+	for i := range all {
+		if all[i].Name == t.Name {
+			all[i], replaced = t, true
+		}
+	}
+	if !replaced {
+		all = append(all, t)
+		for i := len(all) - 1; i > 0 && all[i].Name < all[i-1].Name; i-- {
+			all[i], all[i-1] = all[i-1], all[i]
+		}
+	}
+	if check != nil {
+		if err := check(all); err != nil {
+			return err
+		}
+	}
+	g, err := json.Marshal(t.Guarantees)
+	if err != nil {
+		return err
+	}
+	if t.Guarantees == nil {
+		g = []byte("{}")
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO teams (name, weight, guarantees) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET weight = excluded.weight, guarantees = excluded.guarantees",
+		t.Name, t.Weight, string(g)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// DeleteTeam implements jobs.Store.
+func (s *Store) DeleteTeam(ctx context.Context, name string) error {
+	res, err := s.w.ExecContext(ctx, "DELETE FROM teams WHERE name = ?", name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: no team %q", fleet.ErrNotFound, name)
+	}
+	return nil
+}
