@@ -493,3 +493,42 @@ func TestUnknownAPIPathIsJSON404(t *testing.T) {
 		t.Errorf("%d %s", status, body)
 	}
 }
+
+func TestRunwayUsesTheLiveLedger(t *testing.T) {
+	srv := apitest.Start(t, apitest.Options{})
+	ctx := context.Background()
+	if _, err := srv.Ledger.ImportCSV(ctx, "r.csv", strings.NewReader("serial,model,state\na,H800,in-service\nb,H800,reserve\nc,H20,in-service\nd,H20,failed\n"), "t"); err != nil {
+		t.Fatal(err)
+	}
+	plan := "start: 2027-01\nhorizon_months: 24\npaths: 200\ndemand:\n  inference: {pflops: 0.5, growth_per_year: 2}\n"
+	viewer := srv.Token(t, inventory.RoleViewer)
+	status, body := call(t, srv, "POST", "/api/v1/runway", viewer, "application/yaml", []byte(plan))
+	if status != 200 {
+		t.Fatalf("runway: %d\n%s", status, body)
+	}
+	var res struct {
+		Paths        int `json:"paths"`
+		RunwayMonths struct {
+			P50 *int `json:"p50"`
+		} `json:"runway_months"`
+		Series []json.RawMessage `json:"series"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Paths != 200 || len(res.Series) != 24 {
+		t.Errorf("runway result: %d paths, %d months", res.Paths, len(res.Series))
+	}
+	// Bad plans name the line; too many paths are refused; no token is 401.
+	status, body = call(t, srv, "POST", "/api/v1/runway", viewer, "application/yaml", []byte("start: 2027-01\ndemand:\n  inference: {pflops: 1}\ncolour: red\n"))
+	if status != 422 || !strings.Contains(string(body), "colour") {
+		t.Errorf("bad plan: %d %s", status, body)
+	}
+	status, body = call(t, srv, "POST", "/api/v1/runway?paths=20001", viewer, "application/yaml", []byte(plan))
+	if status != 422 {
+		t.Errorf("too many paths: %d %s", status, body)
+	}
+	if status, _ := call(t, srv, "POST", "/api/v1/runway", "", "application/yaml", []byte(plan)); status != 401 {
+		t.Errorf("runway without a token: %d", status)
+	}
+}

@@ -56,6 +56,7 @@ type ImportResult = inventory.ImportResult
 
 func (s *server) routes(r *Registrar, maxImport int64) {
 	read, write, admin := inventory.RoleViewer, inventory.RoleOperator, inventory.RoleAdmin
+	s.runwayRoute(r)
 
 	Operation(r, huma.Operation{
 		OperationID: "list-devices", Method: http.MethodGet, Path: "/api/v1/devices", Tags: []string{"devices"},

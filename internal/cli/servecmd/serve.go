@@ -173,7 +173,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: st.Ping, Page: page, Register: extraOperations(ledger)})
+	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: st.Ping, Page: page})
 	if err != nil {
 		return err
 	}

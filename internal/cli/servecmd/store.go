@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/store/sqlite"
@@ -37,6 +36,3 @@ func OpenStore(ctx context.Context, spec string) (*Store, error) {
 	}
 	return &Store{Store: s, Name: s.String(), Ping: s.Ping, Close: s.Close}, nil
 }
-
-// extraOperations adds the operations of other packages to the API.
-func extraOperations(*inventory.Service) []func(*api.Registrar) { return nil }
