@@ -9,6 +9,7 @@ package perf
 
 import (
 	"math"
+	"strings"
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/fleet"
@@ -27,12 +28,10 @@ const (
 	// share of device memory the engine may plan with; CUDA graphs and
 	// fragmentation live in the rest.
 	DefaultMemoryUtilization = 0.90
-	// DefaultMaxBatchedTokens is the prefill chunk (vLLM max_num_batched_tokens
-	// for the OpenAI server on large GPUs) that sizes transient activations.
-	DefaultMaxBatchedTokens = 8192
-	// samplerSeqs is the number of sequences whose logits the sampler
-	// materialises at once (vLLM max_num_seqs default 256).
-	samplerSeqs = 256
+	// samplerBytesPerLogit is the sampler's memory per (sequence, vocabulary
+	// entry): bf16 logits, their fp32 copy, the probabilities and the
+	// exponential noise of vLLM's sampling race (probs / Exp(1)).
+	samplerBytesPerLogit = 2 + 4 + 4 + 4
 	// nonTorchBytes is CUDA/runtime memory outside the framework's
 	// allocator (0.13 GiB in the llm-d H100 log, 0.10 GiB in vLLM issue 12330).
 	nonTorchBytes = 0.15 * GiB
@@ -169,13 +168,29 @@ func KVBytesPerTokenPerDevice(m models.Model, kv fleet.Precision, par Parallelis
 	return 2 * L * float64(heads*m.HeadDim) * b
 }
 
-// ServingActivations is the transient memory of one forward step that
-// processes chunk tokens: the residual stream and its normalized copy
-// (2·h), the q/k/v projections, the MLP's gate/up output and activation
-// (3·I per token, I the dense width or the routed experts' k·I_moe plus
-// shared experts), all 16-bit and split over TP; plus the sampler's fp32
-// logits, probabilities and log-probabilities for samplerSeqs sequences.
-func ServingActivations(m models.Model, par Parallelism, chunk int) float64 {
+// EngineBatch is the batch an engine profiles its activation peak with:
+// the prefill chunk (max_num_batched_tokens) and the sequences whose
+// logits the sampler materialises (max_num_seqs).
+type EngineBatch struct{ Tokens, Seqs int }
+
+// DefaultEngineBatch is vLLM's default for the OpenAI server
+// (EngineArgs.get_batch_defaults): 8192 tokens and 1024 sequences on GPUs
+// with at least 70 GiB that are not A100s, else 2048 and 256.
+func DefaultEngineBatch(c accel.Chip) EngineBatch {
+	if c.MemoryGB != nil && *c.MemoryGB >= 70 && !strings.Contains(strings.ToLower(c.Name+" "+c.ID), "a100") {
+		return EngineBatch{Tokens: 8192, Seqs: 1024}
+	}
+	return EngineBatch{Tokens: 2048, Seqs: 256}
+}
+
+// ServingActivations is the activation peak of the engine's profiling
+// step: a forward pass over b.Tokens tokens — per token the residual
+// stream and its normalized copy (2·h), the q/k/v projections, the MLP's
+// gate/up output and activation (3·I, I the dense width or the routed
+// experts' k·I_moe plus shared experts), all 16-bit and split over TP — and
+// the sampler over b.Seqs sequences (samplerBytesPerLogit per vocabulary
+// entry; the logits are gathered whole on every TP rank).
+func ServingActivations(m models.Model, par Parallelism, b EngineBatch) float64 {
 	h := float64(m.Hidden)
 	tp := float64(par.TP)
 	qk, _ := m.AttnWidth()
@@ -191,8 +206,8 @@ func ServingActivations(m models.Model, par Parallelism, chunk int) float64 {
 		inter = math.Max(inter, float64(m.MoE.ExpertsPerToken*m.MoE.Intermediate+m.MoE.SharedWidth()))
 	}
 	perToken := 2 * (2*h + (float64(qk)+kvw)/tp + 3*inter/tp)
-	logits := float64(samplerSeqs) * float64(m.Vocab) * 4 * 3
-	return float64(chunk)*perToken + logits
+	sampler := float64(b.Seqs) * float64(m.Vocab) * samplerBytesPerLogit
+	return float64(b.Tokens)*perToken + sampler
 }
 
 // OtherBytes is the runtime overhead inside the budget.

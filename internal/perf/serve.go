@@ -44,8 +44,9 @@ type ServeRequest struct {
 	// MemoryUtilization is the share of usable HBM the engine plans with
 	// (0 = DefaultMemoryUtilization).
 	MemoryUtilization float64
-	// MaxBatchedTokens sizes the prefill chunk (0 = DefaultMaxBatchedTokens).
-	MaxBatchedTokens int
+	// Batch is the engine's prefill chunk and sampler width; zero fields
+	// take DefaultEngineBatch of the chip.
+	Batch EngineBatch
 }
 
 // Validate checks the request's ranges; errors wrap fleet.ErrInvalid and
@@ -88,11 +89,15 @@ func (r ServeRequest) util() float64 {
 	return DefaultMemoryUtilization
 }
 
-func (r ServeRequest) chunk() int {
-	if r.MaxBatchedTokens > 0 {
-		return r.MaxBatchedTokens
+func (r ServeRequest) batch(c accel.Chip) EngineBatch {
+	b := DefaultEngineBatch(c)
+	if r.Batch.Tokens > 0 {
+		b.Tokens = r.Batch.Tokens
 	}
-	return DefaultMaxBatchedTokens
+	if r.Batch.Seqs > 0 {
+		b.Seqs = r.Batch.Seqs
+	}
+	return b
 }
 
 // Plan is how one chip serves the request.
@@ -170,7 +175,7 @@ func options(m models.Model, n int) []Parallelism {
 func memoryFor(r ServeRequest, c accel.Chip, par Parallelism) Memory {
 	return Memory{
 		Weights:     WeightsPerDevice(r.Model, r.Precision, par),
-		Activations: ServingActivations(r.Model, par, r.chunk()),
+		Activations: ServingActivations(r.Model, par, r.batch(c)),
 		Other:       OtherBytes(par),
 		Budget:      Capacity(c) * r.util(),
 	}
@@ -179,6 +184,7 @@ func memoryFor(r ServeRequest, c accel.Chip, par Parallelism) Memory {
 // Evaluate computes one plan with a fixed parallelism. It never fails: a
 // plan that does not fit says why in Reason.
 func Evaluate(r ServeRequest, c accel.Chip, par Parallelism) Plan {
+	r.Batch = r.batch(c)
 	p := Plan{Chip: c, Parallelism: par}
 	if c.MemoryGB == nil {
 		p.Reason = fmt.Sprintf("%s has no known memory capacity in the catalog", c.ID)
@@ -417,7 +423,7 @@ func timing(r ServeRequest, rates chipRates, par Parallelism, conc int) timed {
 	pp := float64(par.PP)
 	in, out := float64(r.Input), float64(r.Output)
 	// Prefill of all prompts, in chunks of the batched-token budget.
-	chunk := math.Min(float64(r.chunk()), in*float64(conc))
+	chunk := math.Min(float64(max(r.Batch.Tokens, 1)), in*float64(conc))
 	nChunks := in * float64(conc) / chunk
 	pw := stepWork(m, r, rates, par, chunk, in/2, true)
 	tChunk, _ := pw.time(rates)
@@ -475,8 +481,9 @@ func Search(r ServeRequest, c accel.Chip) Plan {
 				}
 				continue
 			}
-			// Keep the miss with the most memory headroom to explain.
-			if !haveLast || (p.Memory.Budget-p.Memory.Weights) > (last.Memory.Budget-last.Memory.Weights) || last.Devices() < n {
+			// Keep the miss to explain: on the most devices tried, holding
+			// the most requests, with the most memory headroom.
+			if !haveLast || last.Devices() < n || betterMiss(p, last) {
 				last, haveLast = p, true
 			}
 		}
@@ -488,6 +495,13 @@ func Search(r ServeRequest, c accel.Chip) Plan {
 		last = Plan{Chip: c, Parallelism: Parallelism{TP: 1, PP: 1, EP: 1}, Reason: "no parallelism to try"}
 	}
 	return last
+}
+
+func betterMiss(a, b Plan) bool {
+	if a.MaxConcurrency != b.MaxConcurrency {
+		return a.MaxConcurrency > b.MaxConcurrency
+	}
+	return a.Memory.Budget-a.Memory.Weights > b.Memory.Budget-b.Memory.Weights
 }
 
 // ServeAll searches every chip and orders the plans best first: plans that

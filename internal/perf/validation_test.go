@@ -294,7 +294,7 @@ func checkKVMemoryRow(t *testing.T, report *strings.Builder, i int, r vrow, cat 
 	if math.Abs(e) > memoryBound {
 		t.Errorf("row %d: KV-cache memory off by %.1f%% (bound %.0f%%)", i+2, 100*e, 100*memoryBound)
 	}
-	own := ServingActivations(m, par, DefaultMaxBatchedTokens)
+	own := ServingActivations(m, par, DefaultEngineBatch(c))
 	kvOwn := total*DefaultMemoryUtilization - w - own - OtherBytes(par)
 	fmt.Fprintf(report, "      end to end with our own activation estimate %.2f GiB (engine %.2f GiB): KV %.2f GiB, %+.1f%% (not bounded: see docs/fit.md)\n",
 		own/GiB, actGiB, kvOwn/GiB, 100*relErr(kvOwn/GiB, meas))

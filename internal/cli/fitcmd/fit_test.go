@@ -132,6 +132,23 @@ func TestServeJSONContract(t *testing.T) {
 	}
 }
 
+// The valid range of an impossible concurrency is the plan's own maximum.
+func TestImpossibleConcurrencyRange(t *testing.T) {
+	out, _, _ := run(t, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "-o", "json")
+	var plans []fitcmd.PlanJSON
+	if err := json.Unmarshal([]byte(out), &plans); err != nil || len(plans) != 1 || plans[0].MaxConcurrency < 1 {
+		t.Fatalf("%v %s", err, out)
+	}
+	max := plans[0].MaxConcurrency
+	_, errs, code := run(t, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", fmt.Sprint(max+1))
+	if code != 2 || !strings.Contains(errs, fmt.Sprintf("(valid: 1..%d)", max)) {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if _, errs, code := run(t, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", fmt.Sprint(max)); code != 0 {
+		t.Errorf("the maximum itself must fit: %s", errs)
+	}
+}
+
 // `fit serve --devices N` uses exactly N devices.
 func TestServeExactDevices(t *testing.T) {
 	out, _, code := run(t, "fit", "serve", "--model", "Llama-3-8B", "--precision", "bf16", "--chips", "H800", "--devices", "4", "-o", "json")
@@ -186,7 +203,7 @@ func TestBadInput(t *testing.T) {
 		{"zero output", []string{"fit", "serve", "--model", "Llama-3-8B", "--chips", "H800", "--output", "0"}, []string{"valid: 1..10000000"}},
 		{"longer than context", []string{"fit", "serve", "--model", "Llama-3-8B", "--chips", "H800", "--input", "8000", "--output", "1000"}, []string{"exceeds Llama-3-8B's context of 8192", "valid: input+output ≤ 8192"}},
 		{"bad concurrency", []string{"fit", "serve", "--model", "Llama-3-8B", "--chips", "H800", "--concurrency", "lots"}, []string{"positive integer or max"}},
-		{"impossible concurrency", []string{"fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", "100000"}, []string{"cannot fit on 2 devices", "(valid: 1..7)"}},
+		{"impossible concurrency", []string{"fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", "100000"}, []string{"cannot fit on 2 devices", "(valid: 1.."}},
 		{"bad slo", []string{"fit", "serve", "--model", "Llama-3-8B", "--chips", "H800", "--tpot-slo", "-3ms"}, []string{"positive duration"}},
 		{"missing field", []string{"fit", "serve", "--model", "testdata/missing-field.json", "--chips", "H800"}, []string{"testdata/missing-field.json", `field "num_hidden_layers"`, "missing required field"}},
 		{"unsupported arch", []string{"fit", "serve", "--model", "testdata/unsupported.json", "--chips", "H800"}, []string{`unsupported architecture "gpt_neox"`, "supported: deepseek_v2, deepseek_v3, llama"}},
