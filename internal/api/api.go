@@ -251,11 +251,15 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 func writeProblemCtx(ctx huma.Context, p *Problem) {
 	ctx.SetHeader("Content-Type", "application/problem+json")
 	ctx.SetStatus(p.Status)
-	_ = json.NewEncoder(ctx.BodyWriter()).Encode(p)
+	enc := json.NewEncoder(ctx.BodyWriter())
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p)
 }
 
 func writeProblem(w http.ResponseWriter, p *Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p)
 }

@@ -50,7 +50,7 @@ func toProblem(err error) (p *Problem, internal bool) {
 	var ie *fleet.InputError
 	switch {
 	case errors.As(err, &ies):
-		p.Detail = fmt.Sprintf("%d problem(s) in the input; nothing was changed", len(ies))
+		p.Detail = fmt.Sprintf("%d problem(s) in the input", len(ies))
 		for _, e := range ies {
 			p.Errors = append(p.Errors, inputDetail(e))
 		}
@@ -84,7 +84,11 @@ func inputDetail(e *fleet.InputError) *huma.ErrorDetail {
 		msg = e.Pos.Entry + ": " + e.Msg
 	}
 	d := &huma.ErrorDetail{Message: msg}
-	if e.Pos.Field != "" {
+	switch {
+	case e.Pos.Field == "":
+	case e.Pos.Line > 0:
+		d.Location = e.Pos.Field // a column or key of a posted file
+	default:
 		d.Location = "body." + e.Pos.Field
 	}
 	return d

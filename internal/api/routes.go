@@ -174,7 +174,12 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 			return nil, newProblem(http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: want text/csv or application/json", in.ContentType))
 		}
 		if err != nil {
-			return nil, err
+			p, internal := toProblem(err)
+			if internal {
+				return nil, err
+			}
+			p.Detail += "; nothing was imported"
+			return nil, p
 		}
 		return &body[ImportResult]{Body: res}, nil
 	})

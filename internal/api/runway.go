@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -27,6 +28,11 @@ type runwayInput struct {
 	RawBody []byte `contentType:"application/yaml"`
 }
 
+type runwayOutput struct {
+	Skipped string `header:"Granary-Skipped-Models" doc:"Models of the live ledger left out because the catalog has no dense rate for them at the plan's precision (comma-separated)"`
+	Body    forecast.Result
+}
+
 // runwayRoute registers POST /api/v1/runway: the runway forecast of
 // internal/forecast for a plan in the body (YAML or JSON, the format of
 // granary runway --plan). A plan without a fleet uses the live ledger:
@@ -36,7 +42,8 @@ func (s *server) runwayRoute(r *Registrar) {
 		OperationID: "runway", Method: http.MethodPost, Path: "/api/v1/runway", Tags: []string{"runway"},
 		Summary: "Forecast how long the stockpile lasts",
 		Description: "Runs the runway Monte Carlo for the plan in the body (YAML or JSON; see docs/runway.md). " +
-			"When the plan has no fleet, the live ledger is used: per model, devices in service and in reserve. " +
+			"When the plan has no fleet, the live ledger is used: per model, devices in service and in reserve " +
+			"(models without a dense catalog rate at the plan's precision are left out and named in the Granary-Skipped-Models header). " +
 			fmt.Sprintf("At most %d paths and %v per request.", MaxRunwayPaths, RunwayTimeout),
 		SkipValidateBody: true,
 		MaxBodyBytes:     1 << 20,
@@ -44,7 +51,7 @@ func (s *server) runwayRoute(r *Registrar) {
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
 			"application/json": {Schema: &huma.Schema{Type: "object", Description: "A runway plan"}},
 		}},
-	}, inventory.RoleViewer, func(ctx context.Context, in *runwayInput) (*body[forecast.Result], error) {
+	}, inventory.RoleViewer, func(ctx context.Context, in *runwayInput) (*runwayOutput, error) {
 		file := in.File
 		if file == "" {
 			file = "plan"
@@ -59,6 +66,7 @@ func (s *server) runwayRoute(r *Registrar) {
 		if plan.Paths > MaxRunwayPaths {
 			return nil, &fleet.InputError{Pos: fleet.Position{File: file, Field: "paths"}, Msg: fmt.Sprintf("%d paths: the server runs at most %d (pass ?paths=N)", plan.Paths, MaxRunwayPaths)}
 		}
+		var skipped []string
 		if len(plan.Fleet) == 0 {
 			sum, err := s.ledger.Summary(ctx)
 			if err != nil {
@@ -66,9 +74,17 @@ func (s *server) runwayRoute(r *Registrar) {
 			}
 			for _, m := range sum.Models {
 				h := forecast.Holding{Model: m.Model, InService: m.ByState[fleet.InService], Reserve: m.ByState[fleet.Reserve]}
-				if h.InService > 0 || h.Reserve > 0 {
-					plan.Fleet = append(plan.Fleet, h)
+				if h.InService == 0 && h.Reserve == 0 {
+					continue
 				}
+				if chip, ok := s.ledger.Catalog().Get(m.Model); !ok {
+					skipped = append(skipped, m.Model)
+					continue
+				} else if _, ok := chip.Dense(plan.Precision); !ok {
+					skipped = append(skipped, m.Model)
+					continue
+				}
+				plan.Fleet = append(plan.Fleet, h)
 			}
 			if len(plan.Fleet) == 0 {
 				return nil, &fleet.InputError{Pos: fleet.Position{File: file, Field: "fleet"}, Msg: "the plan has no fleet and the ledger has no devices in service or in reserve"}
@@ -83,6 +99,6 @@ func (s *server) runwayRoute(r *Registrar) {
 			}
 			return nil, err
 		}
-		return &body[forecast.Result]{Body: res}, nil
+		return &runwayOutput{Skipped: strings.Join(skipped, ","), Body: res}, nil
 	})
 }

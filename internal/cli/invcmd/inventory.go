@@ -307,7 +307,9 @@ func setStateCmd(c *conn) *cobra.Command {
 			case console.YAML:
 				err = console.WriteYAML(c.env.Stdout, evs)
 			default:
-				err = console.WriteTable(c.env.Stdout, eventRows(evs, true))
+				if len(evs) > 0 {
+					err = console.WriteTable(c.env.Stdout, eventRows(evs, true))
+				}
 			}
 			if err != nil {
 				return err
