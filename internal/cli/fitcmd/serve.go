@@ -43,6 +43,9 @@ type PlanJSON struct {
 	TTFTms           float64    `json:"ttft_ms"`
 	TPOTms           float64    `json:"tpot_ms"`
 	Bound            string     `json:"bound,omitempty"`
+	// Hint points at twice the devices when the smallest plan leaves room
+	// for only a few requests.
+	Hint string `json:"hint,omitempty"`
 }
 
 func planJSON(r perf.ServeRequest, p perf.Plan) PlanJSON {
@@ -179,6 +182,10 @@ func runServe(env *console.Env, cmd *cobra.Command, f *serveFlags) error {
 	if err := impossibleConcurrency(r, plans); err != nil {
 		return err
 	}
+	hints := make([]string, len(plans))
+	for i, p := range plans {
+		hints[i] = hint(r, p)
+	}
 	if f.plot != "" {
 		if err := plotPlans(f.plot, r, plans); err != nil {
 			return err
@@ -188,10 +195,11 @@ func runServe(env *console.Env, cmd *cobra.Command, f *serveFlags) error {
 		out := make([]PlanJSON, len(plans))
 		for i, p := range plans {
 			out[i] = planJSON(r, p)
+			out[i].Hint = hints[i]
 		}
 		return console.WriteJSON(env.Stdout, out)
 	}
-	return writeServeTable(env, r, plans)
+	return writeServeTable(env, r, plans, hints)
 }
 
 // impossibleConcurrency turns "no chip can hold this many requests" into a
@@ -217,7 +225,7 @@ func impossibleConcurrency(r perf.ServeRequest, plans []perf.Plan) error {
 	return console.Usagef("--concurrency %d cannot fit %s with %d+%d-token requests (valid: 1..%d)", r.Concurrency, where, r.Input, r.Output, best)
 }
 
-func writeServeTable(env *console.Env, r perf.ServeRequest, plans []perf.Plan) error {
+func writeServeTable(env *console.Env, r perf.ServeRequest, plans []perf.Plan, hints []string) error {
 	conc := "max"
 	if r.Concurrency > 0 {
 		conc = fmt.Sprint(r.Concurrency)
@@ -229,9 +237,12 @@ func writeServeTable(env *console.Env, r perf.ServeRequest, plans []perf.Plan) e
 	fmt.Fprintf(env.Stdout, "%s at %s (KV %s), %d input + %d output tokens, concurrency %s; memory in GB per device\n",
 		r.Model.Name, r.Precision, kv, r.Input, r.Output, conc)
 	rows := [][]string{{"CHIP", "DEVICES", "TP×PP×EP", "WEIGHTS", "KV", "ACT", "OTHER", "BUDGET", "CONC", "OUT TOK/S", "PER DEV", "TTFT ms", "TPOT ms", "NOTE"}}
-	for _, p := range plans {
+	for i, p := range plans {
 		par := fmt.Sprintf("%d×%d×%d", p.Parallelism.TP, p.Parallelism.PP, p.Parallelism.EP)
 		note := p.Bound + "-bound"
+		if hints[i] != "" {
+			note += "; " + hints[i]
+		}
 		if !p.Fits {
 			note = "does not fit: " + p.Reason
 		}
@@ -284,4 +295,21 @@ func plotPlans(file string, r perf.ServeRequest, plans []perf.Plan) error {
 		width = vg.Length(n) * 1.4 * vg.Inch
 	}
 	return plot.Save(file, width, plot.Height, chart)
+}
+
+// fewRequests is the KV room below which the smallest plan gets a hint.
+const fewRequests = 16
+
+// hint says what twice the devices would hold when the smallest plan that
+// fits (searched, at concurrency max) has room for only a few requests.
+func hint(r perf.ServeRequest, p perf.Plan) string {
+	if !p.Fits || r.Devices != 0 || r.Concurrency != 0 || p.MaxConcurrency >= fewRequests {
+		return ""
+	}
+	r.Devices = 2 * p.Devices()
+	q := perf.Search(r, p.Chip)
+	if !q.Fits {
+		return ""
+	}
+	return fmt.Sprintf("room for %d requests only; %d devices hold %d at %s tok/s", p.MaxConcurrency, q.Devices(), q.MaxConcurrency, fmtNum(q.OutputTokensPerS))
 }
