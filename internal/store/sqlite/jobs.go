@@ -37,6 +37,15 @@ func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
 	return out, rows.Err()
 }
 
+// LedgerVersion is the sequence number of the last ledger event: every
+// device change (insert, state change) appends one in the same
+// transaction, so an unchanged version means an unchanged fleet.
+func (s *Store) LedgerVersion(ctx context.Context) (int64, error) {
+	var v sql.NullInt64
+	err := s.r.QueryRowContext(ctx, "SELECT max(seq) FROM events").Scan(&v)
+	return v.Int64, err
+}
+
 const jobCols = "seq, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why"
 
 func scanJob(sc scanner) (jobs.Job, error) {
@@ -308,6 +317,9 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 	defer release.Close()
 	seqs := make([]int64, len(us))
 	applied := make([]bool, len(us))
+	// Updates that only move a running job's counters (the bulk of a round)
+	// go in one statement through a JSON array.
+	var progress [][5]any
 	for i := range us {
 		j := &us[i].Job
 		seq, err := jobs.ParseID(j.ID)
@@ -315,6 +327,11 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 			return err
 		}
 		seqs[i] = seq
+		if us[i].Progress && !us[i].Moved && len(us[i].Events) == 0 {
+			progress = append(progress, [5]any{seq, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts})
+			applied[i] = true // a cancelled job is left alone by the WHERE below
+			continue
+		}
 		_, fin, placement, err := jobArgs(j)
 		if err != nil {
 			return err
@@ -332,6 +349,17 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 			if _, err := release.ExecContext(ctx, seq); err != nil {
 				return err
 			}
+		}
+	}
+	if len(progress) > 0 {
+		js, err := json.Marshal(progress)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET steps_done = p.value ->> 1, checkpoint_steps = p.value ->> 2,
+			attained_s = p.value ->> 3, restarts = p.value ->> 4
+			FROM json_each(?) AS p WHERE jobs.seq = p.value ->> 0 AND jobs.state = 'running'`, string(js)); err != nil {
+			return fmt.Errorf("progress: %w", err)
 		}
 	}
 	// Hold devices after every release, so swaps within a round work.

@@ -1,0 +1,434 @@
+// Package postgres is the ledger store on PostgreSQL (pgx v5 with a
+// connection pool). Its schema is managed by embedded goose migrations, the
+// same versions as internal/store/sqlite in PostgreSQL's dialect, applied
+// under an advisory lock so servers starting together do not race. Bulk
+// inserts use COPY; state changes lock the device row (SELECT … FOR UPDATE).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the PostgreSQL implementation of inventory.Store.
+type Store struct {
+	pool *pgxpool.Pool
+	name string
+}
+
+var _ inventory.Store = (*Store)(nil)
+
+// DefaultMaxConns is the pool size when the URL does not set pool_max_conns.
+const DefaultMaxConns = 16
+
+// Open connects to the database at url (postgres://user@host:port/db?…;
+// pgx's pool_* parameters and runtime parameters such as search_path are
+// honoured) and brings its schema up to date.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %s: %w", redact(cfg), err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %s: %w", redact(cfg), err)
+	}
+	return &Store{pool: pool, name: redact(cfg)}, nil
+}
+
+func redact(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// String names the store for logs (without a password).
+func (s *Store) String() string { return s.name }
+
+const deviceCols = "serial, model, node, site, pool, state, acquired, cost_usd, warranty_until, labels, updated_at"
+
+var deviceColList = []string{"serial", "model", "node", "site", "pool", "state", "acquired", "cost_usd", "warranty_until", "labels", "updated_at"}
+
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// Insert implements inventory.DeviceStore: nodes with one INSERT … SELECT
+// unnest, devices and events with COPY, all in one transaction.
+func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if len(b.Nodes) > 0 {
+			h, site, dom := make([]string, len(b.Nodes)), make([]string, len(b.Nodes)), make([]string, len(b.Nodes))
+			for i, n := range b.Nodes {
+				h[i], site[i], dom[i] = n.Hostname, n.Site, n.InterconnectDomain
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO nodes (hostname, site, interconnect_domain)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (hostname) DO NOTHING`, h, site, dom); err != nil {
+				return fmt.Errorf("nodes: %w", err)
+			}
+		}
+		rows := make([][]any, len(b.Devices))
+		for i, d := range b.Devices {
+			labels, err := encodeLabels(d.Labels)
+			if err != nil {
+				return err
+			}
+			rows[i] = []any{d.Serial, d.Model, d.Node, d.Site, d.Pool, string(d.State), date(d.Acquired), d.CostUSD, date(d.WarrantyUntil), labels, d.UpdatedAt}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices"}, deviceColList, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		evs := make([][]any, len(b.Events))
+		for i, e := range b.Events {
+			evs[i] = []any{e.Serial, string(e.From), string(e.To), e.Reason, e.Actor, e.At}
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"serial", "from_state", "to_state", "reason", "actor", "at"}, pgx.CopyFromRows(evs))
+		return err
+	})
+	if isUnique(err) {
+		serials := make([]string, len(b.Devices))
+		for i, d := range b.Devices {
+			serials[i] = d.Serial
+		}
+		dup, qerr := s.ExistingSerials(ctx, serials)
+		if qerr != nil || len(dup) == 0 {
+			return fmt.Errorf("%w: %v", fleet.ErrConflict, err)
+		}
+		return &inventory.DuplicateError{Serials: dup}
+	}
+	return err
+}
+
+func date(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+func encodeLabels(m map[string]string) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// ExistingSerials implements inventory.DeviceStore.
+func (s *Store) ExistingSerials(ctx context.Context, serials []string) ([]string, error) {
+	if len(serials) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, "SELECT serial FROM devices WHERE serial = ANY($1::text[])", serials)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func scanDevice(row pgx.Row) (inventory.Device, error) {
+	var (
+		d           inventory.Device
+		state       string
+		acq, warr   *time.Time
+		labels      []byte
+		updatedAt   time.Time
+		costPointer *float64
+	)
+	if err := row.Scan(&d.Serial, &d.Model, &d.Node, &d.Site, &d.Pool, &state, &acq, &costPointer, &warr, &labels, &updatedAt); err != nil {
+		return d, err
+	}
+	d.State = fleet.DeviceState(state)
+	if acq != nil {
+		d.Acquired = acq.UTC()
+	}
+	if warr != nil {
+		d.WarrantyUntil = warr.UTC()
+	}
+	d.CostUSD = costPointer
+	if len(labels) > 0 && string(labels) != "null" {
+		if err := json.Unmarshal(labels, &d.Labels); err != nil {
+			return d, fmt.Errorf("device %s: labels: %w", d.Serial, err)
+		}
+	}
+	d.UpdatedAt = updatedAt.UTC()
+	return d, nil
+}
+
+// Device implements inventory.DeviceStore.
+func (s *Store) Device(ctx context.Context, serial string) (inventory.Device, error) {
+	d, err := scanDevice(s.pool.QueryRow(ctx, "SELECT "+deviceCols+" FROM devices WHERE serial = $1", serial))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, fmt.Errorf("%w: device %q", fleet.ErrNotFound, serial)
+	}
+	return d, err
+}
+
+// Devices implements inventory.DeviceStore.
+func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.Device, error) {
+	var where []string
+	var args []any
+	add := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			where = append(where, fmt.Sprintf("%s = $%d", col, len(args)))
+		}
+	}
+	add("model", q.Model)
+	add("state", string(q.State))
+	add("site", q.Site)
+	add("pool", q.Pool)
+	add("node", q.Node)
+	if q.After != "" {
+		args = append(args, q.After)
+		where = append(where, fmt.Sprintf("serial > $%d", len(args)))
+	}
+	query := "SELECT " + deviceCols + " FROM devices"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY serial"
+	if q.Limit > 0 {
+		args = append(args, q.Limit)
+		query += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []inventory.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// UpdateState implements inventory.DeviceStore: the device row is locked
+// FOR UPDATE for the whole read-decide-write.
+func (s *Store) UpdateState(ctx context.Context, serial string, decide func(inventory.Device) (inventory.Event, error)) (inventory.Event, error) {
+	var ev inventory.Event
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		d, err := scanDevice(tx.QueryRow(ctx, "SELECT "+deviceCols+" FROM devices WHERE serial = $1 FOR UPDATE", serial))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: device %q", fleet.ErrNotFound, serial)
+		}
+		if err != nil {
+			return err
+		}
+		ev, err = decide(d)
+		if err != nil {
+			return err
+		}
+		ev.Serial = d.Serial
+		if _, err := tx.Exec(ctx, "UPDATE devices SET state = $1, updated_at = $2 WHERE serial = $3", string(ev.To), ev.At, d.Serial); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, "INSERT INTO events (serial, from_state, to_state, reason, actor, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+			ev.Serial, string(ev.From), string(ev.To), ev.Reason, ev.Actor, ev.At).Scan(&ev.Seq)
+	})
+	if err != nil {
+		return inventory.Event{}, err
+	}
+	ev.At = ev.At.UTC()
+	return ev, nil
+}
+
+// CountByModelState implements inventory.DeviceStore.
+func (s *Store) CountByModelState(ctx context.Context) ([]inventory.ModelStateCount, error) {
+	rows, err := s.pool.Query(ctx, "SELECT model, state, count(*)::int FROM devices GROUP BY model, state ORDER BY model, state")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (inventory.ModelStateCount, error) {
+		var c inventory.ModelStateCount
+		var st string
+		err := r.Scan(&c.Model, &st, &c.Devices)
+		c.State = fleet.DeviceState(st)
+		return c, err
+	})
+}
+
+// Nodes implements inventory.DeviceStore.
+func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
+	rows, err := s.pool.Query(ctx, "SELECT hostname, site, interconnect_domain FROM nodes ORDER BY hostname COLLATE \"C\"")
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (inventory.Node, error) {
+		var n inventory.Node
+		err := r.Scan(&n.Hostname, &n.Site, &n.InterconnectDomain)
+		return n, err
+	})
+	if out == nil && err == nil {
+		out = []inventory.Node{}
+	}
+	return out, err
+}
+
+// Events implements inventory.EventStore.
+func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventory.Event, error) {
+	query := "SELECT seq, serial, from_state, to_state, reason, actor, at FROM events WHERE seq > $1"
+	args := []any{q.AfterSeq}
+	if q.Serial != "" {
+		args = append(args, q.Serial)
+		query += fmt.Sprintf(" AND serial = $%d", len(args))
+	}
+	query += " ORDER BY seq"
+	if q.Limit > 0 {
+		args = append(args, q.Limit)
+		query += fmt.Sprintf(" LIMIT $%d", len(args))
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (inventory.Event, error) {
+		var e inventory.Event
+		var from, to string
+		err := r.Scan(&e.Seq, &e.Serial, &from, &to, &e.Reason, &e.Actor, &e.At)
+		e.From, e.To, e.At = fleet.DeviceState(from), fleet.DeviceState(to), e.At.UTC()
+		return e, err
+	})
+	if out == nil && err == nil {
+		out = []inventory.Event{}
+	}
+	return out, err
+}
+
+// CreateToken implements inventory.TokenStore.
+func (s *Store) CreateToken(ctx context.Context, t inventory.Token) error {
+	_, err := s.pool.Exec(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)", t.ID, t.Name, string(t.Role), t.Hash, t.CreatedAt)
+	if isUnique(err) {
+		return fmt.Errorf("%w: token: %v", fleet.ErrConflict, err)
+	}
+	return err
+}
+
+// CreateFirstToken implements inventory.TokenStore. A transaction-scoped
+// advisory lock makes "no tokens yet" and the insert one step across
+// concurrent callers.
+func (s *Store) CreateFirstToken(ctx context.Context, t inventory.Token) (bool, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('granary.tokens.bootstrap'))"); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO tokens (id, name, role, hash, created_at)
+			SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM tokens)`, t.ID, t.Name, string(t.Role), t.Hash, t.CreatedAt)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n == 1, err
+}
+
+const tokenCols = "id, name, role, hash, created_at"
+
+func scanToken(row pgx.Row) (inventory.Token, error) {
+	var t inventory.Token
+	var role string
+	err := row.Scan(&t.ID, &t.Name, &role, &t.Hash, &t.CreatedAt)
+	t.Role, t.CreatedAt = inventory.Role(role), t.CreatedAt.UTC()
+	return t, err
+}
+
+// TokenByHash implements inventory.TokenStore.
+func (s *Store) TokenByHash(ctx context.Context, hash []byte) (inventory.Token, error) {
+	t, err := scanToken(s.pool.QueryRow(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = $1", hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, fmt.Errorf("%w: token", fleet.ErrNotFound)
+	}
+	return t, err
+}
+
+// Tokens implements inventory.TokenStore.
+func (s *Store) Tokens(ctx context.Context) ([]inventory.Token, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+tokenCols+" FROM tokens ORDER BY created_at, id")
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (inventory.Token, error) { return scanToken(r) })
+	if out == nil && err == nil {
+		out = []inventory.Token{}
+	}
+	return out, err
+}
+
+// DeleteToken implements inventory.TokenStore.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM tokens WHERE id = $1", id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: token %q", fleet.ErrNotFound, id)
+	}
+	return nil
+}
