@@ -280,3 +280,20 @@ func TestFamilies(t *testing.T) {
 		}
 	}
 }
+
+// 8-bit training: a given MFU applies to the 8-bit peak (the issue's
+// formula); the family estimate applies to the 16-bit peak it was measured
+// against.
+func TestTrainFP8Peak(t *testing.T) {
+	m := model(t, "DeepSeek-V3")
+	h := chip(t, "H800")
+	given, _ := Train(TrainRequest{Model: m, Chip: h, Devices: 2048, Tokens: 14.8e12, Precision: fleet.FP8, MFU: 0.4})
+	est, _ := Train(TrainRequest{Model: m, Chip: h, Devices: 2048, Tokens: 14.8e12, Precision: fleet.FP8})
+	flops := 6 * 37.552e9 * 14.8e12
+	if !near(given.Seconds, flops/(2048*1978.9e12*0.4), 1e-12) {
+		t.Errorf("given MFU: %v s", given.Seconds)
+	}
+	if !near(est.Seconds, flops/(2048*989.4e12*0.4), 1e-12) || !strings.Contains(est.MFUSource, "16-bit peak") {
+		t.Errorf("estimated MFU: %v s (%s)", est.Seconds, est.MFUSource)
+	}
+}
