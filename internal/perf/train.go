@@ -153,7 +153,7 @@ func Train(r TrainRequest) (TrainEstimate, error) {
 	if !ok {
 		return TrainEstimate{}, fmt.Errorf("%w: %s has no known dense %s rate in the catalog", fleet.ErrInvalid, r.Chip.ID, r.Precision)
 	}
-	if r.MFU == 0 {
+	if r.MFU == 0 && r.Precision != fleet.BF16 && r.Precision != fleet.FP16 {
 		// The family MFUs are measured against the 16-bit peak (BF16 runs);
 		// 8-bit training keeps many operations at 16 bits, so the estimate
 		// does not credit the 8-bit peak. (DeepSeek-V3, FP8 on H800: 2.664 M
