@@ -297,3 +297,21 @@ func TestTrainFP8Peak(t *testing.T) {
 		t.Errorf("estimated MFU: %v s (%s)", est.Seconds, est.MFUSource)
 	}
 }
+
+// The bubble of Llama 3 405B's 16,384-GPU layout: 16 M tokens per step at
+// sequence 8192 over DP 128 → 16 micro-batches per replica; PP 16 →
+// 15/31 idle.
+func TestPipelineBubble(t *testing.T) {
+	e, err := Train(TrainRequest{Model: model(t, "Llama-3.1-405B"), Chip: chip(t, "H100"), Devices: 16384, Tokens: 1e12,
+		TP: 8, PP: 16, SeqLen: 8192, GlobalBatchTokens: 16 << 20, MFU: 0.41})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(e.PipelineBubble, 15.0/31, 1e-12) {
+		t.Errorf("bubble %v", e.PipelineBubble)
+	}
+	e, _ = Train(TrainRequest{Model: model(t, "Llama-3-8B"), Chip: chip(t, "H100"), Devices: 8, Tokens: 1e12, TP: 8, PP: 1})
+	if e.PipelineBubble != 0 {
+		t.Errorf("no pipeline, bubble %v", e.PipelineBubble)
+	}
+}

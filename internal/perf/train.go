@@ -42,6 +42,9 @@ type TrainRequest struct {
 	SeqLen         int
 	AttentionFLOPs bool
 	MicroBatch     int // sequences per micro-batch (default 1)
+	// GlobalBatchTokens is the tokens per optimizer step (default 4 Mi),
+	// which sets the micro-batches per pipeline and so the bubble.
+	GlobalBatchTokens float64
 }
 
 // TrainMemory is per device, in bytes.
@@ -57,20 +60,25 @@ func (m TrainMemory) Total() float64 {
 
 // TrainEstimate is the answer.
 type TrainEstimate struct {
-	Chip        accel.Chip
-	Devices     int
-	TP, PP, DP  int
-	ZeRO        int
-	Recompute   Recompute
-	MFU         float64
-	MFUSource   string // "given" or the family it was estimated from
-	Memory      TrainMemory
-	Fits        bool
-	Reason      string
-	FLOPs       float64 // model FLOPs of the run
-	Seconds     float64
-	Days        float64
-	DeviceHours float64
+	Chip       accel.Chip
+	Devices    int
+	TP, PP, DP int
+	// PipelineBubble is the idle fraction of a 1F1B pipeline,
+	// (PP−1)/(m+PP−1) with m micro-batches per replica and step (Narayanan
+	// et al. 2021, arXiv 2104.04473 §2.2). Reported, not applied: measured
+	// MFUs already include their runs' bubbles; a given MFU is the user's.
+	PipelineBubble float64
+	ZeRO           int
+	Recompute      Recompute
+	MFU            float64
+	MFUSource      string // "given" or the family it was estimated from
+	Memory         TrainMemory
+	Fits           bool
+	Reason         string
+	FLOPs          float64 // model FLOPs of the run
+	Seconds        float64
+	Days           float64
+	DeviceHours    float64
 }
 
 // Validate checks ranges (errors wrap fleet.ErrInvalid and name the range).
@@ -199,6 +207,7 @@ func Train(r TrainRequest) (TrainEstimate, error) {
 	}
 	for i, pp := range pps {
 		e.TP, e.PP, e.DP = tp, pp, r.Devices/(tp*pp)
+		e.PipelineBubble = bubble(r, pp, e.DP)
 		e.Memory = trainMemory(r, tp, pp, e.DP)
 		e.Memory.Capacity = capacity
 		if capacity > 0 && e.Memory.Total() <= capacity {
@@ -244,4 +253,17 @@ func trainMemory(r TrainRequest, tp, pp, dp int) TrainMemory {
 	mem.Activations = float64(m.Layers)*ActivationsPerLayer(m, r.SeqLen, r.MicroBatch, tp, r.Recompute) +
 		float64(r.SeqLen*r.MicroBatch*m.Vocab)*4/float64(tp)
 	return mem
+}
+
+// bubble is the 1F1B idle fraction (PP−1)/(m+PP−1).
+func bubble(r TrainRequest, pp, dp int) float64 {
+	if pp <= 1 {
+		return 0
+	}
+	gb := r.GlobalBatchTokens
+	if gb <= 0 {
+		gb = 4 << 20
+	}
+	m := math.Max(math.Floor(gb/float64(r.SeqLen*r.MicroBatch*dp)), 1)
+	return float64(pp-1) / (m + float64(pp-1))
 }

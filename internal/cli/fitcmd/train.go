@@ -37,6 +37,7 @@ type TrainJSON struct {
 	MFU               float64         `json:"mfu"`
 	MFUSource         string          `json:"mfu_source"`
 	MemoryGBPerDevice TrainMemoryJSON `json:"memory_gb_per_device"`
+	PipelineBubble    float64         `json:"pipeline_bubble"` // 1F1B idle fraction, reported (not applied)
 	Fits              bool            `json:"fits"`
 	Reason            string          `json:"reason"`
 	FLOPs             float64         `json:"flops"`
@@ -46,6 +47,7 @@ type TrainJSON struct {
 
 type trainFlags struct {
 	model, chip, precision, tokens, recompute, format string
+	globalBatch                                       string
 	devices, tp, pp, zero, seqLen, micro              int
 	mfu                                               float64
 	attention                                         bool
@@ -74,6 +76,7 @@ func newTrain(env *console.Env) *cobra.Command {
 	fl.StringVar(&f.recompute, "recompute", "selective", "activation recomputation: none, selective, full")
 	fl.IntVar(&f.seqLen, "seq-len", 4096, "sequence length (activations; attention FLOPs with --attention-flops)")
 	fl.IntVar(&f.micro, "micro-batch", 1, "sequences per micro-batch")
+	fl.StringVar(&f.globalBatch, "global-batch", "4M", "tokens per optimizer step (sets the pipeline bubble)")
 	fl.BoolVar(&f.attention, "attention-flops", false, "count attention FLOPs as PaLM's MFU does (12·L·H·Q·T per token) on top of 6·N")
 	fl.StringVarP(&f.format, "output-format", "o", "table", "output format: table or json")
 	return c
@@ -122,10 +125,14 @@ func runTrain(env *console.Env, cmd *cobra.Command, f *trainFlags) error {
 	if f.seqLen < 1 || f.micro < 1 {
 		return console.Usagef("--seq-len and --micro-batch must be ≥ 1")
 	}
+	gbt, err := parseTokens(f.globalBatch)
+	if err != nil {
+		return console.Usagef("--global-batch %q: want a positive token count such as 4M", f.globalBatch)
+	}
 	est, err := perf.Train(perf.TrainRequest{
 		Model: m, Chip: chip, Devices: f.devices, Tokens: tokens, Precision: p, MFU: f.mfu,
 		TP: f.tp, PP: f.pp, ZeRO: f.zero, Recompute: perf.Recompute(strings.ToLower(f.recompute)),
-		SeqLen: f.seqLen, AttentionFLOPs: f.attention, MicroBatch: f.micro,
+		SeqLen: f.seqLen, AttentionFLOPs: f.attention, MicroBatch: f.micro, GlobalBatchTokens: gbt,
 	})
 	if err != nil {
 		return console.UsageError{Err: err}
@@ -137,7 +144,8 @@ func runTrain(env *console.Env, cmd *cobra.Command, f *trainFlags) error {
 		MFU: round(est.MFU, 4), MFUSource: est.MFUSource,
 		MemoryGBPerDevice: TrainMemoryJSON{Weights: gb(mem.Weights), Gradients: gb(mem.Gradients), Optimizer: gb(mem.Optimizer),
 			Activations: gb(mem.Activations), Other: gb(mem.Other), Total: gb(mem.Total()), Capacity: gb(mem.Capacity)},
-		Fits: est.Fits, Reason: est.Reason, FLOPs: est.FLOPs,
+		PipelineBubble: round(est.PipelineBubble, 4),
+		Fits:           est.Fits, Reason: est.Reason, FLOPs: est.FLOPs,
 		Days: round(est.Days, 2), DeviceHours: round(est.DeviceHours, 0),
 	}
 	if format == console.JSON {
@@ -146,6 +154,9 @@ func runTrain(env *console.Env, cmd *cobra.Command, f *trainFlags) error {
 	w := env.Stdout
 	fmt.Fprintf(w, "%s on %d × %s (%s), %s tokens\n", m.Name, est.Devices, chip.Name, p, f.tokens)
 	fmt.Fprintf(w, "parallelism   TP %d × PP %d × DP %d, ZeRO-%d, %s recomputation\n", est.TP, est.PP, est.DP, est.ZeRO, est.Recompute)
+	if est.PP > 1 {
+		fmt.Fprintf(w, "pipeline      1F1B bubble %.0f%% at a %s-token step (included in a measured MFU; not applied)\n", 100*est.PipelineBubble, f.globalBatch)
+	}
 	fmt.Fprintf(w, "memory/device weights %.1f + gradients %.1f + optimizer %.1f + activations %.1f + other %.1f = %.1f GB of %.1f GB\n",
 		out.MemoryGBPerDevice.Weights, out.MemoryGBPerDevice.Gradients, out.MemoryGBPerDevice.Optimizer,
 		out.MemoryGBPerDevice.Activations, out.MemoryGBPerDevice.Other, out.MemoryGBPerDevice.Total, out.MemoryGBPerDevice.Capacity)
