@@ -55,8 +55,10 @@ func problem(t *testing.T, b []byte) api.Problem {
 	return p
 }
 
-func TestAuthMatrix(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{})
+func TestAuthMatrix(t *testing.T) { forEachStore(t, testAuthMatrix) }
+
+func testAuthMatrix(t *testing.T, o apitest.Options) {
+	srv := apitest.Start(t, o)
 	ctx := context.Background()
 	if _, err := srv.Ledger.Create(ctx, inventory.Device{Serial: "D1", Model: "A800", State: fleet.InService}, "", "test"); err != nil {
 		t.Fatal(err)
@@ -134,8 +136,11 @@ func TestAuthMatrix(t *testing.T) {
 	}
 }
 
-func TestBodyLimit(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{API: func(o *api.Options) { o.MaxImportBytes = 1 << 20 }})
+func TestBodyLimit(t *testing.T) { forEachStore(t, testBodyLimit) }
+
+func testBodyLimit(t *testing.T, o apitest.Options) {
+	o.API = func(o *api.Options) { o.MaxImportBytes = 1 << 20 }
+	srv := apitest.Start(t, o)
 	big := `{"serial":"X","model":"A800","state":"reserve","reason":"` + strings.Repeat("a", api.DefaultMaxBodyBytes) + `"}`
 	status, body := call(t, srv, "POST", "/api/v1/devices", apitest.AdminSecret, "application/json", []byte(big))
 	if status != http.StatusRequestEntityTooLarge {
@@ -164,8 +169,10 @@ func countDevices(t *testing.T, srv *apitest.Server) int {
 	return sum.Totals.Devices
 }
 
-func TestValidationNamesTheField(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{})
+func TestValidationNamesTheField(t *testing.T) { forEachStore(t, testValidationNamesTheField) }
+
+func testValidationNamesTheField(t *testing.T, o apitest.Options) {
+	srv := apitest.Start(t, o)
 	cases := []struct {
 		name, method, path, body string
 		wantLoc, wantMsg         string
@@ -207,8 +214,10 @@ func TestValidationNamesTheField(t *testing.T) {
 	}
 }
 
-func TestStateConflictListsAllowed(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{})
+func TestStateConflictListsAllowed(t *testing.T) { forEachStore(t, testStateConflictListsAllowed) }
+
+func testStateConflictListsAllowed(t *testing.T, o apitest.Options) {
+	srv := apitest.Start(t, o)
 	ctx := context.Background()
 	c := srv.Client(t, srv.Token(t, inventory.RoleOperator))
 	for _, s := range []string{"R1", "F1"} {
@@ -269,8 +278,10 @@ func TestStateConflictListsAllowed(t *testing.T) {
 	}
 }
 
-func TestImportAllOrNothing(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{})
+func TestImportAllOrNothing(t *testing.T) { forEachStore(t, testImportAllOrNothing) }
+
+func testImportAllOrNothing(t *testing.T, o apitest.Options) {
+	srv := apitest.Start(t, o)
 	ctx := context.Background()
 	c := srv.Client(t, srv.Token(t, inventory.RoleOperator))
 	bad := strings.Join([]string{
@@ -353,8 +364,10 @@ func TestImportAllOrNothing(t *testing.T) {
 	}
 }
 
-func TestListFiltersAndCursor(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{})
+func TestListFiltersAndCursor(t *testing.T) { forEachStore(t, testListFiltersAndCursor) }
+
+func testListFiltersAndCursor(t *testing.T, o apitest.Options) {
+	srv := apitest.Start(t, o)
 	ctx := context.Background()
 	c := srv.Client(t, srv.Token(t, inventory.RoleViewer))
 	var b strings.Builder
@@ -466,8 +479,10 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{})
+func TestMetrics(t *testing.T) { forEachStore(t, testMetrics) }
+
+func testMetrics(t *testing.T, o apitest.Options) {
+	srv := apitest.Start(t, o)
 	ctx := context.Background()
 	if _, err := srv.Ledger.ImportCSV(ctx, "m.csv", strings.NewReader("serial,model,state\na,A800,reserve\nb,A800,reserve\nc,H20,failed\n"), "t"); err != nil {
 		t.Fatal(err)
@@ -494,8 +509,10 @@ func TestUnknownAPIPathIsJSON404(t *testing.T) {
 	}
 }
 
-func TestRunwayUsesTheLiveLedger(t *testing.T) {
-	srv := apitest.Start(t, apitest.Options{})
+func TestRunwayUsesTheLiveLedger(t *testing.T) { forEachStore(t, testRunwayUsesTheLiveLedger) }
+
+func testRunwayUsesTheLiveLedger(t *testing.T, o apitest.Options) {
+	srv := apitest.Start(t, o)
 	ctx := context.Background()
 	if _, err := srv.Ledger.ImportCSV(ctx, "r.csv", strings.NewReader("serial,model,state\na,H800,in-service\nb,H800,reserve\nc,H20,in-service\nd,H20,failed\n"), "t"); err != nil {
 		t.Fatal(err)
