@@ -25,21 +25,24 @@ var hfFamilies = map[string]hfFamily{
 	"mixtral":     readMixtral,
 	"deepseek_v2": readDeepSeek,
 	"deepseek_v3": readDeepSeek,
+	"chatglm":     readChatGLM,
 }
 
 // architecture class names (config "architectures") that map to model types,
 // for configs that omit model_type.
 var hfArchitectures = map[string]string{
-	"LlamaForCausalLM":       "llama",
-	"MistralForCausalLM":     "mistral",
-	"Qwen2ForCausalLM":       "qwen2",
-	"Qwen3ForCausalLM":       "qwen3",
-	"Qwen2MoeForCausalLM":    "qwen2_moe",
-	"Qwen3MoeForCausalLM":    "qwen3_moe",
-	"MixtralForCausalLM":     "mixtral",
-	"DeepseekV2ForCausalLM":  "deepseek_v2",
-	"DeepseekV3ForCausalLM":  "deepseek_v3",
-	"DeepseekV32ForCausalLM": "deepseek_v3",
+	"LlamaForCausalLM":                "llama",
+	"MistralForCausalLM":              "mistral",
+	"Qwen2ForCausalLM":                "qwen2",
+	"Qwen3ForCausalLM":                "qwen3",
+	"Qwen2MoeForCausalLM":             "qwen2_moe",
+	"Qwen3MoeForCausalLM":             "qwen3_moe",
+	"MixtralForCausalLM":              "mixtral",
+	"DeepseekV2ForCausalLM":           "deepseek_v2",
+	"DeepseekV3ForCausalLM":           "deepseek_v3",
+	"DeepseekV32ForCausalLM":          "deepseek_v3",
+	"ChatGLMModel":                    "chatglm",
+	"ChatGLMForConditionalGeneration": "chatglm",
 }
 
 // SupportedHFTypes lists the model_type values ParseHFConfig reads.
@@ -157,8 +160,10 @@ func ParseHFConfig(file string, data []byte) (Model, error) {
 			m.Name = n
 		}
 	}
-	if err := readCommon(c, &m); err != nil {
-		return Model{}, err
+	if mt != "chatglm" {
+		if err := readCommon(c, &m); err != nil {
+			return Model{}, err
+		}
 	}
 	if err := read(c, &m); err != nil {
 		return Model{}, err
@@ -356,4 +361,50 @@ func readDeepSeek(c *hfConfig, m *Model) error {
 	}
 	m.MoE = moe
 	return nil
+}
+
+// readChatGLM reads THUDM's GLM-4 (model_type "chatglm") names: num_layers,
+// multi_query_group_num (KV heads), kv_channels (head_dim),
+// ffn_hidden_size, padded_vocab_size, seq_length, add_qkv_bias (field names
+// as listed in model-configs.csv's GLM-4-9B notes and TensorRT-LLM's GLM
+// example).
+func readChatGLM(c *hfConfig, m *Model) error {
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"num_layers", &m.Layers}, {"hidden_size", &m.Hidden}, {"num_attention_heads", &m.Heads},
+		{"padded_vocab_size", &m.Vocab}, {"ffn_hidden_size", &m.Intermediate}} {
+		if *f.dst, err = c.intField(f.name); err != nil {
+			return err
+		}
+		if *f.dst == 0 {
+			return c.err(f.name, "must be positive")
+		}
+	}
+	if m.KVHeads = m.Heads; c.has("multi_query_attention") {
+		mqa, err := c.optBool("multi_query_attention", false)
+		if err != nil {
+			return err
+		}
+		if mqa {
+			if m.KVHeads, err = c.intField("multi_query_group_num"); err != nil {
+				return err
+			}
+		}
+	}
+	if m.KVHeads == 0 {
+		return c.err("multi_query_group_num", "must be positive")
+	}
+	if m.HeadDim, err = c.optInt("kv_channels", m.Hidden/m.Heads); err != nil {
+		return err
+	}
+	if m.MaxPosition, err = c.optInt("seq_length", 0); err != nil {
+		return err
+	}
+	if m.QKVBias, err = c.optBool("add_qkv_bias", false); err != nil {
+		return err
+	}
+	m.TieEmbeddings, err = c.optBool("tie_word_embeddings", false)
+	return err
 }

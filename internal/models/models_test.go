@@ -133,6 +133,7 @@ func TestParseHFConfigMatchesCatalog(t *testing.T) {
 		"deepseek-v3.json":   "DeepSeek-V3",
 		"mixtral-8x7b.json":  "Mixtral-8x7B",
 		"qwen2.5-7b.json":    "Qwen2.5-7B",
+		"glm-4-9b.json":      "GLM-4-9B",
 	} {
 		data, err := os.ReadFile(filepath.Join("testdata", file))
 		if err != nil {
@@ -171,7 +172,7 @@ func TestParseHFConfigMatchesCatalog(t *testing.T) {
 func TestParseHFConfigErrors(t *testing.T) {
 	for _, c := range []struct{ name, in, want string }{
 		{"not json", `{`, "not a JSON object"},
-		{"unknown arch", `{"model_type":"gpt2","n_layer":12}`, `unsupported architecture "gpt2" (supported: deepseek_v2, deepseek_v3, llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe)`},
+		{"unknown arch", `{"model_type":"gpt2","n_layer":12}`, `unsupported architecture "gpt2" (supported: chatglm, deepseek_v2, deepseek_v3, llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe)`},
 		{"no type", `{"hidden_size":1}`, `missing required field "model_type"`},
 		{"missing layers", `{"model_type":"llama","hidden_size":4096,"num_attention_heads":32,"vocab_size":32000,"intermediate_size":11008}`, `field "num_hidden_layers": missing required field "num_hidden_layers"`},
 		{"missing intermediate", `{"model_type":"llama","num_hidden_layers":2,"hidden_size":4096,"num_attention_heads":32,"vocab_size":32000}`, `"intermediate_size"`},
