@@ -31,7 +31,7 @@ the smallest device count and parallelism that fit, output tokens/s, TTFT and
 TPOT for serving; days and device-hours for training. Formulas, efficiency
 factors and the validation against published measurements: docs/fit.md.`,
 	}
-	c.AddCommand(newServe(env), newTrain(env), newMatrix(env))
+	c.AddCommand(newServe(env), newTrain(env), newMatrix(env), newModels(env))
 	return c
 }
 

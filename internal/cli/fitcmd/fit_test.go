@@ -73,6 +73,7 @@ func TestGolden(t *testing.T) {
 		{"serve-slo.txt", []string{"fit", "serve", "--model", "Qwen3-30B-A3B", "--precision", "bf16", "--chips", "910B3,H20", "--tpot-slo", "30ms", "--ttft-slo", "1s"}},
 		{"train-70b.txt", []string{"fit", "train", "--model", "Llama-3-70B", "--tokens", "15T", "--chip", "H800", "--devices", "2048"}},
 		{"train-405b.json", []string{"fit", "train", "--model", "Llama-3.1-405B", "--tokens", "15.6T", "--chip", "H100", "--devices", "16384", "--mfu", "0.41", "--tp", "8", "--pp", "16", "-o", "json"}},
+		{"models.txt", []string{"fit", "models"}},
 		{"matrix.txt", []string{"fit", "matrix", "--models", "Llama-3-8B,Llama-3-70B,Qwen3-30B-A3B", "--chips", "H800,910B3,L20,H20"}},
 		{"matrix.csv", []string{"fit", "matrix", "--models", "Llama-3-8B,Qwen3-30B-A3B", "--chips", "H800,910B3,H20", "--gangs", "1,8", "-o", "csv"}},
 		{"matrix.yaml", []string{"fit", "matrix", "--models", "Llama-3-8B,Qwen3-30B-A3B", "--chips", "H800,910B3,H20", "--gangs", "1,8", "-o", "yaml"}},
