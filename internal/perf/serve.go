@@ -312,9 +312,9 @@ type work struct {
 }
 
 // stepWork is the per-device, per-stage cost of processing x tokens whose
-// mean attended context is ctx; prefill reads all routed experts and
-// writes the chunk's KV, decode reads only the experts the x tokens pick
-// and each token's whole context.
+// mean attended context is ctx. Routed experts are read as far as the x
+// tokens pick them (all of them for a long prefill chunk); prefill writes
+// the chunk's KV, decode reads each token's whole context.
 func stepWork(m models.Model, r ServeRequest, rates chipRates, par Parallelism, x, ctx float64, prefill bool) work {
 	pb := m.Params()
 	tp := float64(par.TP)
@@ -335,7 +335,7 @@ func stepWork(m models.Model, r ServeRequest, rates chipRates, par Parallelism, 
 	// traffic is the weights read (routed experts: those the tokens touch)
 	// plus each GEMM's input and output activations.
 	experts := pb.Experts
-	if m.IsMoE() && !prefill {
+	if m.IsMoE() {
 		E, k := float64(m.MoE.Experts), float64(m.MoE.ExpertsPerToken)
 		touched := E * (1 - math.Pow(1-k/E, x))
 		experts = touched * pb.ExpertSize * float64(m.MoELayers())
