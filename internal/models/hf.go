@@ -26,6 +26,7 @@ var hfFamilies = map[string]hfFamily{
 	"deepseek_v2": readDeepSeek,
 	"deepseek_v3": readDeepSeek,
 	"chatglm":     readChatGLM,
+	"gptj":        readGPTJ,
 }
 
 // architecture class names (config "architectures") that map to model types,
@@ -160,7 +161,7 @@ func ParseHFConfig(file string, data []byte) (Model, error) {
 			m.Name = n
 		}
 	}
-	if mt != "chatglm" {
+	if mt != "chatglm" && mt != "gptj" {
 		if err := readCommon(c, &m); err != nil {
 			return Model{}, err
 		}
@@ -403,6 +404,33 @@ func readChatGLM(c *hfConfig, m *Model) error {
 		return err
 	}
 	if m.QKVBias, err = c.optBool("add_qkv_bias", false); err != nil {
+		return err
+	}
+	m.TieEmbeddings, err = c.optBool("tie_word_embeddings", false)
+	return err
+}
+
+// readGPTJ reads GPT-J (model_type "gptj"): n_layer, n_embd, n_head,
+// n_inner (default 4·n_embd), n_positions, a plain GELU MLP with biases and
+// multi-head attention.
+func readGPTJ(c *hfConfig, m *Model) error {
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"n_layer", &m.Layers}, {"n_embd", &m.Hidden}, {"n_head", &m.Heads}, {"vocab_size", &m.Vocab}} {
+		if *f.dst, err = c.intField(f.name); err != nil {
+			return err
+		}
+		if *f.dst == 0 {
+			return c.err(f.name, "must be positive")
+		}
+	}
+	m.KVHeads, m.HeadDim, m.Attention, m.PlainMLP = m.Heads, m.Hidden/m.Heads, MHA, true
+	if m.Intermediate, err = c.optInt("n_inner", 4*m.Hidden); err != nil {
+		return err
+	}
+	if m.MaxPosition, err = c.optInt("n_positions", 0); err != nil {
 		return err
 	}
 	m.TieEmbeddings, err = c.optBool("tie_word_embeddings", false)

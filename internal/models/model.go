@@ -63,26 +63,29 @@ type Variant struct {
 // ParamsTotalB/ParamsActiveB are the published or derived totals in
 // billions (zero when unknown: use Params()).
 type Model struct {
-	Name          string     `json:"name"`
-	HFID          string     `json:"hf_id,omitempty"`
-	Aliases       []string   `json:"aliases,omitempty"`
-	Arch          string     `json:"arch"` // "dense" or "moe"
-	ParamsTotalB  float64    `json:"params_total_b,omitempty"`
-	ParamsActiveB float64    `json:"params_active_b,omitempty"`
-	Layers        int        `json:"layers"`
-	Hidden        int        `json:"hidden"`
-	Heads         int        `json:"heads"`
-	KVHeads       int        `json:"kv_heads"`
-	HeadDim       int        `json:"head_dim,omitempty"` // GQA/MHA only; never derive as hidden/heads
-	Intermediate  int        `json:"intermediate"`       // dense MLP width
-	Vocab         int        `json:"vocab"`
-	TieEmbeddings bool       `json:"tie_embeddings"`
-	MaxPosition   int        `json:"max_position"`
-	Attention     string     `json:"attention"`
-	QKVBias       bool       `json:"qkv_bias,omitempty"`
-	QKNorm        bool       `json:"qk_norm,omitempty"`
-	MLA           *MLAConfig `json:"mla,omitempty"`
-	MoE           *MoEConfig `json:"moe,omitempty"`
+	Name          string   `json:"name"`
+	HFID          string   `json:"hf_id,omitempty"`
+	Aliases       []string `json:"aliases,omitempty"`
+	Arch          string   `json:"arch"` // "dense" or "moe"
+	ParamsTotalB  float64  `json:"params_total_b,omitempty"`
+	ParamsActiveB float64  `json:"params_active_b,omitempty"`
+	Layers        int      `json:"layers"`
+	Hidden        int      `json:"hidden"`
+	Heads         int      `json:"heads"`
+	KVHeads       int      `json:"kv_heads"`
+	HeadDim       int      `json:"head_dim,omitempty"` // GQA/MHA only; never derive as hidden/heads
+	Intermediate  int      `json:"intermediate"`       // dense MLP width
+	Vocab         int      `json:"vocab"`
+	TieEmbeddings bool     `json:"tie_embeddings"`
+	MaxPosition   int      `json:"max_position"`
+	Attention     string   `json:"attention"`
+	QKVBias       bool     `json:"qkv_bias,omitempty"`
+	// PlainMLP marks a two-matrix MLP (up, down; GELU) instead of the gated
+	// three-matrix MLP (gate, up, down; SwiGLU) of Llama-family models.
+	PlainMLP bool       `json:"plain_mlp,omitempty"`
+	QKNorm   bool       `json:"qk_norm,omitempty"`
+	MLA      *MLAConfig `json:"mla,omitempty"`
+	MoE      *MoEConfig `json:"moe,omitempty"`
 	// KVBytesPerTokenBF16 is the published KV-cache size per token at 16
 	// bits (model-configs.csv); zero when not given. KVBytesPerToken computes it.
 	KVBytesPerTokenBF16 int       `json:"kv_cache_bytes_per_token_bf16,omitempty"`
@@ -90,6 +93,14 @@ type Model struct {
 	Source              string    `json:"source,omitempty"`
 	Confidence          string    `json:"confidence,omitempty"`
 	Notes               string    `json:"notes,omitempty"`
+}
+
+// MLPMatrices is the weight matrices of one MLP: 3 gated, 2 plain.
+func (m Model) MLPMatrices() int {
+	if m.PlainMLP {
+		return 2
+	}
+	return 3
 }
 
 // IsMoE reports whether the model routes tokens to experts.
@@ -144,7 +155,8 @@ func (p ParamBreakdown) Total() float64 {
 	return p.Embedding + p.Head + p.Attention + p.Replicated + p.DenseMLP + p.Shared + p.Experts
 }
 
-// Params counts parameters from the shapes (gated MLPs: gate, up, down).
+// Params counts parameters from the shapes (gated MLPs: gate, up, down;
+// plain MLPs: up, down, with biases).
 func (m Model) Params() ParamBreakdown {
 	h := float64(m.Hidden)
 	L := float64(m.Layers)
@@ -181,12 +193,16 @@ func (m Model) Params() ParamBreakdown {
 	}
 	p.Attention = attn * L
 	p.Replicated = repl*L + norms
-	p.DenseMLP = 3 * h * float64(m.Intermediate) * float64(m.DenseLayers())
+	mats := float64(m.MLPMatrices())
+	p.DenseMLP = mats * h * float64(m.Intermediate) * float64(m.DenseLayers())
+	if m.PlainMLP {
+		p.DenseMLP += (float64(m.Intermediate) + h) * float64(m.DenseLayers()) // biases
+	}
 	if m.IsMoE() {
 		ml := float64(m.MoELayers())
-		p.ExpertSize = 3 * h * float64(m.MoE.Intermediate)
+		p.ExpertSize = mats * h * float64(m.MoE.Intermediate)
 		p.Experts = p.ExpertSize * float64(m.MoE.Experts) * ml
-		p.Shared = 3 * h * float64(m.MoE.SharedWidth()) * ml
+		p.Shared = mats * h * float64(m.MoE.SharedWidth()) * ml
 		p.Replicated += h * float64(m.MoE.Experts) * ml // router
 	}
 	return p

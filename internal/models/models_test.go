@@ -169,10 +169,26 @@ func TestParseHFConfigMatchesCatalog(t *testing.T) {
 	}
 }
 
+// GPT-J: a plain (two-matrix, biased) MLP and MHA with head_dim 256;
+// 6.05 B parameters (EleutherAI model card: 6,053,381,344).
+func TestParseGPTJ(t *testing.T) {
+	m, err := ParseHFConfig("gptj.json", []byte(`{"model_type":"gptj","n_layer":28,"n_embd":4096,"n_head":16,"n_inner":null,"vocab_size":50400,"n_positions":2048}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Params().Total() / 1e9; math.Abs(got-6.053) > 0.005 || m.HeadDim != 256 || m.MLPMatrices() != 2 {
+		t.Errorf("GPT-J: %.4fB params, head_dim %d, %d MLP matrices", got, m.HeadDim, m.MLPMatrices())
+	}
+	// 2 · 28 · 16 · 256 · 2 bytes.
+	if got := m.KVBytesPerToken(2); got != 458752 {
+		t.Errorf("GPT-J KV %v", got)
+	}
+}
+
 func TestParseHFConfigErrors(t *testing.T) {
 	for _, c := range []struct{ name, in, want string }{
 		{"not json", `{`, "not a JSON object"},
-		{"unknown arch", `{"model_type":"gpt2","n_layer":12}`, `unsupported architecture "gpt2" (supported: chatglm, deepseek_v2, deepseek_v3, llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe)`},
+		{"unknown arch", `{"model_type":"gpt2","n_layer":12}`, `unsupported architecture "gpt2" (supported: chatglm, deepseek_v2, deepseek_v3, gptj, llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe)`},
 		{"no type", `{"hidden_size":1}`, `missing required field "model_type"`},
 		{"missing layers", `{"model_type":"llama","hidden_size":4096,"num_attention_heads":32,"vocab_size":32000,"intermediate_size":11008}`, `field "num_hidden_layers": missing required field "num_hidden_layers"`},
 		{"missing intermediate", `{"model_type":"llama","num_hidden_layers":2,"hidden_size":4096,"num_attention_heads":32,"vocab_size":32000}`, `"intermediate_size"`},

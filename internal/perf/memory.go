@@ -205,7 +205,7 @@ func ServingActivations(m models.Model, par Parallelism, b EngineBatch) float64 
 	if m.IsMoE() {
 		inter = math.Max(inter, float64(m.MoE.ExpertsPerToken*m.MoE.Intermediate+m.MoE.SharedWidth()))
 	}
-	perToken := 2 * (2*h + (float64(qk)+kvw)/tp + 3*inter/tp)
+	perToken := 2 * (2*h + (float64(qk)+kvw)/tp + float64(m.MLPMatrices())*inter/tp)
 	sampler := float64(b.Seqs) * float64(m.Vocab) * samplerBytesPerLogit
 	return float64(b.Tokens)*perToken + sampler
 }

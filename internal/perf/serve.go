@@ -351,7 +351,8 @@ func stepWork(m models.Model, r ServeRequest, rates chipRates, par Parallelism, 
 		inter = float64(m.MoE.ExpertsPerToken*m.MoE.Intermediate + m.MoE.SharedWidth())
 	}
 	// q/k/v (h → q+kv), o (q → h), gate/up (h → 2I), down (I → h).
-	gemmIO := L * x * actB * ((h + q + kvw) + (q + h) + (h + 2*inter) + (inter + h)) / tp
+	up := float64(m.MLPMatrices()-1) * inter // gate+up, or up
+	gemmIO := L * x * actB * ((h + q + kvw) + (q + h) + (h + up) + (inter + h)) / tp
 	gemm := op{flops: x * 2 * active * frac / tp, bytes: weights + gemmIO}
 
 	// 2. Attention core: QKᵀ and AV over the attended context.
@@ -366,7 +367,7 @@ func stepWork(m models.Model, r ServeRequest, rates chipRates, par Parallelism, 
 	// 3. Element-wise kernels, memory-bound: two norms (read and write h),
 	// two residual adds (read 2h, write h), rotary on q and k, and the
 	// gated activation (read 2I, write I).
-	elem := op{bytes: L * x * actB * (2*2*h + 2*3*h + 2*(q+kvw)/tp + 3*inter/tp)}
+	elem := op{bytes: L * x * actB * (2*2*h + 2*3*h + 2*(q+kvw)/tp + (up+inter)/tp)}
 
 	// Communication: two all-reduces of the token activations per layer
 	// under TP (ring: 2(t−1)/t of the message each way); with EP the MoE

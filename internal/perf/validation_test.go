@@ -66,7 +66,7 @@ func readValidation(t *testing.T) []vrow {
 
 // extraModels are architectures the validation set uses that the catalog
 // does not carry; their config.json files are in testdata.
-var extraModels = map[string]string{"Llama-2-13B": "llama-2-13b.json", "Qwen3-32B": "qwen3-32b.json"}
+var extraModels = map[string]string{"Llama-2-13B": "llama-2-13b.json", "Qwen3-32B": "qwen3-32b.json", "GPT-J-6B": "gpt-j-6b.json"}
 
 func resolveModel(cat *models.Catalog, name string) (models.Model, string) {
 	if f, ok := extraModels[name]; ok {

@@ -207,7 +207,7 @@ func TestBadInput(t *testing.T) {
 		{"impossible concurrency", []string{"fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", "100000"}, []string{"cannot fit on 2 devices", "(valid: 1.."}},
 		{"bad slo", []string{"fit", "serve", "--model", "Llama-3-8B", "--chips", "H800", "--tpot-slo", "-3ms"}, []string{"positive duration"}},
 		{"missing field", []string{"fit", "serve", "--model", "testdata/missing-field.json", "--chips", "H800"}, []string{"testdata/missing-field.json", `field "num_hidden_layers"`, "missing required field"}},
-		{"unsupported arch", []string{"fit", "serve", "--model", "testdata/unsupported.json", "--chips", "H800"}, []string{`unsupported architecture "gpt_neox"`, "supported: chatglm, deepseek_v2, deepseek_v3, llama"}},
+		{"unsupported arch", []string{"fit", "serve", "--model", "testdata/unsupported.json", "--chips", "H800"}, []string{`unsupported architecture "gpt_neox"`, "supported: chatglm, deepseek_v2, deepseek_v3, gptj, llama"}},
 		{"no such config", []string{"fit", "serve", "--model", "nope/config.json"}, []string{"no such file"}},
 		{"no model", []string{"fit", "serve"}, []string{"--model is required"}},
 		{"chips and all", []string{"fit", "serve", "--model", "Llama-3-8B", "--chips", "H800", "--all"}, []string{"not both"}},
