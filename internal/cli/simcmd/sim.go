@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,6 +185,7 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 	if err != nil {
 		return err
 	}
+	order := modelOrder(tt, fl)
 	simJobs := make([]sim.Job, len(jobs))
 	for i, j := range jobs {
 		simJobs[i] = sim.Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight}
@@ -227,7 +229,8 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 			cfg := sim.Config{
 				Fleet: fl.Devices, Nodes: fl.Nodes, RoundSeconds: round, RestartCost: restart,
 				Rand: rand.New(rand.NewPCG(o.seed, 2)), Window: window, GavelCompat: o.gavelCompat,
-				Cancel: ctx.Err,
+				ModelOrder: order,
+				Cancel:     ctx.Err,
 			}
 			if bar != nil {
 				cfg.Progress = func(pr sim.Progress) {
@@ -321,6 +324,25 @@ func toJSON(r *sim.Result, jobs []trace.Job) resultJSON {
 		out.PerJob = append(out.PerJob, jobJSON{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Start: j.Start, Completion: j.Completion, JCT: j.JCT, Restarts: j.Restarts, FTF: j.FTF})
 	}
 	return out
+}
+
+// modelOrder is the fixed order in which rounds fill the fleet's models
+// (heterogeneity-aware policies; agnostic ones shuffle it each round):
+// fastest first, by total steps/s over the whole throughput table. For
+// Gavel's table this is Gavel's hard-coded v100, p100, k80.
+func modelOrder(tt *trace.ThroughputTable, fl *fleetSpec) []string {
+	total := map[string]float64{}
+	for _, e := range tt.Entries {
+		total[e.Model] += e.StepsPerSecond
+	}
+	order := append([]string(nil), fl.Order...)
+	sort.SliceStable(order, func(a, b int) bool {
+		if total[order[a]] != total[order[b]] {
+			return total[order[a]] > total[order[b]]
+		}
+		return order[a] < order[b]
+	})
+	return order
 }
 
 // readTrace reads the trace in the given or guessed format.
