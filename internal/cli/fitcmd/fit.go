@@ -168,3 +168,18 @@ func fmtNum(v float64) string {
 	}
 	return fmt.Sprintf("%.2f", v)
 }
+
+// fmtRate formats a rate that may be far below 1 (training steps/s) with
+// three significant digits there.
+func fmtRate(v float64) string {
+	if v > 0 && v < 1 {
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	return fmtNum(v)
+}
+
+// roundSig rounds to n significant digits.
+func roundSig(v float64, n int) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', n, 64), 64)
+	return r
+}

@@ -76,6 +76,8 @@ func TestGolden(t *testing.T) {
 		{"models.txt", []string{"fit", "models"}},
 		{"matrix.txt", []string{"fit", "matrix", "--models", "Llama-3-8B,Llama-3-70B,Qwen3-30B-A3B", "--chips", "H800,910B3,L20,H20"}},
 		{"matrix.csv", []string{"fit", "matrix", "--models", "Llama-3-8B,Qwen3-30B-A3B", "--chips", "H800,910B3,H20", "--gangs", "1,8", "-o", "csv"}},
+		{"matrix-train.txt", []string{"fit", "matrix", "--models", "Llama-3-8B,Llama-3-70B", "--chips", "H800,910B3,H20", "--gangs", "8,64", "--workload", "train"}},
+		{"matrix-train.csv", []string{"fit", "matrix", "--models", "Llama-3-8B,Llama-3-70B", "--chips", "H800,910B3,H20", "--gangs", "8,64", "--workload", "train", "-o", "csv"}},
 		{"matrix.yaml", []string{"fit", "matrix", "--models", "Llama-3-8B,Qwen3-30B-A3B", "--chips", "H800,910B3,H20", "--gangs", "1,8", "-o", "yaml"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -165,6 +167,36 @@ func TestServeExactDevices(t *testing.T) {
 	}
 }
 
+// Training steps/s follow 6·N·tokens: one step of 4 Mi tokens on 64 H800 at
+// the Hopper family MFU (0.40) for Llama-3-8B.
+func TestMatrixTrainSteps(t *testing.T) {
+	out, errs, code := run(t, "fit", "matrix", "--models", "Llama-3-8B", "--chips", "H800", "--gangs", "64", "--workload", "train", "--step-tokens", "4194304", "-o", "json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var cells []fitcmd.MatrixCell
+	if err := json.Unmarshal([]byte(out), &cells); err != nil || len(cells) != 1 {
+		t.Fatalf("%v %s", err, out)
+	}
+	want := 64 * 989.4e12 * 0.40 / (6 * 8.03e9 * 4194304)
+	if got := cells[0].StepsPerS; got < want*0.9999 || got > want*1.0001 {
+		t.Errorf("steps/s %v, want %v", got, want)
+	}
+	tab, err := trace.ReadThroughputs([]byte(mustRun(t, "fit", "matrix", "--models", "Llama-3-8B", "--chips", "H800,910B3", "--gangs", "8", "--workload", "train", "-o", "csv")), "m.csv", accel.Default())
+	if err != nil || len(tab.Entries) != 2 {
+		t.Fatalf("train matrix does not read back: %v", err)
+	}
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errs, code := run(t, args...)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	return out
+}
+
 // The matrix output is a throughput table the scheduler reads.
 func TestMatrixRoundTripsThroughTheSchedulerReader(t *testing.T) {
 	for _, f := range []string{"csv", "yaml"} {
@@ -219,6 +251,8 @@ func TestBadInput(t *testing.T) {
 		{"train unknown chip", []string{"fit", "train", "--model", "Llama-3-8B", "--tokens", "1T", "--chip", "H9000", "--devices", "8"}, []string{"unknown chip", "nearest"}},
 		{"train tp not dividing", []string{"fit", "train", "--model", "Llama-3-8B", "--tokens", "1T", "--chip", "H800", "--devices", "12", "--tp", "8", "--pp", "1"}, []string{"not a multiple"}},
 		{"matrix no models", []string{"fit", "matrix", "--chips", "H800"}, []string{"give --models and --chips"}},
+		{"matrix bad workload", []string{"fit", "matrix", "--models", "Llama-3-8B", "--chips", "H800", "--workload", "infer"}, []string{"valid: serve, train"}},
+		{"matrix bad step", []string{"fit", "matrix", "--models", "Llama-3-8B", "--chips", "H800", "--workload", "train", "--step-tokens", "0"}, []string{"--step-tokens"}},
 		{"matrix bad gang", []string{"fit", "matrix", "--models", "Llama-3-8B", "--chips", "H800", "--gangs", "0"}, []string{"1..4096"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

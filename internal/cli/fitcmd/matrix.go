@@ -31,7 +31,35 @@ type MatrixCell struct {
 type matrixFlags struct {
 	models, chips, gangs []string
 	precision, format    string
+	workload, stepTokens string
 	input, output        int
+	seqLen               int
+}
+
+// matrixSpec is what one matrix estimates: serving (output tokens per
+// second; a step is one output token) or training (optimizer steps per
+// second of stepTokens tokens each).
+type matrixSpec struct {
+	train      bool
+	precision  fleet.Precision
+	in, out    int
+	seqLen     int
+	stepTokens float64
+	stepLabel  string
+}
+
+func (s matrixSpec) class(m models.Model) string {
+	if s.train {
+		return fmt.Sprintf("%s train %s seq %d step %s", m.Name, s.precision, s.seqLen, s.stepLabel)
+	}
+	return fmt.Sprintf("%s serve %s %d/%d", m.Name, s.precision, s.in, s.out)
+}
+
+func (s matrixSpec) header() string {
+	if s.train {
+		return fmt.Sprintf("granary fit matrix: estimated training steps/s of the whole gang (%s tokens per step, %s, sequence %d, family MFU, ZeRO-1); 0 = does not fit", s.stepLabel, s.precision, s.seqLen)
+	}
+	return fmt.Sprintf("granary fit matrix: estimated output tokens/s of the whole gang serving at %s, %d input + %d output tokens, concurrency max; 0 = does not fit", s.precision, s.in, s.out)
 }
 
 func newMatrix(env *console.Env) *cobra.Command {
@@ -57,6 +85,9 @@ rate against the first chip.`,
 	fl.StringVar(&f.precision, "precision", "bf16", "weight precision")
 	fl.IntVar(&f.input, "input", 2048, "input tokens per request")
 	fl.IntVar(&f.output, "output", 512, "output tokens per request")
+	fl.StringVar(&f.workload, "workload", "serve", "serve (steps = output tokens) or train (steps = optimizer steps)")
+	fl.StringVar(&f.stepTokens, "step-tokens", "4M", "training: tokens per optimizer step")
+	fl.IntVar(&f.seqLen, "seq-len", 4096, "training: sequence length")
 	fl.StringVarP(&f.format, "output-format", "o", "table", "output format: table, csv, yaml or json")
 	return c
 }
@@ -97,7 +128,21 @@ func runMatrix(env *console.Env, f *matrixFlags) error {
 	if err != nil {
 		return err
 	}
-	cells, err := matrix(ms, chips, gangs, p, f.input, f.output)
+	spec := matrixSpec{precision: p, in: f.input, out: f.output, seqLen: f.seqLen, stepLabel: f.stepTokens}
+	switch strings.ToLower(f.workload) {
+	case "serve":
+	case "train":
+		spec.train = true
+		if spec.stepTokens, err = parseTokens(f.stepTokens); err != nil {
+			return console.Usagef("--step-tokens %q: want a positive token count such as 4M", f.stepTokens)
+		}
+		if f.seqLen < 1 {
+			return console.Usagef("--seq-len %d out of range (valid: ≥ 1)", f.seqLen)
+		}
+	default:
+		return console.Usagef("--workload %q (valid: serve, train)", f.workload)
+	}
+	cells, err := matrix(ms, chips, gangs, spec)
 	if err != nil {
 		return err
 	}
@@ -105,33 +150,49 @@ func runMatrix(env *console.Env, f *matrixFlags) error {
 	case console.JSON:
 		return console.WriteJSON(env.Stdout, cells)
 	case console.CSV:
-		return writeMatrixCSV(env, cells, chips, p, f.input, f.output)
+		return writeMatrixCSV(env, cells, chips, spec)
 	case console.YAML:
-		return writeMatrixYAML(env, cells, chips, p, f.input, f.output)
+		return writeMatrixYAML(env, cells, chips, spec)
 	}
-	return writeMatrixTable(env, cells, chips, p, f.input, f.output)
+	return writeMatrixTable(env, cells, chips, spec)
 }
 
-func className(m models.Model, p string, in, out int) string {
-	return fmt.Sprintf("%s serve %s %d/%d", m.Name, p, in, out)
+// cell estimates one model on one gang of one chip.
+func (s matrixSpec) cell(m models.Model, g int, c accel.Chip) (MatrixCell, error) {
+	cell := MatrixCell{Class: s.class(m), Model: m.Name, Gang: g, Chip: c.ID}
+	if s.train {
+		e, err := perf.Train(perf.TrainRequest{Model: m, Chip: c, Devices: g, Tokens: s.stepTokens, Precision: s.precision, SeqLen: s.seqLen, ZeRO: 1})
+		if err != nil {
+			cell.Reason = err.Error()
+			return cell, nil
+		}
+		cell.Fits, cell.Reason = e.Fits, e.Reason
+		if e.Fits {
+			cell.StepsPerS = roundSig(1/e.Seconds, 6)
+		}
+		return cell, nil
+	}
+	r := perf.ServeRequest{Model: m, Precision: s.precision, Input: s.in, Output: s.out, Devices: g}
+	if err := r.Validate(); err != nil {
+		return cell, console.UsageError{Err: err}
+	}
+	plan := perf.Search(r, c)
+	cell.Fits, cell.Reason = plan.Fits, plan.Reason
+	if plan.Fits {
+		cell.StepsPerS = round(plan.OutputTokensPerS, 1)
+	}
+	return cell, nil
 }
 
-func matrix(ms []models.Model, chips []accel.Chip, gangs []int, p fleet.Precision, in, out int) ([]MatrixCell, error) {
+func matrix(ms []models.Model, chips []accel.Chip, gangs []int, spec matrixSpec) ([]MatrixCell, error) {
 	var cells []MatrixCell
 	for _, m := range ms {
 		for _, g := range gangs {
-			r := perf.ServeRequest{Model: m, Precision: p, Input: in, Output: out, Devices: g}
-			if err := r.Validate(); err != nil {
-				return nil, console.UsageError{Err: err}
-			}
 			ref := 0.0
 			for i, c := range chips {
-				plan := perf.Search(r, c)
-				cell := MatrixCell{Class: className(m, string(p), in, out), Model: m.Name, Gang: g, Chip: c.ID, Fits: plan.Fits}
-				if plan.Fits {
-					cell.StepsPerS = round(plan.OutputTokensPerS, 1)
-				} else {
-					cell.Reason = plan.Reason
+				cell, err := spec.cell(m, g, c)
+				if err != nil {
+					return nil, err
 				}
 				if i == 0 {
 					ref = cell.StepsPerS
@@ -146,14 +207,10 @@ func matrix(ms []models.Model, chips []accel.Chip, gangs []int, p fleet.Precisio
 	return cells, nil
 }
 
-func matrixHeader(p fleet.Precision, in, out int) string {
-	return fmt.Sprintf("granary fit matrix: estimated output tokens/s of the whole gang serving at %s, %d input + %d output tokens, concurrency max; 0 = does not fit", p, in, out)
-}
-
 // writeMatrixCSV writes Granary's throughput CSV (docs/traces.md):
 // class,gang,<chip>… with steps/s of the whole job.
-func writeMatrixCSV(env *console.Env, cells []MatrixCell, chips []accel.Chip, p fleet.Precision, in, out int) error {
-	fmt.Fprintf(env.Stdout, "# %s\n", matrixHeader(p, in, out))
+func writeMatrixCSV(env *console.Env, cells []MatrixCell, chips []accel.Chip, spec matrixSpec) error {
+	fmt.Fprintf(env.Stdout, "# %s\n", spec.header())
 	header := []string{"class", "gang"}
 	for _, c := range chips {
 		header = append(header, c.ID)
@@ -170,9 +227,9 @@ func writeMatrixCSV(env *console.Env, cells []MatrixCell, chips []accel.Chip, p 
 }
 
 // writeMatrixYAML writes Granary's throughput YAML (docs/traces.md).
-func writeMatrixYAML(env *console.Env, cells []MatrixCell, chips []accel.Chip, p fleet.Precision, in, out int) error {
+func writeMatrixYAML(env *console.Env, cells []MatrixCell, chips []accel.Chip, spec matrixSpec) error {
 	w := env.Stdout
-	fmt.Fprintf(w, "# %s\nthroughputs:\n", matrixHeader(p, in, out))
+	fmt.Fprintf(w, "# %s\nthroughputs:\n", spec.header())
 	for i := 0; i < len(cells); i += len(chips) {
 		fmt.Fprintf(w, "  - class: %s\n    gang: %d\n    steps_per_s: {", strconv.Quote(cells[i].Class), cells[i].Gang)
 		for j, c := range cells[i : i+len(chips)] {
@@ -186,8 +243,12 @@ func writeMatrixYAML(env *console.Env, cells []MatrixCell, chips []accel.Chip, p
 	return nil
 }
 
-func writeMatrixTable(env *console.Env, cells []MatrixCell, chips []accel.Chip, p fleet.Precision, in, out int) error {
-	fmt.Fprintf(env.Stdout, "Output tokens/s of the whole gang (× the first chip), %s, %d input + %d output tokens, concurrency max\n", p, in, out)
+func writeMatrixTable(env *console.Env, cells []MatrixCell, chips []accel.Chip, spec matrixSpec) error {
+	if spec.train {
+		fmt.Fprintf(env.Stdout, "Training steps/s of the whole gang (× the first chip), %s tokens per step, %s, sequence %d, family MFU\n", spec.stepLabel, spec.precision, spec.seqLen)
+	} else {
+		fmt.Fprintf(env.Stdout, "Output tokens/s of the whole gang (× the first chip), %s, %d input + %d output tokens, concurrency max\n", spec.precision, spec.in, spec.out)
+	}
 	header := []string{"MODEL", "GANG"}
 	for _, c := range chips {
 		header = append(header, c.ID)
@@ -200,9 +261,9 @@ func writeMatrixTable(env *console.Env, cells []MatrixCell, chips []accel.Chip, 
 			case !c.Fits:
 				row = append(row, "-")
 			case j == 0 || cells[i].StepsPerS == 0:
-				row = append(row, fmtNum(c.StepsPerS))
+				row = append(row, fmtRate(c.StepsPerS))
 			default:
-				row = append(row, fmt.Sprintf("%s (×%.2f)", fmtNum(c.StepsPerS), c.Relative))
+				row = append(row, fmt.Sprintf("%s (×%.2f)", fmtRate(c.StepsPerS), c.Relative))
 			}
 		}
 		rows = append(rows, row)
