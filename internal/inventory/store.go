@@ -54,8 +54,11 @@ type DeviceStore interface {
 	// fleet.ErrNotFound.
 	UpdateState(ctx context.Context, serial string, decide func(Device) (Event, error)) (Event, error)
 
-	// CountByModelState aggregates all devices by (model, state), in SQL.
-	// Rows with zero devices are omitted; order is by model then state.
+	// CountByModelState counts all devices by (model, state), exactly as
+	// Tally over every stored device would, without reading every device
+	// (stores aggregate in SQL or keep the counts in the transactions that
+	// change them). Rows with zero devices are omitted; order is by model
+	// then state.
 	CountByModelState(ctx context.Context) ([]ModelStateCount, error)
 
 	// Nodes returns every node ordered by hostname.

@@ -121,3 +121,28 @@ func (s *Service) summarize(counts []ModelStateCount) Summary {
 	})
 	return sum
 }
+
+// Tally counts devices by (model, state), ordered by model then state. It is
+// the naive reference for Store.CountByModelState, and what stores use to
+// keep their counts current within an insert.
+func Tally(ds []Device) []ModelStateCount {
+	type key struct {
+		m string
+		s fleet.DeviceState
+	}
+	n := map[key]int{}
+	for _, d := range ds {
+		n[key{d.Model, d.State}]++
+	}
+	out := make([]ModelStateCount, 0, len(n))
+	for k, v := range n {
+		out = append(out, ModelStateCount{Model: k.m, State: k.s, Devices: v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Model != out[j].Model {
+			return out[i].Model < out[j].Model
+		}
+		return out[i].State < out[j].State
+	})
+	return out
+}

@@ -138,6 +138,17 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices"}, deviceColList, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
+		if tally := inventory.Tally(b.Devices); len(tally) > 0 {
+			m, st, n := make([]string, len(tally)), make([]string, len(tally)), make([]int64, len(tally))
+			for i, c := range tally {
+				m[i], st[i], n[i] = c.Model, string(c.State), int64(c.Devices)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO device_counts (model, state, devices)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+				ON CONFLICT (model, state) DO UPDATE SET devices = device_counts.devices + excluded.devices`, m, st, n); err != nil {
+				return fmt.Errorf("counts: %w", err)
+			}
+		}
 		evs := make([][]any, len(b.Events))
 		for i, e := range b.Events {
 			evs[i] = []any{e.Serial, string(e.From), string(e.To), e.Reason, e.Actor, e.At}
@@ -291,6 +302,27 @@ func (s *Store) UpdateState(ctx context.Context, serial string, decide func(inve
 		if _, err := tx.Exec(ctx, "UPDATE devices SET state = $1, updated_at = $2 WHERE serial = $3", string(ev.To), ev.At, d.Serial); err != nil {
 			return err
 		}
+		// Touch the two count rows in state order: every transaction locks
+		// count rows in the same order, so concurrent changes cannot deadlock.
+		dec := func() error {
+			_, err := tx.Exec(ctx, "UPDATE device_counts SET devices = devices - 1 WHERE model = $1 AND state = $2", d.Model, string(d.State))
+			return err
+		}
+		inc := func() error {
+			_, err := tx.Exec(ctx, `INSERT INTO device_counts (model, state, devices) VALUES ($1, $2, 1)
+				ON CONFLICT (model, state) DO UPDATE SET devices = device_counts.devices + 1`, d.Model, string(ev.To))
+			return err
+		}
+		first, second := dec, inc
+		if ev.To < d.State {
+			first, second = inc, dec
+		}
+		if err := first(); err != nil {
+			return err
+		}
+		if err := second(); err != nil {
+			return err
+		}
 		return tx.QueryRow(ctx, "INSERT INTO events (serial, from_state, to_state, reason, actor, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
 			ev.Serial, string(ev.From), string(ev.To), ev.Reason, ev.Actor, ev.At).Scan(&ev.Seq)
 	})
@@ -301,9 +333,11 @@ func (s *Store) UpdateState(ctx context.Context, serial string, decide func(inve
 	return ev, nil
 }
 
-// CountByModelState implements inventory.DeviceStore.
+// CountByModelState implements inventory.DeviceStore. It reads the
+// device_counts table, which Insert and UpdateState keep current in their
+// transactions (migration 00002 built it with a GROUP BY over devices).
 func (s *Store) CountByModelState(ctx context.Context) ([]inventory.ModelStateCount, error) {
-	rows, err := s.pool.Query(ctx, "SELECT model, state, count(*)::int FROM devices GROUP BY model, state ORDER BY model, state")
+	rows, err := s.pool.Query(ctx, "SELECT model, state, devices::int FROM device_counts WHERE devices > 0 ORDER BY model, state")
 	if err != nil {
 		return nil, err
 	}

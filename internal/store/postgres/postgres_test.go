@@ -45,3 +45,14 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 		t.Errorf("after reopen: %+v, %v", d, err)
 	}
 }
+
+func BenchmarkLedger(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) inventory.Store {
+		st, err := postgres.Open(context.Background(), storetest.PostgresURL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	})
+}

@@ -48,7 +48,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite: path %q may not contain '?' or '#'", path)
 	}
-	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)", BusyTimeout.Milliseconds())
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=cache_size(-65536)", BusyTimeout.Milliseconds())
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -143,6 +143,12 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 			return fmt.Errorf("%w: %v", fleet.ErrConflict, err)
 		}
 		return err
+	}
+	for _, c := range inventory.Tally(b.Devices) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_counts (model, state, devices) VALUES (?, ?, ?)
+			ON CONFLICT (model, state) DO UPDATE SET devices = devices + excluded.devices`, c.Model, string(c.State), c.Devices); err != nil {
+			return err
+		}
 	}
 	if err := insertRows(ctx, tx, "events", "serial, from_state, to_state, reason, actor, at", 6, len(b.Events), func(i int, args []any) error {
 		e := b.Events[i]
@@ -392,6 +398,13 @@ func (s *Store) UpdateState(ctx context.Context, serial string, decide func(inve
 	if _, err := tx.ExecContext(ctx, "UPDATE devices SET state = ?, updated_at = ? WHERE serial = ?", string(ev.To), ev.At.UnixMicro(), d.Serial); err != nil {
 		return inventory.Event{}, err
 	}
+	if _, err := tx.ExecContext(ctx, "UPDATE device_counts SET devices = devices - 1 WHERE model = ? AND state = ?", d.Model, string(d.State)); err != nil {
+		return inventory.Event{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO device_counts (model, state, devices) VALUES (?, ?, 1)
+		ON CONFLICT (model, state) DO UPDATE SET devices = devices + 1`, d.Model, string(ev.To)); err != nil {
+		return inventory.Event{}, err
+	}
 	if err := tx.QueryRowContext(ctx, "INSERT INTO events (serial, from_state, to_state, reason, actor, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
 		ev.Serial, string(ev.From), string(ev.To), ev.Reason, ev.Actor, ev.At.UnixMicro()).Scan(&ev.Seq); err != nil {
 		return inventory.Event{}, err
@@ -402,9 +415,11 @@ func (s *Store) UpdateState(ctx context.Context, serial string, decide func(inve
 	return ev, nil
 }
 
-// CountByModelState implements inventory.DeviceStore.
+// CountByModelState implements inventory.DeviceStore. It reads the
+// device_counts table, which Insert and UpdateState keep current in their
+// transactions (migration 00002 built it with a GROUP BY over devices).
 func (s *Store) CountByModelState(ctx context.Context) ([]inventory.ModelStateCount, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT model, state, count(*) FROM devices GROUP BY model, state ORDER BY model, state")
+	rows, err := s.r.QueryContext(ctx, "SELECT model, state, devices FROM device_counts WHERE devices > 0 ORDER BY model, state")
 	if err != nil {
 		return nil, err
 	}

@@ -48,3 +48,14 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 		t.Errorf("after reopen: %+v, %v", d, err)
 	}
 }
+
+func BenchmarkLedger(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) inventory.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	})
+}

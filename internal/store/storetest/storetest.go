@@ -82,10 +82,36 @@ func Run(t *testing.T, open Opener) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, open(t))
+			st := open(t)
+			tc.fn(t, st)
+			checkCounts(t, st)
 		})
 	}
 }
+
+// checkCounts: the store's (model, state) counts equal a naive tally of
+// every stored device — whatever the test did, including failed writes.
+func checkCounts(t *testing.T, st inventory.Store) {
+	t.Helper()
+	all, err := st.Devices(ctx, inventory.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.CountByModelState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(inventory.Tally(all), got, cmpEmptyCounts); diff != "" {
+		t.Errorf("CountByModelState differs from a tally of the devices (-tally +store):\n%s", diff)
+	}
+}
+
+var cmpEmptyCounts = cmp.Transformer("nilEmpty", func(c []inventory.ModelStateCount) []inventory.ModelStateCount {
+	if len(c) == 0 {
+		return nil
+	}
+	return c
+})
 
 var ctx = context.Background()
 
