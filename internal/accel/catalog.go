@@ -1,10 +1,13 @@
 package accel
 
 import (
+	"bytes"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -19,10 +22,17 @@ type Catalog struct {
 	byKey map[string][]int // normalized name → chip indexes
 }
 
-// Default returns the embedded catalog. It parses the embedded file on each
-// call; callers keep the result.
-func Default() *Catalog {
-	chips, err := Parse("embedded chips.json", embedded)
+// Default returns the embedded catalog. The catalog is immutable, so every
+// caller shares one instance, parsed on first use.
+func Default() *Catalog { return defaultCatalog() }
+
+var defaultCatalog = sync.OnceValue(func() *Catalog {
+	// The embedded file is JSON written by us: decode it with encoding/json
+	// (fast) rather than the YAML parser used for users' files.
+	dec := json.NewDecoder(bytes.NewReader(embedded))
+	dec.DisallowUnknownFields()
+	var chips []Chip
+	err := dec.Decode(&chips)
 	if err != nil {
 		// The embedded file is part of the build; tests keep it valid.
 		panic("accel: embedded catalog is invalid: " + err.Error())
@@ -32,7 +42,7 @@ func Default() *Catalog {
 		panic("accel: embedded catalog is invalid: " + err.Error())
 	}
 	return c
-}
+})
 
 // New builds a catalog. Ids must be unique and non-empty.
 func New(chips []Chip) (*Catalog, error) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -156,4 +158,22 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("unexpected error kind: %v", err)
 		}
 	})
+}
+
+// The embedded file is decoded with encoding/json for speed; a user's copy of
+// it goes through Parse. Both must read it the same way.
+func TestEmbeddedReadsTheSameThroughParse(t *testing.T) {
+	viaParse, err := Parse("chips.json", embedded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Default().All(), viaParse); diff != "" {
+		t.Errorf("Parse and Default disagree (-default +parse):\n%s", diff)
+	}
+}
+
+func BenchmarkDefault(b *testing.B) {
+	for b.Loop() {
+		_ = Default().Len()
+	}
 }
