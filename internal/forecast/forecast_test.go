@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -475,4 +476,28 @@ func examplePlan(t testing.TB) Plan {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// selectKth agrees with sorting (the oracle) on random data with ties.
+func TestSelectKth(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for trial := 0; trial < 500; trial++ {
+		n := 1 + r.IntN(300)
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(r.IntN(1 + r.IntN(50)))
+		}
+		sorted := slices.Clone(xs)
+		slices.Sort(sorted)
+		k := r.IntN(n)
+		selectKth(xs, k)
+		if xs[k] != sorted[k] {
+			t.Fatalf("n=%d k=%d: %v, want %v", n, k, xs[k], sorted[k])
+		}
+		for i := range xs {
+			if i < k && xs[i] > xs[k] || i > k && xs[i] < xs[k] {
+				t.Fatalf("not partitioned at %d", i)
+			}
+		}
+	}
 }

@@ -366,15 +366,62 @@ func series(md *model, supply []float64, paths int) []SeriesPoint {
 		for i := 0; i < paths; i++ {
 			col[i] = supply[i*md.horizon+m]
 		}
-		slices.Sort(col)
 		d := round3(md.demand[m])
+		// Select the three order statistics in place, low to high, each
+		// search limited to the part not yet partitioned.
+		i10, i50, i90 := quantileIndex(paths, 0.1), quantileIndex(paths, 0.5), quantileIndex(paths, 0.9)
+		selectKth(col, i10)
+		selectKth(col[i10:], i50-i10)
+		selectKth(col[i50:], i90-i50)
 		out[m] = SeriesPoint{
 			Month:  (md.start + Month(m)).String(),
-			Supply: Band{round3(quantile(col, 0.1)), round3(quantile(col, 0.5)), round3(quantile(col, 0.9))},
+			Supply: Band{round3(col[i10]), round3(col[i50]), round3(col[i90])},
 			Demand: Band{d, d, d},
 		}
 	}
 	return out
+}
+
+// selectKth reorders xs so that xs[k] is the value a sort would put there,
+// with nothing larger before it and nothing smaller after it (Hoare's
+// selection with a median-of-three pivot).
+func selectKth(xs []float64, k int) {
+	lo, hi := 0, len(xs)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if xs[mid] < xs[lo] {
+			xs[mid], xs[lo] = xs[lo], xs[mid]
+		}
+		if xs[hi] < xs[lo] {
+			xs[hi], xs[lo] = xs[lo], xs[hi]
+		}
+		if xs[hi] < xs[mid] {
+			xs[hi], xs[mid] = xs[mid], xs[hi]
+		}
+		pivot := xs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for xs[i] < pivot {
+				i++
+			}
+			for xs[j] > pivot {
+				j--
+			}
+			if i <= j {
+				xs[i], xs[j] = xs[j], xs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
@@ -386,7 +433,6 @@ func quantileIndex(n int, p float64) int {
 	return max(0, min(i, n-1))
 }
 
-func quantile(sorted []float64, p float64) float64 { return sorted[quantileIndex(len(sorted), p)] }
 
 func quantileInt(sorted []int, p float64) int { return sorted[quantileIndex(len(sorted), p)] }
 

@@ -16,22 +16,23 @@ func short(demand, supply float64) bool {
 
 // pathState is one path's fleet; reused across paths of a block.
 type pathState struct {
-	n       []int     // in service per group
-	reserve []int     // boxed per group
-	w       []float64 // total live cohort weight per group
-	head    []int     // first live cohort per group
-	cohorts [][]cohort
-	short   []bool // per month
+	gs    []groupState
+	short []bool // per month
+}
+
+// groupState is one group on one path, together for cache locality.
+type groupState struct {
+	n       int     // in service
+	reserve int     // boxed
+	head    int     // first live cohort
+	w       float64 // total live cohort weight
+	cohorts []cohort
 }
 
 func newPathState(md *model) *pathState {
-	g := len(md.groups)
-	st := &pathState{
-		n: make([]int, g), reserve: make([]int, g), w: make([]float64, g), head: make([]int, g),
-		cohorts: make([][]cohort, g), short: make([]bool, md.horizon),
-	}
+	st := &pathState{gs: make([]groupState, len(md.groups)), short: make([]bool, md.horizon)}
 	for i := range md.groups {
-		st.cohorts[i] = make([]cohort, 0, len(md.groups[i].initial)+md.horizon/3+8)
+		st.gs[i].cohorts = make([]cohort, 0, len(md.groups[i].initial)+md.horizon/3+8)
 	}
 	return st
 }
@@ -39,16 +40,16 @@ func newPathState(md *model) *pathState {
 func (st *pathState) reset(md *model) {
 	for i := range md.groups {
 		g := &md.groups[i]
-		st.cohorts[i] = append(st.cohorts[i][:0], g.initial...)
-		st.head[i] = 0
-		st.reserve[i] = g.reserve
+		st.gs[i].cohorts = append(st.gs[i].cohorts[:0], g.initial...)
+		st.gs[i].head = 0
+		st.gs[i].reserve = g.reserve
 		n, w := 0.0, 0.0
 		for _, c := range g.initial {
 			n += c.w
 			w += c.w
 		}
-		st.n[i] = int(n)
-		st.w[i] = w
+		st.gs[i].n = int(n)
+		st.gs[i].w = w
 	}
 }
 
@@ -58,37 +59,37 @@ func (st *pathState) join(g, d, retire int) {
 		return
 	}
 	var w float64
-	if st.n[g] == 0 || st.w[g] <= 0 {
+	if st.gs[g].n == 0 || st.gs[g].w <= 0 {
 		// Nothing left in service: earlier cohorts are empty.
-		st.head[g] = len(st.cohorts[g])
-		st.w[g] = 0
+		st.gs[g].head = len(st.gs[g].cohorts)
+		st.gs[g].w = 0
 		w = float64(d)
 	} else {
-		w = float64(d) * st.w[g] / float64(st.n[g])
+		w = float64(d) * st.gs[g].w / float64(st.gs[g].n)
 	}
-	st.cohorts[g] = append(st.cohorts[g], cohort{w: w, retire: retire})
-	st.w[g] += w
-	st.n[g] += d
+	st.gs[g].cohorts = append(st.gs[g].cohorts, cohort{w: w, retire: retire})
+	st.gs[g].w += w
+	st.gs[g].n += d
 }
 
 // retire removes the cohorts of group g whose useful life ends by month m.
 func (st *pathState) retire(g, m int) {
-	cs := st.cohorts[g]
-	for st.head[g] < len(cs) && cs[st.head[g]].retire <= m {
-		c := cs[st.head[g]]
-		st.head[g]++
+	cs := st.gs[g].cohorts
+	for st.gs[g].head < len(cs) && cs[st.gs[g].head].retire <= m {
+		c := cs[st.gs[g].head]
+		st.gs[g].head++
 		var r int
-		if st.head[g] == len(cs) || st.w[g] <= c.w {
-			r = st.n[g]
-			st.w[g] = 0
+		if st.gs[g].head == len(cs) || st.gs[g].w <= c.w {
+			r = st.gs[g].n
+			st.gs[g].w = 0
 		} else {
-			r = int(math.Round(float64(st.n[g]) * c.w / st.w[g]))
-			if r > st.n[g] {
-				r = st.n[g]
+			r = int(math.Round(float64(st.gs[g].n) * c.w / st.gs[g].w))
+			if r > st.gs[g].n {
+				r = st.gs[g].n
 			}
-			st.w[g] -= c.w
+			st.gs[g].w -= c.w
 		}
-		st.n[g] -= r
+		st.gs[g].n -= r
 	}
 }
 
@@ -102,11 +103,11 @@ func (md *model) path(r *rand.Rand, st *pathState, supply []float64) int {
 	for m := 0; m < md.horizon; m++ {
 		s := 0.0
 		for gi := range groups {
-			g := &groups[gi]
-			if m > 0 && st.n[gi] > 0 && g.fail.p > 0 {
-				st.n[gi] -= g.fail.draw(r, st.n[gi])
+			g, gs := &groups[gi], &st.gs[gi]
+			if m > 0 && gs.n > 0 && g.fail.p > 0 {
+				gs.n -= g.fail.draw(r, gs.n)
 			}
-			if h := st.head[gi]; h < len(st.cohorts[gi]) && st.cohorts[gi][h].retire <= m {
+			if h := gs.head; h < len(gs.cohorts) && gs.cohorts[h].retire <= m {
 				st.retire(gi, m)
 			}
 		}
@@ -114,25 +115,25 @@ func (md *model) path(r *rand.Rand, st *pathState, supply []float64) int {
 			st.join(a.group, units(r, a.mean, a.cv), m+groups[a.group].life)
 		}
 		for gi := range groups {
-			s += float64(st.n[gi]) * groups[gi].pf
+			s += float64(st.gs[gi].n) * groups[gi].pf
 		}
 		d := md.demand[m]
 		if short(d, s) {
 			// Bring boxed reserve into service, in fleet order, as many
 			// units as needed while any remain.
 			for gi := range groups {
-				if st.reserve[gi] == 0 {
+				if st.gs[gi].reserve == 0 {
 					continue
 				}
 				pf := groups[gi].pf
-				need := st.reserve[gi]
+				need := st.gs[gi].reserve
 				if f := math.Ceil((d - s) / pf * (1 - relTol)); f < float64(need) {
 					need = int(f)
 				}
 				if need <= 0 {
 					continue
 				}
-				st.reserve[gi] -= need
+				st.gs[gi].reserve -= need
 				st.join(gi, need, m+groups[gi].life)
 				s += float64(need) * pf
 				if !short(d, s) {

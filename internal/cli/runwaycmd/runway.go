@@ -259,12 +259,13 @@ func writeTable(w io.Writer, planFile string, r forecast.Result) error {
 		}
 		fmt.Fprintln(w)
 	}
-	rows := [][]string{{"MONTH", "SUPPLY P10", "SUPPLY P50", "SUPPLY P90", "DEMAND", "(effective PFLOP/s, every 6 months)"}}
+	fmt.Fprintln(w, "Effective PFLOP/s, every 6 months:")
+	rows := [][]string{{"MONTH", "SUPPLY P10", "SUPPLY P50", "SUPPLY P90", "DEMAND"}}
 	for i, s := range r.Series {
 		if i%6 != 0 && i != len(r.Series)-1 {
 			continue
 		}
-		rows = append(rows, []string{s.Month, num(s.Supply.P10), num(s.Supply.P50), num(s.Supply.P90), num(s.Demand.P50), ""})
+		rows = append(rows, []string{s.Month, num(s.Supply.P10), num(s.Supply.P50), num(s.Supply.P90), num(s.Demand.P50)})
 	}
 	return console.WriteTable(w, rows)
 }
