@@ -433,7 +433,6 @@ func quantileIndex(n int, p float64) int {
 	return max(0, min(i, n-1))
 }
 
-
 func quantileInt(sorted []int, p float64) int { return sorted[quantileIndex(len(sorted), p)] }
 
 func nonHorizon(v, h int) *int {
