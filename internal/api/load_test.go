@@ -60,6 +60,19 @@ func TestLoadMixedReadsAndStateChanges(t *testing.T) {
 }
 
 func runLoad(t *testing.T, o apitest.Options, clients int, dur time.Duration) {
+	logs := &lockedBuffer{}
+	o.Log = logs
+	defer func() {
+		if t.Failed() {
+			var errs []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "level=ERROR") && !strings.Contains(l, `msg="http request"`) && len(errs) < 20 {
+					errs = append(errs, l)
+				}
+			}
+			t.Logf("server errors:\n%s", strings.Join(errs, "\n"))
+		}
+	}()
 	srv := apitest.Start(t, o)
 	ctx := context.Background()
 	const devices = 2000
@@ -212,4 +225,22 @@ func forEachStore(t *testing.T, f func(t *testing.T, o apitest.Options)) {
 		o, _ := apitest.Postgres(t)
 		f(t, o)
 	})
+}
+
+// lockedBuffer collects the server's log from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
