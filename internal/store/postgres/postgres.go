@@ -167,8 +167,21 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		}
 		return &inventory.DuplicateError{Serials: dup}
 	}
+	if err == nil && len(b.Devices) >= analyzeAfter {
+		// Fresh statistics after a bulk load: without them the planner
+		// guesses and a filtered page can take ten times longer until
+		// autovacuum gets round to it.
+		_, err = s.pool.Exec(ctx, "ANALYZE devices, events")
+		if err != nil {
+			err = fmt.Errorf("import committed; analyze: %w", err)
+		}
+	}
 	return err
 }
+
+// analyzeAfter is the batch size from which Insert refreshes the planner's
+// statistics.
+const analyzeAfter = 5000
 
 func date(t time.Time) any {
 	if t.IsZero() {

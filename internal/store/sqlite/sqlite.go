@@ -157,8 +157,21 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 	}); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if len(b.Devices) >= analyzeAfter {
+		// Fresh planner statistics after a bulk load (sampled: analysis_limit).
+		if _, err := s.w.ExecContext(ctx, "PRAGMA analysis_limit = 2000; ANALYZE devices; ANALYZE events"); err != nil {
+			return fmt.Errorf("import committed; analyze: %w", err)
+		}
+	}
+	return nil
 }
+
+// analyzeAfter is the batch size from which Insert refreshes the planner's
+// statistics.
+const analyzeAfter = 5000
 
 // insertRows writes n rows with multi-row INSERT statements prepared once
 // per chunk size.
