@@ -48,6 +48,17 @@ type arrival struct {
 	group int
 	mean  float64
 	cv    float64
+	gamma gammaGen // shape 1/cv²
+	scale float64  // mean·cv², so gamma × scale has the mean and cv
+}
+
+func newArrival(group int, mean, cv float64) arrival {
+	a := arrival{group: group, mean: mean, cv: cv}
+	if cv > 0 {
+		a.gamma = newGamma(1 / (cv * cv))
+		a.scale = mean * cv * cv
+	}
+	return a
 }
 
 // compile resolves models and builds the simulation model.
@@ -141,7 +152,7 @@ func compile(p *Plan, cat *accel.Catalog) (*model, error) {
 		}
 		for m := int(d.From - p.Start); m <= last; m += 3 {
 			if m >= 0 {
-				md.arrivals[m] = append(md.arrivals[m], arrival{group: g, mean: d.UnitsPerQuarter, cv: d.CV})
+				md.arrivals[m] = append(md.arrivals[m], newArrival(g, d.UnitsPerQuarter, d.CV))
 			}
 		}
 	}

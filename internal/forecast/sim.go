@@ -111,8 +111,9 @@ func (md *model) path(r *rand.Rand, st *pathState, supply []float64) int {
 				st.retire(gi, m)
 			}
 		}
-		for _, a := range md.arrivals[m] {
-			st.join(a.group, units(r, a.mean, a.cv), m+groups[a.group].life)
+		for ai := range md.arrivals[m] {
+			a := &md.arrivals[m][ai]
+			st.join(a.group, a.units(r), m+groups[a.group].life)
 		}
 		for gi := range groups {
 			s += float64(st.gs[gi].n) * groups[gi].pf
@@ -155,32 +156,42 @@ func (md *model) path(r *rand.Rand, st *pathState, supply []float64) int {
 
 // units draws one quarter's delivery: exactly mean when cv is 0, else a
 // gamma variate with that mean and coefficient of variation, rounded.
-func units(r *rand.Rand, mean, cv float64) int {
-	if cv == 0 || mean == 0 {
-		return int(math.Round(mean))
+func (a *arrival) units(r *rand.Rand) int {
+	if a.cv == 0 || a.mean == 0 {
+		return int(math.Round(a.mean))
 	}
-	k := 1 / (cv * cv)
-	return int(math.Round(gamma(r, k) * mean / k))
+	return int(math.Round(a.gamma.draw(r) * a.scale))
 }
 
-// gamma draws Gamma(k, 1) by Marsaglia and Tsang (ACM TOMS 26(3), 2000),
-// boosting k < 1 by U^(1/k).
-func gamma(r *rand.Rand, k float64) float64 {
-	if k < 1 {
-		return gamma(r, k+1) * math.Pow(r.Float64(), 1/k)
+// gammaGen draws Gamma(k, 1) by Marsaglia and Tsang (ACM TOMS 26(3), 2000),
+// with the constants computed once; k < 1 is boosted by U^(1/k).
+type gammaGen struct {
+	k, d, c float64
+}
+
+func newGamma(k float64) gammaGen {
+	kk := k
+	if kk < 1 {
+		kk++
 	}
-	d := k - 1.0/3
-	c := 1 / math.Sqrt(9*d)
+	d := kk - 1.0/3
+	return gammaGen{k: k, d: d, c: 1 / math.Sqrt(9*d)}
+}
+
+func (g gammaGen) draw(r *rand.Rand) float64 {
 	for {
 		x := r.NormFloat64()
-		v := 1 + c*x
+		v := 1 + g.c*x
 		if v <= 0 {
 			continue
 		}
 		v = v * v * v
 		u := r.Float64()
-		if u < 1-0.0331*x*x*x*x || math.Log(u) < 0.5*x*x+d*(1-v+math.Log(v)) {
-			return d * v
+		if u < 1-0.0331*x*x*x*x || math.Log(u) < 0.5*x*x+g.d*(1-v+math.Log(v)) {
+			if g.k < 1 {
+				return g.d * v * math.Pow(r.Float64(), 1/g.k)
+			}
+			return g.d * v
 		}
 	}
 }
