@@ -1,7 +1,9 @@
 package sched
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"sort"
 )
 
@@ -67,23 +69,51 @@ type RoundConfig struct {
 //
 // Use it as: each round, p, err := st.Next(snapshot, tp); run p; then call
 // st.Charge(job, model, seconds) for every job that ran with the seconds it
-// actually ran (until its round ended or it finished).
+// actually ran (until its round ended or it finished). A RoundState assumes
+// one throughput table; pass the same *Throughputs every round (a different
+// pointer makes it re-read every job's throughputs).
 type RoundState struct {
 	cfg            RoundConfig
 	policy         Policy
 	agnostic, fifo bool
 
-	jobTime   map[string]map[string]float64 // job → model → seconds since reset (starts at RoundSeconds/2)
-	modelTime map[string]float64            // model → Σ jobTime
-	deficit   map[string]map[string]float64 // model → job → seconds owed
+	models    []string       // model index → id (grows, never shrinks)
+	modelIdx  map[string]int // id → model index
+	modelTime []float64      // by model index: Σ jobTime since the reset
+	jobs      map[string]*jobRec
+	gen       int // rounds seen, to find departed jobs
+
+	tp    *Throughputs
+	tpGen int
+
 	alloc     *Allocation
-	allocRow  map[string]int
-	allocCol  map[string]int
+	allocCol  []int // by model index: column in alloc, -1 if none
 	lastReset float64
 	dirty     bool
-	prev      Placement
 	// Allocations counts how many times Next recomputed the allocation.
 	Allocations int
+
+	// scratch
+	entries []entry
+}
+
+// jobRec is everything the mechanism keeps about one active job.
+type jobRec struct {
+	id       string
+	time     []float64 // by model index: seconds received since reset (starts at RoundSeconds/2)
+	deficit  []float64 // by model index
+	tput     []float64 // by model index, for tpGen
+	tpGen    int
+	row      int // row in the allocation in force, -1 if absent
+	seen     int
+	prevK    int   // model index of the previous round's run, -1 if none
+	prevDevs []int // its devices
+	pos      int   // index in the current snapshot
+}
+
+type entry struct {
+	prio, def, x float64
+	job, k       int32
 }
 
 // NewRoundState starts the round mechanism for a policy.
@@ -96,13 +126,12 @@ func NewRoundState(p Policy, cfg RoundConfig) *RoundState {
 	}
 	name := p.Name()
 	return &RoundState{
-		cfg:       cfg,
-		policy:    p,
-		agnostic:  name == FIFO || name == LAS || name == FTF || name == Makespan,
-		fifo:      name == FIFO || name == FIFOHetero,
-		jobTime:   map[string]map[string]float64{},
-		modelTime: map[string]float64{},
-		deficit:   map[string]map[string]float64{},
+		cfg:      cfg,
+		policy:   p,
+		agnostic: name == FIFO || name == LAS || name == FTF || name == Makespan,
+		fifo:     name == FIFO || name == FIFOHetero,
+		modelIdx: map[string]int{},
+		jobs:     map[string]*jobRec{},
 	}
 }
 
@@ -116,14 +145,89 @@ func (st *RoundState) ForceReset() { st.lastReset = 0 }
 func (st *RoundState) Allocation() *Allocation { return st.alloc }
 
 // Charge records that a job ran seconds of wall time on model in the round
-// just finished. Unknown jobs (already finished) are ignored.
+// just finished. Unknown jobs (already finished) and models are ignored.
 func (st *RoundState) Charge(jobID, model string, seconds float64) {
-	jt, ok := st.jobTime[jobID]
-	if !ok || !(seconds > 0) {
+	rec, ok := st.jobs[jobID]
+	k, okm := st.modelIdx[model]
+	if !ok || !okm || !(seconds > 0) {
 		return
 	}
-	jt[model] += seconds
-	st.modelTime[model] += seconds
+	st.grow(rec)
+	rec.time[k] += seconds
+	st.modelTime[k] += seconds
+}
+
+// model returns the index of a model id, adding it (every job starts with
+// RoundSeconds/2 on a new model, as Gavel registers a new worker type).
+func (st *RoundState) model(id string) int {
+	if k, ok := st.modelIdx[id]; ok {
+		return k
+	}
+	k := len(st.models)
+	st.models = append(st.models, id)
+	st.modelIdx[id] = k
+	st.modelTime = append(st.modelTime, 0)
+	st.allocCol = append(st.allocCol, -1)
+	if st.alloc != nil {
+		st.allocCol[k] = indexOf(st.alloc.Models, id)
+	}
+	st.tpGen++
+	return k
+}
+
+// grow brings a record's per-model slices to the current model count.
+func (st *RoundState) grow(rec *jobRec) {
+	for len(rec.time) < len(st.models) {
+		rec.time = append(rec.time, st.cfg.RoundSeconds/2)
+		rec.deficit = append(rec.deficit, 0)
+	}
+}
+
+func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
+	models := s.models()
+	cols = make([]int, len(models))
+	for c, m := range models {
+		cols[c] = st.model(m)
+	}
+	if tp != st.tp {
+		st.tp = tp
+		st.tpGen++
+	}
+	st.gen++
+	for i := range s.Jobs {
+		j := &s.Jobs[i]
+		rec, ok := st.jobs[j.ID]
+		if !ok {
+			rec = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1}
+			if st.alloc != nil {
+				rec.row = indexOf(st.alloc.Jobs, j.ID)
+			}
+			st.jobs[j.ID] = rec
+			st.dirty = true
+		}
+		st.grow(rec)
+		if rec.tpGen != st.tpGen {
+			if cap(rec.tput) < len(st.models) {
+				rec.tput = make([]float64, len(st.models))
+			}
+			rec.tput = rec.tput[:len(st.models)]
+			for k, m := range st.models {
+				rec.tput[k], _ = tp.Lookup(j.Class, j.Gang, m)
+			}
+			rec.tpGen = st.tpGen
+		}
+		rec.seen = st.gen
+		rec.pos = i
+	}
+	if len(st.jobs) != len(s.Jobs) {
+		for id, rec := range st.jobs {
+			if rec.seen != st.gen {
+				delete(st.jobs, id)
+				st.dirty = true
+			}
+		}
+	}
+	return cols
 }
 
 // Next runs one scheduling step at s.Now, Gavel's way: it notices arrivals
@@ -131,32 +235,10 @@ func (st *RoundState) Charge(jobID, model string, seconds float64) {
 // changed and the reset interval has passed (resetting the time-received
 // counters), then places jobs with Round. The error is the policy's.
 func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
-	models := s.models()
-	active := make(map[string]bool, len(s.Jobs))
-	for i := range s.Jobs {
-		id := s.Jobs[i].ID
-		active[id] = true
-		if _, ok := st.jobTime[id]; !ok {
-			jt := make(map[string]float64, len(models))
-			for _, m := range models {
-				jt[m] = st.cfg.RoundSeconds / 2
-			}
-			st.jobTime[id] = jt
-			st.dirty = true
-		}
-	}
-	for id := range st.jobTime {
-		if !active[id] {
-			delete(st.jobTime, id)
-			for _, d := range st.deficit {
-				delete(d, id)
-			}
-			st.dirty = true
-		}
-	}
+	cols := st.sync(s, tp)
 	elapsed := s.Now - st.lastReset
 	if st.dirty && (elapsed >= st.cfg.ResetInterval || st.lastReset == 0) {
-		st.reset(s.Now, models)
+		st.reset(s.Now, cols)
 		a, err := st.policy.Allocate(s, tp)
 		if err != nil {
 			return Placement{}, err
@@ -165,62 +247,51 @@ func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
 		st.dirty = false
 		st.Allocations++
 	}
-	p := Round(s, tp, st.alloc, st.prev, st)
-	st.prev = p
-	return p, nil
+	return st.round(s, cols), nil
 }
 
 func (st *RoundState) setAllocation(a *Allocation) {
 	st.alloc = a
-	st.allocRow = make(map[string]int, len(a.Jobs))
-	for i, id := range a.Jobs {
-		st.allocRow[id] = i
+	for _, rec := range st.jobs {
+		rec.row = -1
 	}
-	st.allocCol = make(map[string]int, len(a.Models))
-	for k, m := range a.Models {
-		st.allocCol[m] = k
+	for i, id := range a.Jobs {
+		if rec, ok := st.jobs[id]; ok {
+			rec.row = i
+		}
+	}
+	for k, m := range st.models {
+		st.allocCol[k] = indexOf(a.Models, m)
 	}
 }
 
-// share is X[job][model] of the allocation in force and whether the job is
-// in it at all.
-func (st *RoundState) share(jobID, model string) (float64, bool) {
-	if st.alloc == nil {
+// share is X[job][model index] of the allocation in force and whether the
+// job is in it at all.
+func (st *RoundState) share(rec *jobRec, k int) (float64, bool) {
+	if st.alloc == nil || rec.row < 0 {
 		return 0, false
 	}
-	i, ok := st.allocRow[jobID]
-	if !ok {
-		return 0, false
-	}
-	k, ok := st.allocCol[model]
-	if !ok {
+	c := st.allocCol[k]
+	if c < 0 {
 		return 0, true
 	}
-	return st.alloc.X[i][k], true
+	return st.alloc.X[rec.row][c], true
 }
 
 // reset is Gavel's _reset_time_run_so_far: deficits absorb the difference
 // between the time owed under the old allocation and the time received, and
 // every job restarts at RoundSeconds/2 on every model.
-func (st *RoundState) reset(now float64, models []string) {
+func (st *RoundState) reset(now float64, cols []int) {
 	elapsed := now - st.lastReset
 	half := st.cfg.RoundSeconds / 2
-	for _, m := range models {
-		st.modelTime[m] = 0
-		d := st.deficit[m]
-		if d == nil {
-			d = map[string]float64{}
-			st.deficit[m] = d
-		}
-		for id, jt := range st.jobTime {
-			received := 0.0
-			if t, ok := jt[m]; ok {
-				received = t - half
-			}
-			x, _ := st.share(id, m)
-			d[id] += x*elapsed - received
-			jt[m] = half
-			st.modelTime[m] += half
+	for _, k := range cols {
+		st.modelTime[k] = 0
+		for _, rec := range st.jobs {
+			received := rec.time[k] - half
+			x, _ := st.share(rec, k)
+			rec.deficit[k] += x*elapsed - received
+			rec.time[k] = half
+			st.modelTime[k] += half
 		}
 	}
 	st.lastReset = now
@@ -237,119 +308,130 @@ func (st *RoundState) reset(now float64, models []string) {
 //     model's jobs are sorted by (priority, deficit, X) descending and the
 //     queues are concatenated. Walking it, a job is scheduled on a model if
 //     it is not yet scheduled, runs there (throughput > 0), fits in the
-//     devices left, and (fifo only) has priority > 0. Jobs with priority 0
-//     still fill devices nobody with a share wants (work conservation).
+//     devices left, is in the allocation, and (fifo only) has priority > 0.
+//     Jobs with priority 0 still fill devices nobody with a share wants
+//     (work conservation).
 //  3. Per model, gangs are placed largest first; a job that ran on the same
 //     model in prev keeps its devices if they are all still free (lease
 //     extension), the others take the lowest free device indices.
 //
-// st supplies the time-received counters and deficits; a may be nil (no
-// allocation yet: nothing runs). Jobs are never split across models.
+// st supplies the time-received counters and deficits (Round registers new
+// jobs in it but does not recompute the allocation: that is Next's job); a
+// may be nil (nothing runs). Jobs are never split across models.
 func Round(s *Snapshot, tp *Throughputs, a *Allocation, prev Placement, st *RoundState) Placement {
-	models := s.models()
-	nj := len(s.Jobs)
-	tput := make([][]float64, nj)
-	for i := range s.Jobs {
-		j := &s.Jobs[i]
-		row := make([]float64, len(models))
-		for k, m := range models {
-			row[k], _ = tp.Lookup(j.Class, j.Gang, m)
-		}
-		tput[i] = row
-	}
-	if st.alloc != a && a != nil {
-		st.setAllocation(a)
-	} else if a == nil {
+	cols := st.sync(s, tp)
+	if a == nil {
 		st.alloc = nil
+		for _, rec := range st.jobs {
+			rec.row = -1
+		}
+	} else if a != st.alloc {
+		st.setAllocation(a)
 	}
+	for _, rec := range st.jobs {
+		rec.prevK, rec.prevDevs = -1, nil
+	}
+	for _, r := range prev.Runs {
+		if rec, ok := st.jobs[r.Job]; ok {
+			if k, ok := st.modelIdx[r.Model]; ok {
+				rec.prevK, rec.prevDevs = k, r.Devices
+			}
+		}
+	}
+	return st.round(s, cols)
+}
 
-	order := st.modelOrder(models, tput)
-	col := make(map[string]int, len(models))
-	for k, m := range models {
-		col[m] = k
+// round is Round on the state's own previous placement. cols maps the
+// snapshot's sorted models to model indices.
+func (st *RoundState) round(s *Snapshot, cols []int) Placement {
+	nj := len(s.Jobs)
+	recs := make([]*jobRec, nj)
+	for i := range s.Jobs {
+		recs[i] = st.jobs[s.Jobs[i].ID]
 	}
+	order := st.modelOrder(cols, recs)
 
-	type entry struct {
-		job          int
-		k            int
-		prio, def, x float64
+	left := make([]int, len(st.models))
+	for _, k := range cols {
+		left[k] = s.Fleet[st.models[k]]
 	}
-	queue := make([]entry, 0, nj*len(order))
-	per := make([]entry, 0, nj)
+	chosen := make([]int, nj) // model index + 1, 0 = not scheduled
+	// Per model, a max-heap on (priority, deficit, X, −snapshot index) —
+	// the order of Gavel's sorted queue — popped only until the model is
+	// full: the rest of its queue could not be scheduled anyway. Entries
+	// that can never be scheduled (throughput 0, not in the allocation,
+	// fifo without priority) are left out.
 	for _, k := range order {
-		m := models[k]
-		per = per[:0]
-		mt := st.modelTime[m]
-		for i := range s.Jobs {
-			id := s.Jobs[i].ID
-			x, in := st.share(id, m)
+		if left[k] == 0 || st.alloc == nil {
+			continue
+		}
+		mt := st.modelTime[k]
+		h := st.entries[:0]
+		for i, rec := range recs {
+			if chosen[i] != 0 || rec.row < 0 || rec.tput[k] <= 0 || s.Jobs[i].Gang > left[k] {
+				continue
+			}
+			x, _ := st.share(rec, k)
 			prio := 0.0
-			if in && x > 0 && tput[i][k] > 0 {
+			if x > 0 {
 				prio = x * 1e9
-				frac := 0.0
-				if jt, ok := st.jobTime[id]; ok && mt > 0 {
-					if t, ok := jt[m]; ok {
-						frac = t / mt
+				if mt > 0 {
+					if frac := rec.time[k] / mt; frac > 0 {
+						prio = x / frac
 					}
 				}
-				if frac > 0 {
-					prio = x / frac
-				}
 			}
-			per = append(per, entry{job: i, k: k, prio: prio, def: st.deficit[m][id], x: x})
-		}
-		sort.SliceStable(per, func(a, b int) bool {
-			pa, pb := per[a], per[b]
-			if pa.prio != pb.prio {
-				return pa.prio > pb.prio
+			if st.fifo && prio <= 0 {
+				continue
 			}
-			if pa.def != pb.def {
-				return pa.def > pb.def
+			h = append(h, entry{prio: prio, def: rec.deficit[k], x: x, job: int32(i), k: int32(k)})
+		}
+		heapify(h)
+		for len(h) > 0 && left[k] > 0 {
+			e := h[0]
+			last := len(h) - 1
+			h[0] = h[last]
+			h = h[:last]
+			siftDown(h, 0)
+			i := int(e.job)
+			if g := s.Jobs[i].Gang; chosen[i] == 0 && g <= left[k] {
+				left[k] -= g
+				chosen[i] = k + 1
 			}
-			return pa.x > pb.x
-		})
-		queue = append(queue, per...)
-	}
-
-	left := make([]int, len(models))
-	for k, m := range models {
-		left[k] = s.Fleet[m]
-	}
-	chosen := make([]int, nj) // model index+1, 0 = not scheduled
-	for _, e := range queue {
-		i, k := e.job, e.k
-		if left[k] == 0 || chosen[i] != 0 || tput[i][k] <= 0 {
-			continue
 		}
-		if st.fifo && e.prio <= 0 {
-			continue
-		}
-		if _, in := st.share(s.Jobs[i].ID, models[k]); !in {
-			continue // arrived after the allocation was computed: waits for the next one
-		}
-		g := s.Jobs[i].Gang
-		if g > left[k] {
-			continue
-		}
-		left[k] -= g
-		chosen[i] = k + 1
+		st.entries = h[:0]
 	}
 
 	// Place gangs on devices, largest first, keeping previous devices.
-	prevRun := make(map[string]Run, len(prev.Runs))
-	for _, r := range prev.Runs {
-		prevRun[r.Job] = r
-	}
 	var out Placement
-	for _, k := range order {
-		m := models[k]
-		var jobs []int
-		for i := range s.Jobs {
-			if chosen[i] == k+1 {
-				jobs = append(jobs, i)
-			}
+	nRun := 0
+	for i := range s.Jobs {
+		if chosen[i] != 0 {
+			nRun++
 		}
-		sort.SliceStable(jobs, func(a, b int) bool { return s.Jobs[jobs[a]].Gang > s.Jobs[jobs[b]].Gang })
+	}
+	out.Runs = make([]Run, 0, nRun)
+	devBuf := make([]int, 0, func() (n int) {
+		for _, k := range cols {
+			n += s.Fleet[st.models[k]]
+		}
+		return n
+	}())
+	take := func(d []int) []int { // copy into the shared backing array
+		start := len(devBuf)
+		devBuf = append(devBuf, d...)
+		return devBuf[start:len(devBuf):len(devBuf)]
+	}
+	byModel := make([][]int, len(st.models))
+	for i := range s.Jobs {
+		if chosen[i] != 0 {
+			byModel[chosen[i]-1] = append(byModel[chosen[i]-1], i)
+		}
+	}
+	for _, k := range order {
+		m := st.models[k]
+		jobs := byModel[k]
+		slices.SortStableFunc(jobs, func(a, b int) int { return cmp.Compare(s.Jobs[b].Gang, s.Jobs[a].Gang) })
 		used := make([]bool, s.Fleet[m])
 		ptr := 0
 		for lo := 0; lo < len(jobs); {
@@ -360,12 +442,12 @@ func Round(s *Snapshot, tp *Throughputs, a *Allocation, prev Placement, st *Roun
 			group := jobs[lo:hi]
 			placed := make([]bool, len(group))
 			for gi, i := range group {
-				r, ok := prevRun[s.Jobs[i].ID]
-				if !ok || r.Model != m || len(r.Devices) != s.Jobs[i].Gang {
+				rec := recs[i]
+				if rec.prevK != k || len(rec.prevDevs) != s.Jobs[i].Gang {
 					continue
 				}
 				free := true
-				for _, d := range r.Devices {
+				for _, d := range rec.prevDevs {
 					if d < 0 || d >= len(used) || used[d] {
 						free = false
 						break
@@ -374,49 +456,58 @@ func Round(s *Snapshot, tp *Throughputs, a *Allocation, prev Placement, st *Roun
 				if !free {
 					continue
 				}
-				for _, d := range r.Devices {
+				for _, d := range rec.prevDevs {
 					used[d] = true
 				}
 				placed[gi] = true
-				out.Runs = append(out.Runs, Run{Job: s.Jobs[i].ID, Model: m, Devices: append([]int(nil), r.Devices...)})
+				out.Runs = append(out.Runs, Run{Job: s.Jobs[i].ID, Model: m, Devices: take(rec.prevDevs)})
 			}
 			for gi, i := range group {
 				if placed[gi] {
 					continue
 				}
-				devs := make([]int, 0, s.Jobs[i].Gang)
-				for len(devs) < s.Jobs[i].Gang && ptr < len(used) {
+				start := len(devBuf)
+				for len(devBuf)-start < s.Jobs[i].Gang && ptr < len(used) {
 					if !used[ptr] {
 						used[ptr] = true
-						devs = append(devs, ptr)
+						devBuf = append(devBuf, ptr)
 					}
 					ptr++
 				}
-				out.Runs = append(out.Runs, Run{Job: s.Jobs[i].ID, Model: m, Devices: devs})
+				out.Runs = append(out.Runs, Run{Job: s.Jobs[i].ID, Model: m, Devices: devBuf[start:len(devBuf):len(devBuf)]})
 			}
 			lo = hi
 		}
+	}
+
+	// Remember this placement for lease extension next round.
+	for _, rec := range recs {
+		rec.prevK, rec.prevDevs = -1, nil
+	}
+	for _, r := range out.Runs {
+		rec := st.jobs[r.Job]
+		rec.prevK, rec.prevDevs = st.modelIdx[r.Model], r.Devices
 	}
 
 	for i := range s.Jobs {
 		if chosen[i] != 0 {
 			continue
 		}
-		out.Waiting = append(out.Waiting, Wait{Job: s.Jobs[i].ID, Reason: waitReason(s, i, models, tput[i], st)})
+		out.Waiting = append(out.Waiting, Wait{Job: s.Jobs[i].ID, Reason: st.waitReason(s, i, recs[i], cols)})
 	}
 	return out
 }
 
-func waitReason(s *Snapshot, i int, models []string, tput []float64, st *RoundState) Reason {
+func (st *RoundState) waitReason(s *Snapshot, i int, rec *jobRec, cols []int) Reason {
 	runs, fits, share := false, false, false
-	for k, m := range models {
-		if tput[k] > 0 {
+	for _, k := range cols {
+		if rec.tput[k] > 0 {
 			runs = true
-			if s.Jobs[i].Gang <= s.Fleet[m] {
+			if s.Jobs[i].Gang <= s.Fleet[st.models[k]] {
 				fits = true
 			}
 		}
-		if x, _ := st.share(s.Jobs[i].ID, m); x > 0 {
+		if x, _ := st.share(rec, k); x > 0 {
 			share = true
 		}
 	}
@@ -431,12 +522,12 @@ func waitReason(s *Snapshot, i int, models []string, tput []float64, st *RoundSt
 	return ReasonOutranked
 }
 
-// modelOrder returns column indices in fill order.
-func (st *RoundState) modelOrder(models []string, tput [][]float64) []int {
-	total := make([]float64, len(models))
-	for _, row := range tput {
-		for k, v := range row {
-			total[k] += v
+// modelOrder returns model indices (of cols) in fill order.
+func (st *RoundState) modelOrder(cols []int, recs []*jobRec) []int {
+	total := make(map[int]float64, len(cols))
+	for _, k := range cols {
+		for _, rec := range recs {
+			total[k] += rec.tput[k]
 		}
 	}
 	rank := make(map[string]int, len(st.cfg.ModelOrder))
@@ -445,14 +536,11 @@ func (st *RoundState) modelOrder(models []string, tput [][]float64) []int {
 			rank[m] = r
 		}
 	}
-	order := make([]int, len(models))
-	for k := range order {
-		order[k] = k
-	}
+	order := append([]int(nil), cols...)
 	sort.SliceStable(order, func(a, b int) bool {
 		ka, kb := order[a], order[b]
-		ra, oka := rank[models[ka]]
-		rb, okb := rank[models[kb]]
+		ra, oka := rank[st.models[ka]]
+		rb, okb := rank[st.models[kb]]
 		switch {
 		case oka && okb:
 			return ra < rb
@@ -462,10 +550,49 @@ func (st *RoundState) modelOrder(models []string, tput [][]float64) []int {
 		if total[ka] != total[kb] {
 			return total[ka] > total[kb]
 		}
-		return models[ka] < models[kb]
+		return st.models[ka] < st.models[kb]
 	})
 	if st.agnostic && st.cfg.Rand != nil {
 		st.cfg.Rand.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
 	}
 	return order
+}
+
+// before reports whether entry a comes before b in Gavel's queue for a model:
+// (priority, deficit, X) descending, then snapshot order.
+func before(a, b *entry) bool {
+	switch {
+	case a.prio != b.prio:
+		return a.prio > b.prio
+	case a.def != b.def:
+		return a.def > b.def
+	case a.x != b.x:
+		return a.x > b.x
+	}
+	return a.job < b.job
+}
+
+func heapify(h []entry) {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+}
+
+func siftDown(h []entry, i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && before(&h[r], &h[l]) {
+			c = r
+		}
+		if !before(&h[c], &h[i]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
 }
