@@ -95,6 +95,24 @@ omit fleet.`,
 			if err != nil {
 				return err
 			}
+			if server != "" {
+				// The live fleet may hold chips the forecast cannot count:
+				// say so and leave them out rather than fail.
+				kept := plan.Fleet[:0]
+				for _, h := range plan.Fleet {
+					c, err := cat.Resolve(h.Model)
+					if err != nil {
+						fmt.Fprintf(env.Stderr, "runway: leaving out %d in service + %d reserve of %s: %v\n", h.InService, h.Reserve, h.Model, err)
+						continue
+					}
+					if _, ok := c.Dense(plan.Precision); !ok {
+						fmt.Fprintf(env.Stderr, "runway: leaving out %d in service + %d reserve of %s: the catalog has no dense %s rate\n", h.InService, h.Reserve, c.Name, plan.Precision)
+						continue
+					}
+					kept = append(kept, h)
+				}
+				plan.Fleet = kept
+			}
 			if format == console.Table && env.Terminal(env.Stderr) {
 				var bar *progressbar.ProgressBar
 				opts.Progress = func(done, total int) {

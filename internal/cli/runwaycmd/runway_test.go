@@ -131,7 +131,9 @@ func TestServerFleet(t *testing.T) {
 		}
 		io.WriteString(w, `{"totals": {}, "models": [
 		  {"model": "h800-sxm5-80gb", "by_state": {"in-service": 100, "reserve": 20, "maintenance": 5, "failed": 1, "retired": 9}},
-		  {"model": "ascend-910b", "by_state": {"in-service": 0, "reserve": 0, "retired": 4}}]}`)
+		  {"model": "ascend-910b", "by_state": {"in-service": 0, "reserve": 0, "retired": 4}},
+		  {"model": "mlu590", "by_state": {"in-service": 7}},
+		  {"model": "gone-from-catalog", "by_state": {"in-service": 3}}]}`)
 	}))
 	defer srv.Close()
 	plan := filepath.Join(t.TempDir(), "p.yaml")
@@ -149,6 +151,10 @@ func TestServerFleet(t *testing.T) {
 	// 100 H800 in service × 0.9894 PFLOP/s = 98.94 = demand: no shortfall.
 	if len(res.Series) != 24 || res.Series[0].Supply.P50 != 98.94 {
 		t.Fatalf("series from the live fleet: %+v", res.Series)
+	}
+	// Chips without a rate, or unknown to the catalog, are left out with a note.
+	if !strings.Contains(stderr, "leaving out 7 in service + 0 reserve of MLU590") || !strings.Contains(stderr, "gone-from-catalog") {
+		t.Errorf("stderr: %q", stderr)
 	}
 	code, _, stderr = run(t, nil, false, "--plan", plan, "--server", srv.URL, "--paths", "10")
 	if code != 1 || !strings.Contains(stderr, "GRANARY_TOKEN") {
