@@ -531,6 +531,9 @@ func jsonErrWhere(err error) (int64, string) {
 }
 
 func jsonMsg(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return fmt.Sprintf("field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
