@@ -81,7 +81,7 @@ func TestRoles(t *testing.T) {
 }
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
-func f64(v float64) *float64                  { return &v }
+func f64(v float64) *float64                   { return &v }
 
 func TestParseCSV(t *testing.T) {
 	in := "\ufeffSerial,MODEL,state,labels,cost_usd,acquired,warranty_until,node,site,pool\n" +
