@@ -93,6 +93,22 @@ func TestTableAndPlot(t *testing.T) {
 	}
 }
 
+// On a terminal the table output shows a progress bar on stderr; stdout
+// stays clean.
+func TestProgressBarOnTerminal(t *testing.T) {
+	code, out, stderr := run(t, nil, true, "--plan", example, "--paths", "300")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "simulating") || strings.Contains(out, "simulating") {
+		t.Errorf("progress bar: stderr %q", stderr)
+	}
+	_, _, stderr = run(t, nil, false, "--plan", example, "--paths", "300")
+	if stderr != "" {
+		t.Errorf("not a terminal, yet stderr %q", stderr)
+	}
+}
+
 func TestBadInputExit2(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("start: 2027-01\nfleet:\n  - model: H900\n    in_service: 3\ndemand: {inference: {pflops: 1}}\n"), 0o644)
