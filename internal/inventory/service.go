@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -18,14 +19,20 @@ import (
 // "3A090.a" or "not controlled". internal/exportctl provides the real one.
 type Classifier func(accel.Chip) string
 
+// ExportClassifier classifies chips under an export-control rule set: the
+// band ("3A090.a", "3A090.b", "not-3A090" or "insufficient-data").
+func ExportClassifier(rs exportctl.RuleSet) Classifier {
+	return func(c accel.Chip) string { return string(exportctl.Classify(c, rs).Classification) }
+}
+
 // Config is what a Service is built from. Store and Catalog are required.
 type Config struct {
 	Store   Store
 	Catalog *accel.Catalog
 	// Now is the clock for event times and token creation. Nil means time.Now.
 	Now func() time.Time
-	// Classify labels models in the summary. Nil labels every model
-	// "unclassified".
+	// Classify labels models in the summary. Nil means ExportClassifier
+	// under the latest export-control rule set.
 	Classify Classifier
 	// Random is the entropy for token secrets and ids. Nil means crypto/rand.
 	Random io.Reader
@@ -51,7 +58,7 @@ func New(c Config) (*Service, error) {
 		s.now = time.Now
 	}
 	if s.classify == nil {
-		s.classify = func(accel.Chip) string { return "unclassified" }
+		s.classify = ExportClassifier(exportctl.Latest())
 	}
 	if s.random == nil {
 		s.random = cryptoRand
