@@ -167,8 +167,9 @@ type jobState struct {
 	done      bool
 	finish    float64
 	restarts  int
-	iso       float64 // isolated time, for ρ
-	lastRound int     // round index of the last run
+	iso       float64   // isolated time, for ρ
+	tput      []float64 // steps/s per fleet model (Result.Models order)
+	lastRound int       // round index of the last run
 	lastModel string
 	lastDevs  []int
 }
@@ -266,7 +267,11 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 			res.Unrunnable = append(res.Unrunnable, Unrunnable{ID: j.ID, Name: j.Name, Reason: sched.ReasonGangTooLarge})
 			continue
 		}
-		states = append(states, &jobState{Job: j, sid: strconv.Itoa(j.ID), remaining: j.Steps, lastRound: -2})
+		js := &jobState{Job: j, sid: strconv.Itoa(len(states)), remaining: j.Steps, lastRound: -2, tput: make([]float64, len(models))}
+		for k, m := range models {
+			js.tput[k], _ = tp.Lookup(j.Class, j.Gang, m)
+		}
+		states = append(states, js)
 	}
 
 	inWindow := func(id int) bool {
@@ -288,7 +293,6 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 		Rand:          cfg.Rand,
 		ModelOrder:    cfg.ModelOrder,
 	})
-	byID := make(map[string]*jobState, len(states))
 	var (
 		active   []*jobState
 		running  []run
@@ -366,7 +370,6 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 			kept := active[:0]
 			for _, j := range active {
 				if j.done {
-					delete(byID, j.sid)
 					continue
 				}
 				kept = append(kept, j)
@@ -383,7 +386,6 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 			j := states[next]
 			next++
 			active = append(active, j)
-			byID[j.sid] = j
 			j.iso = isolatedTime(tp, &j.Job, models, cfg.Fleet, len(active))
 		}
 		snapJobs = snapJobs[:0]
@@ -401,15 +403,17 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 		res.Rounds++
 		running = running[:0]
 		for _, r := range pl.Runs {
-			j, ok := byID[r.Job]
-			if !ok {
+			// Snapshot ids are positions in states.
+			pos, err := strconv.Atoi(r.Job)
+			if err != nil || pos < 0 || pos >= len(states) || states[pos].done || states[pos].sid != r.Job {
 				return nil, fmt.Errorf("policy %s placed unknown job %q", p.Name(), r.Job)
 			}
+			j := states[pos]
 			k, ok := col[r.Model]
 			if !ok {
 				return nil, fmt.Errorf("policy %s placed job %q on unknown model %q", p.Name(), r.Job, r.Model)
 			}
-			thr, _ := tp.Lookup(j.Class, j.Gang, r.Model)
+			thr := j.tput[k]
 			if !(thr > 0) {
 				return nil, fmt.Errorf("policy %s placed job %q on %s where its throughput is 0", p.Name(), r.Job, r.Model)
 			}
