@@ -218,6 +218,9 @@ func (p *Plan) sane() error {
 	if p.Paths < 1 || p.Paths > MaxPaths {
 		bad("$.paths", fmt.Sprintf("must be between 1 and %d", MaxPaths))
 	}
+	if p.Paths*p.HorizonMonths > MaxPathMonths && p.Paths <= MaxPaths && p.HorizonMonths <= MaxHorizonMonths {
+		bad("$.paths", fmt.Sprintf("paths × horizon_months = %d × %d is more than %d: use fewer paths", p.Paths, p.HorizonMonths, MaxPathMonths))
+	}
 	if !(p.Utilization > 0 && p.Utilization <= 1) {
 		bad("$.utilization", "must be in (0, 1]")
 	}

@@ -42,6 +42,9 @@ const (
 	// MaxHorizonMonths and MaxPaths bound the work one plan can ask for.
 	MaxHorizonMonths = 1200
 	MaxPaths         = 1_000_000
+	// MaxPathMonths bounds paths × horizon_months (the supply series of
+	// every path is kept to compute the bands: 8 bytes each).
+	MaxPathMonths = 25_000_000
 	// MaxUnits bounds any device count or delivery size, so sums cannot
 	// overflow.
 	MaxUnits = 100_000_000

@@ -152,3 +152,12 @@ func FuzzParsePlan(f *testing.F) {
 		}
 	})
 }
+
+// A plan cannot ask for more path-months than the memory bound.
+func TestPathMonthsBound(t *testing.T) {
+	p := mustParse(t, "start: 2027-01\nhorizon_months: 1200\npaths: 1000000\nfleet: [{model: H800, in_service: 1}]\ndemand: {inference: {pflops: 1}}\n")
+	_, err := Run(context.Background(), p, accel.Default(), Options{})
+	if !errors.Is(err, fleet.ErrInvalid) || !strings.Contains(err.Error(), "use fewer paths") || !strings.Contains(err.Error(), "test.yaml:3") {
+		t.Fatalf("err %v", err)
+	}
+}
