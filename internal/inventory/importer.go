@@ -105,10 +105,23 @@ func (c *rowChecker) model(name string) (string, error) {
 	ch, err := c.cat.Resolve(name)
 	r := modelRes{id: ch.ID, err: err}
 	if err != nil {
-		r = modelRes{err: fmt.Errorf("unknown model: %w", err)}
+		r = modelRes{err: errors.New(modelMsg(err))}
 	}
 	c.models[name] = r
 	return r.id, r.err
+}
+
+// modelMsg rephrases a catalog resolution error for an import row:
+// `unknown model "H8OO"; nearest: …` or `model "A" matches 3 chips: …`.
+func modelMsg(err error) string {
+	msg := err.Error()
+	for _, k := range []error{fleet.ErrNotFound, fleet.ErrAmbiguous, fleet.ErrInvalid} {
+		msg = strings.TrimPrefix(msg, k.Error()+": ")
+	}
+	if rest, ok := strings.CutPrefix(msg, "unknown chip "); ok {
+		return "unknown model " + rest
+	}
+	return "model " + msg
 }
 
 // field is one raw value with its position.

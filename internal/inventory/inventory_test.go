@@ -162,7 +162,7 @@ func TestParseCSVErrors(t *testing.T) {
 	}
 	t.Run("unknown model lists nearest", func(t *testing.T) {
 		_, err := inventory.ParseCSV(accel.Default(), "f.csv", strings.NewReader(hdr+"A,H8OO,reserve\n"))
-		if err == nil || !strings.HasPrefix(err.Error(), `f.csv:2:3: field "model": unknown model: `) || !strings.Contains(err.Error(), "h800-sxm5-80gb") {
+		if err == nil || !strings.HasPrefix(err.Error(), `f.csv:2:3: field "model": unknown model "H8OO"; nearest: `) || !strings.Contains(err.Error(), "h800-sxm5-80gb") {
 			t.Errorf("err = %v", err)
 		}
 	})

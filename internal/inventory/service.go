@@ -113,7 +113,7 @@ func (s *Service) normalize(d Device, pos fleet.Position, errs fleet.InputErrors
 	if d.Model == "" {
 		add("model", "missing model")
 	} else if c, err := s.cat.Resolve(d.Model); err != nil {
-		add("model", err.Error())
+		add("model", modelMsg(err))
 	} else {
 		d.Model = c.ID
 	}

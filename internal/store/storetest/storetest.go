@@ -403,7 +403,7 @@ func testImportAllOrNothing(t *testing.T, st inventory.Store) {
 		name, csv string
 		want      []string // substrings, one per expected error, in order
 	}{
-		{"unknown model", "serial,model,state\nA-1,H800,in-service\nA-2,NoSuchChip9000,in-service\n", []string{"bad.csv:3:5: field \"model\": unknown model"}},
+		{"unknown model", "serial,model,state\nA-1,H800,in-service\nA-2,NoSuchChip9000,in-service\n", []string{"bad.csv:3:5: field \"model\": unknown model \"NoSuchChip9000\"; nearest: "}},
 		{"unknown state", "serial,model,state\nA-1,H800,in-service\nA-2,H800,broken\n", []string{"bad.csv:3:10: field \"state\": unknown state"}},
 		{"duplicate in file", "serial,model,state\nA-1,H800,in-service\nA-1,H800,reserve\n", []string{"bad.csv:3:1: field \"serial\": duplicate serial \"A-1\" (first on line 2)"}},
 		{"duplicate in store", "serial,model,state\nA-1,H800,in-service\nG-2,H800,reserve\n", []string{"bad.csv:3:1: field \"serial\": serial \"G-2\" already exists"}},
