@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -549,7 +550,16 @@ func jsonMsg(err error) string {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+		want := "a " + te.Type.Kind().String()
+		switch te.Type.Kind() {
+		case reflect.Float64, reflect.Float32, reflect.Int, reflect.Int64:
+			want = "a number"
+		case reflect.Map, reflect.Struct:
+			want = "an object"
+		case reflect.Slice:
+			want = "an array"
+		}
+		return fmt.Sprintf("field %q: want %s, got JSON %s", te.Field, want, te.Value)
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
 }

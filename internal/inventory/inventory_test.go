@@ -200,7 +200,7 @@ func TestParseJSON(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, in, want string }{
 		{"unknown field", `[{"serial": "J", "model": "H800", "state": "reserve", "colour": "red"}]`, `f.json:1:2: field "colour": devices[0]: unknown field "colour"`},
-		{"wrong type", "[\n {\"serial\": 7, \"model\": \"H800\", \"state\": \"reserve\"}]", `f.json:2:14: field "serial": devices[0]: field "serial": want string, got JSON number`},
+		{"wrong type", "[\n {\"serial\": 7, \"model\": \"H800\", \"state\": \"reserve\"}]", `f.json:2:14: field "serial": devices[0]: field "serial": want a string, got JSON number`},
 		{"bad state", "{\"devices\": [\n  {\"serial\": \"J\", \"model\": \"H800\", \"state\": \"gone\"}]}", `f.json:2:3: field "state": unknown state "gone" (valid: in-service, reserve, maintenance, failed, retired)`},
 		{"not a list", `"hello"`, `f.json:1:1: want an array of devices or an object with "devices"`},
 		{"unknown key", `{"machines": []}`, `f.json:1:12: field "machines": unknown key "machines" (want "nodes" and "devices")`},
