@@ -45,6 +45,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty path")
 	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		// Two pools (writer, readers) need one shared file; an in-memory
+		// database would be two different databases.
+		return nil, fmt.Errorf("sqlite: %q: want a file path (tests: filepath.Join(t.TempDir(), \"x.db\"))", path)
+	}
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite: path %q may not contain '?' or '#'", path)
 	}

@@ -59,3 +59,12 @@ func BenchmarkLedger(b *testing.B) {
 		return st
 	})
 }
+
+func TestOpenRefusesMemory(t *testing.T) {
+	for _, p := range []string{":memory:", "file::memory:?cache=shared", "a?b.db", ""} {
+		if st, err := sqlite.Open(context.Background(), p); err == nil {
+			st.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}
