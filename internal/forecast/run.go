@@ -318,14 +318,15 @@ func simulate(ctx context.Context, md *model, paths int, seeds [][2]uint64, work
 			defer wg.Done()
 			st := newPathState(md)
 			for b := range next {
-				r := rand.New(rand.NewPCG(seeds[b][0], seeds[b][1]))
+				src := rand.NewPCG(seeds[b][0], seeds[b][1])
+				r := rand.New(src)
 				hi := min((b+1)*BlockSize, paths)
 				for i := b * BlockSize; i < hi; i++ {
 					var sup []float64
 					if keepSupply {
 						sup = o.supply[i*md.horizon : (i+1)*md.horizon]
 					}
-					o.runway[i] = md.path(r, st, sup)
+					o.runway[i] = md.path(r, src, st, sup)
 					for k, run := range md.runs {
 						from := int(run.Start - md.start)
 						ok := true

@@ -22,11 +22,14 @@ type pathState struct {
 
 // groupState is one group on one path, together for cache locality.
 type groupState struct {
-	n       int     // in service
-	reserve int     // boxed
-	head    int     // first live cohort
-	w       float64 // total live cohort weight
-	cohorts []cohort
+	n       int // in service
+	reserve int // boxed
+	head    int // first live cohort
+	// nextRetire is the retirement month of the first live cohort
+	// (math.MaxInt when none), so the monthly check is one comparison.
+	nextRetire int
+	w          float64 // total live cohort weight
+	cohorts    []cohort
 }
 
 func newPathState(md *model) *pathState {
@@ -42,6 +45,10 @@ func (st *pathState) reset(md *model) {
 		g := &md.groups[i]
 		st.gs[i].cohorts = append(st.gs[i].cohorts[:0], g.initial...)
 		st.gs[i].head = 0
+		st.gs[i].nextRetire = math.MaxInt
+		if len(g.initial) > 0 {
+			st.gs[i].nextRetire = g.initial[0].retire
+		}
 		st.gs[i].reserve = g.reserve
 		n, w := 0.0, 0.0
 		for _, c := range g.initial {
@@ -68,35 +75,43 @@ func (st *pathState) join(g, d, retire int) {
 		w = float64(d) * st.gs[g].w / float64(st.gs[g].n)
 	}
 	st.gs[g].cohorts = append(st.gs[g].cohorts, cohort{w: w, retire: retire})
+	if st.gs[g].head == len(st.gs[g].cohorts)-1 {
+		st.gs[g].nextRetire = retire
+	}
 	st.gs[g].w += w
 	st.gs[g].n += d
 }
 
 // retire removes the cohorts of group g whose useful life ends by month m.
 func (st *pathState) retire(g, m int) {
-	cs := st.gs[g].cohorts
-	for st.gs[g].head < len(cs) && cs[st.gs[g].head].retire <= m {
-		c := cs[st.gs[g].head]
-		st.gs[g].head++
+	gs := &st.gs[g]
+	cs := gs.cohorts
+	for gs.head < len(cs) && cs[gs.head].retire <= m {
+		c := cs[gs.head]
+		gs.head++
 		var r int
-		if st.gs[g].head == len(cs) || st.gs[g].w <= c.w {
-			r = st.gs[g].n
-			st.gs[g].w = 0
+		if gs.head == len(cs) || gs.w <= c.w {
+			r = gs.n
+			gs.w = 0
 		} else {
-			r = int(math.Round(float64(st.gs[g].n) * c.w / st.gs[g].w))
-			if r > st.gs[g].n {
-				r = st.gs[g].n
+			r = int(math.Round(float64(gs.n) * c.w / gs.w))
+			if r > gs.n {
+				r = gs.n
 			}
-			st.gs[g].w -= c.w
+			gs.w -= c.w
 		}
-		st.gs[g].n -= r
+		gs.n -= r
+	}
+	gs.nextRetire = math.MaxInt
+	if gs.head < len(cs) {
+		gs.nextRetire = cs[gs.head].retire
 	}
 }
 
 // path simulates one path, writing supply per month into supply (when not
 // nil) and the shortfall flags into st.short. It returns the runway: the
 // first month with a shortfall, or md.horizon when there is none.
-func (md *model) path(r *rand.Rand, st *pathState, supply []float64) int {
+func (md *model) path(r *rand.Rand, src *rand.PCG, st *pathState, supply []float64) int {
 	st.reset(md)
 	runway := md.horizon
 	groups := md.groups
@@ -105,9 +120,9 @@ func (md *model) path(r *rand.Rand, st *pathState, supply []float64) int {
 		for gi := range groups {
 			g, gs := &groups[gi], &st.gs[gi]
 			if m > 0 && gs.n > 0 && g.fail.p > 0 {
-				gs.n -= g.fail.draw(r, gs.n)
+				gs.n -= g.fail.draw(src, r, gs.n)
 			}
-			if h := gs.head; h < len(gs.cohorts) && gs.cohorts[h].retire <= m {
+			if gs.nextRetire <= m {
 				st.retire(gi, m)
 			}
 		}
@@ -266,11 +281,13 @@ func newFailer(p float64, maxN int) failer {
 }
 
 // draw returns Binomial(n, p).
-func (fl *failer) draw(r *rand.Rand, n int) int {
+// src must be r's source: uniforms are drawn from it directly (no interface
+// call), normals through r.
+func (fl *failer) draw(src *rand.PCG, r *rand.Rand, n int) int {
 	p := fl.p
 	mean := float64(n) * p
 	if n < len(fl.tab) && mean < binomialNormalAbove {
-		u := r.Float64()
+		u := float64(src.Uint64()<<11>>11) * 0x1p-53 // as rand.Float64
 		e := &fl.tab[n]
 		k := min(int(float64(n+1)*p), n)
 		f, below := float64(e.pm), float64(e.below)
