@@ -42,7 +42,8 @@ if [ -z "$bindir" ]; then
 		echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
 	fi
 	$sudo apt-get update -qq >&2
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql >&2
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold postgresql >&2
 	bindir="$(find_bindir)"
 	[ -n "$bindir" ] || { log "installation did not provide a server binary"; exit 1; }
 fi
