@@ -95,6 +95,8 @@ type RoundState struct {
 
 	// scratch
 	entries []entry
+	order   []*jobRec // records in the last snapshot's order
+	fill    []int     // default model fill order, recomputed on reallocation
 }
 
 // jobRec is everything the mechanism keeps about one active job.
@@ -148,8 +150,14 @@ func (st *RoundState) Allocation() *Allocation { return st.alloc }
 // just finished. Unknown jobs (already finished) and models are ignored.
 func (st *RoundState) Charge(jobID, model string, seconds float64) {
 	rec, ok := st.jobs[jobID]
-	k, okm := st.modelIdx[model]
-	if !ok || !okm || !(seconds > 0) {
+	k := -1
+	for i, m := range st.models {
+		if m == model {
+			k = i
+			break
+		}
+	}
+	if !ok || k < 0 || !(seconds > 0) {
 		return
 	}
 	st.grow(rec)
@@ -194,14 +202,34 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 		st.tpGen++
 	}
 	st.gen++
+	prev := st.order
+	cur := 0
+	st.order = st.order[len(st.order):]
+	if cap(st.order) < len(s.Jobs) {
+		st.order = make([]*jobRec, 0, len(s.Jobs))
+	}
 	for i := range s.Jobs {
 		j := &s.Jobs[i]
-		rec, ok := st.jobs[j.ID]
-		if !ok {
-			rec = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1}
-			if st.alloc != nil {
-				rec.row = indexOf(st.alloc.Jobs, j.ID)
+		// Snapshots usually list the same jobs in the same order, minus
+		// departures, plus arrivals at the end: follow the previous order
+		// with a cursor before falling back to the map.
+		var rec *jobRec
+		ok := false
+		for look := 0; look < 4 && cur+look < len(prev); look++ {
+			if prev[cur+look].id == j.ID {
+				rec, ok = prev[cur+look], true
+				cur += look + 1
+				break
 			}
+		}
+		if !ok {
+			rec, ok = st.jobs[j.ID]
+		}
+		if !ok {
+			// A job new to the state is not in the allocation in force (it
+			// was computed before the job arrived); setAllocation assigns
+			// rows when an allocation naming it is installed.
+			rec = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1}
 			st.jobs[j.ID] = rec
 			st.dirty = true
 		}
@@ -218,6 +246,7 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 		}
 		rec.seen = st.gen
 		rec.pos = i
+		st.order = append(st.order, rec)
 	}
 	if len(st.jobs) != len(s.Jobs) {
 		for id, rec := range st.jobs {
@@ -252,6 +281,7 @@ func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
 
 func (st *RoundState) setAllocation(a *Allocation) {
 	st.alloc = a
+	st.fill = nil
 	for _, rec := range st.jobs {
 		rec.row = -1
 	}
@@ -345,10 +375,7 @@ func Round(s *Snapshot, tp *Throughputs, a *Allocation, prev Placement, st *Roun
 // snapshot's sorted models to model indices.
 func (st *RoundState) round(s *Snapshot, cols []int) Placement {
 	nj := len(s.Jobs)
-	recs := make([]*jobRec, nj)
-	for i := range s.Jobs {
-		recs[i] = st.jobs[s.Jobs[i].ID]
-	}
+	recs := st.order
 	order := st.modelOrder(cols, recs)
 
 	left := make([]int, len(st.models))
@@ -431,7 +458,12 @@ func (st *RoundState) round(s *Snapshot, cols []int) Placement {
 	for _, k := range order {
 		m := st.models[k]
 		jobs := byModel[k]
-		slices.SortStableFunc(jobs, func(a, b int) int { return cmp.Compare(s.Jobs[b].Gang, s.Jobs[a].Gang) })
+		slices.SortFunc(jobs, func(a, b int) int {
+			if c := cmp.Compare(s.Jobs[b].Gang, s.Jobs[a].Gang); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
 		used := make([]bool, s.Fleet[m])
 		ptr := 0
 		for lo := 0; lo < len(jobs); {
@@ -522,8 +554,33 @@ func (st *RoundState) waitReason(s *Snapshot, i int, rec *jobRec, cols []int) Re
 	return ReasonOutranked
 }
 
-// modelOrder returns model indices (of cols) in fill order.
+// modelOrder returns model indices (of cols) in fill order. The default
+// (unshuffled) order is recomputed only when the allocation or the set of
+// models changes, so it is stable between reallocations.
 func (st *RoundState) modelOrder(cols []int, recs []*jobRec) []int {
+	if st.fill == nil || !sameSet(st.fill, cols) {
+		st.fill = st.defaultOrder(cols, recs)
+	}
+	order := append([]int(nil), st.fill...)
+	if st.agnostic && st.cfg.Rand != nil {
+		st.cfg.Rand.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+	}
+	return order
+}
+
+func sameSet(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func (st *RoundState) defaultOrder(cols []int, recs []*jobRec) []int {
 	total := make(map[int]float64, len(cols))
 	for _, k := range cols {
 		for _, rec := range recs {
@@ -552,9 +609,6 @@ func (st *RoundState) modelOrder(cols []int, recs []*jobRec) []int {
 		}
 		return st.models[ka] < st.models[kb]
 	})
-	if st.agnostic && st.cfg.Rand != nil {
-		st.cfg.Rand.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
-	}
 	return order
 }
 

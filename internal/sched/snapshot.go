@@ -17,9 +17,11 @@ type Snapshot struct {
 	// e.g. "v100-sxm2-32gb"). Models with 0 devices may be omitted.
 	Fleet map[string]int
 	// Nodes optionally splits each model's devices into machines. When set,
-	// the devices of a model are numbered 0..Fleet[model]-1 in Nodes order and
-	// Round puts a gang on as few nodes as it can. When nil, every model is
-	// one flat pool (Gavel's simulator default: one GPU per server).
+	// the devices of a model are numbered 0..Fleet[model]-1 in Nodes order;
+	// Round places the largest gangs first on the lowest free indices (Gavel's
+	// strided assignment), so power-of-two gangs on power-of-two nodes land on
+	// whole nodes. When nil, every model is one flat pool (Gavel's simulator
+	// default: one GPU per server).
 	Nodes []Node
 	// Jobs are the active (arrived, unfinished) jobs. Order matters only as
 	// a tie-break: FIFO order is by Arrival, then by position in Jobs.
