@@ -270,7 +270,9 @@ func (l *Loop) Round(ctx context.Context) (Report, error) {
 			}
 		}
 		if moved || len(events[i]) > 0 || changed(&before[i], j) {
-			updates = append(updates, jobs.Update{Job: *j, Events: events[i], Moved: moved || placementChanged(&before[i], j)})
+			u := jobs.Update{Job: *j, Events: events[i], Moved: moved || placementChanged(&before[i], j)}
+			u.Progress = !u.Moved && len(u.Events) == 0 && onlyProgress(&before[i], j)
+			updates = append(updates, u)
 		}
 	}
 	round := jobs.Round{At: now, Policy: l.planner.Policy(), Running: len(runs), Waiting: len(active) - len(runs) - len(rep.Finished)}
@@ -301,6 +303,11 @@ func placementChanged(a, b *jobs.Job) bool {
 		return false
 	}
 	return a.Placement.Model != b.Placement.Model || !slices.Equal(a.Placement.Devices, b.Placement.Devices)
+}
+
+// onlyProgress: a running job whose counters moved and nothing else.
+func onlyProgress(a, b *jobs.Job) bool {
+	return a.State == jobs.Running && b.State == jobs.Running && a.Why == b.Why && a.FinishedAt.Equal(b.FinishedAt) && !placementChanged(a, b)
 }
 
 func changed(a, b *jobs.Job) bool {

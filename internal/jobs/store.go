@@ -73,6 +73,10 @@ type Update struct {
 	Events []Event // appended to its history
 	// Moved says the placement changed (devices re-written).
 	Moved bool
+	// Progress says only StepsDone, CheckpointSteps, AttainedSeconds and
+	// Restarts changed, and the job is running: stores may write just
+	// those (and must not write them if the job is no longer running).
+	Progress bool
 }
 
 // Round is the record of one scheduling round.

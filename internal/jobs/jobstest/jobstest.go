@@ -93,8 +93,18 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		if d := cmp.Diff(a, got); d != "" {
 			t.Errorf("after round (-want +got):\n%s", d)
 		}
+		// A progress-only update writes the counters.
+		pr := got
+		pr.StepsDone, pr.CheckpointSteps, pr.AttainedSeconds, pr.Restarts = 20.25, 10.5, 720, 1
+		if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero"}, []jobs.Update{{Job: pr, Progress: true}}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.Job(ctx, a.ID)
+		if d := cmp.Diff(pr, got); d != "" {
+			t.Errorf("after a progress update (-want +got):\n%s", d)
+		}
 		r, err := s.LastRound(ctx)
-		if err != nil || r.Seq != 1 || r.Policy != "las-hetero" || !r.At.Equal(t0) {
+		if err != nil || r.Seq != 2 || r.Policy != "las-hetero" || !r.At.Equal(t0) {
 			t.Errorf("last round %+v %v", r, err)
 		}
 		// b on a device a holds: the whole round fails, nothing changes.
@@ -106,10 +116,10 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		if !errors.Is(err, fleet.ErrConflict) {
 			t.Fatalf("device placed twice: %v, want ErrConflict", err)
 		}
-		if got, _ := s.Job(ctx, a.ID); got.StepsDone != 10.5 {
+		if got, _ := s.Job(ctx, a.ID); got.StepsDone != 20.25 {
 			t.Errorf("failed round changed job a: steps %v", got.StepsDone)
 		}
-		if r, _ := s.LastRound(ctx); r.Seq != 1 {
+		if r, _ := s.LastRound(ctx); r.Seq != 2 {
 			t.Errorf("failed round recorded: %+v", r)
 		}
 		// Moving a off d2 and b onto it in the same round is fine.
