@@ -548,6 +548,8 @@ func (st *RoundState) waitReason(s *Snapshot, i int, rec *jobRec, cols []int) Re
 		return ReasonNoThroughput
 	case !fits:
 		return ReasonGangTooLarge
+	case rec.row < 0:
+		return ReasonNotYetAllocated
 	case !share:
 		return ReasonNoShare
 	}

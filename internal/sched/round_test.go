@@ -188,6 +188,11 @@ func TestRoundResetInterval(t *testing.T) {
 	if _, ok := pl.RunOf("b"); ok {
 		t.Fatalf("job b ran before the allocation knew about it")
 	}
+	for _, w := range pl.Waiting {
+		if w.Job == "b" && w.Reason != sched.ReasonNotYetAllocated {
+			t.Errorf("job b waits because %q, want %q", w.Reason, sched.ReasonNotYetAllocated)
+		}
+	}
 	s.Now = 100 + 1920
 	pl, _ = st.Next(s, tp)
 	if st.Allocations != 2 {

@@ -147,6 +147,10 @@ const (
 	// ReasonNoShare: the policy gave the job no share of any model this
 	// time (e.g. fifo: queued behind earlier jobs).
 	ReasonNoShare Reason = "policy gave it no share this round"
+	// ReasonNotYetAllocated: the job arrived after the allocation in force
+	// was computed; it waits for the next one (Gavel recomputes at most once
+	// per RoundConfig.ResetInterval).
+	ReasonNotYetAllocated Reason = "arrived after the current allocation; waits for the next one"
 	// ReasonOutranked: the job has a share but higher-priority jobs took the
 	// devices this round.
 	ReasonOutranked Reason = "devices taken by higher-priority jobs this round"
