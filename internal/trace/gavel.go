@@ -18,13 +18,22 @@ var gavelFields = [...]string{
 	"total_steps", "scale_factor", "priority_weight", "SLO", "arrival_time",
 }
 
+// msrFields are the seven columns of the older traces Gavel generated from
+// Microsoft's Philly trace (gavel scheduler/traces/msr/seed=*/*.trace).
+var msrFields = [...]string{
+	"job_type", "command", "num_steps_arg", "needs_data_dir", "total_steps", "arrival_time", "scale_factor",
+}
+
 // maxLine bounds one trace line (Gavel's lines are a few hundred bytes).
 const maxLine = 1 << 20
 
 // ReadGavel reads a Gavel .trace: one job per line, ten tab-separated
 // fields (job_type, command, working_directory, num_steps_arg,
 // needs_data_dir, total_steps, scale_factor, priority_weight, SLO,
-// arrival_time). Only job_type, total_steps, scale_factor, priority_weight,
+// arrival_time), or, when the first line has seven fields, the older layout
+// of Gavel's Philly-derived MSR traces (job_type, command, num_steps_arg,
+// needs_data_dir, total_steps, arrival_time, scale_factor; priority 1, no
+// SLO). Only job_type, total_steps, scale_factor, priority_weight,
 // SLO and arrival_time matter to the simulator; the others are checked for
 // presence only. Job ids are 0, 1, 2, … in file order; blank lines are
 // skipped. Arrivals must be non-decreasing, as Gavel asserts. name is used
@@ -35,6 +44,7 @@ func ReadGavel(r io.Reader, name string) ([]Job, error) {
 	var jobs []Job
 	line := 0
 	prev := 0.0
+	msr := false
 	for sc.Scan() {
 		line++
 		text := strings.TrimRight(sc.Text(), "\r")
@@ -45,11 +55,18 @@ func ReadGavel(r io.Reader, name string) ([]Job, error) {
 			return &fleet.InputError{Pos: fleet.Position{File: name, Line: line, Field: field}, Msg: msg}
 		}
 		f := strings.Split(text, "\t")
-		if len(f) != len(gavelFields) {
-			msg := fmt.Sprintf("want %d tab-separated fields (%s), got %d", len(gavelFields), strings.Join(gavelFields[:], ", "), len(f))
-			if len(f) == 7 {
-				msg += " (the 7-column format of Gavel's older MSR traces is not supported)"
+		if len(jobs) == 0 && len(f) == len(msrFields) {
+			msr = true
+		}
+		if msr {
+			if len(f) != len(msrFields) {
+				return nil, &fleet.InputError{Pos: fleet.Position{File: name, Line: line}, Msg: fmt.Sprintf(
+					"want %d tab-separated fields like the first line (MSR layout: %s), got %d", len(msrFields), strings.Join(msrFields[:], ", "), len(f))}
 			}
+			// Reorder into the current layout.
+			f = []string{f[0], f[1], "", f[2], f[3], f[4], f[6], "1", "-1", f[5]}
+		} else if len(f) != len(gavelFields) {
+			msg := fmt.Sprintf("want %d tab-separated fields (%s), got %d", len(gavelFields), strings.Join(gavelFields[:], ", "), len(f))
 			return nil, &fleet.InputError{Pos: fleet.Position{File: name, Line: line}, Msg: msg}
 		}
 		j := Job{ID: len(jobs), Line: line, Class: f[0]}

@@ -86,7 +86,8 @@ func TestReadGavelErrors(t *testing.T) {
 		name, in, want string
 	}{
 		{"fields", ok + "A3C\tc\td\n", `t.trace:2: want 10 tab-separated fields`},
-		{"msr", ok + line("a", "b", "c", "d", "e", "f", "g"), `older MSR traces`},
+		{"msr then current", line("a", "b", "c", "1", "10", "0", "1") + ok, `t.trace:2: want 7 tab-separated fields like the first line`},
+		{"msr gang", line("a", "b", "c", "1", "10", "0", "x"), `t.trace:1: field "scale_factor"`},
 		{"steps", ok + line("A3C", "c", "d", "-s", "0", "1e5", "1", "1", "-1", "10"), `t.trace:2: field "total_steps": "1e5" is not an integer`},
 		{"steps0", line("A3C", "c", "d", "-s", "0", "0", "1", "1", "-1", "10"), `t.trace:1: field "total_steps": 0 is out of range`},
 		{"gang", line("A3C", "c", "d", "-s", "0", "10", "x", "1", "-1", "10"), `field "scale_factor": "x" is not an integer`},
@@ -137,6 +138,7 @@ func FuzzReadGavel(f *testing.F) {
 	f.Add(goodGavel)
 	f.Add("a\tb\tc\td\t1\t2\t3\t4\t5\t6\n")
 	f.Add("a\tb\n\t\t")
+	f.Add("A3C\tcmd\t-n\t1\t100\t6.5\t2\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		jobs, err := ReadGavel(strings.NewReader(s), "fuzz")
 		if err != nil {
@@ -153,4 +155,41 @@ func FuzzReadGavel(f *testing.F) {
 			prev = j.Arrival
 		}
 	})
+}
+
+func TestReadGavelMSR(t *testing.T) {
+	in := "Transformer (batch size 128)\tcd %s && python3 train.py\t-step\t1\t95121\t0.000000\t1\n" +
+		"Recommendation (batch size 8192)\tcmd\t-n\t1\t10000\t6.000000\t4\n"
+	jobs, err := ReadGavel(strings.NewReader(in), "vc.trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Job{
+		{ID: 0, Line: 1, Class: "Transformer (batch size 128)", Gang: 1, Steps: 95121, Weight: 1},
+		{ID: 1, Line: 2, Class: "Recommendation (batch size 8192)", Gang: 4, Steps: 10000, Weight: 1, Arrival: 6},
+	}
+	if diff := cmp.Diff(want, jobs); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// Every MSR trace in ../shared reads.
+	dir := filepath.Join(sharedDir(t), "traces", "microsoft-philly-2017", "gavel_msr_seed0")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.trace"))
+	if len(files) == 0 {
+		t.Skipf("no MSR traces in %s", dir)
+	}
+	total := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := ReadGavel(bytes.NewReader(data), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(jobs)
+	}
+	if total != 15264 { // the shared README's count
+		t.Errorf("%d MSR jobs, want 15264", total)
+	}
 }
