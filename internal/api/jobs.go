@@ -1,0 +1,200 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
+)
+
+// JobRoutes registers live scheduling's operations — /api/v1/jobs and
+// /api/v1/teams — for Options.Register.
+func JobRoutes(svc *jobs.Service) func(r *Registrar) {
+	return func(r *Registrar) { jobRoutes(r, svc) }
+}
+
+// NewJob is a job submission.
+type NewJob struct {
+	Name            string   `json:"name" minLength:"1" maxLength:"200" doc:"Job name"`
+	Team            string   `json:"team" minLength:"1" maxLength:"64" doc:"Team the job belongs to"`
+	Class           string   `json:"class" minLength:"1" doc:"Workload class: a class of the loaded throughput table"`
+	Gang            int      `json:"gang" minimum:"1" doc:"Devices needed at once, all of one model, on one node"`
+	Weight          float64  `json:"weight,omitempty" minimum:"0" doc:"Priority weight inside the team (default 1)"`
+	Allowed         []string `json:"allowed,omitempty" doc:"Only these accelerator models (any catalog name)"`
+	Forbidden       []string `json:"forbidden,omitempty" doc:"Never these accelerator models"`
+	TotalSteps      float64  `json:"total_steps,omitempty" minimum:"0" doc:"Amount of work in training steps"`
+	DurationSeconds float64  `json:"duration_s,omitempty" minimum:"0" doc:"Or: estimated run time on reference_model, seconds"`
+	ReferenceModel  string   `json:"reference_model,omitempty" doc:"Model duration_s was estimated on"`
+}
+
+// Job is a job as the API shows it.
+type Job struct {
+	ID string `json:"id"`
+	jobs.Spec
+	State           jobs.State       `json:"state" enum:"pending,running,preempted,completed,failed,cancelled"`
+	SubmittedAt     time.Time        `json:"submitted_at"`
+	FinishedAt      time.Time        `json:"finished_at,omitzero"`
+	StepsDone       float64          `json:"steps_done"`
+	CheckpointSteps float64          `json:"checkpoint_steps"`
+	AttainedSeconds float64          `json:"attained_s" doc:"Wall time the job has run, seconds"`
+	Placement       *jobs.Placement  `json:"placement,omitempty" doc:"Where it runs this round"`
+	Why             jobs.Explanation `json:"why" doc:"Where and why it runs, or why it waits: a stable code and a sentence"`
+	Restarts        int              `json:"restarts"`
+	History         []JobEvent       `json:"history,omitempty"`
+}
+
+// JobEvent is one entry of a job's history.
+type JobEvent struct {
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind" doc:"submitted, started, moved, preempted, checkpoint-restart, completed, cancelled, failed"`
+	Message string    `json:"message"`
+}
+
+func fromJob(j jobs.Job) Job {
+	out := Job{ID: j.ID, Spec: j.Spec, State: j.State, SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, StepsDone: j.StepsDone,
+		CheckpointSteps: j.CheckpointSteps, AttainedSeconds: j.AttainedSeconds, Placement: j.Placement, Why: j.Why, Restarts: j.Restarts}
+	for _, e := range j.History {
+		out.History = append(out.History, JobEvent(e))
+	}
+	return out
+}
+
+// JobList is a list of jobs (without their histories).
+type JobList struct {
+	Jobs []Job `json:"jobs"`
+}
+
+// TeamList is every team with its current use.
+type TeamList struct {
+	Teams []jobs.TeamStatus `json:"teams"`
+}
+
+// TeamConfig is a team's weight and guarantees.
+type TeamConfig struct {
+	Weight     float64        `json:"weight,omitempty" minimum:"0" doc:"Share of the fleet relative to other teams (default 1)"`
+	Guarantees map[string]int `json:"guarantees,omitempty" doc:"Devices per accelerator model the team gets whenever it has jobs that can use them"`
+}
+
+type jobPath struct {
+	ID string `path:"id" maxLength:"32" doc:"Job id, e.g. job-42"`
+}
+
+type teamPath struct {
+	Name string `path:"name" maxLength:"64" doc:"Team name"`
+}
+
+type putTeamInput struct {
+	Name string `path:"name" maxLength:"64" doc:"Team name"`
+	Body TeamConfig
+}
+
+type jobListInput struct {
+	Team  string `query:"team" maxLength:"64"`
+	State string `query:"state" enum:"pending,running,preempted,completed,failed,cancelled,active" doc:"A state, or active (pending, running or preempted)"`
+	Limit int    `query:"limit" minimum:"0" maximum:"100000"`
+}
+
+func jobRoutes(r *Registrar, svc *jobs.Service) {
+	read, write := inventory.RoleViewer, inventory.RoleOperator
+	Operation(r, huma.Operation{
+		OperationID: "submit-job", Method: http.MethodPost, Path: "/api/v1/jobs", Tags: []string{"jobs"},
+		Summary: "Submit a job",
+		Description: "Queues a job for the scheduler. A job that can never run on today's fleet — an unknown class, a gang larger than any node, " +
+			"only forbidden models, zero throughput on every model it may use — is a 422 that says why.",
+		DefaultStatus: http.StatusCreated,
+		Errors:        []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge},
+	}, write, func(ctx context.Context, in *body[NewJob]) (*body[Job], error) {
+		b := in.Body
+		j, err := svc.Submit(ctx, jobs.Spec{Name: b.Name, Team: b.Team, Class: b.Class, Gang: b.Gang, Weight: b.Weight,
+			Allowed: b.Allowed, Forbidden: b.Forbidden, TotalSteps: b.TotalSteps, DurationSeconds: b.DurationSeconds, ReferenceModel: b.ReferenceModel}, actor(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return &body[Job]{Body: fromJob(j)}, nil
+	})
+	Operation(r, huma.Operation{
+		OperationID: "list-jobs", Method: http.MethodGet, Path: "/api/v1/jobs", Tags: []string{"jobs"},
+		Summary: "List jobs", Description: "Jobs in submission order, with state, placement, attained service and why; histories are in get-job.",
+	}, read, func(ctx context.Context, in *jobListInput) (*body[JobList], error) {
+		f := jobs.Filter{Team: in.Team, Limit: in.Limit}
+		switch in.State {
+		case "":
+		case "active":
+			f.States = []jobs.State{jobs.Pending, jobs.Running, jobs.Preempted}
+		default:
+			st, err := jobs.ParseState(in.State)
+			if err != nil {
+				return nil, err
+			}
+			f.States = []jobs.State{st}
+		}
+		js, err := svc.List(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out := JobList{Jobs: make([]Job, len(js))}
+		for i, j := range js {
+			out.Jobs[i] = fromJob(j)
+		}
+		return &body[JobList]{Body: out}, nil
+	})
+	Operation(r, huma.Operation{
+		OperationID: "get-job", Method: http.MethodGet, Path: "/api/v1/jobs/{id}", Tags: []string{"jobs"},
+		Summary: "Get a job", Description: "The job with its placement, why it runs there or waits (a stable code and a sentence), and its history.",
+		Errors: []int{http.StatusNotFound},
+	}, read, func(ctx context.Context, in *jobPath) (*body[Job], error) {
+		j, err := svc.Get(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &body[Job]{Body: fromJob(j)}, nil
+	})
+	Operation(r, huma.Operation{
+		OperationID: "cancel-job", Method: http.MethodDelete, Path: "/api/v1/jobs/{id}", Tags: []string{"jobs"},
+		Summary: "Cancel a job", Description: "Cancels a pending, running or preempted job; its devices are free at the next round. A finished job is a 409.",
+		Errors: []int{http.StatusNotFound, http.StatusConflict},
+	}, write, func(ctx context.Context, in *jobPath) (*body[Job], error) {
+		j, err := svc.Cancel(ctx, in.ID, actor(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return &body[Job]{Body: fromJob(j)}, nil
+	})
+	Operation(r, huma.Operation{
+		OperationID: "list-teams", Method: http.MethodGet, Path: "/api/v1/teams", Tags: []string{"teams"},
+		Summary: "List teams", Description: "Every team with a record or an active job: weight, guarantees, devices in use per model, and what it borrows or lends.",
+	}, read, func(ctx context.Context, _ *struct{}) (*body[TeamList], error) {
+		ts, err := svc.Teams(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ts == nil {
+			ts = []jobs.TeamStatus{}
+		}
+		return &body[TeamList]{Body: TeamList{Teams: ts}}, nil
+	})
+	Operation(r, huma.Operation{
+		OperationID: "put-team", Method: http.MethodPut, Path: "/api/v1/teams/{name}", Tags: []string{"teams"},
+		Summary: "Create or replace a team",
+		Description: "Sets a team's weight and per-model guarantees. The whole configuration is checked against the fleet: " +
+			"guarantees on a model may not sum to more than its in-service devices (422 naming the model and the sum).",
+		Errors: []int{http.StatusUnprocessableEntity},
+	}, write, func(ctx context.Context, in *putTeamInput) (*body[jobs.Team], error) {
+		t, err := svc.PutTeam(ctx, jobs.Team{Name: in.Name, Weight: in.Body.Weight, Guarantees: in.Body.Guarantees})
+		if err != nil {
+			return nil, err
+		}
+		return &body[jobs.Team]{Body: t}, nil
+	})
+	Operation(r, huma.Operation{
+		OperationID: "delete-team", Method: http.MethodDelete, Path: "/api/v1/teams/{name}", Tags: []string{"teams"},
+		Summary: "Delete a team record", Description: "Its jobs stay; the team falls back to weight 1 and no guarantees.",
+		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
+	}, write, func(ctx context.Context, in *teamPath) (*struct{}, error) {
+		return nil, svc.DeleteTeam(ctx, in.Name)
+	})
+}

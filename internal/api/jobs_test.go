@@ -1,0 +1,146 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/api"
+	"github.com/granaryhq/granary/internal/api/apitest"
+	"github.com/granaryhq/granary/internal/client"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/store/sqlite"
+)
+
+func jobsServer(t *testing.T) (*client.Client, *sqlite.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var b inventory.Batch
+	for i := 0; i < 16; i++ {
+		b.Devices = append(b.Devices, inventory.Device{Serial: fmt.Sprintf("H800-%03d", i), Model: "h800-sxm5-80gb", Node: fmt.Sprintf("bj1-h800-%d", i/8), State: fleet.InService, UpdatedAt: time.Now()})
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	var es []sched.ThroughputEntry
+	for _, g := range []int{1, 8, 16} {
+		es = append(es, sched.ThroughputEntry{Class: "llm-7b", Gang: g, Model: "h800-sxm5-80gb", StepsPerSecond: float64(g)})
+	}
+	w, err := jobs.NewWorkloads(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := accel.Default()
+	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: st, Workloads: w,
+		Resolve: func(n string) (string, error) {
+			c, err := cat.Resolve(n)
+			return c.ID, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := apitest.Start(t, apitest.Options{Store: st, API: func(o *api.Options) { o.Register = append(o.Register, api.JobRoutes(svc)) }})
+	c, err := client.New(srv.URL, apitest.AdminSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, st
+}
+
+func TestJobsAPI(t *testing.T) {
+	c, st := jobsServer(t)
+	ctx := context.Background()
+	j, err := c.SubmitJob(ctx, api.NewJob{Name: "pretrain", Team: "llm", Class: "llm-7b", Gang: 8, TotalSteps: 1000, Forbidden: []string{"L20"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.ID != "job-1" || j.State != jobs.Pending || j.Forbidden[0] != "l20-48gb" || j.Why.Code != jobs.CodeSubmitted {
+		t.Errorf("submitted %+v", j)
+	}
+	// Jobs that can never run: 422 with the reason.
+	for _, c2 := range []struct {
+		job  api.NewJob
+		want string
+	}{
+		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Gang: 16, TotalSteps: 1}, "a gang of 16 is larger than any node"},
+		{api.NewJob{Name: "x", Team: "llm", Class: "gpt-5", Gang: 1, TotalSteps: 1}, `unknown class "gpt-5"`},
+		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Gang: 1, TotalSteps: 1, Forbidden: []string{"H800"}}, "leave none of the fleet's models"},
+	} {
+		_, err := c.SubmitJob(ctx, c2.job)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), c2.want) {
+			t.Errorf("submit %+v: %v, want 422 with %q", c2.job, err, c2.want)
+		}
+	}
+	got, err := c.Job(ctx, "job-1")
+	if err != nil || len(got.History) != 1 || got.History[0].Kind != "submitted" {
+		t.Errorf("get: %+v %v", got, err)
+	}
+	if _, err := c.Job(ctx, "job-9"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("get missing: %v", err)
+	}
+	l, err := c.Jobs(ctx, client.JobListOptions{State: "active"})
+	if err != nil || len(l) != 1 {
+		t.Errorf("list: %+v %v", l, err)
+	}
+	// Complete it behind the API's back, then cancel: 409.
+	if _, err := st.UpdateJob(ctx, "job-1", func(j jobs.Job) (jobs.Job, []jobs.Event, error) {
+		return j, jobs.Observe(&j, jobs.Progress{JobID: j.ID, Completed: true, CompletedAt: time.Now()}), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CancelJob(ctx, "job-1")
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusConflict {
+		t.Errorf("cancel completed: %v, want 409", err)
+	}
+	k, _ := c.SubmitJob(ctx, api.NewJob{Name: "ft", Team: "llm", Class: "llm-7b", Gang: 1, DurationSeconds: 60, ReferenceModel: "H800"})
+	if k.TotalSteps != 60 {
+		t.Errorf("duration → steps: %v", k.TotalSteps)
+	}
+	if k, err = c.CancelJob(ctx, k.ID); err != nil || k.State != jobs.Cancelled {
+		t.Errorf("cancel: %+v %v", k, err)
+	}
+}
+
+func TestTeamsAPI(t *testing.T) {
+	c, _ := jobsServer(t)
+	ctx := context.Background()
+	if _, err := c.PutTeam(ctx, "llm", api.TeamConfig{Weight: 2, Guarantees: map[string]int{"H800": 10}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.PutTeam(ctx, "vision", api.TeamConfig{Guarantees: map[string]int{"h800": 8}})
+	var ce *client.Error
+	want := "guarantees on h800-sxm5-80gb sum to 18 devices (llm 10 + vision 8) but only 16 are in service"
+	if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), want) {
+		t.Errorf("over-guarantee: %v, want 422 with %q", err, want)
+	}
+	if _, err := c.SubmitJob(ctx, api.NewJob{Name: "a", Team: "speech", Class: "llm-7b", Gang: 1, TotalSteps: 5}); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.Teams(ctx)
+	if err != nil || len(ts) != 2 || ts[0].Name != "llm" || ts[0].Guarantees["h800-sxm5-80gb"] != 10 || ts[0].Lent["h800-sxm5-80gb"] != 10 ||
+		ts[1].Name != "speech" || ts[1].Recorded || ts[1].Waiting != 1 {
+		t.Errorf("teams %+v %v", ts, err)
+	}
+	if err := c.DeleteTeam(ctx, "llm"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteTeam(ctx, "llm"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("delete again: %v", err)
+	}
+}

@@ -1,0 +1,75 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/granaryhq/granary/internal/api"
+	"github.com/granaryhq/granary/internal/jobs"
+)
+
+// SubmitJob submits a job.
+func (c *Client) SubmitJob(ctx context.Context, j api.NewJob) (api.Job, error) {
+	var out api.Job
+	err := c.doJSON(ctx, http.MethodPost, "/api/v1/jobs", j, &out)
+	return out, err
+}
+
+// JobListOptions filter a job listing; empty fields match everything.
+// State may be a job state or "active".
+type JobListOptions struct {
+	Team, State string
+	Limit       int
+}
+
+// Jobs lists jobs.
+func (c *Client) Jobs(ctx context.Context, o JobListOptions) ([]api.Job, error) {
+	q := url.Values{}
+	if o.Team != "" {
+		q.Set("team", o.Team)
+	}
+	if o.State != "" {
+		q.Set("state", o.State)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	var out api.JobList
+	err := c.do(ctx, http.MethodGet, "/api/v1/jobs", q, "", nil, &out)
+	return out.Jobs, err
+}
+
+// Job returns one job with its history.
+func (c *Client) Job(ctx context.Context, id string) (api.Job, error) {
+	var out api.Job
+	err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, "", nil, &out)
+	return out, err
+}
+
+// CancelJob cancels a job.
+func (c *Client) CancelJob(ctx context.Context, id string) (api.Job, error) {
+	var out api.Job
+	err := c.do(ctx, http.MethodDelete, "/api/v1/jobs/"+url.PathEscape(id), nil, "", nil, &out)
+	return out, err
+}
+
+// Teams lists teams with their use.
+func (c *Client) Teams(ctx context.Context) ([]jobs.TeamStatus, error) {
+	var out api.TeamList
+	err := c.do(ctx, http.MethodGet, "/api/v1/teams", nil, "", nil, &out)
+	return out.Teams, err
+}
+
+// PutTeam creates or replaces a team.
+func (c *Client) PutTeam(ctx context.Context, name string, t api.TeamConfig) (jobs.Team, error) {
+	var out jobs.Team
+	err := c.doJSON(ctx, http.MethodPut, "/api/v1/teams/"+url.PathEscape(name), t, &out)
+	return out, err
+}
+
+// DeleteTeam removes a team record.
+func (c *Client) DeleteTeam(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/teams/"+url.PathEscape(name), nil, "", nil, nil)
+}
