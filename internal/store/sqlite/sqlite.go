@@ -108,8 +108,8 @@ func (s *Store) String() string { return "sqlite:" + s.path }
 const deviceCols = "serial, model, node, site, pool, state, acquired, cost_usd, warranty_until, labels, updated_at"
 
 // insertChunk is the number of rows per multi-row INSERT (11 parameters
-// each, under SQLite's 32766-parameter limit).
-const insertChunk = 200
+// each: 11,000, under SQLite's 32,766-parameter limit).
+const insertChunk = 1000
 
 // Insert implements inventory.DeviceStore.
 func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
@@ -118,17 +118,6 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		return err
 	}
 	defer tx.Rollback()
-	serials := make([]string, len(b.Devices))
-	for i, d := range b.Devices {
-		serials[i] = d.Serial
-	}
-	dup, err := existing(ctx, tx, serials)
-	if err != nil {
-		return err
-	}
-	if len(dup) > 0 {
-		return &inventory.DuplicateError{Serials: dup}
-	}
 	if len(b.Nodes) > 0 {
 		st, err := tx.PrepareContext(ctx, "INSERT INTO nodes (hostname, site, interconnect_domain) VALUES (?, ?, ?) ON CONFLICT (hostname) DO NOTHING")
 		if err != nil {
@@ -145,7 +134,8 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		return deviceArgs(b.Devices[i], args)
 	}); err != nil {
 		if isUnique(err) {
-			return fmt.Errorf("%w: %v", fleet.ErrConflict, err)
+			tx.Rollback()
+			return s.duplicates(ctx, b.Devices, err)
 		}
 		return err
 	}
@@ -177,6 +167,20 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 // analyzeAfter is the batch size from which Insert refreshes the planner's
 // statistics.
 const analyzeAfter = 5000
+
+// duplicates explains a unique violation of an insert: which serials exist.
+func (s *Store) duplicates(ctx context.Context, ds []inventory.Device, cause error) error {
+	serials := make([]string, len(ds))
+	for i, d := range ds {
+		serials[i] = d.Serial
+	}
+	dup, err := existing(ctx, s.r, serials)
+	if err != nil || len(dup) == 0 {
+		// A serial repeated inside the batch itself.
+		return fmt.Errorf("%w: %v", fleet.ErrConflict, cause)
+	}
+	return &inventory.DuplicateError{Serials: dup}
+}
 
 // insertRows writes n rows with multi-row INSERT statements prepared once
 // per chunk size.
