@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -147,21 +148,32 @@ func TestSIGKILLMidImport(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("sqlite", func(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "kill.db")
-		walSize := func() int64 {
-			fi, err := os.Stat(db + "-wal")
-			if err != nil {
-				return 0
-			}
-			return fi.Size()
+		probe, err := sql.Open("sqlite", "file:"+db+"?_pragma=busy_timeout(0)")
+		if err != nil {
+			t.Fatal(err)
 		}
-		var base int64
-		killMidImport(t, bin, db, func(first bool) (bool, string) {
-			// The write transaction spills pages to the WAL before it commits.
-			if first {
-				base = walSize()
+		defer probe.Close()
+		killMidImport(t, bin, db, func(prefix string) (bool, string) {
+			// Inside the import's transaction the write lock is held (our
+			// BEGIN IMMEDIATE is refused at once) and, to a reader, none of
+			// the import is visible yet.
+			ctx := context.Background()
+			conn, err := probe.Conn(ctx)
+			if err != nil {
+				return false, err.Error()
 			}
-			sz := walSize()
-			return sz > base+1<<20, fmt.Sprintf("WAL grew %d → %d bytes", base, sz)
+			defer conn.Close()
+			if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err == nil {
+				conn.ExecContext(ctx, "ROLLBACK")
+				return false, "no writer"
+			} else if !strings.Contains(err.Error(), "locked") && !strings.Contains(err.Error(), "BUSY") {
+				return false, err.Error()
+			}
+			var n int
+			if err := probe.QueryRowContext(ctx, "SELECT count(*) FROM devices WHERE serial >= ? AND serial < ?", prefix, prefix+"~").Scan(&n); err != nil {
+				return false, err.Error()
+			}
+			return n == 0, fmt.Sprintf("write lock held, %d of the import visible", n)
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
@@ -171,7 +183,7 @@ func TestSIGKILLMidImport(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close(context.Background())
-		killMidImport(t, bin, dsn, func(bool) (bool, string) {
+		killMidImport(t, bin, dsn, func(string) (bool, string) {
 			// The server's import transaction shows in pg_stat_activity as
 			// open (xact_start set) with an INSERT running or just done.
 			var n int
@@ -187,9 +199,9 @@ func TestSIGKILLMidImport(t *testing.T) {
 }
 
 // killMidImport kills the server at fractions of a measured import, and once
-// more as soon as inTx reports the import's transaction open (polled; first
-// is true on the first poll of an attempt).
-func killMidImport(t *testing.T, bin, db string, inTx func(first bool) (bool, string)) {
+// more as soon as inTx reports the transaction of the import of serials
+// starting with prefix open (polled).
+func killMidImport(t *testing.T, bin, db string, inTx func(prefix string) (bool, string)) {
 	const n = 40_000
 	ctx := context.Background()
 	p := startProc(t, bin, db)
@@ -204,21 +216,20 @@ func killMidImport(t *testing.T, bin, db string, inTx func(first bool) (bool, st
 
 	type attempt struct {
 		name string
-		wait func(p *proc) string
+		wait func(prefix string) string
 	}
 	var attempts []attempt
 	for _, f := range []float64{0.3, 0.6, 0.9} {
-		attempts = append(attempts, attempt{fmt.Sprintf("after %.0f%% of an import", f*100), func(*proc) string {
+		attempts = append(attempts, attempt{fmt.Sprintf("after %.0f%% of an import", f*100), func(string) string {
 			d := time.Duration(f * float64(full))
 			time.Sleep(d)
 			return "killed after " + d.Round(time.Millisecond).String()
 		}})
 	}
-	attempts = append(attempts, attempt{"inside the import's transaction", func(*proc) string {
+	attempts = append(attempts, attempt{"inside the import's transaction", func(prefix string) string {
 		t0 := time.Now()
-		inTx(true)
-		for deadline := t0.Add(3 * full); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-			if ok, note := inTx(false); ok {
+		for deadline := t0.Add(3 * full); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if ok, note := inTx(prefix); ok {
 				return fmt.Sprintf("killed after %v: %s", time.Since(t0).Round(time.Millisecond), note)
 			}
 		}
@@ -234,7 +245,7 @@ func killMidImport(t *testing.T, bin, db string, inTx func(first bool) (bool, st
 			// The request dies with the server; its error is expected.
 			_, _ = c.Import(ctx, client.CSV, prefix+".csv", bytes.NewReader(data))
 		})
-		note := a.wait(p)
+		note := a.wait(prefix)
 		p.kill(t)
 		wg.Wait()
 
