@@ -13,6 +13,7 @@ import (
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/cli/fitcmd"
 	"github.com/granaryhq/granary/internal/cli/invcmd"
+	"github.com/granaryhq/granary/internal/cli/jobscmd"
 	"github.com/granaryhq/granary/internal/cli/runwaycmd"
 	"github.com/granaryhq/granary/internal/cli/servecmd"
 	"github.com/granaryhq/granary/internal/cli/simcmd"
@@ -32,13 +33,15 @@ func NewRoot(env *console.Env) *cobra.Command {
 	root.PersistentFlags().StringVar(&env.CatalogFile, "catalog", "", "YAML or JSON file of chips that add to or override the embedded catalog")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return console.UsageError{Err: err} })
 	for _, c := range []*cobra.Command{
-		chipscmd.New(env),    // catalog and export-control classifier
-		fitcmd.New(env),      // fit advisor: serve, train, matrix
-		servecmd.New(env),    // the control plane: API, first page, metrics
-		invcmd.New(env),      // inventory client: import, list, set-state, summary, history
-		invcmd.NewToken(env), // API tokens: create, list
-		simcmd.New(env),      // simulator: traces × fleets × policies, side by side
-		runwaycmd.New(env),   // runway forecast: how long the stockpile lasts, levers
+		chipscmd.New(env),     // catalog and export-control classifier
+		fitcmd.New(env),       // fit advisor: serve, train, matrix
+		servecmd.New(env),     // the control plane: API, first page, metrics
+		invcmd.New(env),       // inventory client: import, list, set-state, summary, history
+		invcmd.NewToken(env),  // API tokens: create, list
+		simcmd.New(env),       // simulator: traces × fleets × policies, side by side
+		jobscmd.New(env),      // jobs client: submit, list, describe, cancel
+		jobscmd.NewTeams(env), // teams: weights, guarantees, share vs guarantee
+		runwaycmd.New(env),    // runway forecast: how long the stockpile lasts, levers
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -1,0 +1,455 @@
+// Package jobscmd is the CLI client of live scheduling: `granary jobs
+// submit|list|describe|cancel` and `granary teams list|set|delete`. They
+// talk to a running `granary serve` over HTTP (--server, default
+// http://127.0.0.1:8080) with a bearer token from GRANARY_TOKEN or the
+// config file ~/.config/granary/config.yaml, like `granary inventory`.
+package jobscmd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/spf13/cobra"
+
+	"github.com/granaryhq/granary/internal/api"
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/client"
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+type conn struct {
+	env    *console.Env
+	server string
+	config string
+	output string
+}
+
+func (c *conn) flags(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&c.server, "server", "", "server URL (default: $GRANARY_SERVER, the config file, or "+client.DefaultServer+")")
+	cmd.PersistentFlags().StringVar(&c.config, "config", "", "config file with server and token (default ~/.config/granary/config.yaml)")
+	cmd.PersistentFlags().StringVarP(&c.output, "output", "o", "table", "output format: table, json, yaml (list: also csv)")
+}
+
+func (c *conn) client() (*client.Client, error) {
+	var fc struct {
+		Server string `yaml:"server"`
+		Token  string `yaml:"token"`
+	}
+	path, explicit := c.config, c.config != ""
+	if path == "" {
+		if x := c.env.Env("XDG_CONFIG_HOME"); x != "" {
+			path = filepath.Join(x, "granary", "config.yaml")
+		} else if h := c.env.Env("HOME"); h != "" {
+			path = filepath.Join(h, ".config", "granary", "config.yaml")
+		}
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist) && !explicit:
+		case err != nil:
+			return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: err.Error()}
+		default:
+			if err := yaml.UnmarshalWithOptions(data, &fc, yaml.DisallowUnknownField()); err != nil {
+				return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: yaml.FormatError(err, false, true)}
+			}
+		}
+	}
+	server := firstOf(c.server, c.env.Env("GRANARY_SERVER"), fc.Server, client.DefaultServer)
+	token := firstOf(c.env.Env("GRANARY_TOKEN"), fc.Token)
+	if token == "" {
+		return nil, fmt.Errorf("%w: no token: set GRANARY_TOKEN or token: in the config file", fleet.ErrUnauthorized)
+	}
+	cl, err := client.New(server, token, nil)
+	if err != nil {
+		return nil, console.UsageError{Err: err}
+	}
+	return cl, nil
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (c *conn) format(allowed ...console.Format) (console.Format, error) {
+	if len(allowed) == 0 {
+		allowed = []console.Format{console.Table, console.JSON, console.YAML}
+	}
+	return console.ParseFormat(c.output, allowed...)
+}
+
+// New builds `granary jobs`.
+func New(env *console.Env) *cobra.Command {
+	c := &conn{env: env}
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "Submit, list, explain and cancel jobs on a running granary serve",
+	}
+	c.flags(cmd)
+	cmd.AddCommand(submitCmd(c), listCmd(c), describeCmd(c), cancelCmd(c))
+	return cmd
+}
+
+func submitCmd(c *conn) *cobra.Command {
+	var (
+		nj                 api.NewJob
+		allowed, forbidden []string
+	)
+	cmd := &cobra.Command{
+		Use:   "submit [FILE]",
+		Short: "Submit a job from a YAML/JSON file (one job or a list) or from flags",
+		Example: `  granary jobs submit --name pretrain-7b --team llm --class llm-7b-pretrain --gang 8 --steps 200000
+  granary jobs submit job.yaml -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := c.format()
+			if err != nil {
+				return err
+			}
+			var specs []api.NewJob
+			if len(args) == 1 {
+				if specs, err = readJobs(args[0]); err != nil {
+					return err
+				}
+			} else {
+				nj.Allowed, nj.Forbidden = allowed, forbidden
+				if nj.Name == "" || nj.Team == "" || nj.Class == "" {
+					return console.Usagef("give a FILE, or at least --name, --team and --class")
+				}
+				specs = []api.NewJob{nj}
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			var out []api.Job
+			for _, s := range specs {
+				j, err := cl.SubmitJob(cmd.Context(), s)
+				if err != nil {
+					return fmt.Errorf("job %q: %w", s.Name, err)
+				}
+				out = append(out, j)
+			}
+			return writeJobs(c.env, f, out, len(args) == 1)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&nj.Name, "name", "", "job name")
+	fl.StringVar(&nj.Team, "team", "", "team")
+	fl.StringVar(&nj.Class, "class", "", "workload class (a class of the server's throughput table)")
+	fl.IntVar(&nj.Gang, "gang", 1, "devices needed at once (one model, one node)")
+	fl.Float64Var(&nj.Weight, "weight", 0, "priority weight inside the team (default 1)")
+	fl.StringSliceVar(&allowed, "allow", nil, "only these accelerator models")
+	fl.StringSliceVar(&forbidden, "forbid", nil, "never these accelerator models")
+	fl.Float64Var(&nj.TotalSteps, "steps", 0, "amount of work in training steps")
+	fl.DurationVar(new(time.Duration), "duration", 0, "estimated run time on --reference (e.g. 6h)")
+	fl.StringVar(&nj.ReferenceModel, "reference", "", "model the --duration was estimated on")
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if d, err := cmd.Flags().GetDuration("duration"); err == nil && d > 0 {
+			nj.DurationSeconds = d.Seconds()
+		}
+		return nil
+	}
+	return cmd
+}
+
+// readJobs reads one job or a list of jobs (YAML or JSON), rejecting
+// unknown fields with their line.
+func readJobs(path string) ([]api.NewJob, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: err.Error()}
+	}
+	trimmed := bytes.TrimSpace(data)
+	var out []api.NewJob
+	if len(trimmed) > 0 && (trimmed[0] == '[' || trimmed[0] == '-') {
+		err = yaml.UnmarshalWithOptions(data, &out, yaml.DisallowUnknownField())
+	} else {
+		var one api.NewJob
+		err = yaml.UnmarshalWithOptions(data, &one, yaml.DisallowUnknownField())
+		out = []api.NewJob{one}
+	}
+	if err != nil {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: yaml.FormatError(err, false, true)}
+	}
+	if len(out) == 0 {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: "no job in the file"}
+	}
+	return out, nil
+}
+
+func listCmd(c *conn) *cobra.Command {
+	var o client.JobListOptions
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List jobs with state, placement, progress and why",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := c.format(console.Table, console.JSON, console.YAML, console.CSV)
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			js, err := cl.Jobs(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			return writeJobs(c.env, f, js, true)
+		},
+	}
+	cmd.Flags().StringVar(&o.Team, "team", "", "only this team's jobs")
+	cmd.Flags().StringVar(&o.State, "state", "", "only jobs in this state (pending, running, preempted, completed, failed, cancelled, active)")
+	cmd.Flags().IntVar(&o.Limit, "limit", 0, "at most this many jobs")
+	return cmd
+}
+
+func writeJobs(env *console.Env, f console.Format, js []api.Job, list bool) error {
+	switch f {
+	case console.JSON:
+		if !list && len(js) == 1 {
+			return console.WriteJSON(env.Stdout, js[0])
+		}
+		if js == nil {
+			js = []api.Job{}
+		}
+		return console.WriteJSON(env.Stdout, js)
+	case console.YAML:
+		if !list && len(js) == 1 {
+			return console.WriteYAML(env.Stdout, js[0])
+		}
+		return console.WriteYAML(env.Stdout, js)
+	}
+	rows := [][]string{{"ID", "NAME", "TEAM", "STATE", "CLASS", "GANG", "MODEL", "PROGRESS", "WHY"}}
+	for _, j := range js {
+		model := "-"
+		if j.Placement != nil {
+			model = j.Placement.Model
+		}
+		prog := "-"
+		if j.TotalSteps > 0 {
+			prog = fmt.Sprintf("%.1f%%", 100*j.StepsDone/j.TotalSteps)
+		}
+		rows = append(rows, []string{j.ID, j.Name, j.Team, string(j.State), j.Class, strconv.Itoa(j.Gang), model, prog, string(j.Why.Code)})
+	}
+	if f == console.CSV {
+		return console.WriteCSV(env.Stdout, rows)
+	}
+	return console.WriteTable(env.Stdout, rows)
+}
+
+func describeCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe ID",
+		Short: "Show a job: where and why it runs, or why it waits, and its history",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := c.format()
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			j, err := cl.Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return describe(c.env, f, j)
+		},
+	}
+}
+
+func describe(env *console.Env, f console.Format, j api.Job) error {
+	switch f {
+	case console.JSON:
+		return console.WriteJSON(env.Stdout, j)
+	case console.YAML:
+		return console.WriteYAML(env.Stdout, j)
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "ID:          %s\nName:        %s\nTeam:        %s\nClass:       %s × %d\nState:       %s\n", j.ID, j.Name, j.Team, j.Class, j.Gang, j.State)
+	fmt.Fprintf(w, "Why:         %s — %s\n", j.Why.Code, j.Why.Message)
+	if j.Placement != nil {
+		fmt.Fprintf(w, "Placement:   %d × %s on %s since %s (%s steps/s)\n", len(j.Placement.Devices), j.Placement.Model, strings.Join(j.Placement.Nodes, ", "),
+			j.Placement.Since.UTC().Format(time.RFC3339), console.Num(round3(j.Placement.StepsPerSecond)))
+		fmt.Fprintf(w, "Devices:     %s\n", strings.Join(j.Placement.Devices, ", "))
+	}
+	fmt.Fprintf(w, "Progress:    %s / %s steps (checkpoint at %s), %d restarts\n", console.Num(round3(j.StepsDone)), console.Num(round3(j.TotalSteps)), console.Num(round3(j.CheckpointSteps)), j.Restarts)
+	fmt.Fprintf(w, "Attained:    %s running\n", (time.Duration(j.AttainedSeconds) * time.Second).String())
+	if len(j.Allowed) > 0 {
+		fmt.Fprintf(w, "Allowed:     %s\n", strings.Join(j.Allowed, ", "))
+	}
+	if len(j.Forbidden) > 0 {
+		fmt.Fprintf(w, "Forbidden:   %s\n", strings.Join(j.Forbidden, ", "))
+	}
+	fmt.Fprintf(w, "Submitted:   %s\n", j.SubmittedAt.UTC().Format(time.RFC3339))
+	if !j.FinishedAt.IsZero() {
+		fmt.Fprintf(w, "Finished:    %s\n", j.FinishedAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintln(w, "History:")
+	rows := [][]string{}
+	for _, e := range j.History {
+		rows = append(rows, []string{"  " + e.At.UTC().Format(time.RFC3339), e.Kind, e.Message})
+	}
+	return console.WriteTable(w, rows)
+}
+
+func round3(x float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', 3, 64), 64)
+	return v
+}
+
+func cancelCmd(c *conn) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a pending, running or preempted job (a finished one is a conflict)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := c.format()
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			j, err := cl.CancelJob(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return writeJobs(c.env, f, []api.Job{j}, false)
+		},
+	}
+}
+
+// NewTeams builds `granary teams`.
+func NewTeams(env *console.Env) *cobra.Command {
+	c := &conn{env: env}
+	cmd := &cobra.Command{Use: "teams", Short: "Teams: weights, per-model guarantees, and share vs guarantee now"}
+	c.flags(cmd)
+	list := &cobra.Command{
+		Use: "list", Short: "List teams with devices in use, borrowed and lent per model", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := c.format(console.Table, console.JSON, console.YAML, console.CSV)
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			ts, err := cl.Teams(cmd.Context())
+			if err != nil {
+				return err
+			}
+			switch f {
+			case console.JSON:
+				return console.WriteJSON(c.env.Stdout, ts)
+			case console.YAML:
+				return console.WriteYAML(c.env.Stdout, ts)
+			}
+			rows := [][]string{{"TEAM", "WEIGHT", "RUNNING", "WAITING", "USE", "GUARANTEED", "BORROWED", "LENT"}}
+			for _, t := range ts {
+				rows = append(rows, []string{t.Name, console.Num(t.Weight), strconv.Itoa(t.Running), strconv.Itoa(t.Waiting),
+					perModel(t.Use), perModel(t.Guarantees), perModel(t.Borrowed), perModel(t.Lent)})
+			}
+			if f == console.CSV {
+				return console.WriteCSV(c.env.Stdout, rows)
+			}
+			return console.WriteTable(c.env.Stdout, rows)
+		},
+	}
+	var (
+		weight float64
+		guar   []string
+	)
+	set := &cobra.Command{
+		Use: "set NAME", Short: "Create or replace a team", Args: cobra.ExactArgs(1),
+		Example: "  granary teams set llm --weight 2 --guarantee H800=512 --guarantee 910B3=1024",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := c.format()
+			if err != nil {
+				return err
+			}
+			tc := api.TeamConfig{Weight: weight}
+			for _, g := range guar {
+				m, n, ok := strings.Cut(g, "=")
+				v, err := strconv.Atoi(n)
+				if !ok || err != nil || m == "" {
+					return console.Usagef("--guarantee %q: want MODEL=DEVICES, e.g. H800=512", g)
+				}
+				if tc.Guarantees == nil {
+					tc.Guarantees = map[string]int{}
+				}
+				tc.Guarantees[m] += v
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			t, err := cl.PutTeam(cmd.Context(), args[0], tc)
+			if err != nil {
+				return err
+			}
+			switch f {
+			case console.JSON:
+				return console.WriteJSON(c.env.Stdout, t)
+			case console.YAML:
+				return console.WriteYAML(c.env.Stdout, t)
+			}
+			fmt.Fprintf(c.env.Stdout, "team %s: weight %s, guarantees %s\n", t.Name, console.Num(t.Weight), perModel(t.Guarantees))
+			return nil
+		},
+	}
+	set.Flags().Float64Var(&weight, "weight", 1, "share of the fleet relative to other teams")
+	set.Flags().StringArrayVar(&guar, "guarantee", nil, "MODEL=DEVICES guaranteed (repeatable)")
+	del := &cobra.Command{
+		Use: "delete NAME", Short: "Delete a team record (its jobs stay, with weight 1)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteTeam(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.env.Stdout, "team %s deleted\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(list, set, del)
+	return cmd
+}
+
+func perModel(m map[string]int) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,151 @@
+package jobscmd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/api"
+	"github.com/granaryhq/granary/internal/api/apitest"
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/cli/jobscmd"
+	"github.com/granaryhq/granary/internal/control"
+	"github.com/granaryhq/granary/internal/control/simbackend"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/store/sqlite"
+)
+
+type rig struct {
+	url  string
+	loop *control.Loop
+}
+
+func start(t *testing.T) *rig {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var b inventory.Batch
+	for _, m := range []string{"ascend-910b3", "l20-48gb"} {
+		for i := 0; i < 8; i++ {
+			b.Devices = append(b.Devices, inventory.Device{Serial: fmt.Sprintf("%s-%d", m, i), Model: m, Node: m + "-n0", State: fleet.InService, UpdatedAt: time.Now()})
+		}
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	var es []sched.ThroughputEntry
+	for _, g := range []int{1, 8} {
+		es = append(es, sched.ThroughputEntry{Class: "resnet50", Gang: g, Model: "ascend-910b3", StepsPerSecond: 1.9 * float64(g)},
+			sched.ThroughputEntry{Class: "resnet50", Gang: g, Model: "l20-48gb", StepsPerSecond: float64(g)})
+	}
+	w, _ := jobs.NewWorkloads(es)
+	cat := accel.Default()
+	resolve := func(n string) (string, error) { c, err := cat.Resolve(n); return c.ID, err }
+	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: st, Workloads: w, Resolve: resolve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := apitest.Start(t, apitest.Options{Store: st, API: func(o *api.Options) { o.Register = append(o.Register, api.JobRoutes(svc)) }})
+	be, _ := simbackend.New(simbackend.Config{})
+	loop, err := control.New(control.Config{}, w, st, &control.InventoryLedger{Devices: st}, be, control.NewManualClock(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)),
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{url: srv.URL, loop: loop}
+}
+
+func (r *rig) run(t *testing.T, mk func(*console.Env) *cobra.Command, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := map[string]string{"GRANARY_TOKEN": apitest.AdminSecret, "GRANARY_SERVER": r.url, "HOME": t.TempDir()}
+	e := &console.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	cmd := mk(e)
+	cmd.SetArgs(args)
+	cmd.SetOut(&errb)
+	cmd.SetErr(&errb)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return console.UsageError{Err: err} })
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		errb.WriteString("granary: " + err.Error() + "\n")
+	}
+	return out.String(), errb.String(), console.ExitCode(err)
+}
+
+func TestJobsCLI(t *testing.T) {
+	r := start(t)
+	out, errs, code := r.run(t, jobscmd.New, "submit", "--name", "train", "--team", "vision", "--class", "resnet50", "--gang", "8", "--steps", "100000")
+	if code != 0 || !strings.Contains(out, "job-1") || !strings.Contains(out, "pending") {
+		t.Fatalf("submit: %d\n%s%s", code, out, errs)
+	}
+	// A file with a job that can never run: exit 2 with the reason.
+	f := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(f, []byte("name: huge\nteam: vision\nclass: resnet50\ngang: 8\ntotal_steps: 10\nforbidden: [910B3, L20]\n"), 0o644)
+	_, errs, code = r.run(t, jobscmd.New, "submit", f)
+	if code != 2 || !strings.Contains(errs, "allowed and forbidden models leave none of the fleet's models") {
+		t.Errorf("bad submit: exit %d\n%s", code, errs)
+	}
+	os.WriteFile(f, []byte("name: x\nteam: vision\nclas: resnet50\n"), 0o644)
+	_, errs, code = r.run(t, jobscmd.New, "submit", f)
+	if code != 2 || !strings.Contains(errs, "clas") {
+		t.Errorf("unknown field: exit %d\n%s", code, errs)
+	}
+	if _, err := r.loop.Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = r.run(t, jobscmd.New, "describe", "job-1")
+	for _, want := range []string{"State:       running", "Why:         placed-best — placed on ascend-910b3: 1.9× its throughput on l20-48gb", "8 × ascend-910b3 on ascend-910b3-n0", "started"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s%s", want, out, errs)
+		}
+	}
+	out, _, code = r.run(t, jobscmd.New, "list", "-o", "json")
+	var js []api.Job
+	if err := json.Unmarshal([]byte(out), &js); code != 0 || err != nil || len(js) != 1 || js[0].State != jobs.Running {
+		t.Errorf("list -o json: %d %v %s", code, err, out)
+	}
+	out, _, code = r.run(t, jobscmd.New, "cancel", "job-1")
+	if code != 0 || !strings.Contains(out, "cancelled") {
+		t.Errorf("cancel: %d %s", code, out)
+	}
+	_, errs, code = r.run(t, jobscmd.New, "cancel", "job-1")
+	if code != 1 || !strings.Contains(errs, "409") {
+		t.Errorf("second cancel: exit %d %s", code, errs)
+	}
+}
+
+func TestTeamsCLI(t *testing.T) {
+	r := start(t)
+	out, errs, code := r.run(t, jobscmd.NewTeams, "set", "vision", "--weight", "2", "--guarantee", "910B3=6")
+	if code != 0 || !strings.Contains(out, "team vision: weight 2, guarantees ascend-910b3=6") {
+		t.Fatalf("set: %d %s %s", code, out, errs)
+	}
+	_, errs, code = r.run(t, jobscmd.NewTeams, "set", "nlp", "--guarantee", "910B3=4")
+	if code != 2 || !strings.Contains(errs, "guarantees on ascend-910b3 sum to 10 devices (nlp 4 + vision 6) but only 8 are in service") {
+		t.Errorf("over-guarantee: exit %d\n%s", code, errs)
+	}
+	out, _, code = r.run(t, jobscmd.NewTeams, "list")
+	if code != 0 || !strings.Contains(out, "vision") || !strings.Contains(out, "ascend-910b3=6") {
+		t.Errorf("list: %d\n%s", code, out)
+	}
+}
