@@ -99,7 +99,7 @@ func maxMinLP(a [][]float64, gang, capacity []float64, use []bool) (float64, [][
 	}
 	obj := make([]float64, n)
 	obj[0] = 1
-	s := newSimplex(A, b, obj)
+	s := newRevised(A, b, obj)
 	if err := s.solve(); err != nil {
 		return 0, nil, err
 	}
@@ -156,7 +156,7 @@ func maxSumLP(v [][]float64, gang, capacity []float64, use []bool) (float64, [][
 		A[G+cl.k][c] = gang[i] / capacity[cl.k]
 		obj[c] = v[i][cl.k]
 	}
-	s := newSimplex(A, b, obj)
+	s := newRevised(A, b, obj)
 	if err := s.solve(); err != nil {
 		return 0, nil, err
 	}

@@ -1,30 +1,21 @@
 package sched
 
 import (
-	"errors"
 	"math"
+	"math/rand/v2"
+	"testing"
 )
 
-// This file is the exact LP engine behind the LP policies: a dense-tableau
-// primal simplex for   max c·x  s.t.  A x ≤ b, x ≥ 0,  with b ≥ 0, so the
-// all-slack basis is feasible and no phase 1 is needed (every Gavel LP has
-// this form: x = 0, t = 0 is feasible).
+// The first LP engine of the LP policies, kept as a second reference next to
+// the revised simplex (revised.go) that replaced it: a dense-tableau primal
+// simplex for   max c·x  s.t.  A x ≤ b, x ≥ 0,  with b ≥ 0, so the all-slack
+// basis is feasible and no phase 1 is needed.
 //
 // Pricing is Dantzig's rule (largest reduced cost); after a run of degenerate
 // pivots it switches to Bland's rule (smallest index, ties in the ratio test
 // broken by smallest basic index), which cannot cycle, and switches back
 // after the objective moves. Pivots only touch the non-zeros of the pivot row,
 // which keeps the structured, sparse Gavel LPs cheap.
-
-var (
-	errUnbounded = errors.New("sched: LP unbounded")
-	errIterLimit = errors.New("sched: LP iteration limit")
-)
-
-const (
-	tolCost  = 1e-10 // reduced cost considered positive
-	tolPivot = 1e-11 // smallest usable pivot element
-)
 
 type simplex struct {
 	m, n  int       // rows, structural columns
@@ -169,18 +160,64 @@ func (s *simplex) x() []float64 {
 	return x
 }
 
-// axpy computes y += a·x (len(y) == len(x)), unrolled by four.
-func axpy(y, x []float64, a float64) {
-	n := len(x)
-	y = y[:n]
-	k := 0
-	for ; k+4 <= n; k += 4 {
-		y[k] += a * x[k]
-		y[k+1] += a * x[k+1]
-		y[k+2] += a * x[k+2]
-		y[k+3] += a * x[k+3]
-	}
-	for ; k < n; k++ {
-		y[k] += a * x[k]
+// TestRevisedMatchesTableau: on random LPs of the policies' form (A ≥ 0
+// mixed with negative min-row coefficients, b ≥ 0), the revised simplex and
+// the tableau simplex reach the same optimum.
+func TestRevisedMatchesTableau(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for it := 0; it < 300; it++ {
+		m, n := 1+r.IntN(12), 1+r.IntN(15)
+		a := make([][]float64, m)
+		b := make([]float64, m)
+		for i := range a {
+			a[i] = make([]float64, n)
+			for j := range a[i] {
+				switch r.IntN(4) {
+				case 0:
+					a[i][j] = -float64(r.IntN(5))
+				case 1, 2:
+					a[i][j] = float64(r.IntN(6))
+				}
+			}
+			if r.IntN(3) > 0 {
+				b[i] = float64(r.IntN(10))
+			}
+		}
+		// Bound every variable so the LP is bounded.
+		for j := 0; j < n; j++ {
+			row := make([]float64, n)
+			row[j] = 1
+			a = append(a, row)
+			b = append(b, float64(1+r.IntN(5)))
+		}
+		c := make([]float64, n)
+		for j := range c {
+			c[j] = float64(r.IntN(7) - 2)
+		}
+		tab := newSimplex(a, b, c)
+		if err := tab.solve(); err != nil {
+			t.Fatalf("instance %d: tableau: %v", it, err)
+		}
+		rev := newRevised(a, b, c)
+		if err := rev.solve(); err != nil {
+			t.Fatalf("instance %d: revised: %v", it, err)
+		}
+		x := rev.x()
+		obj := 0.0
+		for j := range x {
+			obj += c[j] * x[j]
+		}
+		if math.Abs(obj-tab.obj) > 1e-9*math.Max(1, math.Abs(obj)) {
+			t.Fatalf("instance %d: revised %v, tableau %v", it, obj, tab.obj)
+		}
+		for i := range a {
+			lhs := 0.0
+			for j := range x {
+				lhs += a[i][j] * x[j]
+			}
+			if lhs > b[i]+1e-9 {
+				t.Fatalf("instance %d: row %d: %v > %v", it, i, lhs, b[i])
+			}
+		}
 	}
 }

@@ -1,0 +1,274 @@
+package sched
+
+import (
+	"errors"
+	"math"
+)
+
+// revised is the production LP engine: a revised primal simplex with an
+// explicit dense basis inverse, for the same problems as the tableau
+// simplex (max c·x, A x ≤ b, x ≥ 0, b ≥ 0; slack basis feasible). Gavel's
+// LPs have three non-zeros per structural column (its job's min row, its
+// job's share row, its model's capacity row), so working on B⁻¹ (m×m) and
+// the sparse columns instead of the whole tableau m×(n+m) cuts each pivot to
+// O(m·nnz(B⁻¹a_q) + nnz(A)). Pricing and anti-cycling are the tableau's
+// (Dantzig, Bland after 20 degenerate pivots); reduced costs are updated
+// from the pivot row and recomputed from scratch before optimality is
+// declared, and the primal values are recomputed from B⁻¹b at the end.
+type revised struct {
+	m, n  int
+	colR  [][]int32   // structural column j: row indices
+	colV  [][]float64 // and values
+	c     []float64   // structural costs
+	b     []float64
+	binv  []float64 // m×m, row-major
+	xb    []float64 // basic values
+	d     []float64 // reduced costs, n structural + m slack
+	basis []int     // column of each row (≥ n: slack n+i)
+	inB   []bool    // column is basic
+	alpha []float64 // scratch: B⁻¹ a_q
+	rho   []float64 // scratch: pivot row of B⁻¹
+}
+
+func newRevised(a [][]float64, b, c []float64) *revised {
+	m, n := len(a), len(c)
+	s := &revised{m: m, n: n, c: c, b: b}
+	s.colR = make([][]int32, n)
+	s.colV = make([][]float64, n)
+	for i, row := range a {
+		for j, v := range row {
+			if v != 0 {
+				s.colR[j] = append(s.colR[j], int32(i))
+				s.colV[j] = append(s.colV[j], v)
+			}
+		}
+	}
+	s.binv = make([]float64, m*m)
+	for i := 0; i < m; i++ {
+		s.binv[i*m+i] = 1
+	}
+	s.xb = append([]float64(nil), b...)
+	s.d = make([]float64, n+m)
+	copy(s.d, c)
+	s.basis = make([]int, m)
+	s.inB = make([]bool, n+m)
+	for i := range s.basis {
+		s.basis[i] = n + i
+		s.inB[n+i] = true
+	}
+	s.alpha = make([]float64, m)
+	s.rho = make([]float64, m)
+	return s
+}
+
+// column computes alpha = B⁻¹ a_q.
+func (s *revised) column(q int) {
+	m := s.m
+	if q >= s.n {
+		k := q - s.n
+		for i := 0; i < m; i++ {
+			s.alpha[i] = s.binv[i*m+k]
+		}
+		return
+	}
+	clear(s.alpha)
+	for t, r := range s.colR[q] {
+		v := s.colV[q][t]
+		for i := 0; i < m; i++ {
+			s.alpha[i] += s.binv[i*m+int(r)] * v
+		}
+	}
+}
+
+// pricesFresh recomputes every reduced cost from π = c_B B⁻¹.
+func (s *revised) pricesFresh() {
+	m := s.m
+	pi := make([]float64, m)
+	for i, j := range s.basis {
+		cb := 0.0
+		if j < s.n {
+			cb = s.c[j]
+		}
+		if cb == 0 {
+			continue
+		}
+		axpy(pi, s.binv[i*m:(i+1)*m], cb)
+	}
+	for j := 0; j < s.n; j++ {
+		if s.inB[j] {
+			s.d[j] = 0
+			continue
+		}
+		z := 0.0
+		for t, r := range s.colR[j] {
+			z += pi[r] * s.colV[j][t]
+		}
+		s.d[j] = s.c[j] - z
+	}
+	for i := 0; i < m; i++ {
+		if s.inB[s.n+i] {
+			s.d[s.n+i] = 0
+		} else {
+			s.d[s.n+i] = -pi[i]
+		}
+	}
+}
+
+func (s *revised) solve() error {
+	m, n := s.m, s.n
+	limit := 50 * (m + n + m)
+	degenerate, fresh := 0, false
+	for it := 0; it < limit; it++ {
+		bland := degenerate > 20
+		q := -1
+		best := tolCost
+		for j, v := range s.d {
+			if v > best && !s.inB[j] {
+				q, best = j, v
+				if bland {
+					break
+				}
+			}
+		}
+		if q < 0 {
+			if fresh {
+				break
+			}
+			s.pricesFresh() // confirm optimality with exact prices
+			fresh = true
+			continue
+		}
+		fresh = false
+		s.column(q)
+		r := -1
+		var ratio, piv float64
+		for i := 0; i < m; i++ {
+			a := s.alpha[i]
+			if a <= tolPivot {
+				continue
+			}
+			qv := s.xb[i] / a
+			switch {
+			case r < 0 || qv < ratio-1e-12*math.Max(1, ratio):
+				r, ratio, piv = i, qv, a
+			case qv <= ratio+1e-12*math.Max(1, ratio):
+				if bland {
+					if s.basis[i] < s.basis[r] {
+						r, ratio, piv = i, qv, a
+					}
+				} else if a > piv {
+					r, ratio, piv = i, qv, a
+				}
+			}
+		}
+		if r < 0 {
+			return errUnbounded
+		}
+		if ratio <= 0 {
+			degenerate++
+		} else {
+			degenerate = 0
+		}
+		// Reduced costs from the pivot row of B⁻¹A.
+		copy(s.rho, s.binv[r*m:(r+1)*m])
+		dq := s.d[q] / piv
+		if dq != 0 {
+			for j := 0; j < n; j++ {
+				if s.inB[j] {
+					continue
+				}
+				ar := 0.0
+				for t, row := range s.colR[j] {
+					ar += s.rho[row] * s.colV[j][t]
+				}
+				if ar != 0 {
+					s.d[j] -= dq * ar
+				}
+			}
+			for i := 0; i < m; i++ {
+				if !s.inB[n+i] && s.rho[i] != 0 {
+					s.d[n+i] -= dq * s.rho[i]
+				}
+			}
+		}
+		// Primal step.
+		theta := s.xb[r] / piv
+		for i := 0; i < m; i++ {
+			if i != r && s.alpha[i] != 0 {
+				s.xb[i] -= theta * s.alpha[i]
+				if s.xb[i] < 0 && s.xb[i] > -1e-12 {
+					s.xb[i] = 0
+				}
+			}
+		}
+		s.xb[r] = theta
+		// B⁻¹ update.
+		pr := s.binv[r*m : (r+1)*m]
+		inv := 1 / piv
+		for k := range pr {
+			pr[k] *= inv
+		}
+		for i := 0; i < m; i++ {
+			if f := s.alpha[i]; i != r && f != 0 {
+				axpy(s.binv[i*m:(i+1)*m], pr, -f)
+			}
+		}
+		leave := s.basis[r]
+		s.inB[leave] = false
+		s.d[leave] = -dq // leaving column's reduced cost: −d_q/α_rq
+		s.inB[q] = true
+		s.d[q] = 0
+		s.basis[r] = q
+	}
+	if !fresh {
+		return errIterLimit
+	}
+	// Recompute the primal values from B⁻¹ b.
+	for i := 0; i < m; i++ {
+		v := 0.0
+		row := s.binv[i*m : (i+1)*m]
+		for k, bk := range s.b {
+			if bk != 0 {
+				v += row[k] * bk
+			}
+		}
+		s.xb[i] = v
+	}
+	return nil
+}
+
+func (s *revised) x() []float64 {
+	x := make([]float64, s.n)
+	for i, j := range s.basis {
+		if j < s.n {
+			x[j] = math.Max(0, s.xb[i])
+		}
+	}
+	return x
+}
+
+var (
+	errUnbounded = errors.New("sched: LP unbounded")
+	errIterLimit = errors.New("sched: LP iteration limit")
+)
+
+const (
+	tolCost  = 1e-10 // reduced cost considered positive
+	tolPivot = 1e-11 // smallest usable pivot element
+)
+
+// axpy computes y += a·x (len(y) == len(x)), unrolled by four.
+func axpy(y, x []float64, a float64) {
+	n := len(x)
+	y = y[:n]
+	k := 0
+	for ; k+4 <= n; k += 4 {
+		y[k] += a * x[k]
+		y[k+1] += a * x[k+1]
+		y[k+2] += a * x[k+2]
+		y[k+3] += a * x[k+3]
+	}
+	for ; k < n; k++ {
+		y[k] += a * x[k]
+	}
+}
