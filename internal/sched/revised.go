@@ -28,6 +28,7 @@ type revised struct {
 	inB   []bool    // column is basic
 	alpha []float64 // scratch: B⁻¹ a_q
 	rho   []float64 // scratch: pivot row of B⁻¹
+	nz    []int     // scratch: non-zeros of the pivot row of B⁻¹
 }
 
 func newRevised(a [][]float64, b, c []float64) *revised {
@@ -205,12 +206,27 @@ func (s *revised) solve() error {
 		// B⁻¹ update.
 		pr := s.binv[r*m : (r+1)*m]
 		inv := 1 / piv
-		for k := range pr {
-			pr[k] *= inv
+		nz := s.nz[:0]
+		for k, v := range pr {
+			if v != 0 {
+				pr[k] = v * inv
+				nz = append(nz, k)
+			}
 		}
+		s.nz = nz
+		sparse := 3*len(nz) < m
 		for i := 0; i < m; i++ {
-			if f := s.alpha[i]; i != r && f != 0 {
-				axpy(s.binv[i*m:(i+1)*m], pr, -f)
+			f := s.alpha[i]
+			if i == r || f == 0 {
+				continue
+			}
+			row := s.binv[i*m : (i+1)*m]
+			if sparse {
+				for _, k := range nz {
+					row[k] -= f * pr[k]
+				}
+			} else {
+				axpy(row, pr, -f)
 			}
 		}
 		leave := s.basis[r]
