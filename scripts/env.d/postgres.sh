@@ -76,7 +76,8 @@ fi
 sock="$base/sock"
 portfile="$base/port"
 
-pg() { "${runas[@]}" "$@"; }
+# Run from / so an unprivileged user does not trip over an unreadable cwd.
+pg() { (cd / && "${runas[@]}" "$@"); }
 
 if [ ! -s "$data/PG_VERSION" ]; then
 	log "initdb $data"
@@ -106,6 +107,7 @@ else
 	echo "$port" >"$portfile"
 	log "starting PostgreSQL ($bindir) on 127.0.0.1:$port"
 	# setsid: the server outlives this script and the job that ran it.
+	cd /
 	setsid "${runas[@]}" "$bindir/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 \
 		-o "-c listen_addresses=127.0.0.1 -p $port -k $sock -c max_connections=200" start >&2 9>&- ||
 		{ tail -20 "$base/server.log" >&2; exit 1; }
