@@ -28,8 +28,12 @@ type groupState struct {
 	// nextRetire is the retirement month of the first live cohort
 	// (math.MaxInt when none), so the monthly check is one comparison.
 	nextRetire int
-	w          float64 // total live cohort weight
-	cohorts    []cohort
+	// Constants of the group, copied here so the monthly loop reads one
+	// slice.
+	pf      float64
+	fail    *failer
+	w       float64 // total live cohort weight
+	cohorts []cohort
 }
 
 func newPathState(md *model) *pathState {
@@ -50,6 +54,11 @@ func (st *pathState) reset(md *model) {
 			st.gs[i].nextRetire = g.initial[0].retire
 		}
 		st.gs[i].reserve = g.reserve
+		st.gs[i].pf = g.pf
+		st.gs[i].fail = nil
+		if g.fail.p > 0 {
+			st.gs[i].fail = &g.fail
+		}
 		n, w := 0.0, 0.0
 		for _, c := range g.initial {
 			n += c.w
@@ -117,10 +126,11 @@ func (md *model) path(r *rand.Rand, src *rand.PCG, st *pathState, supply []float
 	groups := md.groups
 	for m := 0; m < md.horizon; m++ {
 		s := 0.0
-		for gi := range groups {
-			g, gs := &groups[gi], &st.gs[gi]
-			if m > 0 && gs.n > 0 && g.fail.p > 0 {
-				gs.n -= g.fail.draw(src, r, gs.n)
+		gss := st.gs
+		for gi := range gss {
+			gs := &gss[gi]
+			if m > 0 && gs.n > 0 && gs.fail != nil {
+				gs.n -= gs.fail.draw(src, r, gs.n)
 			}
 			if gs.nextRetire <= m {
 				st.retire(gi, m)
@@ -130,8 +140,8 @@ func (md *model) path(r *rand.Rand, src *rand.PCG, st *pathState, supply []float
 			a := &md.arrivals[m][ai]
 			st.join(a.group, a.units(r), m+groups[a.group].life)
 		}
-		for gi := range groups {
-			s += float64(st.gs[gi].n) * groups[gi].pf
+		for gi := range gss {
+			s += float64(gss[gi].n) * gss[gi].pf
 		}
 		d := md.demand[m]
 		if short(d, s) {
