@@ -71,35 +71,38 @@ func maxMinLP(a [][]float64, gang, capacity []float64, use []bool) (float64, [][
 	}
 	n := len(cols)
 	m := 2*G + nk
-	A := make([][]float64, m)
-	flat := make([]float64, m*n)
-	for r := range A {
-		A[r] = flat[r*n : (r+1)*n]
-	}
 	b := make([]float64, m)
 	scale := make([]float64, G)
+	colR := make([][]int32, n)
+	colV := make([][]float64, n)
+	rows := make([]int32, 0, m+3*n)
+	vals := make([]float64, 0, m+3*n)
+	// Column t: 1/mx in every min row (t/mx − Σ (a/mx) x ≤ 0).
 	for g, i := range rep {
 		mx := 0.0
 		for _, v := range a[i] {
 			mx = math.Max(mx, v)
 		}
 		scale[g] = mx
-		A[g][0] = 1 / mx // t/mx − Σ (a/mx) x ≤ 0
+		rows = append(rows, int32(g))
+		vals = append(vals, 1/mx)
 		b[G+g] = 1
 	}
+	colR[0], colV[0] = rows[:G:G], vals[:G:G]
 	for k := 0; k < nk; k++ {
 		b[2*G+k] = 1
 	}
 	for c := 1; c < n; c++ {
 		g, k := cols[c].g, cols[c].k
 		i := rep[g]
-		A[g][c] = -a[i][k] / scale[g]
-		A[G+g][c] = 1
-		A[2*G+k][c] = count[g] * gang[i] / capacity[k]
+		start := len(rows)
+		rows = append(rows, int32(g), int32(G+g), int32(2*G+k))
+		vals = append(vals, -a[i][k]/scale[g], 1, count[g]*gang[i]/capacity[k])
+		colR[c], colV[c] = rows[start:start+3:start+3], vals[start:start+3:start+3]
 	}
 	obj := make([]float64, n)
 	obj[0] = 1
-	s := newRevised(A, b, obj)
+	s := newRevisedCols(m, colR, colV, b, obj)
 	if err := s.solve(); err != nil {
 		return 0, nil, err
 	}

@@ -31,19 +31,26 @@ type revised struct {
 	nz    []int     // scratch: non-zeros of the pivot row of B⁻¹
 }
 
+// newRevised takes A as dense rows.
 func newRevised(a [][]float64, b, c []float64) *revised {
-	m, n := len(a), len(c)
-	s := &revised{m: m, n: n, c: c, b: b}
-	s.colR = make([][]int32, n)
-	s.colV = make([][]float64, n)
+	n := len(c)
+	colR := make([][]int32, n)
+	colV := make([][]float64, n)
 	for i, row := range a {
 		for j, v := range row {
 			if v != 0 {
-				s.colR[j] = append(s.colR[j], int32(i))
-				s.colV[j] = append(s.colV[j], v)
+				colR[j] = append(colR[j], int32(i))
+				colV[j] = append(colV[j], v)
 			}
 		}
 	}
+	return newRevisedCols(len(a), colR, colV, b, c)
+}
+
+// newRevisedCols takes A as m rows and sparse columns (row indices, values).
+func newRevisedCols(m int, colR [][]int32, colV [][]float64, b, c []float64) *revised {
+	n := len(c)
+	s := &revised{m: m, n: n, c: c, b: b, colR: colR, colV: colV}
 	s.binv = make([]float64, m*m)
 	for i := 0; i < m; i++ {
 		s.binv[i*m+i] = 1
