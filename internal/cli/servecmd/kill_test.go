@@ -185,11 +185,11 @@ func TestSIGKILLMidImport(t *testing.T) {
 		defer conn.Close(context.Background())
 		killMidImport(t, bin, dsn, func(string) (bool, string) {
 			// The server's import transaction shows in pg_stat_activity as
-			// open (xact_start set) with an INSERT running or just done.
+			// open (xact_start set) with an INSERT or COPY running or just done.
 			var n int
 			err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
 				WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
-				AND query ILIKE '%insert%' AND now() - xact_start > interval '50 milliseconds'`).Scan(&n)
+				AND (query ILIKE '%insert%' OR query ILIKE '%copy%') AND now() - xact_start > interval '50 milliseconds'`).Scan(&n)
 			if err != nil {
 				t.Fatal(err)
 			}
