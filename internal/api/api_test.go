@@ -474,6 +474,30 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 	}
+	var raw struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]struct {
+					Schema struct {
+						Ref string `json:"$ref"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	ref := raw.Paths["/api/v1/devices/{serial}/state"]["post"].Responses["409"].Content["application/problem+json"].Schema.Ref
+	name := strings.TrimPrefix(ref, "#/components/schemas/")
+	if _, ok := raw.Components.Schemas[name].Properties["allowed"]; !ok {
+		t.Errorf("the 409 of a state change is documented as %q, without allowed", ref)
+	}
 	if !bytes.Contains(body, []byte(`"text/csv"`)) {
 		t.Error("import does not document text/csv")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -119,6 +120,15 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 		}
 		return &body[inventory.Event]{Body: ev}, nil
 	})
+
+	// Document the 409 of a state change with the allowed transitions.
+	if pi := r.API.OpenAPI().Paths["/api/v1/devices/{serial}/state"]; pi != nil && pi.Post != nil {
+		schema := r.API.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[Problem](), true, "Problem")
+		pi.Post.Responses["409"] = &huma.Response{
+			Description: "The life cycle does not allow this transition; allowed lists the states the device may move to",
+			Content:     map[string]*huma.MediaType{"application/problem+json": {Schema: schema}},
+		}
+	}
 
 	Operation(r, huma.Operation{
 		OperationID: "device-history", Method: http.MethodGet, Path: "/api/v1/devices/{serial}/history", Tags: []string{"devices"},
