@@ -98,6 +98,7 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	}
 
 	a := zeros(n, len(p.models))
+	var mm *maxMin
 	solve := func(rho float64) (float64, [][]float64, error) {
 		for i, row := range T {
 			if !use[i] {
@@ -108,7 +109,12 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 				a[i][k] = v * scale
 			}
 		}
-		return maxMinLP(a, p.gang, p.cap, use)
+		// Successive ρ only rescale rows of a: re-solve from the last basis.
+		if mm == nil {
+			mm = newMaxMin(a, p.gang, p.cap, use)
+			return mm.solve(false)
+		}
+		return mm.solve(true)
 	}
 	al := p.emptyAllocation()
 	anyUse := false

@@ -3,6 +3,7 @@ package sched
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 )
 
 // groupRows merges identical jobs: same gang and bit-identical coefficient
@@ -52,68 +53,143 @@ func groupRows(coef [][]float64, gang []float64, use []bool) (rep []int, of []in
 // exactly (simplex on the grouped LP). Rows with use[i] false get x = 0 and
 // do not constrain t. A job with a[i] all zero must not be used (t would be 0).
 func maxMinLP(a [][]float64, gang, capacity []float64, use []bool) (float64, [][]float64, error) {
-	nk := len(capacity)
-	x := zeros(len(a), nk)
-	rep, of, count := groupRows(a, gang, use)
-	G := len(rep)
-	if G == 0 {
-		return math.Inf(1), x, nil
-	}
-	// Columns: 0 = t, then one per (group, model) with a > 0.
-	type col struct{ g, k int }
-	cols := []col{{-1, -1}}
-	for g, i := range rep {
+	return newMaxMin(a, gang, capacity, use).solve(false)
+}
+
+// maxMin is a max-min LP that can be re-solved after every row of a has
+// been multiplied by its own positive factor (what ftf does for each trial
+// ρ). After row scaling and normalisation by the row maximum only the t
+// column changes, so the previous optimal basis is kept and its inverse
+// updated (Sherman–Morrison) instead of starting again from the slack basis.
+type maxMin struct {
+	a              [][]float64
+	gang, capacity []float64
+	rep, of        []int
+	count          []float64
+	cols           []mmCol
+	m, n           int
+	colR           [][]int32
+	colV           [][]float64
+	b, obj         []float64
+	s              *revised
+}
+
+type mmCol struct{ g, k int }
+
+func newMaxMin(a [][]float64, gang, capacity []float64, use []bool) *maxMin {
+	mm := &maxMin{a: a, gang: gang, capacity: capacity}
+	mm.rep, mm.of, mm.count = groupRows(a, gang, use)
+	G, nk := len(mm.rep), len(capacity)
+	mm.cols = []mmCol{{-1, -1}}
+	for g, i := range mm.rep {
 		for k := 0; k < nk; k++ {
 			if a[i][k] > 0 {
-				cols = append(cols, col{g, k})
+				mm.cols = append(mm.cols, mmCol{g, k})
 			}
 		}
 	}
-	n := len(cols)
-	m := 2*G + nk
-	b := make([]float64, m)
-	scale := make([]float64, G)
-	colR := make([][]int32, n)
-	colV := make([][]float64, n)
-	rows := make([]int32, 0, m+3*n)
-	vals := make([]float64, 0, m+3*n)
-	// Column t: 1/mx in every min row (t/mx − Σ (a/mx) x ≤ 0).
-	for g, i := range rep {
-		mx := 0.0
-		for _, v := range a[i] {
-			mx = math.Max(mx, v)
-		}
-		scale[g] = mx
-		rows = append(rows, int32(g))
-		vals = append(vals, 1/mx)
-		b[G+g] = 1
+	mm.n = len(mm.cols)
+	mm.m = 2*G + nk
+	mm.b = make([]float64, mm.m)
+	for g := 0; g < G; g++ {
+		mm.b[G+g] = 1
 	}
-	colR[0], colV[0] = rows[:G:G], vals[:G:G]
 	for k := 0; k < nk; k++ {
-		b[2*G+k] = 1
+		mm.b[2*G+k] = 1
 	}
-	for c := 1; c < n; c++ {
-		g, k := cols[c].g, cols[c].k
-		i := rep[g]
+	mm.obj = make([]float64, mm.n)
+	if mm.n > 0 {
+		mm.obj[0] = 1
+	}
+	mm.colR = make([][]int32, mm.n)
+	mm.colV = make([][]float64, mm.n)
+	rows := make([]int32, 0, G+3*mm.n)
+	vals := make([]float64, G+3*mm.n)
+	for g := 0; g < G; g++ {
+		rows = append(rows, int32(g))
+	}
+	mm.colR[0], mm.colV[0] = rows[:G:G], vals[:G:G]
+	for c := 1; c < mm.n; c++ {
+		g, k := mm.cols[c].g, mm.cols[c].k
 		start := len(rows)
 		rows = append(rows, int32(g), int32(G+g), int32(2*G+k))
-		vals = append(vals, -a[i][k]/scale[g], 1, count[g]*gang[i]/capacity[k])
-		colR[c], colV[c] = rows[start:start+3:start+3], vals[start:start+3:start+3]
+		mm.colR[c], mm.colV[c] = rows[start:start+3:start+3], vals[start:start+3:start+3]
 	}
-	obj := make([]float64, n)
-	obj[0] = 1
-	s := newRevisedCols(m, colR, colV, b, obj)
-	if err := s.solve(); err != nil {
+	mm.fill(true)
+	return mm
+}
+
+func (mm *maxMin) used() []bool {
+	u := make([]bool, len(mm.of))
+	for i, g := range mm.of {
+		u[i] = g >= 0
+	}
+	return u
+}
+
+// fill computes the column values from a: t's column (1/row maximum, so
+// that t/mx − Σ (a/mx) x ≤ 0) and, when all is set, the others.
+func (mm *maxMin) fill(all bool) {
+	for g, i := range mm.rep {
+		mx := 0.0
+		for _, v := range mm.a[i] {
+			mx = math.Max(mx, v)
+		}
+		mm.colV[0][g] = 1 / mx
+	}
+	if !all {
+		return
+	}
+	for c := 1; c < mm.n; c++ {
+		g, k := mm.cols[c].g, mm.cols[c].k
+		i := mm.rep[g]
+		mx := 1 / mm.colV[0][g]
+		mm.colV[c][0] = -mm.a[i][k] / mx
+		mm.colV[c][1] = 1
+		mm.colV[c][2] = mm.count[g] * mm.gang[i] / mm.capacity[k]
+	}
+}
+
+// solve solves the LP for the current a. warm re-uses the previous basis
+// (only valid when a's rows were rescaled since the last solve).
+func (mm *maxMin) solve(warm bool) (float64, [][]float64, error) {
+	nk := len(mm.capacity)
+	x := zeros(len(mm.a), nk)
+	if len(mm.rep) == 0 {
+		return math.Inf(1), x, nil
+	}
+	if warm {
+		// The grouping must still hold: identical rows stay identical.
+		for i, g := range mm.of {
+			if g >= 0 && !slices.Equal(mm.a[i], mm.a[mm.rep[g]]) {
+				*mm = *newMaxMin(mm.a, mm.gang, mm.capacity, mm.used())
+				warm = false
+				break
+			}
+		}
+	}
+	ok := false
+	if warm && mm.s != nil {
+		old := append([]float64(nil), mm.colV[0]...)
+		mm.fill(false)
+		ok = mm.s.replaceColumn(0, old)
+	} else {
+		mm.fill(true)
+	}
+	if !ok {
+		mm.s = newRevisedCols(mm.m, mm.colR, mm.colV, mm.b, mm.obj)
+	}
+	if err := mm.s.solve(); err != nil {
 		return 0, nil, err
 	}
-	sol := s.x()
-	y := zeros(G, nk)
-	for c := 1; c < n; c++ {
-		y[cols[c].g][cols[c].k] = math.Min(1, sol[c])
+	sol := mm.s.x()
+	y := zeros(len(mm.rep), nk)
+	for c := 1; c < mm.n; c++ {
+		y[mm.cols[c].g][mm.cols[c].k] = math.Min(1, sol[c])
 	}
-	for i := range a {
-		if of[i] >= 0 {
-			copy(x[i], y[of[i]])
+	for i := range mm.a {
+		if mm.of[i] >= 0 {
+			copy(x[i], y[mm.of[i]])
 		}
 	}
 	return sol[0], x, nil

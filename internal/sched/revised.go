@@ -260,6 +260,60 @@ func (s *revised) solve() error {
 	return nil
 }
 
+// replaceColumn keeps the basis after column j's values changed (the new
+// values are already in s.colV[j]; old holds the previous ones, same rows):
+// when j is basic, B⁻¹ gets the Sherman–Morrison update for the changed
+// column. It returns false when the basis turns singular or primal
+// infeasible; the caller then starts again from the slack basis.
+func (s *revised) replaceColumn(j int, old []float64) bool {
+	m := s.m
+	p := -1
+	for i, bj := range s.basis {
+		if bj == j {
+			p = i
+			break
+		}
+	}
+	if p >= 0 {
+		w := s.alpha
+		clear(w)
+		for t, r := range s.colR[j] {
+			u := s.colV[j][t] - old[t]
+			if u == 0 {
+				continue
+			}
+			for i := 0; i < m; i++ {
+				w[i] += s.binv[i*m+int(r)] * u
+			}
+		}
+		den := 1 + w[p]
+		if math.Abs(den) < 1e-9 {
+			return false
+		}
+		rowp := append(s.rho[:0], s.binv[p*m:(p+1)*m]...)
+		for i := 0; i < m; i++ {
+			if f := w[i] / den; f != 0 {
+				axpy(s.binv[i*m:(i+1)*m], rowp, -f)
+			}
+		}
+	}
+	for i := 0; i < m; i++ {
+		v := 0.0
+		row := s.binv[i*m : (i+1)*m]
+		for k, bk := range s.b {
+			if bk != 0 {
+				v += row[k] * bk
+			}
+		}
+		if v < -1e-9 {
+			return false
+		}
+		s.xb[i] = math.Max(0, v)
+	}
+	s.pricesFresh()
+	return true
+}
+
 func (s *revised) x() []float64 {
 	x := make([]float64, s.n)
 	for i, j := range s.basis {
