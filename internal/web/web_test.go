@@ -38,6 +38,7 @@ func TestIndexShowsTotalsModelsAndStates(t *testing.T) {
 			ByState: map[fleet.DeviceState]int{fleet.InService: 15000, fleet.Reserve: 4000, fleet.Maintenance: 500, fleet.Failed: 500, fleet.Retired: 480},
 			PFLOPS:  map[fleet.Precision]float64{fleet.BF16: 1234.5},
 			HBMTB:   hbm,
+			ByClass: map[string]int{"3A090.a": 96, "not-3A090": 19904},
 		},
 		Models: []inventory.ModelSummary{{
 			Model: "a800-sxm4-80gb", Name: "A800 <SXM4>", Vendor: "NVIDIA", Origin: "US", Devices: 96, Held: 96,
@@ -63,6 +64,7 @@ func TestIndexShowsTotalsModelsAndStates(t *testing.T) {
 		"3A090.a",
 		`class="n state-retired">480`,
 		"as of 2026-11-28 12:00 UTC",
+		`<td><span class="cls cls-not-3a090">not-3A090</span></td><td class="n">19` + "\u202f" + `904</td>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)

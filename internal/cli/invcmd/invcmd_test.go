@@ -196,3 +196,35 @@ func TestTokenAndConfigFile(t *testing.T) {
 		t.Errorf("bad role: %+v", r)
 	}
 }
+
+func TestImportJSONAndStdin(t *testing.T) {
+	_, env := setup(t)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "fleet.json")
+	os.WriteFile(f, []byte(`{"nodes":[{"hostname":"gy1-910c-0001","site":"guizhou","interconnect_domain":"gy1-hccs-01"}],
+"devices":[{"serial":"J-1","model":"910C","state":"in-service","node":"gy1-910c-0001","labels":{"rack":"r1"}},
+{"serial":"J-2","model":"910C","state":"reserve","cost_usd":28000}]}`), 0o644)
+	if r := granary(t, env, New, "import", f, "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"devices": 2`) {
+		t.Fatalf("JSON import: %+v", r)
+	}
+	// A JSON file with an unknown key is rejected whole, naming the key.
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`[{"serial":"J-3","model":"910C","state":"reserve"},{"serial":"J-4","model":"910C","state":"reserve","colour":"red"}]`), 0o644)
+	if r := granary(t, env, New, "import", bad); r.code != 2 || !strings.Contains(r.stderr, "colour") || !strings.Contains(r.stderr, bad+":1:") {
+		t.Errorf("bad JSON import: %+v", r)
+	}
+	// CSV on stdin.
+	var out, errb bytes.Buffer
+	e := &console.Env{Stdin: strings.NewReader("serial,model,state\nS-1,L20,reserve\n"), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	cmd := New(e)
+	cmd.SetArgs([]string{"import", "-"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil || !strings.Contains(out.String(), "imported 1 devices") {
+		t.Errorf("stdin import: %v %s %s", err, out.String(), errb.String())
+	}
+	if r := granary(t, env, New, "list", "-o", "json"); r.code != 0 || strings.Count(r.stdout, `"serial"`) != 3 || strings.Contains(r.stdout, "J-3") {
+		t.Errorf("after imports: %+v", r)
+	}
+	if r := granary(t, env, New, "import", f, "--format", "xml"); r.code != 2 {
+		t.Errorf("--format xml: %+v", r)
+	}
+}
