@@ -110,12 +110,11 @@ type jobRec struct {
 	seen     int
 	prevK    int   // model index of the previous round's run, -1 if none
 	prevDevs []int // its devices
-	pos      int   // index in the current snapshot
 }
 
 type entry struct {
 	prio, def, x float64
-	job, k       int32
+	job          int32
 }
 
 // NewRoundState starts the round mechanism for a policy.
@@ -245,7 +244,6 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 			rec.tpGen = st.tpGen
 		}
 		rec.seen = st.gen
-		rec.pos = i
 		st.order = append(st.order, rec)
 	}
 	if len(st.jobs) != len(s.Jobs) {
@@ -411,7 +409,7 @@ func (st *RoundState) round(s *Snapshot, cols []int) Placement {
 			if st.fifo && prio <= 0 {
 				continue
 			}
-			h = append(h, entry{prio: prio, def: rec.deficit[k], x: x, job: int32(i), k: int32(k)})
+			h = append(h, entry{prio: prio, def: rec.deficit[k], x: x, job: int32(i)})
 		}
 		heapify(h)
 		for len(h) > 0 && left[k] > 0 {
