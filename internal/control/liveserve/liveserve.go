@@ -1,0 +1,211 @@
+// Package liveserve attaches live scheduling to `granary serve`: it builds
+// the jobs service, its API routes, the scheduling loop on the sim backend
+// and, for --demo, the demo teams and a workload of jobs arriving
+// continuously on a clock faster than real time. servecmd calls New, adds
+// Register to the API options and runs Run beside the HTTP server.
+package liveserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/api"
+	"github.com/granaryhq/granary/internal/control"
+	"github.com/granaryhq/granary/internal/control/simbackend"
+	"github.com/granaryhq/granary/internal/control/workload"
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/trace"
+)
+
+// Store is what live scheduling needs from the server's store: the jobs
+// store and the in-service fleet. The SQLite and PostgreSQL stores are both.
+type Store interface {
+	jobs.Store
+	jobs.Fleet
+}
+
+// Config configures live scheduling in a server.
+type Config struct {
+	Store    inventory.Store // must also implement Store
+	Ledger   *inventory.Service
+	Catalog  *accel.Catalog
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// Demo seeds demo teams (when there are none) and submits the demo
+	// workload continuously.
+	Demo bool
+	// Policy (default las-hetero), Round (default 360 s).
+	Policy string
+	Round  time.Duration
+	// Speed is how much faster than real time the scheduler's clock runs
+	// (default 1; the demo defaults to 60: a round every 6 s).
+	Speed float64
+	// Throughputs is a throughput file (Gavel JSON, CSV or YAML); empty:
+	// the estimated table for every catalog model (control/workload).
+	Throughputs string
+	// AFR injects device failures at this annual failure rate (sim backend).
+	AFR float64
+	// RestartCost is paid by each (re)started job (default 60 s).
+	RestartCost time.Duration
+	Seed        uint64
+}
+
+// Live is live scheduling, ready to run.
+type Live struct {
+	cfg      Config
+	Service  *jobs.Service
+	Loop     *control.Loop
+	clock    control.Clock
+	gen      *workload.Generator
+	Register func(*api.Registrar)
+}
+
+// New builds it.
+func New(ctx context.Context, cfg Config) (*Live, error) {
+	st, ok := cfg.Store.(Store)
+	if !ok {
+		return nil, errors.New("liveserve: the store does not keep jobs")
+	}
+	if cfg.Speed <= 0 {
+		cfg.Speed = 1
+		if cfg.Demo {
+			cfg.Speed = 60
+		}
+	}
+	if cfg.RestartCost == 0 {
+		cfg.RestartCost = time.Minute
+	}
+	w, err := loadWorkloads(cfg)
+	if err != nil {
+		return nil, err
+	}
+	names := workload.ShortName(cfg.Catalog)
+	var clock control.Clock = control.WallClock{}
+	if cfg.Speed > 1 {
+		clock = control.NewFastClock(time.Now().UTC(), cfg.Speed)
+	}
+	resolve := func(n string) (string, error) {
+		c, err := cfg.Catalog.Resolve(n)
+		return c.ID, err
+	}
+	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: st, Workloads: w, Resolve: resolve, Names: names, Now: clock.Now})
+	if err != nil {
+		return nil, err
+	}
+	be, err := simbackend.New(simbackend.Config{RestartCost: cfg.RestartCost, AFR: cfg.AFR, Rand: rand.New(rand.NewPCG(cfg.Seed, 0xfa11))})
+	if err != nil {
+		return nil, err
+	}
+	ledger := &control.InventoryLedger{Devices: st, Service: cfg.Ledger, Actor: "scheduler"}
+	loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: cfg.Policy, Round: cfg.Round, Names: names, Seed: cfg.Seed}},
+		w, st, ledger, be, clock, cfg.Log.With("component", "scheduler"), cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	l := &Live{cfg: cfg, Service: svc, Loop: loop, clock: clock, Register: api.JobRoutes(svc)}
+	if cfg.Demo {
+		devs, err := st.InService(ctx)
+		if err != nil {
+			return nil, err
+		}
+		teams := workload.Teams(len(devs), 0.5)
+		if err := seedTeams(ctx, svc, st, teams, devs); err != nil {
+			return nil, err
+		}
+		l.gen = &workload.Generator{Teams: teams, W: w, Rand: rand.New(rand.NewPCG(cfg.Seed, 0xdead)), Reference: "h800-sxm5-80gb"}
+	}
+	return l, nil
+}
+
+func loadWorkloads(cfg Config) (*jobs.Workloads, error) {
+	if cfg.Throughputs != "" {
+		data, err := os.ReadFile(cfg.Throughputs)
+		if err != nil {
+			return nil, err
+		}
+		t, err := trace.ReadThroughputs(data, cfg.Throughputs, cfg.Catalog)
+		if err != nil {
+			return nil, err
+		}
+		return jobs.NewWorkloads(t.Entries)
+	}
+	var models []string
+	for _, c := range cfg.Catalog.All() {
+		models = append(models, c.ID)
+	}
+	es, err := workload.Table(cfg.Catalog, models)
+	if err != nil {
+		return nil, err
+	}
+	return jobs.NewWorkloads(es)
+}
+
+// seedTeams records the demo teams with guarantees (a quarter of the H800s
+// for llm, a fifth of the A800s for search) when no team exists yet.
+func seedTeams(ctx context.Context, svc *jobs.Service, st Store, teams []workload.Team, devs []jobs.Device) error {
+	have, err := st.Teams(ctx)
+	if err != nil || len(have) > 0 {
+		return err
+	}
+	capa := jobs.CapacityOf(devs)
+	guar := map[string]map[string]int{
+		"llm":    {"h800-sxm5-80gb": int(math.Floor(float64(capa.Devices["h800-sxm5-80gb"]) / 4 / 8 * 8))},
+		"search": {"a800-sxm4-80gb": int(math.Floor(float64(capa.Devices["a800-sxm4-80gb"]) / 5 / 8 * 8))},
+	}
+	for _, t := range teams {
+		tm := t.Team
+		if g := guar[tm.Name]; g != nil {
+			tm.Guarantees = map[string]int{}
+			for m, n := range g {
+				if n > 0 {
+					tm.Guarantees[m] = n
+				}
+			}
+		}
+		if _, err := svc.PutTeam(ctx, tm); err != nil {
+			return fmt.Errorf("demo team %s: %w", tm.Name, err)
+		}
+	}
+	return nil
+}
+
+// Run runs the scheduling loop (and the demo workload) until ctx ends.
+func (l *Live) Run(ctx context.Context) error {
+	if l.gen != nil {
+		go l.submitDemo(ctx)
+	}
+	l.cfg.Log.Info("scheduler running", "policy", l.Loop.Policy(), "speed", l.cfg.Speed, "demo", l.cfg.Demo)
+	return l.Loop.Run(ctx)
+}
+
+// submitDemo submits the demo arrivals as virtual time passes, checking once
+// a real second.
+func (l *Live) submitDemo(ctx context.Context) {
+	last := l.clock.Now()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := l.clock.Now()
+		for _, a := range l.gen.Between(last, now) {
+			if _, err := l.Service.Submit(ctx, a.Spec, "demo"); err != nil && ctx.Err() == nil {
+				l.cfg.Log.Debug("demo job rejected", "job", a.Spec.Name, "err", err)
+			}
+		}
+		last = now
+	}
+}

@@ -1,0 +1,78 @@
+package liveserve_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/control/liveserve"
+	"github.com/granaryhq/granary/internal/demo"
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/store/sqlite"
+)
+
+// The demo: a small demo stockpile, the demo teams and workload, a clock
+// 7200× faster than real time (a round every 50 ms): within a few seconds
+// jobs arrive, run with explanations, and teams have guarantees.
+func TestDemoSchedules(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "demo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cat := accel.Default()
+	b, err := demo.Generate(demo.Config{Rand: rand.New(rand.NewPCG(1, 2)), Now: time.Now(), Scale: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	led, err := inventory.New(inventory.Config{Store: st, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := liveserve.New(ctx, liveserve.Config{Store: st, Ledger: led, Catalog: cat, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registry: prometheus.NewRegistry(), Demo: true, Speed: 7200, AFR: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- live.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	var running []jobs.Job
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		running, _ = st.Jobs(ctx, jobs.Filter{States: []jobs.State{jobs.Running}})
+		if len(running) >= 5 {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(running) < 5 {
+		t.Fatalf("only %d jobs running after the demo ran", len(running))
+	}
+	for _, j := range running[:3] {
+		if j.Placement == nil || j.Why.Code == "" || j.Why.Message == "" {
+			t.Errorf("job %s: %+v", j.ID, j)
+		}
+		t.Logf("%s %s × %d: %s (%s)", j.ID, j.Class, j.Gang, j.Why.Message, j.Why.Code)
+	}
+	ts, err := live.Service.Teams(context.Background())
+	if err != nil || len(ts) != 4 || ts[0].Name != "llm" || len(ts[0].Guarantees) != 1 {
+		t.Errorf("teams %+v %v", ts, err)
+	}
+}
