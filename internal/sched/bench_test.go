@@ -44,7 +44,7 @@ func BenchmarkAllocate(b *testing.B) {
 func BenchmarkRound(b *testing.B) {
 	r := rand.New(rand.NewPCG(3, 4))
 	s, tp := schedtest.GavelShape(r, 10000)
-	for _, m := range schedtest.GavelModels {
+	for _, m := range schedtest.GavelModels() {
 		s.Fleet[m] = 3333
 	}
 	p, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})

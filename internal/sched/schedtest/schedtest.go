@@ -13,9 +13,9 @@ import (
 	"github.com/granaryhq/granary/internal/sched"
 )
 
-// GavelModels are the three accelerator models of Gavel's experiments, by
-// catalog id.
-var GavelModels = []string{"k80", "p100-sxm2-16gb", "v100-sxm2-32gb"}
+// GavelModels returns the three accelerator models of Gavel's experiments,
+// by catalog id.
+func GavelModels() []string { return []string{"k80", "p100-sxm2-16gb", "v100-sxm2-32gb"} }
 
 // Class is a synthetic job class.
 type Class struct {
@@ -108,9 +108,9 @@ func Jobs(r *rand.Rand, n int, classes []Class, tp *sched.Throughputs, multi boo
 // three models.
 func GavelShape(r *rand.Rand, n int) (*sched.Snapshot, *sched.Throughputs) {
 	cs := Classes(26)
-	tp := Table(r, cs, GavelModels, false)
+	tp := Table(r, cs, GavelModels(), false)
 	fleet := map[string]int{}
-	for _, m := range GavelModels {
+	for _, m := range GavelModels() {
 		fleet[m] = max(1, n/4)
 	}
 	return &sched.Snapshot{Fleet: fleet, Jobs: Jobs(r, n, cs, tp, true, 0)}, tp
