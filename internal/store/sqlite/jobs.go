@@ -358,7 +358,7 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET steps_done = p.value ->> 1, checkpoint_steps = p.value ->> 2,
 			attained_s = p.value ->> 3, restarts = p.value ->> 4
-			FROM json_each(?) AS p WHERE jobs.seq = p.value ->> 0 AND jobs.state = 'running'`, string(js)); err != nil {
+			FROM json_each(?) AS p WHERE jobs.seq = p.value ->> 0 AND +jobs.state = 'running'`, string(js)); err != nil {
 			return fmt.Errorf("progress: %w", err)
 		}
 	}
