@@ -50,7 +50,7 @@ type Options struct {
 	Now func() time.Time
 	// MaxBodyBytes and MaxImportBytes override the body limits (0 = default).
 	MaxBodyBytes, MaxImportBytes int64
-	// Register adds more operations (e.g. the runway forecast) to the API
+	// Register adds more operations (e.g. JobRoutes: jobs and teams) to the API
 	// before it is sealed. Use Operation to get auth and error mapping.
 	Register []func(r *Registrar)
 }
