@@ -46,6 +46,7 @@ type cohort struct {
 
 type arrival struct {
 	group int
+	life  int // the group's useful life in months
 	mean  float64
 	cv    float64
 	gamma gammaGen // shape 1/cv²
@@ -152,7 +153,9 @@ func compile(p *Plan, cat *accel.Catalog) (*model, error) {
 		}
 		for m := int(d.From - p.Start); m <= last; m += 3 {
 			if m >= 0 {
-				md.arrivals[m] = append(md.arrivals[m], newArrival(g, d.UnitsPerQuarter, d.CV))
+				a := newArrival(g, d.UnitsPerQuarter, d.CV)
+				a.life = md.groups[g].life
+				md.arrivals[m] = append(md.arrivals[m], a)
 			}
 		}
 	}

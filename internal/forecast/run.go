@@ -318,7 +318,7 @@ func simulate(ctx context.Context, md *model, paths int, seeds [][2]uint64, work
 			defer wg.Done()
 			st := newPathState(md)
 			for b := range next {
-				src := rand.NewPCG(seeds[b][0], seeds[b][1])
+				src := newPCG(seeds[b][0], seeds[b][1])
 				r := rand.New(src)
 				hi := min((b+1)*BlockSize, paths)
 				for i := b * BlockSize; i < hi; i++ {

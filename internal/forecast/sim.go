@@ -11,13 +11,14 @@ const relTol = 1e-9
 
 // short reports demand > supply beyond rounding.
 func short(demand, supply float64) bool {
-	return demand-supply > relTol*math.Max(math.Abs(demand), math.Abs(supply))
+	return demand-supply > relTol*max(math.Abs(demand), math.Abs(supply))
 }
 
 // pathState is one path's fleet; reused across paths of a block.
 type pathState struct {
 	gs    []groupState
 	short []bool // per month
+	boxed int    // reserve units left over all groups
 }
 
 // groupState is one group on one path, together for cache locality.
@@ -45,6 +46,7 @@ func newPathState(md *model) *pathState {
 }
 
 func (st *pathState) reset(md *model) {
+	st.boxed = 0
 	for i := range md.groups {
 		g := &md.groups[i]
 		st.gs[i].cohorts = append(st.gs[i].cohorts[:0], g.initial...)
@@ -54,6 +56,7 @@ func (st *pathState) reset(md *model) {
 			st.gs[i].nextRetire = g.initial[0].retire
 		}
 		st.gs[i].reserve = g.reserve
+		st.boxed += g.reserve
 		st.gs[i].pf = g.pf
 		st.gs[i].fail = nil
 		if g.fail.p > 0 {
@@ -74,21 +77,22 @@ func (st *pathState) join(g, d, retire int) {
 	if d <= 0 {
 		return
 	}
+	gs := &st.gs[g]
 	var w float64
-	if st.gs[g].n == 0 || st.gs[g].w <= 0 {
+	if gs.n == 0 || gs.w <= 0 {
 		// Nothing left in service: earlier cohorts are empty.
-		st.gs[g].head = len(st.gs[g].cohorts)
-		st.gs[g].w = 0
+		gs.head = len(gs.cohorts)
+		gs.w = 0
 		w = float64(d)
 	} else {
-		w = float64(d) * st.gs[g].w / float64(st.gs[g].n)
+		w = float64(d) * gs.w / float64(gs.n)
 	}
-	st.gs[g].cohorts = append(st.gs[g].cohorts, cohort{w: w, retire: retire})
-	if st.gs[g].head == len(st.gs[g].cohorts)-1 {
-		st.gs[g].nextRetire = retire
+	gs.cohorts = append(gs.cohorts, cohort{w: w, retire: retire})
+	if gs.head == len(gs.cohorts)-1 {
+		gs.nextRetire = retire
 	}
-	st.gs[g].w += w
-	st.gs[g].n += d
+	gs.w += w
+	gs.n += d
 }
 
 // retire removes the cohorts of group g whose useful life ends by month m.
@@ -117,49 +121,66 @@ func (st *pathState) retire(g, m int) {
 	}
 }
 
-// path simulates one path, writing supply per month into supply (when not
-// nil) and the shortfall flags into st.short. It returns the runway: the
-// first month with a shortfall, or md.horizon when there is none.
-func (md *model) path(r *rand.Rand, src *rand.PCG, st *pathState, supply []float64) int {
-	st.reset(md)
-	runway := md.horizon
-	groups := md.groups
-	for m := 0; m < md.horizon; m++ {
-		s := 0.0
-		gss := st.gs
+// age applies month m's failures (from m = 1) and retirements to every
+// group, in fleet order (the order of the random draws).
+func (st *pathState) age(src *pcg, r *rand.Rand, m int) {
+	gss := st.gs
+	if m == 0 {
 		for gi := range gss {
-			gs := &gss[gi]
-			if m > 0 && gs.n > 0 && gs.fail != nil {
-				gs.n -= gs.fail.draw(src, r, gs.n)
-			}
-			if gs.nextRetire <= m {
+			if gss[gi].nextRetire <= m {
 				st.retire(gi, m)
 			}
 		}
+		return
+	}
+	for gi := range gss {
+		gs := &gss[gi]
+		if gs.n > 0 && gs.fail != nil {
+			gs.n -= gs.fail.draw(src, r, gs.n)
+		}
+		if gs.nextRetire <= m {
+			st.retire(gi, m)
+		}
+	}
+}
+
+// path simulates one path, writing supply per month into supply (when not
+// nil) and the shortfall flags into st.short. It returns the runway: the
+// first month with a shortfall, or md.horizon when there is none. r must
+// draw from src.
+func (md *model) path(r *rand.Rand, src *pcg, st *pathState, supply []float64) int {
+	st.reset(md)
+	runway := md.horizon
+	groups := md.groups
+	gss := st.gs
+	for m := 0; m < md.horizon; m++ {
+		st.age(src, r, m)
 		for ai := range md.arrivals[m] {
 			a := &md.arrivals[m][ai]
-			st.join(a.group, a.units(r), m+groups[a.group].life)
+			st.join(a.group, a.units(src, r), m+a.life)
 		}
+		s := 0.0
 		for gi := range gss {
 			s += float64(gss[gi].n) * gss[gi].pf
 		}
 		d := md.demand[m]
-		if short(d, s) {
+		if st.boxed > 0 && short(d, s) {
 			// Bring boxed reserve into service, in fleet order, as many
 			// units as needed while any remain.
 			for gi := range groups {
-				if st.gs[gi].reserve == 0 {
+				if gss[gi].reserve == 0 {
 					continue
 				}
 				pf := groups[gi].pf
-				need := st.gs[gi].reserve
+				need := gss[gi].reserve
 				if f := math.Ceil((d - s) / pf * (1 - relTol)); f < float64(need) {
 					need = int(f)
 				}
 				if need <= 0 {
 					continue
 				}
-				st.gs[gi].reserve -= need
+				gss[gi].reserve -= need
+				st.boxed -= need
 				st.join(gi, need, m+groups[gi].life)
 				s += float64(need) * pf
 				if !short(d, s) {
@@ -181,11 +202,11 @@ func (md *model) path(r *rand.Rand, src *rand.PCG, st *pathState, supply []float
 
 // units draws one quarter's delivery: exactly mean when cv is 0, else a
 // gamma variate with that mean and coefficient of variation, rounded.
-func (a *arrival) units(r *rand.Rand) int {
+func (a *arrival) units(src *pcg, r *rand.Rand) int {
 	if a.cv == 0 || a.mean == 0 {
 		return int(math.Round(a.mean))
 	}
-	return int(math.Round(a.gamma.draw(r) * a.scale))
+	return int(math.Round(a.gamma.draw(src, r) * a.scale))
 }
 
 // gammaGen draws Gamma(k, 1) by Marsaglia and Tsang (ACM TOMS 26(3), 2000),
@@ -203,7 +224,9 @@ func newGamma(k float64) gammaGen {
 	return gammaGen{k: k, d: d, c: 1 / math.Sqrt(9*d)}
 }
 
-func (g gammaGen) draw(r *rand.Rand) float64 {
+// draw returns a variate; r must draw from src (normals come through r,
+// uniforms straight from src).
+func (g *gammaGen) draw(src *pcg, r *rand.Rand) float64 {
 	for {
 		x := r.NormFloat64()
 		v := 1 + g.c*x
@@ -211,10 +234,10 @@ func (g gammaGen) draw(r *rand.Rand) float64 {
 			continue
 		}
 		v = v * v * v
-		u := r.Float64()
+		u := src.float64()
 		if u < 1-0.0331*x*x*x*x || math.Log(u) < 0.5*x*x+g.d*(1-v+math.Log(v)) {
 			if g.k < 1 {
-				return g.d * v * math.Pow(r.Float64(), 1/g.k)
+				return g.d * v * math.Pow(src.float64(), 1/g.k)
 			}
 			return g.d * v
 		}
@@ -238,6 +261,9 @@ const maxTable = 1 << 16
 type failer struct {
 	p, logq, ratio, invRatio float64
 	tab                      []modeEntry // indexed by n
+	// tabN is the least n that draws without the table: n ≥ len(tab) or
+	// n·p ≥ binomialNormalAbove (n·p grows with n).
+	tabN int
 }
 
 // modeEntry is what a draw needs for one n, in 8 bytes so the tables of a
@@ -287,39 +313,47 @@ func newFailer(p float64, maxN int) failer {
 		}
 		f.tab[n] = modeEntry{pm: float32(pm), below: float32(below)}
 	}
+	f.tabN = len(f.tab)
+	for f.tabN > 0 && !(float64(f.tabN-1)*p < binomialNormalAbove) {
+		f.tabN--
+	}
 	return f
 }
 
-// draw returns Binomial(n, p).
-// src must be r's source: uniforms are drawn from it directly (no interface
-// call), normals through r.
-func (fl *failer) draw(src *rand.PCG, r *rand.Rand, n int) int {
-	p := fl.p
-	mean := float64(n) * p
-	if n < len(fl.tab) && mean < binomialNormalAbove {
-		u := float64(src.Uint64()<<11>>11) * 0x1p-53 // as rand.Float64
-		e := &fl.tab[n]
-		k := min(int(float64(n+1)*p), n)
+// draw returns Binomial(n, p). r must draw from src (normals come through
+// r, uniforms straight from src).
+func (fl *failer) draw(src *pcg, r *rand.Rand, n int) int {
+	if n < fl.tabN {
+		// n is in the table and n·p < binomialNormalAbove.
+		u := src.float64()
+		e := fl.tab[n]
+		k := min(int(float64(n+1)*fl.p), n)
 		f, below := float64(e.pm), float64(e.below)
-		fn := float64(n)
+		fn, fk := float64(n), float64(k) // fk tracks k exactly
 		if u >= below {
-			// X ≥ mode: walk up.
+			// X ≥ mode: walk up; cdf is P(X ≤ k).
 			cdf := below + f
-			for u >= cdf && k < n {
-				if k+1 < len(inv) {
-					f *= (fn - float64(k)) * fl.ratio * inv[k+1]
-				} else {
-					f *= (fn - float64(k)) * fl.ratio / float64(k+1)
-				}
+			ratio := fl.ratio
+			for lim := min(n, len(inv)-1); u >= cdf && k < lim; {
+				f *= (fn - fk) * ratio * inv[k+1]
 				k++
+				fk++
+				cdf += f
+			}
+			for u >= cdf && k < n {
+				f *= (fn - fk) * ratio / (fk + 1)
+				k++
+				fk++
 				cdf += f
 			}
 			return k
 		}
 		// X < mode: walk down; below is P(X < k).
+		invRatio := fl.invRatio
 		for k > 0 {
-			f *= float64(k) * fl.invRatio / (fn - float64(k) + 1)
+			f *= fk * invRatio / (fn - fk + 1)
 			k--
+			fk--
 			below -= f
 			if u >= below {
 				return k
@@ -327,6 +361,8 @@ func (fl *failer) draw(src *rand.PCG, r *rand.Rand, n int) int {
 		}
 		return 0
 	}
+	p := fl.p
+	mean := float64(n) * p
 	if mean < 30 {
 		// Beyond the table with a small mean: exact inversion from 0.
 		u := r.Float64()
