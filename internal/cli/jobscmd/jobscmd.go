@@ -173,8 +173,19 @@ func readJobs(path string) ([]api.NewJob, error) {
 	if err != nil {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: err.Error()}
 	}
+	return ParseJobs(data, path)
+}
+
+// ParseJobs parses a job file's contents (one job or a list, YAML or JSON);
+// errors name the file and line. It never panics.
+func ParseJobs(data []byte, path string) (out []api.NewJob, err error) {
+	// go-yaml v1.19.2 can panic on some malformed documents.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: fmt.Sprintf("malformed YAML (%v)", r)}
+		}
+	}()
 	trimmed := bytes.TrimSpace(data)
-	var out []api.NewJob
 	if len(trimmed) > 0 && (trimmed[0] == '[' || trimmed[0] == '-') {
 		err = yaml.UnmarshalWithOptions(data, &out, yaml.DisallowUnknownField())
 	} else {
