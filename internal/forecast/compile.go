@@ -63,7 +63,10 @@ func newArrival(group int, mean, cv float64) arrival {
 }
 
 // compile resolves models and builds the simulation model.
-func compile(p *Plan, cat *accel.Catalog) (*model, error) {
+func compile(p *Plan, cat *accel.Catalog) (*model, error) { return compileWith(p, cat, nil) }
+
+// compileWith is compile with failure tables shared through ft (nil: none).
+func compileWith(p *Plan, cat *accel.Catalog, ft failTables) (*model, error) {
 	if cat == nil {
 		return nil, errors.New("forecast: nil catalog")
 	}
@@ -186,7 +189,7 @@ func compile(p *Plan, cat *accel.Catalog) (*model, error) {
 		}
 	}
 	for gi := range md.groups {
-		md.groups[gi].fail = newFailer(md.groups[gi].fail.p, int(math.Min(maxN[gi], maxTable)))
+		md.groups[gi].fail = newFailer(md.groups[gi].fail.p, int(math.Min(maxN[gi], maxTable)), ft)
 	}
 	md.runs = p.Demand.Runs()
 	md.demand = demandSeries(p, md.runs)

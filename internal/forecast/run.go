@@ -131,7 +131,8 @@ func Run(ctx context.Context, plan Plan, cat *accel.Catalog, opts Options) (Resu
 	if opts.Seed != nil {
 		plan.Seed = *opts.Seed
 	}
-	md, err := compile(&plan, cat)
+	ft := failTables{}
+	md, err := compileWith(&plan, cat, ft)
 	if err != nil {
 		return Result{}, err
 	}
@@ -160,7 +161,7 @@ func Run(ctx context.Context, plan Plan, cat *accel.Catalog, opts Options) (Resu
 			{"efficiency", fmt.Sprintf("efficiency gain per year ×%s", num(l.EfficiencyFactor)), ep},
 			{"domestic", ddesc, dp},
 		} {
-			vm, err := compile(&v.p, cat)
+			vm, err := compileWith(&v.p, cat, ft)
 			if err != nil {
 				return Result{}, err
 			}

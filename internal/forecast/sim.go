@@ -135,8 +135,12 @@ func (st *pathState) age(src *pcg, r *rand.Rand, m int) {
 	}
 	for gi := range gss {
 		gs := &gss[gi]
-		if gs.n > 0 && gs.fail != nil {
-			gs.n -= gs.fail.draw(src, r, gs.n)
+		if n := gs.n; n > 0 && gs.fail != nil {
+			if fl := gs.fail; n < fl.tabN {
+				gs.n = n - fl.fromMode(n, src.float64())
+			} else {
+				gs.n = n - fl.draw(src, r, n)
+			}
 		}
 		if gs.nextRetire <= m {
 			st.retire(gi, m)
@@ -282,7 +286,50 @@ var inv = func() []float64 {
 	return t
 }()
 
-func newFailer(p float64, maxN int) failer {
+// failTables caches failer tables by p, so the lever reruns of a plan
+// (same failure rates) reuse the plan's: entry n depends only on n and p.
+type failTables map[float64][]modeEntry
+
+// table returns entries 0…maxN for p, computing only those not cached.
+func (ft failTables) table(p float64, maxN int) []modeEntry {
+	tab := ft[p]
+	if len(tab) <= maxN {
+		lp, logq, ratio := math.Log(p), math.Log1p(-p), p/(1-p)
+		for n := len(tab); n <= maxN; n++ {
+			tab = append(tab, newModeEntry(n, p, lp, logq, ratio))
+		}
+		ft[p] = tab
+	}
+	return tab[: maxN+1 : maxN+1]
+}
+
+// newModeEntry computes the table entry of Binomial(n, p) (lp = log p,
+// logq = log(1 − p), ratio = p/(1 − p)).
+func newModeEntry(n int, p, lp, logq, ratio float64) modeEntry {
+	m := int(float64(n+1) * p)
+	if m > n {
+		m = n
+	}
+	fn, fm := float64(n), float64(m)
+	ln, _ := math.Lgamma(fn + 1)
+	lm, _ := math.Lgamma(fm + 1)
+	lnm, _ := math.Lgamma(fn - fm + 1)
+	pm := math.Exp(ln - lm - lnm + fm*lp + (fn-fm)*logq)
+	// P(X < m): sum the pmf down from the mode until terms vanish.
+	below, t := 0.0, pm
+	for k := m; k > 0; k-- {
+		t *= float64(k) / (fn - float64(k) + 1) / ratio
+		below += t
+		if t < below*1e-17 {
+			break
+		}
+	}
+	return modeEntry{pm: float32(pm), below: float32(below)}
+}
+
+// newFailer builds the failer of monthly probability p with a table for
+// n ≤ maxN (capped at maxTable), taken from ft when it holds one.
+func newFailer(p float64, maxN int, ft failTables) failer {
 	f := failer{p: p, logq: math.Log1p(-p)}
 	if p == 0 {
 		return f
@@ -290,29 +337,10 @@ func newFailer(p float64, maxN int) failer {
 	f.ratio = p / (1 - p)
 	f.invRatio = (1 - p) / p
 	maxN = max(0, min(maxN, maxTable))
-	f.tab = make([]modeEntry, maxN+1)
-	lp := math.Log(p)
-	for n := 0; n <= maxN; n++ {
-		m := int(float64(n+1) * p)
-		if m > n {
-			m = n
-		}
-		fn, fm := float64(n), float64(m)
-		ln, _ := math.Lgamma(fn + 1)
-		lm, _ := math.Lgamma(fm + 1)
-		lnm, _ := math.Lgamma(fn - fm + 1)
-		pm := math.Exp(ln - lm - lnm + fm*lp + (fn-fm)*f.logq)
-		// P(X < m): sum the pmf down from the mode until terms vanish.
-		below, t := 0.0, pm
-		for k := m; k > 0; k-- {
-			t *= float64(k) / (fn - float64(k) + 1) / f.ratio
-			below += t
-			if t < below*1e-17 {
-				break
-			}
-		}
-		f.tab[n] = modeEntry{pm: float32(pm), below: float32(below)}
+	if ft == nil {
+		ft = failTables{}
 	}
+	f.tab = ft.table(p, maxN)
 	f.tabN = len(f.tab)
 	for f.tabN > 0 && !(float64(f.tabN-1)*p < binomialNormalAbove) {
 		f.tabN--
@@ -324,42 +352,7 @@ func newFailer(p float64, maxN int) failer {
 // r, uniforms straight from src).
 func (fl *failer) draw(src *pcg, r *rand.Rand, n int) int {
 	if n < fl.tabN {
-		// n is in the table and n·p < binomialNormalAbove.
-		u := src.float64()
-		e := fl.tab[n]
-		k := min(int(float64(n+1)*fl.p), n)
-		f, below := float64(e.pm), float64(e.below)
-		fn, fk := float64(n), float64(k) // fk tracks k exactly
-		if u >= below {
-			// X ≥ mode: walk up; cdf is P(X ≤ k).
-			cdf := below + f
-			ratio := fl.ratio
-			for lim := min(n, len(inv)-1); u >= cdf && k < lim; {
-				f *= (fn - fk) * ratio * inv[k+1]
-				k++
-				fk++
-				cdf += f
-			}
-			for u >= cdf && k < n {
-				f *= (fn - fk) * ratio / (fk + 1)
-				k++
-				fk++
-				cdf += f
-			}
-			return k
-		}
-		// X < mode: walk down; below is P(X < k).
-		invRatio := fl.invRatio
-		for k > 0 {
-			f *= fk * invRatio / (fn - fk + 1)
-			k--
-			fk--
-			below -= f
-			if u >= below {
-				return k
-			}
-		}
-		return 0
+		return fl.fromMode(n, src.float64())
 	}
 	p := fl.p
 	mean := float64(n) * p
@@ -383,4 +376,43 @@ func (fl *failer) draw(src *pcg, r *rand.Rand, n int) int {
 		return n
 	}
 	return int(x)
+}
+
+// fromMode is the table draw for n < tabN with uniform u: inversion that
+// starts at the mode and walks up or down.
+func (fl *failer) fromMode(n int, u float64) int {
+	e := fl.tab[n]
+	k := min(int(float64(n+1)*fl.p), n)
+	f, below := float64(e.pm), float64(e.below)
+	fn, fk := float64(n), float64(k) // fk tracks k exactly
+	if u >= below {
+		// X ≥ mode: walk up; cdf is P(X ≤ k).
+		cdf := below + f
+		ratio := fl.ratio
+		for lim := min(n, len(inv)-1); u >= cdf && k < lim; {
+			f *= (fn - fk) * ratio * inv[k+1]
+			k++
+			fk++
+			cdf += f
+		}
+		for u >= cdf && k < n {
+			f *= (fn - fk) * ratio / (fk + 1)
+			k++
+			fk++
+			cdf += f
+		}
+		return k
+	}
+	// X < mode: walk down; below is P(X < k).
+	invRatio := fl.invRatio
+	for k > 0 {
+		f *= fk * invRatio / (fn - fk + 1)
+		k--
+		fk--
+		below -= f
+		if u >= below {
+			return k
+		}
+	}
+	return 0
 }
