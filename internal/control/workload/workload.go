@@ -173,7 +173,7 @@ func (g *Generator) Between(from, to time.Time) []Arrival {
 			dur := 20 * time.Minute.Seconds() * math.Pow(36, g.Rand.Float64())
 			g.n++
 			out = append(out, Arrival{At: at, Spec: jobs.Spec{
-				Name: fmt.Sprintf("%s-%s-%d", t.Name, class, g.n), Team: t.Name, Class: class, Gang: gang, Weight: 1,
+				Name: fmt.Sprintf("%s-%d", class, g.n), Team: t.Name, Class: class, Gang: gang, Weight: 1,
 				DurationSeconds: math.Round(dur), ReferenceModel: g.Reference,
 			}})
 		}
