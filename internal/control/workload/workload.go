@@ -41,7 +41,7 @@ type Class struct {
 var Classes = []Class{
 	{Name: "llm-pretrain", Compute: 0.9, Gangs: []int{8}},
 	{Name: "llm-finetune", Compute: 0.6, Gangs: []int{1, 2, 4, 8}},
-	{Name: "llm-batch-inference", Compute: 0.1, Gangs: []int{1, 2, 4}},
+	{Name: "llm-batch-inference", Compute: 0.05, Gangs: []int{1, 2, 4}},
 	{Name: "vision-train", Compute: 0.8, Gangs: []int{1, 2, 4, 8}},
 	{Name: "recsys-train", Compute: 0.3, Gangs: []int{1, 2, 4}, NVIDIAOnly: true},
 	{Name: "speech-train", Compute: 0.7, Gangs: []int{1, 2, 4}},
