@@ -270,11 +270,64 @@ type failer struct {
 	tabN int
 }
 
-// modeEntry is what a draw needs for one n, in 8 bytes so the tables of a
-// 20-model fleet stay in cache. float32 rounds the cached probabilities by
-// at most 6e-8, far below anything a forecast can resolve.
+// modeEntry is what a draw needs for one n: the mode, and the CDF values
+// the walk from the mode compares against for the two outcomes on each
+// side of it, computed once exactly as the walk computes them (same
+// operations, same order), so a table draw gives the same k for the same
+// uniform as walking from the mode. Most draws end in the entry; the rest
+// walk on from its edges. The walk starts from the pmf at the mode and
+// P(X < mode) rounded to float32 (rounding them by at most 6e-8, far below
+// anything a forecast can resolve). 64 bytes: one cache line.
 type modeEntry struct {
-	pm, below float32 // P(X = mode), P(X < mode); mode = ⌊(n+1)p⌋ ∧ n
+	mode  int     // ⌊(n+1)p⌋ ∧ n
+	below float64 // P(X < mode)
+	// up[j] is P(X ≤ mode+j); +Inf where mode+j = n (the walk stops).
+	up [2]float64
+	// down[j] is P(X < mode−1−j); −Inf where mode−1−j = 0 (the walk stops).
+	down       [2]float64
+	fUp, fDown float64 // pmf at mode+1 and at mode−2, to walk on
+}
+
+// stepUp is the walk's pmf update from k to k+1 (ratio = p/(1 − p)).
+func stepUp(f, fn, fk, ratio float64, k int) float64 {
+	if k+1 < len(inv) {
+		return f * ((fn - fk) * ratio * inv[k+1])
+	}
+	return f * ((fn - fk) * ratio / (fk + 1))
+}
+
+// stepDown is the walk's pmf update from k to k−1 (invRatio = (1 − p)/p).
+func stepDown(f, fn, fk, invRatio float64) float64 {
+	return f * (fk * invRatio / (fn - fk + 1))
+}
+
+// newWindow fills the walk's thresholds around the mode m of
+// Binomial(n, ·), from the pmf at the mode and P(X < m) as float32.
+func newWindow(n, m int, pm, below float32, ratio, invRatio float64) modeEntry {
+	e := modeEntry{mode: m, below: float64(below)}
+	inf := math.Inf(1)
+	fn, fm := float64(n), float64(m)
+	f := float64(pm)
+	e.up = [2]float64{inf, inf}
+	if m < n {
+		e.up[0] = e.below + f
+		e.fUp = stepUp(f, fn, fm, ratio, m)
+		if m+1 < n {
+			e.up[1] = e.up[0] + e.fUp
+		}
+	}
+	e.down = [2]float64{-inf, -inf}
+	if m >= 2 {
+		f1 := stepDown(f, fn, fm, invRatio)
+		if m-1 > 0 {
+			e.down[0] = e.below - f1
+		}
+		e.fDown = stepDown(f1, fn, fm-1, invRatio)
+		if m-2 > 0 {
+			e.down[1] = e.down[0] - e.fDown
+		}
+	}
+	return e
 }
 
 // inv[k] = 1/k, so the walk multiplies instead of dividing.
@@ -294,19 +347,20 @@ type failTables map[float64][]modeEntry
 func (ft failTables) table(p float64, maxN int) []modeEntry {
 	tab := ft[p]
 	if len(tab) <= maxN {
-		lp, logq, ratio := math.Log(p), math.Log1p(-p), p/(1-p)
+		lp, logq, ratio, invRatio := math.Log(p), math.Log1p(-p), p/(1-p), (1-p)/p
 		for n := len(tab); n <= maxN; n++ {
-			tab = append(tab, newModeEntry(n, p, lp, logq, ratio))
+			m, pm, below := modeProbs(n, p, lp, logq, ratio)
+			tab = append(tab, newWindow(n, m, pm, below, ratio, invRatio))
 		}
 		ft[p] = tab
 	}
 	return tab[: maxN+1 : maxN+1]
 }
 
-// newModeEntry computes the table entry of Binomial(n, p) (lp = log p,
-// logq = log(1 − p), ratio = p/(1 − p)).
-func newModeEntry(n int, p, lp, logq, ratio float64) modeEntry {
-	m := int(float64(n+1) * p)
+// modeProbs returns the mode m of Binomial(n, p), the pmf there and
+// P(X < m) (lp = log p, logq = log(1 − p), ratio = p/(1 − p)).
+func modeProbs(n int, p, lp, logq, ratio float64) (m int, pm, below float32) {
+	m = int(float64(n+1) * p)
 	if m > n {
 		m = n
 	}
@@ -314,17 +368,17 @@ func newModeEntry(n int, p, lp, logq, ratio float64) modeEntry {
 	ln, _ := math.Lgamma(fn + 1)
 	lm, _ := math.Lgamma(fm + 1)
 	lnm, _ := math.Lgamma(fn - fm + 1)
-	pm := math.Exp(ln - lm - lnm + fm*lp + (fn-fm)*logq)
+	pmf := math.Exp(ln - lm - lnm + fm*lp + (fn-fm)*logq)
 	// P(X < m): sum the pmf down from the mode until terms vanish.
-	below, t := 0.0, pm
+	sum, t := 0.0, pmf
 	for k := m; k > 0; k-- {
 		t *= float64(k) / (fn - float64(k) + 1) / ratio
-		below += t
-		if t < below*1e-17 {
+		sum += t
+		if t < sum*1e-17 {
 			break
 		}
 	}
-	return modeEntry{pm: float32(pm), below: float32(below)}
+	return m, float32(pmf), float32(sum)
 }
 
 // newFailer builds the failer of monthly probability p with a table for
@@ -381,13 +435,20 @@ func (fl *failer) draw(src *pcg, r *rand.Rand, n int) int {
 // fromMode is the table draw for n < tabN with uniform u: inversion that
 // starts at the mode and walks up or down.
 func (fl *failer) fromMode(n int, u float64) int {
-	e := fl.tab[n]
-	k := min(int(float64(n+1)*fl.p), n)
-	f, below := float64(e.pm), float64(e.below)
-	fn, fk := float64(n), float64(k) // fk tracks k exactly
-	if u >= below {
-		// X ≥ mode: walk up; cdf is P(X ≤ k).
-		cdf := below + f
+	e := &fl.tab[n]
+	k := e.mode
+	fn := float64(n)
+	if u >= e.below {
+		// X ≥ mode.
+		if u < e.up[0] {
+			return k
+		}
+		if u < e.up[1] {
+			return k + 1
+		}
+		// Walk up from mode+1; cdf is P(X ≤ k).
+		k++
+		f, cdf, fk := e.fUp, e.up[1], float64(k)
 		ratio := fl.ratio
 		for lim := min(n, len(inv)-1); u >= cdf && k < lim; {
 			f *= (fn - fk) * ratio * inv[k+1]
@@ -403,7 +464,16 @@ func (fl *failer) fromMode(n int, u float64) int {
 		}
 		return k
 	}
-	// X < mode: walk down; below is P(X < k).
+	// X < mode (so mode ≥ 1).
+	if u >= e.down[0] {
+		return k - 1
+	}
+	if u >= e.down[1] {
+		return k - 2
+	}
+	// Walk down from mode−2; below is P(X < k).
+	k -= 2
+	f, below, fk := e.fDown, e.down[1], float64(k)
 	invRatio := fl.invRatio
 	for k > 0 {
 		f *= fk * invRatio / (fn - fk + 1)
