@@ -299,6 +299,27 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 				}
 			}
 		}
+		if best == nil && j.Placement != nil && len(j.Placement.Devices) == j.Gang && sameNodeFree(j.Placement.Devices, where) {
+			// No node of the model sched chose has room, but the devices
+			// the job holds are still free: keep it there rather than stop
+			// it.
+			for _, s := range j.Placement.Devices {
+				take(s)
+			}
+			keep := *j.Placement
+			keep.Devices = slices.Clone(j.Placement.Devices)
+			keep.StepsPerSecond = tputOn(tputs[j.ID], models, keep.Model)
+			if keep.StepsPerSecond > 0 {
+				out.Runs[j.ID] = keep
+				continue
+			}
+			for _, s := range keep.Devices {
+				n := where[s]
+				i := sort.SearchStrings(n.devs, s)
+				n.used[i] = false
+				n.nfree++
+			}
+		}
 		if best == nil {
 			largest := 0
 			for _, n := range nodes[m] {
