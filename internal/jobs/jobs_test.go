@@ -248,9 +248,21 @@ func TestPlanFragmentation(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPlan(t, in, plan)
-	want := jobs.Explanation{Code: jobs.CodeFragmented, Message: "needs 4 × H800 on one node; no node has 4 free this round (most free on one node: 2)"}
+	want := jobs.Explanation{Code: jobs.CodeFragmented, Message: "needs 4 × H800 on one node; no node has 4 free this round (most free on one node: 2), nor a node of another model it may use"}
 	if plan.Why["job-3"] != want {
 		t.Errorf("job-3: %+v, want %+v", plan.Why["job-3"], want)
+	}
+	// With an L20 node beside, it runs there instead of waiting.
+	devs = append(devs, devices(map[string]int{"l20": 8})...)
+	in = jobs.Input{Now: t0.Add(12 * time.Minute), Devices: devs, Jobs: js}
+	plan, err = p.Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlan(t, in, plan)
+	want = jobs.Explanation{Code: jobs.CodePlacedAlternative, Message: "placed on L20: 0.25× its throughput on H800, where no node had 4 devices free this round"}
+	if plan.Runs["job-3"].Model != "l20" || plan.Why["job-3"] != want {
+		t.Errorf("job-3: %+v %+v, want on l20 with %+v", plan.Runs["job-3"], plan.Why["job-3"], want)
 	}
 }
 

@@ -269,6 +269,7 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 	}
 	sort.SliceStable(order, func(a, b int) bool { return order[a].Gang > order[b].Gang })
 	placed := map[string]bool{}
+	fragmented := map[string]string{} // job → the model sched chose but no node had room on
 	// lease extension first
 	for _, j := range order {
 		m := chosen[j.ID]
@@ -320,13 +321,38 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 				n.nfree++
 			}
 		}
+		fallback := ""
+		if best == nil {
+			// Work conservation: the next-fastest model it may use with a
+			// node that has room.
+			row := tputs[j.ID]
+			bestV := 0.0
+			for k, o := range models {
+				if o == m || row[k] <= bestV {
+					continue
+				}
+				var fit *nodeFree
+				for _, n := range nodes[o] {
+					if n.nfree >= j.Gang && (fit == nil || n.nfree < fit.nfree) {
+						fit = n
+					}
+				}
+				if fit != nil {
+					best, bestV, fallback = fit, row[k], o
+				}
+			}
+		}
 		if best == nil {
 			largest := 0
 			for _, n := range nodes[m] {
 				largest = max(largest, n.nfree)
 			}
-			waitWhy[j.ID] = Explanation{CodeFragmented, fmt.Sprintf("needs %d × %s on one node; no node has %d free this round (most free on one node: %d)", j.Gang, names.of(m), j.Gang, largest)}
+			waitWhy[j.ID] = Explanation{CodeFragmented, fmt.Sprintf("needs %d × %s on one node; no node has %d free this round (most free on one node: %d), nor a node of another model it may use", j.Gang, names.of(m), j.Gang, largest)}
 			continue
+		}
+		if fallback != "" {
+			fragmented[j.ID] = m
+			m = fallback
 		}
 		pl := Placement{Model: m, Since: in.Now, StepsPerSecond: tputOn(tputs[j.ID], models, m)}
 		for i := range best.devs {
@@ -360,6 +386,10 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 	for _, j := range jobs {
 		if pl, ok := out.Runs[j.ID]; ok {
 			out.Why[j.ID] = explainPlaced(j, pl.Model, tputs[j.ID], models, names)
+			if want, ok := fragmented[j.ID]; ok {
+				out.Why[j.ID] = Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, where no node had %d devices free this round",
+					names.of(pl.Model), ratio(pl.StepsPerSecond/tputOn(tputs[j.ID], models, want)), names.of(want), j.Gang)}
+			}
 			u := out.Use[j.Team]
 			if u == nil {
 				u = map[string]int{}
