@@ -90,7 +90,7 @@ func TestSimBadInput(t *testing.T) {
 		return p
 	}
 	badTrace := write("bad.trace", "A3C\tc\td\t-s\t0\t100\t1\t1\t-1\t0\nA3C\tc\td\t-s\t0\tmany\t1\t1\t-1\t5\n")
-	shortTrace := write("short.trace", "A3C\tc\td\t-s\t0\t100\t1\n")
+	shortTrace := write("short.trace", "A3C\tc\td\t-s\t0\n")
 	noEntry := write("noentry.trace", "A3C\tc\td\t-s\t0\t100\t1\t1\t-1\t0\nBERT\tc\td\t-s\t0\t100\t1\t1\t-1\t5\n")
 	nowhere := write("nowhere.trace", "A3C\tc\td\t-s\t0\t100\t1\t1\t-1\t0\nResNet-50\tc\td\t-s\t0\t100\t2\t1\t-1\t5\n")
 	base := []string{"sim", "--throughputs", "testdata/tput.csv", "--fleet", "v100=2,p100=2,k80=2"}
