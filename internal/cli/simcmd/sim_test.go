@@ -44,7 +44,7 @@ func golden(t *testing.T, name, got string) {
 
 func TestSimTableGolden(t *testing.T) {
 	out, errs, code := runCLI(t, "sim", "--trace", "testdata/small.trace", "--throughputs", "testdata/tput.csv",
-		"--fleet", "v100=2,p100=2,k80=2", "--policy", "fifo,fifo-hetero,las,las-hetero,ftf-hetero,makespan-hetero,max-throughput")
+		"--fleet", "v100=2,p100=2,k80=2", "--policy", "fifo,fifo-hetero,las,las-hetero,max-throughput")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
