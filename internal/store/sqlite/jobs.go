@@ -254,7 +254,7 @@ func (s *Store) UpdateJob(ctx context.Context, id string, decide func(jobs.Job) 
 		return jobs.Job{}, err
 	}
 	nj.ID = id
-	if err := updateJobRow(ctx, tx, seq, &nj, ""); err != nil {
+	if _, err := updateJobRow(ctx, tx, seq, &nj); err != nil {
 		return jobs.Job{}, err
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM job_devices WHERE job = ?", seq); err != nil {
@@ -274,22 +274,16 @@ func (s *Store) UpdateJob(ctx context.Context, id string, decide func(jobs.Job) 
 	return s.Job(ctx, id)
 }
 
-// updateJobRow writes j's mutable columns; with unless set, only when the
-// stored state is not unless. It reports nothing; use RowsAffected via
-// updateJobRowIf for the conditional form.
-func updateJobRow(ctx context.Context, tx *sql.Tx, seq int64, j *jobs.Job, unless jobs.State) error {
-	_, err := updateJobRowIf(ctx, tx, seq, j, unless)
-	return err
-}
-
-func updateJobRowIf(ctx context.Context, tx *sql.Tx, seq int64, j *jobs.Job, unless jobs.State) (bool, error) {
+// updateJobRow writes every mutable column of job seq and reports whether
+// the row exists.
+func updateJobRow(ctx context.Context, tx *sql.Tx, seq int64, j *jobs.Job) (bool, error) {
 	spec, fin, placement, err := jobArgs(j)
 	if err != nil {
 		return false, err
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET team = ?, state = ?, spec = ?, finished_at = ?, steps_done = ?, checkpoint_steps = ?,
-		attained_s = ?, restarts = ?, placement = ?, why_code = ?, why = ? WHERE seq = ? AND state <> ?`,
-		j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, seq, string(unless))
+		attained_s = ?, restarts = ?, placement = ?, why_code = ?, why = ? WHERE seq = ?`,
+		j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, seq)
 	if err != nil {
 		return false, err
 	}
