@@ -125,22 +125,35 @@ func (st *pathState) retire(g, m int) {
 // group, in fleet order (the order of the random draws).
 func (st *pathState) age(src *pcg, r *rand.Rand, m int) {
 	gss := st.gs
-	if m == 0 {
-		for gi := range gss {
-			if gss[gi].nextRetire <= m {
-				st.retire(gi, m)
-			}
-		}
-		return
-	}
 	for gi := range gss {
 		gs := &gss[gi]
-		if n := gs.n; n > 0 && gs.fail != nil {
-			if fl := gs.fail; n < fl.tabN {
-				gs.n = n - fl.fromMode(n, src.float64())
+		if n, fl := gs.n, gs.fail; m > 0 && n > 0 && fl != nil {
+			var k int // failures: Binomial(n, p)
+			if n < fl.tabN {
+				// Inversion from the mode through the table entry, written
+				// out here because a call would spill this loop's registers.
+				// The thresholds ascend, so counting those passed finds the
+				// outcome (written out for wUp = 4 and wDown = 3); beyond
+				// the entry's window the walk goes on.
+				u := src.float64()
+				e := &fl.tab[n]
+				if u >= e.below {
+					j := b2i(u >= e.up[0]) + b2i(u >= e.up[1]) + b2i(u >= e.up[2]) + b2i(u >= e.up[3])
+					k = e.mode + j
+					if j == wUp {
+						k = fl.walkUp(n, u, e)
+					}
+				} else {
+					j := b2i(u < e.down[0]) + b2i(u < e.down[1]) + b2i(u < e.down[2])
+					k = e.mode - 1 - j
+					if j == wDown {
+						k = fl.walkDown(n, u, e)
+					}
+				}
 			} else {
-				gs.n = n - fl.draw(src, r, n)
+				k = fl.drawBeyond(r, n)
 			}
+			gs.n = n - k
 		}
 		if gs.nextRetire <= m {
 			st.retire(gi, m)
@@ -270,23 +283,40 @@ type failer struct {
 	tabN int
 }
 
+// wUp and wDown are how many outcomes at and above, and below, the mode a
+// table entry resolves without walking.
+const (
+	wUp   = 4
+	wDown = 3
+)
+
 // modeEntry is what a draw needs for one n: the mode, and the CDF values
-// the walk from the mode compares against for the two outcomes on each
-// side of it, computed once exactly as the walk computes them (same
-// operations, same order), so a table draw gives the same k for the same
-// uniform as walking from the mode. Most draws end in the entry; the rest
-// walk on from its edges. The walk starts from the pmf at the mode and
-// P(X < mode) rounded to float32 (rounding them by at most 6e-8, far below
-// anything a forecast can resolve). 64 bytes: one cache line.
+// the walk from the mode compares the uniform against for the outcomes
+// mode−wDown … mode+wUp−1, computed once exactly as the walk computes them
+// (same operations, same order), so a table draw gives the same k for the
+// same uniform as walking from the mode. Most draws end in the entry; the
+// rest walk on from its edges. The walk starts from the pmf at the mode and
+// P(X < mode) rounded to float32 (by at most 6e-8, far below anything a
+// forecast can resolve).
 type modeEntry struct {
 	mode  int     // ⌊(n+1)p⌋ ∧ n
 	below float64 // P(X < mode)
-	// up[j] is P(X ≤ mode+j); +Inf where mode+j = n (the walk stops).
-	up [2]float64
-	// down[j] is P(X < mode−1−j); −Inf where mode−1−j = 0 (the walk stops).
-	down       [2]float64
-	fUp, fDown float64 // pmf at mode+1 and at mode−2, to walk on
+	// up[j] is P(X ≤ mode+j); +Inf from where mode+j = n (the walk stops).
+	up [wUp]float64
+	// down[j] is P(X < mode−1−j); −Inf from where mode−1−j = 0.
+	down [wDown]float64
+	// fUp and fDown are the pmf at mode+wUp−1 and at mode−wDown, to walk on.
+	fUp, fDown float64
 }
+
+// inv[k] = 1/k, so the walk multiplies instead of dividing.
+var inv = func() []float64 {
+	t := make([]float64, 4096)
+	for k := 1; k < len(t); k++ {
+		t[k] = 1 / float64(k)
+	}
+	return t
+}()
 
 // stepUp is the walk's pmf update from k to k+1 (ratio = p/(1 − p)).
 func stepUp(f, fn, fk, ratio float64, k int) float64 {
@@ -306,38 +336,35 @@ func stepDown(f, fn, fk, invRatio float64) float64 {
 func newWindow(n, m int, pm, below float32, ratio, invRatio float64) modeEntry {
 	e := modeEntry{mode: m, below: float64(below)}
 	inf := math.Inf(1)
-	fn, fm := float64(n), float64(m)
-	f := float64(pm)
-	e.up = [2]float64{inf, inf}
-	if m < n {
-		e.up[0] = e.below + f
-		e.fUp = stepUp(f, fn, fm, ratio, m)
-		if m+1 < n {
-			e.up[1] = e.up[0] + e.fUp
+	fn := float64(n)
+	f, cdf := float64(pm), e.below+float64(pm)
+	for j := range e.up {
+		k := m + j // the outcome this threshold decides
+		if k >= n {
+			e.up[j] = inf // the walk stops at n
+			continue
 		}
+		if j > 0 {
+			f = stepUp(f, fn, float64(k-1), ratio, k-1)
+			cdf += f
+		}
+		e.up[j] = cdf
+		e.fUp = f
 	}
-	e.down = [2]float64{-inf, -inf}
-	if m >= 2 {
-		f1 := stepDown(f, fn, fm, invRatio)
-		if m-1 > 0 {
-			e.down[0] = e.below - f1
+	f, b := float64(pm), e.below
+	for j := range e.down {
+		k := m - 1 - j // the outcome this threshold decides
+		if k <= 0 {
+			e.down[j] = -inf
+			continue
 		}
-		e.fDown = stepDown(f1, fn, fm-1, invRatio)
-		if m-2 > 0 {
-			e.down[1] = e.down[0] - e.fDown
-		}
+		f = stepDown(f, fn, float64(k+1), invRatio)
+		b -= f
+		e.down[j] = b
+		e.fDown = f
 	}
 	return e
 }
-
-// inv[k] = 1/k, so the walk multiplies instead of dividing.
-var inv = func() []float64 {
-	t := make([]float64, 4096)
-	for k := 1; k < len(t); k++ {
-		t[k] = 1 / float64(k)
-	}
-	return t
-}()
 
 // failTables caches failer tables by p, so the lever reruns of a plan
 // (same failure rates) reuse the plan's: entry n depends only on n and p.
@@ -402,12 +429,10 @@ func newFailer(p float64, maxN int, ft failTables) failer {
 	return f
 }
 
-// draw returns Binomial(n, p). r must draw from src (normals come through
-// r, uniforms straight from src).
-func (fl *failer) draw(src *pcg, r *rand.Rand, n int) int {
-	if n < fl.tabN {
-		return fl.fromMode(n, src.float64())
-	}
+// drawBeyond returns Binomial(n, p) for n ≥ tabN (age draws below tabN
+// from the table): exact inversion from 0 while n·p < 30 and n is beyond
+// the table, else the rounded normal approximation.
+func (fl *failer) drawBeyond(r *rand.Rand, n int) int {
 	p := fl.p
 	mean := float64(n) * p
 	if mean < 30 {
@@ -432,48 +457,38 @@ func (fl *failer) draw(src *pcg, r *rand.Rand, n int) int {
 	return int(x)
 }
 
-// fromMode is the table draw for n < tabN with uniform u: inversion that
-// starts at the mode and walks up or down.
-func (fl *failer) fromMode(n int, u float64) int {
-	e := &fl.tab[n]
-	k := e.mode
-	fn := float64(n)
-	if u >= e.below {
-		// X ≥ mode.
-		if u < e.up[0] {
-			return k
-		}
-		if u < e.up[1] {
-			return k + 1
-		}
-		// Walk up from mode+1; cdf is P(X ≤ k).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// walkUp continues the walk above the entry's window (u ≥ e.up[wUp−1]).
+func (fl *failer) walkUp(n int, u float64, e *modeEntry) int {
+	k := e.mode + wUp - 1
+	f, cdf, fn, fk := e.fUp, e.up[wUp-1], float64(n), float64(k)
+	ratio := fl.ratio
+	for lim := min(n, len(inv)-1); u >= cdf && k < lim; {
+		f *= (fn - fk) * ratio * inv[k+1]
 		k++
-		f, cdf, fk := e.fUp, e.up[1], float64(k)
-		ratio := fl.ratio
-		for lim := min(n, len(inv)-1); u >= cdf && k < lim; {
-			f *= (fn - fk) * ratio * inv[k+1]
-			k++
-			fk++
-			cdf += f
-		}
-		for u >= cdf && k < n {
-			f *= (fn - fk) * ratio / (fk + 1)
-			k++
-			fk++
-			cdf += f
-		}
-		return k
+		fk++
+		cdf += f
 	}
-	// X < mode (so mode ≥ 1).
-	if u >= e.down[0] {
-		return k - 1
+	for u >= cdf && k < n {
+		f *= (fn - fk) * ratio / (fk + 1)
+		k++
+		fk++
+		cdf += f
 	}
-	if u >= e.down[1] {
-		return k - 2
-	}
-	// Walk down from mode−2; below is P(X < k).
-	k -= 2
-	f, below, fk := e.fDown, e.down[1], float64(k)
+	return k
+}
+
+// walkDown continues the walk below the entry's window
+// (u < e.down[wDown−1]); below is P(X < k).
+func (fl *failer) walkDown(n int, u float64, e *modeEntry) int {
+	k := e.mode - wDown
+	f, below, fn, fk := e.fDown, e.down[wDown-1], float64(n), float64(k)
 	invRatio := fl.invRatio
 	for k > 0 {
 		f *= fk * invRatio / (fn - fk + 1)
