@@ -51,6 +51,8 @@ type arrival struct {
 	cv    float64
 	gamma gammaGen // shape 1/cv²
 	scale float64  // mean·cv², so gamma × scale has the mean and cv
+	// table draws the rounded units directly (nil: draw gamma variates).
+	table *unitsTable
 }
 
 func newArrival(group int, mean, cv float64) arrival {
@@ -58,6 +60,9 @@ func newArrival(group int, mean, cv float64) arrival {
 	if cv > 0 {
 		a.gamma = newGamma(1 / (cv * cv))
 		a.scale = mean * cv * cv
+		if mean > 0 {
+			a.table = newUnitsTable(1/(cv*cv), a.scale)
+		}
 	}
 	return a
 }
@@ -154,10 +159,10 @@ func compileWith(p *Plan, cat *accel.Catalog, ft failTables) (*model, error) {
 		if d.Until != nil && int(*d.Until-p.Start) < last {
 			last = int(*d.Until - p.Start)
 		}
+		a := newArrival(g, d.UnitsPerQuarter, d.CV) // one table for all quarters
+		a.life = md.groups[g].life
 		for m := int(d.From - p.Start); m <= last; m += 3 {
 			if m >= 0 {
-				a := newArrival(g, d.UnitsPerQuarter, d.CV)
-				a.life = md.groups[g].life
 				md.arrivals[m] = append(md.arrivals[m], a)
 			}
 		}

@@ -223,6 +223,9 @@ func (a *arrival) units(src *pcg, r *rand.Rand) int {
 	if a.cv == 0 || a.mean == 0 {
 		return int(math.Round(a.mean))
 	}
+	if a.table != nil {
+		return a.table.draw(src)
+	}
 	return int(math.Round(a.gamma.draw(src, r) * a.scale))
 }
 
