@@ -131,7 +131,7 @@ func TestEveryPackageHasDocComment(t *testing.T) {
 		if len(p.GoFiles) == 0 {
 			continue
 		}
-		found := false
+		found := 0
 		fset := token.NewFileSet()
 		for _, f := range p.GoFiles {
 			af, err := parser.ParseFile(fset, filepath.Join(p.Dir, f), nil, parser.PackageClauseOnly|parser.ParseComments)
@@ -139,12 +139,14 @@ func TestEveryPackageHasDocComment(t *testing.T) {
 				t.Fatal(err)
 			}
 			if af.Doc != nil && strings.TrimSpace(af.Doc.Text()) != "" {
-				found = true
-				break
+				found++
 			}
 		}
-		if !found {
+		switch {
+		case found == 0:
 			t.Errorf("package %s has no doc comment", p.ImportPath)
+		case found > 1:
+			t.Errorf("package %s has %d doc comments; keep one (in doc.go or the main file)", p.ImportPath, found)
 		}
 	}
 }

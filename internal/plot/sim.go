@@ -1,5 +1,3 @@
-// Package plot draws Granary's charts (SVG or PNG) for the CLI and the
-// dashboard.
 package plot
 
 import (
