@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"math"
 	"sort"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -113,6 +114,22 @@ func (s *Service) summarize(counts []ModelStateCount) Summary {
 			sum.Totals.HBMTB += v
 		}
 	}
+	// Products like 3 × 0.92 carry binary noise (2.7600000000000002); round
+	// to a millionth (1 GFLOPS, 1 GB) so the JSON shows what a person wrote.
+	for i := range sum.Models {
+		m := &sum.Models[i]
+		for p, v := range m.PFLOPS {
+			m.PFLOPS[p] = roundMicro(v)
+		}
+		if m.HBMTB != nil {
+			v := roundMicro(*m.HBMTB)
+			m.HBMTB = &v
+		}
+	}
+	for p, v := range sum.Totals.PFLOPS {
+		sum.Totals.PFLOPS[p] = roundMicro(v)
+	}
+	sum.Totals.HBMTB = roundMicro(sum.Totals.HBMTB)
 	sort.SliceStable(sum.Models, func(a, b int) bool {
 		if sum.Models[a].Devices != sum.Models[b].Devices {
 			return sum.Models[a].Devices > sum.Models[b].Devices
@@ -146,3 +163,5 @@ func Tally(ds []Device) []ModelStateCount {
 	})
 	return out
 }
+
+func roundMicro(v float64) float64 { return math.Round(v*1e6) / 1e6 }
