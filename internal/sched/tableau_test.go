@@ -149,17 +149,6 @@ func (s *simplex) solve() error {
 	return errIterLimit
 }
 
-// x returns the structural solution.
-func (s *simplex) x() []float64 {
-	x := make([]float64, s.n)
-	for i, j := range s.basis {
-		if j < s.n {
-			x[j] = math.Max(0, s.rhs[i])
-		}
-	}
-	return x
-}
-
 // TestRevisedMatchesTableau: on random LPs of the policies' form (A ≥ 0
 // mixed with negative min-row coefficients, b ≥ 0), the revised simplex and
 // the tableau simplex reach the same optimum.

@@ -193,7 +193,7 @@ func CheckAllocation(s *sched.Snapshot, a *sched.Allocation) error {
 		sum := 0.0
 		for k, v := range row {
 			if !(v >= -eps) {
-				return fmt.Errorf("X[%s][%s] = %v < 0", a.Jobs[i], a.Models[k], v)
+				return fmt.Errorf("allocation X[%s][%s] = %v < 0", a.Jobs[i], a.Models[k], v)
 			}
 			sum += v
 			use[k] += v * float64(s.Jobs[i].Gang)
