@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/granaryhq/granary/internal/accel"
 )
@@ -311,14 +312,20 @@ func simulate(ctx context.Context, md *model, paths int, seeds [][2]uint64, work
 	if keepSupply {
 		o.supply = make([]float64, paths*md.horizon)
 	}
-	next := make(chan int)
+	// Workers take blocks in order from a shared counter (no hand-off
+	// through a channel, so no goroutine wakes per block).
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			st := newPathState(md)
-			for b := range next {
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= len(seeds) || ctx.Err() != nil {
+					return
+				}
 				src := newPCG(seeds[b][0], seeds[b][1])
 				r := rand.New(src)
 				hi := min((b+1)*BlockSize, paths)
@@ -344,16 +351,8 @@ func simulate(ctx context.Context, md *model, paths int, seeds [][2]uint64, work
 			}
 		}()
 	}
-	var err error
-	for b := range seeds {
-		if err = ctx.Err(); err != nil {
-			break
-		}
-		next <- b
-	}
-	close(next)
 	wg.Wait()
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return outcome{}, err
 	}
 	return o, nil
