@@ -133,12 +133,13 @@ func (st *pathState) age(src *pcg, r *rand.Rand, m int) {
 				// Inversion from the mode through the table entry, written
 				// out here because a call would spill this loop's registers.
 				// The thresholds ascend, so counting those passed finds the
-				// outcome (written out for wUp = 4 and wDown = 3); beyond
+				// outcome (written out for wUp = 6 and wDown = 3); beyond
 				// the entry's window the walk goes on.
 				u := src.float64()
 				e := &fl.tab[n]
 				if u >= e.below {
-					j := b2i(u >= e.up[0]) + b2i(u >= e.up[1]) + b2i(u >= e.up[2]) + b2i(u >= e.up[3])
+					j := b2i(u >= e.up[0]) + b2i(u >= e.up[1]) + b2i(u >= e.up[2]) +
+						b2i(u >= e.up[3]) + b2i(u >= e.up[4]) + b2i(u >= e.up[5])
 					k = e.mode + j
 					if j == wUp {
 						k = fl.walkUp(n, u, e)
@@ -289,7 +290,7 @@ type failer struct {
 // wUp and wDown are how many outcomes at and above, and below, the mode a
 // table entry resolves without walking.
 const (
-	wUp   = 4
+	wUp   = 6
 	wDown = 3
 )
 
