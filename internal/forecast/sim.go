@@ -73,24 +73,20 @@ func (st *pathState) reset(md *model) {
 }
 
 // join puts d units into service in group g as a cohort retiring at retire.
+// (Small enough to inline into the monthly loop.)
 func (st *pathState) join(g, d, retire int) {
 	if d <= 0 {
 		return
 	}
 	gs := &st.gs[g]
-	var w float64
-	if gs.n == 0 || gs.w <= 0 {
-		// Nothing left in service: earlier cohorts are empty.
-		gs.head = len(gs.cohorts)
-		gs.w = 0
-		w = float64(d)
+	w := float64(d)
+	if gs.n > 0 && gs.w > 0 {
+		w = w * gs.w / float64(gs.n)
 	} else {
-		w = float64(d) * gs.w / float64(gs.n)
+		// Nothing left in service: earlier cohorts are empty.
+		gs.head, gs.w, gs.nextRetire = len(gs.cohorts), 0, retire
 	}
 	gs.cohorts = append(gs.cohorts, cohort{w: w, retire: retire})
-	if gs.head == len(gs.cohorts)-1 {
-		gs.nextRetire = retire
-	}
 	gs.w += w
 	gs.n += d
 }
@@ -175,7 +171,13 @@ func (md *model) path(r *rand.Rand, src *pcg, st *pathState, supply []float64) i
 		st.age(src, r, m)
 		for ai := range md.arrivals[m] {
 			a := &md.arrivals[m][ai]
-			st.join(a.group, a.units(src, r), m+a.life)
+			var d int
+			if a.table != nil {
+				d = a.table.draw(src)
+			} else {
+				d = a.units(src, r)
+			}
+			st.join(a.group, d, m+a.life)
 		}
 		s := 0.0
 		for gi := range gss {
