@@ -67,6 +67,8 @@ type Live struct {
 	Loop     *control.Loop
 	clock    control.Clock
 	gen      *workload.Generator
+	// Register adds /api/v1/jobs, /api/v1/teams and the /jobs page (running
+	// and pending jobs with why) to the API: put it in api.Options.Register.
 	Register func(*api.Registrar)
 }
 
@@ -112,7 +114,8 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Live{cfg: cfg, Service: svc, Loop: loop, clock: clock, Register: api.JobRoutes(svc)}
+	l := &Live{cfg: cfg, Service: svc, Loop: loop, clock: clock}
+	l.Register = l.register
 	if cfg.Demo {
 		devs, err := st.InService(ctx)
 		if err != nil {

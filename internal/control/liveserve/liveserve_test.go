@@ -5,13 +5,17 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/control/liveserve"
 	"github.com/granaryhq/granary/internal/demo"
 	"github.com/granaryhq/granary/internal/inventory"
@@ -70,6 +74,17 @@ func TestDemoSchedules(t *testing.T) {
 			t.Errorf("job %s: %+v", j.ID, j)
 		}
 		t.Logf("%s %s × %d: %s (%s)", j.ID, j.Class, j.Gang, j.Why.Message, j.Why.Code)
+	}
+	// The /jobs page lists them, without a token.
+	h, err := api.New(api.Options{Ledger: led, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
+		Register: []func(*api.Registrar){live.Register}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/jobs", nil))
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, "<h2>Running (") || !strings.Contains(body, running[0].ID) || !strings.Contains(body, "placed-") {
+		t.Errorf("/jobs: %d\n%.500s", rec.Code, body)
 	}
 	ts, err := live.Service.Teams(context.Background())
 	if err != nil || len(ts) != 4 || ts[0].Name != "llm" || len(ts[0].Guarantees) != 1 {
