@@ -62,11 +62,11 @@ type Config struct {
 
 // Live is live scheduling, ready to run.
 type Live struct {
-	cfg      Config
-	Service  *jobs.Service
-	Loop     *control.Loop
-	clock    control.Clock
-	gen      *workload.Generator
+	cfg     Config
+	Service *jobs.Service
+	Loop    *control.Loop
+	clock   control.Clock
+	gen     *workload.Generator
 	// Register adds /api/v1/jobs, /api/v1/teams and the /jobs page (running
 	// and pending jobs with why) to the API: put it in api.Options.Register.
 	Register func(*api.Registrar)
