@@ -55,23 +55,25 @@ type arrival struct {
 	table *unitsTable
 }
 
-func newArrival(group int, mean, cv float64) arrival {
+func newArrival(group int, mean, cv float64, ts *tables) arrival {
 	a := arrival{group: group, mean: mean, cv: cv}
 	if cv > 0 {
 		a.gamma = newGamma(1 / (cv * cv))
 		a.scale = mean * cv * cv
 		if mean > 0 {
-			a.table = newUnitsTable(1/(cv*cv), a.scale)
+			a.table = ts.unitsTable(1/(cv*cv), a.scale)
 		}
 	}
 	return a
 }
 
 // compile resolves models and builds the simulation model.
-func compile(p *Plan, cat *accel.Catalog) (*model, error) { return compileWith(p, cat, nil) }
+func compile(p *Plan, cat *accel.Catalog) (*model, error) {
+	return compileWith(p, cat, newTables())
+}
 
-// compileWith is compile with failure tables shared through ft (nil: none).
-func compileWith(p *Plan, cat *accel.Catalog, ft failTables) (*model, error) {
+// compileWith is compile with tables shared through ts.
+func compileWith(p *Plan, cat *accel.Catalog, ts *tables) (*model, error) {
 	if cat == nil {
 		return nil, errors.New("forecast: nil catalog")
 	}
@@ -159,7 +161,7 @@ func compileWith(p *Plan, cat *accel.Catalog, ft failTables) (*model, error) {
 		if d.Until != nil && int(*d.Until-p.Start) < last {
 			last = int(*d.Until - p.Start)
 		}
-		a := newArrival(g, d.UnitsPerQuarter, d.CV) // one table for all quarters
+		a := newArrival(g, d.UnitsPerQuarter, d.CV, ts) // one table for all quarters
 		a.life = md.groups[g].life
 		for m := int(d.From - p.Start); m <= last; m += 3 {
 			if m >= 0 {
@@ -194,7 +196,7 @@ func compileWith(p *Plan, cat *accel.Catalog, ft failTables) (*model, error) {
 		}
 	}
 	for gi := range md.groups {
-		md.groups[gi].fail = newFailer(md.groups[gi].fail.p, int(math.Min(maxN[gi], maxTable)), ft)
+		md.groups[gi].fail = newFailer(md.groups[gi].fail.p, int(math.Min(maxN[gi], maxTable)), ts)
 	}
 	md.runs = p.Demand.Runs()
 	md.demand = demandSeries(p, md.runs)

@@ -132,8 +132,8 @@ func Run(ctx context.Context, plan Plan, cat *accel.Catalog, opts Options) (Resu
 	if opts.Seed != nil {
 		plan.Seed = *opts.Seed
 	}
-	ft := failTables{}
-	md, err := compileWith(&plan, cat, ft)
+	ts := newTables()
+	md, err := compileWith(&plan, cat, ts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -162,7 +162,7 @@ func Run(ctx context.Context, plan Plan, cat *accel.Catalog, opts Options) (Resu
 			{"efficiency", fmt.Sprintf("efficiency gain per year ×%s", num(l.EfficiencyFactor)), ep},
 			{"domestic", ddesc, dp},
 		} {
-			vm, err := compileWith(&v.p, cat, ft)
+			vm, err := compileWith(&v.p, cat, ts)
 			if err != nil {
 				return Result{}, err
 			}

@@ -372,12 +372,32 @@ func newWindow(n, m int, pm, below float32, ratio, invRatio float64) modeEntry {
 	return e
 }
 
-// failTables caches failer tables by p, so the lever reruns of a plan
-// (same failure rates) reuse the plan's: entry n depends only on n and p.
-type failTables map[float64][]modeEntry
+// tables caches what the groups of a plan and its lever reruns share:
+// failure tables by p (entry n depends only on n and p) and delivery
+// tables by shape and scale.
+type tables struct {
+	fail  map[float64][]modeEntry
+	units map[[2]float64]*unitsTable
+}
 
-// table returns entries 0…maxN for p, computing only those not cached.
-func (ft failTables) table(p float64, maxN int) []modeEntry {
+func newTables() *tables {
+	return &tables{fail: map[float64][]modeEntry{}, units: map[[2]float64]*unitsTable{}}
+}
+
+// unitsTable returns newUnitsTable(k, theta), built once.
+func (ts *tables) unitsTable(k, theta float64) *unitsTable {
+	key := [2]float64{k, theta}
+	t, ok := ts.units[key]
+	if !ok {
+		t = newUnitsTable(k, theta)
+		ts.units[key] = t
+	}
+	return t
+}
+
+// failTable returns entries 0…maxN for p, computing only those not cached.
+func (ts *tables) failTable(p float64, maxN int) []modeEntry {
+	ft := ts.fail
 	tab := ft[p]
 	if len(tab) <= maxN {
 		lp, logq, ratio, invRatio := math.Log(p), math.Log1p(-p), p/(1-p), (1-p)/p
@@ -415,8 +435,8 @@ func modeProbs(n int, p, lp, logq, ratio float64) (m int, pm, below float32) {
 }
 
 // newFailer builds the failer of monthly probability p with a table for
-// n ≤ maxN (capped at maxTable), taken from ft when it holds one.
-func newFailer(p float64, maxN int, ft failTables) failer {
+// n ≤ maxN (capped at maxTable), taken from ts when it holds one.
+func newFailer(p float64, maxN int, ts *tables) failer {
 	f := failer{p: p, logq: math.Log1p(-p)}
 	if p == 0 {
 		return f
@@ -424,10 +444,7 @@ func newFailer(p float64, maxN int, ft failTables) failer {
 	f.ratio = p / (1 - p)
 	f.invRatio = (1 - p) / p
 	maxN = max(0, min(maxN, maxTable))
-	if ft == nil {
-		ft = failTables{}
-	}
-	f.tab = ft.table(p, maxN)
+	f.tab = ts.failTable(p, maxN)
 	f.tabN = len(f.tab)
 	for f.tabN > 0 && !(float64(f.tabN-1)*p < binomialNormalAbove) {
 		f.tabN--
