@@ -23,6 +23,7 @@ import (
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/control/liveserve"
 	"github.com/granaryhq/granary/internal/demo"
 	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/inventory"
@@ -39,11 +40,14 @@ type Config struct {
 	LogLevel  string        // debug, info, warn, error
 	LogFormat string        // text or json
 	Shutdown  time.Duration // grace period for in-flight requests
+	Policy    string        // live scheduling policy (internal/sched name)
+	Round     time.Duration // live scheduling round
 }
 
 // Default returns the defaults of the flags.
 func Default() Config {
-	return Config{Addr: "127.0.0.1:8080", DB: "granary.db", DemoSeed: 1, DemoScale: 1, LogLevel: "info", LogFormat: "text", Shutdown: 10 * time.Second}
+	return Config{Addr: "127.0.0.1:8080", DB: "granary.db", DemoSeed: 1, DemoScale: 1, LogLevel: "info", LogFormat: "text", Shutdown: 10 * time.Second,
+		Policy: "las-hetero", Round: 360 * time.Second}
 }
 
 // Validate checks the configuration.
@@ -111,6 +115,8 @@ GRANARY_BOOTSTRAP_TOKEN to choose that token instead (for automation).`,
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format on stderr: text or json")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", cfg.Shutdown, "how long to wait for in-flight requests on shutdown")
+	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "scheduling policy of the live scheduler (as granary sim --policy)")
+	f.DurationVar(&cfg.Round, "round", cfg.Round, "scheduling round (with --demo the scheduler's clock runs 60× faster)")
 	return cmd
 }
 
@@ -173,7 +179,12 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: st.Ping, Page: page})
+	live, err := liveserve.New(ctx, liveserve.Config{Store: st.Store, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
+		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed})
+	if err != nil {
+		return err
+	}
+	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: st.Ping, Page: page, Register: []func(*api.Registrar){live.Register}})
 	if err != nil {
 		return err
 	}
@@ -201,6 +212,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	}
 	if cfg.Demo {
 		fmt.Fprintf(out, "Open %s/ for the fleet summary, or try:\n  curl -H \"Authorization: Bearer $GRANARY_TOKEN\" %s/api/v1/fleet/summary\n", url, url)
+		fmt.Fprintf(out, "Jobs of the demo teams arrive continuously: %s/jobs, or granary jobs list / granary teams list.\n", url)
 	}
 	if f, ok := out.(interface{ Sync() error }); ok {
 		_ = f.Sync()
@@ -209,6 +221,10 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	schedCtx, stopSched := context.WithCancel(ctx)
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); _ = live.Run(schedCtx) }()
+	defer func() { stopSched(); <-schedDone }() // before the store closes
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)
