@@ -374,3 +374,24 @@ func TestCancelCompletedIsConflict(t *testing.T) {
 type fixedFleet []jobs.Device
 
 func (f fixedFleet) InService(context.Context) ([]jobs.Device, error) { return f, nil }
+
+// The agnostic fifo policy picks a model at random; a job starting on a
+// slower model while a faster one it may use has a free node is moved there.
+func TestPlanUpgradesToFreeFasterModel(t *testing.T) {
+	for seed := uint64(0); seed < 10; seed++ {
+		p, err := jobs.NewPlanner(workloads(t), jobs.PlannerConfig{Policy: sched.FIFO, Seed: seed, Names: shortNames}, t0.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := jobs.Input{Now: t0, Devices: devices(map[string]int{"h800": 8, "910b3": 8, "l20": 8}),
+			Jobs: []jobs.Job{newJob("job-1", "a", "resnet", 4, 1e6, t0)}}
+		plan, err := p.Plan(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPlan(t, in, plan)
+		if pl := plan.Runs["job-1"]; pl.Model != "h800" || plan.Why["job-1"].Code != jobs.CodePlacedBest {
+			t.Errorf("seed %d: on %s (%+v), want h800", seed, pl.Model, plan.Why["job-1"])
+		}
+	}
+}

@@ -51,7 +51,11 @@ type PlannerConfig struct {
 //     gets those devices back from teams running above their own guarantee
 //     there (lending is reclaimed at the next round);
 //  6. packing: gangs go on one node each, largest first, keeping the devices
-//     they had (lease extension), otherwise best fit.
+//     they had (lease extension), otherwise best fit; when no node of the
+//     chosen model has room, a running job keeps its devices, others take
+//     the next-fastest model with room;
+//  7. upgrade: a job starting on a model slower than one of its models with
+//     free room after packing moves there (work conservation).
 type Planner struct {
 	cfg    PlannerConfig
 	w      *Workloads
@@ -369,6 +373,59 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 			pl.Nodes = []string{best.name}
 		}
 		out.Runs[j.ID] = pl
+	}
+	// 7. upgrade: a job starting this round on a model slower than one it
+	// may use whose nodes still have room after everyone was placed moves
+	// there. The policy's allocation is one optimum among many (max-min
+	// fairness only cares about the worst-off job); free devices of a
+	// faster model help the job and take nothing from anyone this round.
+	for _, j := range order {
+		pl, ok := out.Runs[j.ID]
+		if !ok || placed[j.ID] || (j.Placement != nil && j.Placement.Model == pl.Model) {
+			continue // kept its devices, or keeps running on the model
+		}
+		row := tputs[j.ID]
+		var to *nodeFree
+		toModel, toV := "", pl.StepsPerSecond
+		for k, o := range models {
+			if row[k] <= toV {
+				continue
+			}
+			var fit *nodeFree
+			for _, n := range nodes[o] {
+				if n.nfree >= j.Gang && (fit == nil || n.nfree < fit.nfree) {
+					fit = n
+				}
+			}
+			if fit != nil {
+				to, toModel, toV = fit, o, row[k]
+			}
+		}
+		if to == nil {
+			continue
+		}
+		for _, s := range pl.Devices {
+			n := where[s]
+			i := sort.SearchStrings(n.devs, s)
+			n.used[i] = false
+			n.nfree++
+		}
+		np := Placement{Model: toModel, Since: in.Now, StepsPerSecond: toV}
+		for i := range to.devs {
+			if len(np.Devices) == j.Gang {
+				break
+			}
+			if !to.used[i] {
+				to.used[i] = true
+				to.nfree--
+				np.Devices = append(np.Devices, to.devs[i])
+			}
+		}
+		if to.name != "" {
+			np.Nodes = []string{to.name}
+		}
+		out.Runs[j.ID] = np
+		delete(fragmented, j.ID)
 	}
 	for id, pl := range out.Runs {
 		if len(pl.Nodes) == 0 {
