@@ -290,6 +290,33 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 		out.Runs[j.ID] = keep
 		placed[j.ID] = true
 	}
+	// A job the policy moves to a slower model keeps the faster devices it
+	// holds when that model has slack (the policy placed fewer devices on it
+	// than it has): no restart, nobody displaced.
+	chosenUse := map[string]int{}
+	for _, j := range order {
+		chosenUse[chosen[j.ID]] += j.Gang
+	}
+	for _, j := range order {
+		prev := j.Placement
+		if placed[j.ID] || prev == nil || prev.Model == chosen[j.ID] || len(prev.Devices) != j.Gang {
+			continue
+		}
+		m, p := chosen[j.ID], prev.Model
+		if tputOn(tputs[j.ID], models, p) <= tputOn(tputs[j.ID], models, m) || capa.Devices[p]-chosenUse[p] < j.Gang || !sameNodeFree(prev.Devices, where) {
+			continue
+		}
+		for _, s := range prev.Devices {
+			take(s)
+		}
+		keep := *prev
+		keep.Devices = slices.Clone(prev.Devices)
+		keep.StepsPerSecond = tputOn(tputs[j.ID], models, p)
+		out.Runs[j.ID] = keep
+		placed[j.ID] = true
+		chosenUse[p] += j.Gang
+		chosenUse[m] -= j.Gang
+	}
 	for _, j := range order {
 		if placed[j.ID] {
 			continue
@@ -357,6 +384,16 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 		if fallback != "" {
 			fragmented[j.ID] = m
 			m = fallback
+			if prev := j.Placement; prev != nil && prev.Model == fallback && len(prev.Devices) == j.Gang && sameNodeFree(prev.Devices, where) {
+				for _, s := range prev.Devices {
+					take(s)
+				}
+				keep := *prev
+				keep.Devices = slices.Clone(prev.Devices)
+				keep.StepsPerSecond = tputOn(tputs[j.ID], models, fallback)
+				out.Runs[j.ID] = keep
+				continue
+			}
 		}
 		pl := Placement{Model: m, Since: in.Now, StepsPerSecond: tputOn(tputs[j.ID], models, m)}
 		for i := range best.devs {
@@ -385,6 +422,24 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 			continue // kept its devices, or keeps running on the model
 		}
 		row := tputs[j.ID]
+		if prev := j.Placement; prev != nil && len(prev.Devices) == j.Gang && tputOn(row, models, prev.Model) > pl.StepsPerSecond && sameNodeFree(prev.Devices, where) {
+			// Back onto the faster devices it ran on: no move at all.
+			for _, s := range pl.Devices {
+				n := where[s]
+				i := sort.SearchStrings(n.devs, s)
+				n.used[i] = false
+				n.nfree++
+			}
+			for _, s := range prev.Devices {
+				take(s)
+			}
+			keep := *prev
+			keep.Devices = slices.Clone(prev.Devices)
+			keep.StepsPerSecond = tputOn(row, models, prev.Model)
+			out.Runs[j.ID] = keep
+			delete(fragmented, j.ID)
+			continue
+		}
 		var to *nodeFree
 		toModel, toV := "", pl.StepsPerSecond
 		for k, o := range models {
