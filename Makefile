@@ -2,7 +2,9 @@
 # service the tests need (scripts/testenv.sh) and runs all tests.
 GO ?= go
 
-.PHONY: test build vet bench fmt
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: test build vet lint bench fmt
 
 build:
 	$(GO) build -o bin/granary ./cmd/granary
@@ -11,7 +13,10 @@ vet:
 	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed:"; gofmt -l cmd internal; exit 1)
 	$(GO) vet ./...
 
-test: vet
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
+
+test: lint
 	bash scripts/testenv.sh $(GO) test -count=1 ./...
 
 bench:

@@ -203,9 +203,7 @@ func (l *Loop) Round(ctx context.Context) (Report, error) {
 		inService[d.Serial] = true
 	}
 	before := make([]jobs.Job, len(active))
-	for i := range active {
-		before[i] = active[i]
-	}
+	copy(before, active)
 
 	// 3. Progress, completions, lost devices.
 	events := make([][]jobs.Event, len(active))

@@ -114,6 +114,9 @@ func TestJobsCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errs, code = r.run(t, jobscmd.New, "describe", "job-1")
+	if code != 0 {
+		t.Errorf("describe: exit %d\n%s", code, errs)
+	}
 	for _, want := range []string{"State:       running", "Why:         placed-best — placed on ascend-910b3: 1.9× its throughput on l20-48gb", "8 × ascend-910b3 on ascend-910b3-n0", "started"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("describe lacks %q:\n%s%s", want, out, errs)

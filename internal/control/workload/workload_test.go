@@ -56,10 +56,6 @@ func TestTableFromCatalog(t *testing.T) {
 	}
 }
 
-type outcome struct {
-	res workload.Result
-}
-
 func run(t *testing.T, policy string, perModel int, hours int, afr float64) workload.Result {
 	t.Helper()
 	cat := accel.Default()
