@@ -1,7 +1,8 @@
 // Package web serves Granary's first page: the fleet summary as plain
 // server-rendered HTML (html/template, embedded stylesheet, no scripts) —
 // totals, devices by state, and the per-model table with dense PFLOPS, HBM
-// and export class. The full dashboard comes later.
+// and export class — and, when a scheduler runs, the jobs running and
+// waiting with the reason for each. The full dashboard comes later.
 package web
 
 import (
@@ -29,8 +30,40 @@ type Summarizer interface {
 	Summary(ctx context.Context) (inventory.Summary, error)
 }
 
+// Jobs is what the page's jobs section needs from the scheduler: the jobs
+// running and waiting now, at most limit of each. Optional.
+type Jobs interface {
+	JobsOverview(ctx context.Context, limit int) (JobsOverview, error)
+}
+
+// JobsOverview is the jobs section's content.
+type JobsOverview struct {
+	Policy                     string
+	Running, Waiting           []JobRow
+	RunningTotal, WaitingTotal int // counts beyond the rows shown
+}
+
+// JobRow is one job on the page: where it runs or why it waits.
+type JobRow struct {
+	ID, Name, Team, Class string
+	Gang                  int
+	State                 string
+	Model                 string // placement's model when running
+	Why                   string // reason code and sentence
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithJobs adds the section listing running and pending jobs.
+func WithJobs(j Jobs) Option { return func(h *Handler) { h.jobs = j } }
+
+// jobRows is how many running and waiting jobs the page lists.
+const jobRows = 20
+
 // Handler serves GET / and GET /static/….
 type Handler struct {
+	jobs Jobs
 	sum  Summarizer
 	log  *slog.Logger
 	now  func() time.Time
@@ -39,7 +72,7 @@ type Handler struct {
 }
 
 // New builds the handler. now stamps the page ("as of"); nil means time.Now.
-func New(sum Summarizer, log *slog.Logger, now func() time.Time) (*Handler, error) {
+func New(sum Summarizer, log *slog.Logger, now func() time.Time, opts ...Option) (*Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -48,6 +81,9 @@ func New(sum Summarizer, log *slog.Logger, now func() time.Time) (*Handler, erro
 		return nil, err
 	}
 	h := &Handler{sum: sum, log: log, now: now, tmpl: t, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(h)
+	}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		return nil, err
@@ -65,6 +101,7 @@ type page struct {
 	States     []fleet.DeviceState
 	Precisions []fleet.Precision // the columns shown, in order
 	AsOf       time.Time
+	Jobs       *JobsOverview // nil without a scheduler
 }
 
 // shown are the precisions in the per-model table: the ones buyers compare.
@@ -77,8 +114,18 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the fleet summary is not available right now", http.StatusInternalServerError)
 		return
 	}
+	pg := page{Summary: sum, States: fleet.DeviceStates, Precisions: shown, AsOf: h.now().UTC()}
+	if h.jobs != nil {
+		ov, err := h.jobs.JobsOverview(r.Context(), jobRows)
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "web: jobs", "err", err)
+			http.Error(w, "the jobs overview is not available right now", http.StatusInternalServerError)
+			return
+		}
+		pg.Jobs = &ov
+	}
 	var buf bytes.Buffer
-	if err := h.tmpl.ExecuteTemplate(&buf, "index.html", page{Summary: sum, States: fleet.DeviceStates, Precisions: shown, AsOf: h.now().UTC()}); err != nil {
+	if err := h.tmpl.ExecuteTemplate(&buf, "index.html", pg); err != nil {
 		h.log.ErrorContext(r.Context(), "web: rendering", "err", err)
 		http.Error(w, "rendering failed", http.StatusInternalServerError)
 		return

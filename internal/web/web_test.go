@@ -102,3 +102,59 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+type jobsFixed struct {
+	ov    JobsOverview
+	err   error
+	limit int
+}
+
+func (j *jobsFixed) JobsOverview(_ context.Context, limit int) (JobsOverview, error) {
+	j.limit = limit
+	return j.ov, j.err
+}
+
+func TestIndexJobsSection(t *testing.T) {
+	sum := inventory.Summary{Totals: inventory.SummaryTotals{ByState: map[fleet.DeviceState]int{}}}
+	log := slog.New(slog.DiscardHandler)
+
+	// Without a scheduler the page has no jobs section.
+	h, err := New(fixed{sum: sum}, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := get(t, h, "/"); strings.Contains(body, `id="jobs"`) {
+		t.Error("jobs section shown without a scheduler")
+	}
+
+	j := &jobsFixed{ov: JobsOverview{
+		Policy:       "las-hetero",
+		Running:      []JobRow{{ID: "job-1", Name: "pretrain", Team: "llm", Class: "llm-pretrain", Gang: 8, State: "running", Model: "h800-sxm5-80gb", Why: "placed-best — placed on H800: 1.6× its throughput on 910C"}},
+		Waiting:      []JobRow{{ID: "job-2", Name: "tune", Team: "vision", Class: "vision-train", Gang: 4, State: "pending", Why: "gang-too-large — needs 4 × L20 on one node"}},
+		RunningTotal: 1, WaitingTotal: 7,
+	}}
+	h, err = New(fixed{sum: sum}, log, nil, WithJobs(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := get(t, h, "/")
+	if code != 200 {
+		t.Fatalf("GET / = %d", code)
+	}
+	if j.limit != jobRows {
+		t.Errorf("asked for %d rows, want %d", j.limit, jobRows)
+	}
+	for _, want := range []string{`id="jobs"`, "policy las-hetero", "Running (1)", "Pending and preempted (7)",
+		`<tr class="job-running"><td>job-1</td><td>pretrain</td><td>llm</td><td>llm-pretrain × 8</td><td>h800-sxm5-80gb</td>`,
+		"1.6× its throughput on 910C", `<tr class="job-waiting"><td>job-2</td>`, "needs 4 × L20 on one node", `href="/jobs"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+
+	// A failing scheduler store is a 500, not a page with a silently missing section.
+	h, _ = New(fixed{sum: sum}, log, nil, WithJobs(&jobsFixed{err: errors.New("db down")}))
+	if code, _, _ := get(t, h, "/"); code != http.StatusInternalServerError {
+		t.Errorf("failing jobs overview: status %d, want 500", code)
+	}
+}

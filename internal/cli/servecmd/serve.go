@@ -175,12 +175,12 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	page, err := web.New(ledger, log, nil)
+	live, err := liveserve.New(ctx, liveserve.Config{Store: st.Store, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
+		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed})
 	if err != nil {
 		return err
 	}
-	live, err := liveserve.New(ctx, liveserve.Config{Store: st.Store, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
-		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed})
+	page, err := web.New(ledger, log, nil, web.WithJobs(live))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package liveserve
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"html/template"
 	"net/http"
 	"time"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/web"
 )
 
 // pageRows caps each table of the /jobs page.
@@ -99,3 +102,40 @@ func (l *Live) renderPage(hctx huma.Context) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// JobsOverview implements web.Jobs: the running and waiting jobs for the
+// section of the fleet page, with the last round's counts as totals.
+func (l *Live) JobsOverview(ctx context.Context, limit int) (web.JobsOverview, error) {
+	st := l.cfg.Store.(Store)
+	ov := web.JobsOverview{Policy: l.Loop.Policy()}
+	round, err := st.LastRound(ctx)
+	if err != nil {
+		return ov, err
+	}
+	running, err := st.Jobs(ctx, jobs.Filter{States: []jobs.State{jobs.Running}, Limit: limit})
+	if err != nil {
+		return ov, err
+	}
+	waiting, err := st.Jobs(ctx, jobs.Filter{States: []jobs.State{jobs.Pending, jobs.Preempted}, Limit: limit})
+	if err != nil {
+		return ov, err
+	}
+	row := func(j jobs.Job) web.JobRow {
+		r := web.JobRow{ID: j.ID, Name: j.Name, Team: j.Team, Class: j.Class, Gang: j.Gang, State: string(j.State),
+			Why: fmt.Sprintf("%s — %s", j.Why.Code, j.Why.Message)}
+		if j.Placement != nil {
+			r.Model = j.Placement.Model
+		}
+		return r
+	}
+	for _, j := range running {
+		ov.Running = append(ov.Running, row(j))
+	}
+	for _, j := range waiting {
+		ov.Waiting = append(ov.Waiting, row(j))
+	}
+	ov.RunningTotal, ov.WaitingTotal = max(round.Running, len(ov.Running)), max(round.Waiting, len(ov.Waiting))
+	return ov, nil
+}
+
+var _ web.Jobs = (*Live)(nil)
