@@ -144,3 +144,34 @@ func TestTeamsAPI(t *testing.T) {
 		t.Errorf("delete again: %v", err)
 	}
 }
+
+// A job given by model + precision: the fit advisor derives its class and
+// throughputs; what cannot run is a 422 that says why.
+func TestJobsAPIByModel(t *testing.T) {
+	c, _ := jobsServer(t)
+	ctx := context.Background()
+	j, err := c.SubmitJob(ctx, api.NewJob{Name: "ft-8b", Team: "llm", Model: "Llama-3-8B", Precision: "bf16", Gang: 8, TotalSteps: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Class != "fit:llama-3-8b:bf16:train" || j.Model != "Llama-3-8B" || j.Workload != "train" || j.State != jobs.Pending {
+		t.Errorf("submitted %+v", j)
+	}
+	if got, err := c.Job(ctx, j.ID); err != nil || got.Class != j.Class || got.Model != "Llama-3-8B" {
+		t.Errorf("get: %+v %v", got, err)
+	}
+	for _, c2 := range []struct {
+		job  api.NewJob
+		want string
+	}{
+		{api.NewJob{Name: "x", Team: "llm", Model: "Llama-3-70B", Gang: 8, TotalSteps: 1}, "zero throughput on every model it may use (h800-sxm5-80gb): it can never run (on h800-sxm5-80gb: needs 154.9 GB per device"},
+		{api.NewJob{Name: "x", Team: "llm", Model: "Llama-9-8B", Gang: 8, TotalSteps: 1}, "nearest: Llama-3-8B"},
+		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Model: "Llama-3-8B", Gang: 8, TotalSteps: 1}, "not both"},
+	} {
+		_, err := c.SubmitJob(ctx, c2.job)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), c2.want) {
+			t.Errorf("submit %+v: %v, want 422 with %q", c2.job, err, c2.want)
+		}
+	}
+}

@@ -57,6 +57,13 @@ type Spec struct {
 	Name  string `json:"name"`
 	Team  string `json:"team"`
 	Class string `json:"class"` // a job class of the loaded throughput table
+	// Model (a models catalog name such as "Llama-3-8B"), Precision (bf16
+	// when empty) and Workload ("train", the default, or "serve") give the
+	// job instead of Class: at submission the fit advisor derives the class
+	// key ("fit:llama-3-8b:bf16:train") and its throughputs on the fleet.
+	Model     string `json:"model,omitempty"`
+	Precision string `json:"precision,omitempty"`
+	Workload  string `json:"workload,omitempty"`
 	// Gang is the number of devices the job needs at once, all of one model
 	// and on one node. ≥ 1.
 	Gang int `json:"gang"`

@@ -149,11 +149,16 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 	var entries []sched.ThroughputEntry
 	tputs := make(map[string][]float64, len(jobs)) // job → per model (models order)
 	classOf := make([]string, len(jobs))
+	for _, j := range jobs {
+		// Jobs given by model + precision: their throughputs on models that
+		// joined the fleet since (or on every model, after a restart).
+		_ = p.w.EnsureFit(j.Class, j.Gang, models)
+	}
 	for i, j := range jobs {
 		row := make([]float64, len(models))
 		var mask strings.Builder
 		for k, m := range models {
-			v, _ := p.w.Table.Lookup(j.Class, j.Gang, m)
+			v, _ := p.w.Lookup(j.Class, j.Gang, m)
 			if !allowedOn(j.Spec, m) || j.Gang > capa.LargestNode[m] {
 				v = 0
 			}

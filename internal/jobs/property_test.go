@@ -110,7 +110,7 @@ func checkGuarantees(t *testing.T, in jobs.Input, plan jobs.Plan, w *jobs.Worklo
 				if _, runs := plan.Runs[j.ID]; runs {
 					continue
 				}
-				v, _ := w.Table.Lookup(j.Class, j.Gang, m)
+				v, _ := w.Lookup(j.Class, j.Gang, m)
 				forbidden := false
 				for _, f := range j.Forbidden {
 					forbidden = forbidden || f == m

@@ -56,7 +56,11 @@ func (s *Service) Submit(ctx context.Context, sp Spec, actor string) (Job, error
 	if err != nil {
 		return Job{}, fmt.Errorf("jobs: reading the fleet: %w", err)
 	}
-	sp, err = Check(sp, s.c.Workloads, CapacityOf(devs), s.c.Resolve, s.c.Names)
+	capa := CapacityOf(devs)
+	if sp, err = s.c.Workloads.ResolveFit(sp, sortedKeys(capa.Devices)); err != nil {
+		return Job{}, err
+	}
+	sp, err = Check(sp, s.c.Workloads, capa, s.c.Resolve, s.c.Names)
 	if err != nil {
 		return Job{}, err
 	}

@@ -7,16 +7,29 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/sched"
 )
 
 // Workloads is the loaded throughput table with its job classes: what makes
-// the scheduler heterogeneity-aware and what a job's Class must name.
+// the scheduler heterogeneity-aware and what a job's Class must name. Fit
+// classes (FitClass) are added to it at submission, so it is safe for
+// concurrent use.
 type Workloads struct {
-	Table   *sched.Throughputs
-	classes map[string][]int // class → sorted gang sizes with entries
+	mu      sync.RWMutex
+	entries []sched.ThroughputEntry
+	table   *sched.Throughputs
+	classes map[string][]int  // class → sorted gang sizes with entries
+	reasons map[fitKey]string // why a fit class does not fit on a model
+	advisor *advisor          // nil: the default model and chip catalogs
+}
+
+type fitKey struct {
+	class string
+	gang  int
+	model string
 }
 
 // NewWorkloads builds the table from its entries (see internal/trace for the
@@ -26,23 +39,53 @@ func NewWorkloads(entries []sched.ThroughputEntry) (*Workloads, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Workloads{Table: t, classes: map[string][]int{}}
-	for _, e := range entries {
-		if !slices.Contains(w.classes[e.Class], e.Gang) {
-			w.classes[e.Class] = append(w.classes[e.Class], e.Gang)
-		}
-	}
-	for c := range w.classes {
-		slices.Sort(w.classes[c])
-	}
+	w := &Workloads{table: t, entries: slices.Clone(entries), classes: map[string][]int{}, reasons: map[fitKey]string{}}
+	w.index(entries)
 	return w, nil
 }
 
+func (w *Workloads) index(entries []sched.ThroughputEntry) {
+	for _, e := range entries {
+		if !slices.Contains(w.classes[e.Class], e.Gang) {
+			w.classes[e.Class] = append(w.classes[e.Class], e.Gang)
+			slices.Sort(w.classes[e.Class])
+		}
+	}
+}
+
+// Table returns the current throughput table (immutable; fit classes added
+// later are in the next call's table).
+func (w *Workloads) Table() *sched.Throughputs {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.table
+}
+
+// Lookup is Table().Lookup.
+func (w *Workloads) Lookup(class string, gang int, model string) (float64, bool) {
+	return w.Table().Lookup(class, gang, model)
+}
+
 // Classes returns the job classes, sorted.
-func (w *Workloads) Classes() []string { return sortedKeys(w.classes) }
+func (w *Workloads) Classes() []string {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return sortedKeys(w.classes)
+}
 
 // Gangs returns the gang sizes a class has throughputs for.
-func (w *Workloads) Gangs(class string) []int { return slices.Clone(w.classes[class]) }
+func (w *Workloads) Gangs(class string) []int {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return slices.Clone(w.classes[class])
+}
+
+// reason returns why a fit class does not fit on model ("" if unknown).
+func (w *Workloads) reason(class string, gang int, model string) string {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.reasons[fitKey{class, gang, model}]
+}
 
 // Device is one in-service device as the scheduler sees it.
 type Device struct {
@@ -135,7 +178,8 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 	}
 	sp.Allowed = resolveAll("allowed", sp.Allowed)
 	sp.Forbidden = resolveAll("forbidden", sp.Forbidden)
-	gangs, known := w.classes[sp.Class]
+	gangs := w.Gangs(sp.Class)
+	known := len(gangs) > 0
 	switch {
 	case sp.Class == "":
 		bad("class", "a job needs a class (one of the throughput table's: %s)", listSome(w.Classes(), 8))
@@ -173,7 +217,7 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 			ref = id
 		}
 		sp.ReferenceModel = ref
-		v, _ := w.Table.Lookup(sp.Class, sp.Gang, ref)
+		v, _ := w.Lookup(sp.Class, sp.Gang, ref)
 		if v <= 0 {
 			bad("reference_model", "the throughput table has no throughput for %s × %d on %s, so duration_s cannot be turned into steps", sp.Class, sp.Gang, names.of(ref))
 			break
@@ -191,7 +235,7 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 			continue
 		}
 		eligible = append(eligible, m)
-		if v, _ := w.Table.Lookup(sp.Class, sp.Gang, m); v > 0 {
+		if v, _ := w.Lookup(sp.Class, sp.Gang, m); v > 0 {
 			runs = append(runs, m)
 		}
 	}
@@ -202,7 +246,14 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 	case len(eligible) == 0:
 		bad("allowed", "allowed and forbidden models leave none of the fleet's models (%s)", fleetModels)
 	case len(runs) == 0:
-		bad("class", "%s × %d has zero throughput on every model it may use (%s): it can never run", sp.Class, sp.Gang, nameList(eligible, names))
+		why := ""
+		for _, m := range eligible {
+			if r := w.reason(sp.Class, sp.Gang, m); r != "" {
+				why = fmt.Sprintf(" (on %s: %s)", names.of(m), r)
+				break
+			}
+		}
+		bad("class", "%s × %d has zero throughput on every model it may use (%s): it can never run%s", sp.Class, sp.Gang, nameList(eligible, names), why)
 	default:
 		fits, largest, on := false, 0, ""
 		for _, m := range runs {

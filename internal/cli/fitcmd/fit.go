@@ -177,9 +177,3 @@ func fmtRate(v float64) string {
 	}
 	return fmtNum(v)
 }
-
-// roundSig rounds to n significant digits.
-func roundSig(v float64, n int) float64 {
-	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', n, 64), 64)
-	return r
-}

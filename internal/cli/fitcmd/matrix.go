@@ -160,27 +160,11 @@ func runMatrix(env *console.Env, f *matrixFlags) error {
 // cell estimates one model on one gang of one chip.
 func (s matrixSpec) cell(m models.Model, g int, c accel.Chip) (MatrixCell, error) {
 	cell := MatrixCell{Class: s.class(m), Model: m.Name, Gang: g, Chip: c.ID}
-	if s.train {
-		e, err := perf.Train(perf.TrainRequest{Model: m, Chip: c, Devices: g, Tokens: s.stepTokens, Precision: s.precision, SeqLen: s.seqLen, ZeRO: 1})
-		if err != nil {
-			cell.Reason = err.Error()
-			return cell, nil
-		}
-		cell.Fits, cell.Reason = e.Fits, e.Reason
-		if e.Fits {
-			cell.StepsPerS = roundSig(1/e.Seconds, 6)
-		}
-		return cell, nil
-	}
-	r := perf.ServeRequest{Model: m, Precision: s.precision, Input: s.in, Output: s.out, Devices: g}
-	if err := r.Validate(); err != nil {
+	r, err := perf.GangRate(perf.RateSpec{Train: s.train, Precision: s.precision, Input: s.in, Output: s.out, SeqLen: s.seqLen, StepTokens: s.stepTokens}, m, g, c)
+	if err != nil {
 		return cell, console.UsageError{Err: err}
 	}
-	plan := perf.Search(r, c)
-	cell.Fits, cell.Reason = plan.Fits, plan.Reason
-	if plan.Fits {
-		cell.StepsPerS = round(plan.OutputTokensPerS, 1)
-	}
+	cell.StepsPerS, cell.Fits, cell.Reason = r.StepsPerS, r.Fits, r.Reason
 	return cell, nil
 }
 

@@ -112,6 +112,7 @@ func submitCmd(c *conn) *cobra.Command {
 		Use:   "submit [FILE]",
 		Short: "Submit a job from a YAML/JSON file (one job or a list) or from flags",
 		Example: `  granary jobs submit --name pretrain-7b --team llm --class llm-7b-pretrain --gang 8 --steps 200000
+  granary jobs submit --name ft-8b --team llm --model Llama-3-8B --precision bf16 --gang 8 --steps 500
   granary jobs submit job.yaml -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -126,8 +127,8 @@ func submitCmd(c *conn) *cobra.Command {
 				}
 			} else {
 				nj.Allowed, nj.Forbidden = allowed, forbidden
-				if nj.Name == "" || nj.Team == "" || nj.Class == "" {
-					return console.Usagef("give a FILE, or at least --name, --team and --class")
+				if nj.Name == "" || nj.Team == "" || (nj.Class == "" && nj.Model == "") {
+					return console.Usagef("give a FILE, or at least --name, --team and --class (or --model)")
 				}
 				specs = []api.NewJob{nj}
 			}
@@ -150,6 +151,9 @@ func submitCmd(c *conn) *cobra.Command {
 	fl.StringVar(&nj.Name, "name", "", "job name")
 	fl.StringVar(&nj.Team, "team", "", "team")
 	fl.StringVar(&nj.Class, "class", "", "workload class (a class of the server's throughput table)")
+	fl.StringVar(&nj.Model, "model", "", "instead of --class: a model the fit advisor knows (e.g. Llama-3-8B); the server derives its class and throughputs")
+	fl.StringVar(&nj.Precision, "precision", "", "with --model: bf16 (default), fp8, int8, int4, …")
+	fl.StringVar(&nj.Workload, "workload", "", "with --model: train (default) or serve")
 	fl.IntVar(&nj.Gang, "gang", 1, "devices needed at once (one model, one node)")
 	fl.Float64Var(&nj.Weight, "weight", 0, "priority weight inside the team (default 1)")
 	fl.StringSliceVar(&allowed, "allow", nil, "only these accelerator models")
@@ -296,6 +300,9 @@ func describe(env *console.Env, f console.Format, j api.Job) error {
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "ID:          %s\nName:        %s\nTeam:        %s\nClass:       %s × %d\nState:       %s\n", j.ID, j.Name, j.Team, j.Class, j.Gang, j.State)
+	if j.Model != "" {
+		fmt.Fprintf(w, "Workload:    %s %s %s (throughputs from the fit advisor)\n", j.Model, j.Precision, j.Workload)
+	}
 	fmt.Fprintf(w, "Why:         %s — %s\n", j.Why.Code, j.Why.Message)
 	if j.Placement != nil {
 		fmt.Fprintf(w, "Placement:   %d × %s on %s since %s (%s steps/s)\n", len(j.Placement.Devices), j.Placement.Model, strings.Join(j.Placement.Nodes, ", "),

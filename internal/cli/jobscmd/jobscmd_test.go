@@ -26,6 +26,8 @@ import (
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/models"
+	"github.com/granaryhq/granary/internal/perf"
 	"github.com/granaryhq/granary/internal/sched"
 	"github.com/granaryhq/granary/internal/store/sqlite"
 )
@@ -150,5 +152,45 @@ func TestTeamsCLI(t *testing.T) {
 	out, _, code = r.run(t, jobscmd.NewTeams, "list")
 	if code != 0 || !strings.Contains(out, "vision") || !strings.Contains(out, "ascend-910b3=6") {
 		t.Errorf("list: %d\n%s", code, out)
+	}
+}
+
+// A job given by model: the server derives its throughputs with the perf
+// model and the round places it where perf says it is fastest.
+func TestJobsCLIByModel(t *testing.T) {
+	r := start(t)
+	m, err := models.Default().Resolve("Llama-3-8B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, bestV := "", 0.0
+	for _, id := range []string{"ascend-910b3", "l20-48gb"} {
+		c, _ := accel.Default().Get(id)
+		rt, err := perf.GangRate(perf.RateSpec{Train: true, Precision: fleet.BF16, SeqLen: jobs.FitSeqLen, StepTokens: jobs.FitStepTokens}, m, 8, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rt.StepsPerS > bestV {
+			best, bestV = id, rt.StepsPerS
+		}
+	}
+	out, errs, code := r.run(t, jobscmd.New, "submit", "--name", "ft-8b", "--team", "llm", "--model", "Llama-3-8B", "--precision", "bf16", "--gang", "8", "--steps", "500")
+	if code != 0 || !strings.Contains(out, "fit:llama-3-8b:bf16:train") {
+		t.Fatalf("submit: %d\n%s%s", code, out, errs)
+	}
+	f := filepath.Join(t.TempDir(), "big.yaml")
+	os.WriteFile(f, []byte("name: ft-70b\nteam: llm\nmodel: Llama-3-70B\nprecision: bf16\nworkload: train\ngang: 8\ntotal_steps: 10\n"), 0o644)
+	_, errs, code = r.run(t, jobscmd.New, "submit", f)
+	if code != 2 || !strings.Contains(errs, "can never run") || !strings.Contains(errs, "needs 154.9 GB per device") {
+		t.Errorf("70B × 8: exit %d\n%s", code, errs)
+	}
+	if _, err := r.loop.Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = r.run(t, jobscmd.New, "describe", "job-1")
+	for _, want := range []string{"State:       running", "Workload:    Llama-3-8B bf16 train", "8 × " + best + " on " + best + "-n0"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s%s", want, out, errs)
+		}
 	}
 }
