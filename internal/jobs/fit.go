@@ -114,7 +114,9 @@ func (w *Workloads) ResolveFit(sp Spec, fleetModels []string) (Spec, error) {
 	if strings.TrimSpace(sp.Model) != "" {
 		var err error
 		if m, err = mc.Resolve(sp.Model); err != nil {
-			bad("model", "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), fleet.ErrNotFound.Error()+": "), fleet.ErrAmbiguous.Error()+": "))
+			msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), fleet.ErrNotFound.Error()+": "), fleet.ErrAmbiguous.Error()+": ")
+			// The API takes catalog names only, not config.json paths.
+			bad("model", "%s", strings.TrimSuffix(msg, " (or pass a Hugging Face config.json path)"))
 		}
 	}
 	if sp.Precision == "" {

@@ -143,6 +143,9 @@ func TestSubmitByModelRejections(t *testing.T) {
 			if !errors.As(err, &ie) || ie.Pos.Field != tc.field {
 				t.Errorf("err = %v, want field %q", err, tc.field)
 			}
+			if strings.Contains(err.Error(), "config.json") {
+				t.Errorf("err = %v: the API takes no config.json paths", err)
+			}
 			for _, s := range tc.want {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("err = %v, want it to contain %q", err, s)
@@ -159,5 +162,39 @@ func TestServeWorkloadClass(t *testing.T) {
 	}
 	if j.Class != "fit:llama-3-8b:fp8:serve" {
 		t.Fatalf("class %q", j.Class)
+	}
+}
+
+// Submissions adding fit classes while the planner reads the table (run
+// with -race).
+func TestFitConcurrentWithPlanning(t *testing.T) {
+	ctx := context.Background()
+	w := workloads(t)
+	svc := fitService(t, w)
+	p, err := jobs.NewPlanner(w, jobs.PlannerConfig{Policy: sched.LASHetero}, t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		for _, m := range []string{"Llama-3-8B", "Qwen3-8B", "Llama-3.1-8B"} {
+			if _, err := svc.Submit(ctx, jobs.Spec{Name: m, Team: "a", Model: m, Gang: 8, TotalSteps: 10}, ""); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	in := jobs.Input{Now: t0, Devices: fitFleet(), Jobs: []jobs.Job{newJob("job-9", "b", "fit:qwen3-8b:bf16:train", 8, 10, t0)}}
+	for i := 0; i < 5; i++ {
+		if _, err := p.Plan(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Gangs("fit:llama-3.1-8b:bf16:train")) != 1 {
+		t.Errorf("classes %v", w.Classes())
 	}
 }
