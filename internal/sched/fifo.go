@@ -47,17 +47,29 @@ func (f *fifoPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) 
 		f.where = map[string]string{}
 	}
 	// Keep running jobs where they are (agnostic mode); forget finished ones.
-	for id, m := range f.where {
-		i, ok := active[id]
+	// Kept jobs are taken in arrival order, not map order: when a model
+	// shrank, which of them keep it must not vary between identical runs.
+	for id := range f.where {
+		if _, ok := active[id]; !ok {
+			delete(f.where, id)
+		}
+	}
+	order := fifoOrder(s)
+	for _, i := range order {
+		id := s.Jobs[i].ID
+		m, kept := f.where[id]
+		if !kept {
+			continue
+		}
 		k, okm := col[m]
-		if !ok || !okm || p.tput[i][k] == 0 || free[k] < p.gang[i] {
+		if !okm || p.tput[i][k] == 0 || free[k] < p.gang[i] {
 			delete(f.where, id)
 			continue
 		}
 		free[k] -= p.gang[i]
 		a.X[i][k] = 1
 	}
-	for _, i := range fifoOrder(s) {
+	for _, i := range order {
 		id := s.Jobs[i].ID
 		if _, placed := f.where[id]; placed || !p.ok[i] {
 			continue
