@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/names"
 )
 
 //go:embed data/chips.json
@@ -232,56 +233,9 @@ func (c *Catalog) ambiguous(name string, ids []int) error {
 // Nearest returns up to n chip ids whose names are closest to name by edit
 // distance over the normalized keys.
 func (c *Catalog) Nearest(name string, n int) []string {
-	k := Normalize(name)
-	best := make([]int, len(c.chips))
-	for i := range best {
-		best[i] = 1 << 30
-	}
-	for key, ids := range c.byKey {
-		d := levenshtein(k, key)
-		if strings.Contains(key, k) || strings.Contains(k, key) {
-			d = min(d, 1+abs(len(key)-len(k))/4)
-		}
-		for _, i := range ids {
-			best[i] = min(best[i], d)
-		}
-	}
-	order := make([]int, len(c.chips))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return best[order[a]] < best[order[b]] })
 	out := []string{}
-	for _, i := range order[:min(n, len(order))] {
+	for _, i := range names.Nearest(Normalize(name), c.byKey, len(c.chips), n) {
 		out = append(out, c.chips[i].ID)
 	}
 	return out
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

@@ -26,6 +26,7 @@ var pure = []string{
 	"internal/sched",
 	"internal/sim",
 	"internal/forecast",
+	"internal/names",
 }
 
 // forbidden are packages whose presence in a pure package's dependencies

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/names"
 )
 
 // embedded is model-configs.csv (../shared/data) converted to JSON, with
@@ -127,56 +128,9 @@ func (c *Catalog) ambiguous(name string, ids []int) error {
 // Nearest returns up to n model names closest to name by edit distance over
 // the normalized keys (a containing key counts as close).
 func (c *Catalog) Nearest(name string, n int) []string {
-	k := normalize(name)
-	best := make([]int, len(c.models))
-	for i := range best {
-		best[i] = 1 << 30
-	}
-	for key, ids := range c.byKey {
-		d := levenshtein(k, key)
-		if k != "" && (strings.Contains(key, k) || strings.Contains(k, key)) {
-			d = min(d, 1+absInt(len(key)-len(k))/4)
-		}
-		for _, i := range ids {
-			best[i] = min(best[i], d)
-		}
-	}
-	order := make([]int, len(c.models))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return best[order[a]] < best[order[b]] })
 	var out []string
-	for _, i := range order[:min(n, len(order))] {
+	for _, i := range names.Nearest(normalize(name), c.byKey, len(c.models), n) {
 		out = append(out, c.models[i].Name)
 	}
 	return out
-}
-
-func absInt(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
