@@ -4,35 +4,13 @@ import (
 	"encoding/csv"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/granaryhq/granary/internal/accel"
-)
 
-// sharedFile finds ../shared/<rel> beside the module root, walking up from
-// the test's directory.
-func sharedFile(t *testing.T, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(filepath.Dir(dir), "shared", rel)
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("shared data %s absent beside the module; skipping the check against it", rel)
-		}
-		dir = parent
-	}
-}
+	"github.com/granaryhq/granary/internal/sharedtest"
+)
 
 // TestMatchesSharedChipsCSV checks the computed TPP and PD against the tpp
 // and performance_density columns of ../shared/data/chips.csv for every row.
@@ -41,7 +19,7 @@ func sharedFile(t *testing.T, rel string) string {
 // Rows where the two differ for a known reason are listed with the value
 // computed here.
 func TestMatchesSharedChipsCSV(t *testing.T) {
-	f, err := os.Open(sharedFile(t, "data/chips.csv"))
+	f, err := os.Open(sharedtest.File(t, "data/chips.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +101,7 @@ func parseNum(s string) (float64, bool) {
 // verdict is compared). Rows whose text is a conditional the CSV itself
 // leaves open are listed with the band computed here.
 func TestBandsMatchSharedChipsCSV(t *testing.T) {
-	f, err := os.Open(sharedFile(t, "data/chips.csv"))
+	f, err := os.Open(sharedtest.File(t, "data/chips.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,29 +11,12 @@ import (
 	"testing"
 
 	"github.com/granaryhq/granary/internal/fleet"
+
+	"github.com/granaryhq/granary/internal/sharedtest"
 )
 
-// sharedData finds ../shared/data beside the module root, walking up from
-// the test's directory; "" when absent.
-func sharedData(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for range 8 {
-		p := filepath.Join(dir, "shared", "data")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		dir = filepath.Dir(dir)
-	}
-	return ""
-}
-
 func TestKVBytesPerTokenMatchesEveryRowOfTheSharedCSV(t *testing.T) {
-	dir := sharedData(t)
-	if dir == "" {
-		t.Skip("../shared/data not found beside the module; skipping the model-configs.csv check")
-	}
-	f, err := os.Open(filepath.Join(dir, "model-configs.csv"))
+	f, err := os.Open(sharedtest.File(t, "data/model-configs.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/models"
+
+	"github.com/granaryhq/granary/internal/sharedtest"
 )
 
 // The bounds.
@@ -24,27 +26,10 @@ const (
 	trainingBound   = 0.15
 )
 
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for range 8 {
-		p := filepath.Join(dir, "shared", "data")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		dir = filepath.Dir(dir)
-	}
-	return ""
-}
-
 type vrow map[string]string
 
 func readValidation(t *testing.T) []vrow {
-	dir := sharedData(t)
-	if dir == "" {
-		t.Skip("../shared/data/validation-public.csv not found beside the module; skipping validation")
-	}
-	f, err := os.Open(filepath.Join(dir, "validation-public.csv"))
+	f, err := os.Open(sharedtest.File(t, "data/validation-public.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,28 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// sharedDir finds the read-only shared data directory ("shared" beside the
-// module root) by walking up from the test's working directory.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Skipf("no working directory: %v", err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "anchors", "gavel")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return filepath.Join(dir, "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared data (../shared/anchors/gavel) not found; skipping Gavel anchor test")
-		}
-		dir = parent
-	}
-}
+	"github.com/granaryhq/granary/internal/sharedtest"
+)
 
 type anchorFile struct {
 	Cases []struct {
@@ -53,7 +34,7 @@ type anchorFile struct {
 }
 
 func loadAnchors(t *testing.T) anchorFile {
-	path := filepath.Join(sharedDir(t), "anchors", "gavel", "results", "policy_allocations.json")
+	path := filepath.Join(sharedtest.Dir(t), "anchors", "gavel", "results", "policy_allocations.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Skipf("cannot read %s: %v", path, err)

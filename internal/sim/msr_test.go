@@ -12,6 +12,8 @@ import (
 
 	"github.com/granaryhq/granary/internal/sched"
 	"github.com/granaryhq/granary/internal/trace"
+
+	"github.com/granaryhq/granary/internal/sharedtest"
 )
 
 // TestFigureUnseenTraces runs Gavel's Philly-derived MSR traces — no Gavel
@@ -22,7 +24,7 @@ import (
 func TestFigureUnseenTraces(t *testing.T) {
 	figures(t)
 	tt := gavelThroughputs(t)
-	dir := filepath.Join(sharedDir(t), "traces", "microsoft-philly-2017", "gavel_msr_seed0")
+	dir := filepath.Join(sharedtest.Dir(t), "traces", "microsoft-philly-2017", "gavel_msr_seed0")
 	// Four of the 15 virtual clusters (each spans 1,800-2,300 h of arrivals;
 	// all 15 take too long for a shared machine).
 	var files []string

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/granaryhq/granary/internal/fleet"
+
+	"github.com/granaryhq/granary/internal/sharedtest"
 )
 
 func TestReadGavelAnchors(t *testing.T) {
@@ -172,7 +174,7 @@ func TestReadGavelMSR(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	// Every MSR trace in ../shared reads.
-	dir := filepath.Join(sharedDir(t), "traces", "microsoft-philly-2017", "gavel_msr_seed0")
+	dir := filepath.Join(sharedtest.Dir(t), "traces", "microsoft-philly-2017", "gavel_msr_seed0")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.trace"))
 	if len(files) == 0 {
 		t.Skipf("no MSR traces in %s", dir)
