@@ -1,3 +1,7 @@
+// Package invcmd is the CLI client of the stockpile ledger:
+// `granary inventory import|list|set-state|summary|history` and
+// `granary token create|list`. They talk to a running `granary serve`
+// through internal/cli/remote (--server, --config, GRANARY_TOKEN).
 package invcmd
 
 import (
@@ -17,6 +21,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/cli/remote"
 	"github.com/granaryhq/granary/internal/client"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
@@ -24,7 +29,7 @@ import (
 
 // New builds `granary inventory`.
 func New(env *console.Env) *cobra.Command {
-	c := &conn{env: env}
+	c := &remote.Conn{Env: env}
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Read and change the stockpile ledger of a running server",
@@ -34,7 +39,7 @@ The server is --server, $GRANARY_SERVER, server: in the config file, or
 http://127.0.0.1:8080. The token is $GRANARY_TOKEN or token: in the config
 file (~/.config/granary/config.yaml).`,
 	}
-	c.flags(cmd)
+	c.Flags(cmd)
 	cmd.AddCommand(importCmd(c), listCmd(c), setStateCmd(c), summaryCmd(c), historyCmd(c))
 	return cmd
 }
@@ -47,7 +52,7 @@ func outputFlag(cmd *cobra.Command, p *string, formats ...console.Format) {
 	cmd.Flags().StringVarP(p, "output", "o", string(console.Table), "output format: "+strings.Join(names, ", "))
 }
 
-func importCmd(c *conn) *cobra.Command {
+func importCmd(c *remote.Conn) *cobra.Command {
 	var out, format string
 	cmd := &cobra.Command{
 		Use:   "import FILE",
@@ -73,11 +78,11 @@ JSON: an array of objects with the same keys, or {"nodes": [...], "devices": [..
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			var r io.Reader = c.env.Stdin
+			var r io.Reader = c.Env.Stdin
 			name := "stdin"
 			if args[0] != "-" {
 				fh, err := os.Open(args[0])
@@ -93,11 +98,11 @@ JSON: an array of objects with the same keys, or {"nodes": [...], "devices": [..
 			}
 			switch f {
 			case console.JSON:
-				return console.WriteJSON(c.env.Stdout, res)
+				return console.WriteJSON(c.Env.Stdout, res)
 			case console.YAML:
-				return console.WriteYAML(c.env.Stdout, res)
+				return console.WriteYAML(c.Env.Stdout, res)
 			}
-			_, err = fmt.Fprintf(c.env.Stdout, "imported %d devices (%d nodes named) from %s\n", res.Devices, res.Nodes, name)
+			_, err = fmt.Fprintf(c.Env.Stdout, "imported %d devices (%d nodes named) from %s\n", res.Devices, res.Nodes, name)
 			return err
 		},
 	}
@@ -159,7 +164,7 @@ func importError(file string, err error) error {
 	return err
 }
 
-func listCmd(c *conn) *cobra.Command {
+func listCmd(c *remote.Conn) *cobra.Command {
 	var out string
 	var o client.ListOptions
 	var state string
@@ -182,7 +187,7 @@ func listCmd(c *conn) *cobra.Command {
 				}
 				o.State = st
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -201,7 +206,7 @@ func listCmd(c *conn) *cobra.Command {
 			if devs == nil {
 				devs = []api.Device{}
 			}
-			w := c.env.Stdout
+			w := c.Env.Stdout
 			switch f {
 			case console.JSON:
 				return console.WriteJSON(w, api.DeviceList{Devices: devs, Next: next})
@@ -214,7 +219,7 @@ func listCmd(c *conn) *cobra.Command {
 				return err
 			}
 			if next != "" {
-				fmt.Fprintf(c.env.Stderr, "more devices: --cursor %s, or --all\n", next)
+				fmt.Fprintf(c.Env.Stderr, "more devices: --cursor %s, or --all\n", next)
 			}
 			return nil
 		},
@@ -277,7 +282,7 @@ func dash(s string) string {
 	return s
 }
 
-func setStateCmd(c *conn) *cobra.Command {
+func setStateCmd(c *remote.Conn) *cobra.Command {
 	var out, state, reason string
 	cmd := &cobra.Command{
 		Use:     "set-state SERIAL...",
@@ -296,19 +301,19 @@ func setStateCmd(c *conn) *cobra.Command {
 			if strings.TrimSpace(reason) == "" {
 				return console.Usagef("--reason is required")
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			evs, failed := setStates(cmd.Context(), cl, args, st, reason, c.env.Stderr)
+			evs, failed := setStates(cmd.Context(), cl, args, st, reason, c.Env.Stderr)
 			switch f {
 			case console.JSON:
-				err = console.WriteJSON(c.env.Stdout, evs)
+				err = console.WriteJSON(c.Env.Stdout, evs)
 			case console.YAML:
-				err = console.WriteYAML(c.env.Stdout, evs)
+				err = console.WriteYAML(c.Env.Stdout, evs)
 			default:
 				if len(evs) > 0 {
-					err = console.WriteTable(c.env.Stdout, eventRows(evs, true))
+					err = console.WriteTable(c.Env.Stdout, eventRows(evs, true))
 				}
 			}
 			if err != nil {
@@ -369,7 +374,7 @@ func eventRows(evs []inventory.Event, withSerial bool) [][]string {
 	return rows
 }
 
-func historyCmd(c *conn) *cobra.Command {
+func historyCmd(c *remote.Conn) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "history SERIAL",
@@ -380,7 +385,7 @@ func historyCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -390,20 +395,20 @@ func historyCmd(c *conn) *cobra.Command {
 			}
 			switch f {
 			case console.JSON:
-				return console.WriteJSON(c.env.Stdout, h)
+				return console.WriteJSON(c.Env.Stdout, h)
 			case console.YAML:
-				return console.WriteYAML(c.env.Stdout, h)
+				return console.WriteYAML(c.Env.Stdout, h)
 			case console.CSV:
-				return console.WriteCSV(c.env.Stdout, eventRows(h.Events, false))
+				return console.WriteCSV(c.Env.Stdout, eventRows(h.Events, false))
 			}
-			return console.WriteTable(c.env.Stdout, eventRows(h.Events, false))
+			return console.WriteTable(c.Env.Stdout, eventRows(h.Events, false))
 		},
 	}
 	outputFlag(cmd, &out, console.Table, console.JSON, console.YAML, console.CSV)
 	return cmd
 }
 
-func summaryCmd(c *conn) *cobra.Command {
+func summaryCmd(c *remote.Conn) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "summary",
@@ -417,7 +422,7 @@ class under the latest rule set. -o json gives every precision.`,
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -427,13 +432,13 @@ class under the latest rule set. -o json gives every precision.`,
 			}
 			switch f {
 			case console.JSON:
-				return console.WriteJSON(c.env.Stdout, sum)
+				return console.WriteJSON(c.Env.Stdout, sum)
 			case console.YAML:
-				return console.WriteYAML(c.env.Stdout, sum)
+				return console.WriteYAML(c.Env.Stdout, sum)
 			case console.CSV:
-				return console.WriteCSV(c.env.Stdout, summaryRows(sum, false))
+				return console.WriteCSV(c.Env.Stdout, summaryRows(sum, false))
 			}
-			return console.WriteTable(c.env.Stdout, summaryRows(sum, true))
+			return console.WriteTable(c.Env.Stdout, summaryRows(sum, true))
 		},
 	}
 	outputFlag(cmd, &out, console.Table, console.JSON, console.YAML, console.CSV)

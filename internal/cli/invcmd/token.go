@@ -7,22 +7,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/cli/remote"
 	"github.com/granaryhq/granary/internal/inventory"
 )
 
 // NewToken builds `granary token`.
 func NewToken(env *console.Env) *cobra.Command {
-	c := &conn{env: env}
+	c := &remote.Conn{Env: env}
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Manage API tokens of a running server (needs an admin token)",
 	}
-	c.flags(cmd)
+	c.Flags(cmd)
 	cmd.AddCommand(tokenCreateCmd(c), tokenListCmd(c))
 	return cmd
 }
 
-func tokenCreateCmd(c *conn) *cobra.Command {
+func tokenCreateCmd(c *remote.Conn) *cobra.Command {
 	var out, role, name string
 	cmd := &cobra.Command{
 		Use:   "create --role viewer|operator|admin",
@@ -40,7 +41,7 @@ also manage tokens. The secret is printed once and only its hash is stored.`,
 			if err != nil {
 				return console.UsageError{Err: err}
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -50,12 +51,12 @@ also manage tokens. The secret is printed once and only its hash is stored.`,
 			}
 			switch f {
 			case console.JSON:
-				return console.WriteJSON(c.env.Stdout, t)
+				return console.WriteJSON(c.Env.Stdout, t)
 			case console.YAML:
-				return console.WriteYAML(c.env.Stdout, t)
+				return console.WriteYAML(c.Env.Stdout, t)
 			}
-			fmt.Fprintf(c.env.Stdout, "%s\n", t.Secret)
-			fmt.Fprintf(c.env.Stderr, "token %s (%s) created; the secret above is shown only once\n", t.ID, t.Role)
+			fmt.Fprintf(c.Env.Stdout, "%s\n", t.Secret)
+			fmt.Fprintf(c.Env.Stderr, "token %s (%s) created; the secret above is shown only once\n", t.ID, t.Role)
 			return nil
 		},
 	}
@@ -65,7 +66,7 @@ also manage tokens. The secret is printed once and only its hash is stored.`,
 	return cmd
 }
 
-func tokenListCmd(c *conn) *cobra.Command {
+func tokenListCmd(c *remote.Conn) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -76,7 +77,7 @@ func tokenListCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -86,15 +87,15 @@ func tokenListCmd(c *conn) *cobra.Command {
 			}
 			switch f {
 			case console.JSON:
-				return console.WriteJSON(c.env.Stdout, ts)
+				return console.WriteJSON(c.Env.Stdout, ts)
 			case console.YAML:
-				return console.WriteYAML(c.env.Stdout, ts)
+				return console.WriteYAML(c.Env.Stdout, ts)
 			}
 			rows := [][]string{{"ID", "NAME", "ROLE", "CREATED"}}
 			for _, t := range ts {
 				rows = append(rows, []string{t.ID, dash(t.Name), string(t.Role), t.CreatedAt.UTC().Format(time.DateTime)})
 			}
-			return console.WriteTable(c.env.Stdout, rows)
+			return console.WriteTable(c.Env.Stdout, rows)
 		},
 	}
 	outputFlag(cmd, &out, console.Table, console.JSON, console.YAML)

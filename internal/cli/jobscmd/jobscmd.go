@@ -7,10 +7,8 @@ package jobscmd
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,67 +19,20 @@ import (
 
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/cli/remote"
 	"github.com/granaryhq/granary/internal/client"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
+// conn is the shared server connection plus the -o flag of these commands.
 type conn struct {
-	env    *console.Env
-	server string
-	config string
+	remote.Conn
 	output string
 }
 
 func (c *conn) flags(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&c.server, "server", "", "server URL (default: $GRANARY_SERVER, the config file, or "+client.DefaultServer+")")
-	cmd.PersistentFlags().StringVar(&c.config, "config", "", "config file with server and token (default ~/.config/granary/config.yaml)")
+	c.Flags(cmd)
 	cmd.PersistentFlags().StringVarP(&c.output, "output", "o", "table", "output format: table, json, yaml (list: also csv)")
-}
-
-func (c *conn) client() (*client.Client, error) {
-	var fc struct {
-		Server string `yaml:"server"`
-		Token  string `yaml:"token"`
-	}
-	path, explicit := c.config, c.config != ""
-	if path == "" {
-		if x := c.env.Env("XDG_CONFIG_HOME"); x != "" {
-			path = filepath.Join(x, "granary", "config.yaml")
-		} else if h := c.env.Env("HOME"); h != "" {
-			path = filepath.Join(h, ".config", "granary", "config.yaml")
-		}
-	}
-	if path != "" {
-		data, err := os.ReadFile(path)
-		switch {
-		case errors.Is(err, os.ErrNotExist) && !explicit:
-		case err != nil:
-			return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: err.Error()}
-		default:
-			if err := yaml.UnmarshalWithOptions(data, &fc, yaml.DisallowUnknownField()); err != nil {
-				return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: yaml.FormatError(err, false, true)}
-			}
-		}
-	}
-	server := firstOf(c.server, c.env.Env("GRANARY_SERVER"), fc.Server, client.DefaultServer)
-	token := firstOf(c.env.Env("GRANARY_TOKEN"), fc.Token)
-	if token == "" {
-		return nil, fmt.Errorf("%w: no token: set GRANARY_TOKEN or token: in the config file", fleet.ErrUnauthorized)
-	}
-	cl, err := client.New(server, token, nil)
-	if err != nil {
-		return nil, console.UsageError{Err: err}
-	}
-	return cl, nil
-}
-
-func firstOf(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func (c *conn) format(allowed ...console.Format) (console.Format, error) {
@@ -93,7 +44,7 @@ func (c *conn) format(allowed ...console.Format) (console.Format, error) {
 
 // New builds `granary jobs`.
 func New(env *console.Env) *cobra.Command {
-	c := &conn{env: env}
+	c := &conn{Conn: remote.Conn{Env: env}}
 	cmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "Submit, list, explain and cancel jobs on a running granary serve",
@@ -132,7 +83,7 @@ func submitCmd(c *conn) *cobra.Command {
 				}
 				specs = []api.NewJob{nj}
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -144,7 +95,7 @@ func submitCmd(c *conn) *cobra.Command {
 				}
 				out = append(out, j)
 			}
-			return writeJobs(c.env, f, out, len(args) == 1)
+			return writeJobs(c.Env, f, out, len(args) == 1)
 		},
 	}
 	fl := cmd.Flags()
@@ -217,7 +168,7 @@ func listCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -225,7 +176,7 @@ func listCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeJobs(c.env, f, js, true)
+			return writeJobs(c.Env, f, js, true)
 		},
 	}
 	cmd.Flags().StringVar(&o.Team, "team", "", "only this team's jobs")
@@ -278,7 +229,7 @@ func describeCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -286,7 +237,7 @@ func describeCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return describe(c.env, f, j)
+			return describe(c.Env, f, j)
 		},
 	}
 }
@@ -344,7 +295,7 @@ func cancelCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -352,14 +303,14 @@ func cancelCmd(c *conn) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeJobs(c.env, f, []api.Job{j}, false)
+			return writeJobs(c.Env, f, []api.Job{j}, false)
 		},
 	}
 }
 
 // NewTeams builds `granary teams`.
 func NewTeams(env *console.Env) *cobra.Command {
-	c := &conn{env: env}
+	c := &conn{Conn: remote.Conn{Env: env}}
 	cmd := &cobra.Command{Use: "teams", Short: "Teams: weights, per-model guarantees, and share vs guarantee now"}
 	c.flags(cmd)
 	list := &cobra.Command{
@@ -369,7 +320,7 @@ func NewTeams(env *console.Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -379,9 +330,9 @@ func NewTeams(env *console.Env) *cobra.Command {
 			}
 			switch f {
 			case console.JSON:
-				return console.WriteJSON(c.env.Stdout, ts)
+				return console.WriteJSON(c.Env.Stdout, ts)
 			case console.YAML:
-				return console.WriteYAML(c.env.Stdout, ts)
+				return console.WriteYAML(c.Env.Stdout, ts)
 			}
 			rows := [][]string{{"TEAM", "WEIGHT", "RUNNING", "WAITING", "USE", "GUARANTEED", "BORROWED", "LENT"}}
 			for _, t := range ts {
@@ -389,9 +340,9 @@ func NewTeams(env *console.Env) *cobra.Command {
 					perModel(t.Use), perModel(t.Guarantees), perModel(t.Borrowed), perModel(t.Lent)})
 			}
 			if f == console.CSV {
-				return console.WriteCSV(c.env.Stdout, rows)
+				return console.WriteCSV(c.Env.Stdout, rows)
 			}
-			return console.WriteTable(c.env.Stdout, rows)
+			return console.WriteTable(c.Env.Stdout, rows)
 		},
 	}
 	var (
@@ -418,7 +369,7 @@ func NewTeams(env *console.Env) *cobra.Command {
 				}
 				tc.Guarantees[m] += v
 			}
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
@@ -428,11 +379,11 @@ func NewTeams(env *console.Env) *cobra.Command {
 			}
 			switch f {
 			case console.JSON:
-				return console.WriteJSON(c.env.Stdout, t)
+				return console.WriteJSON(c.Env.Stdout, t)
 			case console.YAML:
-				return console.WriteYAML(c.env.Stdout, t)
+				return console.WriteYAML(c.Env.Stdout, t)
 			}
-			fmt.Fprintf(c.env.Stdout, "team %s: weight %s, guarantees %s\n", t.Name, console.Num(t.Weight), perModel(t.Guarantees))
+			fmt.Fprintf(c.Env.Stdout, "team %s: weight %s, guarantees %s\n", t.Name, console.Num(t.Weight), perModel(t.Guarantees))
 			return nil
 		},
 	}
@@ -441,14 +392,14 @@ func NewTeams(env *console.Env) *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a team record (its jobs stay, with weight 1)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
+			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
 			if err := cl.DeleteTeam(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.env.Stdout, "team %s deleted\n", args[0])
+			fmt.Fprintf(c.Env.Stdout, "team %s deleted\n", args[0])
 			return nil
 		},
 	}

@@ -1,9 +1,8 @@
-// Package invcmd is the CLI client of the stockpile ledger:
-// `granary inventory import|list|set-state|summary|history` and
-// `granary token create|list`. They talk to a running `granary serve` over
-// HTTP (--server, default http://127.0.0.1:8080) with a bearer token from
-// GRANARY_TOKEN or the config file ~/.config/granary/config.yaml.
-package invcmd
+// Package remote is how the client commands (inventory, token, jobs, teams)
+// reach a running `granary serve`: the --server and --config flags, the
+// config file ~/.config/granary/config.yaml, and the bearer token from
+// GRANARY_TOKEN or that file.
+package remote
 
 import (
 	"errors"
@@ -28,34 +27,35 @@ type FileConfig struct {
 	Token  string `yaml:"token"`
 }
 
-// conn holds the connection flags every command shares.
-type conn struct {
-	env    *console.Env
+// Conn holds the connection flags every client command shares.
+type Conn struct {
+	Env    *console.Env
 	server string
 	config string
 }
 
-func (c *conn) flags(cmd *cobra.Command) {
+// Flags adds --server and --config to cmd and its subcommands.
+func (c *Conn) Flags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&c.server, "server", "", "server URL (default: $GRANARY_SERVER, the config file, or "+client.DefaultServer+")")
 	cmd.PersistentFlags().StringVar(&c.config, "config", "", "config file with server and token (default ~/.config/granary/config.yaml)")
 }
 
 // configPath is the config file to read: --config, or
 // $XDG_CONFIG_HOME/granary/config.yaml, or ~/.config/granary/config.yaml.
-func (c *conn) configPath() (string, bool) {
+func (c *Conn) configPath() (string, bool) {
 	if c.config != "" {
 		return c.config, true
 	}
-	if x := c.env.Env("XDG_CONFIG_HOME"); x != "" {
+	if x := c.Env.Env("XDG_CONFIG_HOME"); x != "" {
 		return filepath.Join(x, "granary", "config.yaml"), false
 	}
-	if h := c.env.Env("HOME"); h != "" {
+	if h := c.Env.Env("HOME"); h != "" {
 		return filepath.Join(h, ".config", "granary", "config.yaml"), false
 	}
 	return "", false
 }
 
-func (c *conn) readConfig() (FileConfig, error) {
+func (c *Conn) readConfig() (FileConfig, error) {
 	var fc FileConfig
 	path, explicit := c.configPath()
 	if path == "" {
@@ -74,16 +74,16 @@ func (c *conn) readConfig() (FileConfig, error) {
 	return fc, nil
 }
 
-// client builds the API client: the server from --server, $GRANARY_SERVER,
+// Client builds the API client: the server from --server, $GRANARY_SERVER,
 // the config file or the default; the token from $GRANARY_TOKEN or the
 // config file.
-func (c *conn) client() (*client.Client, error) {
+func (c *Conn) Client() (*client.Client, error) {
 	fc, err := c.readConfig()
 	if err != nil {
 		return nil, err
 	}
-	server := first(c.server, c.env.Env("GRANARY_SERVER"), fc.Server, client.DefaultServer)
-	token := first(c.env.Env("GRANARY_TOKEN"), fc.Token)
+	server := first(c.server, c.Env.Env("GRANARY_SERVER"), fc.Server, client.DefaultServer)
+	token := first(c.Env.Env("GRANARY_TOKEN"), fc.Token)
 	if token == "" {
 		return nil, fmt.Errorf("%w: no token: set GRANARY_TOKEN or token: in %s", fleet.ErrUnauthorized, c.describeConfig())
 	}
@@ -94,7 +94,7 @@ func (c *conn) client() (*client.Client, error) {
 	return cl, nil
 }
 
-func (c *conn) describeConfig() string {
+func (c *Conn) describeConfig() string {
 	if p, _ := c.configPath(); p != "" {
 		return p
 	}
