@@ -1,10 +1,13 @@
 // Package sharedtest locates the read-only shared data (../shared beside the
 // module root: chip specs, model configs, published measurements, Gavel's
 // anchors, cluster traces) for tests, and skips a test with a clear message
-// where it is absent. Only tests import it.
+// where it is absent — or fails it under CI=true, where nothing a test needs
+// may be missing (Missing, the one guard every skip on an absent dependency
+// goes through). Only tests import it.
 package sharedtest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,19 +19,19 @@ func Dir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Skipf("shared data: %v; skipping", err)
+		Missing(t, "shared data: %v", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			s := filepath.Join(filepath.Dir(dir), "shared")
 			if _, err := os.Stat(s); err != nil {
-				t.Skipf("shared data not found at %s; skipping", s)
+				Missing(t, "shared data not found at %s", s)
 			}
 			return s
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("module root not found; skipping the check against shared data")
+			Missing(t, "module root not found: no shared data")
 		}
 		dir = parent
 	}
@@ -39,7 +42,20 @@ func File(t testing.TB, rel string) string {
 	t.Helper()
 	p := filepath.Join(Dir(t), filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared data %s absent; skipping", p)
+		Missing(t, "shared data %s absent", p)
 	}
 	return p
+}
+
+// Missing reports that something the test needs (shared data, a service, a
+// binary) is absent: it skips the test with the message, except under
+// CI=true, where a missing dependency would hide a failure, so the test
+// fails instead. Every skip on an absent dependency goes through it.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (CI=true: a missing dependency fails the run; make test installs what the tests need)", msg)
+	}
+	t.Skip(msg + "; skipping")
 }
