@@ -71,10 +71,10 @@ func crashLoop(path string) error {
 }
 
 func TestCrashHelper(t *testing.T) {
-	path := os.Getenv(crashEnv)
-	if path == "" {
+	if os.Getenv(crashEnv) == "" {
 		t.Skip("helper process for TestCrashSafetySIGKILL")
 	}
+	path := os.Getenv(crashEnv)
 	if err := crashLoop(path); err != nil {
 		fmt.Fprintln(os.Stderr, "crash helper:", err)
 		os.Exit(3)

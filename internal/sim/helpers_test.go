@@ -22,7 +22,7 @@ func gavelAnchor(t testing.TB, rel string) string {
 	t.Helper()
 	p := filepath.Join(sharedtest.Dir(t), "anchors", "gavel", rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("anchor %s absent: skipping", p)
+		sharedtest.Missing(t, "anchor %s absent", p)
 	}
 	return p
 }

@@ -35,7 +35,7 @@ func TestFigureUnseenTraces(t *testing.T) {
 		}
 	}
 	if len(files) == 0 {
-		t.Skipf("no MSR traces in %s", dir)
+		sharedtest.Missing(t, "no MSR traces in %s", dir)
 	}
 	fl := map[string]int{v100: 16, p100: 16, k80: 16}
 	pols := []string{sched.LAS, sched.LASHetero}

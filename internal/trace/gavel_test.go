@@ -19,7 +19,7 @@ func TestReadGavelAnchors(t *testing.T) {
 	dir := gavelAnchor(t, "traces")
 	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.trace"))
 	if len(files) == 0 {
-		t.Skip("no traces")
+		sharedtest.Missing(t, "no Gavel traces under %s", dir)
 	}
 	want := map[string]int{ // job counts from the anchors README
 		"small_60jobs_lam1800_seed0.trace":          60,
@@ -47,17 +47,25 @@ func TestReadGavelAnchors(t *testing.T) {
 		}
 	}
 	// The first job of the generated trace, field by field.
-	data, _ := os.ReadFile(filepath.Join(dir, "generated", "small_60jobs_lam1800_seed0_multigpu.trace"))
-	jobs, _ := ReadGavel(bytes.NewReader(data), "x")
-	if jobs != nil {
-		got := jobs[0]
-		want := Job{ID: 0, Line: 1, Class: "Transformer (batch size 128)", Gang: 1, Steps: 19605, Weight: 1, Arrival: 0}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("first job (-want +got):\n%s", diff)
-		}
-		if jobs[1].Arrival != 259 || jobs[1].Class != "A3C" {
-			t.Errorf("second job: %+v", jobs[1])
-		}
+	gen := filepath.Join(dir, "generated", "small_60jobs_lam1800_seed0_multigpu.trace")
+	data, err := os.ReadFile(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := ReadGavel(bytes.NewReader(data), gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) < 2 {
+		t.Fatalf("%s: %d jobs, want 60", gen, len(jobs))
+	}
+	got := jobs[0]
+	want0 := Job{ID: 0, Line: 1, Class: "Transformer (batch size 128)", Gang: 1, Steps: 19605, Weight: 1, Arrival: 0}
+	if diff := cmp.Diff(want0, got); diff != "" {
+		t.Errorf("first job (-want +got):\n%s", diff)
+	}
+	if jobs[1].Arrival != 259 || jobs[1].Class != "A3C" {
+		t.Errorf("second job: %+v", jobs[1])
 	}
 }
 
@@ -177,7 +185,7 @@ func TestReadGavelMSR(t *testing.T) {
 	dir := filepath.Join(sharedtest.Dir(t), "traces", "microsoft-philly-2017", "gavel_msr_seed0")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.trace"))
 	if len(files) == 0 {
-		t.Skipf("no MSR traces in %s", dir)
+		sharedtest.Missing(t, "no MSR traces in %s", dir)
 	}
 	total := 0
 	for _, f := range files {

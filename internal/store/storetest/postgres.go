@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/granaryhq/granary/internal/sharedtest"
 )
 
 // PostgresEnv names the variable holding the test server's URL, as printed
@@ -21,15 +23,12 @@ var schemaSeq atomic.Int64
 // PostgresURL returns a URL of the test PostgreSQL server whose search_path
 // is a fresh, empty schema, dropped when the test ends. When PostgresEnv is
 // unset the test is skipped — unless CI=true, where it fails: CI must run
-// the PostgreSQL suite.
+// the PostgreSQL suite (sharedtest.Missing).
 func PostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set under CI=true; run the tests through scripts/testenv.sh (make test)", PostgresEnv)
-		}
-		t.Skipf("%s not set; run `eval \"$(bash scripts/env.d/postgres.sh)\"` or `make test` to test PostgreSQL", PostgresEnv)
+		sharedtest.Missing(t, "%s not set; run `eval \"$(bash scripts/env.d/postgres.sh)\"` or `make test` to test PostgreSQL", PostgresEnv)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
