@@ -43,8 +43,9 @@ type Options struct {
 	// Ready reports whether the store can serve (for /readyz). Nil means
 	// always ready.
 	Ready func(context.Context) error
-	// Page is served at GET / (the web summary); nil serves nothing there.
-	// It is mounted without authentication.
+	// Page is the dashboard (internal/web): it gets every request no other
+	// route matches (/, /jobs, /static/…); nil serves nothing there. It
+	// does its own authentication.
 	Page http.Handler
 	// Now is the clock for request latency; nil means time.Now.
 	Now func() time.Time
@@ -131,8 +132,7 @@ func New(o Options) (http.Handler, error) {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
 	if o.Page != nil {
-		mux.Handle("GET /{$}", o.Page)
-		mux.Handle("GET /static/", o.Page)
+		mux.Handle("/", o.Page)
 	}
 	// Anything else under /api/v1 is a JSON 404, not the mux's plain text.
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, req *http.Request) {

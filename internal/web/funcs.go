@@ -4,16 +4,20 @@ import (
 	"html/template"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/jobs"
 )
 
 var funcs = template.FuncMap{
-	"num":    num,
-	"int":    thousands,
-	"pflops": pflops,
-	"ptr":    ptr,
-	"state":  func(m map[fleet.DeviceState]int, s fleet.DeviceState) int { return m[s] },
+	"num":      num,
+	"int":      thousands,
+	"pflops":   pflops,
+	"ptr":      ptr,
+	"progress": progress,
+	"since":    since,
+	"state":    func(m map[fleet.DeviceState]int, s fleet.DeviceState) int { return m[s] },
 	"pct": func(n, total int) string {
 		if total == 0 {
 			return "0"
@@ -72,4 +76,21 @@ func ptr(v *float64) string {
 		return "–"
 	}
 	return num(*v)
+}
+
+// progress is a job's share of its steps done, "–" before it has any.
+func progress(j jobs.Job) string {
+	if j.TotalSteps <= 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(100*j.StepsDone/j.TotalSteps, 'f', 1, 64) + " %"
+}
+
+// since is how long ago t was at now, to the minute.
+func since(t, now time.Time) string {
+	d := now.Sub(t).Round(time.Minute)
+	if d < time.Minute {
+		return "< 1m"
+	}
+	return strings.TrimSuffix(d.String(), "0s")
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
 )
 
 type fixed struct {
@@ -63,7 +65,7 @@ func TestIndexShowsTotalsModelsAndStates(t *testing.T) {
 		`<td class="n">30.0</td>`, // BF16 PFLOPS of the model, 3 figures
 		"3A090.a",
 		`class="n state-retired">480`,
-		"as of 2026-11-28 12:00 UTC",
+		"read 2026-11-28 12:00:00 UTC",
 		`<td><span class="cls cls-not-3a090">not-3A090</span></td><td class="n">19` + "\u202f" + `904</td>`,
 	} {
 		if !strings.Contains(body, want) {
@@ -103,15 +105,29 @@ func TestThousands(t *testing.T) {
 	}
 }
 
-type jobsFixed struct {
-	ov    JobsOverview
+// fakeJobs is an in-memory web.Jobs over a slice of jobs.
+type fakeJobs struct {
+	jobs  []jobs.Job
+	teams []jobs.TeamStatus
+	round jobs.Round
 	err   error
-	limit int
+	asked []jobs.Filter
 }
 
-func (j *jobsFixed) JobsOverview(_ context.Context, limit int) (JobsOverview, error) {
-	j.limit = limit
-	return j.ov, j.err
+func (f *fakeJobs) Scheduler() (time.Time, string) {
+	return time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), "las-hetero"
+}
+func (f *fakeJobs) LastRound(context.Context) (jobs.Round, error)    { return f.round, f.err }
+func (f *fakeJobs) Teams(context.Context) ([]jobs.TeamStatus, error) { return f.teams, f.err }
+func (f *fakeJobs) Jobs(_ context.Context, flt jobs.Filter) ([]jobs.Job, error) {
+	f.asked = append(f.asked, flt)
+	var out []jobs.Job
+	for _, j := range f.jobs {
+		if flt.Match(&j) && (flt.Limit == 0 || len(out) < flt.Limit) {
+			out = append(out, j)
+		}
+	}
+	return out, f.err
 }
 
 func TestIndexJobsSection(t *testing.T) {
@@ -127,11 +143,11 @@ func TestIndexJobsSection(t *testing.T) {
 		t.Error("jobs section shown without a scheduler")
 	}
 
-	j := &jobsFixed{ov: JobsOverview{
-		Policy:       "las-hetero",
-		Running:      []JobRow{{ID: "job-1", Name: "pretrain", Team: "llm", Class: "llm-pretrain", Gang: 8, State: "running", Model: "h800-sxm5-80gb", Why: "placed-best — placed on H800: 1.6× its throughput on 910C"}},
-		Waiting:      []JobRow{{ID: "job-2", Name: "tune", Team: "vision", Class: "vision-train", Gang: 4, State: "pending", Why: "gang-too-large — needs 4 × L20 on one node"}},
-		RunningTotal: 1, WaitingTotal: 7,
+	j := &fakeJobs{round: jobs.Round{Seq: 3, Running: 1, Waiting: 7}, jobs: []jobs.Job{
+		{ID: "job-1", Spec: jobs.Spec{Name: "pretrain", Team: "llm", Class: "llm-pretrain", Gang: 8}, State: jobs.Running,
+			Placement: &jobs.Placement{Model: "h800-sxm5-80gb"}, Why: jobs.Explanation{Code: "placed-best", Message: "placed on H800: 1.6× its throughput on 910C"}},
+		{ID: "job-2", Spec: jobs.Spec{Name: "tune", Team: "vision", Class: "vision-train", Gang: 4}, State: jobs.Pending,
+			Why: jobs.Explanation{Code: "gang-too-large", Message: "needs 4 × L20 on one node"}},
 	}}
 	h, err = New(fixed{sum: sum}, log, nil, WithJobs(j))
 	if err != nil {
@@ -141,20 +157,83 @@ func TestIndexJobsSection(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET / = %d", code)
 	}
-	if j.limit != jobRows {
-		t.Errorf("asked for %d rows, want %d", j.limit, jobRows)
+	for _, f := range j.asked {
+		if f.Limit != jobRows {
+			t.Errorf("asked for %d rows, want %d", f.Limit, jobRows)
+		}
 	}
 	for _, want := range []string{`id="jobs"`, "policy las-hetero", "Running (1)", "Pending and preempted (7)",
 		`<tr class="job-running"><td>job-1</td><td>pretrain</td><td>llm</td><td>llm-pretrain × 8</td><td>h800-sxm5-80gb</td>`,
-		"1.6× its throughput on 910C", `<tr class="job-waiting"><td>job-2</td>`, "needs 4 × L20 on one node", `href="/jobs"`} {
+		"1.6× its throughput on 910C", `<tr class="job-waiting"><td>job-2</td>`, "needs 4 × L20 on one node", `href="/jobs"`,
+		`href="/jobs?state=waiting">All 7 waiting jobs`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
 
 	// A failing scheduler store is a 500, not a page with a silently missing section.
-	h, _ = New(fixed{sum: sum}, log, nil, WithJobs(&jobsFixed{err: errors.New("db down")}))
-	if code, _, _ := get(t, h, "/"); code != http.StatusInternalServerError {
+	h, _ = New(fixed{sum: sum}, log, nil, WithJobs(&fakeJobs{err: errors.New("db down")}))
+	if code, body, _ := get(t, h, "/"); code != http.StatusInternalServerError || strings.Contains(body, "db down") {
 		t.Errorf("failing jobs overview: status %d, want 500", code)
+	}
+}
+
+// The jobs list: every job reachable by paging, filters narrow it, bad
+// parameters are a 400 page that says what is valid.
+func TestJobsPage(t *testing.T) {
+	f := &fakeJobs{teams: []jobs.TeamStatus{{Team: jobs.Team{Name: "llm", Weight: 2}, Running: 60}, {Team: jobs.Team{Name: "vision", Weight: 1}}}}
+	states := []jobs.State{jobs.Running, jobs.Pending, jobs.Completed}
+	for i := range 130 {
+		team := "llm"
+		if i%2 == 1 {
+			team = "vision"
+		}
+		f.jobs = append(f.jobs, jobs.Job{ID: jobs.FormatID(int64(i + 1)), Spec: jobs.Spec{Name: fmt.Sprintf("run-%03d", i), Team: team, Class: "c", Gang: 1},
+			State: states[i%3], SubmittedAt: time.Date(2026, 11, 28, 11, 0, 0, 0, time.UTC)})
+	}
+	h, err := New(fixed{}, slog.New(slog.DiscardHandler), nil, WithJobs(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func(body string) int { return strings.Count(body, `<tr class="job-`) }
+	// Active jobs: running and pending, 2/3 of 130 = 87 (i%3 != 2).
+	active := 0
+	for i := range 130 {
+		if i%3 != 2 {
+			active++
+		}
+	}
+	code, body, _ := get(t, h, "/jobs")
+	if code != 200 || rows(body) != jobsPerPage || !strings.Contains(body, fmt.Sprintf("1–50 of %d", active)) {
+		t.Fatalf("/jobs: %d, %d rows\n%.2000s", code, rows(body), body)
+	}
+	if !strings.Contains(body, `href="/jobs?page=2" rel="last"`) {
+		t.Error("no link to the last page")
+	}
+	_, body, _ = get(t, h, "/jobs?page=2")
+	if rows(body) != active-jobsPerPage || !strings.Contains(body, "job-130") && !strings.Contains(body, "job-129") {
+		t.Errorf("page 2: %d rows", rows(body))
+	}
+	if strings.Contains(body, `rel="next"`) {
+		t.Error("last page links further")
+	}
+	_, body, _ = get(t, h, "/jobs?state=all&team=vision&q=run-12")
+	// vision is odd i; run-12x with odd x: 121,123,125,127,129.
+	if n := rows(body); n != 5 {
+		t.Errorf("vision run-12x: %d rows, want 5", n)
+	}
+	_, body, _ = get(t, h, "/jobs?state=completed")
+	if strings.Contains(body, "job-running") || rows(body) == 0 {
+		t.Error("state filter does not narrow to completed jobs")
+	}
+	for q, want := range map[string]string{"state=sleeping": "valid: active, waiting", "page=0": "not a page number", "page=x": "not a page number"} {
+		code, body, _ := get(t, h, "/jobs?"+q)
+		if code != 400 || !strings.Contains(body, want) {
+			t.Errorf("/jobs?%s: %d, want 400 with %q", q, code, want)
+		}
+	}
+	h, _ = New(fixed{}, slog.New(slog.DiscardHandler), nil)
+	if code, body, _ := get(t, h, "/jobs"); code != 404 || !strings.Contains(body, "No scheduler runs") {
+		t.Errorf("/jobs without a scheduler: %d", code)
 	}
 }

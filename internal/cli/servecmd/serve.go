@@ -87,7 +87,7 @@ func New(env *console.Env) *cobra.Command {
 		Long: `Serve the stockpile ledger over HTTP until interrupted (SIGINT/SIGTERM).
 
   /api/v1/…               the JSON API (bearer tokens); OpenAPI 3.1 at /api/v1/openapi.json
-  /                       the fleet summary page
+  /, /jobs                the dashboard: fleet summary, jobs and teams
   /healthz, /readyz       liveness and readiness
   /metrics                Prometheus metrics
 

@@ -67,8 +67,8 @@ type Live struct {
 	Loop    *control.Loop
 	clock   control.Clock
 	gen     *workload.Generator
-	// Register adds /api/v1/jobs, /api/v1/teams and the /jobs page (running
-	// and pending jobs with why) to the API: put it in api.Options.Register.
+	// Register adds /api/v1/jobs and /api/v1/teams to the API: put it in
+	// api.Options.Register. Live also implements web.Jobs (the jobs pages).
 	Register func(*api.Registrar)
 }
 

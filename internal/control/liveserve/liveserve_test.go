@@ -21,6 +21,7 @@ import (
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/store/sqlite"
+	"github.com/granaryhq/granary/internal/web"
 )
 
 // The demo: a small demo stockpile, the demo teams and workload, a clock
@@ -76,14 +77,18 @@ func TestDemoSchedules(t *testing.T) {
 		t.Logf("%s %s × %d: %s (%s)", j.ID, j.Class, j.Gang, j.Why.Message, j.Why.Code)
 	}
 	// The /jobs page lists them, without a token.
+	page, err := web.New(led, slog.New(slog.DiscardHandler), nil, web.WithJobs(live))
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := api.New(api.Options{Ledger: led, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
-		Register: []func(*api.Registrar){live.Register}})
+		Page: page, Register: []func(*api.Registrar){live.Register}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/jobs", nil))
-	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, "<h2>Running (") || !strings.Contains(body, running[0].ID) || !strings.Contains(body, "placed-") {
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/jobs?state=running", nil))
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, `<tr class="job-running">`) || !strings.Contains(body, running[0].ID) || !strings.Contains(body, "placed-") {
 		t.Errorf("/jobs: %d\n%.500s", rec.Code, body)
 	}
 	ts, err := live.Service.Teams(context.Background())
