@@ -27,6 +27,7 @@ var pure = []string{
 	"internal/sim",
 	"internal/forecast",
 	"internal/names",
+	"internal/hwprobe",
 }
 
 // forbidden are packages whose presence in a pure package's dependencies
