@@ -2,6 +2,7 @@ package plot
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"os"
 	"path/filepath"
@@ -81,5 +82,24 @@ func Write(w io.Writer, format string, width, height vg.Length, charts ...*gplot
 		p.Draw(canvases[i][0])
 	}
 	_, err := c.WriteTo(w)
+	return err
+}
+
+// InlineSVG renders one chart as an <svg> element to put inside an HTML
+// page: the XML prolog is dropped and the element gets role="img" and the
+// label given (what a screen reader says instead of the drawing).
+func InlineSVG(w io.Writer, width, height vg.Length, label string, chart *gplot.Plot) error {
+	var b strings.Builder
+	if err := Write(&b, "svg", width, height, chart); err != nil {
+		return err
+	}
+	s := b.String()
+	i := strings.Index(s, "<svg")
+	if i < 0 {
+		return fmt.Errorf("plot: the SVG canvas wrote no <svg> element")
+	}
+	s = s[i:]
+	s = "<svg role=\"img\" aria-label=\"" + html.EscapeString(label) + "\"" + s[len("<svg"):]
+	_, err := io.WriteString(w, s)
 	return err
 }

@@ -2,11 +2,15 @@ package web
 
 import (
 	"html/template"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 )
 
@@ -16,8 +20,26 @@ var funcs = template.FuncMap{
 	"pflops":   pflops,
 	"ptr":      ptr,
 	"progress": progress,
-	"since":    since,
-	"state":    func(m map[fleet.DeviceState]int, s fleet.DeviceState) int { return m[s] },
+	"day": func(t time.Time) string {
+		if t.IsZero() {
+			return "–"
+		}
+		return t.UTC().Format("2006-01-02")
+	},
+	"ints": func(v ...int) []int { return v },
+	"last": func(ds []inventory.Device) inventory.Device { return ds[len(ds)-1] },
+	"dense": func(c accel.Chip, p fleet.Precision) string {
+		if v, ok := c.Dense(p); ok {
+			return num(v)
+		}
+		return "–"
+	},
+	"sorts": func() []sortColumn { return chipColumns },
+	"chosen": func(rows []chipRow, id string) bool {
+		return slices.ContainsFunc(rows, func(r chipRow) bool { return r.Chip.ID == id })
+	},
+	"since": since,
+	"state": func(m map[fleet.DeviceState]int, s fleet.DeviceState) int { return m[s] },
 	"pct": func(n, total int) string {
 		if total == 0 {
 			return "0"
@@ -93,4 +115,17 @@ func since(t, now time.Time) string {
 		return "< 1m"
 	}
 	return strings.TrimSuffix(d.String(), "0s")
+}
+
+// shortName is a catalog model's display name, or its id when unknown.
+func (h *Handler) shortName(id string) string {
+	if c, ok := h.led.Catalog().Get(id); ok {
+		return c.Name
+	}
+	return id
+}
+
+// sortEventsNewestFirst orders history entries by time, newest first.
+func sortEventsNewestFirst(evs []inventory.Event) {
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At.After(evs[j].At) })
 }

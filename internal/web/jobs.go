@@ -1,7 +1,9 @@
 package web
 
 import (
+	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/plot"
 )
 
 // jobsPerPage is the length of one page of the jobs list.
@@ -107,6 +112,7 @@ type jobsListPage struct {
 	Query  jobsQuery
 	Jobs   []jobs.Job
 	Pager  pager
+	Share  template.HTML // chart: use vs guarantee per team and model
 }
 
 func (h *Handler) jobsPage(w http.ResponseWriter, r *http.Request) {
@@ -139,9 +145,100 @@ func (h *Handler) jobsPage(w http.ResponseWriter, r *http.Request) {
 			return !strings.Contains(strings.ToLower(j.ID+" "+j.Name+" "+j.Class), needle)
 		})
 	}
+	if pg.Share, err = shareChart(pg.Teams, h.shortName); err != nil {
+		h.log.WarnContext(ctx, "web: chart", "err", err)
+	}
 	pg.Pager = newPager(len(all), q.Page, jobsPerPage, q.url)
 	if len(all) > 0 {
 		pg.Jobs = all[pg.Pager.From-1 : pg.Pager.To]
 	}
 	h.render(w, r, http.StatusOK, "jobs.html", view{Title: "Jobs and teams", Nav: "jobs", Sub: "Live scheduling", Body: pg})
+}
+
+// shareChart draws each team's devices in use against its guarantee, per
+// model: one group per (team, model) that has either.
+func shareChart(teams []jobs.TeamStatus, short func(string) string) (template.HTML, error) {
+	var cats []string
+	use, guar := plot.Series{Name: "in use"}, plot.Series{Name: "guaranteed"}
+	for _, t := range teams {
+		models := map[string]bool{}
+		for m := range t.Use {
+			models[m] = true
+		}
+		for m := range t.Guarantees {
+			models[m] = true
+		}
+		keys := make([]string, 0, len(models))
+		for m := range models {
+			keys = append(keys, m)
+		}
+		slices.Sort(keys)
+		for _, m := range keys {
+			cats = append(cats, t.Name+" "+short(m))
+			use.Values = append(use.Values, float64(t.Use[m]))
+			guar.Values = append(guar.Values, float64(t.Guarantees[m]))
+		}
+	}
+	if len(cats) == 0 {
+		return "", nil
+	}
+	p, err := plot.GroupedBars("Devices in use vs guaranteed, per team and model", "devices", cats, []plot.Series{use, guar})
+	if err != nil {
+		return "", err
+	}
+	return svg(p, "Each team's devices in use against its guarantee, per model; the teams table has the numbers")
+}
+
+type jobPage struct {
+	Job     jobs.Job
+	Now     time.Time
+	Message string
+	Session *session
+}
+
+func (h *Handler) jobPage(w http.ResponseWriter, r *http.Request) {
+	if h.jobs == nil || h.ctl == nil {
+		h.problem(w, r, http.StatusNotFound, "No scheduler runs in this server, so there are no jobs to show.", nil)
+		return
+	}
+	h.showJob(w, r, http.StatusOK, r.PathValue("id"), r.URL.Query().Get("changed"))
+}
+
+func (h *Handler) showJob(w http.ResponseWriter, r *http.Request, status int, id, msg string) {
+	j, err := h.ctl.Get(r.Context(), id)
+	if errors.Is(err, fleet.ErrNotFound) {
+		h.problem(w, r, http.StatusNotFound, fmt.Sprintf("No job has id %q (ids look like job-42).", id), nil)
+		return
+	}
+	if err != nil {
+		h.problem(w, r, http.StatusInternalServerError, "The job is not available right now.", err)
+		return
+	}
+	now, _ := h.jobs.Scheduler()
+	h.render(w, r, status, "job.html", view{Title: "Job " + j.ID, Nav: "jobs", Sub: j.Name + " · team " + j.Team + " · " + string(j.State), Body: jobPage{Job: j, Now: now, Message: msg, Session: sessionFrom(r.Context())}})
+}
+
+// cancelJob is the job page's form: POST /jobs/{id}/cancel with csrf;
+// operators and admins only.
+func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request) {
+	if h.ctl == nil {
+		h.problem(w, r, http.StatusNotFound, "No scheduler runs in this server.", nil)
+		return
+	}
+	s := h.checkForm(w, r, inventory.RoleOperator)
+	if s == nil {
+		return
+	}
+	id := r.PathValue("id")
+	j, err := h.ctl.Cancel(r.Context(), id, s.Token.ID)
+	switch {
+	case errors.Is(err, fleet.ErrNotFound):
+		h.problem(w, r, http.StatusNotFound, fmt.Sprintf("No job has id %q.", id), nil)
+	case errors.Is(err, fleet.ErrConflict):
+		h.showJob(w, r, http.StatusConflict, id, "Not cancelled: "+err.Error())
+	case err != nil:
+		h.problem(w, r, http.StatusInternalServerError, "The job could not be cancelled right now; nothing was changed.", err)
+	default:
+		http.Redirect(w, r, "/jobs/"+url.PathEscape(id)+"?changed="+url.QueryEscape("Cancelled; now "+string(j.State)+"."), http.StatusSeeOther)
+	}
 }

@@ -1,10 +1,12 @@
 // Package web is Granary's dashboard: server-rendered pages (html/template,
-// one layout and one embedded stylesheet, no scripts) over the ledger and,
-// when a scheduler runs, its jobs and teams. The fleet page (/) shows
-// totals, devices by state, the per-model table and a jobs overview; /jobs
-// lists teams and every job, filtered, searched and paged on the server.
-// The handler reads through small interfaces (Summarizer, Jobs) that the
-// inventory service and the live scheduler implement; servecmd wires them.
+// one layout, one embedded stylesheet, charts drawn as inline SVG by
+// internal/plot, no scripts) over the ledger, the chip catalog and, when a
+// scheduler runs, its jobs and teams. Pages: / (fleet), /devices and
+// /devices/{serial}, /nodes/{host}, /jobs and /jobs/{id}, /chips and
+// /chips/{id}, /signin. Lists are filtered and paged on the server. Sign-in
+// and the forms that change state are in auth.go. The handler reads through
+// small interfaces (Ledger, Jobs, JobControl) that the inventory service,
+// the live scheduler and the jobs service implement; servecmd wires them.
 package web
 
 import (
@@ -17,6 +19,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
@@ -28,9 +31,25 @@ var templates embed.FS
 //go:embed assets
 var assets embed.FS
 
-// Summarizer is what the fleet page needs from the ledger.
-type Summarizer interface {
+// Ledger is what the pages need from the stockpile ledger
+// (*inventory.Service is one).
+type Ledger interface {
 	Summary(ctx context.Context) (inventory.Summary, error)
+	List(ctx context.Context, f inventory.Filter) (inventory.Page, error)
+	Get(ctx context.Context, serial string) (inventory.Device, error)
+	History(ctx context.Context, serial string) ([]inventory.Event, error)
+	Events(ctx context.Context, q inventory.EventFilter) ([]inventory.Event, error)
+	Nodes(ctx context.Context) ([]inventory.Node, error)
+	SetState(ctx context.Context, serial string, to fleet.DeviceState, reason, actor string) (inventory.Event, error)
+	Authenticate(ctx context.Context, secret string) (inventory.Token, error)
+	Catalog() *accel.Catalog
+}
+
+// JobControl is what the job page needs beyond listing: one job with its
+// history, and cancelling it (*jobs.Service is one).
+type JobControl interface {
+	Get(ctx context.Context, id string) (jobs.Job, error)
+	Cancel(ctx context.Context, id, actor string) (jobs.Job, error)
 }
 
 // Jobs is what the jobs pages read from live scheduling. Optional: without
@@ -49,8 +68,9 @@ type Jobs interface {
 // Option configures a Handler.
 type Option func(*Handler)
 
-// WithJobs adds the jobs pages and the fleet page's jobs section.
-func WithJobs(j Jobs) Option { return func(h *Handler) { h.jobs = j } }
+// WithJobs adds the jobs pages and the fleet page's jobs section; c (may
+// be nil) adds the job page and cancelling.
+func WithJobs(j Jobs, c JobControl) Option { return func(h *Handler) { h.jobs, h.ctl = j, c } }
 
 // jobRows is how many running and waiting jobs the fleet page lists.
 const jobRows = 20
@@ -58,7 +78,9 @@ const jobRows = 20
 // Handler serves the dashboard's pages and /static/….
 type Handler struct {
 	jobs  Jobs
-	sum   Summarizer
+	ctl   JobControl
+	led   Ledger
+	hist  *history
 	log   *slog.Logger
 	now   func() time.Time
 	pages map[string]*template.Template
@@ -66,15 +88,15 @@ type Handler struct {
 }
 
 // New builds the handler. now stamps the pages ("read at"); nil means time.Now.
-func New(sum Summarizer, log *slog.Logger, now func() time.Time, opts ...Option) (*Handler, error) {
+func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
-	h := &Handler{sum: sum, log: log, now: now, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	h := &Handler{led: led, log: log, now: now, hist: &history{}, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(h)
 	}
-	for _, name := range []string{"index.html", "jobs.html", "problem.html"} {
+	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "chips.html", "chip.html", "signin.html", "problem.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/parts.html", "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -85,8 +107,28 @@ func New(sum Summarizer, log *slog.Logger, now func() time.Time, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
-	h.mux.HandleFunc("GET /{$}", h.index)
-	h.mux.HandleFunc("GET /jobs", h.jobsPage)
+	pages := http.NewServeMux()
+	pages.HandleFunc("GET /{$}", h.index)
+	pages.HandleFunc("GET /devices", h.devicesPage)
+	pages.HandleFunc("GET /devices/{serial}", h.devicePage)
+	pages.HandleFunc("GET /nodes/{host}", h.nodePage)
+	pages.HandleFunc("GET /jobs", h.jobsPage)
+	pages.HandleFunc("GET /jobs/{id}", h.jobPage)
+	pages.HandleFunc("GET /chips", h.chipsPage)
+	pages.HandleFunc("GET /chips/{id}", h.chipPage)
+	pages.HandleFunc("GET /signin", h.signinForm)
+	pages.HandleFunc("POST /signin", h.signin)
+	pages.HandleFunc("POST /signout", h.signout)
+	pages.HandleFunc("POST /devices/{serial}/state", h.setState)
+	pages.HandleFunc("POST /jobs/{id}/cancel", h.cancelJob)
+	pages.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.problem(w, r, http.StatusNotFound, "There is no page at "+r.URL.Path+".", nil)
+	})
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.problem(w, r, http.StatusForbidden, "A form from another site was refused; nothing was changed.", nil)
+	}))
+	h.mux.Handle("/", cop.Handler(h.withSession(pages)))
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	return h, nil
 }
@@ -98,6 +140,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 type view struct {
 	Title, Nav, Sub string
 	AsOf            time.Time
+	Session         *session // nil: not signed in
+	Path            string   // the page's URL, for the sign-in link
 	Body            any
 }
 
@@ -105,6 +149,8 @@ type view struct {
 // clean 500 and never half a page.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
 	v.AsOf = h.now().UTC()
+	v.Session = sessionFrom(r.Context())
+	v.Path = r.URL.RequestURI()
 	var buf bytes.Buffer
 	if err := h.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
 		h.log.ErrorContext(r.Context(), "web: rendering", "page", page, "err", err)
@@ -124,59 +170,4 @@ func (h *Handler) problem(w http.ResponseWriter, r *http.Request, status int, ms
 		h.log.ErrorContext(r.Context(), "web: "+msg, "path", r.URL.Path, "err", err)
 	}
 	h.render(w, r, status, "problem.html", view{Title: http.StatusText(status), Sub: r.URL.Path, Body: msg})
-}
-
-// indexPage is the fleet page's data.
-type indexPage struct {
-	Summary    inventory.Summary
-	States     []fleet.DeviceState
-	Precisions []fleet.Precision // the columns shown, in order
-	Jobs       *jobsOverview     // nil without a scheduler
-}
-
-// jobsOverview is the fleet page's jobs section.
-type jobsOverview struct {
-	Policy                     string
-	Running, Waiting           []jobs.Job
-	RunningTotal, WaitingTotal int
-}
-
-// shown are the precisions in the per-model table: the ones buyers compare.
-var shown = []fleet.Precision{fleet.FP8, fleet.BF16, fleet.INT8}
-
-func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
-	sum, err := h.sum.Summary(r.Context())
-	if err != nil {
-		h.problem(w, r, http.StatusInternalServerError, "The fleet summary is not available right now.", err)
-		return
-	}
-	pg := indexPage{Summary: sum, States: fleet.DeviceStates, Precisions: shown}
-	if h.jobs != nil {
-		ov, err := h.overview(r.Context())
-		if err != nil {
-			h.problem(w, r, http.StatusInternalServerError, "The jobs overview is not available right now.", err)
-			return
-		}
-		pg.Jobs = &ov
-	}
-	h.render(w, r, http.StatusOK, "index.html", view{Title: "Fleet", Nav: "fleet", Sub: "Stockpile ledger", Body: pg})
-}
-
-// overview reads the first running and waiting jobs, with the last round's
-// counts as totals.
-func (h *Handler) overview(ctx context.Context) (jobsOverview, error) {
-	_, policy := h.jobs.Scheduler()
-	ov := jobsOverview{Policy: policy}
-	round, err := h.jobs.LastRound(ctx)
-	if err != nil {
-		return ov, err
-	}
-	if ov.Running, err = h.jobs.Jobs(ctx, jobs.Filter{States: []jobs.State{jobs.Running}, Limit: jobRows}); err != nil {
-		return ov, err
-	}
-	if ov.Waiting, err = h.jobs.Jobs(ctx, jobs.Filter{States: []jobs.State{jobs.Pending, jobs.Preempted}, Limit: jobRows}); err != nil {
-		return ov, err
-	}
-	ov.RunningTotal, ov.WaitingTotal = max(round.Running, len(ov.Running)), max(round.Waiting, len(ov.Waiting))
-	return ov, nil
 }

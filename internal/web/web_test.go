@@ -12,17 +12,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 )
 
+// fixed is a ledger with a fixed summary, no nodes and no events; the
+// other methods are not called by the fleet and jobs pages.
 type fixed struct {
+	Ledger
 	sum inventory.Summary
 	err error
 }
 
 func (f fixed) Summary(context.Context) (inventory.Summary, error) { return f.sum, f.err }
+func (f fixed) Catalog() *accel.Catalog                            { return accel.Default() }
+func (f fixed) Nodes(context.Context) ([]inventory.Node, error)    { return nil, nil }
+func (f fixed) Events(context.Context, inventory.EventFilter) ([]inventory.Event, error) {
+	return nil, nil
+}
 
 func get(t *testing.T, h http.Handler, path string) (int, string, http.Header) {
 	t.Helper()
@@ -58,15 +67,15 @@ func TestIndexShowsTotalsModelsAndStates(t *testing.T) {
 	}
 	for _, want := range []string{
 		`<span class="v" id="total-devices">20` + "\u202f" + `480</span>`,
-		"1" + "\u202f" + "235",    // BF16 PFLOPS total
-		"A800 &lt;SXM4&gt;",       // escaped
-		`<td class="n">96</td>`,   // devices of the model
-		`<td class="n">6</td>`,    // failed of the model
+		"1" + "\u202f" + "235",  // BF16 PFLOPS total
+		"A800 &lt;SXM4&gt;",     // escaped
+		`<td class="n">96</td>`, // devices of the model
+		`<a href="/devices?model=a800-sxm4-80gb&amp;state=failed">6</a>`, // failed of the model, linked
 		`<td class="n">30.0</td>`, // BF16 PFLOPS of the model, 3 figures
 		"3A090.a",
-		`class="n state-retired">480`,
+		`class="n state-retired"><a href="/devices?state=retired">480</a>`,
 		"read 2026-11-28 12:00:00 UTC",
-		`<td><span class="cls cls-not-3a090">not-3A090</span></td><td class="n">19` + "\u202f" + `904</td>`,
+		`<td><span class="cls cls-3a090-a">3A090.a</span></td><td class="n">96</td>`, // the model's class under the latest rules
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -149,7 +158,7 @@ func TestIndexJobsSection(t *testing.T) {
 		{ID: "job-2", Spec: jobs.Spec{Name: "tune", Team: "vision", Class: "vision-train", Gang: 4}, State: jobs.Pending,
 			Why: jobs.Explanation{Code: "gang-too-large", Message: "needs 4 × L20 on one node"}},
 	}}
-	h, err = New(fixed{sum: sum}, log, nil, WithJobs(j))
+	h, err = New(fixed{sum: sum}, log, nil, WithJobs(j, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +172,8 @@ func TestIndexJobsSection(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`id="jobs"`, "policy las-hetero", "Running (1)", "Pending and preempted (7)",
-		`<tr class="job-running"><td>job-1</td><td>pretrain</td><td>llm</td><td>llm-pretrain × 8</td><td>h800-sxm5-80gb</td>`,
-		"1.6× its throughput on 910C", `<tr class="job-waiting"><td>job-2</td>`, "needs 4 × L20 on one node", `href="/jobs"`,
+		`<tr class="job-running"><td><a href="/jobs/job-1">job-1</a></td><td>pretrain</td><td>llm</td><td>llm-pretrain × 8</td><td>h800-sxm5-80gb</td>`,
+		"1.6× its throughput on 910C", `<tr class="job-waiting"><td><a href="/jobs/job-2">job-2</a></td>`, "needs 4 × L20 on one node", `href="/jobs"`,
 		`href="/jobs?state=waiting">All 7 waiting jobs`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -172,7 +181,7 @@ func TestIndexJobsSection(t *testing.T) {
 	}
 
 	// A failing scheduler store is a 500, not a page with a silently missing section.
-	h, _ = New(fixed{sum: sum}, log, nil, WithJobs(&fakeJobs{err: errors.New("db down")}))
+	h, _ = New(fixed{sum: sum}, log, nil, WithJobs(&fakeJobs{err: errors.New("db down")}, nil))
 	if code, body, _ := get(t, h, "/"); code != http.StatusInternalServerError || strings.Contains(body, "db down") {
 		t.Errorf("failing jobs overview: status %d, want 500", code)
 	}
@@ -191,7 +200,7 @@ func TestJobsPage(t *testing.T) {
 		f.jobs = append(f.jobs, jobs.Job{ID: jobs.FormatID(int64(i + 1)), Spec: jobs.Spec{Name: fmt.Sprintf("run-%03d", i), Team: team, Class: "c", Gang: 1},
 			State: states[i%3], SubmittedAt: time.Date(2026, 11, 28, 11, 0, 0, 0, time.UTC)})
 	}
-	h, err := New(fixed{}, slog.New(slog.DiscardHandler), nil, WithJobs(f))
+	h, err := New(fixed{}, slog.New(slog.DiscardHandler), nil, WithJobs(f, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

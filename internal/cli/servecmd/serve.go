@@ -180,7 +180,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	page, err := web.New(ledger, log, nil, web.WithJobs(live))
+	page, err := web.New(ledger, log, nil, web.WithJobs(live, live.Service))
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func TestDemoSchedules(t *testing.T) {
 		t.Logf("%s %s × %d: %s (%s)", j.ID, j.Class, j.Gang, j.Why.Message, j.Why.Code)
 	}
 	// The /jobs page lists them, without a token.
-	page, err := web.New(led, slog.New(slog.DiscardHandler), nil, web.WithJobs(live))
+	page, err := web.New(led, slog.New(slog.DiscardHandler), nil, web.WithJobs(live, live.Service))
 	if err != nil {
 		t.Fatal(err)
 	}

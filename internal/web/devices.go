@@ -1,0 +1,248 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+// devicesQuery is the devices list's filter, from the URL: the ledger's
+// filter fields, the cursor (after) and the page size (limit).
+type devicesQuery struct {
+	Model, State, Site, Node, Pool, After, Q string
+	Limit                                    int
+}
+
+func parseDevicesQuery(v url.Values) (devicesQuery, error) {
+	q := devicesQuery{Model: v.Get("model"), State: v.Get("state"), Site: v.Get("site"), Node: v.Get("node"), Pool: v.Get("pool"),
+		After: v.Get("after"), Q: strings.TrimSpace(v.Get("q")), Limit: inventory.DefaultPageSize}
+	if q.State != "" {
+		st, err := fleet.ParseDeviceState(q.State)
+		if err != nil {
+			return q, err
+		}
+		q.State = string(st)
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > inventory.MaxPageSize {
+			return q, fmt.Errorf("limit %q is not a page size (1 to %d)", l, inventory.MaxPageSize)
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+func (q devicesQuery) url(after string) string {
+	v := url.Values{}
+	for k, s := range map[string]string{"model": q.Model, "state": q.State, "site": q.Site, "node": q.Node, "pool": q.Pool, "after": after} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Limit != inventory.DefaultPageSize {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if len(v) == 0 {
+		return "/devices"
+	}
+	return "/devices?" + v.Encode()
+}
+
+type devicesPage struct {
+	Query       devicesQuery
+	States      []fleet.DeviceState
+	Models      []inventory.ModelSummary
+	Devices     []inventory.Device
+	Total       int // matching devices, -1 when the summary cannot tell (site, node or pool filter)
+	First, Next string
+	Classes     map[string]string // model → export class (latest rule set)
+}
+
+func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request) {
+	if h.require(w, r, inventory.RoleViewer) == nil {
+		return
+	}
+	q, err := parseDevicesQuery(r.URL.Query())
+	if err != nil {
+		h.problem(w, r, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	ctx := r.Context()
+	if q.Q != "" {
+		// Free text is a serial: go to the device, or say there is none.
+		if _, err := h.led.Get(ctx, q.Q); err == nil {
+			http.Redirect(w, r, "/devices/"+url.PathEscape(q.Q), http.StatusSeeOther)
+			return
+		} else if !errors.Is(err, fleet.ErrNotFound) {
+			h.problem(w, r, http.StatusInternalServerError, "The ledger is not available right now.", err)
+			return
+		}
+		h.problem(w, r, http.StatusNotFound, fmt.Sprintf("No device has serial %q. The search box takes a whole serial; use the filters for the rest.", q.Q), nil)
+		return
+	}
+	page, err := h.led.List(ctx, inventory.Filter{Model: q.Model, State: fleet.DeviceState(q.State), Site: q.Site, Node: q.Node, Pool: q.Pool, After: q.After, Limit: q.Limit})
+	if errors.Is(err, fleet.ErrInvalid) {
+		h.problem(w, r, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	if err != nil {
+		h.problem(w, r, http.StatusInternalServerError, "The devices are not available right now.", err)
+		return
+	}
+	sum, err := h.led.Summary(ctx)
+	if err != nil {
+		h.problem(w, r, http.StatusInternalServerError, "The fleet summary is not available right now.", err)
+		return
+	}
+	pg := devicesPage{Query: q, States: fleet.DeviceStates, Models: sum.Models, Devices: page.Devices, Total: -1, Classes: map[string]string{}}
+	if q.Site == "" && q.Node == "" && q.Pool == "" {
+		pg.Total = countOf(sum, q)
+	}
+	for _, m := range sum.Models {
+		pg.Classes[m.Model] = m.Classification
+	}
+	if q.After != "" {
+		pg.First = q.url("")
+	}
+	if page.Next != "" {
+		pg.Next = q.url(page.Next)
+	}
+	h.render(w, r, http.StatusOK, "devices.html", view{Title: "Devices", Nav: "devices", Sub: "Stockpile ledger, ordered by serial", Body: pg})
+}
+
+// countOf is how many devices match a model and state filter, from the summary.
+func countOf(sum inventory.Summary, q devicesQuery) int {
+	n := 0
+	for _, m := range sum.Models {
+		if q.Model != "" && m.Model != q.Model && !strings.EqualFold(m.Name, q.Model) {
+			continue
+		}
+		if q.State == "" {
+			n += m.Devices
+		} else {
+			n += m.ByState[fleet.DeviceState(q.State)]
+		}
+	}
+	return n
+}
+
+type devicePage struct {
+	Device  inventory.Device
+	Name    string // the model's display name
+	Events  []inventory.Event
+	Allowed []fleet.DeviceState
+	Message string // the outcome of a state change just made
+	Session *session
+}
+
+func (h *Handler) devicePage(w http.ResponseWriter, r *http.Request) {
+	if h.require(w, r, inventory.RoleViewer) == nil {
+		return
+	}
+	h.showDevice(w, r, http.StatusOK, r.PathValue("serial"), r.URL.Query().Get("changed"))
+}
+
+func (h *Handler) showDevice(w http.ResponseWriter, r *http.Request, status int, serial, msg string) {
+	ctx := r.Context()
+	d, err := h.led.Get(ctx, serial)
+	if errors.Is(err, fleet.ErrNotFound) {
+		h.problem(w, r, http.StatusNotFound, fmt.Sprintf("No device has serial %q.", serial), nil)
+		return
+	}
+	var evs []inventory.Event
+	if err == nil {
+		evs, err = h.led.History(ctx, serial)
+	}
+	if err != nil {
+		h.problem(w, r, http.StatusInternalServerError, "The device is not available right now.", err)
+		return
+	}
+	pg := devicePage{Device: d, Name: d.Model, Events: evs, Allowed: inventory.AllowedTransitions(d.State), Message: msg, Session: sessionFrom(ctx)}
+	if c, ok := h.led.Catalog().Get(d.Model); ok {
+		pg.Name = c.Name
+	}
+	h.render(w, r, status, "device.html", view{Title: "Device " + d.Serial, Nav: "devices", Sub: pg.Name + " · " + string(d.State), Body: pg})
+}
+
+// setState is the device page's form: POST /devices/{serial}/state with
+// to, reason and csrf; operators and admins only.
+func (h *Handler) setState(w http.ResponseWriter, r *http.Request) {
+	s := h.checkForm(w, r, inventory.RoleOperator)
+	if s == nil {
+		return
+	}
+	serial := r.PathValue("serial")
+	to, reason := r.PostForm.Get("to"), r.PostForm.Get("reason")
+	ev, err := h.led.SetState(r.Context(), serial, fleet.DeviceState(to), reason, s.Token.ID)
+	var te *inventory.TransitionError
+	var ie *fleet.InputError
+	switch {
+	case errors.Is(err, fleet.ErrNotFound):
+		h.problem(w, r, http.StatusNotFound, fmt.Sprintf("No device has serial %q.", serial), nil)
+	case errors.As(err, &te), errors.As(err, &ie), errors.Is(err, fleet.ErrInvalid), errors.Is(err, fleet.ErrConflict):
+		h.showDevice(w, r, http.StatusConflict, serial, "Not changed: "+err.Error())
+	case err != nil:
+		h.problem(w, r, http.StatusInternalServerError, "The state could not be changed right now; nothing was changed.", err)
+	default:
+		msg := fmt.Sprintf("Moved from %s to %s (event %d).", ev.From, ev.To, ev.Seq)
+		http.Redirect(w, r, "/devices/"+url.PathEscape(serial)+"?changed="+url.QueryEscape(msg), http.StatusSeeOther)
+	}
+}
+
+type nodePage struct {
+	Node    inventory.Node
+	Devices []inventory.Device
+	Events  []inventory.Event // every device's history, newest first
+	More    string            // link to the rest of the node's devices
+}
+
+func (h *Handler) nodePage(w http.ResponseWriter, r *http.Request) {
+	if h.require(w, r, inventory.RoleViewer) == nil {
+		return
+	}
+	ctx := r.Context()
+	host := r.PathValue("host")
+	nodes, err := h.led.Nodes(ctx)
+	if err != nil {
+		h.problem(w, r, http.StatusInternalServerError, "The nodes are not available right now.", err)
+		return
+	}
+	pg := nodePage{}
+	found := false
+	for _, n := range nodes {
+		if n.Hostname == host {
+			pg.Node, found = n, true
+		}
+	}
+	if !found {
+		h.problem(w, r, http.StatusNotFound, fmt.Sprintf("No node has hostname %q.", host), nil)
+		return
+	}
+	const most = 64
+	page, err := h.led.List(ctx, inventory.Filter{Node: host, Limit: most})
+	if err != nil {
+		h.problem(w, r, http.StatusInternalServerError, "The node's devices are not available right now.", err)
+		return
+	}
+	pg.Devices = page.Devices
+	if page.Next != "" {
+		pg.More = devicesQuery{Node: host, Limit: inventory.DefaultPageSize}.url("")
+	}
+	for _, d := range pg.Devices {
+		evs, err := h.led.History(ctx, d.Serial)
+		if err != nil {
+			h.problem(w, r, http.StatusInternalServerError, "The node's history is not available right now.", err)
+			return
+		}
+		pg.Events = append(pg.Events, evs...)
+	}
+	sortEventsNewestFirst(pg.Events)
+	h.render(w, r, http.StatusOK, "node.html", view{Title: "Node " + host, Nav: "devices", Sub: "Site " + pg.Node.Site, Body: pg})
+}

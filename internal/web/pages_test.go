@@ -1,0 +1,247 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/demo"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/store/sqlite"
+)
+
+// demoLedger is a real ledger (SQLite in a temporary directory) holding
+// the demo stockpile at scale.
+func demoLedger(t testing.TB, scale float64) *inventory.Service {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "web.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b, err := demo.Generate(demo.Config{Rand: rand.New(rand.NewPCG(7, 8)), Now: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC), Scale: scale})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	led, err := inventory.New(inventory.Config{Store: st, Catalog: accel.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return led
+}
+
+// browser is a minimal client: cookies kept, redirects not followed.
+type browser struct {
+	t      *testing.T
+	h      http.Handler
+	cookie *http.Cookie
+}
+
+func (b *browser) do(method, path string, form url.Values, hdr ...string) (int, string, http.Header) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	if b.cookie != nil {
+		req.AddCookie(b.cookie)
+	}
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == sessionCookie {
+			b.cookie = c
+			if c.MaxAge < 0 {
+				b.cookie = nil
+			}
+		}
+	}
+	return rec.Code, rec.Body.String(), rec.Result().Header
+}
+
+var (
+	serialRE = regexp.MustCompile(`<td><a href="/devices/([^"]+)">`)
+	nextRE   = regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+	csrfRE   = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+)
+
+// Devices: sign-in needed; every device reachable by paging, in serial
+// order, as many as the summary counts; filters narrow; bad parameters are
+// a 400 that says what is valid.
+func TestDevicesPagingAndFilters(t *testing.T) {
+	led := demoLedger(t, 0.02)
+	ctx := context.Background()
+	h, err := New(led, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, h: h}
+	if code, body, _ := b.do("GET", "/devices", nil); code != 401 || !strings.Contains(body, `action="/signin"`) {
+		t.Fatalf("/devices without a session: %d", code)
+	}
+	_, viewer, err := led.CreateToken(ctx, inventory.RoleViewer, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := b.do("POST", "/signin", url.Values{"token": {"gry_nope"}, "next": {"/devices"}}); code != 401 || !strings.Contains(body, "That token is unknown") || b.cookie != nil {
+		t.Fatalf("unknown token: %d", code)
+	}
+	code, _, hdr := b.do("POST", "/signin", url.Values{"token": {viewer}, "next": {"/devices"}})
+	if code != http.StatusSeeOther || hdr.Get("Location") != "/devices" || b.cookie == nil || !b.cookie.HttpOnly || b.cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("sign-in: %d %v %+v", code, hdr, b.cookie)
+	}
+	sum, err := led.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serials []string
+	path := "/devices?limit=50"
+	for pages := 0; path != ""; pages++ {
+		code, body, _ := b.do("GET", path, nil)
+		if code != 200 || pages > 1000 {
+			t.Fatalf("%s: %d", path, code)
+		}
+		for _, m := range serialRE.FindAllStringSubmatch(body, -1) {
+			serials = append(serials, m[1])
+		}
+		path = ""
+		if m := nextRE.FindStringSubmatch(body); m != nil {
+			path = strings.ReplaceAll(m[1], "&amp;", "&")
+		}
+	}
+	if len(serials) != sum.Totals.Devices {
+		t.Fatalf("paging showed %d devices, the ledger has %d", len(serials), sum.Totals.Devices)
+	}
+	for i := 1; i < len(serials); i++ {
+		if serials[i-1] >= serials[i] {
+			t.Fatalf("not in serial order at %d: %s, %s", i, serials[i-1], serials[i])
+		}
+	}
+	// A filter narrows to what the summary counts.
+	_, body, _ := b.do("GET", "/devices?state=failed&limit=1000", nil)
+	if n := len(serialRE.FindAllString(body, -1)); n != sum.Totals.ByState[fleet.Failed] || n == 0 || strings.Count(body, `class="state-in-service"`) > 0 {
+		t.Errorf("failed devices: %d rows, summary says %d", n, sum.Totals.ByState[fleet.Failed])
+	}
+	if !strings.Contains(body, thousands(sum.Totals.ByState[fleet.Failed])+" devices match") {
+		t.Error("the page does not say how many devices match")
+	}
+	for q, want := range map[string]string{"state=sleeping": "in-service", "limit=0": "1 to 1000", "limit=x": "1 to 1000", "model=zz9000": "model", "after=!!!": "cursor"} {
+		code, body, _ := b.do("GET", "/devices?"+q, nil)
+		if code != 400 || !strings.Contains(body, want) || strings.Contains(body, "goroutine") {
+			t.Errorf("/devices?%s: %d, want 400 naming %q", q, code, want)
+		}
+	}
+	// The search box goes to a device by serial.
+	if code, _, hdr := b.do("GET", "/devices?q="+url.QueryEscape(serials[3]), nil); code != http.StatusSeeOther || hdr.Get("Location") != "/devices/"+serials[3] {
+		t.Errorf("search by serial: %d %s", code, hdr.Get("Location"))
+	}
+	if code, _, _ := b.do("GET", "/devices?q=NOPE-1", nil); code != 404 {
+		t.Errorf("search for a missing serial: %d", code)
+	}
+}
+
+// A state change from the device page: refused for viewers, without the
+// CSRF field and from another origin, with nothing changed; done for an
+// operator, and the history records it with the token as the actor.
+func TestStateChangeNeedsRoleAndCSRF(t *testing.T) {
+	led := demoLedger(t, 0.01)
+	ctx := context.Background()
+	h, err := New(led, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := led.List(ctx, inventory.Filter{State: fleet.InService, Limit: 1})
+	if err != nil || len(page.Devices) == 0 {
+		t.Fatal(err)
+	}
+	serial := page.Devices[0].Serial
+	before, _ := led.History(ctx, serial)
+	_, viewer, _ := led.CreateToken(ctx, inventory.RoleViewer, "v")
+	opTok, operator, _ := led.CreateToken(ctx, inventory.RoleOperator, "op")
+	form := url.Values{"to": {"maintenance"}, "reason": {"fan noise"}}
+
+	v := &browser{t: t, h: h}
+	v.do("POST", "/signin", url.Values{"token": {viewer}})
+	_, body, _ := v.do("GET", "/devices/"+serial, nil)
+	if strings.Contains(body, `action="/devices/`+serial+`/state"`) {
+		t.Error("a viewer sees the state form")
+	}
+	if code, _, _ := v.do("POST", "/devices/"+serial+"/state", form); code != http.StatusForbidden {
+		t.Errorf("viewer's change: %d, want 403", code)
+	}
+	anon := &browser{t: t, h: h}
+	if code, _, _ := anon.do("POST", "/devices/"+serial+"/state", form); code != http.StatusUnauthorized {
+		t.Errorf("change without a session: %d, want 401", code)
+	}
+
+	op := &browser{t: t, h: h}
+	op.do("POST", "/signin", url.Values{"token": {operator}})
+	if code, body, _ := op.do("POST", "/devices/"+serial+"/state", form); code != http.StatusForbidden || !strings.Contains(body, "CSRF") {
+		t.Errorf("change without CSRF: %d", code)
+	}
+	_, body, _ = op.do("GET", "/devices/"+serial, nil)
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("the operator's device page has no state form")
+	}
+	form.Set("csrf", m[1])
+	if code, _, _ := op.do("POST", "/devices/"+serial+"/state", form, "Sec-Fetch-Site", "cross-site"); code != http.StatusForbidden {
+		t.Errorf("cross-site change: %d, want 403", code)
+	}
+	if after, _ := led.History(ctx, serial); len(after) != len(before) {
+		t.Fatalf("refused changes wrote history: %d → %d events", len(before), len(after))
+	}
+	code, _, hdr := op.do("POST", "/devices/"+serial+"/state", form)
+	if code != http.StatusSeeOther {
+		t.Fatalf("operator's change: %d", code)
+	}
+	after, _ := led.History(ctx, serial)
+	last := after[len(after)-1]
+	if len(after) != len(before)+1 || last.To != fleet.Maintenance || last.Reason != "fan noise" || last.Actor != opTok.ID {
+		t.Errorf("history after the change: %+v", last)
+	}
+	if _, body, _ := op.do("GET", hdr.Get("Location"), nil); !strings.Contains(body, "Moved from in-service to maintenance") || !strings.Contains(body, `id="device-state" class="state-maintenance"`) {
+		t.Error("the device page does not show the change")
+	}
+	// A refused transition says why and changes nothing.
+	if code, body, _ := op.do("POST", "/devices/"+serial+"/state", url.Values{"to": {"failed"}, "reason": {""}, "csrf": {m[1]}}); code != http.StatusConflict || !strings.Contains(body, "reason") {
+		t.Errorf("change without a reason: %d", code)
+	}
+	// Deleting the token ends the session.
+	if err := led.DeleteToken(ctx, opTok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := op.do("GET", "/devices/"+serial, nil); code != 401 || !strings.Contains(body, "no longer valid") || op.cookie != nil {
+		t.Errorf("deleted token's session: %d", code)
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for in, want := range map[string]string{"/devices?state=failed": "/devices?state=failed", "": "/", "//evil.example/x": "/", "https://evil.example/": "/", "devices": "/", "/\\evil": "/"} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
