@@ -19,11 +19,10 @@ import (
 	"github.com/granaryhq/granary/internal/sharedtest"
 )
 
-// The bounds.
+// The memory and training bounds (throughput's are below).
 const (
-	memoryBound     = 0.05
-	throughputBound = 0.25 // median absolute error
-	trainingBound   = 0.15
+	memoryBound   = 0.05
+	trainingBound = 0.15
 )
 
 type vrow map[string]string
@@ -112,14 +111,135 @@ func atoi(s string) (int, bool) {
 	return n, err == nil
 }
 
+// The throughput bounds: every modelled row within ±rowBound unless
+// rowExceptions gives the reason and the check it gets instead; the median
+// |error| and the signed mean (the bias: errors of one sign do not cancel in
+// a median) over all rows and over the judge rows, which the calibration
+// did not see.
+const (
+	rowBound         = 0.50
+	medianBound      = 0.15
+	biasBound        = 0.10
+	judgeMedianBound = 0.15
+	judgeBiasBound   = 0.15
+)
+
+// fitChip is the chip whose rows calibrate Hopper's serving factors (the
+// fit rows); every other modelled throughput row judges the fit
+// (docs/fit.md, "Calibration: fit rows and judge rows").
+const fitChip = "h100-sxm5-80gb"
+
+// rowException is a row allowed beyond ±rowBound: the reason, written next
+// to it, and the weaker check it must still pass.
+type rowException struct {
+	why   string
+	want  string
+	check func(est, meas float64) bool
+}
+
+// rowExceptions are keyed model|chip|devices|input|output.
+var rowExceptions = map[string]rowException{
+	"Llama-2-70B|h200-sxm-141gb|2|128|2048": {
+		why: "TensorRT-LLM v0.5 (Oct 2023) preliminary H200 launch figure at batch 512 with 2,048-token outputs, " +
+			"which its source marks as a lower bound on old software; the same chip and model class reach 2–3× " +
+			"more per GPU with the 2024 TensorRT-LLM (rows 12, 15, 17)",
+		want:  "a lower bound: the estimate between 1× and 4× the measurement",
+		check: func(est, meas float64) bool { return est >= meas && est <= 4*meas },
+	},
+}
+
+// thrRow is one modelled throughput row: the request as the row gives it,
+// our estimate and the measurement.
+type thrRow struct {
+	line      int // CSV line
+	r         vrow
+	req       ServeRequest
+	chip      accel.Chip
+	par       Parallelism
+	perDevice bool // the row is per GPU
+	est, meas float64
+	plan      Plan
+}
+
+func (x thrRow) key() string {
+	return fmt.Sprintf("%s|%s|%d|%d|%d", x.r["model"], x.chip.ID, x.par.Devices(), x.req.Input, x.req.Output)
+}
+
+// estimate re-evaluates the row with the current family factors.
+func (x *thrRow) estimate() {
+	x.plan = Evaluate(x.req, x.chip, x.par)
+	x.est = x.plan.OutputTokensPerS
+	if x.perDevice {
+		x.est /= float64(x.par.Devices())
+	}
+}
+
+// throughputRow builds the throughput row at index i, or says why it
+// cannot be modelled.
+func throughputRow(i int, r vrow, cat *models.Catalog, chips *accel.Catalog) (thrRow, string) {
+	m, why := resolveModel(cat, r["model"])
+	if why != "" {
+		return thrRow{}, why
+	}
+	c, why := resolveChip(chips, r["chip"])
+	if why != "" {
+		return thrRow{}, why
+	}
+	p, kv, why := precisionOf(r["precision"])
+	if why != "" {
+		return thrRow{}, why
+	}
+	in, ok1 := atoi(r["input_len"])
+	out, ok2 := atoi(r["output_len"])
+	if !ok1 || !ok2 {
+		return thrRow{}, "input/output lengths vary (dataset " + r["input_len"] + "), not given in the row"
+	}
+	n, _ := atoi(r["n_chips"])
+	tp := n
+	if v, ok := atoi(strings.TrimPrefix(r["parallelism"], "TP")); ok {
+		tp = v
+	}
+	conc, _ := atoi(r["batch/concurrency"])
+	meas, _ := strconv.ParseFloat(r["value"], 64)
+	x := thrRow{line: i + 2, r: r, chip: c, meas: meas, perDevice: strings.HasSuffix(r["metric"], "per_gpu"),
+		req: ServeRequest{Model: m, Precision: p, KVPrecision: kv, Input: in, Output: out, Concurrency: conc, Devices: n},
+		par: Parallelism{TP: tp, PP: n / tp, EP: 1}}
+	x.estimate()
+	return x, ""
+}
+
+func isThroughputRow(r vrow) bool {
+	return r["kind"] == "inference" && strings.Contains(r["metric"], "output_tokens_per_s") && !strings.Contains(r["metric"], "node")
+}
+
+// medianAbsAndMean are the median |error| and the signed mean of errs.
+func medianAbsAndMean(errs []float64) (med, mean float64) {
+	if len(errs) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	abs := make([]float64, len(errs))
+	for i, e := range errs {
+		abs[i] = math.Abs(e)
+		mean += e
+	}
+	sort.Float64s(abs)
+	n := len(abs)
+	med = abs[n/2]
+	if n%2 == 0 {
+		med = (abs[n/2-1] + abs[n/2]) / 2
+	}
+	return med, mean / float64(n)
+}
+
 // TestValidationPublic prints estimate vs measurement for every row of
 // validation-public.csv it can model, says why for the others, and fails
-// past the bounds.
+// past the bounds: every throughput row, the median and the bias, over all
+// rows and over the judge rows.
 func TestValidationPublic(t *testing.T) {
 	rows := readValidation(t)
 	chips := accel.Default()
 	cat := models.Default()
-	var thrErrs []float64
+	var all, judge []float64
 	var report strings.Builder
 	fmt.Fprintf(&report, "%-3s %-10s %-22s %-14s %-5s %-28s %12s %12s %8s\n", "row", "kind", "model", "chip", "n", "metric", "estimate", "measured", "error")
 	skip := func(i int, r vrow, why string) {
@@ -130,54 +250,44 @@ func TestValidationPublic(t *testing.T) {
 		fmt.Fprintf(&report, "%-3d %-10s %-22s %-14s %-5s %-28s %12.1f %12.1f %+7.1f%% %s\n", i+2, r["kind"], clip(r["model"], 22), clip(chip, 14), clip(r["n_chips"], 5), clip(r["metric"], 28), est, meas, 100*e, unit)
 		return e
 	}
+	usedExceptions := map[string]bool{}
 	for i, r := range rows {
 		if r["kind"] != "inference" {
 			continue
 		}
 		metric := r["metric"]
 		switch {
-		case strings.Contains(metric, "output_tokens_per_s") && !strings.Contains(metric, "node"):
-			m, why := resolveModel(cat, r["model"])
+		case isThroughputRow(r):
+			x, why := throughputRow(i, r, cat, chips)
 			if why != "" {
 				skip(i, r, why)
 				continue
 			}
-			c, why := resolveChip(chips, r["chip"])
-			if why != "" {
-				skip(i, r, why)
+			if !x.plan.Fits {
+				skip(i, r, "plan does not fit: "+x.plan.Reason)
+				t.Errorf("row %d: the measured configuration does not fit our model: %s", x.line, x.plan.Reason)
 				continue
 			}
-			p, kv, why := precisionOf(r["precision"])
-			if why != "" {
-				skip(i, r, why)
+			role := "judge"
+			if x.chip.ID == fitChip {
+				role = "fit"
+			}
+			e := line(i, r, x.chip.ID, x.est, x.meas, fmt.Sprintf("tok/s (conc %d, %s-bound) [%s]", x.plan.Concurrency, x.plan.Bound, role))
+			if ex, ok := rowExceptions[x.key()]; ok {
+				usedExceptions[x.key()] = true
+				fmt.Fprintf(&report, "      outside ±%.0f%% allowed: %s; checked as %s\n", 100*rowBound, ex.why, ex.want)
+				if !ex.check(x.est, x.meas) {
+					t.Errorf("row %d (%s): estimate %.1f, measured %.1f: want %s", x.line, x.key(), x.est, x.meas, ex.want)
+				}
 				continue
 			}
-			in, ok1 := atoi(r["input_len"])
-			out, ok2 := atoi(r["output_len"])
-			if !ok1 || !ok2 {
-				skip(i, r, "input/output lengths vary (dataset "+r["input_len"]+"), not given in the row")
-				continue
+			if math.Abs(e) > rowBound {
+				t.Errorf("row %d (%s): error %+.1f%% beyond ±%.0f%% with no written reason (rowExceptions)", x.line, x.key(), 100*e, 100*rowBound)
 			}
-			n, _ := atoi(r["n_chips"])
-			tp := n
-			if v, ok := atoi(strings.TrimPrefix(r["parallelism"], "TP")); ok {
-				tp = v
+			all = append(all, e)
+			if role == "judge" {
+				judge = append(judge, e)
 			}
-			conc, _ := atoi(r["batch/concurrency"])
-			req := ServeRequest{Model: m, Precision: p, KVPrecision: kv, Input: in, Output: out, Concurrency: conc, Devices: n}
-			par := Parallelism{TP: tp, PP: n / tp, EP: 1}
-			plan := Evaluate(req, c, par)
-			if !plan.Fits {
-				skip(i, r, "plan does not fit: "+plan.Reason)
-				t.Errorf("row %d: the measured configuration does not fit our model: %s", i+2, plan.Reason)
-				continue
-			}
-			meas, _ := strconv.ParseFloat(r["value"], 64)
-			est := plan.OutputTokensPerS
-			if strings.HasSuffix(metric, "per_gpu") {
-				est /= float64(n)
-			}
-			thrErrs = append(thrErrs, math.Abs(line(i, r, c.ID, est, meas, fmt.Sprintf("tok/s (conc %d, %s-bound)", plan.Concurrency, plan.Bound))))
 		case strings.HasPrefix(metric, "kv_cache_memory"):
 			checkKVMemoryRow(t, &report, i, r, cat, chips, line, skip)
 		case metric == "documented_min_devices":
@@ -187,18 +297,77 @@ func TestValidationPublic(t *testing.T) {
 		}
 	}
 	checkTrainingRows(t, &report, rows, chips, cat, line, skip)
-	sort.Float64s(thrErrs)
-	med := math.NaN()
-	if n := len(thrErrs); n > 0 {
-		med = thrErrs[n/2]
-		if n%2 == 0 {
-			med = (thrErrs[n/2-1] + thrErrs[n/2]) / 2
+	for k := range rowExceptions {
+		if !usedExceptions[k] {
+			t.Errorf("rowExceptions has %s, which matches no modelled row: remove it", k)
 		}
 	}
-	fmt.Fprintf(&report, "throughput: %d rows modelled, median |error| %.1f%% (bound %.0f%%)\n", len(thrErrs), 100*med, 100*throughputBound)
+	med, bias := medianAbsAndMean(all)
+	jmed, jbias := medianAbsAndMean(judge)
+	fmt.Fprintf(&report, "throughput: %d rows within ±%.0f%% (+%d with a written reason): median |error| %.1f%% (bound %.0f%%), mean error (bias) %+.1f%% (bound ±%.0f%%)\n",
+		len(all), 100*rowBound, len(usedExceptions), 100*med, 100*medianBound, 100*bias, 100*biasBound)
+	fmt.Fprintf(&report, "judge rows (not on %s, unseen by the calibration): %d, median |error| %.1f%% (bound %.0f%%), bias %+.1f%% (bound ±%.0f%%)\n",
+		fitChip, len(judge), 100*jmed, 100*judgeMedianBound, 100*jbias, 100*judgeBiasBound)
 	t.Log("\n" + report.String())
-	if len(thrErrs) == 0 || med > throughputBound {
-		t.Errorf("median absolute throughput error %.1f%% exceeds %.0f%%", 100*med, 100*throughputBound)
+	if len(all) < 10 || len(judge) < 5 {
+		t.Fatalf("%d throughput rows modelled, %d of them judge rows: the validation set lost rows", len(all), len(judge))
+	}
+	if med > medianBound || math.Abs(bias) > biasBound {
+		t.Errorf("all rows: median |error| %.1f%% (bound %.0f%%), bias %+.1f%% (bound ±%.0f%%)", 100*med, 100*medianBound, 100*bias, 100*biasBound)
+	}
+	if jmed > judgeMedianBound || math.Abs(jbias) > judgeBiasBound {
+		t.Errorf("judge rows: median |error| %.1f%% (bound %.0f%%), bias %+.1f%% (bound ±%.0f%%)", 100*jmed, 100*judgeMedianBound, 100*jbias, 100*judgeBiasBound)
+	}
+}
+
+// TestCalibratedOnTheFitRows re-runs the calibration: Hopper's compute and
+// memory factors minimise the sum of squared log errors over the fit rows
+// (the H100 rows). The shipped pair must beat its eight neighbours at ±0.01
+// and every point of a 0.05 grid over [0.40, 0.90]²; moving a factor by hand
+// (to flatter the judge rows, or by mistake) fails here.
+func TestCalibratedOnTheFitRows(t *testing.T) {
+	rows := readValidation(t)
+	chips := accel.Default()
+	cat := models.Default()
+	var fit []thrRow
+	for i, r := range rows {
+		if !isThroughputRow(r) {
+			continue
+		}
+		if x, why := throughputRow(i, r, cat, chips); why == "" && x.chip.ID == fitChip {
+			fit = append(fit, x)
+		}
+	}
+	if len(fit) < 4 {
+		t.Fatalf("%d fit rows; the calibration needs the H100 rows of the validation set", len(fit))
+	}
+	saved := famHopper
+	defer func() { famHopper = saved }()
+	sse := func(c, m float64) float64 {
+		famHopper.Compute, famHopper.Memory = c, m
+		s := 0.0
+		for i := range fit {
+			fit[i].estimate()
+			l := math.Log(fit[i].est / fit[i].meas)
+			s += l * l
+		}
+		return s
+	}
+	at := sse(hopperCompute, hopperMemory)
+	t.Logf("%d fit rows; shipped compute %.2f memory %.2f: rms log error %.4f", len(fit), hopperCompute, hopperMemory, math.Sqrt(at/float64(len(fit))))
+	for _, d := range [][2]float64{{-1, -1}, {-1, 0}, {-1, 1}, {0, -1}, {0, 1}, {1, -1}, {1, 0}, {1, 1}} {
+		c, m := hopperCompute+0.01*d[0], hopperMemory+0.01*d[1]
+		if s := sse(c, m); s < at {
+			t.Errorf("compute %.2f memory %.2f fits the H100 rows better (Σ log² %.5f < %.5f): recalibrate", c, m, s, at)
+		}
+	}
+	for i := 0; i <= 10; i++ {
+		for j := 0; j <= 10; j++ {
+			c, m := 0.40+0.05*float64(i), 0.40+0.05*float64(j)
+			if s := sse(c, m); s < at {
+				t.Errorf("compute %.2f memory %.2f fits the H100 rows better (Σ log² %.5f < %.5f): recalibrate", c, m, s, at)
+			}
+		}
 	}
 }
 
