@@ -28,6 +28,7 @@ var pure = []string{
 	"internal/forecast",
 	"internal/names",
 	"internal/hwprobe",
+	"internal/share",
 }
 
 // forbidden are packages whose presence in a pure package's dependencies

@@ -1,0 +1,120 @@
+package share
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// Trial is one run of the paper's experiment.
+type Trial struct {
+	// Arrived and Alloc are, after each request, the device capacity that
+	// has arrived (placed or not) and that is allocated, in % of the
+	// cluster's device capacity; Frag is the cluster's fragmentation
+	// (ClusterFrag against the target) in % of capacity.
+	Arrived, Alloc, Frag []float64
+	Placed, Failed       int
+}
+
+// Inflate returns the arrival sequence of the paper's experiment: the
+// workload's requests in a random order, then copies of requests drawn at
+// random (with replacement) for as long as the device capacity requested
+// stays within ratio × capacity. As the artifact does, the check adds the
+// drawn request's per-device share, not its total.
+func Inflate(rng *rand.Rand, reqs []Request, capacityMilli int64, ratio float64) []Request {
+	out := make([]Request, len(reqs), len(reqs)*2)
+	copy(out, reqs)
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	var total int64
+	for _, r := range reqs {
+		total += r.TotalMilli()
+	}
+	if len(reqs) == 0 {
+		return out
+	}
+	limit := ratio * float64(capacityMilli)
+	for {
+		r := reqs[rng.IntN(len(reqs))]
+		if float64(total+r.Milli) > limit {
+			return out
+		}
+		total += r.TotalMilli()
+		out = append(out, r)
+	}
+}
+
+// Run places the arrivals one by one on c with the packer, failing those
+// that fit nowhere (they never retry; nothing departs), and records the
+// trial. target may be nil (no fragmentation curve). c is changed.
+func Run(c *Cluster, p Packer, arrivals []Request, target []Shape) Trial {
+	t := Trial{
+		Arrived: make([]float64, 0, len(arrivals)), Alloc: make([]float64, 0, len(arrivals)),
+	}
+	capacity := float64(c.CapacityMilli())
+	var nodeFrag []float64
+	var frag float64
+	if target != nil {
+		nodeFrag = make([]float64, c.Len())
+		for i := range c.Len() {
+			nodeFrag[i] = NodeFrag(c.nodes[i].Model, c.cpu[i], c.milli[i], target)
+			frag += nodeFrag[i]
+		}
+		t.Frag = make([]float64, 0, len(arrivals))
+	}
+	var arrived int64
+	for _, r := range arrivals {
+		arrived += r.TotalMilli()
+		if pl, ok := p.Place(c, r); ok {
+			if err := c.Assign(r, pl); err != nil {
+				panic("share: packer returned an illegal placement: " + err.Error())
+			}
+			t.Placed++
+			if target != nil {
+				i := pl.Node
+				f := NodeFrag(c.nodes[i].Model, c.cpu[i], c.milli[i], target)
+				frag += f - nodeFrag[i]
+				nodeFrag[i] = f
+			}
+		} else {
+			t.Failed++
+		}
+		t.Arrived = append(t.Arrived, 100*float64(arrived)/capacity)
+		t.Alloc = append(t.Alloc, 100*float64(c.UsedMilli())/capacity)
+		if target != nil {
+			t.Frag = append(t.Frag, 100*frag/capacity)
+		}
+	}
+	return t
+}
+
+// Curve resamples a trial's series (Alloc or Frag) at every 1 % of
+// capacity arrived, 0..upto, as the artifact's analysis does: the mean of
+// the values recorded while the arrived share rounds to k %, else of those
+// that round to k−1..k+1 %, else NaN.
+func (t Trial) Curve(series []float64, upto int) []float64 {
+	sum := make([]float64, upto+1)
+	n := make([]int, upto+1)
+	for j, a := range t.Arrived {
+		k := int(math.RoundToEven(a))
+		if k >= 0 && k <= upto {
+			sum[k] += series[j]
+			n[k]++
+		}
+	}
+	out := make([]float64, upto+1)
+	for k := range out {
+		var s float64
+		var m int
+		for j := max(k-1, 0); j <= min(k+1, upto); j++ {
+			if j == k || n[k] == 0 {
+				s += sum[j]
+				m += n[j]
+			}
+		}
+		if m > 0 {
+			out[k] = s / float64(m)
+		} else {
+			out[k] = math.NaN()
+		}
+	}
+	return out
+}
