@@ -1,0 +1,357 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/granaryhq/granary/internal/api"
+	"github.com/granaryhq/granary/internal/client"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/sharedtest"
+)
+
+const adminToken = "gry_browser_test_admin"
+
+// chromium finds the browser: $GRANARY_TEST_CHROMIUM (set by
+// scripts/env.d/chromium.sh) or chromium on PATH.
+func chromium(t *testing.T) string {
+	for _, c := range []string{os.Getenv("GRANARY_TEST_CHROMIUM"), "chromium", "chromium-browser"} {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	sharedtest.Missing(t, "no Chromium (run scripts/env.d/chromium.sh, or set GRANARY_TEST_CHROMIUM)")
+	return ""
+}
+
+var urlRE = regexp.MustCompile(`serving on (http://\S+)`)
+
+// serve builds cmd/granary and runs `granary serve --demo` on a loopback
+// port with a known admin token; it returns the URL.
+func serve(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "granary")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/granaryhq/granary/cmd/granary").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "serve", "--demo", "--demo-scale", "0.05", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "b.db"), "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "GRANARY_BOOTSTRAP_TOKEN="+adminToken)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if strings.Contains(stderr.String(), "level=ERROR") {
+			t.Errorf("the server logged errors:\n%s", stderr.String())
+		}
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case u := <-urls:
+		return u
+	case <-time.After(90 * time.Second):
+		t.Fatalf("serve did not start\n%s", stderr.String())
+	}
+	return ""
+}
+
+// watcher collects what a page must not have: console errors, uncaught
+// exceptions, failed requests and error statuses.
+type watcher struct {
+	mu       sync.Mutex
+	problems []string
+}
+
+func (w *watcher) add(format string, a ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.problems = append(w.problems, fmt.Sprintf(format, a...))
+}
+
+func (w *watcher) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.problems
+	w.problems = nil
+	return p
+}
+
+func (w *watcher) listen(ev any) {
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value))
+			}
+			w.add("console %s: %s", ev.Type, strings.Join(args, " "))
+		}
+	case *runtime.EventExceptionThrown:
+		w.add("exception: %s", ev.ExceptionDetails.Text)
+	case *network.EventLoadingFailed:
+		w.add("request failed: %s (%s)", ev.RequestID, ev.ErrorText)
+	case *network.EventResponseReceived:
+		if ev.Response.Status >= 400 {
+			w.add("%d for %s", ev.Response.Status, ev.Response.URL)
+		}
+	}
+}
+
+// The dashboard in a real headless Chromium against a real `granary serve
+// --demo`: every page loads without a console error, a failed request or
+// horizontal overflow at 1280 px; the numbers match the API; filters and
+// sorting change what is shown; paging reaches the last device; sign-in, a
+// state change and a cancel work end to end for an operator and are not
+// offered to a viewer.
+func TestDashboardInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and drives a browser")
+	}
+	chrome := chromium(t)
+	base := serve(t)
+	ctx := context.Background()
+	admin, err := client.New(base, adminToken, &http.Client{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := admin.CreateToken(ctx, inventory.RoleViewer, "browser-viewer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := admin.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
+	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	bctx, cancelT := context.WithTimeout(bctx, 4*time.Minute)
+	defer cancelT()
+	w := &watcher{}
+	if err := chromedp.Listen(bctx, w.listen); err != nil {
+		t.Fatal(err)
+	}
+	shots := os.Getenv("GRANARY_SCREENSHOTS") // a directory, for looking at the pages
+
+	// visit loads a page and checks it is clean and fits 1280 px.
+	visit := func(name, path string) {
+		t.Helper()
+		if err := chromedp.Do(bctx, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+			t.Fatalf("%s (%s): %v", name, path, err)
+		}
+		scrollW := eval[int](t, bctx, `document.documentElement.scrollWidth`)
+		clientW := eval[int](t, bctx, `document.documentElement.clientWidth`)
+		for _, p := range w.take() {
+			t.Errorf("%s (%s): %s", name, path, p)
+		}
+		if scrollW > clientW {
+			t.Errorf("%s (%s): %d px wide in a %d px window (horizontal overflow)", name, path, scrollW, clientW)
+		}
+		if shots != "" {
+			_ = chromedp.Do(bctx, chromedp.EmulateViewport(1400, 900))
+			if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+				_ = os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+			}
+			_ = chromedp.Do(bctx, chromedp.EmulateViewport(1280, 900))
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	count := func(sel string) int {
+		t.Helper()
+		return eval[int](t, bctx, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel))
+	}
+	num := func(s string) string { return strings.Map(func(r rune) rune { return map[bool]rune{true: r, false: -1}[r >= '0' && r <= '9'] }, s) }
+
+	// Public pages.
+	visit("fleet", "/")
+	if got, want := num(text("#total-devices")), fmt.Sprint(sum.Totals.Devices); got != want {
+		t.Errorf("fleet page: %s devices, the API says %s", got, want)
+	}
+	if got, want := num(text("#in-service")), fmt.Sprint(sum.Totals.ByState[fleet.InService]); got != want {
+		t.Errorf("fleet page: %s in service, the API says %s", got, want)
+	}
+	if n := count("figure.chart svg[role=img]"); n < 2 {
+		t.Errorf("fleet page: %d charts", n)
+	}
+	visit("jobs", "/jobs")
+	visit("chips", "/chips")
+	first := text("table.chips tbody tr td:nth-child(2)")
+	visit("chips-by-bf16", "/chips?sort=bf16&desc=1")
+	if top := text("table.chips tbody tr td:nth-child(2)"); top == first || top == "" {
+		t.Errorf("sorting by BF16 kept %q first", top)
+	}
+	visit("chip", "/chips/h800-sxm5-80gb")
+	if n := count("table.rules tbody tr"); n < 2 {
+		t.Errorf("chip page: %d rule sets", n)
+	}
+	visit("compare", "/chips?compare=h800-sxm5-80gb&compare=ascend-910c")
+	if n := count("table.compare thead th"); n != 3 {
+		t.Errorf("compare: %d columns, want 3", n)
+	}
+
+	// Sign in as a viewer: the devices list, no actions.
+	visit("signin", "/signin?next=/devices")
+	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.CSS("#token"), viewer.Secret), chromedp.Submit(chromedp.CSS("#token")), chromedp.WaitVisible(chromedp.CSS("#count"))); err != nil {
+		t.Fatal(err)
+	}
+	w.take()
+	visit("devices", "/devices")
+	if got := text("#count"); num(strings.Split(got, "devices")[0]) != fmt.Sprint(sum.Totals.Devices) {
+		t.Errorf("devices page says %q, the API counts %d", got, sum.Totals.Devices)
+	}
+	// A filter narrows: choose failed in the form.
+	if err := chromedp.Do(bctx, chromedp.SetValue(chromedp.CSS(`select[name=state]`), "failed"), chromedp.Submit(chromedp.CSS(`select[name=state]`)), chromedp.WaitVisible(chromedp.CSS("#count"))); err != nil {
+		t.Fatal(err)
+	}
+	failed := sum.Totals.ByState[fleet.Failed]
+	if got := num(strings.Split(text("#count"), "devices")[0]); got != fmt.Sprint(failed) || count("td.state-failed") != min(failed, 100) || count("table.devices tbody tr") != min(failed, 100) {
+		t.Errorf("failed filter: page says %s, %d rows; the API counts %d", got, count("table.devices tbody tr"), failed)
+	}
+	w.take()
+	// Paging reaches the last device.
+	var serials []string
+	if err := admin.AllDevices(ctx, client.ListOptions{}, func(ds []api.Device) error {
+		for _, d := range ds {
+			serials = append(serials, d.Serial)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	visit("devices-paged", "/devices?limit=500")
+	for pages := 1; count(`nav.pager a[rel=next]`) > 0; pages++ {
+		if pages > 50 {
+			t.Fatal("more than 50 pages")
+		}
+		next := eval[string](t, bctx, `document.querySelector("nav.pager a[rel=next]").getAttribute("href")`)
+		visit(fmt.Sprintf("devices-page-%d", pages+1), next)
+	}
+	lastSerial := eval[string](t, bctx, `[...document.querySelectorAll("table.devices tbody tr td:first-child")].pop().innerText`)
+	if want := slices.Max(serials); lastSerial != want {
+		t.Errorf("the last page ends at %q, the ledger's last device is %q", lastSerial, want)
+	}
+	target := serials[len(serials)/2]
+	visit("device-as-viewer", "/devices/"+target)
+	if count(`form[action$="/state"]`) != 0 {
+		t.Error("a viewer is offered the state change")
+	}
+	jobs, err := admin.Jobs(ctx, client.JobListOptions{})
+	if err != nil || len(jobs) == 0 {
+		t.Fatalf("no jobs in the demo: %v", err)
+	}
+	var active string
+	for _, j := range jobs {
+		if j.State == "running" || j.State == "pending" {
+			active = j.ID
+		}
+	}
+	if active == "" {
+		t.Fatal("no active job")
+	}
+	visit("job-as-viewer", "/jobs/"+active)
+	if count("#cancel") != 0 {
+		t.Error("a viewer is offered the cancel button")
+	}
+
+	// Sign out; sign in as the admin (an operator and more).
+	if err := chromedp.Do(bctx, chromedp.Submit(chromedp.CSS(`form[action="/signout"]`)), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+		t.Fatal(err)
+	}
+	visit("signin-admin", "/signin?next=/devices/"+target)
+	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.CSS("#token"), adminToken), chromedp.Submit(chromedp.CSS("#token")), chromedp.WaitVisible(chromedp.CSS("#device-state"))); err != nil {
+		t.Fatal(err)
+	}
+	w.take()
+	before, err := admin.Device(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := eval[string](t, bctx, `document.querySelector("#to").options[0].value`)
+	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.CSS("#reason"), "browser test"), chromedp.Submit(chromedp.CSS("#reason")),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`))); err != nil {
+		t.Fatal(err)
+	}
+	after, err := admin.Device(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after.State) != to || after.State == before.State || text("#device-state") != to {
+		t.Errorf("state change: %s → %s (page %q), asked for %s", before.State, after.State, text("#device-state"), to)
+	}
+	w.take()
+	visit("job", "/jobs/"+active)
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#cancel")), chromedp.WaitVisible(chromedp.CSS(`p.notice`))); err != nil {
+		t.Fatal(err)
+	}
+	j, err := admin.Job(ctx, active)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != "cancelled" || text("#job-state") != "cancelled" {
+		t.Errorf("after cancel: the API says %s, the page %q", j.State, text("#job-state"))
+	}
+	for _, p := range w.take() {
+		t.Errorf("after the actions: %s", p)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
