@@ -211,7 +211,9 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Helper()
 		return eval[int](t, bctx, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel))
 	}
-	num := func(s string) string { return strings.Map(func(r rune) rune { return map[bool]rune{true: r, false: -1}[r >= '0' && r <= '9'] }, s) }
+	num := func(s string) string {
+		return strings.Map(func(r rune) rune { return map[bool]rune{true: r, false: -1}[r >= '0' && r <= '9'] }, s)
+	}
 
 	// Public pages.
 	visit("fleet", "/")
