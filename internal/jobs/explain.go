@@ -22,9 +22,11 @@ const (
 	CodeFragmented Code = "fragmented" // enough devices, but no node with its gang free
 	CodeReclaimed  Code = "reclaimed"  // ran on devices lent from a team's guarantee, now returned
 	CodeNoDevices  Code = "no-devices" // nothing is in service
+	CodeInvalid    Code = "invalid"    // a derived quantity is not finite; excluded until fixed
 	// Waiting, and it cannot run on today's fleet.
 	CodeNoThroughput Code = "no-throughput"  // zero throughput on every eligible in-service model
-	CodeGangTooLarge Code = "gang-too-large" // no node of an eligible model is as large as the gang
+	CodeGangTooLarge Code = "gang-too-large" // no node, nor site, of an eligible model is as large as the gang
+	CodeNotAllowed   Code = "not-allowed"    // its allowed/forbidden lists leave no in-service model
 	// Final.
 	CodeCompleted Code = "completed"
 	CodeCancelled Code = "cancelled"
@@ -32,16 +34,38 @@ const (
 	CodeSubmitted Code = "submitted" // not yet seen by a round
 )
 
-func fromSchedReason(r sched.Reason, j *Job, policy string) Explanation {
-	switch r {
+// explainWait turns a sched wait into an explanation. Every sched reason
+// maps to a code; an unknown one is an error (a new pipeline stage whose
+// reason nobody explains).
+func explainWait(w sched.Wait, j *Job, policy string, names Names) (Explanation, error) {
+	switch w.Reason {
+	case sched.ReasonInvalid:
+		return Explanation{CodeInvalid, "a quantity derived for it (remaining steps, weight) is not a finite number; it is excluded until fixed"}, nil
+	case sched.ReasonNotAllowed:
+		return Explanation{CodeNotAllowed, "its allowed and forbidden models leave none of the in-service models"}, nil
 	case sched.ReasonNoThroughput:
-		return Explanation{CodeNoThroughput, fmt.Sprintf("zero throughput for %s × %d on every in-service model it may use", j.Class, j.Gang)}
+		return Explanation{CodeNoThroughput, fmt.Sprintf("zero throughput for %s × %d on every in-service model it may use", j.Class, j.Gang)}, nil
 	case sched.ReasonGangTooLarge:
-		return Explanation{CodeGangTooLarge, fmt.Sprintf("needs %d devices on one node; no in-service node of a model it can run on is that large", j.Gang)}
+		where := "one site"
+		if j.SpanSites {
+			where = "the fleet"
+		}
+		return Explanation{CodeGangTooLarge, fmt.Sprintf("needs %d devices of one model; no in-service node, nor %s, of a model it can run on has that many", j.Gang, where)}, nil
+	case sched.ReasonNotYetAllocated:
+		return Explanation{CodeQueued, fmt.Sprintf("queued: it arrived after the %s policy's current allocation; it waits for the next one", policy)}, nil
 	case sched.ReasonNoShare:
-		return Explanation{CodeQueued, fmt.Sprintf("queued: the %s policy gives it no share of the fleet this round", policy)}
+		return Explanation{CodeQueued, fmt.Sprintf("queued: the %s policy gives it no share of the fleet this round", policy)}, nil
+	case sched.ReasonOutranked:
+		return Explanation{CodeOutranked, "has a share, but higher-priority jobs took the devices this round"}, nil
+	case sched.ReasonReclaimed:
+		return Explanation{CodeReclaimed, fmt.Sprintf("its %d × %s were lent from team %s's guarantee (%d × %s) and are reclaimed this round", j.Gang, names.of(w.Model), w.By, w.Guarantee, names.of(w.Model))}, nil
+	case sched.ReasonFragmented:
+		if w.Multi {
+			return Explanation{CodeFragmented, fmt.Sprintf("needs %d × %s on whole nodes of one site; no site has that many on free nodes this round (most: %d), nor another model it may use", j.Gang, names.of(w.Model), w.Free)}, nil
+		}
+		return Explanation{CodeFragmented, fmt.Sprintf("needs %d × %s on one node; no node has %d free this round (most free on one node: %d), nor a node of another model it may use", j.Gang, names.of(w.Model), j.Gang, w.Free)}, nil
 	}
-	return Explanation{CodeOutranked, "has a share, but higher-priority jobs took the devices this round"}
+	return Explanation{}, fmt.Errorf("job %s: sched reason %q has no explanation", j.ID, w.Reason)
 }
 
 // explainPlaced says why a job runs on m, comparing with its best

@@ -64,9 +64,12 @@ type Spec struct {
 	Model     string `json:"model,omitempty"`
 	Precision string `json:"precision,omitempty"`
 	Workload  string `json:"workload,omitempty"`
-	// Gang is the number of devices the job needs at once, all of one model
-	// and on one node. ≥ 1.
+	// Gang is the number of devices the job needs at once, all of one
+	// model: on one node when a node is that large, otherwise on whole
+	// nodes of one site (one switch when it can). ≥ 1.
 	Gang int `json:"gang"`
+	// SpanSites lets a gang larger than a node span sites.
+	SpanSites bool `json:"span_sites,omitempty"`
 	// Weight is the job's priority weight inside its team; 0 means 1.
 	Weight float64 `json:"weight,omitempty"`
 	// Allowed, when not empty, restricts the job to these accelerator

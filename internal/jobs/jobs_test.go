@@ -32,7 +32,7 @@ func workloads(t testing.TB) *jobs.Workloads {
 		}
 	}
 	add("resnet", []int{1, 2, 4, 8}, 4, 1.9, 1)
-	add("bert", []int{1, 8, 16}, 3, 2, 0)
+	add("bert", []int{1, 8, 16, 64}, 3, 2, 0)
 	add("cpu-bound", []int{1}, 1, 1, 3)
 	add("lstm", []int{1}, 0, 0, 0)
 	w, err := jobs.NewWorkloads(es)
@@ -67,7 +67,7 @@ func TestCheckRejectsJobsThatCanNeverRun(t *testing.T) {
 		{"zero throughput", func(s *jobs.Spec) { s.Class = "lstm" }, "class", "lstm × 1 has zero throughput on every model it may use (910B3, H800, L20): it can never run"},
 		{"only forbidden", func(s *jobs.Spec) { s.Forbidden = []string{"h800", "910b3", "l20"} }, "allowed", "allowed and forbidden models leave none of the fleet's models (910B3, H800, L20)"},
 		{"allowed outside fleet", func(s *jobs.Spec) { s.Allowed = []string{"a800"} }, "allowed", "leave none of the fleet's models"},
-		{"gang larger than any node", func(s *jobs.Spec) { s.Class, s.Gang = "bert", 16 }, "gang", "a gang of 16 is larger than any node of the models it can run on (largest: 8 × 910B3 on one node)"},
+		{"gang larger than the fleet", func(s *jobs.Spec) { s.Class, s.Gang = "bert", 64 }, "gang", "a gang of 64 exceeds the in-service capacity of every model it can run on (largest: 16 × 910B3 in one site)"},
 		{"no entry for gang", func(s *jobs.Spec) { s.Gang = 3 }, "gang", `class "resnet" has no throughput for a gang of 3 (it has: 1, 2, 4, 8)`},
 		{"no work", func(s *jobs.Spec) { s.TotalSteps = 0 }, "total_steps", "a job needs its amount of work"},
 		{"zero on allowed models only", func(s *jobs.Spec) { s.Class, s.Allowed = "bert", []string{"l20"} }, "class", "bert × 1 has zero throughput on every model it may use (L20)"},
@@ -130,12 +130,25 @@ func planner(t *testing.T, policy string) *jobs.Planner {
 }
 
 // checkPlan asserts the invariants of every plan: each device at most once,
-// in service, of the placed model, gang devices on one node.
+// in service, of the placed model, gang devices on one node (on whole nodes
+// when no node is as large as the gang).
 func checkPlan(t *testing.T, in jobs.Input, p jobs.Plan) {
 	t.Helper()
 	dev := map[string]jobs.Device{}
+	onNode := map[string]int{}
 	for _, d := range in.Devices {
 		dev[d.Serial] = d
+		onNode[d.Node]++
+	}
+	capa := jobs.CapacityOf(in.Devices)
+	used := func(serials []string, node string) int {
+		n := 0
+		for _, s := range serials {
+			if dev[s].Node == node {
+				n++
+			}
+		}
+		return n
 	}
 	gang := map[string]int{}
 	for _, j := range in.Jobs {
@@ -161,8 +174,21 @@ func checkPlan(t *testing.T, in jobs.Input, p jobs.Plan) {
 			held[s] = id
 			nodes[d.Node] = true
 		}
-		if len(nodes) != 1 {
-			t.Errorf("job %s spans nodes %v", id, nodes)
+		switch {
+		case gang[id] <= capa.LargestNode[pl.Model] && len(nodes) != 1:
+			t.Errorf("job %s spans nodes %v though a node of %s holds %d", id, nodes, pl.Model, capa.LargestNode[pl.Model])
+		case gang[id] > capa.LargestNode[pl.Model]:
+			// A multi-node gang takes whole nodes (the last one may be
+			// partly used).
+			partial := 0
+			for n := range nodes {
+				if onNode[n] != used(pl.Devices, n) {
+					partial++
+				}
+			}
+			if partial > 1 {
+				t.Errorf("job %s on %d nodes it does not fill: %v", id, partial, nodes)
+			}
 		}
 	}
 }
@@ -393,5 +419,29 @@ func TestPlanUpgradesToFreeFasterModel(t *testing.T) {
 		if pl := plan.Runs["job-1"]; pl.Model != "h800" || plan.Why["job-1"].Code != jobs.CodePlacedBest {
 			t.Errorf("seed %d: on %s (%+v), want h800", seed, pl.Model, plan.Why["job-1"])
 		}
+	}
+}
+
+// A gang larger than a node runs on whole nodes of one model (a 64-device
+// job on 8 nodes of 8), and its placement names the nodes.
+func TestPlanMultiNodeGang(t *testing.T) {
+	p := planner(t, sched.LASHetero)
+	devs := devices(map[string]int{"h800": 72, "910b3": 16})
+	j := newJob("job-1", "a", "bert", 64, 1e6, t0)
+	in := jobs.Input{Now: t0, Devices: devs, Jobs: []jobs.Job{j}}
+	plan, err := p.Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, ok := plan.Runs["job-1"]
+	if !ok {
+		t.Fatalf("not running: %+v", plan.Why["job-1"])
+	}
+	if pl.Model != "h800" || len(pl.Devices) != 64 || len(pl.Nodes) != 8 {
+		t.Fatalf("placement %s × %d on %d nodes %v", pl.Model, len(pl.Devices), len(pl.Nodes), pl.Nodes)
+	}
+	checkPlan(t, in, plan)
+	if _, err := jobs.Check(j.Spec, workloads(t), jobs.CapacityOf(devs), nil, nil); err != nil {
+		t.Errorf("a 64-device job on 72 devices refused: %v", err)
 	}
 }

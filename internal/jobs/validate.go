@@ -91,19 +91,23 @@ func (w *Workloads) reason(class string, gang int, model string) string {
 type Device struct {
 	Serial string
 	Model  string // catalog id
-	Node   string // hostname; "" = a device alone (only gangs of 1)
+	Node   string // hostname; "" = a device alone
+	Site   string // datacenter / site; "" = unknown
+	Switch string // switch, rack or interconnect domain of its node; "" = unknown
 }
 
 // Capacity summarizes in-service devices per model.
 type Capacity struct {
 	Devices     map[string]int // model → devices
 	LargestNode map[string]int // model → devices on its largest node
+	LargestSite map[string]int // model → devices in its largest site
 }
 
-// CapacityOf counts devices per model and per node.
+// CapacityOf counts devices per model, per node and per site.
 func CapacityOf(devs []Device) Capacity {
-	c := Capacity{Devices: map[string]int{}, LargestNode: map[string]int{}}
+	c := Capacity{Devices: map[string]int{}, LargestNode: map[string]int{}, LargestSite: map[string]int{}}
 	perNode := map[[2]string]int{}
+	perSite := map[[2]string]int{}
 	for _, d := range devs {
 		c.Devices[d.Model]++
 		n := 1
@@ -113,8 +117,17 @@ func CapacityOf(devs []Device) Capacity {
 			n = perNode[k]
 		}
 		c.LargestNode[d.Model] = max(c.LargestNode[d.Model], n)
+		k := [2]string{d.Model, d.Site}
+		perSite[k]++
+		c.LargestSite[d.Model] = max(c.LargestSite[d.Model], perSite[k])
 	}
 	return c
+}
+
+// Holds reports whether the in-service fleet can ever hold a gang of model
+// m: on one node, on one site, or (span) anywhere.
+func (c Capacity) Holds(m string, gang int, span bool) bool {
+	return gang <= c.LargestNode[m] || gang <= c.LargestSite[m] || (span && gang <= c.Devices[m])
 }
 
 // Names turns a catalog id into the short name users know ("H800"); nil
@@ -257,15 +270,23 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 	default:
 		fits, largest, on := false, 0, ""
 		for _, m := range runs {
-			if sp.Gang <= c.LargestNode[m] {
+			if c.Holds(m, sp.Gang, sp.SpanSites) {
 				fits = true
 			}
-			if c.LargestNode[m] > largest {
-				largest, on = c.LargestNode[m], m
+			n := c.LargestSite[m]
+			if sp.SpanSites {
+				n = c.Devices[m]
+			}
+			if n > largest {
+				largest, on = n, m
 			}
 		}
 		if !fits {
-			bad("gang", "a gang of %d is larger than any node of the models it can run on (largest: %d × %s on one node)", sp.Gang, largest, names.of(on))
+			where := "one site"
+			if sp.SpanSites {
+				where = "the fleet"
+			}
+			bad("gang", "a gang of %d exceeds the in-service capacity of every model it can run on (largest: %d × %s in %s)", sp.Gang, largest, names.of(on), where)
 		}
 	}
 	return sp, errs.Err()

@@ -181,6 +181,9 @@ func newProblem(s *Snapshot, tp *Throughputs) (*problem, error) {
 			v := raw[k]
 			ok := v >= 0
 			found = found || ok
+			if k < 64 && j.deny&(1<<k) != 0 {
+				continue // excluded by the pipeline's filter stage
+			}
 			if v > 0 {
 				runs = true
 				if float64(j.Gang) <= p.cap[k] {

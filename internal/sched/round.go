@@ -1,43 +1,10 @@
 package sched
 
 import (
-	"cmp"
 	"math/rand/v2"
 	"slices"
 	"sort"
 )
-
-// Run is one job placed for the next round: Gang devices of one model.
-// Devices are indices into the model's pool, 0..Fleet[Model]-1 (in Nodes
-// order when the snapshot has nodes).
-type Run struct {
-	Job     string
-	Model   string
-	Devices []int
-}
-
-// Wait is one active job not placed for the next round, and why.
-type Wait struct {
-	Job    string
-	Reason Reason
-}
-
-// Placement is the outcome of one round: who runs where, who waits and why.
-// Every active job of the snapshot is in exactly one of Runs or Waiting.
-type Placement struct {
-	Runs    []Run
-	Waiting []Wait
-}
-
-// RunOf returns the run of a job in p, if it has one.
-func (p Placement) RunOf(jobID string) (Run, bool) {
-	for _, r := range p.Runs {
-		if r.Job == jobID {
-			return r, true
-		}
-	}
-	return Run{}, false
-}
 
 // RoundConfig configures the round mechanism. Zero values mean Gavel's
 // defaults.
@@ -60,9 +27,17 @@ type RoundConfig struct {
 	// fastest first. Default: fastest first, where "fastest" is the largest
 	// total throughput over the active jobs (ties by id).
 	ModelOrder []string
+	// GavelCompat stops the pipeline at Gavel's mechanism: a job goes on
+	// the model the prioritize stage chose or waits. Otherwise (the live
+	// loop) the pack stage lets a job keep faster devices it holds when
+	// that model has slack, falls back to another model when no node of
+	// the chosen one has room, and the upgrade stage moves a job starting
+	// on a slower model to a faster one with free room.
+	GavelCompat bool
 }
 
-// RoundState is Gavel's round bookkeeping, kept between rounds: the time
+// RoundState is the placement pipeline's memory (see Next) and Gavel's
+// round bookkeeping, kept between rounds: the time
 // each job has run on each model since the last reset, the time each model
 // has run jobs, the deficits (tie-breaker), the current allocation and the
 // previous placement (for lease extension).
@@ -93,6 +68,8 @@ type RoundState struct {
 	// Allocations counts how many times Next recomputed the allocation.
 	Allocations int
 
+	topo *topology // the fleet's nodes, rebuilt when they change
+
 	// scratch
 	entries []entry
 	order   []*jobRec // records in the last snapshot's order
@@ -110,6 +87,7 @@ type jobRec struct {
 	seen     int
 	prevK    int   // model index of the previous round's run, -1 if none
 	prevDevs []int // its devices
+	deny     uint64
 }
 
 type entry struct {
@@ -233,7 +211,7 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 			st.dirty = true
 		}
 		st.grow(rec)
-		if rec.tpGen != st.tpGen {
+		if rec.tpGen != st.tpGen || rec.deny != j.deny {
 			if cap(rec.tput) < len(st.models) {
 				rec.tput = make([]float64, len(st.models))
 			}
@@ -241,7 +219,12 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 			for k, m := range st.models {
 				rec.tput[k], _ = tp.Lookup(j.Class, j.Gang, m)
 			}
-			rec.tpGen = st.tpGen
+			for c, k := range cols {
+				if c < 64 && j.deny&(1<<c) != 0 {
+					rec.tput[k] = 0
+				}
+			}
+			rec.tpGen, rec.deny = st.tpGen, j.deny
 		}
 		rec.seen = st.gen
 		st.order = append(st.order, rec)
@@ -255,26 +238,6 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 		}
 	}
 	return cols
-}
-
-// Next runs one scheduling step at s.Now, Gavel's way: it notices arrivals
-// and departures, recomputes the allocation with the policy when the job set
-// changed and the reset interval has passed (resetting the time-received
-// counters), then places jobs with Round. The error is the policy's.
-func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
-	cols := st.sync(s, tp)
-	elapsed := s.Now - st.lastReset
-	if st.dirty && (elapsed >= st.cfg.ResetInterval || st.lastReset == 0) {
-		st.reset(s.Now, cols)
-		a, err := st.policy.Allocate(s, tp)
-		if err != nil {
-			return Placement{}, err
-		}
-		st.setAllocation(&a)
-		st.dirty = false
-		st.Allocations++
-	}
-	return st.round(s, cols), nil
 }
 
 func (st *RoundState) setAllocation(a *Allocation) {
@@ -325,8 +288,7 @@ func (st *RoundState) reset(now float64, cols []int) {
 	st.lastReset = now
 }
 
-// Round turns an allocation into whole-gang placements for the next round,
-// with Gavel's mechanism:
+// prioritize is the pipeline's prioritize stage, Gavel's round mechanism:
 //
 //  1. priority[job][model] = X ÷ (fraction of the model's time the job has
 //     received since the last reset); X·1e9 when it has received none; 0
@@ -339,48 +301,21 @@ func (st *RoundState) reset(now float64, cols []int) {
 //     devices left, is in the allocation, and (fifo only) has priority > 0.
 //     Jobs with priority 0 still fill devices nobody with a share wants
 //     (work conservation).
-//  3. Per model, gangs are placed largest first; a job that ran on the same
-//     model in prev keeps its devices if they are all still free (lease
-//     extension), the others take the lowest free device indices.
 //
-// st supplies the time-received counters and deficits (Round registers new
-// jobs in it but does not recompute the allocation: that is Next's job); a
-// may be nil (nothing runs). Jobs are never split across models.
-func Round(s *Snapshot, tp *Throughputs, a *Allocation, prev Placement, st *RoundState) Placement {
-	cols := st.sync(s, tp)
-	if a == nil {
-		st.alloc = nil
-		for _, rec := range st.jobs {
-			rec.row = -1
-		}
-	} else if a != st.alloc {
-		st.setAllocation(a)
-	}
-	for _, rec := range st.jobs {
-		rec.prevK, rec.prevDevs = -1, nil
-	}
-	for _, r := range prev.Runs {
-		if rec, ok := st.jobs[r.Job]; ok {
-			if k, ok := st.modelIdx[r.Model]; ok {
-				rec.prevK, rec.prevDevs = k, r.Devices
-			}
-		}
-	}
-	return st.round(s, cols)
-}
-
-// round is Round on the state's own previous placement. cols maps the
-// snapshot's sorted models to model indices.
-func (st *RoundState) round(s *Snapshot, cols []int) Placement {
+// It returns, per job of s, the chosen model index + 1 (0: not chosen), and
+// the model fill order. cols maps the snapshot's sorted models to model
+// indices. Jobs are never split across models; placing them on devices is
+// the pack stage's job.
+func (st *RoundState) prioritize(s *Snapshot, cols []int) (chosen, order []int) {
 	nj := len(s.Jobs)
 	recs := st.order
-	order := st.modelOrder(cols, recs)
+	order = st.modelOrder(cols, recs)
 
 	left := make([]int, len(st.models))
 	for _, k := range cols {
 		left[k] = s.Fleet[st.models[k]]
 	}
-	chosen := make([]int, nj) // model index + 1, 0 = not scheduled
+	chosen = make([]int, nj) // model index + 1, 0 = not scheduled
 	// Per model, a max-heap on (priority, deficit, X, −snapshot index) —
 	// the order of Gavel's sorted queue — popped only until the model is
 	// full: the rest of its queue could not be scheduled anyway. Entries
@@ -426,106 +361,7 @@ func (st *RoundState) round(s *Snapshot, cols []int) Placement {
 		}
 		st.entries = h[:0]
 	}
-
-	// Place gangs on devices, largest first, keeping previous devices.
-	var out Placement
-	nRun := 0
-	for i := range s.Jobs {
-		if chosen[i] != 0 {
-			nRun++
-		}
-	}
-	out.Runs = make([]Run, 0, nRun)
-	devBuf := make([]int, 0, func() (n int) {
-		for _, k := range cols {
-			n += s.Fleet[st.models[k]]
-		}
-		return n
-	}())
-	take := func(d []int) []int { // copy into the shared backing array
-		start := len(devBuf)
-		devBuf = append(devBuf, d...)
-		return devBuf[start:len(devBuf):len(devBuf)]
-	}
-	byModel := make([][]int, len(st.models))
-	for i := range s.Jobs {
-		if chosen[i] != 0 {
-			byModel[chosen[i]-1] = append(byModel[chosen[i]-1], i)
-		}
-	}
-	for _, k := range order {
-		m := st.models[k]
-		jobs := byModel[k]
-		slices.SortFunc(jobs, func(a, b int) int {
-			if c := cmp.Compare(s.Jobs[b].Gang, s.Jobs[a].Gang); c != 0 {
-				return c
-			}
-			return cmp.Compare(a, b)
-		})
-		used := make([]bool, s.Fleet[m])
-		ptr := 0
-		for lo := 0; lo < len(jobs); {
-			hi := lo
-			for hi < len(jobs) && s.Jobs[jobs[hi]].Gang == s.Jobs[jobs[lo]].Gang {
-				hi++
-			}
-			group := jobs[lo:hi]
-			placed := make([]bool, len(group))
-			for gi, i := range group {
-				rec := recs[i]
-				if rec.prevK != k || len(rec.prevDevs) != s.Jobs[i].Gang {
-					continue
-				}
-				free := true
-				for _, d := range rec.prevDevs {
-					if d < 0 || d >= len(used) || used[d] {
-						free = false
-						break
-					}
-				}
-				if !free {
-					continue
-				}
-				for _, d := range rec.prevDevs {
-					used[d] = true
-				}
-				placed[gi] = true
-				out.Runs = append(out.Runs, Run{Job: s.Jobs[i].ID, Model: m, Devices: take(rec.prevDevs)})
-			}
-			for gi, i := range group {
-				if placed[gi] {
-					continue
-				}
-				start := len(devBuf)
-				for len(devBuf)-start < s.Jobs[i].Gang && ptr < len(used) {
-					if !used[ptr] {
-						used[ptr] = true
-						devBuf = append(devBuf, ptr)
-					}
-					ptr++
-				}
-				out.Runs = append(out.Runs, Run{Job: s.Jobs[i].ID, Model: m, Devices: devBuf[start:len(devBuf):len(devBuf)]})
-			}
-			lo = hi
-		}
-	}
-
-	// Remember this placement for lease extension next round.
-	for _, rec := range recs {
-		rec.prevK, rec.prevDevs = -1, nil
-	}
-	for _, r := range out.Runs {
-		rec := st.jobs[r.Job]
-		rec.prevK, rec.prevDevs = st.modelIdx[r.Model], r.Devices
-	}
-
-	for i := range s.Jobs {
-		if chosen[i] != 0 {
-			continue
-		}
-		out.Waiting = append(out.Waiting, Wait{Job: s.Jobs[i].ID, Reason: st.waitReason(s, i, recs[i], cols)})
-	}
-	return out
+	return chosen, order
 }
 
 func (st *RoundState) waitReason(s *Snapshot, i int, rec *jobRec, cols []int) Reason {

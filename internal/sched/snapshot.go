@@ -26,13 +26,41 @@ type Snapshot struct {
 	// Jobs are the active (arrived, unfinished) jobs. Order matters only as
 	// a tie-break: FIFO order is by Arrival, then by position in Jobs.
 	Jobs []Job
+	// Teams gives team weights and per-model guarantees (devices per model
+	// id). Jobs name their team in Job.Team; a team without a record has
+	// weight 1 and no guarantees. When no job names a team, the fairness
+	// stage leaves job weights as they are (Gavel's traces).
+	Teams []Team
 }
 
-// Node is one machine: Devices devices of one Model.
+// Node is one machine: Devices devices of one Model. Site and Switch
+// (rack, leaf switch) are optional topology labels: a gang larger than a
+// node goes on whole nodes of one site, one switch when it can.
 type Node struct {
 	ID      string
 	Model   string
 	Devices int
+	Site    string
+	Switch  string
+}
+
+// Team is a group of jobs sharing a weight and guarantees.
+type Team struct {
+	Name string
+	// Weight is the team's share relative to other teams, split among its
+	// active jobs by their weights; 0 means 1.
+	Weight float64
+	// Guarantees are devices per model id the team gets whenever it has
+	// jobs that can use them; idle guaranteed devices are lent to other
+	// teams and reclaimed in the next round.
+	Guarantees map[string]int
+}
+
+// Held is the devices a job holds from the previous round.
+type Held struct {
+	Model   string
+	Devices []int   // indices into the model's pool (see Run)
+	Since   float64 // when it started on them (same clock as Now)
 }
 
 // Job is one active training job as the scheduler sees it.
@@ -51,6 +79,22 @@ type Job struct {
 	// steps. Used by the ftf and makespan policies.
 	TotalSteps     float64
 	RemainingSteps float64
+	// Team names the job's team (see Snapshot.Teams); "" is no team.
+	Team string
+	// Allowed, when not empty, restricts the job to these model ids;
+	// Forbidden excludes models.
+	Allowed, Forbidden []string
+	// SpanSites lets a gang larger than a node span sites (by default it
+	// stays within one site).
+	SpanSites bool
+	// Held, when set, is the devices the job runs on now (the live loop
+	// reads it from its store). When nil, the pipeline uses its memory of
+	// the job's last placement.
+	Held *Held
+
+	// deny is set by the filter stage: bit k excludes the snapshot's k-th
+	// model (sorted ids) from the policy's view of the job.
+	deny uint64
 }
 
 func (j *Job) weight() float64 {
@@ -132,32 +176,6 @@ func (s *Snapshot) models() []string {
 	sort.Strings(ms)
 	return ms
 }
-
-// Reason says why a job is not running in the next round. Reasons are stable
-// strings meant for users ("why is my job pending?").
-type Reason string
-
-const (
-	// ReasonNoThroughput: the throughput table gives 0 on every model of the
-	// fleet for this job's class and gang size. It will never run here.
-	ReasonNoThroughput Reason = "zero throughput on every accelerator model in the fleet"
-	// ReasonGangTooLarge: no model in the fleet has as many devices as the
-	// gang on the models where it could run. It will never run here.
-	ReasonGangTooLarge Reason = "gang larger than the fleet of every model it can run on"
-	// ReasonNoShare: the policy gave the job no share of any model this
-	// time (e.g. fifo: queued behind earlier jobs).
-	ReasonNoShare Reason = "policy gave it no share this round"
-	// ReasonNotYetAllocated: the job arrived after the allocation in force
-	// was computed; it waits for the next one (Gavel recomputes at most once
-	// per RoundConfig.ResetInterval).
-	ReasonNotYetAllocated Reason = "arrived after the current allocation; waits for the next one"
-	// ReasonOutranked: the job has a share but higher-priority jobs took the
-	// devices this round.
-	ReasonOutranked Reason = "devices taken by higher-priority jobs this round"
-)
-
-// Never reports whether r means the job can never run on this fleet.
-func (r Reason) Never() bool { return r == ReasonNoThroughput || r == ReasonGangTooLarge }
 
 // Allocation is a policy's answer: the fraction of wall time each job should
 // spend on each model (each of its Gang devices), Gavel's X matrix.

@@ -292,6 +292,7 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 		ResetInterval: cfg.ResetInterval,
 		Rand:          cfg.Rand,
 		ModelOrder:    cfg.ModelOrder,
+		GavelCompat:   cfg.GavelCompat,
 	})
 	var (
 		active   []*jobState

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/granaryhq/granary/internal/sched"
@@ -254,8 +255,8 @@ func CheckPlacement(s *sched.Snapshot, tp *sched.Throughputs, p sched.Placement)
 		if _, ok := jobs[w.Job]; !ok {
 			return fmt.Errorf("unknown job %q waiting", w.Job)
 		}
-		if w.Reason == "" {
-			return fmt.Errorf("job %s waits without a reason", w.Job)
+		if !slices.Contains(sched.Reasons, w.Reason) {
+			return fmt.Errorf("job %s waits with reason %q, not one of sched.Reasons", w.Job, w.Reason)
 		}
 	}
 	ids := make([]string, 0, len(jobs))

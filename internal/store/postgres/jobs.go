@@ -18,15 +18,18 @@ import (
 
 var _ jobs.Store = (*Store)(nil)
 
-// InService returns every device in service, ordered by serial.
+// InService returns every device in service with its node's site and
+// interconnect domain (the scheduler's switch), ordered by serial.
 func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
-	rows, err := s.pool.Query(ctx, "SELECT serial, model, node FROM devices WHERE state = 'in-service' ORDER BY serial")
+	rows, err := s.pool.Query(ctx, `SELECT d.serial, d.model, d.node, coalesce(nullif(d.site, ''), n.site, ''), coalesce(n.interconnect_domain, '')
+		FROM devices d LEFT JOIN nodes n ON n.hostname = d.node AND d.node <> ''
+		WHERE d.state = 'in-service' ORDER BY d.serial`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (jobs.Device, error) {
 		var d jobs.Device
-		err := r.Scan(&d.Serial, &d.Model, &d.Node)
+		err := r.Scan(&d.Serial, &d.Model, &d.Node, &d.Site, &d.Switch)
 		return d, err
 	})
 }

@@ -18,10 +18,13 @@ import (
 
 var _ jobs.Store = (*Store)(nil)
 
-// InService returns every device in service, ordered by serial: the fleet
+// InService returns every device in service with its node's site and
+// interconnect domain (the scheduler's switch), ordered by serial: the fleet
 // the scheduler sees.
 func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT serial, model, node FROM devices WHERE state = 'in-service' ORDER BY serial")
+	rows, err := s.r.QueryContext(ctx, `SELECT d.serial, d.model, d.node, coalesce(nullif(d.site, ''), n.site, ''), coalesce(n.interconnect_domain, '')
+		FROM devices d LEFT JOIN nodes n ON n.hostname = d.node AND d.node <> ''
+		WHERE d.state = 'in-service' ORDER BY d.serial`)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +32,7 @@ func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
 	var out []jobs.Device
 	for rows.Next() {
 		var d jobs.Device
-		if err := rows.Scan(&d.Serial, &d.Model, &d.Node); err != nil {
+		if err := rows.Scan(&d.Serial, &d.Model, &d.Node, &d.Site, &d.Switch); err != nil {
 			return nil, err
 		}
 		out = append(out, d)

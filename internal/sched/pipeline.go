@@ -1,0 +1,253 @@
+package sched
+
+import "fmt"
+
+// Run is one job placed for the next round: Gang devices of one model.
+// Devices are indices into the model's pool, 0..Fleet[Model]-1, numbered in
+// Snapshot.Nodes order (node i's devices follow node i-1's).
+type Run struct {
+	Job     string
+	Model   string
+	Devices []int
+	// Nodes are the ids of the nodes Devices are on, in order (nil when the
+	// snapshot has no nodes).
+	Nodes []string
+	// Wanted is the model the policy chose when the job runs on another
+	// (no node of Wanted had room); "" otherwise.
+	Wanted string
+	// Kept is set when the job keeps the devices it held.
+	Kept bool
+}
+
+// Wait is one active job not placed for the next round, and why.
+type Wait struct {
+	Job    string
+	Reason Reason
+	// Model is the model the reason is about (fragmented, reclaimed), "".
+	Model string
+	// Free is, for fragmented, the most devices of Model free on one node
+	// (one site's whole nodes, for a multi-node gang: Multi) this round.
+	Free  int
+	Multi bool
+	// By is, for reclaimed, the team whose guarantee takes the devices back;
+	// Guarantee is that guarantee (devices of Model).
+	By        string
+	Guarantee int
+}
+
+// Placement is the outcome of one round: who runs where, who waits and why.
+// Every active job of the snapshot is in exactly one of Runs or Waiting.
+type Placement struct {
+	Runs    []Run
+	Waiting []Wait
+}
+
+// RunOf returns the run of a job in p, if it has one.
+func (p Placement) RunOf(jobID string) (Run, bool) {
+	for _, r := range p.Runs {
+		if r.Job == jobID {
+			return r, true
+		}
+	}
+	return Run{}, false
+}
+
+// cycle is one round of the pipeline: the snapshot, what the policy sees,
+// and each stage's decisions so far.
+type cycle struct {
+	s      *Snapshot
+	tp     *Throughputs
+	models []string // s.models(): columns
+	topo   *topology
+	free   *freeState // the pack stage's device bookkeeping
+
+	eff   Snapshot // the jobs the policy sees (filter), weighted (fairness)
+	src   []int    // eff job → s job
+	effOf []int    // s job → eff job, -1
+	// by s job:
+	reason []Reason
+	wait   []Wait
+	// by eff job:
+	tput   [][]float64 // effective steps/s per column (0: may not run there)
+	chosen []int       // column + 1 chosen by prioritize/guarantees (0: none)
+	run    []placed    // where it runs (pack, upgrade)
+	held   []*Held     // what it holds from the previous round
+}
+
+type placed struct {
+	col    int // -1: not placed
+	devs   []int
+	wanted int // column the policy chose when placed elsewhere, -1
+	kept   bool
+}
+
+// Next runs one round of the placement pipeline at s.Now. The live loop
+// (control, through jobs.Planner) and the simulator (internal/sim) both call
+// it; each stage is a small function that records, for every job it keeps
+// from running, a Reason:
+//
+//  1. filter: a job's models are those its allowed/forbidden lists leave,
+//     where its throughput is > 0 and its gang fits (on one node, or, for a
+//     gang larger than every node of the model, on whole nodes of one site,
+//     or of the fleet when it may span sites). A job with no model, or with
+//     a quantity that is not finite, waits and is not shown to the policy.
+//  2. fairness: when jobs name teams, a job's weight is its team's weight ×
+//     its own ÷ the sum of its team's active job weights.
+//  3. allocate: the policy's allocation X, recomputed when the job set
+//     changed and the reset interval has passed (Gavel's mechanism).
+//  4. prioritize: Gavel's priorities choose a model for each job that runs.
+//  5. guarantees: a team below its guarantee on a model takes devices back
+//     from teams running above theirs (lending is reclaimed).
+//  6. keep: a job keeps the devices it holds on its chosen model (lease
+//     extension), or faster ones it holds when that model has slack.
+//  7. pack: gangs go on nodes, largest first: a gang that fits a node on the
+//     best-fitting node; a larger one on whole nodes of one switch, else of
+//     one site (or of several when the job allows it). When no node has
+//     room, a job keeps what it holds or falls back to another model.
+//  8. upgrade: a job starting on a model slower than one with free room
+//     moves there.
+//
+// With RoundConfig.GavelCompat, stages 6–8 keep only lease extension: a job
+// runs on the chosen model or waits, as in Gavel. The error is the policy's,
+// or a snapshot that is not valid (duplicate job ids, nodes that do not sum
+// to the fleet, more than 64 models).
+func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
+	c, err := st.newCycle(s, tp)
+	if err != nil {
+		return Placement{}, err
+	}
+	c.filter()
+	c.fairness()
+	cols := st.sync(&c.eff, tp)
+	if err := st.allocate(&c.eff, tp, cols); err != nil {
+		return Placement{}, err
+	}
+	chosen, _ := st.prioritize(&c.eff, cols)
+	c.fromMechanism(st, chosen, cols)
+	c.guarantees()
+	c.keep(st.cfg.GavelCompat)
+	c.pack(st.cfg.GavelCompat)
+	if !st.cfg.GavelCompat {
+		c.upgrade()
+	}
+	return c.placement(st, cols), nil
+}
+
+// allocate is stage 3: Gavel's recomputation of X when the job set changed
+// (at most once per reset interval, except before the first reset).
+func (st *RoundState) allocate(s *Snapshot, tp *Throughputs, cols []int) error {
+	elapsed := s.Now - st.lastReset
+	if !st.dirty || (elapsed < st.cfg.ResetInterval && st.lastReset != 0) {
+		return nil
+	}
+	st.reset(s.Now, cols)
+	a, err := st.policy.Allocate(s, tp)
+	if err != nil {
+		return err
+	}
+	st.setAllocation(&a)
+	st.dirty = false
+	st.Allocations++
+	return nil
+}
+
+func (st *RoundState) newCycle(s *Snapshot, tp *Throughputs) (*cycle, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	models := s.models()
+	if len(models) > 64 {
+		return nil, fmt.Errorf("snapshot: %d accelerator models; the pipeline handles at most 64", len(models))
+	}
+	if st.topo == nil || !st.topo.same(s, models) {
+		st.topo = newTopology(s, models)
+	}
+	c := &cycle{s: s, tp: tp, models: models, topo: st.topo,
+		reason: make([]Reason, len(s.Jobs)), wait: make([]Wait, len(s.Jobs))}
+	c.eff = Snapshot{Now: s.Now, Fleet: s.Fleet, Nodes: s.Nodes, Teams: s.Teams}
+	return c, nil
+}
+
+// fromMechanism records prioritize's choices (model indices of st) as
+// columns, and what each job holds.
+func (c *cycle) fromMechanism(st *RoundState, chosen, cols []int) {
+	colOf := make([]int, len(st.models))
+	for i := range colOf {
+		colOf[i] = -1
+	}
+	for col, k := range cols {
+		colOf[k] = col
+	}
+	n := len(c.eff.Jobs)
+	c.chosen = make([]int, n)
+	c.run = make([]placed, n)
+	c.held = make([]*Held, n)
+	for i := range c.eff.Jobs {
+		if chosen[i] > 0 {
+			c.chosen[i] = colOf[chosen[i]-1] + 1
+		}
+		c.run[i] = placed{col: -1, wanted: -1}
+		j := &c.eff.Jobs[i]
+		switch rec := st.order[i]; {
+		case j.Held != nil:
+			c.held[i] = j.Held
+		case rec.prevK >= 0 && colOf[rec.prevK] >= 0:
+			c.held[i] = &Held{Model: st.models[rec.prevK], Devices: rec.prevDevs}
+		}
+	}
+	for i := range c.eff.Jobs {
+		if c.chosen[i] == 0 {
+			c.setWait(i, Wait{Reason: st.waitReason(&c.eff, i, st.order[i], cols)})
+		}
+	}
+}
+
+func (c *cycle) setWait(i int, w Wait) {
+	si := c.src[i]
+	w.Job = c.s.Jobs[si].ID
+	c.wait[si] = w
+	c.reason[si] = w.Reason
+}
+
+// placement assembles the round's outcome and remembers it for lease
+// extension.
+func (c *cycle) placement(st *RoundState, cols []int) Placement {
+	var out Placement
+	nrun := 0
+	for i := range c.run {
+		if c.run[i].col >= 0 {
+			nrun++
+		}
+	}
+	out.Runs = make([]Run, 0, nrun)
+	for _, rec := range st.order {
+		rec.prevK, rec.prevDevs = -1, nil
+	}
+	for i := range c.eff.Jobs {
+		p := c.run[i]
+		if p.col < 0 {
+			continue
+		}
+		r := Run{Job: c.eff.Jobs[i].ID, Model: c.models[p.col], Devices: p.devs, Kept: p.kept}
+		if p.wanted >= 0 {
+			r.Wanted = c.models[p.wanted]
+		}
+		if c.s.Nodes != nil {
+			r.Nodes = c.topo.nodeIDs(p.col, p.devs)
+		}
+		out.Runs = append(out.Runs, r)
+		rec := st.order[i]
+		rec.prevK, rec.prevDevs = cols[p.col], p.devs
+	}
+	for si := range c.s.Jobs {
+		// A wait recorded by an earlier stage may have been overruled.
+		if i := c.effOf[si]; i >= 0 && c.run[i].col >= 0 {
+			continue
+		}
+		if c.reason[si] == "" {
+			c.wait[si] = Wait{Job: c.s.Jobs[si].ID, Reason: ReasonOutranked}
+		}
+		out.Waiting = append(out.Waiting, c.wait[si])
+	}
+	return out
+}
