@@ -25,7 +25,8 @@ type NewJob struct {
 	Model           string   `json:"model,omitempty" maxLength:"200" doc:"Or: a model the fit advisor knows (e.g. Llama-3-8B); its class and throughputs are derived with the perf model"`
 	Precision       string   `json:"precision,omitempty" maxLength:"8" doc:"With model: bf16 (default), fp8, int8, int4, …"`
 	Workload        string   `json:"workload,omitempty" enum:"train,serve" doc:"With model: train (default; steps are optimizer steps of 4M tokens) or serve (steps are output tokens)"`
-	Gang            int      `json:"gang" minimum:"1" doc:"Devices needed at once, all of one model, on one node"`
+	Gang            int      `json:"gang" minimum:"1" doc:"Devices needed at once, all of one model: on one node when a node is that large, otherwise on whole nodes of one site"`
+	SpanSites       bool     `json:"span_sites,omitempty" doc:"Let a gang larger than a node span sites"`
 	Weight          float64  `json:"weight,omitempty" minimum:"0" doc:"Priority weight inside the team (default 1)"`
 	Allowed         []string `json:"allowed,omitempty" doc:"Only these accelerator models (any catalog name)"`
 	Forbidden       []string `json:"forbidden,omitempty" doc:"Never these accelerator models"`
@@ -107,14 +108,14 @@ func jobRoutes(r *Registrar, svc *jobs.Service) {
 		OperationID: "submit-job", Method: http.MethodPost, Path: "/api/v1/jobs", Tags: []string{"jobs"},
 		Summary: "Submit a job",
 		Description: "Queues a job for the scheduler. Give its workload as a class of the throughput table, or as model + precision + workload " +
-			"(train or serve), which the fit advisor turns into a class (fit:llama-3-8b:bf16:train) with throughputs on every model of the fleet. A job that can never run on today's fleet — an unknown class, a gang larger than any node, " +
+			"(train or serve), which the fit advisor turns into a class (fit:llama-3-8b:bf16:train) with throughputs on every model of the fleet. A job that can never run on today's fleet — an unknown class, a gang larger than any node and site, " +
 			"only forbidden models, zero throughput on every model it may use — is a 422 that says why.",
 		DefaultStatus: http.StatusCreated,
 		Errors:        []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge},
 	}, write, func(ctx context.Context, in *body[NewJob]) (*body[Job], error) {
 		b := in.Body
 		j, err := svc.Submit(ctx, jobs.Spec{Name: b.Name, Team: b.Team, Class: b.Class, Model: b.Model, Precision: b.Precision, Workload: b.Workload, Gang: b.Gang, Weight: b.Weight,
-			Allowed: b.Allowed, Forbidden: b.Forbidden, TotalSteps: b.TotalSteps, DurationSeconds: b.DurationSeconds, ReferenceModel: b.ReferenceModel}, actor(ctx))
+			SpanSites: b.SpanSites, Allowed: b.Allowed, Forbidden: b.Forbidden, TotalSteps: b.TotalSteps, DurationSeconds: b.DurationSeconds, ReferenceModel: b.ReferenceModel}, actor(ctx))
 		if err != nil {
 			return nil, err
 		}

@@ -37,7 +37,7 @@ func jobsServer(t *testing.T) (*client.Client, *sqlite.Store) {
 		t.Fatal(err)
 	}
 	var es []sched.ThroughputEntry
-	for _, g := range []int{1, 8, 16} {
+	for _, g := range []int{1, 8, 16, 32} {
 		es = append(es, sched.ThroughputEntry{Class: "llm-7b", Gang: g, Model: "h800-sxm5-80gb", StepsPerSecond: float64(g)})
 	}
 	w, err := jobs.NewWorkloads(es)
@@ -76,7 +76,7 @@ func TestJobsAPI(t *testing.T) {
 		job  api.NewJob
 		want string
 	}{
-		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Gang: 16, TotalSteps: 1}, "a gang of 16 is larger than any node"},
+		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Gang: 32, TotalSteps: 1}, "a gang of 32 exceeds the in-service capacity of every model it can run on (largest: 16 × h800-sxm5-80gb in one site)"},
 		{api.NewJob{Name: "x", Team: "llm", Class: "gpt-5", Gang: 1, TotalSteps: 1}, `unknown class "gpt-5"`},
 		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Gang: 1, TotalSteps: 1, Forbidden: []string{"H800"}}, "leave none of the fleet's models"},
 	} {

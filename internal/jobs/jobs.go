@@ -140,13 +140,6 @@ type Team struct {
 	Guarantees map[string]int `json:"guarantees,omitempty"`
 }
 
-func (t Team) weight() float64 {
-	if t.Weight <= 0 {
-		return 1
-	}
-	return t.Weight
-}
-
 // DefaultTeam is the team of jobs whose team has no record.
 func DefaultTeam(name string) Team { return Team{Name: name, Weight: 1} }
 

@@ -272,7 +272,7 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 				fmt.Fprintf(env.Stderr, "  … and %d more (see -o json)\n", len(un)-10)
 				break
 			}
-			fmt.Fprintf(env.Stderr, "  %s:%d: job %d (%s, gang %d): %s\n", o.trace, jobs[u.ID].Line, u.ID, jobs[u.ID].Class, jobs[u.ID].Gang, u.Reason)
+			fmt.Fprintf(env.Stderr, "  %s:%d: job %d (%s, gang %d): %s (%s)\n", o.trace, jobs[u.ID].Line, u.ID, jobs[u.ID].Class, jobs[u.ID].Gang, u.Reason.Message(), u.Reason)
 		}
 	}
 	if plotFormat != "" {

@@ -122,7 +122,7 @@ func TestSimBadInput(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "nowhere.trace:2: job 1 (ResNet-50, gang 2)") {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
-	if !strings.Contains(out, `"reason": "gang larger than the fleet of every model it can run on"`) {
+	if !strings.Contains(out, `"reason": "gang-too-large"`) {
 		t.Errorf("JSON does not list the unrunnable job:\n%s", out)
 	}
 }
