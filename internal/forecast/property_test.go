@@ -50,8 +50,31 @@ func randomPlan(r *rand.Rand, det bool) Plan {
 	return p
 }
 
+// refDemand is Demand(m) written from docs/runway.md ("Semantics") alone,
+// not from the package: inference growing per year plus the training runs
+// active in month m, spread over their months, all over the efficiency gain.
+func refDemand(t *testing.T, p Plan, m int) float64 {
+	if p.Demand.Generations != nil {
+		t.Fatal("refDemand covers explicit training runs only")
+	}
+	const secondsPerMonth = 365.25 * 86400 / 12
+	years := float64(m) / 12
+	v := p.Demand.Inference.PFLOPS * math.Pow(p.Demand.Inference.GrowthPerYear, years)
+	for _, r := range p.Demand.Training {
+		first := int(r.Start - p.Start)
+		if m >= first && m < first+r.Months {
+			v += r.FLOP / (float64(r.Months) * secondsPerMonth) / 1e15
+		}
+	}
+	return v / math.Pow(p.EfficiencyGainPerYear, years)
+}
+
+// refShort is "demand(m) > supply(m)", exact ties (to 10⁻⁹) served.
+func refShort(demand, supply float64) bool { return demand > supply*(1+1e-9) }
+
 // naiveRunway is a reference for deterministic plans: one record per
-// device, reserve brought out one unit at a time in fleet order.
+// device, reserve brought out one unit at a time in fleet order. It uses
+// nothing of the package but the plan's types.
 func naiveRunway(t *testing.T, p Plan, cat *accel.Catalog) (int, []float64) {
 	type dev struct {
 		pf     float64
@@ -74,7 +97,10 @@ func naiveRunway(t *testing.T, p Plan, cat *accel.Catalog) (int, []float64) {
 		}
 		reserve[i] = h.Reserve
 	}
-	demand := demandSeries(&p, p.Demand.Runs())
+	demand := make([]float64, p.HorizonMonths)
+	for m := range demand {
+		demand[m] = refDemand(t, p, m)
+	}
 	runway := p.HorizonMonths
 	supply := make([]float64, p.HorizonMonths)
 	for m := 0; m < p.HorizonMonths; m++ {
@@ -98,14 +124,14 @@ func naiveRunway(t *testing.T, p Plan, cat *accel.Catalog) (int, []float64) {
 			s += d.pf
 		}
 		for i := range reserve {
-			for reserve[i] > 0 && short(demand[m], s) {
+			for reserve[i] > 0 && refShort(demand[m], s) {
 				reserve[i]--
 				devs = append(devs, dev{rate(p.Fleet[i].Model), m + life})
 				s += rate(p.Fleet[i].Model)
 			}
 		}
 		supply[m] = s
-		if short(demand[m], s) && runway == p.HorizonMonths {
+		if refShort(demand[m], s) && runway == p.HorizonMonths {
 			runway = m
 		}
 	}
@@ -128,8 +154,11 @@ func TestAgainstNaiveReference(t *testing.T) {
 			t.Fatalf("trial %d: runway %d, reference %d\nplan %+v", trial, got, want, p)
 		}
 		for m, s := range res.Series {
-			if math.Abs(s.Supply.P50-round3(supply[m])) > 0.0015 || s.Supply.P10 != s.Supply.P90 {
+			if math.Abs(s.Supply.P50-supply[m]) > 0.0015 || s.Supply.P10 != s.Supply.P90 {
 				t.Fatalf("trial %d month %d: supply %+v, reference %.3f", trial, m, s.Supply, supply[m])
+			}
+			if d := refDemand(t, p, m); math.Abs(s.Demand.P50-d) > 0.0006 {
+				t.Fatalf("trial %d month %d: demand %.3f, reference %.4f", trial, m, s.Demand.P50, d)
 			}
 		}
 	}

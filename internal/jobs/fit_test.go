@@ -39,8 +39,10 @@ func fitService(t *testing.T, w *jobs.Workloads) *jobs.Service {
 	return svc
 }
 
-// fastest is the oracle: the fleet chip where perf.GangRate (what `granary
-// fit matrix` uses) gives the model the most training steps/s.
+// fastest is the fleet chip where perf.GangRate (what `granary fit matrix`
+// uses) gives the model the most training steps/s: a wiring check (the
+// service and the planner use what fit matrix computes);
+// TestFitRateIsSixND checks the numbers independently.
 func fastest(t *testing.T, model string, gang int) (string, float64) {
 	t.Helper()
 	m, err := models.Default().Resolve(model)
@@ -62,6 +64,31 @@ func fastest(t *testing.T, model string, gang int) (string, float64) {
 		}
 	}
 	return best, bestV
+}
+
+// TestFitRateIsSixND checks the fit class's throughput independently of
+// perf: a training step of FitStepTokens tokens costs 6·N·tokens FLOPs
+// (N = 8.03 B for Llama-3-8B, its model card), and 8 H800 deliver 8 ×
+// 989.4 TFLOP/s dense BF16 (the datasheet) at the Hopper family's 40% MFU
+// (Llama 3 405B's published 38–43%). The table entry the service derives
+// must be that rate, and the H800 (≈3.6× the 910B3's and ≈9× the L20's
+// dense BF16 at 40% vs 35% MFU) must be where the planner puts the job.
+func TestFitRateIsSixND(t *testing.T) {
+	w := workloads(t)
+	j, err := fitService(t, w).Submit(context.Background(), jobs.Spec{Name: "ft", Team: "a", Model: "Llama-3-8B", Gang: 8, TotalSteps: 100}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 8 * 989.4e12 * 0.40 / (6 * 8.03e9 * 4e6)
+	got, ok := w.Lookup(j.Class, 8, "h800-sxm5-80gb")
+	if !ok || got < want*0.99 || got > want*1.01 {
+		t.Fatalf("Llama-3-8B × 8 H800: %v steps/s (ok %v), 6·N·D gives %.5f", got, ok, want)
+	}
+	for _, other := range []string{"ascend-910b3", "l20-48gb"} {
+		if v, _ := w.Lookup(j.Class, 8, other); v >= got/2 {
+			t.Errorf("%s: %v steps/s, not well below the H800's %v", other, v, got)
+		}
+	}
 }
 
 func TestSubmitByModelPlacesWherePerfIsFastest(t *testing.T) {
