@@ -90,6 +90,9 @@ func New(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: registering metrics: %w", err)
 	}
+	if err := registerHealthMetrics(o.Registry, s); err != nil {
+		return nil, fmt.Errorf("api: registering metrics: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Granary API", Version)

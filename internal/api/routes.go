@@ -58,6 +58,7 @@ type ImportResult = inventory.ImportResult
 func (s *server) routes(r *Registrar, maxImport int64) {
 	read, write, admin := inventory.RoleViewer, inventory.RoleOperator, inventory.RoleAdmin
 	s.runwayRoute(r)
+	s.agentRoutes(r)
 
 	Operation(r, huma.Operation{
 		OperationID: "list-devices", Method: http.MethodGet, Path: "/api/v1/devices", Tags: []string{"devices"},
@@ -226,7 +227,7 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 		Summary: "Create an API token", Description: "The secret is in the response and never shown again; only its hash is stored.",
 		DefaultStatus: http.StatusCreated, Errors: []int{http.StatusUnprocessableEntity},
 	}, admin, func(ctx context.Context, in *tokenInput) (*body[CreatedToken], error) {
-		t, secret, err := s.ledger.CreateToken(ctx, in.Body.Role, in.Body.Name)
+		t, secret, err := s.createToken(ctx, in.Body)
 		if err != nil {
 			return nil, err
 		}

@@ -66,8 +66,9 @@ type NodeList struct {
 
 // NewToken is the body of POST /api/v1/tokens.
 type NewToken struct {
-	Role inventory.Role `json:"role" enum:"viewer,operator,admin"`
+	Role inventory.Role `json:"role" enum:"viewer,operator,admin,agent"`
 	Name string         `json:"name,omitempty" maxLength:"128" doc:"A note saying who or what uses the token"`
+	Node string         `json:"node,omitempty" maxLength:"253" doc:"Agent tokens only: the hostname of the one node the token may report for"`
 }
 
 // CreatedToken is a new token with its secret, which is shown only once.

@@ -11,13 +11,13 @@ import (
 // grouped under headings (PCIe, Physical Memory Usage, Power, Temperature,
 // ECC, Retired Pages). A card block cut off before its identity is dropped
 // with a warning.
-func ParseCnmon(data []byte) ([]Device, []Warning) {
+func ParseCnmon(data []byte) ([]Accelerator, []Warning) {
 	const tool = "cnmon"
 	var ws []Warning
 	data, ws = bounded(tool, data, ws)
 	var (
-		out   []Device
-		cur   *Device
+		out   []Accelerator
+		cur   *Accelerator
 		start int
 		bus   [4]string // domain, bus, device, function
 		corr  sumCount
@@ -52,7 +52,7 @@ func ParseCnmon(data []byte) ([]Device, []Warning) {
 				return out, ws
 			}
 			seen = true
-			out = append(out, Device{Vendor: "cambricon", Tool: tool, Index: id})
+			out = append(out, Accelerator{Vendor: "cambricon", Tool: tool, Index: id})
 			cur, start = &out[len(out)-1], kv.Line
 			continue
 		}

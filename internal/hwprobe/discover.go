@@ -12,9 +12,9 @@ import (
 // A tool that is not installed (run returns ErrNoTool) is skipped; one that
 // fails is a warning, and the other vendors are still read. Devices come
 // back in tool order, each tool's in its own order.
-func Discover(run Run) ([]Device, []Warning) {
+func Discover(run Run) ([]Accelerator, []Warning) {
 	var (
-		out []Device
+		out []Accelerator
 		ws  []Warning
 	)
 	call := func(tool string, args ...string) ([]byte, bool) {

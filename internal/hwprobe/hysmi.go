@@ -21,11 +21,11 @@ var hyLine = regexp.MustCompile(`^(?:DCU|HCU|GPU)\[(\d+)\]\s*:\s*(.*)$`)
 // "DCU[i] : BLOCK STATUS CORRECTABLE UNCORRECTABLE" and are summed over
 // blocks. A device without a product or serial line is dropped with a
 // warning.
-func ParseHySMI(data []byte) ([]Device, []Warning) {
+func ParseHySMI(data []byte) ([]Accelerator, []Warning) {
 	const tool = "hy-smi"
 	var ws []Warning
 	data, ws = bounded(tool, data, ws)
-	byIdx := map[int]*Device{}
+	byIdx := map[int]*Accelerator{}
 	var order []int
 	first := map[int]int{}
 	var corr, unc = map[int]*sumCount{}, map[int]*sumCount{}
@@ -55,7 +55,7 @@ func ParseHySMI(data []byte) ([]Device, []Warning) {
 				ws = append(ws, Warning{Tool: tool, Line: line, Msg: fmt.Sprintf("more than %d devices; the rest are ignored", MaxDevices)})
 				break
 			}
-			d = &Device{Vendor: "hygon", Tool: tool, Index: idx}
+			d = &Accelerator{Vendor: "hygon", Tool: tool, Index: idx}
 			byIdx[idx], first[idx] = d, line
 			corr[idx], unc[idx] = &sumCount{}, &sumCount{}
 			order = append(order, idx)
@@ -93,7 +93,7 @@ func ParseHySMI(data []byte) ([]Device, []Warning) {
 			driver = v
 		}
 	}
-	var out []Device
+	var out []Accelerator
 	for _, idx := range order {
 		d := byIdx[idx]
 		d.Driver = driver

@@ -15,13 +15,13 @@ import (
 // several chips (Atlas A3) is one device whose memory is the sum of its
 // chips'. Serial numbers and firmware come from `npu-smi info -t board`
 // (ApplyNPUBoard).
-func ParseNPUInfo(data []byte) ([]Device, []Warning) {
+func ParseNPUInfo(data []byte) ([]Accelerator, []Warning) {
 	const tool = "npu-smi"
 	var ws []Warning
 	data, ws = bounded(tool, data, ws)
 	var (
-		out     []Device
-		cur     *Device
+		out     []Accelerator
+		cur     *Accelerator
 		inTable bool
 		seen    bool
 		version string
@@ -72,7 +72,7 @@ func ParseNPUInfo(data []byte) ([]Device, []Warning) {
 				ws = append(ws, Warning{Tool: tool, Line: line, Msg: fmt.Sprintf("more than %d NPUs; the rest are ignored", MaxDevices)})
 				return out, ws
 			}
-			d := Device{Vendor: "huawei", Tool: tool, Index: id, Product: strings.Join(head[1:], " "), Driver: version}
+			d := Accelerator{Vendor: "huawei", Tool: tool, Index: id, Product: strings.Join(head[1:], " "), Driver: version}
 			if st := strings.ToLower(cleanValue(cells[1])); npuSeverity[st] > 0 {
 				d.Health.Status = st
 			} else if st != "" {
@@ -126,7 +126,7 @@ func lastTotal(cell string) (int64, bool) {
 // ApplyNPUBoard fills d's serial, firmware and driver from the output of
 // `npu-smi info -t board -i N`. A board report for a different NPU id or
 // PCI bus is refused with a warning.
-func ApplyNPUBoard(d *Device, data []byte) []Warning {
+func ApplyNPUBoard(d *Accelerator, data []byte) []Warning {
 	const tool = "npu-smi -t board"
 	var ws []Warning
 	data, ws = bounded(tool, data, ws)
@@ -161,7 +161,7 @@ func ApplyNPUBoard(d *Device, data []byte) []Warning {
 // ApplyNPUHealth fills d's health status and error codes from the output
 // of `npu-smi info -t health -i N` (one block per chip; the worst status
 // wins, error codes are collected from every chip).
-func ApplyNPUHealth(d *Device, data []byte) []Warning {
+func ApplyNPUHealth(d *Accelerator, data []byte) []Warning {
 	const tool = "npu-smi -t health"
 	var ws []Warning
 	data, ws = bounded(tool, data, ws)

@@ -131,7 +131,7 @@ func (r nvReasons) active() []string {
 // ParseNvidiaSMI reads the output of nvidia-smi -q -x. GPUs that are
 // complete are returned even when the document is cut off later; the GPU
 // being read when it broke is dropped with a warning naming the line.
-func ParseNvidiaSMI(data []byte) ([]Device, []Warning) {
+func ParseNvidiaSMI(data []byte) ([]Accelerator, []Warning) {
 	const tool = "nvidia-smi"
 	var ws []Warning
 	data, ws = bounded(tool, data, ws)
@@ -143,7 +143,7 @@ func ParseNvidiaSMI(data []byte) ([]Device, []Warning) {
 	var (
 		driver   string
 		attached = -1
-		out      []Device
+		out      []Accelerator
 	)
 	for {
 		tok, err := dec.Token()
@@ -196,8 +196,8 @@ done:
 	return out, ws
 }
 
-func (g nvGPU) device(i int, driver string, line int) (Device, []Warning) {
-	d := Device{
+func (g nvGPU) device(i int, driver string, line int) (Accelerator, []Warning) {
+	d := Accelerator{
 		Vendor: "nvidia", Tool: "nvidia-smi", Index: i,
 		Serial: cleanValue(g.Serial), UUID: cleanValue(g.UUID), Product: cleanValue(g.Product),
 		MemoryMiB: parseMiB(g.FB.Total, "MiB"), Driver: driver, Firmware: cleanValue(g.VBIOS),

@@ -1,6 +1,6 @@
 // Package hwprobe reads what the accelerator vendors' own tools print —
 // nvidia-smi -q -x, npu-smi info, cnmon info, hy-smi and kernel XID lines —
-// into one Device shape: identity (serial, UUID, product, PCI bus), memory,
+// into one Accelerator shape: identity (serial, UUID, product, PCI bus), memory,
 // driver and firmware versions, and health signals. It is pure: parsers take
 // bytes and return devices plus warnings; Discover takes the command runner as
 // a function, so the agent (internal/cli/agentcmd) is the only edge that
@@ -21,8 +21,8 @@ import (
 	"github.com/granaryhq/granary/internal/accel"
 )
 
-// Device is one accelerator as its vendor tool describes it.
-type Device struct {
+// Accelerator is one device as its vendor tool describes it.
+type Accelerator struct {
 	Vendor    string `json:"vendor"`               // "nvidia", "huawei", "cambricon", "hygon"
 	Tool      string `json:"tool"`                 // the tool that reported it, e.g. "nvidia-smi"
 	Index     int    `json:"index"`                // the tool's device index (NPU ID, card number…)
@@ -40,7 +40,7 @@ type Device struct {
 // Key is the identity the ledger files the device under: the board serial,
 // or the UUID when the tool prints no serial. "" means the device cannot be
 // filed (it is reported with a warning, never given an invented serial).
-func (d Device) Key() string {
+func (d Accelerator) Key() string {
 	if d.Serial != "" {
 		return d.Serial
 	}
@@ -104,7 +104,7 @@ const (
 // ResolveModels sets each device's Model to the catalog id its Product
 // names, with a warning for a product the catalog does not know (the device
 // is kept, Model stays "", and the server decides).
-func ResolveModels(cat *accel.Catalog, ds []Device) []Warning {
+func ResolveModels(cat *accel.Catalog, ds []Accelerator) []Warning {
 	var ws []Warning
 	for i := range ds {
 		c, err := cat.Resolve(ds[i].Product)

@@ -27,13 +27,13 @@ func read(t testing.TB, name string) []byte {
 }
 
 type result struct {
-	Devices  []Device  `json:"devices"`
-	Warnings []Warning `json:"warnings"`
+	Devices  []Accelerator `json:"devices"`
+	Warnings []Warning     `json:"warnings"`
 }
 
 // golden compares what a parser made of a recorded output with
 // testdata/golden/NAME.json (refresh with -update, then read the diff).
-func golden(t *testing.T, name string, ds []Device, ws []Warning) {
+func golden(t *testing.T, name string, ds []Accelerator, ws []Warning) {
 	t.Helper()
 	got, err := json.MarshalIndent(result{ds, ws}, "", "  ")
 	if err != nil {
@@ -59,14 +59,14 @@ func golden(t *testing.T, name string, ds []Device, ws []Warning) {
 }
 
 func TestGolden(t *testing.T) {
-	parsers := map[string]func([]byte) ([]Device, []Warning){
+	parsers := map[string]func([]byte) ([]Accelerator, []Warning){
 		"nvidia-smi": ParseNvidiaSMI, "npu-smi": ParseNPUInfo, "cnmon": ParseCnmon, "hy-smi": ParseHySMI,
 	}
 	files, _ := filepath.Glob("testdata/*")
 	n := 0
 	for _, f := range files {
 		base := filepath.Base(f)
-		var parse func([]byte) ([]Device, []Warning)
+		var parse func([]byte) ([]Accelerator, []Warning)
 		for prefix, p := range parsers {
 			if strings.HasPrefix(base, prefix+"-") && !strings.Contains(base, "-board-") && !strings.Contains(base, "-health-") {
 				parse = p
@@ -220,16 +220,16 @@ func TestXids(t *testing.T) {
 
 func TestResolveModels(t *testing.T) {
 	cat := accel.Default()
-	var all []Device
+	var all []Accelerator
 	for _, c := range []struct {
 		f     string
-		parse func([]byte) ([]Device, []Warning)
+		parse func([]byte) ([]Accelerator, []Warning)
 	}{{"nvidia-smi-535.xml", ParseNvidiaSMI}, {"nvidia-smi-470.xml", ParseNvidiaSMI}, {"npu-smi-23.0.rc2-info.txt", ParseNPUInfo},
 		{"cnmon-5.10.22-info.txt", ParseCnmon}, {"hy-smi-2.0-all.txt", ParseHySMI}} {
 		ds, _ := c.parse(read(t, c.f))
 		all = append(all, ds[0])
 	}
-	all = append(all, Device{Product: "Frobnicator 9000", Tool: "x"})
+	all = append(all, Accelerator{Product: "Frobnicator 9000", Tool: "x"})
 	ws := ResolveModels(cat, all)
 	var got []string
 	for _, d := range all {
@@ -293,7 +293,7 @@ func TestDiscover(t *testing.T) {
 // fuzz checks what every parser must hold for any input: no panic, at most
 // MaxDevices devices, no health status outside npu-smi's words, no device
 // without a product, warnings with a tool name.
-func fuzz(f *testing.F, seeds []string, parse func([]byte) ([]Device, []Warning)) {
+func fuzz(f *testing.F, seeds []string, parse func([]byte) ([]Accelerator, []Warning)) {
 	for _, s := range seeds {
 		b, err := os.ReadFile(filepath.Join("testdata", s))
 		if err != nil {
@@ -330,17 +330,17 @@ func FuzzNPUInfo(f *testing.F) {
 	fuzz(f, []string{"npu-smi-23.0.rc2-info.txt", "npu-smi-20.2-info.txt"}, ParseNPUInfo)
 }
 func FuzzNPUDetail(f *testing.F) {
-	fuzz(f, []string{"npu-smi-23.0.rc2-board-6.txt", "npu-smi-23.0.rc2-health-6.txt"}, func(b []byte) ([]Device, []Warning) {
-		d := Device{Index: 6, Product: "910B3"}
+	fuzz(f, []string{"npu-smi-23.0.rc2-board-6.txt", "npu-smi-23.0.rc2-health-6.txt"}, func(b []byte) ([]Accelerator, []Warning) {
+		d := Accelerator{Index: 6, Product: "910B3"}
 		ws := append(ApplyNPUBoard(&d, b), ApplyNPUHealth(&d, b)...)
-		return []Device{d}, ws
+		return []Accelerator{d}, ws
 	})
 }
 func FuzzCnmon(f *testing.F) { fuzz(f, []string{"cnmon-5.10.22-info.txt"}, ParseCnmon) }
 func FuzzHySMI(f *testing.F) { fuzz(f, []string{"hy-smi-2.0-all.txt"}, ParseHySMI) }
 func FuzzKernelXids(f *testing.F) {
 	nv, _ := os.ReadFile("testdata/nvidia-smi-535.xml")
-	fuzz(f, []string{"dmesg-xid.txt"}, func(b []byte) ([]Device, []Warning) {
+	fuzz(f, []string{"dmesg-xid.txt"}, func(b []byte) ([]Accelerator, []Warning) {
 		ds, _ := ParseNvidiaSMI(nv)
 		return ds, ApplyKernelXids(ds, b)
 	})

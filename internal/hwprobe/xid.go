@@ -17,11 +17,11 @@ var xidLine = regexp.MustCompile(`NVRM: Xid \(PCI:([0-9a-fA-F]{4,8}:[0-9a-fA-F]{
 // to the NVIDIA devices on the named PCI buses, each XID once per device
 // in first-seen order. Lines for a bus no device is on are ignored; an XID
 // that is not a number is a warning.
-func ApplyKernelXids(ds []Device, data []byte) []Warning {
+func ApplyKernelXids(ds []Accelerator, data []byte) []Warning {
 	const tool = "dmesg"
 	var ws []Warning
 	data, ws = bounded(tool, data, ws)
-	byBus := map[string]*Device{}
+	byBus := map[string]*Accelerator{}
 	for i := range ds {
 		if ds[i].Vendor == "nvidia" && len(ds[i].PCIBus) > 2 {
 			byBus[ds[i].PCIBus[:len(ds[i].PCIBus)-2]] = &ds[i] // drop ".F"

@@ -59,10 +59,14 @@ const (
 	RoleViewer   Role = "viewer"   // read inventory, history and summary
 	RoleOperator Role = "operator" // viewer + create, import, change state
 	RoleAdmin    Role = "admin"    // operator + manage tokens
+	// RoleAgent is a node agent's token: it may only report the hardware of
+	// the one node named in Token.Node, and nothing else (not even read).
+	RoleAgent Role = "agent"
 )
 
-// Roles lists every role from weakest to strongest.
-var Roles = []Role{RoleViewer, RoleOperator, RoleAdmin}
+// Roles lists every role: the ordered ones from weakest to strongest, then
+// the agent role, which is outside the order.
+var Roles = []Role{RoleViewer, RoleOperator, RoleAdmin, RoleAgent}
 
 // Token is an API bearer token. Only a hash of the secret is stored; the
 // secret is shown once, when the token is created.
@@ -70,7 +74,8 @@ type Token struct {
 	ID        string    `json:"id"`   // public, short, unique; used as the event Actor
 	Name      string    `json:"name"` // free-form note, e.g. "ci" or "bootstrap"
 	Role      Role      `json:"role"`
-	Hash      []byte    `json:"-"` // SHA-256 of the secret
+	Node      string    `json:"node,omitempty"` // agent tokens: the only node it may report for
+	Hash      []byte    `json:"-"`              // SHA-256 of the secret
 	CreatedAt time.Time `json:"created_at"`
 }
 

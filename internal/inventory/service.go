@@ -36,6 +36,11 @@ type Config struct {
 	Classify Classifier
 	// Random is the entropy for token secrets and ids. Nil means crypto/rand.
 	Random io.Reader
+	// Rules turn agent reports into states. Nil means DefaultHealthRules.
+	Rules *HealthRules
+	// AgentGrace is how long an agent may be silent before its node is
+	// unreachable. 0 means DefaultAgentGrace.
+	AgentGrace time.Duration
 }
 
 // Service is the ledger's use-cases. It is safe for concurrent use; all
@@ -46,6 +51,8 @@ type Service struct {
 	now      func() time.Time
 	classify Classifier
 	random   io.Reader
+	rules    HealthRules
+	grace    time.Duration
 }
 
 // New builds a Service.
@@ -62,6 +69,16 @@ func New(c Config) (*Service, error) {
 	}
 	if s.random == nil {
 		s.random = cryptoRand
+	}
+	s.rules, s.grace = DefaultHealthRules(), c.AgentGrace
+	if c.Rules != nil {
+		if err := c.Rules.Validate(); err != nil {
+			return nil, fmt.Errorf("inventory: health rules: %w", err)
+		}
+		s.rules = *c.Rules
+	}
+	if s.grace <= 0 {
+		s.grace = DefaultAgentGrace
 	}
 	return s, nil
 }

@@ -19,6 +19,7 @@ type Store interface {
 	DeviceStore
 	EventStore
 	TokenStore
+	AgentStore
 }
 
 // DeviceStore keeps devices and nodes.

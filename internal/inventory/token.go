@@ -29,7 +29,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("%w: unknown role %q (valid: viewer, operator, admin)", fleet.ErrInvalid, s)
+	return "", fmt.Errorf("%w: unknown role %q (valid: viewer, operator, admin, agent)", fleet.ErrInvalid, s)
 }
 
 func (r Role) rank() int {
@@ -45,7 +45,14 @@ func (r Role) rank() int {
 }
 
 // Allows reports whether a token with role r may do what needs role need.
-func (r Role) Allows(need Role) bool { return r.rank() > 0 && r.rank() >= need.rank() }
+// The agent role allows exactly the operations that need it, and nothing
+// else allows those.
+func (r Role) Allows(need Role) bool {
+	if r == RoleAgent || need == RoleAgent {
+		return r == need
+	}
+	return r.rank() > 0 && r.rank() >= need.rank()
+}
 
 // HashSecret is how token secrets are stored: SHA-256 of the secret's bytes.
 // Secrets are 160 random bits, so a fast hash is enough.
@@ -56,8 +63,27 @@ func HashSecret(secret string) []byte {
 
 // CreateToken makes a token with role and name and returns the secret, which
 // is shown only now.
+// An agent token needs a node: use CreateAgentToken.
 func (s *Service) CreateToken(ctx context.Context, role Role, name string) (Token, string, error) {
+	if role == RoleAgent {
+		return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: "an agent token is for one node: give its hostname"}
+	}
+	return s.createToken(ctx, role, name, "")
+}
+
+// CreateAgentToken makes a token that may only report the hardware of node
+// (a hostname) and returns the secret, which is shown only now.
+func (s *Service) CreateAgentToken(ctx context.Context, node, name string) (Token, string, error) {
+	node = strings.TrimSpace(node)
+	if msg := checkHostname(node); msg != "" {
+		return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: msg}
+	}
+	return s.createToken(ctx, RoleAgent, name, node)
+}
+
+func (s *Service) createToken(ctx context.Context, role Role, name, node string) (Token, string, error) {
 	t, secret, err := s.newToken(role, name, "")
+	t.Node = node
 	if err != nil {
 		return Token{}, "", err
 	}

@@ -412,7 +412,7 @@ func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventor
 
 // CreateToken implements inventory.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t inventory.Token) error {
-	_, err := s.pool.Exec(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)", t.ID, t.Name, string(t.Role), t.Hash, t.CreatedAt)
+	_, err := s.pool.Exec(ctx, "INSERT INTO tokens (id, name, role, node, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)", t.ID, t.Name, string(t.Role), t.Node, t.Hash, t.CreatedAt)
 	if isUnique(err) {
 		return fmt.Errorf("%w: token: %v", fleet.ErrConflict, err)
 	}
@@ -428,20 +428,20 @@ func (s *Store) CreateFirstToken(ctx context.Context, t inventory.Token) (bool, 
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('granary.tokens.bootstrap'))"); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO tokens (id, name, role, hash, created_at)
-			SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM tokens)`, t.ID, t.Name, string(t.Role), t.Hash, t.CreatedAt)
+		tag, err := tx.Exec(ctx, `INSERT INTO tokens (id, name, role, node, hash, created_at)
+			SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM tokens)`, t.ID, t.Name, string(t.Role), t.Node, t.Hash, t.CreatedAt)
 		n = tag.RowsAffected()
 		return err
 	})
 	return n == 1, err
 }
 
-const tokenCols = "id, name, role, hash, created_at"
+const tokenCols = "id, name, role, node, hash, created_at"
 
 func scanToken(row pgx.Row) (inventory.Token, error) {
 	var t inventory.Token
 	var role string
-	err := row.Scan(&t.ID, &t.Name, &role, &t.Hash, &t.CreatedAt)
+	err := row.Scan(&t.ID, &t.Name, &role, &t.Node, &t.Hash, &t.CreatedAt)
 	t.Role, t.CreatedAt = inventory.Role(role), t.CreatedAt.UTC()
 	return t, err
 }

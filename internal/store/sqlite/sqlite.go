@@ -511,7 +511,7 @@ func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventor
 
 // CreateToken implements inventory.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t inventory.Token) error {
-	_, err := s.w.ExecContext(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), t.Hash, t.CreatedAt.UnixMicro())
+	_, err := s.w.ExecContext(ctx, "INSERT INTO tokens (id, name, role, node, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), t.Node, t.Hash, t.CreatedAt.UnixMicro())
 	if isUnique(err) {
 		return fmt.Errorf("%w: token: %v", fleet.ErrConflict, err)
 	}
@@ -520,7 +520,7 @@ func (s *Store) CreateToken(ctx context.Context, t inventory.Token) error {
 
 // CreateFirstToken implements inventory.TokenStore.
 func (s *Store) CreateFirstToken(ctx context.Context, t inventory.Token) (bool, error) {
-	res, err := s.w.ExecContext(ctx, "INSERT INTO tokens (id, name, role, hash, created_at) SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM tokens)", t.ID, t.Name, string(t.Role), t.Hash, t.CreatedAt.UnixMicro())
+	res, err := s.w.ExecContext(ctx, "INSERT INTO tokens (id, name, role, node, hash, created_at) SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM tokens)", t.ID, t.Name, string(t.Role), t.Node, t.Hash, t.CreatedAt.UnixMicro())
 	if err != nil {
 		return false, err
 	}
@@ -528,13 +528,13 @@ func (s *Store) CreateFirstToken(ctx context.Context, t inventory.Token) (bool, 
 	return n == 1, err
 }
 
-const tokenCols = "id, name, role, hash, created_at"
+const tokenCols = "id, name, role, node, hash, created_at"
 
 func scanToken(sc scanner) (inventory.Token, error) {
 	var t inventory.Token
 	var role string
 	var created int64
-	if err := sc.Scan(&t.ID, &t.Name, &role, &t.Hash, &created); err != nil {
+	if err := sc.Scan(&t.ID, &t.Name, &role, &t.Node, &t.Hash, &created); err != nil {
 		return t, err
 	}
 	t.Role, t.CreatedAt = inventory.Role(role), time.UnixMicro(created).UTC()

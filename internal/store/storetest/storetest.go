@@ -80,6 +80,9 @@ func Run(t *testing.T, open Opener) {
 		{"Events", testEvents},
 		{"Tokens", testTokens},
 		{"Nodes", testNodes},
+		{"AgentTokens", testAgentTokens},
+		{"AgentReports", testAgentReports},
+		{"AgentSaveRoundTrip", testAgentSave},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,68 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/granaryhq/granary/internal/api/apitest"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/hwprobe"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+// TestAgentScope: an agent token reports for its node only and can do
+// nothing else; a report fills the health endpoint and the DCGM-named
+// gauges.
+func TestAgentScope(t *testing.T) {
+	ctx := context.Background()
+	srv := apitest.Start(t, apitest.Options{})
+	admin := srv.Client(t, apitest.AdminSecret)
+	tok, err := admin.CreateAgentToken(ctx, "gpu-07", "agent on gpu-07")
+	if err != nil || tok.Node != "gpu-07" || tok.Role != inventory.RoleAgent {
+		t.Fatalf("create agent token: %+v %v", tok, err)
+	}
+	if _, err := admin.CreateToken(ctx, inventory.RoleAgent, "no node"); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("agent token without node: %v", err)
+	}
+	ag := srv.Client(t, tok.Secret)
+	temp := 83.0
+	r := inventory.AgentReport{Node: "gpu-07", Devices: []hwprobe.Accelerator{{Vendor: "nvidia", Tool: "nvidia-smi", Serial: "1652823011000",
+		Product: "NVIDIA H800", PCIBus: "0000:18:00.0", Health: hwprobe.Health{TemperatureC: &temp, Errors: []string{"79"}}}}}
+	res, err := ag.Report(ctx, r)
+	if err != nil || len(res.Created) != 1 {
+		t.Fatalf("report: %+v %v", res, err)
+	}
+	r.Node = "gpu-08"
+	if _, err := ag.Report(ctx, r); !errors.Is(err, fleet.ErrForbidden) {
+		t.Errorf("report for another node: %v", err)
+	}
+	if _, err := ag.Device(ctx, "1652823011000"); !errors.Is(err, fleet.ErrForbidden) {
+		t.Errorf("agent token reading a device: %v", err)
+	}
+	if _, err := admin.Report(ctx, r); !errors.Is(err, fleet.ErrForbidden) {
+		t.Errorf("admin token reporting: %v", err)
+	}
+	hs, err := admin.DeviceHealth(ctx, "gpu-07")
+	if err != nil || len(hs) != 1 || *hs[0].Probe.Health.TemperatureC != 83 {
+		t.Errorf("health: %+v %v", hs, err)
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`DCGM_FI_DEV_GPU_TEMP{model="h800-sxm5-80gb",node="gpu-07",pci_bus="0000:18:00.0",serial="1652823011000",vendor="nvidia"} 83`,
+		`DCGM_FI_DEV_XID_ERRORS{model="h800-sxm5-80gb",node="gpu-07",pci_bus="0000:18:00.0",serial="1652823011000",vendor="nvidia"} 79`,
+		`granary_agent_last_report_age_seconds{node="gpu-07"}`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/granaryhq/granary/internal/api"
+	"github.com/granaryhq/granary/internal/inventory"
+)
+
+// Report sends a node agent's report (needs an agent token for r.Node).
+func (c *Client) Report(ctx context.Context, r inventory.AgentReport) (inventory.ReportResult, error) {
+	var out inventory.ReportResult
+	err := c.doJSON(ctx, http.MethodPost, "/api/v1/agent/reports", r, &out)
+	return out, err
+}
+
+// CreateAgentToken makes a token that may only report for node (needs an
+// admin token).
+func (c *Client) CreateAgentToken(ctx context.Context, node, name string) (api.CreatedToken, error) {
+	var out api.CreatedToken
+	err := c.doJSON(ctx, http.MethodPost, "/api/v1/tokens", api.NewToken{Role: inventory.RoleAgent, Node: node, Name: name}, &out)
+	return out, err
+}
+
+// AgentNodes lists the nodes whose agents report.
+func (c *Client) AgentNodes(ctx context.Context) ([]inventory.AgentNode, error) {
+	var out api.AgentNodeList
+	err := c.do(ctx, http.MethodGet, "/api/v1/agents", nil, "", nil, &out)
+	return out.Nodes, err
+}
+
+// Conflicts lists serials reported on one node that the ledger holds on
+// another.
+func (c *Client) Conflicts(ctx context.Context) ([]inventory.Conflict, error) {
+	var out api.ConflictList
+	err := c.do(ctx, http.MethodGet, "/api/v1/agents/conflicts", nil, "", nil, &out)
+	return out.Conflicts, err
+}
+
+// DeviceHealth returns the latest agent report of every device on node
+// ("" = all).
+func (c *Client) DeviceHealth(ctx context.Context, node string) ([]inventory.DeviceHealth, error) {
+	var out api.HealthList
+	q := url.Values{}
+	if node != "" {
+		q.Set("node", node)
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/health", q, "", nil, &out)
+	return out.Devices, err
+}
