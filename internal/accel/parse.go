@@ -12,9 +12,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -27,7 +27,7 @@ func Parse(file string, data []byte) ([]Chip, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "empty file: expected a list of chips"}
 	}
-	f, err := parser.ParseBytes(data, 0)
+	f, err := decode.ParseYAML(file, data, decode.Default)
 	if err != nil {
 		return nil, yamlError(file, err)
 	}
@@ -37,14 +37,9 @@ func Parse(file string, data []byte) ([]Chip, error) {
 	}
 	var list []Chip
 	dec := func(v any) (err error) {
-		// go-yaml v1.19.2 can panic on some malformed documents (e.g. a tag
-		// on an empty sequence, "! 0"); bad input must not crash granary.
-		defer func() {
-			if r := recover(); r != nil {
-				err = &fleet.InputError{Pos: fleet.Position{File: file}, Msg: fmt.Sprintf("malformed YAML (%v)", r)}
-			}
-		}()
-		if err := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(v); err != nil {
+		// decode.Strict turns go-yaml's panics on malformed documents
+		// (e.g. "! 0") into errors.
+		if err := decode.Strict(file, data, v); err != nil {
 			return locate(file, f, err)
 		}
 		return nil
@@ -177,6 +172,10 @@ func lineOf(f *ast.File, path string) int {
 // yamlError turns a decoder error into an InputError with the position the
 // decoder reports.
 func yamlError(file string, err error) error {
+	var ie *fleet.InputError
+	if errors.As(err, &ie) {
+		return err
+	}
 	if errors.Is(err, io.EOF) {
 		return &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "empty file: expected a list of chips"}
 	}

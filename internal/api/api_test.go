@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -571,5 +573,28 @@ func testRunwayUsesTheLiveLedger(t *testing.T, o apitest.Options) {
 	}
 	if status, _ := call(t, srv, "POST", "/api/v1/runway", "", "application/yaml", []byte(plan)); status != 401 {
 		t.Errorf("runway without a token: %d", status)
+	}
+}
+
+// TestRunwayAliasBomb: a 375-byte "billion laughs" plan (9^8 scalars once
+// expanded) is refused with 422 naming the limit, and the request
+// allocates a bounded amount (it reached gigabytes before the decode
+// limits).
+func TestRunwayAliasBomb(t *testing.T) {
+	srv := apitest.Start(t, apitest.Options{})
+	bomb, err := os.ReadFile("../forecast/testdata/bad/alias-bomb.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := srv.Token(t, inventory.RoleViewer)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	status, body := call(t, srv, "POST", "/api/v1/runway", viewer, "application/yaml", bomb)
+	runtime.ReadMemStats(&after)
+	if status != 422 || !strings.Contains(string(body), "more than 100000 nodes once aliases are expanded") {
+		t.Errorf("bomb: %d %s", status, body)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("the refused bomb allocated %d MiB", alloc>>20)
 	}
 }

@@ -29,6 +29,7 @@ var pure = []string{
 	"internal/names",
 	"internal/hwprobe",
 	"internal/share",
+	"internal/decode",
 }
 
 // forbidden are packages whose presence in a pure package's dependencies

@@ -10,9 +10,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -308,7 +308,7 @@ func ParsePlan(file string, data []byte) (Plan, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Plan{}, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "empty plan: expected a mapping with start, fleet and demand"}
 	}
-	f, err := parser.ParseBytes(data, 0)
+	f, err := decode.ParseYAML(file, data, decode.Default)
 	if err != nil {
 		return Plan{}, yamlError(file, err)
 	}
@@ -319,7 +319,7 @@ func ParsePlan(file string, data []byte) (Plan, error) {
 		return Plan{}, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "a plan is one YAML document, found several"}
 	}
 	var raw rawPlan
-	if err := decode(data, &raw); err != nil {
+	if err := decode.Strict(file, data, &raw); err != nil {
 		return Plan{}, yamlError(file, err)
 	}
 	p := Plan{src: &source{file: file, ast: f}}
@@ -330,21 +330,13 @@ func ParsePlan(file string, data []byte) (Plan, error) {
 	return p, nil
 }
 
-// decode decodes strictly. goccy/go-yaml v1.19.2 panics on some malformed
-// input (found by FuzzParsePlan, e.g. "fleet: !"); such input is reported as
-// an error instead.
-func decode(data []byte, v any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("YAML not understood (%v)", r)
-		}
-	}()
-	return yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(v)
-}
-
 // yamlError turns a decoder error into an InputError with its line and, when
 // the decoder says, the field.
 func yamlError(file string, err error) error {
+	var ie *fleet.InputError
+	if errors.As(err, &ie) {
+		return err
+	}
 	pos := fleet.Position{File: file}
 	msg := err.Error()
 	var ye yaml.Error

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -376,6 +377,11 @@ type jsonNode struct {
 // ParseJSON reads a device import in JSON: either an array of device objects
 // or an object {"nodes": [...], "devices": [...]}. Device objects have the
 // CSV columns as keys (cost_usd a number, labels an object of strings).
+// ImportLimits bound a JSON import document: any size the caller let
+// through (the API caps bodies at 64 MiB), nesting at most 8 levels (an
+// import is an object of lists of flat objects with a labels map).
+var ImportLimits = decode.Limits{MaxBytes: 1 << 30, MaxDepth: 8}
+
 // Unknown keys and wrong types are errors naming the key. The semantics and
 // the error type are those of ParseCSV; positions are line:column of the
 // offending object (or value, for type errors).
@@ -390,6 +396,9 @@ func ParseJSON(cat *accel.Catalog, file string, r io.Reader) (*Import, error) {
 	failAt := func(off int64, field, msg string) {
 		l, col := pos(off)
 		c.fail(l, col, field, msg)
+	}
+	if err := decode.CheckJSON(file, data, ImportLimits); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -121,6 +122,9 @@ func clip(s string) string {
 // it hidden / heads, as the transformers library does.
 func ParseHFConfig(file string, data []byte) (Model, error) {
 	c := &hfConfig{file: file}
+	if err := decode.CheckJSON(file, data, decode.Default); err != nil {
+		return Model{}, err
+	}
 	if err := json.Unmarshal(data, &c.fields); err != nil {
 		return Model{}, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "not a JSON object: " + clip(err.Error())}
 	}

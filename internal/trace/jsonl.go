@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -49,16 +50,12 @@ func ReadJSONL(r io.Reader, name string) ([]Job, error) {
 			return &fleet.InputError{Pos: p, Msg: msg}
 		}
 		var jj jsonJob
-		dec := json.NewDecoder(bytes.NewReader(text))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&jj); err != nil {
+		if err := decode.JSON(name, text, &jj, decode.Default); err != nil {
+			var ie *fleet.InputError
+			if errors.As(err, &ie) {
+				return nil, &fleet.InputError{Pos: pos, Msg: ie.Msg + " (one object per line)"}
+			}
 			return nil, jsonError(pos, err)
-		}
-		if dec.More() {
-			return nil, &fleet.InputError{Pos: pos, Msg: "trailing data after the JSON object (one object per line)"}
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, &fleet.InputError{Pos: pos, Msg: "trailing data after the JSON object (one object per line)"}
 		}
 		j := Job{ID: len(jobs), Line: line, Name: jj.Name, Weight: 1}
 		if jj.ID != nil && *jj.ID != j.ID {

@@ -13,10 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/parser"
-
 	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/sched"
 )
@@ -101,6 +99,9 @@ func ReadGavelThroughputs(r io.Reader, name string, models Models) ([]sched.Thro
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: err.Error()}
+	}
+	if err := decode.CheckJSON(name, data, decode.Limits{MaxBytes: 256 << 20}); err != nil {
+		return nil, err
 	}
 	p := &jsonWalker{dec: json.NewDecoder(bytes.NewReader(data)), data: data, name: name}
 	p.dec.UseNumber()
@@ -393,12 +394,12 @@ func ReadThroughputsYAML(data []byte, name string, models Models) ([]sched.Throu
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: "empty file: want a throughputs list"}
 	}
-	f, err := parser.ParseBytes(data, 0)
+	f, err := decode.ParseYAML(name, data, decode.Default)
 	if err != nil {
 		return nil, yamlError(name, err)
 	}
 	var doc yamlThroughputs
-	if err := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(&doc); err != nil {
+	if err := decode.Strict(name, data, &doc); err != nil {
 		return nil, yamlError(name, err)
 	}
 	var entries []sched.ThroughputEntry

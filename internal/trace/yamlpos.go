@@ -27,6 +27,10 @@ func yamlLine(f *ast.File, path, fallback string) int {
 
 // yamlError turns a YAML decoder error into an InputError at its position.
 func yamlError(file string, err error) error {
+	var ie *fleet.InputError
+	if errors.As(err, &ie) {
+		return err
+	}
 	var ye yaml.Error
 	if errors.As(err, &ye) {
 		pos := fleet.Position{File: file}

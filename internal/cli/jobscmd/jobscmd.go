@@ -7,6 +7,7 @@ package jobscmd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -21,6 +22,7 @@ import (
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/cli/remote"
 	"github.com/granaryhq/granary/internal/client"
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -134,19 +136,17 @@ func readJobs(path string) ([]api.NewJob, error) {
 // ParseJobs parses a job file's contents (one job or a list, YAML or JSON);
 // errors name the file and line. It never panics.
 func ParseJobs(data []byte, path string) (out []api.NewJob, err error) {
-	// go-yaml v1.19.2 can panic on some malformed documents.
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: fmt.Sprintf("malformed YAML (%v)", r)}
-		}
-	}()
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) > 0 && (trimmed[0] == '[' || trimmed[0] == '-') {
-		err = yaml.UnmarshalWithOptions(data, &out, yaml.DisallowUnknownField())
+		err = decode.YAML(path, data, &out, decode.Default)
 	} else {
 		var one api.NewJob
-		err = yaml.UnmarshalWithOptions(data, &one, yaml.DisallowUnknownField())
+		err = decode.YAML(path, data, &one, decode.Default)
 		out = []api.NewJob{one}
+	}
+	var ie *fleet.InputError
+	if errors.As(err, &ie) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: yaml.FormatError(err, false, true)}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/client"
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -68,7 +69,11 @@ func (c *Conn) readConfig() (FileConfig, error) {
 	if err != nil {
 		return fc, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: err.Error()}
 	}
-	if err := yaml.UnmarshalWithOptions(data, &fc, yaml.DisallowUnknownField()); err != nil {
+	if err := decode.YAML(path, data, &fc, decode.Default); err != nil {
+		var ie *fleet.InputError
+		if errors.As(err, &ie) {
+			return fc, err
+		}
 		return fc, &fleet.InputError{Pos: fleet.Position{File: path}, Msg: yaml.FormatError(err, false, true)}
 	}
 	return fc, nil

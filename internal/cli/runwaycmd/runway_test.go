@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -175,5 +176,20 @@ func TestServerFleet(t *testing.T) {
 	code, _, stderr = run(t, nil, false, "--plan", plan, "--server", srv.URL, "--paths", "10")
 	if code != 1 || !strings.Contains(stderr, "GRANARY_TOKEN") {
 		t.Errorf("without a token: exit %d, %q", code, stderr)
+	}
+}
+
+// The alias bomb of issue 16 is refused (exit 2, naming the limit) with a
+// bounded allocation.
+func TestAliasBombExit2(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	code, _, stderr := run(t, nil, false, "--plan", filepath.Join("..", "..", "forecast", "testdata", "bad", "alias-bomb.yaml"))
+	runtime.ReadMemStats(&after)
+	if code != 2 || !strings.Contains(stderr, "alias-bomb.yaml:10:7:") || !strings.Contains(stderr, "more than 100000 nodes once aliases are expanded") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("the refused bomb allocated %d MiB", alloc>>20)
 	}
 }

@@ -1,7 +1,7 @@
 package simcmd
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -10,9 +10,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
 	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/sched"
 )
@@ -85,12 +85,12 @@ type fleetFile struct {
 }
 
 func parseFleetYAML(file string, data []byte, cat *accel.Catalog) (*fleetSpec, error) {
-	f, err := parser.ParseBytes(data, 0)
+	f, err := decode.ParseYAML(file, data, decode.Default)
 	if err != nil {
 		return nil, yamlErr(file, err)
 	}
 	var doc fleetFile
-	if err := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(&doc); err != nil {
+	if err := decode.Strict(file, data, &doc); err != nil {
 		return nil, yamlErr(file, err)
 	}
 	spec := &fleetSpec{Devices: map[string]int{}}
@@ -152,6 +152,10 @@ func lineAt(f *ast.File, path string) int {
 }
 
 func yamlErr(file string, err error) error {
+	var ie *fleet.InputError
+	if errors.As(err, &ie) {
+		return err
+	}
 	if ye, ok := err.(yaml.Error); ok {
 		pos := fleet.Position{File: file}
 		if tk := ye.GetToken(); tk != nil {
