@@ -28,14 +28,17 @@ import (
 // persistence of every changed job in one transaction, and enactment on the
 // sim backend. Each iteration is the next round, 360 s later.
 func BenchmarkRoundSQLite(b *testing.B) {
-	for _, c := range []struct{ devices, jobs int }{{10000, 1000}, {100000, 10000}} {
-		b.Run(fmt.Sprintf("devices=%d/jobs=%d", c.devices, c.jobs), func(b *testing.B) {
-			benchRound(b, c.devices, c.jobs)
+	for _, c := range []struct{ devices, jobs, gangs int }{{10000, 1000, 0}, {100000, 10000, 0}, {100000, 10000, 500}} {
+		b.Run(fmt.Sprintf("devices=%d/jobs=%d/multinode=%d", c.devices, c.jobs, c.gangs), func(b *testing.B) {
+			benchRound(b, c.devices, c.jobs, c.gangs)
 		})
 	}
 }
 
-func benchRound(b *testing.B, nDev, nJobs int) {
+// benchRound: nDev devices of 10 models on nodes of 8 (12,500 nodes for
+// 100,000 devices) in 4 sites of 8 switches; nJobs jobs, of which nGangs
+// are multi-node gangs of 16–512 devices of distributed classes.
+func benchRound(b *testing.B, nDev, nJobs, nGangs int) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
@@ -50,12 +53,24 @@ func benchRound(b *testing.B, nDev, nJobs int) {
 	classes := schedtest.Classes(26)
 	tp := schedtest.Table(r, classes, models, false)
 	var es []sched.ThroughputEntry
+	big := []int{16, 32, 64, 128, 256, 512}
+	var distributed []schedtest.Class
 	for _, c := range classes {
 		for _, g := range []int{1, 2, 4, 8} {
 			for _, m := range models {
 				if v, ok := tp.Lookup(c.Name, g, m); ok {
 					es = append(es, sched.ThroughputEntry{Class: c.Name, Gang: g, Model: m, StepsPerSecond: v})
 				}
+			}
+		}
+		if !c.Distributed {
+			continue
+		}
+		distributed = append(distributed, c)
+		for _, g := range big {
+			for _, m := range models {
+				v, _ := tp.Lookup(c.Name, 8, m)
+				es = append(es, sched.ThroughputEntry{Class: c.Name, Gang: g, Model: m, StepsPerSecond: v * float64(g) / 8 * 0.9})
 			}
 		}
 	}
@@ -66,8 +81,14 @@ func benchRound(b *testing.B, nDev, nJobs int) {
 	var batch inventory.Batch
 	for i := 0; i < nDev; i++ {
 		m := models[i%len(models)]
-		node := fmt.Sprintf("%s-n%05d", m, i/len(models)/8)
-		batch.Devices = append(batch.Devices, inventory.Device{Serial: fmt.Sprintf("D%07d", i), Model: m, Node: node, State: fleet.InService, UpdatedAt: t0})
+		n := i / len(models) / 8
+		node := fmt.Sprintf("%s-n%05d", m, n)
+		if i%(len(models)*8) == 0 {
+			for _, mm := range models {
+				batch.Nodes = append(batch.Nodes, inventory.Node{Hostname: fmt.Sprintf("%s-n%05d", mm, n), Site: fmt.Sprint("site-", n%4), InterconnectDomain: fmt.Sprint("sw-", n%32)})
+			}
+		}
+		batch.Devices = append(batch.Devices, inventory.Device{Serial: fmt.Sprintf("D%07d", i), Model: m, Node: node, Site: fmt.Sprint("site-", n%4), State: fleet.InService, UpdatedAt: t0})
 	}
 	if err := st.Insert(ctx, batch); err != nil {
 		b.Fatal(err)
@@ -81,7 +102,11 @@ func benchRound(b *testing.B, nDev, nJobs int) {
 	for i := 0; i < nJobs; i++ {
 		c := classes[r.IntN(len(classes))]
 		g := 1
-		if c.Distributed {
+		switch {
+		case i < nGangs:
+			c = distributed[r.IntN(len(distributed))]
+			g = big[r.IntN(len(big))]
+		case c.Distributed:
 			g = []int{1, 1, 1, 2, 4, 8}[r.IntN(6)]
 		}
 		j := jobs.Job{Spec: jobs.Spec{Name: fmt.Sprint("j", i), Team: teams[i%len(teams)], Class: c.Name, Gang: g, Weight: 1, TotalSteps: 1e12},
