@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -191,5 +192,42 @@ func TestAliasBombExit2(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
 		t.Errorf("the refused bomb allocated %d MiB", alloc>>20)
+	}
+}
+
+// TestExampleGoldenByHand checks two numbers of example.golden.json by hand
+// from the plan (docs/examples/runway-plan.yaml) and datasheets, so a golden
+// rewritten with -update after a code change cannot carry a wrong model:
+//
+//   - month 0 supply = utilization 0.4 × (2,048 H800 at the plan's 0.99 +
+//     1,024 A800 at 312 TFLOP/s + 4,096 H20 at 148 + 1,024 910B at 376, dense
+//     BF16) PFLOP/s — no failure happens before month 1, no reserve is needed;
+//   - month 2 (2027-03) demand = (400 × 2.5^(2/12) + gen-5's 4e24 FLOP over 4
+//     months of 2,629,800 s ÷ 1e15) ÷ 1.5^(2/12) PFLOP/s.
+func TestExampleGoldenByHand(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "example.golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Series []struct {
+			Month  string
+			Supply struct{ P10, P50, P90 float64 }
+			Demand struct{ P50 float64 }
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Series) != 72 {
+		t.Fatalf("%d months, want 72", len(doc.Series))
+	}
+	supply0 := 0.4 * (2048*0.99 + 1024*0.312 + 4096*0.148 + 1024*0.376)
+	if s := doc.Series[0].Supply; math.Abs(s.P50-supply0) > 0.0006 || s.P10 != s.P90 {
+		t.Errorf("month 0 supply %+v, by hand %.3f on every path", s, supply0)
+	}
+	demand2 := (400*math.Pow(2.5, 2.0/12) + 4e24/(4*2629800)/1e15) / math.Pow(1.5, 2.0/12)
+	if m := doc.Series[2]; m.Month != "2027-03" || math.Abs(m.Demand.P50-demand2) > 0.0006 {
+		t.Errorf("month 2 %s demand %.3f, by hand %.3f", m.Month, m.Demand.P50, demand2)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,5 +171,126 @@ func TestSimNodesAndProgress(t *testing.T) {
 	_, errs, code := runCLI(t, "sim", "--trace", "testdata/small.trace", "--throughputs", "testdata/tput.csv", "--fleet", "testdata/jobs.jsonl.yaml")
 	if code != 2 || !strings.Contains(errs, "jobs.jsonl.yaml") {
 		t.Errorf("missing fleet file: exit %d %s", code, errs)
+	}
+}
+
+// Independent numbers beside the goldens (a golden rewritten with -update
+// after a code change proves nothing by itself).
+
+// small.table.golden: under fifo-hetero, job 0 (A3C, 36,000 steps, gang 1,
+// first in arrival order) takes the fastest model with room, a V100 at 3
+// steps/s, at every round, and keeps it to the end: JCT 36,000 / 3 =
+// 12,000 s. The JSON of the same run gives the per-job number, and its mean
+// JCT is the table's.
+func TestSimTableGoldenByHand(t *testing.T) {
+	out, errs, code := runCLI(t, "sim", "--trace", "testdata/small.trace", "--throughputs", "testdata/tput.csv",
+		"--fleet", "v100=2,p100=2,k80=2", "--policy", "fifo-hetero", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rows []struct {
+		AvgJCT float64 `json:"avg_jct_s"`
+		PerJob []struct {
+			ID  int     `json:"id"`
+			JCT float64 `json:"jct_s"`
+		} `json:"per_job"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || len(rows[0].PerJob) != 8 || rows[0].PerJob[0].ID != 0 {
+		t.Fatalf("want one policy with 8 finished jobs: %s", out)
+	}
+	if got := rows[0].PerJob[0].JCT; math.Abs(got-12000) > 1e-6 {
+		t.Errorf("fifo-hetero job 0: JCT %v s, by hand 36000 / 3 = 12000 s", got)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "small.table.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row := fmt.Sprintf("fifo-hetero     8     %.2f", rows[0].AvgJCT/3600); !strings.Contains(string(want), row) {
+		t.Errorf("small.table.golden lacks %q (the JSON's mean JCT)", row)
+	}
+}
+
+// jobs.json.golden: job 2 (ResNet-50, gang 2, 100,000 steps) arrives at
+// 600 s with jobs 0 and 1 active, so n = 3; its isolated share is
+// devices ÷ (n·gang) = 2 / 6 of the V100s (18 steps/s) and of the P100s
+// (9 steps/s), the K80s giving it nothing; Σx = 2/3 ≤ 1 needs no scaling
+// (docs/simulator.md, FTF ρ). Isolated time 100,000 / (18/3 + 9/3) s, and
+// ρ = JCT / that, in both policies of the golden. Job 0 (A3C, gang 1,
+// 36,000 steps) at t = 0 gets 2/n ≥ 1 of every model, Σx ≥ 3, scaled to 1/3
+// each: isolated time 36,000 / ((3 + 2 + 1)/3) = 18,000 s.
+func TestJobsJSONGoldenByHand(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "jobs.json.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		Policy string `json:"policy"`
+		PerJob []struct {
+			ID  int     `json:"id"`
+			JCT float64 `json:"jct_s"`
+			Rho float64 `json:"ftf_rho"`
+		} `json:"per_job"`
+	}
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatal(err)
+	}
+	iso := map[int]float64{0: 36000 / ((3.0 + 2 + 1) / 3), 2: 100000 / (18.0/3 + 9.0/3)}
+	for _, r := range rows {
+		found := 0
+		for _, j := range r.PerJob {
+			if iso[j.ID] > 0 {
+				found++
+				if want := j.JCT / iso[j.ID]; math.Abs(j.Rho-want) > 1e-9*want {
+					t.Errorf("%s job %d: ρ %v, by hand JCT %v / %v = %v", r.Policy, j.ID, j.Rho, j.JCT, iso[j.ID], want)
+				}
+			}
+		}
+		if found != 2 {
+			t.Errorf("%s: jobs 0 and 2 did not both finish", r.Policy)
+		}
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d policies in the golden, want 2", len(rows))
+	}
+}
+
+// generate.jsonl.golden: every job's steps ÷ its class's V100 rate (the
+// reference model) is a duration from Gavel's mixture, 60·10^U(1.5, 4) s,
+// and arrivals are increasing from 0.
+func TestGenerateGoldenByHand(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "generate.jsonl.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v100 := map[string]float64{"A3C": 3, "Transformer": 8, "ResNet-50": 10} // testdata/tput.csv, gang 1
+	prev := -1.0
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d jobs in the golden, want 5", len(lines))
+	}
+	for i, l := range lines {
+		var j struct {
+			Arrival float64 `json:"arrival_s"`
+			Class   string  `json:"class"`
+			Gang    int     `json:"gang"`
+			Steps   float64 `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatal(err)
+		}
+		rate, ok := v100[j.Class]
+		if !ok || j.Gang != 1 {
+			t.Fatalf("job %d: %s × %d is not a gang-1 class of tput.csv", i, j.Class, j.Gang)
+		}
+		if d := j.Steps / rate; d < 60*math.Pow(10, 1.5) || d > 60*1e4 {
+			t.Errorf("job %d: duration %.0f s outside Gavel's 60·10^U(1.5, 4) s", i, d)
+		}
+		if (i == 0 && j.Arrival != 0) || j.Arrival <= prev && i > 0 {
+			t.Errorf("job %d: arrival %v after %v", i, j.Arrival, prev)
+		}
+		prev = j.Arrival
 	}
 }
