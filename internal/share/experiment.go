@@ -118,3 +118,57 @@ func (t Trial) Curve(series []float64, upto int) []float64 {
 	}
 	return out
 }
+
+// Setup is one experiment: the cluster, the workload and how to inflate it.
+type Setup struct {
+	Nodes    []Node
+	Workload []Request
+	// Ratio is how much device capacity arrives, as a multiple of the
+	// cluster's (the paper: 1.3).
+	Ratio float64
+	// Popularity is the share of the workload's requests whose shapes form
+	// the target distribution (the artifact: 0.95).
+	Popularity float64
+}
+
+// RunSeed runs one trial of packer on a fresh cluster: the workload
+// inflated with the seed, then placed in arrival order. The seed drives
+// the arrival order, the copies and the packer's randomness, so a
+// (packer, seed) pair is reproducible.
+func (s Setup) RunSeed(packer string, seed uint64) (Trial, error) {
+	c, err := NewCluster(s.Nodes)
+	if err != nil {
+		return Trial{}, err
+	}
+	target := TargetShapes(s.Workload, s.Popularity)
+	rng := rand.New(rand.NewPCG(seed, 0x6772616e617279))
+	arrivals := Inflate(rng, s.Workload, c.CapacityMilli(), s.Ratio)
+	p, err := New(packer, Options{Rand: rng, Target: target})
+	if err != nil {
+		return Trial{}, err
+	}
+	return Run(c, p, arrivals, target), nil
+}
+
+// MeanCurve is the pointwise mean of curves of equal length, skipping NaN.
+func MeanCurve(curves [][]float64) []float64 {
+	if len(curves) == 0 {
+		return nil
+	}
+	out := make([]float64, len(curves[0]))
+	for k := range out {
+		var s float64
+		n := 0
+		for _, c := range curves {
+			if !math.IsNaN(c[k]) {
+				s += c[k]
+				n++
+			}
+		}
+		out[k] = math.NaN()
+		if n > 0 {
+			out[k] = s / float64(n)
+		}
+	}
+	return out
+}

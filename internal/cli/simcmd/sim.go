@@ -35,6 +35,7 @@ type options struct {
 	round, restart, window, cost, output, plot  string
 	seed                                        uint64
 	gavelCompat                                 bool
+	openb                                       openbOptions
 }
 
 // New builds `granary sim`.
@@ -56,7 +57,7 @@ and finish-time fairness. See docs/simulator.md.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.trace, "trace", "", "job trace: Gavel .trace or Granary JSONL (required)")
-	f.StringVar(&o.format, "format", "", "trace format: gavel or jsonl (default: by extension, .trace = gavel)")
+	f.StringVar(&o.format, "format", "", "trace format: gavel, jsonl or openb (default: by extension, .trace = gavel); openb runs the fractional-GPU packing experiment (docs/sharing.md)")
 	f.StringVar(&o.throughputs, "throughputs", "", "throughput table: Gavel .json, or Granary .csv/.yaml (required)")
 	f.StringVar(&o.fleet, "fleet", "", "fleet: model=count[,model=count…] or a fleet .yaml (required)")
 	f.StringVar(&o.policies, "policy", sched.LASHetero, "policies to compare, comma-separated: "+strings.Join(sched.PolicyNames(), ", "))
@@ -68,6 +69,7 @@ and finish-time fairness. See docs/simulator.md.`,
 	f.BoolVar(&o.gavelCompat, "gavel-compat", false, "reproduce Gavel's simulator loop quirks (for side-by-side comparisons)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&o.plot, "plot", "", "also draw the JCT CDF and utilization over time to FILE.svg or FILE.png")
+	addOpenBFlags(f, &o.openb)
 	cmd.AddCommand(newGenerate(env))
 	return cmd
 }
@@ -114,6 +116,9 @@ type resultJSON struct {
 }
 
 func run(ctx context.Context, env *console.Env, o *options) error {
+	if strings.EqualFold(o.format, "openb") {
+		return runOpenB(ctx, env, o)
+	}
 	out, err := console.ParseFormat(o.output, console.Table, console.JSON, console.YAML)
 	if err != nil {
 		return err
@@ -365,7 +370,7 @@ func readTrace(path, format string) ([]trace.Job, bool, error) {
 		j, err := trace.ReadJSONL(bytes.NewReader(data), path)
 		return j, false, err
 	}
-	return nil, false, console.Usagef("--format %q: want gavel or jsonl", format)
+	return nil, false, console.Usagef("--format %q: want gavel, jsonl or openb", format)
 }
 
 // jobError points a simulator error about one job at its trace line.

@@ -1,0 +1,319 @@
+package simcmd
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/spf13/pflag"
+
+	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/plot"
+	"github.com/granaryhq/granary/internal/share"
+	"github.com/granaryhq/granary/internal/trace"
+)
+
+// openbOptions are the flags of `granary sim --format openb`: the packing
+// experiment of the FGD paper (USENIX ATC'23) on Alibaba's openb trace.
+type openbOptions struct {
+	nodes, packers, seeds string
+	inflate, popularity   float64
+}
+
+func addOpenBFlags(f *pflag.FlagSet, o *openbOptions) {
+	f.StringVar(&o.nodes, "nodes", "", "openb node list CSV (--format openb; required there)")
+	f.StringVar(&o.packers, "packer", share.FGD+","+share.Granary, "--format openb: packers to compare, comma-separated: "+strings.Join(share.Names(), ", "))
+	f.Float64Var(&o.inflate, "inflate", 1.3, "--format openb: device capacity that arrives, as a multiple of the cluster's")
+	f.StringVar(&o.seeds, "seeds", "42-51", "--format openb: seeds, FIRST-LAST or a comma-separated list")
+	f.Float64Var(&o.popularity, "target-popularity", 0.95, "--format openb: share of the pods whose shapes form FGD's target distribution")
+}
+
+// openbSeedJSON is one seed's curves.
+type openbSeedJSON struct {
+	Seed        uint64    `json:"seed"`
+	AllocPct    []jsonNum `json:"alloc_pct"`
+	FragPct     []jsonNum `json:"frag_pct"`
+	Placed      int       `json:"placed"`
+	Failed      int       `json:"failed"`
+	Unallocated float64   `json:"unallocated_gpus"`
+}
+
+// openbJSON is one packer's result: mean curves over the seeds, index =
+// % of device capacity arrived.
+type openbJSON struct {
+	Packer            string          `json:"packer"`
+	AllocPct          []jsonNum       `json:"alloc_pct"`
+	FragPct           []jsonNum       `json:"frag_pct"`
+	FinalAllocPct     jsonNum         `json:"final_alloc_pct"`
+	UnallocatedMean   float64         `json:"unallocated_gpus_mean"`
+	UnallocatedMedian float64         `json:"unallocated_gpus_median"`
+	Seeds             []openbSeedJSON `json:"seeds"`
+}
+
+// jsonNum is a number rounded to 4 decimals; NaN (no arrival at that %)
+// is null.
+type jsonNum float64
+
+func (n jsonNum) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(n)) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, math.Round(float64(n)*1e4)/1e4, 'f', -1, 64), nil
+}
+
+func nums(v []float64) []jsonNum {
+	out := make([]jsonNum, len(v))
+	for i, x := range v {
+		out[i] = jsonNum(x)
+	}
+	return out
+}
+
+// runOpenB replays an openb pod list on an openb node list: every packer,
+// every seed, the workload inflated to --inflate × capacity.
+func runOpenB(ctx context.Context, env *console.Env, o *options) error {
+	out, err := console.ParseFormat(o.output, console.Table, console.JSON, console.YAML)
+	if err != nil {
+		return err
+	}
+	ob := &o.openb
+	for _, req := range []struct{ flag, v string }{{"--trace", o.trace}, {"--nodes", ob.nodes}} {
+		if req.v == "" {
+			return console.Usagef("%s is required with --format openb", req.flag)
+		}
+	}
+	if !(ob.inflate > 0 && ob.inflate <= 10) {
+		return console.Usagef("--inflate %v: want a multiple of capacity in (0, 10]", ob.inflate)
+	}
+	if !(ob.popularity > 0 && ob.popularity <= 1) {
+		return console.Usagef("--target-popularity %v: want (0, 1]", ob.popularity)
+	}
+	seeds, err := parseSeeds(ob.seeds)
+	if err != nil {
+		return err
+	}
+	var packers []string
+	for _, p := range strings.Split(ob.packers, ",") {
+		if p = strings.TrimSpace(strings.ToLower(p)); p != "" {
+			if !slices.Contains(share.Names(), p) {
+				return console.Usagef("--packer %q: want one of %s", p, strings.Join(share.Names(), ", "))
+			}
+			packers = append(packers, p)
+		}
+	}
+	if len(packers) == 0 {
+		return console.Usagef("--packer: name at least one of %s", strings.Join(share.Names(), ", "))
+	}
+	plotFormat := ""
+	if o.plot != "" {
+		if plotFormat, err = plot.FormatOf(o.plot); err != nil {
+			return console.Usagef("--plot: %v", err)
+		}
+	}
+	setup, err := readOpenB(ob.nodes, o.trace)
+	if err != nil {
+		return err
+	}
+	setup.Ratio, setup.Popularity = ob.inflate, ob.popularity
+
+	upto := int(math.Round(100 * ob.inflate))
+	trials := make([][]share.Trial, len(packers))
+	for i := range trials {
+		trials[i] = make([]share.Trial, len(seeds))
+	}
+	type job struct{ p, s int }
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				t, err := setup.RunSeed(packers[j.p], seeds[j.s])
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				trials[j.p][j.s] = t
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for p := range packers {
+		for s := range seeds {
+			select {
+			case jobs <- job{p, s}:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+
+	capacity := 0.0
+	for _, n := range setup.Nodes {
+		capacity += float64(n.Devices)
+	}
+	results := make([]openbJSON, len(packers))
+	for p, name := range packers {
+		r := openbJSON{Packer: name}
+		var allocs, frags [][]float64
+		var unalloc []float64
+		for s, t := range trials[p] {
+			a, f := t.Curve(t.Alloc, upto), t.Curve(t.Frag, upto)
+			allocs, frags = append(allocs, a), append(frags, f)
+			final := 0.0
+			if n := len(t.Alloc); n > 0 {
+				final = t.Alloc[n-1]
+			}
+			u := capacity * (100 - final) / 100
+			unalloc = append(unalloc, u)
+			r.Seeds = append(r.Seeds, openbSeedJSON{Seed: seeds[s], AllocPct: nums(a), FragPct: nums(f), Placed: t.Placed, Failed: t.Failed, Unallocated: math.Round(u*100) / 100})
+		}
+		mean := share.MeanCurve(allocs)
+		r.AllocPct, r.FragPct = nums(mean), nums(share.MeanCurve(frags))
+		r.FinalAllocPct = jsonNum(mean[upto])
+		r.UnallocatedMean = math.Round(meanOf(unalloc)*100) / 100
+		r.UnallocatedMedian = math.Round(medianOf(unalloc)*100) / 100
+		results[p] = r
+	}
+	if plotFormat != "" {
+		if err := writeOpenBPlot(o.plot, results); err != nil {
+			return err
+		}
+	}
+	switch out {
+	case console.JSON:
+		return console.WriteJSON(env.Stdout, results)
+	case console.YAML:
+		return console.WriteYAML(env.Stdout, results)
+	}
+	rows := [][]string{{"PACKER", fmt.Sprintf("ALLOC@%d%%", upto), "UNALLOCATED GPUs (mean)", "(median)", "FRAG%", "SEEDS"}}
+	for _, r := range results {
+		rows = append(rows, []string{r.Packer, fmt.Sprintf("%.2f", float64(r.FinalAllocPct)), fmt.Sprintf("%.1f", r.UnallocatedMean),
+			fmt.Sprintf("%.1f", r.UnallocatedMedian), fmt.Sprintf("%.2f", float64(r.FragPct[upto])), strconv.Itoa(len(seeds))})
+	}
+	return console.WriteTable(env.Stdout, rows)
+}
+
+// readOpenB reads the node list and the pod list.
+func readOpenB(nodesPath, podsPath string) (share.Setup, error) {
+	nf, err := os.Open(nodesPath)
+	if err != nil {
+		return share.Setup{}, &fleet.InputError{Pos: fleet.Position{File: nodesPath}, Msg: err.Error()}
+	}
+	defer nf.Close()
+	nodes, err := trace.ReadOpenBNodes(nf, nodesPath)
+	if err != nil {
+		return share.Setup{}, err
+	}
+	pf, err := os.Open(podsPath)
+	if err != nil {
+		return share.Setup{}, &fleet.InputError{Pos: fleet.Position{File: podsPath}, Msg: err.Error()}
+	}
+	defer pf.Close()
+	pods, err := trace.ReadOpenBPods(pf, podsPath)
+	if err != nil {
+		return share.Setup{}, err
+	}
+	s := share.Setup{Nodes: nodes, Workload: make([]share.Request, len(pods))}
+	for i, p := range pods {
+		s.Workload[i] = p.Req
+	}
+	return s, nil
+}
+
+// parseSeeds reads FIRST-LAST or a comma-separated list.
+func parseSeeds(s string) ([]uint64, error) {
+	bad := console.Usagef("--seeds %q: want FIRST-LAST (e.g. 42-51) or a comma-separated list", s)
+	if a, b, ok := strings.Cut(s, "-"); ok {
+		lo, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 64)
+		hi, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 64)
+		if err1 != nil || err2 != nil || hi < lo || hi-lo >= 1000 {
+			return nil, bad
+		}
+		var out []uint64
+		for v := lo; v <= hi; v++ {
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	var out []uint64
+	for _, part := range strings.Split(s, ",") {
+		v, err := strconv.ParseUint(strings.TrimSpace(part), 10, 64)
+		if err != nil {
+			return nil, bad
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func meanOf(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func medianOf(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// writeOpenBPlot draws the mean allocation-rate curves of the packers
+// against the capacity arrived, and their fragmentation below.
+func writeOpenBPlot(path string, results []openbJSON) error {
+	var alloc, frag []plot.Band
+	for _, r := range results {
+		alloc = append(alloc, curveBand(r.Packer, r.AllocPct))
+		frag = append(frag, curveBand(r.Packer, r.FragPct))
+	}
+	pa, err := plot.Fan("GPU allocation rate", "GPU capacity arrived (%)", "allocated (% of capacity)", nil, alloc...)
+	if err != nil {
+		return err
+	}
+	pf, err := plot.Fan("Fragmented GPU capacity (FGD's measure)", "GPU capacity arrived (%)", "fragmented (% of capacity)", nil, frag...)
+	if err != nil {
+		return err
+	}
+	if err := plot.Save(path, plot.Width, plot.Height, pa, pf); err != nil {
+		return fmt.Errorf("--plot: %w", err)
+	}
+	return nil
+}
+
+// curveBand is a curve indexed by % arrived as a line, leaving out the
+// percentages at which nothing arrived (small traces).
+func curveBand(name string, v []jsonNum) plot.Band {
+	var x, y []float64
+	for k, n := range v {
+		if !math.IsNaN(float64(n)) {
+			x, y = append(x, float64(k)), append(y, float64(n))
+		}
+	}
+	return plot.Band{Name: name, X: x, Lo: y, Mid: y, Hi: y}
+}

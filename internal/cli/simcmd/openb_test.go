@@ -1,0 +1,77 @@
+package simcmd_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSimOpenBJSONContract(t *testing.T) {
+	plotFile := filepath.Join(t.TempDir(), "openb.svg")
+	out, errs, code := runCLI(t, "sim", "--trace", "testdata/openb_pods.csv", "--format", "openb",
+		"--nodes", "testdata/openb_nodes.csv", "--packer", "fgd,best-fit,granary", "--inflate", "1.3",
+		"--seeds", "1-3", "-o", "json", "--plot", plotFile)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res []struct {
+		Packer   string     `json:"packer"`
+		AllocPct []*float64 `json:"alloc_pct"`
+		Seeds    []struct {
+			Seed     uint64     `json:"seed"`
+			AllocPct []*float64 `json:"alloc_pct"`
+		} `json:"seeds"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(res) != 3 || res[0].Packer != "fgd" || res[2].Packer != "granary" {
+		t.Fatalf("want fgd, best-fit, granary in order; got %+v", res)
+	}
+	for _, r := range res {
+		if len(r.AllocPct) != 131 || len(r.Seeds) != 3 || r.Seeds[2].Seed != 3 || len(r.Seeds[0].AllocPct) != 131 {
+			t.Fatalf("%s: %d points, %d seeds; want 131 points (index = %% arrived) and seeds 1-3", r.Packer, len(r.AllocPct), len(r.Seeds))
+		}
+		for _, sd := range r.Seeds {
+			last := 0.0
+			for k, v := range sd.AllocPct {
+				if v == nil {
+					continue
+				}
+				if *v < 0 || *v > 100 || *v > float64(k)+1.5 || *v < last-1e-9 {
+					t.Fatalf("%s seed %d: alloc_pct[%d] = %v after %v: must lie in [0, min(100, arrived)] and never fall", r.Packer, sd.Seed, k, *v, last)
+				}
+				last = *v
+			}
+		}
+	}
+	if b, err := os.ReadFile(plotFile); err != nil || !strings.Contains(string(b), "<svg") {
+		t.Fatalf("--plot wrote no SVG: %v", err)
+	}
+}
+
+func TestSimOpenBBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "pods.csv")
+	if err := os.WriteFile(bad, []byte("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1000,1,500\np1,1000,1000,1,1500\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trace", bad, "--nodes", "testdata/openb_nodes.csv"}, bad + `:3:16: field "gpu_milli": 1500 milli`},
+		{[]string{"--trace", "testdata/openb_pods.csv"}, "--nodes is required"},
+		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", "testdata/openb_nodes.csv", "--packer", "tetris"}, `--packer "tetris"`},
+		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", "testdata/openb_nodes.csv", "--seeds", "9-3"}, "--seeds"},
+		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", "testdata/openb_pods.csv"}, `missing column "sn"`},
+	}
+	for _, tc := range cases {
+		out, errs, code := runCLI(t, append([]string{"sim", "--format", "openb"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errs, tc.want) || out != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 naming %q and no output", tc.args, code, errs, out, tc.want)
+		}
+	}
+}
