@@ -40,8 +40,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registry receives the API's collectors and is what /metrics serves.
 	Registry *prometheus.Registry
-	// Ready reports whether the store can serve (for /readyz). Nil means
-	// always ready.
+	// Ready reports whether the service can serve (for /readyz: the store
+	// answers, the scheduling loop's rounds succeed); its error is the body
+	// of the 503. Nil means always ready.
 	Ready func(context.Context) error
 	// Page is the dashboard (internal/web): it gets every request no other
 	// route matches (/, /jobs, /static/…); nil serves nothing there. It
@@ -127,7 +128,7 @@ func New(o Options) (http.Handler, error) {
 			if err := o.Ready(ctx); err != nil {
 				o.Logger.Warn("not ready", "err", err)
 				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintln(w, "store not ready")
+				fmt.Fprintln(w, "not ready:", err)
 				return
 			}
 		}

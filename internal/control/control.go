@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,6 +112,25 @@ type Loop struct {
 	planner *jobs.Planner
 	m       *metrics
 	rounds  int64
+
+	mu        sync.Mutex // guards failedRun and lastErr (read by Healthy)
+	failedRun int        // consecutive failed rounds
+	lastErr   error
+}
+
+// UnhealthyAfter is the number of consecutive failed rounds after which
+// Healthy reports an error (and /readyz answers 503).
+const UnhealthyAfter = 3
+
+// Healthy reports an error when the last UnhealthyAfter rounds all failed,
+// naming the count and the last error. Safe for concurrent use.
+func (l *Loop) Healthy() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failedRun >= UnhealthyAfter {
+		return fmt.Errorf("scheduling: the last %d rounds failed: %w", l.failedRun, l.lastErr)
+	}
+	return nil
 }
 
 // New builds a loop. Every argument is required.
@@ -150,11 +170,8 @@ type Report struct {
 // A failed round is logged and retried at the next round.
 func (l *Loop) Run(ctx context.Context) error {
 	for {
-		if _, err := l.Round(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			l.log.ErrorContext(ctx, "scheduling round failed", "err", err)
+		if _, err := l.Round(ctx); err != nil && ctx.Err() != nil {
+			return nil
 		}
 		if err := l.clock.Sleep(ctx, l.cfg.Planner.Round); err != nil {
 			return nil
@@ -164,8 +181,27 @@ func (l *Loop) Run(ctx context.Context) error {
 
 var activeStates = []jobs.State{jobs.Pending, jobs.Running, jobs.Preempted}
 
-// Round runs one scheduling round now.
+// Round runs one scheduling round now. A failed round is counted
+// (granary_sched_rounds_failed_total), logged at error and, after
+// UnhealthyAfter in a row, reported by Healthy.
 func (l *Loop) Round(ctx context.Context) (Report, error) {
+	rep, err := l.round(ctx)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		l.failedRun++
+		l.lastErr = err
+		l.m.failed.Inc()
+		l.log.ErrorContext(ctx, "scheduling round failed", "err", err, "consecutive", l.failedRun)
+		return rep, err
+	}
+	if err == nil {
+		l.failedRun, l.lastErr = 0, nil
+	}
+	return rep, err
+}
+
+func (l *Loop) round(ctx context.Context) (Report, error) {
 	start := l.cfg.Wall()
 	now := l.clock.Now().UTC().Truncate(time.Microsecond)
 	var rep Report
@@ -318,6 +354,7 @@ type metrics struct {
 	allocated *prometheus.GaugeVec
 	duration  prometheus.Gauge
 	rounds    prometheus.Counter
+	failed    prometheus.Counter
 	running   prometheus.Gauge
 }
 
@@ -330,10 +367,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		duration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "granary_sched_round_duration_seconds",
 			Help: "Wall time of the last scheduling round: snapshot read, allocation, persistence."}),
 		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "granary_sched_rounds_total", Help: "Scheduling rounds completed."}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "granary_sched_rounds_failed_total", Help: "Scheduling rounds that failed (logged at error; /readyz fails after 3 in a row)."}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "granary_sched_running_jobs",
 			Help: "Jobs running after the last scheduling round."}),
 	}
-	for _, c := range []prometheus.Collector{m.queue, m.allocated, m.duration, m.rounds, m.running} {
+	for _, c := range []prometheus.Collector{m.queue, m.allocated, m.duration, m.rounds, m.failed, m.running} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,11 @@ func TestCheckRejectsJobsThatCanNeverRun(t *testing.T) {
 		{"no work", func(s *jobs.Spec) { s.TotalSteps = 0 }, "total_steps", "a job needs its amount of work"},
 		{"zero on allowed models only", func(s *jobs.Spec) { s.Class, s.Allowed = "bert", []string{"l20"} }, "class", "bert × 1 has zero throughput on every model it may use (L20)"},
 		{"bad team", func(s *jobs.Spec) { s.Team = "a b" }, "team", `team "a b"`},
+		{"weight too large", func(s *jobs.Spec) { s.Weight = 1e308 }, "weight", "weight must be a number between 0 and 1e+06, got 1e+308"},
+		{"weight NaN", func(s *jobs.Spec) { s.Weight = math.NaN() }, "weight", "got NaN"},
+		{"steps too many", func(s *jobs.Spec) { s.TotalSteps = 1e16 }, "total_steps", "at most 1e+15, got 1e+16"},
+		{"duration too long", func(s *jobs.Spec) { s.TotalSteps, s.DurationSeconds, s.ReferenceModel = 0, 1e308, "l20" }, "duration_s", "at most 3.1536e+09 (a century)"},
+		{"gang too large", func(s *jobs.Spec) { s.Gang = 1 << 30 }, "gang", "between 1 and 1048576"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -113,6 +119,12 @@ func TestCheckTeamsNamesModelAndSum(t *testing.T) {
 	}
 	if err := jobs.CheckTeams([]jobs.Team{{Name: "a", Guarantees: map[string]int{"h800": 16, "910b3": 16}}}, capa, nil); err != nil {
 		t.Fatal(err)
+	}
+	for _, w := range []float64{1e308, math.Inf(1), math.NaN(), -1, 1e6 + 1} {
+		err := jobs.CheckTeams([]jobs.Team{{Name: "a", Weight: w}}, capa, nil)
+		if err == nil || !strings.Contains(err.Error(), `field "weight": weight must be a number between 0 and 1e+06`) {
+			t.Errorf("team weight %v: %v", w, err)
+		}
 	}
 }
 

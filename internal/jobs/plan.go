@@ -174,12 +174,26 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 	models := sortedKeys(capa.Devices)
 	fleetPool := newPool(in.Devices)
 	snap := &sched.Snapshot{Now: in.Now.Sub(p.epoch).Seconds(), Fleet: fleetPool.fleet, Nodes: fleetPool.nodes}
+	teamWeight := map[string]float64{}
 	for _, t := range in.Teams {
-		snap.Teams = append(snap.Teams, sched.Team{Name: t.Name, Weight: t.Weight, Guarantees: t.Guarantees})
+		teamWeight[t.Name] = t.Weight
+		if weightOK(t.Weight) {
+			snap.Teams = append(snap.Teams, sched.Team{Name: t.Name, Weight: t.Weight, Guarantees: t.Guarantees})
+		}
 	}
 	byID := make(map[string]*Job, len(jobs))
 	for _, j := range jobs {
 		byID[j.ID] = j
+		// Admission: a job (or team) with a number outside the bounds is
+		// excluded with its reason, never allowed to fail the round.
+		tw, ok := teamWeight[j.Team]
+		if !ok {
+			tw = DefaultTeam(j.Team).Weight
+		}
+		if field, msg := OutOfRange(j, tw); field != "" {
+			out.Why[j.ID] = Explanation{CodeInvalid, "excluded until fixed: " + msg}
+			continue
+		}
 		// Jobs given by model + precision: their throughputs on models that
 		// joined the fleet since (or on every model, after a restart).
 		if err := p.w.EnsureFit(j.Class, j.Gang, models); err != nil {

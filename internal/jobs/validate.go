@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -141,6 +140,43 @@ func (n Names) of(model string) string {
 	return n(model)
 }
 
+// Numeric bounds of a submission and a team. They keep every quantity the
+// scheduler derives finite — a team's weight × a job's weight ÷ the sum of
+// its team's weights, priorities of time received ÷ weight, steps ÷
+// throughput, over up to 10^5 jobs — with a margin of hundreds of orders
+// of magnitude inside float64, and they are far above any real value
+// (docs/limits.md).
+const (
+	MaxWeight          = 1e6                     // team and job weights
+	MaxSteps           = 1e15                    // total_steps, also when derived from duration_s
+	MaxDurationSeconds = 100 * 365 * 24 * 3600.0 // duration_s: a century
+	MaxGang            = 1 << 20                 // devices in one gang
+	MaxGuarantee       = 1 << 30                 // devices guaranteed to a team on one model
+)
+
+// weightOK reports whether a weight is inside [0, MaxWeight].
+func weightOK(w float64) bool { return w >= 0 && w <= MaxWeight }
+
+// OutOfRange names the first quantity of an active job, or of its team's
+// weight, outside the bounds above (the round's admission step: rows
+// stored before the bounds existed survive restarts, and one of them must
+// not stop the round for everyone); "" when all are inside.
+func OutOfRange(j *Job, teamWeight float64) (field, msg string) {
+	switch {
+	case !weightOK(j.Weight):
+		return "weight", fmt.Sprintf("weight %v is outside [0, %g]", j.Weight, MaxWeight)
+	case !weightOK(teamWeight):
+		return "team.weight", fmt.Sprintf("team %s's weight %v is outside [0, %g]", j.Team, teamWeight, MaxWeight)
+	case !(j.TotalSteps >= 0 && j.TotalSteps <= MaxSteps):
+		return "total_steps", fmt.Sprintf("total_steps %v is outside [0, %g]", j.TotalSteps, MaxSteps)
+	case !(j.Remaining() >= 0 && j.Remaining() <= MaxSteps):
+		return "remaining_steps", fmt.Sprintf("remaining steps %v are outside [0, %g]", j.Remaining(), MaxSteps)
+	case j.Gang < 1 || j.Gang > MaxGang:
+		return "gang", fmt.Sprintf("gang %d is outside [1, %d]", j.Gang, MaxGang)
+	}
+	return "", ""
+}
+
 // Resolver turns a user's accelerator name into a catalog id.
 type Resolver func(name string) (string, error)
 
@@ -163,11 +199,11 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 	if !validTeamName(sp.Team) {
 		bad("team", "team %q: want 1–64 letters, digits, '-', '_' or '.'", sp.Team)
 	}
-	if sp.Gang < 1 {
-		bad("gang", "gang must be ≥ 1, got %d", sp.Gang)
+	if sp.Gang < 1 || sp.Gang > MaxGang {
+		bad("gang", "gang must be between 1 and %d, got %d", MaxGang, sp.Gang)
 	}
-	if math.IsNaN(sp.Weight) || math.IsInf(sp.Weight, 0) || sp.Weight < 0 {
-		bad("weight", "weight must be a finite number ≥ 0, got %v", sp.Weight)
+	if !weightOK(sp.Weight) {
+		bad("weight", "weight must be a number between 0 and %g, got %v", MaxWeight, sp.Weight)
 	} else if sp.Weight == 0 {
 		sp.Weight = 1
 	}
@@ -207,10 +243,10 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 
 	// Work.
 	switch {
-	case math.IsNaN(sp.TotalSteps) || math.IsInf(sp.TotalSteps, 0) || sp.TotalSteps < 0:
-		bad("total_steps", "total_steps must be a finite number > 0, got %v", sp.TotalSteps)
-	case math.IsNaN(sp.DurationSeconds) || math.IsInf(sp.DurationSeconds, 0) || sp.DurationSeconds < 0:
-		bad("duration_s", "duration_s must be a finite number > 0, got %v", sp.DurationSeconds)
+	case !(sp.TotalSteps >= 0 && sp.TotalSteps <= MaxSteps):
+		bad("total_steps", "total_steps must be a number > 0 and at most %g, got %v", MaxSteps, sp.TotalSteps)
+	case !(sp.DurationSeconds >= 0 && sp.DurationSeconds <= MaxDurationSeconds):
+		bad("duration_s", "duration_s must be a number > 0 and at most %g (a century), got %v", MaxDurationSeconds, sp.DurationSeconds)
 	case sp.TotalSteps > 0 && sp.DurationSeconds > 0:
 		bad("total_steps", "give total_steps or duration_s with reference_model, not both")
 	case sp.TotalSteps == 0 && sp.DurationSeconds == 0:
@@ -236,6 +272,9 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 			break
 		}
 		sp.TotalSteps = sp.DurationSeconds * v
+		if sp.TotalSteps > MaxSteps {
+			bad("duration_s", "duration_s %v at %v steps/s on %s is %g steps; the limit is %g", sp.DurationSeconds, v, names.of(ref), sp.TotalSteps, MaxSteps)
+		}
 	}
 	if len(errs) > 0 {
 		return sp, errs
@@ -336,13 +375,13 @@ func CheckTeams(teams []Team, c Capacity, names Names) error {
 			add("name", "duplicate team %q", t.Name)
 		}
 		seen[t.Name] = true
-		if math.IsNaN(t.Weight) || math.IsInf(t.Weight, 0) || t.Weight < 0 {
-			add("weight", "weight must be a finite number ≥ 0, got %v", t.Weight)
+		if !weightOK(t.Weight) {
+			add("weight", "weight must be a number between 0 and %g, got %v", MaxWeight, t.Weight)
 		}
 		for _, m := range sortedKeys(t.Guarantees) {
 			n := t.Guarantees[m]
-			if n < 0 {
-				add("guarantees."+m, "a guarantee must be ≥ 0 devices, got %d", n)
+			if n < 0 || n > MaxGuarantee {
+				add("guarantees."+m, "a guarantee must be between 0 and %d devices, got %d", MaxGuarantee, n)
 				continue
 			}
 			sum[m] += n

@@ -184,7 +184,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: st.Ping, Page: page, Register: []func(*api.Registrar){live.Register}})
+	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: ready(st.Ping, live.Loop.Healthy), Page: page, Register: []func(*api.Registrar){live.Register}})
 	if err != nil {
 		return err
 	}
@@ -269,4 +269,15 @@ func seedDemo(ctx context.Context, log *slog.Logger, ledger *inventory.Service, 
 	}
 	log.Info("demo: seeded", "devices", len(b.Devices), "nodes", len(b.Nodes), "events", len(b.Events), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// ready is /readyz: the store answers and the scheduling loop's recent
+// rounds did not all fail.
+func ready(ping func(context.Context) error, healthy func() error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := ping(ctx); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return healthy()
+	}
 }
