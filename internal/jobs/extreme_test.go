@@ -18,8 +18,8 @@ import (
 func TestPlanSurvivesExtremeNumbers(t *testing.T) {
 	for _, pol := range sched.PolicyNames() {
 		for _, tc := range []struct {
-			name  string
-			teamW float64
+			name     string
+			teamW    float64
 			job      func(*jobs.Job)
 			excluded string // the field named in the exclusion; "" = may run
 		}{
