@@ -20,6 +20,7 @@ type Job struct {
 	Gang    int     // devices needed at once, all of one model, ≥ 1
 	Steps   float64 // work in steps of the whole gang, > 0
 	Weight  float64 // priority weight; 0 means 1
+	Team    string  // team (see Config.Teams); "" is none
 }
 
 // Window selects the jobs a continuous-load experiment measures: jobs with
@@ -31,8 +32,12 @@ type Window struct{ First, Last int }
 type Config struct {
 	// Fleet is the number of devices per accelerator model id.
 	Fleet map[string]int
-	// Nodes optionally splits the fleet into machines (see sched.Snapshot).
+	// Nodes optionally splits the fleet into machines, with sites and
+	// switches (see sched.Snapshot).
 	Nodes []sched.Node
+	// Teams gives team weights and per-model guarantees (Job.Team names
+	// them); the live loop's fairness and guarantee stages apply.
+	Teams []sched.Team
 	// RoundSeconds is the round length; default 360 (Gavel's
 	// time_per_iteration).
 	RoundSeconds float64
@@ -117,6 +122,19 @@ type JobResult struct {
 	FTF float64 `json:"ftf_rho"`
 }
 
+// TeamResult is one team's figures over a run.
+type TeamResult struct {
+	Name string `json:"team"`
+	Jobs int    `json:"jobs"` // finished jobs counted
+	// AvgJCT and AvgWait (first start − arrival) are over finished jobs.
+	AvgJCT  float64 `json:"avg_jct_s"`
+	AvgWait float64 `json:"avg_wait_s"`
+	// Use is the team's average devices in use per model over the run
+	// (busy device-seconds ÷ End); Guarantees its guarantees.
+	Use        map[string]float64 `json:"use"`
+	Guarantees map[string]int     `json:"guarantees,omitempty"`
+}
+
 // UtilSample is the fleet's use over one round: Busy[k] device-seconds of
 // model Models[k] busy between Start and End.
 type UtilSample struct {
@@ -145,6 +163,7 @@ type Summary struct {
 
 // Result is the outcome of one simulation.
 type Result struct {
+	Teams      []TeamResult // per team named by a job, by name
 	Policy     string
 	Models     []string    // fleet models with ≥ 1 device, sorted
 	Jobs       []JobResult // finished jobs, by ID
@@ -224,6 +243,7 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 	}
 
 	res := &Result{Policy: p.Name(), Models: models}
+	holds := Holds(cfg.Fleet, cfg.Nodes)
 	states := make([]*jobState, 0, len(jobs))
 	ids := make(map[int]bool, len(jobs))
 	prev := 0.0
@@ -254,7 +274,7 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 			found = found || ok
 			if v > 0 {
 				runs = true
-				fits = fits || j.Gang <= cfg.Fleet[m]
+				fits = fits || j.Gang <= holds[m]
 			}
 		}
 		switch {
@@ -294,6 +314,15 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 		ModelOrder:    cfg.ModelOrder,
 		GavelCompat:   cfg.GavelCompat,
 	})
+	byTeam := map[string][]float64{}
+	teamBusy := func(team string) []float64 {
+		b := byTeam[team]
+		if b == nil {
+			b = make([]float64, len(models))
+			byTeam[team] = b
+		}
+		return b
+	}
 	var (
 		active   []*jobState
 		running  []run
@@ -350,6 +379,9 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 				j := r.j
 				ran := r.finish - t
 				busy[r.col] += ran * float64(j.Gang)
+				if j.Team != "" {
+					teamBusy(j.Team)[r.col] += ran * float64(j.Gang)
+				}
 				charged := ran
 				if cfg.GavelCompat {
 					charged = r.finish - gStart
@@ -392,11 +424,11 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 		snapJobs = snapJobs[:0]
 		for _, j := range active {
 			snapJobs = append(snapJobs, sched.Job{
-				ID: j.sid, Class: j.Class, Gang: j.Gang, Weight: j.Weight,
+				ID: j.sid, Class: j.Class, Gang: j.Gang, Weight: j.Weight, Team: j.Team,
 				Arrival: j.Arrival, TotalSteps: j.Steps, RemainingSteps: j.remaining,
 			})
 		}
-		snap := &sched.Snapshot{Now: t, Fleet: cfg.Fleet, Nodes: cfg.Nodes, Jobs: snapJobs}
+		snap := &sched.Snapshot{Now: t, Fleet: cfg.Fleet, Nodes: cfg.Nodes, Jobs: snapJobs, Teams: cfg.Teams}
 		pl, err := st.Next(snap, tp)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s at t=%.0f s: %w", p.Name(), t, err)
@@ -461,10 +493,69 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 	}
 	sort.Slice(res.Jobs, func(a, b int) bool { return res.Jobs[a].ID < res.Jobs[b].ID })
 	res.Summary = summarize(res, cfg, inWindow, totalDevices)
+	res.Teams = teamResults(res, states, byTeam, cfg, inWindow)
 	if cfg.Progress != nil {
 		cfg.Progress(Progress{Now: t, Finished: finished, Total: total, Rounds: res.Rounds})
 	}
 	return res, nil
+}
+
+// Holds is, per model, the largest gang the fleet can ever hold: its whole
+// pool without nodes (Gavel), else the largest of its nodes and its sites.
+func Holds(fl map[string]int, nodes []sched.Node) map[string]int {
+	if nodes == nil {
+		return fl
+	}
+	out := map[string]int{}
+	site := map[[2]string]int{}
+	for _, n := range nodes {
+		k := [2]string{n.Model, n.Site}
+		site[k] += n.Devices
+		out[n.Model] = max(out[n.Model], n.Devices, site[k])
+	}
+	return out
+}
+
+func teamResults(res *Result, states []*jobState, busy map[string][]float64, cfg Config, inWindow func(int) bool) []TeamResult {
+	idx := map[string]int{}
+	var out []TeamResult
+	team := func(name string) *TeamResult {
+		i, ok := idx[name]
+		if !ok {
+			i = len(out)
+			idx[name] = i
+			out = append(out, TeamResult{Name: name, Use: map[string]float64{}})
+		}
+		return &out[i]
+	}
+	for _, t := range cfg.Teams {
+		team(t.Name).Guarantees = t.Guarantees
+	}
+	for _, s := range states {
+		if s.Team == "" {
+			continue
+		}
+		t := team(s.Team)
+		if s.done && inWindow(s.ID) {
+			t.Jobs++
+			t.AvgJCT += s.finish - s.Arrival
+			t.AvgWait += s.start - s.Arrival
+		}
+	}
+	for i := range out {
+		t := &out[i]
+		if t.Jobs > 0 {
+			t.AvgJCT /= float64(t.Jobs)
+			t.AvgWait /= float64(t.Jobs)
+		}
+		for k, m := range res.Models {
+			if b := busy[t.Name]; b != nil && res.End > 0 {
+				t.Use[m] = b[k] / res.End
+			}
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out
 }
 
 func sameDevices(a, b []int) bool {

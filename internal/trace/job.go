@@ -7,6 +7,8 @@ type Job struct {
 	ID int `json:"id"`
 	// Name is an optional label (JSONL "name").
 	Name string `json:"name,omitempty"`
+	// Team is the job's team (JSONL "team"); "" is none.
+	Team string `json:"team,omitempty"`
 	// Arrival is the submission time in seconds from the start of the trace.
 	Arrival float64 `json:"arrival_s"`
 	// Class is the job class: the key into the throughput table together

@@ -18,6 +18,7 @@ import (
 type jsonJob struct {
 	ID      *int     `json:"id"`
 	Name    string   `json:"name"`
+	Team    string   `json:"team"`
 	Arrival *float64 `json:"arrival_s"`
 	Class   *string  `json:"class"`
 	Gang    *int     `json:"gang"`
@@ -28,7 +29,7 @@ type jsonJob struct {
 
 // ReadJSONL reads Granary's JSONL trace format (docs/traces.md): one JSON
 // object per line with arrival_s, class, gang, steps and optionally id,
-// name, weight (default 1) and slo. Blank lines and lines starting with #
+// name, team, weight (default 1) and slo. Blank lines and lines starting with #
 // are skipped. Unknown fields are rejected. If id is given it must equal
 // the job's 0-based position. Arrivals must be non-decreasing.
 func ReadJSONL(r io.Reader, name string) ([]Job, error) {
@@ -57,7 +58,7 @@ func ReadJSONL(r io.Reader, name string) ([]Job, error) {
 			}
 			return nil, jsonError(pos, err)
 		}
-		j := Job{ID: len(jobs), Line: line, Name: jj.Name, Weight: 1}
+		j := Job{ID: len(jobs), Line: line, Name: jj.Name, Team: jj.Team, Weight: 1}
 		if jj.ID != nil && *jj.ID != j.ID {
 			return nil, bad("id", fmt.Sprintf("id %d but this is job %d: ids are 0-based positions in the file (omit id to number automatically)", *jj.ID, j.ID))
 		}

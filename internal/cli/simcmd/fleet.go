@@ -81,6 +81,8 @@ type fleetFile struct {
 		ID      string `yaml:"id"`
 		Model   string `yaml:"model"`
 		Devices int    `yaml:"devices"`
+		Site    string `yaml:"site"`
+		Switch  string `yaml:"switch"`
 	} `yaml:"nodes"`
 }
 
@@ -111,6 +113,7 @@ func parseFleetYAML(file string, data []byte, cat *accel.Catalog) (*fleetSpec, e
 			return nil, err
 		}
 	}
+	ids := map[string]int{}
 	for i, n := range doc.Nodes {
 		path := fmt.Sprintf("$.nodes[%d]", i)
 		pos := fleet.Position{File: file, Line: lineAt(f, path), Entry: fmt.Sprintf("nodes[%d]", i)}
@@ -127,11 +130,16 @@ func parseFleetYAML(file string, data []byte, cat *accel.Catalog) (*fleetSpec, e
 		if id == "" {
 			id = fmt.Sprintf("node-%d", i)
 		}
+		if first, dup := ids[id]; dup {
+			pos.Field = "id"
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("node %q given twice (first at line %d)", id, first)}
+		}
+		ids[id] = pos.Line
 		if _, seen := spec.Devices[chip.ID]; !seen {
 			spec.Order = append(spec.Order, chip.ID)
 		}
 		spec.Devices[chip.ID] += n.Devices
-		spec.Nodes = append(spec.Nodes, sched.Node{ID: id, Model: chip.ID, Devices: n.Devices})
+		spec.Nodes = append(spec.Nodes, sched.Node{ID: id, Model: chip.ID, Devices: n.Devices, Site: n.Site, Switch: n.Switch})
 	}
 	if len(spec.Devices) == 0 {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "empty fleet: want models: {v100: 36, …} or nodes: [{model: v100, devices: 8}, …]"}

@@ -36,6 +36,7 @@ type options struct {
 	seed                                        uint64
 	gavelCompat                                 bool
 	openb                                       openbOptions
+	teams                                       []string
 }
 
 // New builds `granary sim`.
@@ -68,6 +69,7 @@ and finish-time fairness. See docs/simulator.md.`,
 	f.StringVar(&o.cost, "cost", "", "price per device-hour for max-throughput-per-cost, model=price[,…] (default: catalog purchase cost)")
 	f.BoolVar(&o.gavelCompat, "gavel-compat", false, "reproduce Gavel's simulator loop quirks (for side-by-side comparisons)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	f.StringArrayVar(&o.teams, "teams", nil, "teams file (schema of `granary teams list -o yaml`): weights and guarantees; repeat to compare scenarios. Jobs without a team in the trace are dealt to teams by id")
 	f.StringVar(&o.plot, "plot", "", "also draw the JCT CDF and utilization over time to FILE.svg or FILE.png")
 	addOpenBFlags(f, &o.openb)
 	cmd.AddCommand(newGenerate(env))
@@ -96,6 +98,8 @@ type unrunnableJSON struct {
 // resultJSON is one policy's row: the JSON contract of `granary sim -o json`.
 type resultJSON struct {
 	Policy      string             `json:"policy"`
+	TeamsFile   string             `json:"teams_file,omitempty"`
+	Teams       []sim.TeamResult   `json:"teams,omitempty"`
 	Jobs        int                `json:"jobs"`
 	AvgJCT      float64            `json:"avg_jct_s"`
 	P50JCT      float64            `json:"p50_jct_s"`
@@ -174,6 +178,14 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 	if err != nil {
 		return err
 	}
+	var scenarios [][]sched.Team
+	for _, file := range o.teams {
+		ts, err := parseTeams(file, cat, fl)
+		if err != nil {
+			return err
+		}
+		scenarios = append(scenarios, ts)
+	}
 	tdata, err := os.ReadFile(o.throughputs)
 	if err != nil {
 		return &fleet.InputError{Pos: fleet.Position{File: o.throughputs}, Msg: err.Error()}
@@ -193,16 +205,38 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 	order := modelOrder(tt, fl)
 	simJobs := make([]sim.Job, len(jobs))
 	for i, j := range jobs {
-		simJobs[i] = sim.Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight}
-	}
-	// Build every policy first so a bad name fails before any work.
-	pols := make([]sched.Policy, len(policies))
-	for i, name := range policies {
-		p, err := sched.PolicyByName(name, sched.Options{Rand: rand.New(rand.NewPCG(o.seed, 1)), Cost: cost})
-		if err != nil {
-			return console.UsageError{Err: fmt.Errorf("--policy: %w", err)}
+		simJobs[i] = sim.Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight, Team: j.Team}
+		if j.Team == "" && len(scenarios) > 0 {
+			simJobs[i].Team = scenarios[0][j.ID%len(scenarios[0])].Name
 		}
-		pols[i] = p
+	}
+	if err := checkGangs(o.trace, jobs, tt.Table, fl); err != nil {
+		return err
+	}
+	// Build every policy (one instance per teams scenario: policies keep
+	// state) first so a bad name fails before any work.
+	if len(scenarios) == 0 {
+		scenarios = [][]sched.Team{nil}
+	}
+	var (
+		pols       []sched.Policy
+		teamsOf    [][]sched.Team
+		scenarioOf []string
+	)
+	for _, name := range policies {
+		for si, ts := range scenarios {
+			p, err := sched.PolicyByName(name, sched.Options{Rand: rand.New(rand.NewPCG(o.seed, 1)), Cost: cost})
+			if err != nil {
+				return console.UsageError{Err: fmt.Errorf("--policy: %w", err)}
+			}
+			pols = append(pols, p)
+			teamsOf = append(teamsOf, ts)
+			if len(o.teams) > 0 {
+				scenarioOf = append(scenarioOf, o.teams[si])
+			} else {
+				scenarioOf = append(scenarioOf, "")
+			}
+		}
 	}
 
 	// Progress: one bar over all policies, on a terminal, never with -o json.
@@ -232,7 +266,7 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			cfg := sim.Config{
-				Fleet: fl.Devices, Nodes: fl.Nodes, RoundSeconds: round, RestartCost: restart,
+				Fleet: fl.Devices, Nodes: fl.Nodes, Teams: teamsOf[i], RoundSeconds: round, RestartCost: restart,
 				Rand: rand.New(rand.NewPCG(o.seed, 2)), Window: window, GavelCompat: o.gavelCompat,
 				ModelOrder: order,
 				Cancel:     ctx.Err,
@@ -262,13 +296,14 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 	}
 	for i, err := range errs {
 		if err != nil {
-			return jobError(err, o.trace, jobs, gavelFormat, policies[i])
+			return jobError(err, o.trace, jobs, gavelFormat, pols[i].Name())
 		}
 	}
 
 	rows := make([]resultJSON, len(results))
 	for i, r := range results {
 		rows[i] = toJSON(r, jobs)
+		rows[i].TeamsFile = scenarioOf[i]
 	}
 	if un := results[0].Unrunnable; len(un) > 0 {
 		fmt.Fprintf(env.Stderr, "granary: warning: %d job(s) can run nowhere on this fleet and were not simulated:\n", len(un))
@@ -284,6 +319,11 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 		if err := writePlot(o.plot, plotFormat, results, fl); err != nil {
 			return err
 		}
+		if len(o.teams) > 0 {
+			if err := writeTeamsPlot(o.plot, plotFormat, rows); err != nil {
+				return err
+			}
+		}
 	}
 	switch out {
 	case console.JSON:
@@ -298,8 +338,12 @@ func writeTable(env *console.Env, rows []resultJSON, results []*sim.Result) erro
 	h := func(s float64) string { return fmt.Sprintf("%.2f", s/3600) }
 	table := [][]string{{"POLICY", "JOBS", "AVG JCT (h)", "P50 (h)", "P90 (h)", "P99 (h)", "MAKESPAN (h)", "UTIL", "JOBS/h", "FTF ρ AVG", "ρ>1", "UNRUNNABLE"}}
 	for _, r := range rows {
+		label := r.Policy
+		if r.TeamsFile != "" {
+			label += " @ " + filepath.Base(r.TeamsFile)
+		}
 		table = append(table, []string{
-			r.Policy, strconv.Itoa(r.Jobs), h(r.AvgJCT), h(r.P50JCT), h(r.P90JCT), h(r.P99JCT), h(r.Makespan),
+			label, strconv.Itoa(r.Jobs), h(r.AvgJCT), h(r.P50JCT), h(r.P90JCT), h(r.P99JCT), h(r.Makespan),
 			fmt.Sprintf("%.3f", r.Utilization), fmt.Sprintf("%.2f", r.Throughput),
 			fmt.Sprintf("%.2f", r.FTFAvg), fmt.Sprintf("%.0f%%", 100*r.FTFUnfair), strconv.Itoa(len(r.Unrunnable)),
 		})
@@ -310,13 +354,13 @@ func writeTable(env *console.Env, rows []resultJSON, results []*sim.Result) erro
 	if n := results[0].Unfinished; n > 0 {
 		fmt.Fprintf(env.Stdout, "(window run: %d jobs outside the window were still running or queued at the end)\n", n)
 	}
-	return nil
+	return writeTeamsTable(env, rows)
 }
 
 func toJSON(r *sim.Result, jobs []trace.Job) resultJSON {
 	s := r.Summary
 	out := resultJSON{
-		Policy: r.Policy, Jobs: s.Jobs, AvgJCT: s.AvgJCT, P50JCT: s.P50JCT, P90JCT: s.P90JCT, P99JCT: s.P99JCT,
+		Policy: r.Policy, Teams: r.Teams, Jobs: s.Jobs, AvgJCT: s.AvgJCT, P50JCT: s.P50JCT, P90JCT: s.P90JCT, P99JCT: s.P99JCT,
 		Makespan: s.Makespan, Utilization: s.Utilization, ByModel: s.ByModel, Throughput: s.Throughput,
 		FTFAvg: s.AvgFTF, FTFMax: s.MaxFTF, FTFUnfair: s.UnfairFrac,
 		Rounds: r.Rounds, Allocations: r.Allocations, Unfinished: r.Unfinished,
