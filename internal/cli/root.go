@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/granaryhq/granary/internal/cli/agentcmd"
 	"github.com/granaryhq/granary/internal/cli/chipscmd"
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/cli/fitcmd"
@@ -42,6 +43,7 @@ func NewRoot(env *console.Env) *cobra.Command {
 		jobscmd.New(env),      // jobs client: submit, list, describe, cancel
 		jobscmd.NewTeams(env), // teams: weights, guarantees, share vs guarantee
 		runwaycmd.New(env),    // runway forecast: how long the stockpile lasts, levers
+		agentcmd.New(env),     // node agent: vendor tools → devices and health → server
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -2,8 +2,11 @@ package hwprobe
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/granaryhq/granary/internal/accel"
 )
 
 // sixteen builds a 16-GPU nvidia-smi -q -x report from the recorded 8-GPU
@@ -52,9 +55,33 @@ func BenchmarkDiscover16(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		ds, _ := Discover(run)
+		ds, _, _ := Discover(run)
 		if len(ds) != 16 {
 			b.Fatal(fmt.Sprint(len(ds)))
+		}
+	}
+}
+
+// BenchmarkReport16 is BenchmarkDiscover16 plus what the agent does before
+// sending: resolve the models in the catalog and encode the report.
+func BenchmarkReport16(b *testing.B) {
+	nv, dm := sixteen(b), read(b, "dmesg-xid.txt")
+	cat := accel.Default()
+	run := func(name string, args ...string) ([]byte, error) {
+		switch name {
+		case "nvidia-smi":
+			return nv, nil
+		case "dmesg":
+			return dm, nil
+		}
+		return nil, ErrNoTool
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ds, _, _ := Discover(run)
+		ResolveModels(cat, ds)
+		if _, err := json.Marshal(ds); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -4,19 +4,40 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
+
+// ToolRun says whether one vendor tool ran and was read without warnings.
+// Only a clean run lets the server conclude that a device it no longer
+// lists has disappeared.
+type ToolRun struct {
+	Tool   string `json:"tool"`   // "nvidia-smi", "npu-smi", "cnmon", "hy-smi"
+	Vendor string `json:"vendor"` // "nvidia", "huawei", "cambricon", "hygon"
+	Clean  bool   `json:"clean"`
+}
 
 // Discover asks every vendor tool in turn what this host holds, through
 // run: nvidia-smi -q -x (and dmesg for XIDs when there are NVIDIA GPUs),
 // npu-smi info with -t board and -t health per NPU, cnmon info and hy-smi.
 // A tool that is not installed (run returns ErrNoTool) is skipped; one that
 // fails is a warning, and the other vendors are still read. Devices come
-// back in tool order, each tool's in its own order.
-func Discover(run Run) ([]Accelerator, []Warning) {
+// back in tool order, each tool's in its own order, with one ToolRun per
+// installed vendor tool.
+func Discover(run Run) ([]Accelerator, []Warning, []ToolRun) {
 	var (
-		out []Accelerator
-		ws  []Warning
+		out  []Accelerator
+		ws   []Warning
+		runs []ToolRun
 	)
+	// track records a vendor tool's run: clean unless a warning since
+	// mark names it.
+	track := func(tool, vendor string, mark int) {
+		clean := true
+		for _, w := range ws[mark:] {
+			clean = clean && !strings.HasPrefix(w.Tool, tool)
+		}
+		runs = append(runs, ToolRun{Tool: tool, Vendor: vendor, Clean: clean})
+	}
 	call := func(tool string, args ...string) ([]byte, bool) {
 		b, err := run(tool, args...)
 		if errors.Is(err, ErrNoTool) {
@@ -29,6 +50,7 @@ func Discover(run Run) ([]Accelerator, []Warning) {
 		}
 		return b, true
 	}
+	mark := len(ws)
 	if b, ok := call("nvidia-smi", "-q", "-x"); ok {
 		ds, w := ParseNvidiaSMI(b)
 		ws = append(ws, w...)
@@ -38,7 +60,9 @@ func Discover(run Run) ([]Accelerator, []Warning) {
 			}
 		}
 		out = append(out, ds...)
+		track("nvidia-smi", "nvidia", mark)
 	}
+	mark = len(ws)
 	if b, ok := call("npu-smi", "info"); ok {
 		ds, w := ParseNPUInfo(b)
 		ws = append(ws, w...)
@@ -55,16 +79,21 @@ func Discover(run Run) ([]Accelerator, []Warning) {
 			}
 		}
 		out = append(out, ds...)
+		track("npu-smi", "huawei", mark)
 	}
+	mark = len(ws)
 	if b, ok := call("cnmon", "info"); ok {
 		ds, w := ParseCnmon(b)
 		ws = append(ws, w...)
 		out = append(out, ds...)
+		track("cnmon", "cambricon", mark)
 	}
+	mark = len(ws)
 	if b, ok := call("hy-smi", HySMIArgs...); ok {
 		ds, w := ParseHySMI(b)
 		ws = append(ws, w...)
 		out = append(out, ds...)
+		track("hy-smi", "hygon", mark)
 	}
-	return out, ws
+	return out, ws, runs
 }

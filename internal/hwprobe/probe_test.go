@@ -184,7 +184,7 @@ func TestCnmonHySMI(t *testing.T) {
 		t.Fatalf("cnmon: %d devices %v", len(ds), ws)
 	}
 	d := ds[1]
-	if d.Serial != "SN/2211000382" || d.PCIBus != "0000:3d:00.0" || d.MemoryMiB != 49152 || *d.Health.ECCCorrectable != 17 ||
+	if d.Serial != "2211000382" || d.PCIBus != "0000:3d:00.0" || d.MemoryMiB != 49152 || *d.Health.ECCCorrectable != 17 ||
 		*d.Health.ECCUncorrectable != 2 || *d.Health.RetiredPages != 5 || !d.Health.RetirementPending || *d.Health.TemperatureC != 44 {
 		t.Errorf("cnmon card 1: %+v %+v", d, d.Health)
 	}
@@ -268,7 +268,10 @@ func TestDiscover(t *testing.T) {
 		}
 		return read(t, f), nil
 	}
-	ds, ws := Discover(run)
+	ds, ws, runs := Discover(run)
+	if diff := cmp.Diff([]ToolRun{{"nvidia-smi", "nvidia", true}, {"npu-smi", "huawei", false}, {"hy-smi", "hygon", true}}, runs); diff != "" {
+		t.Errorf("tool runs (-want +got):\n%s", diff)
+	}
 	if len(ds) != 2+2+2 {
 		t.Fatalf("got %d devices, want 6: %+v", len(ds), ds)
 	}

@@ -20,17 +20,8 @@ type AgentReport struct {
 	Node     string                `json:"node"`
 	Site     string                `json:"site,omitempty"` // for nodes and devices first seen
 	Devices  []hwprobe.Accelerator `json:"devices"`
-	Tools    []ToolRun             `json:"tools,omitempty"`
+	Tools    []hwprobe.ToolRun     `json:"tools,omitempty"`
 	Warnings []string              `json:"warnings,omitempty"`
-}
-
-// ToolRun says whether one vendor tool ran and was read without warnings.
-// Only a clean run lets the server conclude that a device it did not list
-// has disappeared.
-type ToolRun struct {
-	Tool   string `json:"tool"`   // "nvidia-smi", "npu-smi", "cnmon", "hy-smi"
-	Vendor string `json:"vendor"` // "nvidia", "huawei", "cambricon", "hygon"
-	Clean  bool   `json:"clean"`
 }
 
 // MaxReportDevices bounds one report.

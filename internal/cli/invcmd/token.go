@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/cli/remote"
 	"github.com/granaryhq/granary/internal/inventory"
@@ -24,13 +25,15 @@ func NewToken(env *console.Env) *cobra.Command {
 }
 
 func tokenCreateCmd(c *remote.Conn) *cobra.Command {
-	var out, role, name string
+	var out, role, name, node string
 	cmd := &cobra.Command{
-		Use:   "create --role viewer|operator|admin",
+		Use:   "create --role viewer|operator|admin|agent [--node HOST]",
 		Short: "Create a token; its secret is printed once",
 		Long: `Create an API token. Viewers read; operators also write inventory; admins
-also manage tokens. The secret is printed once and only its hash is stored.`,
-		Example: "  granary token create --role operator --name ci",
+also manage tokens. An agent token may only report the hardware of the one
+node given with --node (see granary agent). The secret is printed once and
+only its hash is stored.`,
+		Example: "  granary token create --role operator --name ci\n  granary token create --role agent --node gpu-017",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := console.ParseFormat(out, console.Table, console.JSON, console.YAML)
@@ -45,7 +48,15 @@ also manage tokens. The secret is printed once and only its hash is stored.`,
 			if err != nil {
 				return err
 			}
-			t, err := cl.CreateToken(cmd.Context(), r, name)
+			var t api.CreatedToken
+			switch {
+			case r == inventory.RoleAgent:
+				t, err = cl.CreateAgentToken(cmd.Context(), node, name)
+			case node != "":
+				return console.Usagef("--node is for agent tokens only")
+			default:
+				t, err = cl.CreateToken(cmd.Context(), r, name)
+			}
 			if err != nil {
 				return err
 			}
@@ -63,6 +74,7 @@ also manage tokens. The secret is printed once and only its hash is stored.`,
 	outputFlag(cmd, &out, console.Table, console.JSON, console.YAML)
 	cmd.Flags().StringVar(&role, "role", "", "viewer, operator or admin (required)")
 	cmd.Flags().StringVar(&name, "name", "", "a note saying who or what uses the token")
+	cmd.Flags().StringVar(&node, "node", "", "agent tokens: the hostname of the node it reports for")
 	return cmd
 }
 

@@ -33,6 +33,9 @@ type Conn struct {
 	Env    *console.Env
 	server string
 	config string
+	// Token, when set (e.g. by a command's --token flag), is used instead
+	// of $GRANARY_TOKEN and the config file.
+	Token string
 }
 
 // Flags adds --server and --config to cmd and its subcommands.
@@ -88,7 +91,7 @@ func (c *Conn) Client() (*client.Client, error) {
 		return nil, err
 	}
 	server := first(c.server, c.Env.Env("GRANARY_SERVER"), fc.Server, client.DefaultServer)
-	token := first(c.Env.Env("GRANARY_TOKEN"), fc.Token)
+	token := first(c.Token, c.Env.Env("GRANARY_TOKEN"), fc.Token)
 	if token == "" {
 		return nil, fmt.Errorf("%w: no token: set GRANARY_TOKEN or token: in %s", fleet.ErrUnauthorized, c.describeConfig())
 	}

@@ -65,7 +65,7 @@ func testAgentReports(t *testing.T, st inventory.Store) {
 	if _, err := svc.Create(ctx, inventory.Device{Serial: "S-ELSEWHERE", Model: "h800", Node: "gpu-99", State: fleet.InService}, "", "op"); err != nil {
 		t.Fatal(err)
 	}
-	clean := []inventory.ToolRun{{Tool: "nvidia-smi", Vendor: "nvidia", Clean: true}}
+	clean := []hwprobe.ToolRun{{Tool: "nvidia-smi", Vendor: "nvidia", Clean: true}}
 	r := inventory.AgentReport{Node: "gpu-01", Site: "sh1", Tools: clean, Devices: []hwprobe.Accelerator{
 		gpu("S-1", "0000:18:00.0"), gpu("S-2", "0000:2a:00.0"), gpu("S-3", "0000:3a:00.0"),
 		gpu("S-IMPORTED", "0000:5d:00.0"), gpu("S-ELSEWHERE", "0000:9a:00.0"),
