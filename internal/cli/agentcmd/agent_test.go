@@ -161,7 +161,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		"1652823011005":    fleet.Failed,      // row remap failure, XID 79
 		"1023VNY10M900016": fleet.Failed,      // npu-smi critical
 		"1023VNY10M900012": fleet.InService,   // npu-smi warning: no rule
-		"2211000382":    fleet.Maintenance, // retirement pending
+		"2211000382":       fleet.Maintenance, // retirement pending
 		"PJ2341A00188":     fleet.InService,   // hot, but no throttle signal
 	}
 	check := func(want map[string]fleet.DeviceState) {
