@@ -83,8 +83,13 @@ func (m *MemStore) Jobs(_ context.Context, f Filter) ([]Job, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Job
+	skip := f.Offset
 	for i := range m.jobs {
 		if f.Match(&m.jobs[i]) {
+			if skip > 0 {
+				skip--
+				continue
+			}
 			out = append(out, cloneJob(m.jobs[i], false))
 			if f.Limit > 0 && len(out) == f.Limit {
 				break

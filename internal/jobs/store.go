@@ -49,9 +49,10 @@ type Filter struct {
 	Team   string
 	States []State
 	Limit  int // 0 = no limit
+	Offset int // skip this many matching jobs first (paging); 0 = none
 }
 
-// Match reports whether j passes f (ignoring Limit).
+// Match reports whether j passes f (ignoring Limit and Offset).
 func (f Filter) Match(j *Job) bool {
 	if f.Team != "" && j.Team != f.Team {
 		return false

@@ -102,6 +102,19 @@ func newPager(total, page, per int, link func(int) string) pager {
 	return p
 }
 
+// openPager is the navigation of a page of a list whose length is not
+// counted: rows shown, and whether more follow.
+func openPager(page, rows, per int, more bool, link func(int) string) pager {
+	p := pager{Total: -1, From: (page-1)*per + 1, To: (page-1)*per + rows}
+	if page > 1 {
+		p.First, p.Prev = link(1), link(page-1)
+	}
+	if more {
+		p.Next = link(page + 1)
+	}
+	return p
+}
+
 // jobsListPage is /jobs's data.
 type jobsListPage struct {
 	Now    time.Time
@@ -131,26 +144,41 @@ func (h *Handler) jobsPage(w http.ResponseWriter, r *http.Request) {
 	if pg.Round, err = h.jobs.LastRound(ctx); err == nil {
 		pg.Teams, err = h.jobs.Teams(ctx)
 	}
-	var all []jobs.Job
-	if err == nil {
-		all, err = h.jobs.Jobs(ctx, jobs.Filter{Team: q.Team, States: statesOf(q.State)})
-	}
 	if err != nil {
 		h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
 		return
 	}
-	if q.Q != "" {
+	f := jobs.Filter{Team: q.Team, States: statesOf(q.State)}
+	if q.Q == "" {
+		// One page from the store, and one job more to know whether
+		// another page follows.
+		f.Offset, f.Limit = (q.Page-1)*jobsPerPage, jobsPerPage+1
+		page, err := h.jobs.Jobs(ctx, f)
+		if err != nil {
+			h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
+			return
+		}
+		more := len(page) > jobsPerPage
+		pg.Jobs = page[:min(len(page), jobsPerPage)]
+		pg.Pager = openPager(q.Page, len(pg.Jobs), jobsPerPage, more, q.url)
+	} else {
+		// Search reads every job the filter selects and pages the matches.
+		all, err := h.jobs.Jobs(ctx, f)
+		if err != nil {
+			h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
+			return
+		}
 		needle := strings.ToLower(q.Q)
 		all = slices.DeleteFunc(all, func(j jobs.Job) bool {
 			return !strings.Contains(strings.ToLower(j.ID+" "+j.Name+" "+j.Class), needle)
 		})
+		pg.Pager = newPager(len(all), q.Page, jobsPerPage, q.url)
+		if len(all) > 0 {
+			pg.Jobs = all[pg.Pager.From-1 : pg.Pager.To]
+		}
 	}
 	if pg.Share, err = shareChart(pg.Teams, h.shortName); err != nil {
 		h.log.WarnContext(ctx, "web: chart", "err", err)
-	}
-	pg.Pager = newPager(len(all), q.Page, jobsPerPage, q.url)
-	if len(all) > 0 {
-		pg.Jobs = all[pg.Pager.From-1 : pg.Pager.To]
 	}
 	h.render(w, r, http.StatusOK, "jobs.html", view{Title: "Jobs and teams", Nav: "jobs", Sub: "Live scheduling", Body: pg})
 }

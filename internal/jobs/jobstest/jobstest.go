@@ -73,6 +73,17 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		if len(l) != 1 || l[0].ID != "job-1" {
 			t.Errorf("limit: %+v", l)
 		}
+		l, _ = s.Jobs(ctx, jobs.Filter{Offset: 1, Limit: 1})
+		if len(l) != 1 || l[0].ID != "job-2" {
+			t.Errorf("offset 1, limit 1: %+v", l)
+		}
+		l, _ = s.Jobs(ctx, jobs.Filter{Offset: 1})
+		if len(l) != 1 || l[0].ID != "job-2" {
+			t.Errorf("offset 1: %+v", l)
+		}
+		if l, _ = s.Jobs(ctx, jobs.Filter{Offset: 5}); len(l) != 0 {
+			t.Errorf("offset past the end: %+v", l)
+		}
 	})
 
 	t.Run("SaveRoundAndDeviceUniqueness", func(t *testing.T) {

@@ -213,8 +213,14 @@ func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY seq"
-	if f.Limit > 0 {
+	switch {
+	case f.Limit > 0:
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	case f.Offset > 0:
+		q += " LIMIT -1" // SQLite takes OFFSET only after a LIMIT
+	}
+	if f.Offset > 0 {
+		q += fmt.Sprintf(" OFFSET %d", f.Offset)
 	}
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
