@@ -85,8 +85,10 @@ func TestCrashHelper(t *testing.T) {
 // middle of its rounds, several times, and checks after each kill that the
 // store is consistent — every job in exactly one state, a running job holds
 // exactly its placement's devices, no device is held twice, no finished or
-// waiting job holds a device — and that a new scheduler starts on it and
-// keeps it so.
+// waiting job holds a device — and that a new scheduler starts on it, keeps
+// it so and makes progress: every restart saves at least two more rounds
+// (within two minutes) and completes more jobs than were complete at its
+// start.
 func TestCrashSafetySIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
@@ -119,6 +121,7 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 
 	for kill := 0; kill < 3; kill++ {
 		before := rounds(t, path)
+		doneBefore := completed(t, path)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashEnv+"="+path)
 		cmd.Stderr = os.Stderr
@@ -129,7 +132,12 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 		go func() { cmd.Process.Wait(); close(exited) }()
 		// Let it save a few rounds, then kill it at a random moment.
 		deadline := time.Now().Add(2 * time.Minute)
-		for rounds(t, path) < before+2+kill && time.Now().Before(deadline) {
+		for rounds(t, path) < before+2+kill || completed(t, path) <= doneBefore {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("restart %d: in 2 minutes the scheduler saved %d rounds (want ≥ %d) and completed %d jobs (had %d): rounds did not resume or made no progress",
+					kill, rounds(t, path)-before, 2+kill, completed(t, path), doneBefore)
+			}
 			select {
 			case <-exited:
 				t.Fatal("helper exited before the kill")
@@ -143,7 +151,11 @@ func TestCrashSafetySIGKILL(t *testing.T) {
 		<-exited
 		after := rounds(t, path)
 		n := checkConsistent(t, path)
-		t.Logf("kill %d: rounds %d → %d; %d devices held", kill+1, before, after, n)
+		doneAfter := completed(t, path)
+		if after < before+2+kill || doneAfter <= doneBefore {
+			t.Errorf("kill %d: rounds %d → %d, completed jobs %d → %d: no progress survived the kill", kill+1, before, after, doneBefore, doneAfter)
+		}
+		t.Logf("kill %d: rounds %d → %d; completed jobs %d → %d; %d devices held", kill+1, before, after, doneBefore, doneAfter, n)
 	}
 }
 
@@ -157,6 +169,21 @@ func rounds(t *testing.T, path string) int {
 	var n int
 	if err := db.QueryRow("SELECT count(*) FROM sched_rounds").Scan(&n); err != nil {
 		return 0
+	}
+	return n
+}
+
+// completed counts the jobs in state completed.
+func completed(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM jobs WHERE state = ?", string(jobs.Completed)).Scan(&n); err != nil {
+		t.Fatalf("count completed jobs: %v", err)
 	}
 	return n
 }

@@ -58,6 +58,13 @@ func TestTableFromCatalog(t *testing.T) {
 
 func run(t *testing.T, policy string, perModel int, hours int, afr float64) workload.Result {
 	t.Helper()
+	res, _, _ := runWith(t, policy, perModel, hours, afr)
+	return res
+}
+
+// runWith is run that also returns the job store and the ledger at the end.
+func runWith(t *testing.T, policy string, perModel int, hours int, afr float64) (workload.Result, *jobs.MemStore, *control.MemLedger) {
+	t.Helper()
 	cat := accel.Default()
 	es, err := workload.Table(cat, demoModels)
 	if err != nil {
@@ -102,7 +109,7 @@ func run(t *testing.T, policy string, perModel int, hours int, afr float64) work
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res
+	return res, store, ledger
 }
 
 func report(t *testing.T, rs []workload.Result) string {
@@ -140,12 +147,20 @@ func report(t *testing.T, rs []workload.Result) string {
 	return b.String()
 }
 
+// demoAFR is the failure rate of TestDemoDay: accelerated 500× over the
+// 2 %/year of real fleets, so that a simulated day on 576 devices sees
+// failures (≈ 576 × 10 / 365 ≈ 16 expected; at 2 % it would be 0.03).
+const demoAFR = 10.0
+
 // TestDemoDay runs 24 simulated hours of the demo workload (four teams
-// arriving continuously at 50 % offered load measured on the reference H800, 2 % AFR failures) on a
-// scaled-down demo fleet (64 devices of each of the 9 models) under
-// las-hetero and fifo with the same arrivals, and reports utilization by
-// model and average JCT per team. GRANARY_FIGURE=full runs it on the
-// full-size fleet (2,048 devices per model).
+// arriving continuously at 50 % offered load measured on the reference
+// H800, with device failures at demoAFR) on a scaled-down demo fleet (64
+// devices of each of the 9 models) under las-hetero and fifo with the same
+// arrivals, and reports utilization by model and average JCT per team. It
+// checks that las-hetero beats fifo and that the failures had their effect:
+// every failed device left service and holds no job, and the jobs that ran
+// on one restarted from their checkpoint. GRANARY_FIGURE=full runs it on
+// the full-size fleet (2,048 devices per model).
 func TestDemoDay(t *testing.T) {
 	perModel := 64
 	if os.Getenv("GRANARY_FIGURE") == "full" {
@@ -153,7 +168,9 @@ func TestDemoDay(t *testing.T) {
 	}
 	var rs []workload.Result
 	for _, p := range []string{sched.LASHetero, sched.FIFO} {
-		rs = append(rs, run(t, p, perModel, 24, 0.02))
+		res, store, ledger := runWith(t, p, perModel, 24, demoAFR)
+		checkFailures(t, res, store, ledger, perModel*len(demoModels))
+		rs = append(rs, res)
 	}
 	t.Logf("24 simulated hours, %d devices per model:\n%s", perModel, report(t, rs))
 	las, fifo := rs[0], rs[1]
@@ -163,4 +180,53 @@ func TestDemoDay(t *testing.T) {
 	if !(las.AvgJCT["all"] < fifo.AvgJCT["all"]) || las.Completed < fifo.Completed {
 		t.Errorf("las-hetero (avg JCT %v, %d completed) should beat fifo (%v, %d)", las.AvgJCT["all"], las.Completed, fifo.AvgJCT["all"], fifo.Completed)
 	}
+}
+
+// checkFailures asserts the failures happened and what they did.
+func checkFailures(t *testing.T, res workload.Result, store *jobs.MemStore, ledger *control.MemLedger, devices int) {
+	t.Helper()
+	ctx := context.Background()
+	if res.Failures < 5 {
+		t.Fatalf("%s: %d device failures in a day at AFR %v on %d devices (≈16 expected)", res.Policy, res.Failures, demoAFR, devices)
+	}
+	in, err := ledger.InService(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in)+res.Failures != devices {
+		t.Errorf("%s: %d devices in service after %d failures of %d", res.Policy, len(in), res.Failures, devices)
+	}
+	alive := map[string]bool{}
+	for _, d := range in {
+		alive[d.Serial] = true
+	}
+	all, err := store.Jobs(ctx, jobs.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := 0
+	for _, j := range all {
+		if j.Placement != nil {
+			for _, s := range j.Placement.Devices {
+				if !alive[s] {
+					t.Errorf("%s: job %s still placed on failed device %s", res.Policy, j.ID, s)
+				}
+			}
+		}
+		full, err := store.Job(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range full.History {
+			if e.Kind == "checkpoint-restart" && strings.Contains(e.Message, "(failed)") {
+				restarted++
+			}
+		}
+	}
+	// Each failure of a busy device restarts the one job on it; idle
+	// devices fail without one. At 50 % offered load most devices are busy.
+	if restarted < 1 || restarted > res.Failures {
+		t.Errorf("%s: %d jobs restarted from a checkpoint after %d device failures", res.Policy, restarted, res.Failures)
+	}
+	t.Logf("%s: %d failures, %d jobs restarted from their checkpoint", res.Policy, res.Failures, restarted)
 }
