@@ -53,11 +53,6 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 		T = p.agnosticTput(p.reference(f.ref))
 	}
 	n := len(T)
-	total := p.totalCap()
-	minGang := math.Inf(1)
-	for i := range T {
-		minGang = math.Min(minGang, p.gang[i])
-	}
 	iso := make([]float64, n)
 	D := make([]float64, n)
 	tss := make([]float64, n)
@@ -67,7 +62,7 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	for i, row := range T {
 		id := s.Jobs[i].ID
 		for k, v := range row {
-			iso[i] += v * p.cap[k] * minGang / (p.gang[i] * total)
+			iso[i] += v * p.isoShare(i, k, n)
 		}
 		if pr, ok := f.prevRem[id]; ok && f.prevIso[id] > 0 {
 			f.cum[id] += (pr - s.Jobs[i].RemainingSteps) / f.prevIso[id]
@@ -153,7 +148,7 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	for i := range xHi {
 		if use[i] {
 			for k := range xHi[i] {
-				xHi[i][k] = p.cap[k] * minGang / (p.gang[i] * total)
+				xHi[i][k] = p.isoShare(i, k, n)
 			}
 		}
 	}
@@ -211,10 +206,20 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 		prevStep = step
 		hi, xHi = next, xm
 	}
-	if !f.hetero {
-		p.spread(xHi, use)
+	// Return the centre of the optimal set, as Gavel's interior-point
+	// solver does, not the vertex the simplex ended on (see centre).
+	if tc, xc, err := solve(hi); err == nil && tc > 0 {
+		xHi = centre(a, p.gang, p.cap, use, math.Min(tc, 1), xc)
 	}
 	al.X = xHi
 	al.Objective = hi
 	return al, nil
+}
+
+// isoShare is job i's isolated share of model k among n active jobs (Gavel's
+// IsolatedPolicy): an equal 1/n split of every model, in gangs, so
+// x̂[i][k] = N_k / (n·s_i), scaled down per job so that Σ_k x̂[i][k] ≤ 1:
+// x̂[i][k] = N_k / max(Σ N, n·s_i).
+func (p *problem) isoShare(i, k, n int) float64 {
+	return p.cap[k] / math.Max(p.totalCap(), float64(n)*p.gang[i])
 }

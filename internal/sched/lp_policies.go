@@ -62,16 +62,6 @@ func (p *problem) agnosticTput(ref int) [][]float64 {
 // run on every model we return that centre; it is feasible because
 // Σ_i s_i·τ_i ≤ ΣN follows from the capacity rows. Otherwise X is kept.
 func (p *problem) spread(x [][]float64, use []bool) {
-	for i, row := range p.tput {
-		if !use[i] {
-			continue
-		}
-		for _, v := range row {
-			if v <= 0 {
-				return
-			}
-		}
-	}
 	total := p.totalCap()
 	for i, row := range x {
 		if !use[i] {
@@ -125,8 +115,8 @@ func (l *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 			continue
 		}
 		if !l.hetero {
-			for k, v := range row {
-				if v > 0 {
+			for k := range row {
+				if p.gang[i] <= p.cap[k] {
 					a[i][k] = p.gang[i] / p.weight[i]
 				}
 			}
@@ -146,7 +136,7 @@ func (l *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 		return Allocation{}, fmt.Errorf("%s: %w", l.Name(), err)
 	}
 	if !l.hetero {
-		p.spread(x, p.ok)
+		x = centre(a, p.gang, p.cap, p.ok, t, x)
 	}
 	al := p.emptyAllocation()
 	al.X = x

@@ -219,8 +219,8 @@ func TestPoliciesAgainstOracle(t *testing.T) {
 		b := make([][]float64, N)
 		for i := range b {
 			b[i] = make([]float64, len(in.cap))
-			for k, v := range in.T[i] {
-				if v > 0 {
+			for k := range in.T[i] {
+				if use[i] && in.gang[i] <= in.cap[k] {
 					b[i][k] = in.gang[i] / in.weight[i]
 				}
 			}
@@ -306,7 +306,13 @@ func checkWith(t *testing.T, name string, s *sched.Snapshot, tp *sched.Throughpu
 	if !closeTo(a.Objective, want) {
 		t.Fatalf("%s %s: objective %.12g, oracle %.12g", name, p.Name(), a.Objective, want)
 	}
-	if got := fromX(a.X); !closeTo(got, want) {
+	// las and ftf return the central optimal X, which may stay inside the
+	// optimum by up to sched.CentreTolerance (relative); others are exact.
+	tol := 1e-6
+	if n := p.Name(); n == sched.LAS || n == sched.FTF || n == sched.FTFHetero {
+		tol = sched.CentreTolerance
+	}
+	if got := fromX(a.X); math.Abs(got-want) > tol*math.Max(1, math.Abs(want)) {
 		t.Fatalf("%s %s: X attains %.12g, oracle optimum %.12g", name, p.Name(), got, want)
 	}
 }
