@@ -28,42 +28,43 @@ func equalize(a0, a1, b0, b1 float64) float64 {
 //	ρ_i = (tss_i + R_i/(T_i·x_i)) / (cum_i + R_i/iso_i)
 //
 // One device, two jobs of one class at T = 2 steps/s, gang 1, both arrived at
-// 0. Gavel's isolated share on one model is the whole device: iso = 2 steps/s.
+// 0. Gavel's isolated share (IsolatedPolicy, c4fa400) splits every model
+// equally among the n = 2 active jobs: half the device, iso = 1 step/s.
 // cum_i adds, at every call, the steps done since the previous call divided
 // by the previous iso.
 //
 //	call 1, now 0:   R = (100, 200), cum = (0, 0)
-//	                 ρ_a = (100/2x)/50 = 1/x, ρ_b = (200/2(1−x))/100 = 1/(1−x)
-//	                 → x = 1/2, ρ = 2
-//	call 2, now 100: R = (100, 100) (a made no progress), cum = (0, 100/2 = 50)
-//	                 ρ_a = (100 + 100/2x)/(0 + 50) = 2 + 1/x
-//	                 ρ_b = (100 + 100/2(1−x))/(50 + 50) = 1 + 0.5/(1−x)
-//	call 3, now 150: R = (70, 90), cum = (0 + 30/2, 50 + 10/2) = (15, 55)
-//	                 ρ_a = (150 + 70/2x)/(15 + 35) = 3 + 0.7/x
-//	                 ρ_b = (150 + 90/2(1−x))/(55 + 45) = 1.5 + 0.45/(1−x)
+//	                 ρ_a = (100/2x)/100 = 1/2x, ρ_b = (200/2(1−x))/200 = 1/2(1−x)
+//	                 → x = 1/2, ρ = 1
+//	call 2, now 100: R = (100, 100) (a made no progress), cum = (0, 100/1 = 100)
+//	                 ρ_a = (100 + 100/2x)/(0 + 100) = 1 + 0.5/x
+//	                 ρ_b = (100 + 100/2(1−x))/(100 + 100) = 0.5 + 0.25/(1−x)
+//	call 3, now 150: R = (70, 90), cum = (0 + 30/1, 100 + 10/1) = (30, 110)
+//	                 ρ_a = (150 + 70/2x)/(30 + 70) = 1.5 + 0.35/x
+//	                 ρ_b = (150 + 90/2(1−x))/(110 + 90) = 0.75 + 0.225/(1−x)
 //
-// Without the term (cum = 0), call 2 would give ρ_a = 2 + 1/x,
-// ρ_b = 2 + 1/(1−x): x = 1/2, ρ = 4; keeping only the last call's progress
-// would make call 3's cum_b 5 instead of 55.
+// Without the term (cum = 0), call 2 would give ρ_a = 1 + 0.5/x,
+// ρ_b = 1 + 0.5/(1−x): x = 1/2, ρ = 2; keeping only the last call's progress
+// would make call 3's cum_b 10 instead of 110.
 func TestFTFCumulativeIsolatedTime(t *testing.T) {
 	const model = "v100-sxm2-32gb" // also the agnostic policy's reference
 	tp, err := sched.NewThroughputs([]sched.ThroughputEntry{{Class: "c", Gang: 1, Model: model, StepsPerSecond: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	x2 := equalize(2, 1, 1, 0.5)
-	x3 := equalize(3, 0.7, 1.5, 0.45)
+	x2 := equalize(1, 0.5, 0.5, 0.25)
+	x3 := equalize(1.5, 0.35, 0.75, 0.225)
 	calls := []struct {
 		now, remA, remB float64
 		x, rho          float64
 	}{
-		{0, 100, 200, 0.5, 2},
-		{100, 100, 100, x2, 2 + 1/x2},
-		{150, 70, 90, x3, 3 + 0.7/x3},
+		{0, 100, 200, 0.5, 1},
+		{100, 100, 100, x2, 1 + 0.5/x2},
+		{150, 70, 90, x3, 1.5 + 0.35/x3},
 	}
 	// The closed forms above, as numbers: a mistake in equalize would move them.
-	if math.Abs(calls[1].rho-3.2807764) > 1e-6 || math.Abs(calls[2].rho-3.8645311) > 1e-6 {
-		t.Fatalf("hand values: call 2 ρ %.7f (want 3.2807764), call 3 ρ %.7f (want 3.8645311)", calls[1].rho, calls[2].rho)
+	if math.Abs(calls[1].rho-1.6403882) > 1e-6 || math.Abs(calls[2].rho-1.9322656) > 1e-6 {
+		t.Fatalf("hand values: call 2 ρ %.7f (want 1.6403882), call 3 ρ %.7f (want 1.9322656)", calls[1].rho, calls[2].rho)
 	}
 	for _, name := range []string{sched.FTFHetero, sched.FTF} {
 		p, err := sched.PolicyByName(name, sched.Options{})
