@@ -227,6 +227,20 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("fleet page: %d charts", n)
 	}
 	visit("jobs", "/jobs")
+	// A live update: the page re-reads itself (every 10 s) without a reload.
+	readAt := text("header .sub")
+	_ = eval[bool](t, bctx, `window.noReload = true`)
+	for deadline := time.Now().Add(30 * time.Second); text("header .sub") == readAt; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the jobs page did not update itself within 30 s")
+		}
+	}
+	if !eval[bool](t, bctx, `window.noReload === true`) {
+		t.Error("the jobs page reloaded instead of updating in place")
+	}
+	for _, p := range w.take() {
+		t.Errorf("live update: %s", p)
+	}
 	visit("chips", "/chips")
 	first := text("table.chips tbody tr td:nth-child(2)")
 	visit("chips-by-bf16", "/chips?sort=bf16&desc=1")

@@ -100,7 +100,7 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 		}
 		pg.Jobs = &ov
 	}
-	h.render(w, r, http.StatusOK, "index.html", view{Title: "Fleet", Nav: "fleet", Sub: "Stockpile ledger", Body: pg})
+	h.render(w, r, http.StatusOK, "index.html", view{Title: "Fleet", Nav: "fleet", Sub: "Stockpile ledger", Live: 1, Body: pg})
 }
 
 // classes counts held devices per export class under rs, from the

@@ -180,7 +180,7 @@ func (h *Handler) jobsPage(w http.ResponseWriter, r *http.Request) {
 	if pg.Share, err = shareChart(pg.Teams, h.shortName); err != nil {
 		h.log.WarnContext(ctx, "web: chart", "err", err)
 	}
-	h.render(w, r, http.StatusOK, "jobs.html", view{Title: "Jobs and teams", Nav: "jobs", Sub: "Live scheduling", Body: pg})
+	h.render(w, r, http.StatusOK, "jobs.html", view{Title: "Jobs and teams", Nav: "jobs", Sub: "Live scheduling", Live: 1, Body: pg})
 }
 
 // shareChart draws each team's devices in use against its guarantee, per
@@ -243,7 +243,7 @@ func (h *Handler) showJob(w http.ResponseWriter, r *http.Request, status int, id
 		return
 	}
 	now, _ := h.jobs.Scheduler()
-	h.render(w, r, status, "job.html", view{Title: "Job " + j.ID, Nav: "jobs", Sub: j.Name + " · team " + j.Team + " · " + string(j.State), Body: jobPage{Job: j, Now: now, Message: msg, Session: sessionFrom(r.Context())}})
+	h.render(w, r, status, "job.html", view{Title: "Job " + j.ID, Nav: "jobs", Sub: j.Name + " · team " + j.Team + " · " + string(j.State), Live: 1, Body: jobPage{Job: j, Now: now, Message: msg, Session: sessionFrom(r.Context())}})
 }
 
 // cancelJob is the job page's form: POST /jobs/{id}/cancel with csrf;

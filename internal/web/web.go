@@ -68,6 +68,10 @@ type Jobs interface {
 // Option configures a Handler.
 type Option func(*Handler)
 
+// WithLiveEvery sets how often the fleet and jobs pages re-read themselves
+// in the browser (default 10 s; 0 turns it off).
+func WithLiveEvery(d time.Duration) Option { return func(h *Handler) { h.live = d } }
+
 // WithJobs adds the jobs pages and the fleet page's jobs section; c (may
 // be nil) adds the job page and cancelling.
 func WithJobs(j Jobs, c JobControl) Option { return func(h *Handler) { h.jobs, h.ctl = j, c } }
@@ -81,6 +85,7 @@ type Handler struct {
 	ctl   JobControl
 	led   Ledger
 	hist  *history
+	live  time.Duration
 	log   *slog.Logger
 	now   func() time.Time
 	pages map[string]*template.Template
@@ -92,7 +97,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	if now == nil {
 		now = time.Now
 	}
-	h := &Handler{led: led, log: log, now: now, hist: &history{}, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	h := &Handler{led: led, log: log, now: now, hist: &history{}, live: 10 * time.Second, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -142,6 +147,7 @@ type view struct {
 	AsOf            time.Time
 	Session         *session // nil: not signed in
 	Path            string   // the page's URL, for the sign-in link
+	Live            int      // > 0: the page re-reads itself every Live seconds (live.js)
 	Body            any
 }
 
@@ -151,6 +157,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	v.AsOf = h.now().UTC()
 	v.Session = sessionFrom(r.Context())
 	v.Path = r.URL.RequestURI()
+	if v.Live > 0 && h.live > 0 {
+		v.Live = int(h.live / time.Second)
+	} else {
+		v.Live = 0
+	}
 	var buf bytes.Buffer
 	if err := h.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
 		h.log.ErrorContext(r.Context(), "web: rendering", "page", page, "err", err)
