@@ -28,6 +28,9 @@ type Store interface {
 	Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error)
 	Teams(ctx context.Context) ([]jobs.Team, error)
 	SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) error
+	// LastRound returns the latest round with the scheduler's state saved
+	// with it (Seq 0 when none ran).
+	LastRound(ctx context.Context) (jobs.Round, error)
 }
 
 var _ Store = jobs.Store(nil)
@@ -112,6 +115,9 @@ type Loop struct {
 	planner *jobs.Planner
 	m       *metrics
 	rounds  int64
+	// resumed is set once the round sequence and the scheduler's state
+	// were read back from the store (first round of a process).
+	resumed bool
 
 	mu        sync.Mutex // guards failedRun and lastErr (read by Healthy)
 	failedRun int        // consecutive failed rounds
@@ -205,6 +211,26 @@ func (l *Loop) round(ctx context.Context) (Report, error) {
 	start := l.cfg.Wall()
 	now := l.clock.Now().UTC().Truncate(time.Microsecond)
 	var rep Report
+
+	// 0. After a restart: the round sequence and the scheduler's memory
+	// (attained service, deficits, the allocation in force) as saved with
+	// the last round, so the next allocation is the one an uninterrupted
+	// server would make.
+	if !l.resumed {
+		last, err := l.store.LastRound(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("control: reading the last round: %w", err)
+		}
+		l.rounds = last.Seq
+		if last.State != nil {
+			if err := l.planner.Restore(last.State); err != nil {
+				// A state this version cannot read: start afresh (the
+				// allocation is recomputed) rather than never schedule.
+				l.log.WarnContext(ctx, "scheduler state of the last round not restored; starting afresh", "round", last.Seq, "err", err)
+			}
+		}
+		l.resumed = true
+	}
 
 	// 1. What happened since the last round.
 	obs, err := l.backend.Observe(ctx, now)
@@ -310,6 +336,9 @@ func (l *Loop) round(ctx context.Context) (Report, error) {
 		}
 	}
 	round := jobs.Round{At: now, Policy: l.planner.Policy(), Running: len(runs), Waiting: len(active) - len(runs) - len(rep.Finished)}
+	if round.State, err = l.planner.State(); err != nil {
+		return rep, fmt.Errorf("control: encoding the scheduler's state: %w", err)
+	}
 	round.Duration = l.cfg.Wall().Sub(start)
 	if err := l.store.SaveRound(ctx, round, updates); err != nil {
 		return rep, fmt.Errorf("control: saving the round: %w", err)

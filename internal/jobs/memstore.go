@@ -193,6 +193,10 @@ func (m *MemStore) SaveRound(_ context.Context, r Round, us []Update) error {
 		cur.History = append(h, us[i].Events...)
 	}
 	r.Seq = int64(len(m.rounds) + 1)
+	r.State = slices.Clone(r.State)
+	if n := len(m.rounds); n > 0 && r.State != nil {
+		m.rounds[n-1].State = nil // only the latest state is kept
+	}
 	m.rounds = append(m.rounds, r)
 	return nil
 }

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -68,6 +69,38 @@ func NewPlanner(w *Workloads, cfg PlannerConfig, epoch time.Time) (*Planner, err
 	}
 	st := sched.NewRoundState(pol, sched.RoundConfig{RoundSeconds: cfg.Round.Seconds(), ResetInterval: reset})
 	return &Planner{cfg: cfg, w: w, st: st, epoch: epoch, policy: pol.Name()}, nil
+}
+
+// plannerState is what State saves: sched's memory and the epoch its
+// times count from.
+type plannerState struct {
+	Epoch  time.Time   `json:"epoch"`
+	Policy string      `json:"policy"`
+	Sched  sched.State `json:"sched"`
+}
+
+// State encodes the planner's memory (attained service per job and model,
+// deficits, the allocation in force) for the store, to Restore after a
+// restart.
+func (p *Planner) State() ([]byte, error) {
+	return json.Marshal(plannerState{Epoch: p.epoch, Policy: p.policy, Sched: p.st.State()})
+}
+
+// Restore loads a State saved by a planner of the same policy (possibly
+// another process with another epoch). A state of another policy is
+// ignored: its allocation means nothing to this one.
+func (p *Planner) Restore(data []byte) error {
+	var s plannerState
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("scheduler state: %w", err)
+	}
+	if s.Policy != p.policy {
+		return nil
+	}
+	if s.Sched.LastReset != 0 { // 0: never reset
+		s.Sched.LastReset += s.Epoch.Sub(p.epoch).Seconds()
+	}
+	return p.st.Restore(s.Sched)
 }
 
 // Policy is the policy's name.

@@ -88,6 +88,10 @@ type Round struct {
 	Duration time.Duration `json:"duration_ns"`
 	Running  int           `json:"running"`
 	Waiting  int           `json:"waiting"`
+	// State is the scheduler's memory after the round (Planner.State):
+	// attained service per job and model, deficits, the allocation in
+	// force. Stores keep the latest one and return it with LastRound.
+	State []byte `json:"-"`
 }
 
 // StateError is a change a job's state does not allow (cancelling a

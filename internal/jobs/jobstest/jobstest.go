@@ -118,6 +118,20 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		if err != nil || r.Seq != 2 || r.Policy != "las-hetero" || !r.At.Equal(t0) {
 			t.Errorf("last round %+v %v", r, err)
 		}
+		// The scheduler's state is kept with the latest round, replaced by
+		// the next one, and a failed round does not touch it.
+		if r.State != nil {
+			t.Errorf("state %q saved by a round that had none", r.State)
+		}
+		if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero", State: []byte(`{"v":1}`)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero", State: []byte(`{"v":2}`)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := s.LastRound(ctx); err != nil || r.Seq != 4 || string(r.State) != `{"v":2}` {
+			t.Fatalf("last round after two states: seq %d state %q %v, want 4 and v 2", r.Seq, r.State, err)
+		}
 		// b on a device a holds: the whole round fails, nothing changes.
 		b.State = jobs.Running
 		b.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d2", "d3"}, Nodes: []string{"n1"}, Since: t0}
@@ -130,7 +144,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		if got, _ := s.Job(ctx, a.ID); got.StepsDone != 20.25 {
 			t.Errorf("failed round changed job a: steps %v", got.StepsDone)
 		}
-		if r, _ := s.LastRound(ctx); r.Seq != 2 {
+		if r, _ := s.LastRound(ctx); r.Seq != 4 || string(r.State) != `{"v":2}` {
 			t.Errorf("failed round recorded: %+v", r)
 		}
 		// Moving a off d2 and b onto it in the same round is fine.

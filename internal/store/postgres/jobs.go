@@ -354,8 +354,15 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 		if len(evJob) > 0 {
 			b.Queue("INSERT INTO job_events (job, at, kind, message) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])", evJob, evAt, evKind, evMsg)
 		}
-		b.Queue("INSERT INTO sched_rounds (at, policy, duration_ns, running, waiting) VALUES ($1, $2, $3, $4, $5)",
-			r.At.UnixMicro(), r.Policy, int64(r.Duration), r.Running, r.Waiting)
+		if r.State == nil {
+			b.Queue("INSERT INTO sched_rounds (at, policy, duration_ns, running, waiting) VALUES ($1, $2, $3, $4, $5)",
+				r.At.UnixMicro(), r.Policy, int64(r.Duration), r.Running, r.Waiting)
+		} else {
+			b.Queue(`WITH r AS (INSERT INTO sched_rounds (at, policy, duration_ns, running, waiting) VALUES ($1, $2, $3, $4, $5) RETURNING seq)
+				INSERT INTO sched_state (id, round_seq, state) SELECT 1, seq, $6 FROM r
+				ON CONFLICT (id) DO UPDATE SET round_seq = EXCLUDED.round_seq, state = EXCLUDED.state`,
+				r.At.UnixMicro(), r.Policy, int64(r.Duration), r.Running, r.Waiting, r.State)
+		}
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
@@ -369,8 +376,9 @@ func (s *Store) LastRound(ctx context.Context) (jobs.Round, error) {
 		r     jobs.Round
 		at, d int64
 	)
-	err := s.pool.QueryRow(ctx, "SELECT seq, at, policy, duration_ns, running, waiting FROM sched_rounds ORDER BY seq DESC LIMIT 1").
-		Scan(&r.Seq, &at, &r.Policy, &d, &r.Running, &r.Waiting)
+	err := s.pool.QueryRow(ctx, `SELECT r.seq, r.at, r.policy, r.duration_ns, r.running, r.waiting, st.state
+		FROM sched_rounds r LEFT JOIN sched_state st ON st.round_seq = r.seq ORDER BY r.seq DESC LIMIT 1`).
+		Scan(&r.Seq, &at, &r.Policy, &d, &r.Running, &r.Waiting, &r.State)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return jobs.Round{}, nil
 	}

@@ -396,9 +396,20 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO sched_rounds (at, policy, duration_ns, running, waiting) VALUES (?, ?, ?, ?, ?)",
-		r.At.UnixMicro(), r.Policy, int64(r.Duration), r.Running, r.Waiting); err != nil {
+	res, err := tx.ExecContext(ctx, "INSERT INTO sched_rounds (at, policy, duration_ns, running, waiting) VALUES (?, ?, ?, ?, ?)",
+		r.At.UnixMicro(), r.Policy, int64(r.Duration), r.Running, r.Waiting)
+	if err != nil {
 		return err
+	}
+	if r.State != nil {
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sched_state (id, round_seq, state) VALUES (1, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET round_seq = excluded.round_seq, state = excluded.state`, seq, r.State); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -410,8 +421,9 @@ func (s *Store) LastRound(ctx context.Context) (jobs.Round, error) {
 		at int64
 		d  int64
 	)
-	err := s.r.QueryRowContext(ctx, "SELECT seq, at, policy, duration_ns, running, waiting FROM sched_rounds ORDER BY seq DESC LIMIT 1").
-		Scan(&r.Seq, &at, &r.Policy, &d, &r.Running, &r.Waiting)
+	err := s.r.QueryRowContext(ctx, `SELECT r.seq, r.at, r.policy, r.duration_ns, r.running, r.waiting, st.state
+		FROM sched_rounds r LEFT JOIN sched_state st ON st.round_seq = r.seq ORDER BY r.seq DESC LIMIT 1`).
+		Scan(&r.Seq, &at, &r.Policy, &d, &r.Running, &r.Waiting, &r.State)
 	if errors.Is(err, sql.ErrNoRows) {
 		return jobs.Round{}, nil
 	}

@@ -1,0 +1,134 @@
+package sched
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// State is a RoundState's memory in a form a caller can persist: what the
+// next round's priorities depend on. Save it after every round and Restore
+// it into a fresh RoundState after a restart; the next round is then the
+// one an uninterrupted RoundState would have made (for a policy without
+// memory of its own: ftf's cumulative isolated time and an agnostic
+// policy's random stream are not part of it).
+type State struct {
+	// LastReset is when the time counters were last reset (Snapshot.Now's
+	// clock); Allocations counts recomputations of X.
+	LastReset   float64 `json:"last_reset"`
+	Allocations int     `json:"allocations"`
+	Dirty       bool    `json:"dirty,omitempty"`
+	// Models are the models the counters are kept for; ModelTime[k] is the
+	// time model Models[k] has run jobs since the reset.
+	Models    []string  `json:"models"`
+	ModelTime []float64 `json:"model_time"`
+	// Jobs is each active job's attained service per model since the reset
+	// (Gavel's time received, starting at half a round) and its deficits.
+	Jobs []JobState `json:"jobs"`
+	// The allocation in force: X[i][k] for AllocJobs[i] on AllocModels[k].
+	AllocModels []string    `json:"alloc_models,omitempty"`
+	AllocJobs   []string    `json:"alloc_jobs,omitempty"`
+	X           [][]float64 `json:"x,omitempty"`
+	// Fill is the default model fill order (model ids).
+	Fill []string `json:"fill,omitempty"`
+}
+
+// JobState is one job's attained service and deficits, by State.Models.
+type JobState struct {
+	ID      string    `json:"id"`
+	Time    []float64 `json:"time"`
+	Deficit []float64 `json:"deficit"`
+}
+
+// State returns the state's memory (a copy).
+func (st *RoundState) State() State {
+	s := State{LastReset: st.lastReset, Allocations: st.Allocations, Dirty: st.dirty,
+		Models: append([]string(nil), st.models...), ModelTime: append([]float64(nil), st.modelTime...)}
+	ids := make([]string, 0, len(st.jobs))
+	for id := range st.jobs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		rec := st.jobs[id]
+		s.Jobs = append(s.Jobs, JobState{ID: id, Time: append([]float64(nil), rec.time...), Deficit: append([]float64(nil), rec.deficit...)})
+	}
+	if a := st.alloc; a != nil {
+		s.AllocModels = append([]string(nil), a.Models...)
+		s.AllocJobs = append([]string(nil), a.Jobs...)
+		for _, row := range a.X {
+			s.X = append(s.X, append([]float64(nil), row...))
+		}
+	}
+	for _, k := range st.fill {
+		s.Fill = append(s.Fill, st.models[k])
+	}
+	return s
+}
+
+// Restore replaces the state's memory with s (from State, possibly after a
+// restart). Times must be on the same clock as the snapshots to come. It
+// rejects an inconsistent s with an error wrapping fleet.ErrInvalid.
+func (st *RoundState) Restore(s State) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: scheduler state: "+format, append([]any{fleet.ErrInvalid}, args...)...)
+	}
+	nm := len(s.Models)
+	if len(s.ModelTime) != nm || !finite(s.LastReset) {
+		return bad("%d models but %d model times (last reset %v)", nm, len(s.ModelTime), s.LastReset)
+	}
+	for _, v := range s.ModelTime {
+		if !finite(v) {
+			return bad("model time %v", v)
+		}
+	}
+	if len(s.AllocJobs) != len(s.X) {
+		return bad("allocation has %d jobs and %d rows", len(s.AllocJobs), len(s.X))
+	}
+	for _, row := range s.X {
+		if len(row) != len(s.AllocModels) {
+			return bad("allocation row of %d values for %d models", len(row), len(s.AllocModels))
+		}
+	}
+	fresh := NewRoundState(st.policy, st.cfg)
+	fresh.lastReset, fresh.Allocations, fresh.dirty = s.LastReset, s.Allocations, s.Dirty
+	for k, m := range s.Models {
+		if _, dup := fresh.modelIdx[m]; dup {
+			return bad("model %q twice", m)
+		}
+		fresh.model(m)
+		fresh.modelTime[k] = s.ModelTime[k]
+	}
+	for _, j := range s.Jobs {
+		if len(j.Time) > nm || len(j.Deficit) != len(j.Time) {
+			return bad("job %s: %d times and %d deficits for %d models", j.ID, len(j.Time), len(j.Deficit), nm)
+		}
+		if _, dup := fresh.jobs[j.ID]; dup || j.ID == "" {
+			return bad("job %q twice or unnamed", j.ID)
+		}
+		rec := &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1,
+			time: append([]float64(nil), j.Time...), deficit: append([]float64(nil), j.Deficit...)}
+		for _, v := range rec.time {
+			if !finite(v) || math.IsNaN(v) {
+				return bad("job %s: time %v", j.ID, v)
+			}
+		}
+		fresh.grow(rec)
+		fresh.jobs[j.ID] = rec
+	}
+	if s.X != nil {
+		a := &Allocation{Models: s.AllocModels, Jobs: s.AllocJobs, X: s.X, Reasons: make([]Reason, len(s.AllocJobs)), Objective: math.NaN()}
+		fresh.setAllocation(a)
+	}
+	for _, m := range s.Fill {
+		k, ok := fresh.modelIdx[m]
+		if !ok {
+			return bad("fill order names unknown model %q", m)
+		}
+		fresh.fill = append(fresh.fill, k)
+	}
+	*st = *fresh
+	return nil
+}
