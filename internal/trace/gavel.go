@@ -76,12 +76,12 @@ func ReadGavel(r io.Reader, name string) ([]Job, error) {
 		if _, err := parseInt(f[4], 0, 1); err != nil {
 			return nil, bad("needs_data_dir", err.Error())
 		}
-		steps, err := parseInt(f[5], 1, math.MaxInt64)
+		steps, err := parseInt(f[5], 1, MaxSteps)
 		if err != nil {
 			return nil, bad("total_steps", err.Error())
 		}
 		j.Steps = float64(steps)
-		gang, err := parseInt(f[6], 1, 1<<20)
+		gang, err := parseInt(f[6], 1, MaxGang)
 		if err != nil {
 			return nil, bad("scale_factor", err.Error())
 		}
@@ -89,14 +89,16 @@ func ReadGavel(r io.Reader, name string) ([]Job, error) {
 		if j.Weight, err = parseFloat(f[7]); err != nil {
 			return nil, bad("priority_weight", err.Error())
 		}
-		if !(j.Weight > 0) {
-			return nil, bad("priority_weight", fmt.Sprintf("must be > 0, got %s", f[7]))
+		if !(j.Weight > 0 && j.Weight <= MaxWeight) {
+			return nil, bad("priority_weight", fmt.Sprintf("must be > 0 and at most %g, got %s", MaxWeight, f[7]))
 		}
 		slo, err := parseFloat(f[8])
 		if err != nil {
 			return nil, bad("SLO", err.Error())
 		}
 		switch {
+		case slo > MaxSLO:
+			return nil, bad("SLO", fmt.Sprintf("must be at most %g, got %s", MaxSLO, f[8]))
 		case slo > 0:
 			j.SLO = slo
 		case slo == -1 || slo == 0:
@@ -106,13 +108,16 @@ func ReadGavel(r io.Reader, name string) ([]Job, error) {
 		if j.Arrival, err = parseFloat(f[9]); err != nil {
 			return nil, bad("arrival_time", err.Error())
 		}
-		if j.Arrival < 0 {
-			return nil, bad("arrival_time", fmt.Sprintf("must be ≥ 0 seconds, got %s", f[9]))
+		if j.Arrival < 0 || j.Arrival > MaxArrivalSeconds {
+			return nil, bad("arrival_time", fmt.Sprintf("must be between 0 and %d s (10 years, the trace limit), got %s", MaxArrivalSeconds, f[9]))
 		}
 		if j.Arrival < prev {
 			return nil, bad("arrival_time", fmt.Sprintf("%s s is before the previous job's %g s: arrivals must be non-decreasing", f[9], prev))
 		}
 		prev = j.Arrival
+		if len(jobs) == MaxJobs {
+			return nil, &fleet.InputError{Pos: fleet.Position{File: name, Line: line}, Msg: fmt.Sprintf("more than %d jobs (the trace limit)", MaxJobs)}
+		}
 		jobs = append(jobs, j)
 	}
 	if err := sc.Err(); err != nil {

@@ -62,14 +62,14 @@ func Generate(rng *rand.Rand, tt *ThroughputTable, opt GenerateOptions) ([]Job, 
 		opt.Style = StyleSimulator
 	}
 	switch {
-	case opt.Jobs <= 0:
-		return nil, bad("number of jobs must be > 0, got %d", opt.Jobs)
+	case opt.Jobs <= 0 || opt.Jobs > MaxJobs:
+		return nil, bad("number of jobs must be between 1 and %d (the trace limit), got %d", MaxJobs, opt.Jobs)
 	case !(opt.RatePerHour >= 0) || math.IsInf(opt.RatePerHour, 0):
 		return nil, bad("rate must be a finite number of jobs/hour ≥ 0, got %v", opt.RatePerHour)
 	case opt.Style != StyleSimulator && opt.Style != StyleTrace:
 		return nil, bad("unknown style %q (valid: %s, %s)", opt.Style, StyleSimulator, StyleTrace)
-	case !(opt.FixedDuration >= 0) || math.IsInf(opt.FixedDuration, 0):
-		return nil, bad("fixed duration must be ≥ 0 s, got %v", opt.FixedDuration)
+	case !(opt.FixedDuration >= 0 && opt.FixedDuration <= MaxArrivalSeconds):
+		return nil, bad("fixed duration must be between 0 and %d s, got %v", MaxArrivalSeconds, opt.FixedDuration)
 	case rng == nil:
 		return nil, bad("no random source")
 	}
@@ -155,6 +155,9 @@ func Generate(rng *rand.Rand, tt *ThroughputTable, opt GenerateOptions) ([]Job, 
 		w := 1.0
 		if opt.MultiPriority && classes.Float64() <= 0.2 {
 			w = 5
+		}
+		if !(t <= MaxArrivalSeconds) {
+			return nil, bad("job %d would arrive at %g s, after the trace limit of %d s (10 years): raise the rate", i, t, MaxArrivalSeconds)
 		}
 		jobs = append(jobs, Job{ID: i, Arrival: t, Class: class, Gang: gang, Steps: steps, Weight: w})
 	}

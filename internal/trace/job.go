@@ -1,5 +1,18 @@
 package trace
 
+// Bounds of a trace, checked by every reader with an error naming the
+// line, the field and the limit. They keep a simulation's size and virtual
+// time finite and meaningful: the longest public traces (Philly, Helios)
+// span months and hold up to ~10^6 jobs.
+const (
+	MaxJobs           = 1_000_000
+	MaxArrivalSeconds = 10 * 365 * 24 * 3600 // 10 years
+	MaxSteps          = 1e15
+	MaxGang           = 1 << 20
+	MaxWeight         = 1e6
+	MaxSLO            = 1e6
+)
+
 // Job is one job of a trace.
 type Job struct {
 	// ID is the job's index in the trace, 0-based (for Gavel traces, the

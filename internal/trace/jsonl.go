@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 
 	"github.com/granaryhq/granary/internal/decode"
@@ -72,38 +71,41 @@ func ReadJSONL(r io.Reader, name string) ([]Job, error) {
 		switch {
 		case jj.Gang == nil:
 			return nil, bad("gang", "required field is missing")
-		case *jj.Gang < 1:
-			return nil, bad("gang", fmt.Sprintf("must be ≥ 1, got %d", *jj.Gang))
+		case *jj.Gang < 1 || *jj.Gang > MaxGang:
+			return nil, bad("gang", fmt.Sprintf("must be between 1 and %d, got %d", MaxGang, *jj.Gang))
 		}
 		j.Gang = *jj.Gang
 		switch {
 		case jj.Steps == nil:
 			return nil, bad("steps", "required field is missing")
-		case !(*jj.Steps > 0) || math.IsInf(*jj.Steps, 0):
-			return nil, bad("steps", fmt.Sprintf("must be a finite number > 0, got %v", *jj.Steps))
+		case !(*jj.Steps > 0 && *jj.Steps <= MaxSteps):
+			return nil, bad("steps", fmt.Sprintf("must be a number > 0 and at most %g (the trace limit), got %v", MaxSteps, *jj.Steps))
 		}
 		j.Steps = *jj.Steps
 		switch {
 		case jj.Arrival == nil:
 			return nil, bad("arrival_s", "required field is missing")
-		case !(*jj.Arrival >= 0) || math.IsInf(*jj.Arrival, 0):
-			return nil, bad("arrival_s", fmt.Sprintf("must be a finite number ≥ 0, got %v", *jj.Arrival))
+		case !(*jj.Arrival >= 0 && *jj.Arrival <= MaxArrivalSeconds):
+			return nil, bad("arrival_s", fmt.Sprintf("must be between 0 and %d s (10 years, the trace limit), got %v", MaxArrivalSeconds, *jj.Arrival))
 		case *jj.Arrival < prev:
 			return nil, bad("arrival_s", fmt.Sprintf("%v s is before the previous job's %v s: arrivals must be non-decreasing", *jj.Arrival, prev))
 		}
 		j.Arrival = *jj.Arrival
 		prev = j.Arrival
 		if jj.Weight != nil {
-			if !(*jj.Weight > 0) || math.IsInf(*jj.Weight, 0) {
-				return nil, bad("weight", fmt.Sprintf("must be a finite number > 0, got %v", *jj.Weight))
+			if !(*jj.Weight > 0 && *jj.Weight <= MaxWeight) {
+				return nil, bad("weight", fmt.Sprintf("must be a number > 0 and at most %g, got %v", MaxWeight, *jj.Weight))
 			}
 			j.Weight = *jj.Weight
 		}
 		if jj.SLO != nil {
-			if !(*jj.SLO >= 0) || math.IsInf(*jj.SLO, 0) {
-				return nil, bad("slo", fmt.Sprintf("must be a finite number ≥ 0 (0 = none), got %v", *jj.SLO))
+			if !(*jj.SLO >= 0 && *jj.SLO <= MaxSLO) {
+				return nil, bad("slo", fmt.Sprintf("must be a number between 0 (none) and %g, got %v", MaxSLO, *jj.SLO))
 			}
 			j.SLO = *jj.SLO
+		}
+		if len(jobs) == MaxJobs {
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("more than %d jobs (the trace limit)", MaxJobs)}
 		}
 		jobs = append(jobs, j)
 	}

@@ -24,9 +24,28 @@ type fleetSpec struct {
 	Order   []string // models in the order given
 }
 
+// MaxFleetDevices bounds the simulated fleet (the simulator keeps state
+// per device; the scheduler core is benchmarked to 100,000).
+const MaxFleetDevices = 1_000_000
+
 // parseFleet reads --fleet: either "v100=36,p100=36,k80=36" (catalog names
 // or ids) or a YAML file (see docs/simulator.md).
 func parseFleet(arg string, cat *accel.Catalog) (*fleetSpec, error) {
+	s, err := readFleet(arg, cat)
+	if err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, n := range s.Devices {
+		total += n // each ≤ MaxFleetDevices (add, parseFleetYAML): no overflow
+	}
+	if total > MaxFleetDevices {
+		return nil, &fleet.InputError{Pos: fleet.Position{File: arg}, Msg: fmt.Sprintf("the fleet has %d devices; the simulator's limit is %d", total, MaxFleetDevices)}
+	}
+	return s, nil
+}
+
+func readFleet(arg string, cat *accel.Catalog) (*fleetSpec, error) {
 	if strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
 		data, err := os.ReadFile(arg)
 		if err != nil {
@@ -60,6 +79,10 @@ func parseFleet(arg string, cat *accel.Catalog) (*fleetSpec, error) {
 }
 
 func (s *fleetSpec) add(name string, n int, cat *accel.Catalog, pos fleet.Position) error {
+	if n > MaxFleetDevices {
+		pos.Field = name
+		return &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("%d devices; the simulator's limit is %d", n, MaxFleetDevices)}
+	}
 	chip, err := cat.Resolve(name)
 	if err != nil {
 		pos.Field = name
@@ -117,9 +140,12 @@ func parseFleetYAML(file string, data []byte, cat *accel.Catalog) (*fleetSpec, e
 	for i, n := range doc.Nodes {
 		path := fmt.Sprintf("$.nodes[%d]", i)
 		pos := fleet.Position{File: file, Line: lineAt(f, path), Entry: fmt.Sprintf("nodes[%d]", i)}
-		if n.Devices < 1 {
+		if n.Devices < 1 || n.Devices > MaxFleetDevices {
 			pos.Field = "devices"
-			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("want ≥ 1 devices, got %d", n.Devices)}
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("want 1 to %d devices, got %d", MaxFleetDevices, n.Devices)}
+		}
+		if len(spec.Nodes) >= MaxFleetDevices {
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("more than %d nodes", MaxFleetDevices)}
 		}
 		chip, err := cat.Resolve(n.Model)
 		if err != nil {

@@ -136,8 +136,8 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 	if err != nil {
 		return err
 	}
-	if round <= 0 {
-		return console.Usagef("--round must be > 0")
+	if round < MinRoundSeconds || round > MaxRoundSeconds {
+		return console.Usagef("--round %s: must be between %g s and %g s (a day)", o.round, MinRoundSeconds, MaxRoundSeconds)
 	}
 	restart, err := seconds("--restart-cost", o.restart)
 	if err != nil {
@@ -200,6 +200,9 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 	}
 	cost, err := costs(o.cost, fl, cat, policies)
 	if err != nil {
+		return err
+	}
+	if err := boundDurations(jobs, tt, fl, o.trace, gavelFormat, round); err != nil {
 		return err
 	}
 	order := modelOrder(tt, fl)
@@ -415,6 +418,51 @@ func readTrace(path, format string) ([]trace.Job, bool, error) {
 		return j, false, err
 	}
 	return nil, false, console.Usagef("--format %q: want gavel, jsonl or openb", format)
+}
+
+// Bounds of a simulation beyond the trace's own (trace.MaxJobs, …): the
+// round length, and how long one job may take on the fastest model of the
+// fleet it can run on — together with trace.MaxArrivalSeconds they bound
+// the simulated time, hence the rounds and the memory.
+const (
+	MinRoundSeconds = 1.0
+	MaxRoundSeconds = 86400.0
+	MaxJobSeconds   = 365 * 24 * 3600.0 // a year
+	// MaxRounds bounds the rounds the trace needs at least (its last
+	// job's arrival plus its duration alone on the fastest model, over the
+	// round length): the simulator keeps a utilization sample per round.
+	MaxRounds = 2_000_000
+)
+
+// boundDurations refuses a job that would run longer than MaxJobSeconds
+// even on the fastest model of the fleet (jobs that can run nowhere are
+// the simulator's to report).
+func boundDurations(jobs []trace.Job, tt *trace.ThroughputTable, fl *fleetSpec, file string, gavel bool, round float64) error {
+	field := "steps"
+	if gavel {
+		field = "total_steps"
+	}
+	end := 0.0
+	for _, j := range jobs {
+		best, on := 0.0, ""
+		for _, m := range fl.Order {
+			if v, _ := tt.Table.Lookup(j.Class, j.Gang, m); v > best {
+				best, on = v, m
+			}
+		}
+		if best > 0 && j.Steps/best > MaxJobSeconds {
+			return &fleet.InputError{Pos: fleet.Position{File: file, Line: j.Line, Field: field},
+				Msg: fmt.Sprintf("%g steps take %.3g years at %g steps/s on %s, the fastest model of the fleet for it; a job may take at most a year (the simulator's limit)", j.Steps, j.Steps/best/MaxJobSeconds, best, on)}
+		}
+		if best > 0 {
+			end = max(end, j.Arrival+j.Steps/best)
+		}
+	}
+	if n := end / round; n > MaxRounds {
+		return &fleet.InputError{Pos: fleet.Position{File: file},
+			Msg: fmt.Sprintf("the trace needs at least %.0f rounds of %g s (last arrival + longest job, %.3g days); the simulator's limit is %d rounds: use a longer --round", n, round, end/86400, MaxRounds)}
+	}
+	return nil
 }
 
 // jobError points a simulator error about one job at its trace line.
