@@ -44,6 +44,40 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// axe reads the axe-core engine: $GRANARY_TEST_AXE (set by
+// scripts/env.d/axe.sh).
+func axe(t *testing.T) string {
+	p := os.Getenv("GRANARY_TEST_AXE")
+	if p == "" {
+		sharedtest.Missing(t, "no axe-core (run scripts/env.d/axe.sh, or set GRANARY_TEST_AXE)")
+		return ""
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("axe-core: %v", err)
+	}
+	return string(b)
+}
+
+// accessibility runs axe-core in the page and returns its serious and
+// critical violations, each with up to three of the elements at fault.
+func accessibility(t *testing.T, ctx context.Context, axeJS string) []string {
+	t.Helper()
+	if axeJS == "" {
+		return nil
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](axeJS+";undefined", chromedp.EvalIgnoreExceptions)); err != nil {
+		t.Fatalf("loading axe-core: %v", err)
+	}
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+		.filter(v => v.impact === "serious" || v.impact === "critical")
+		.map(v => v.impact + " " + v.id + ": " + v.help + " — " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join("; ")))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("axe.run: %v", err)
+	}
+	return v
+}
+
 var urlRE = regexp.MustCompile(`serving on (http://\S+)`)
 
 // serve builds cmd/granary and runs `granary serve --demo` on a loopback
@@ -145,6 +179,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Skip("builds the binary and drives a browser")
 	}
 	chrome := chromium(t)
+	axeJS := axe(t)
 	base := serve(t)
 	ctx := context.Background()
 	admin, err := client.New(base, adminToken, &http.Client{Timeout: time.Minute})
@@ -190,6 +225,9 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		if scrollW > clientW {
 			t.Errorf("%s (%s): %d px wide in a %d px window (horizontal overflow)", name, path, scrollW, clientW)
+		}
+		for _, v := range accessibility(t, bctx, axeJS) {
+			t.Errorf("%s (%s): accessibility: %s", name, path, v)
 		}
 		if shots != "" {
 			_ = chromedp.Do(bctx, chromedp.EmulateViewport(1400, 900))
