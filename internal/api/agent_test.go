@@ -3,10 +3,13 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/granaryhq/granary/internal/api/apitest"
 	"github.com/granaryhq/granary/internal/fleet"
@@ -64,5 +67,46 @@ func TestAgentScope(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestRunwayAFRFromLedger: POST /api/v1/runway?afr_from_ledger=true uses
+// the learned rate and says so in Granary-AFR-Sources. 40 H800 in service
+// for a year with 4 failures at the half-year: 4 / (36 + 2) = 0.105263 per
+// device-year, AFR 1 − e^−0.105263 = 0.0999.
+func TestRunwayAFRFromLedger(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := t0
+	srv := apitest.Start(t, apitest.Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	for i := range 40 {
+		if _, err := srv.Ledger.Create(ctx, inventory.Device{Serial: fmt.Sprintf("H-%02d", i), Model: "h800", State: fleet.InService}, "", "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	now = t0.Add(inventory.DeviceYear / 2)
+	mu.Unlock()
+	for i := range 4 {
+		if _, err := srv.Ledger.SetState(ctx, fmt.Sprintf("H-%02d", i), fleet.Failed, "dead", "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	now = t0.Add(inventory.DeviceYear)
+	mu.Unlock()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/runway?afr_from_ledger=true&paths=10",
+		strings.NewReader("start: 2026-01\nhorizon_months: 6\ndemand: {inference: {pflops: 1}}\n"))
+	req.Header.Set("Authorization", "Bearer "+apitest.AdminSecret)
+	req.Header.Set("Content-Type", "application/yaml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got := resp.Header.Get("Granary-AFR-Sources"); resp.StatusCode != 200 || got != "h800-sxm5-80gb=0.0999:ledger" {
+		t.Errorf("status %d, Granary-AFR-Sources %q\n%s", resp.StatusCode, got, b)
 	}
 }

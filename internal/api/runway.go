@@ -25,10 +25,12 @@ const (
 type runwayInput struct {
 	File    string `query:"file" maxLength:"256" doc:"Name of the plan, used in error positions"`
 	Paths   int    `query:"paths" minimum:"0" maximum:"20000" doc:"Override the plan's number of Monte Carlo paths (at most 20000 here)"`
+	Ledger  bool   `query:"afr_from_ledger" doc:"Per model, use the annual failure rate learned from the ledger (GET /api/v1/failures) unless the plan sets one; the Granary-AFR-Sources header says which was used"`
 	RawBody []byte `contentType:"application/yaml"`
 }
 
 type runwayOutput struct {
+	Sources string `header:"Granary-AFR-Sources" doc:"With afr_from_ledger: model=afr:source for each model (source plan, ledger or default)"`
 	Skipped string `header:"Granary-Skipped-Models" doc:"Models of the live ledger left out because the catalog has no dense rate for them at the plan's precision (comma-separated)"`
 	Body    forecast.Result
 }
@@ -90,6 +92,16 @@ func (s *server) runwayRoute(r *Registrar) {
 				return nil, &fleet.InputError{Pos: fleet.Position{File: file, Field: "fleet"}, Msg: "the plan has no fleet and the ledger has no devices in service or in reserve"}
 			}
 		}
+		var sources []string
+		if in.Ledger {
+			st, err := s.ledger.Failures(ctx, 0.9)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range inventory.ApplyLedgerAFR(&plan, s.ledger.Catalog(), st, inventory.DefaultMinDeviceYears) {
+				sources = append(sources, fmt.Sprintf("%s=%.4f:%s", a.Model, a.AFR, a.Source))
+			}
+		}
 		ctx, cancel := context.WithTimeout(ctx, RunwayTimeout)
 		defer cancel()
 		res, err := forecast.Run(ctx, plan, s.ledger.Catalog(), forecast.Options{Workers: 1})
@@ -99,6 +111,6 @@ func (s *server) runwayRoute(r *Registrar) {
 			}
 			return nil, err
 		}
-		return &runwayOutput{Skipped: strings.Join(skipped, ","), Body: res}, nil
+		return &runwayOutput{Sources: strings.Join(sources, ","), Skipped: strings.Join(skipped, ","), Body: res}, nil
 	})
 }

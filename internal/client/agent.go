@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/inventory"
@@ -49,4 +50,16 @@ func (c *Client) DeviceHealth(ctx context.Context, node string) ([]inventory.Dev
 	}
 	err := c.do(ctx, http.MethodGet, "/api/v1/health", q, "", nil, &out)
 	return out.Devices, err
+}
+
+// Failures returns the failure rates learned from the ledger, with
+// intervals at confidence conf (0 = the server's default, 0.9).
+func (c *Client) Failures(ctx context.Context, conf float64) (inventory.FailureStats, error) {
+	var out inventory.FailureStats
+	q := url.Values{}
+	if conf > 0 {
+		q.Set("confidence", strconv.FormatFloat(conf, 'g', -1, 64))
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/failures", q, "", nil, &out)
+	return out, err
 }

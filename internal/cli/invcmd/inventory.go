@@ -40,7 +40,7 @@ http://127.0.0.1:8080. The token is $GRANARY_TOKEN or token: in the config
 file (~/.config/granary/config.yaml).`,
 	}
 	c.Flags(cmd)
-	cmd.AddCommand(importCmd(c), listCmd(c), setStateCmd(c), summaryCmd(c), historyCmd(c))
+	cmd.AddCommand(importCmd(c), listCmd(c), setStateCmd(c), summaryCmd(c), historyCmd(c), failuresCmd(c))
 	return cmd
 }
 

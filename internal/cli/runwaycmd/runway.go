@@ -22,6 +22,7 @@ import (
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/forecast"
+	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/plot"
 )
 
@@ -29,6 +30,8 @@ import (
 func New(env *console.Env) *cobra.Command {
 	var (
 		planFile, server, output, plotFile string
+		afrFromLedger                      bool
+		minYears                           float64
 		paths                              int
 		seed                               int64
 	)
@@ -95,6 +98,18 @@ omit fleet.`,
 			if err != nil {
 				return err
 			}
+			if afrFromLedger {
+				if server == "" {
+					return console.Usagef("--afr-from-ledger needs --server (the ledger is the server's)")
+				}
+				st, err := LedgerFailures(cmd.Context(), http.DefaultClient, server, env.Env("GRANARY_TOKEN"))
+				if err != nil {
+					return err
+				}
+				for _, a := range inventory.ApplyLedgerAFR(&plan, cat, st, minYears) {
+					fmt.Fprintf(env.Stderr, "runway: afr %s %.2f%% from the %s: %s\n", a.Model, 100*a.AFR, a.Source, a.Why)
+				}
+			}
 			if server != "" {
 				// The live fleet may hold chips the forecast cannot count:
 				// say so and leave them out rather than fail.
@@ -151,6 +166,8 @@ omit fleet.`,
 	f.Int64Var(&seed, "seed", 0, "random seed (overrides the plan's seed)")
 	f.StringVar(&server, "server", "", "read the fleet from this control plane (GET /api/v1/fleet/summary, token from $GRANARY_TOKEN)")
 	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.BoolVar(&afrFromLedger, "afr-from-ledger", false, "with --server: per model, use the annual failure rate learned from the ledger (GET /api/v1/failures) unless the plan sets one")
+	f.Float64Var(&minYears, "afr-min-device-years", inventory.DefaultMinDeviceYears, "with --afr-from-ledger: device-years of history a model needs before its learned rate is used")
 	f.StringVar(&plotFile, "plot", "", "write the fan chart of supply vs demand and the levers as bars to FILE.svg or FILE.png")
 	return cmd
 }
@@ -168,39 +185,10 @@ type summary struct {
 // (maintenance, failed and retired devices are not counted). Acquisition
 // dates are not in the summary, so useful life counts from the plan's start.
 func LiveFleet(ctx context.Context, client *http.Client, server, token string) ([]forecast.Holding, error) {
-	u, err := url.Parse(server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, console.Usagef("--server %q: want a URL like http://localhost:8080", server)
-	}
-	u = u.JoinPath("/api/v1/fleet/summary")
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var s summary
+	u, err := getJSON(ctx, client, server, "/api/v1/fleet/summary", token, &s)
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reading the live inventory: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading the live inventory: %w", err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, fmt.Errorf("%s: %s (set GRANARY_TOKEN): %w", u, resp.Status, fleet.ErrUnauthorized)
-	case resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("%s: %s: %w", u, resp.Status, fleet.ErrForbidden)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
-	}
-	var s summary
-	if err := json.Unmarshal(body, &s); err != nil {
-		return nil, fmt.Errorf("%s: not a fleet summary: %w", u, err)
 	}
 	var out []forecast.Holding
 	for _, m := range s.Models {
@@ -213,6 +201,45 @@ func LiveFleet(ctx context.Context, client *http.Client, server, token string) (
 		return nil, fmt.Errorf("%s: the live inventory has no devices in service or in reserve: %w", u, fleet.ErrInvalid)
 	}
 	return out, nil
+}
+
+// getJSON reads path from the control plane at server with the token
+// into out and returns the URL it read.
+func getJSON(ctx context.Context, client *http.Client, server, path, token string, out any) (*url.URL, error) {
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, console.Usagef("--server %q: want a URL like http://localhost:8080", server)
+	}
+	u = u.JoinPath(path)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", u, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, fmt.Errorf("%s: %s (set GRANARY_TOKEN): %w", u, resp.Status, fleet.ErrUnauthorized)
+	case resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("%s: %s: %w", u, resp.Status, fleet.ErrForbidden)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return nil, fmt.Errorf("%s: unreadable answer: %w", u, err)
+	}
+	return u, nil
 }
 
 func intOr(p *int, none string) string {
