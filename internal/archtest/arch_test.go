@@ -188,3 +188,26 @@ func TestPureCoreHasNoWallClock(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyK8sImportsKubernetes keeps client-go and controller-runtime in
+// one edge: internal/k8s and its subpackages.
+func TestOnlyK8sImportsKubernetes(t *testing.T) {
+	seen := false
+	for _, p := range list(t, "./...") {
+		name := strings.TrimPrefix(p.ImportPath, module+"/")
+		inK8s := name == "internal/k8s" || strings.HasPrefix(name, "internal/k8s/")
+		for _, d := range p.Imports {
+			if !strings.HasPrefix(d, "k8s.io/") && !strings.HasPrefix(d, "sigs.k8s.io/") {
+				continue
+			}
+			if inK8s {
+				seen = true
+				continue
+			}
+			t.Errorf("%s imports %s; only internal/k8s/... may talk to Kubernetes", name, d)
+		}
+	}
+	if !seen {
+		t.Fatal("internal/k8s imports no k8s.io package; the check would be blind")
+	}
+}
