@@ -23,6 +23,18 @@ import (
 
 func jobsServer(t *testing.T) (*client.Client, *sqlite.Store) {
 	t.Helper()
+	srv, st := jobsServerRaw(t)
+	c, err := client.New(srv.URL, apitest.AdminSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, st
+}
+
+// jobsServerRaw is a server with the jobs and teams routes, 16 H800s and
+// one class.
+func jobsServerRaw(t testing.TB) (*apitest.Server, *sqlite.Store) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
 	if err != nil {
@@ -54,11 +66,7 @@ func jobsServer(t *testing.T) (*client.Client, *sqlite.Store) {
 		t.Fatal(err)
 	}
 	srv := apitest.Start(t, apitest.Options{Store: st, API: func(o *api.Options) { o.Register = append(o.Register, api.JobRoutes(svc)) }})
-	c, err := client.New(srv.URL, apitest.AdminSecret, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, st
+	return srv, st
 }
 
 func TestJobsAPI(t *testing.T) {
