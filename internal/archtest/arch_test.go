@@ -30,6 +30,10 @@ var pure = []string{
 	"internal/hwprobe",
 	"internal/share",
 	"internal/decode",
+	"internal/jobs",
+	"internal/inventory",
+	"internal/trace",
+	"internal/demo",
 }
 
 // forbidden are packages whose presence in a pure package's dependencies

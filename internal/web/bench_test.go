@@ -30,7 +30,7 @@ type benchStore interface {
 	jobs.Fleet
 }
 
-// benchJobs is web.Jobs over a store, as liveserve wires it.
+// benchJobs is web.Jobs over a store, as servecmd/live wires it.
 type benchJobs struct {
 	st  benchStore
 	svc *jobs.Service

@@ -23,7 +23,7 @@ import (
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/cli/console"
-	"github.com/granaryhq/granary/internal/control/liveserve"
+	"github.com/granaryhq/granary/internal/cli/servecmd/live"
 	"github.com/granaryhq/granary/internal/demo"
 	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/inventory"
@@ -175,7 +175,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	live, err := liveserve.New(ctx, liveserve.Config{Store: st.Store, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
+	live, err := live.New(ctx, live.Config{Store: st.Store, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
 		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package liveserve_test
+package live_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/api"
-	"github.com/granaryhq/granary/internal/control/liveserve"
+	"github.com/granaryhq/granary/internal/cli/servecmd/live"
 	"github.com/granaryhq/granary/internal/demo"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
@@ -47,7 +47,7 @@ func TestDemoSchedules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, err := liveserve.New(ctx, liveserve.Config{Store: st, Ledger: led, Catalog: cat, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	live, err := live.New(ctx, live.Config{Store: st, Ledger: led, Catalog: cat, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: prometheus.NewRegistry(), Demo: true, Speed: 7200, AFR: 0.05})
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,9 @@
-// Package liveserve attaches live scheduling to `granary serve`: it builds
+// Package live attaches live scheduling to `granary serve`: it builds
 // the jobs service, its API routes, the scheduling loop on the sim backend
 // and, for --demo, the demo teams and a workload of jobs arriving
 // continuously on a clock faster than real time. servecmd calls New, adds
 // Register to the API options and runs Run beside the HTTP server.
-package liveserve
+package live
 
 import (
 	"context"
@@ -76,7 +76,7 @@ type Live struct {
 func New(ctx context.Context, cfg Config) (*Live, error) {
 	st, ok := cfg.Store.(Store)
 	if !ok {
-		return nil, errors.New("liveserve: the store does not keep jobs")
+		return nil, errors.New("live: the store does not keep jobs")
 	}
 	if cfg.Speed <= 0 {
 		cfg.Speed = 1
@@ -130,7 +130,19 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 	return l, nil
 }
 
+// loadWorkloads builds the throughput table, and makes the fit advisor
+// (jobs given by model + precision, derived at submission and again in the
+// live loop after a restart) use the --catalog chips.
 func loadWorkloads(cfg Config) (*jobs.Workloads, error) {
+	w, err := readWorkloads(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w.SetCatalogs(nil, cfg.Catalog)
+	return w, nil
+}
+
+func readWorkloads(cfg Config) (*jobs.Workloads, error) {
 	if cfg.Throughputs != "" {
 		data, err := os.ReadFile(cfg.Throughputs)
 		if err != nil {

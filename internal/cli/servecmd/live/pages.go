@@ -1,4 +1,4 @@
-package liveserve
+package live
 
 import (
 	"context"
