@@ -24,8 +24,10 @@ var layers = []struct {
 	{"internal/api/apitest", []string{"internal/api", "internal/client", "internal/store"}, nil},
 	{"internal/client", []string{"internal/api"}, []string{"html/template", "database/sql"}},
 	{"internal/web", []string{"internal/plot"}, []string{"database/sql"}},
+	// The only package that imports client-go; its backends may use control.
+	{"internal/k8s", []string{"internal/k8s", "internal/control", "internal/sharedtest"}, []string{"html/template", "database/sql"}},
 	// The CLI wires everything; servecmd/live wires live scheduling.
-	{"internal/cli", []string{"internal/cli", "internal/api", "internal/client", "internal/control", "internal/store", "internal/web", "internal/plot"}, []string{"database/sql"}},
+	{"internal/cli", []string{"internal/cli", "internal/api", "internal/client", "internal/control", "internal/store", "internal/web", "internal/plot", "internal/k8s"}, []string{"database/sql"}},
 	{"internal/sharedtest", nil, nil},
 	{"internal/archtest", nil, nil},
 	{"cmd", []string{"internal/cli"}, nil},
@@ -90,6 +92,7 @@ func TestLayersCanFail(t *testing.T) {
 		{"internal/web", "internal/store/sqlite", false},
 		{"internal/cli/servecmd/live", "internal/control/simbackend", true},
 		{"internal/api", "internal/web", false},
+		{"internal/k8s", "internal/api", false},
 		{"cmd/granary", "internal/store/sqlite", false},
 	} {
 		if got := allowed(c.from, c.to); got != c.want {
