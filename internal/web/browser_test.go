@@ -289,6 +289,10 @@ func TestDashboardInChromium(t *testing.T) {
 	if n := count("table.rules tbody tr"); n < 2 {
 		t.Errorf("chip page: %d rule sets", n)
 	}
+	visit("fit", "/fit?model=Llama-3-70B&precision=bf16")
+	if n := count("table.fit tr.fits"); n == 0 {
+		t.Error("fit: no chip of the demo fleet serves Llama-3-70B")
+	}
 	visit("compare", "/chips?compare=h800-sxm5-80gb&compare=ascend-910c")
 	if n := count("table.compare thead th"); n != 3 {
 		t.Errorf("compare: %d columns, want 3", n)

@@ -12,6 +12,7 @@ import (
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/perf"
 )
 
 var funcs = template.FuncMap{
@@ -27,6 +28,16 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02")
 	},
 	"ints": func(v ...int) []int { return v },
+	"has":  func(list []string, s string) bool { return slices.Contains(list, s) },
+	"kv":   kvPrecision,
+	"gb":   func(b float64) string { return num(b / perf.GB) },
+	"msec": func(d time.Duration) string { return num(float64(d) / float64(time.Millisecond)) },
+	"perdev": func(p perf.Plan) string {
+		if p.Devices() == 0 {
+			return "–"
+		}
+		return num(p.OutputTokensPerS / float64(p.Devices()))
+	},
 	"last": func(ds []inventory.Device) inventory.Device { return ds[len(ds)-1] },
 	"dense": func(c accel.Chip, p fleet.Precision) string {
 		if v, ok := c.Dense(p); ok {

@@ -101,7 +101,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	for _, o := range opts {
 		o(h)
 	}
-	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "chips.html", "chip.html", "signin.html", "problem.html"} {
+	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "chips.html", "chip.html", "fit.html", "signin.html", "problem.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/parts.html", "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -121,6 +121,8 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	pages.HandleFunc("GET /jobs/{id}", h.jobPage)
 	pages.HandleFunc("GET /chips", h.chipsPage)
 	pages.HandleFunc("GET /chips/{id}", h.chipPage)
+	pages.HandleFunc("GET /fit", h.fitForm)
+	pages.HandleFunc("POST /fit", h.fitUpload)
 	pages.HandleFunc("GET /signin", h.signinForm)
 	pages.HandleFunc("POST /signin", h.signin)
 	pages.HandleFunc("POST /signout", h.signout)
