@@ -57,8 +57,12 @@ func (s *Store) SaveAgentReport(ctx context.Context, a inventory.AgentSave) erro
 
 // DeviceHealth implements inventory.AgentStore.
 func (s *Store) DeviceHealth(ctx context.Context, node string) ([]inventory.DeviceHealth, error) {
-	rows, err := s.pool.Query(ctx, `SELECT serial, node, model, at, probe, thermal_streak FROM device_health
-		WHERE $1 = '' OR node = $1 ORDER BY serial`, node)
+	q, args := "SELECT serial, node, model, at, probe, thermal_streak FROM device_health ORDER BY serial", []any{}
+	if node != "" {
+		// A separate statement, so the planner uses device_health_node.
+		q, args = "SELECT serial, node, model, at, probe, thermal_streak FROM device_health WHERE node = $1 ORDER BY serial", []any{node}
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
