@@ -8,9 +8,13 @@ import "math/rand/v2"
 // got until it finishes and picks the model at random; hetero mode
 // (fifo_perf) recomputes every call and picks the fastest model with room.
 //
-// Deviation from Gavel, on purpose: models where the job's throughput is 0
-// are never chosen (Gavel's random pick could strand a job there until it
-// was dropped after 5 failed rounds).
+// A job is never given a model where its throughput is 0 (Gavel's random
+// pick could strand a job there until it was dropped after 5 failed rounds).
+// When the only models with room for the next job are ones it cannot run
+// on, it waits and the queue goes on (Gavel's fifo_perf picks such a model,
+// where the job never runs, and goes on; this reproduces its per-job
+// completion times on the multi-GPU traces, where ResNet-50 gangs cannot run
+// on K80). When a model it can run on is merely full, the queue stops.
 type fifoPolicy struct {
 	hetero bool
 	rng    *rand.Rand
@@ -81,7 +85,13 @@ func (f *fifoPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) 
 			}
 		}
 		if len(cands) == 0 {
-			break // FIFO: nobody jumps the queue
+			if !roomOnlyWhereItCannotRun(p, i, free) {
+				break // FIFO: nobody jumps the queue
+			}
+			// Gavel's fifo_perf gives the job a model it cannot run on,
+			// where it never runs, and goes on down the queue: the job
+			// waits, the ones behind it do not.
+			continue
 		}
 		best := cands[0]
 		if f.hetero {
@@ -98,4 +108,19 @@ func (f *fifoPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) 
 		f.where[id] = p.models[best]
 	}
 	return a, nil
+}
+
+// roomOnlyWhereItCannotRun reports whether job i's gang fits in the free
+// devices of some model, all of which are models where it cannot run.
+func roomOnlyWhereItCannotRun(p *problem, i int, free []float64) bool {
+	room := false
+	for k := range p.models {
+		if free[k] >= p.gang[i] {
+			if p.tput[i][k] > 0 {
+				return false
+			}
+			room = true
+		}
+	}
+	return room
 }

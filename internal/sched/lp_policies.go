@@ -135,9 +135,7 @@ func (l *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	if err != nil {
 		return Allocation{}, fmt.Errorf("%s: %w", l.Name(), err)
 	}
-	if !l.hetero {
-		x = centre(a, p.gang, p.cap, p.ok, t, x)
-	}
+	x = centre(a, p.gang, p.cap, p.ok, t, x)
 	al := p.emptyAllocation()
 	al.X = x
 	al.Objective = t

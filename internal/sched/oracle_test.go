@@ -306,10 +306,10 @@ func checkWith(t *testing.T, name string, s *sched.Snapshot, tp *sched.Throughpu
 	if !closeTo(a.Objective, want) {
 		t.Fatalf("%s %s: objective %.12g, oracle %.12g", name, p.Name(), a.Objective, want)
 	}
-	// las and ftf return the central optimal X, which may stay inside the
+	// las(-hetero) and ftf(-hetero) return the central optimal X, which may stay inside the
 	// optimum by up to sched.CentreTolerance (relative); others are exact.
 	tol := 1e-6
-	if n := p.Name(); n == sched.LAS || n == sched.FTF || n == sched.FTFHetero {
+	if n := p.Name(); n == sched.LAS || n == sched.LASHetero || n == sched.FTF || n == sched.FTFHetero {
 		tol = sched.CentreTolerance
 	}
 	if got := fromX(a.X); math.Abs(got-want) > tol*math.Max(1, math.Abs(want)) {

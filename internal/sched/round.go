@@ -120,6 +120,11 @@ func NewRoundState(p Policy, cfg RoundConfig) *RoundState {
 // and no more jobs will arrive.
 func (st *RoundState) ForceReset() { st.lastReset = 0 }
 
+// Stale marks the allocation in force as out of date although no job
+// arrived or left: the next Next recomputes it once the reset interval
+// allows. Gavel does this when a job's round fails.
+func (st *RoundState) Stale() { st.dirty = true }
+
 // Allocation returns the allocation in force (nil before the first one).
 func (st *RoundState) Allocation() *Allocation { return st.alloc }
 
