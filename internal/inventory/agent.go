@@ -110,8 +110,8 @@ func checkHostname(s string) string {
 	switch {
 	case s == "":
 		return "missing node hostname"
-	case len(s) > 253:
-		return "node hostname longer than 253 bytes"
+	case fleet.CheckText(s, 253) != "":
+		return "node hostname " + fleet.CheckText(s, 253)
 	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }):
 		return fmt.Sprintf("node hostname %q has spaces or control characters", s)
 	}
@@ -306,8 +306,8 @@ func checkReport(r AgentReport) error {
 	if msg := checkHostname(r.Node); msg != "" {
 		errs = append(errs, &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: msg})
 	}
-	if len(r.Site) > 256 || strings.ContainsFunc(r.Site, unicode.IsControl) {
-		errs = append(errs, &fleet.InputError{Pos: fleet.Position{Field: "site"}, Msg: "too long or has control characters"})
+	if msg := fleet.CheckText(r.Site, MaxPlaceBytes); msg != "" {
+		errs = append(errs, &fleet.InputError{Pos: fleet.Position{Field: "site"}, Msg: msg})
 	}
 	if len(r.Devices) > MaxReportDevices {
 		errs = append(errs, &fleet.InputError{Pos: fleet.Position{Field: "devices"}, Msg: fmt.Sprintf("%d devices; at most %d per report", len(r.Devices), MaxReportDevices)})

@@ -165,8 +165,8 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	d.Site = strings.TrimSpace(get("site").v)
 	d.Pool = strings.TrimSpace(get("pool").v)
 	for _, k := range []string{"node", "site", "pool"} {
-		if v := get(k); len(v.v) > 256 || strings.ContainsFunc(v.v, isControl) {
-			c.fail(v.line, v.col, k, "too long or has control characters")
+		if v := get(k); fleet.CheckText(v.v, MaxPlaceBytes) != "" {
+			c.fail(v.line, v.col, k, fleet.CheckText(v.v, MaxPlaceBytes))
 		}
 	}
 	var ok bool
@@ -192,10 +192,10 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	}
 	if labels != nil {
 		d.Labels = labels
-		for k := range labels {
-			if k == "" || strings.ContainsAny(k, "=;") || strings.TrimSpace(k) != k {
+		for _, k := range sortedLabelKeys(labels) {
+			if msg := checkLabel(k, labels[k]); msg != "" {
 				lv := get("labels")
-				c.fail(lv.line, lv.col, "labels", fmt.Sprintf("bad label key %q", k))
+				c.fail(lv.line, lv.col, "labels", msg)
 			}
 		}
 	} else if lv := get("labels"); strings.TrimSpace(lv.v) != "" {
@@ -228,7 +228,6 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	return d, len(c.errs) == n
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func (c *rowChecker) date(f field, name string) (time.Time, bool) {
 	v := strings.TrimSpace(f.v)
@@ -514,8 +513,12 @@ func parseJSONNodes(c *rowChecker, dec *json.Decoder, data []byte, failAt func(i
 		}
 		h := strings.TrimSpace(jn.Hostname)
 		switch {
-		case h == "" || strings.ContainsFunc(h, isControl) || len(h) > 256:
-			failAt(start, "hostname", fmt.Sprintf("nodes[%d]: missing or bad hostname", i))
+		case h == "" || fleet.CheckText(h, MaxPlaceBytes) != "":
+			failAt(start, "hostname", fmt.Sprintf("nodes[%d]: missing or bad hostname %s", i, fleet.CheckText(h, MaxPlaceBytes)))
+		case fleet.CheckText(jn.Site, MaxPlaceBytes) != "":
+			failAt(start, "site", fmt.Sprintf("nodes[%d]: site %s", i, fleet.CheckText(jn.Site, MaxPlaceBytes)))
+		case fleet.CheckText(jn.InterconnectDomain, MaxPlaceBytes) != "":
+			failAt(start, "interconnect_domain", fmt.Sprintf("nodes[%d]: interconnect_domain %s", i, fleet.CheckText(jn.InterconnectDomain, MaxPlaceBytes)))
 		case seen[h]:
 			failAt(start, "hostname", fmt.Sprintf("nodes[%d]: duplicate hostname %q", i, h))
 		default:

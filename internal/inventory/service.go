@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -142,14 +143,14 @@ func (s *Service) normalize(d Device, pos fleet.Position, errs fleet.InputErrors
 	if d.CostUSD != nil && !(*d.CostUSD >= 0 && *d.CostUSD < 1e12) {
 		add("cost_usd", fmt.Sprintf("cost %v is not a non-negative amount", *d.CostUSD))
 	}
-	for k := range d.Labels {
-		if k == "" || strings.ContainsAny(k, "=;") || strings.TrimSpace(k) != k {
-			add("labels", fmt.Sprintf("bad label key %q", k))
+	for _, k := range sortedLabelKeys(d.Labels) {
+		if msg := checkLabel(k, d.Labels[k]); msg != "" {
+			add("labels", msg)
 		}
 	}
 	for _, f := range []struct{ name, v string }{{"node", d.Node}, {"site", d.Site}, {"pool", d.Pool}} {
-		if len(f.v) > 256 || strings.ContainsFunc(f.v, unicode.IsControl) {
-			add(f.name, "too long or has control characters")
+		if msg := fleet.CheckText(f.v, MaxPlaceBytes); msg != "" {
+			add(f.name, msg)
 		}
 	}
 	d.Acquired = day(d.Acquired)
@@ -165,17 +166,60 @@ func day(t time.Time) time.Time {
 	return time.Date(y, m, dd, 0, 0, 0, 0, time.UTC)
 }
 
-// checkSerial returns why s is not a valid serial, or "".
+// Text bounds of the ledger (docs/limits.md). Every string is also
+// checked by fleet.CheckText: valid UTF-8, no NUL or control characters.
+const (
+	MaxSerialBytes     = 128
+	MaxPlaceBytes      = 256 // node, site, pool
+	MaxLabelKeyBytes   = 128
+	MaxLabelValueBytes = 1024
+	MaxReasonBytes     = 1024
+	MaxTokenNameBytes  = 200
+)
+
+// checkSerial returns why s is not a valid serial, or "". A serial is a
+// path segment of the API (/api/v1/devices/{serial}), so "." and ".."
+// are refused: clients and proxies rewrite them.
 func checkSerial(s string) string {
 	switch {
 	case s == "":
 		return "missing serial"
-	case len(s) > 128:
-		return "serial longer than 128 bytes"
-	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }):
+	case s == "." || s == "..":
+		return fmt.Sprintf("serial %q is not allowed (it is a relative path segment)", s)
+	}
+	if msg := fleet.CheckText(s, MaxSerialBytes); msg != "" {
+		return "serial " + msg
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
 		return fmt.Sprintf("serial %q has spaces or control characters", s)
 	}
 	return ""
+}
+
+// checkLabel returns why a label cannot be stored, or "". Keys may not
+// contain '=' or ';' (the CSV labels cell is k=v;k=v) or surrounding
+// spaces.
+func checkLabel(k, v string) string {
+	switch {
+	case k == "" || strings.ContainsAny(k, "=;") || strings.TrimSpace(k) != k:
+		return fmt.Sprintf("bad label key %q (not empty, no '=', ';' or surrounding spaces)", k)
+	}
+	if msg := fleet.CheckText(k, MaxLabelKeyBytes); msg != "" {
+		return "label key " + msg
+	}
+	if msg := fleet.CheckText(v, MaxLabelValueBytes); msg != "" {
+		return fmt.Sprintf("label %s: value %s", k, msg)
+	}
+	return ""
+}
+
+func sortedLabelKeys(l map[string]string) []string {
+	ks := make([]string, 0, len(l))
+	for k := range l {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // Get returns one device or an error wrapping fleet.ErrNotFound.
@@ -257,6 +301,9 @@ func (s *Service) SetState(ctx context.Context, serial string, to fleet.DeviceSt
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		return Event{}, &fleet.InputError{Pos: fleet.Position{Field: "reason"}, Msg: "a state change needs a reason"}
+	}
+	if msg := fleet.CheckText(reason, MaxReasonBytes); msg != "" {
+		return Event{}, &fleet.InputError{Pos: fleet.Position{Field: "reason"}, Msg: "reason " + msg}
 	}
 	return s.store.UpdateState(ctx, serial, func(d Device) (Event, error) {
 		if err := CheckTransition(d.Serial, d.State, st); err != nil {

@@ -97,6 +97,9 @@ func (s *Service) newToken(role Role, name, secret string) (Token, string, error
 	if _, err := ParseRole(string(role)); err != nil {
 		return Token{}, "", err
 	}
+	if msg := fleet.CheckText(name, MaxTokenNameBytes); msg != "" {
+		return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "name"}, Msg: "token name " + msg}
+	}
 	var idb [6]byte
 	if _, err := io.ReadFull(s.random, idb[:]); err != nil {
 		return Token{}, "", err

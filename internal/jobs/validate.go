@@ -195,6 +195,8 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 	sp.Team = strings.TrimSpace(sp.Team)
 	if sp.Name == "" || len(sp.Name) > 200 {
 		bad("name", "a job needs a name of 1–200 characters")
+	} else if msg := fleet.CheckText(sp.Name, 200); msg != "" {
+		bad("name", "name %s", msg)
 	}
 	if !validTeamName(sp.Team) {
 		bad("team", "team %q: want 1–64 letters, digits, '-', '_' or '.'", sp.Team)

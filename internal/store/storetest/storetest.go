@@ -83,6 +83,7 @@ func Run(t *testing.T, open Opener) {
 		{"AgentTokens", testAgentTokens},
 		{"AgentReports", testAgentReports},
 		{"AgentSaveRoundTrip", testAgentSave},
+		{"Text", testText},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
