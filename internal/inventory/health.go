@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/hwprobe"
 )
@@ -181,4 +183,18 @@ func codes(es []string) string {
 		return ""
 	}
 	return " (error codes " + strings.Join(es, " ") + ")"
+}
+
+// ParseHealthRules reads rules from YAML or JSON (the field names of
+// HealthRules); fields the file leaves out keep their defaults. An unknown
+// field or a bad value is an error naming the file and field.
+func ParseHealthRules(file string, data []byte) (HealthRules, error) {
+	r := DefaultHealthRules()
+	if err := yaml.UnmarshalWithOptions(data, &r, yaml.DisallowUnknownField()); err != nil {
+		return HealthRules{}, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: yaml.FormatError(err, false, true)}
+	}
+	if err := r.Validate(); err != nil {
+		return HealthRules{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return r, nil
 }

@@ -1,8 +1,12 @@
 package inventory
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/hwprobe"
@@ -54,5 +58,34 @@ func TestHealthRules(t *testing.T) {
 	}
 	if err := (HealthRules{FailStatus: []string{"bad"}, ThermalReports: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "thermal_reports") {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestParseHealthRules(t *testing.T) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r, err := ParseHealthRules("health-rules.yaml", read("health-rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultHealthRules()
+	want.RetiredPagesMax, want.ThermalReports = 1, 4
+	want.MaintenanceXids = []int{13, 63, 74, 92, 94, 119, 120}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	for name, msg := range map[string]string{
+		"health-rules.bad-field.yaml":  `unknown field "thermal_report"`,
+		"health-rules.bad-status.yaml": `unknown health "broken"`,
+	} {
+		_, err := ParseHealthRules(name, read(name))
+		if err == nil || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v, want an error naming the file and %q", name, err, msg)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -42,12 +43,18 @@ type Config struct {
 	Shutdown  time.Duration // grace period for in-flight requests
 	Policy    string        // live scheduling policy (internal/sched name)
 	Round     time.Duration // live scheduling round
+	// HealthRules is a YAML file of agent health rules (docs/agent.md);
+	// "" means the defaults.
+	HealthRules string
+	// AgentGrace is how long an agent may be silent before its node is
+	// shown unreachable.
+	AgentGrace time.Duration
 }
 
 // Default returns the defaults of the flags.
 func Default() Config {
 	return Config{Addr: "127.0.0.1:8080", DB: "granary.db", DemoSeed: 1, DemoScale: 1, LogLevel: "info", LogFormat: "text", Shutdown: 10 * time.Second,
-		Policy: "las-hetero", Round: 360 * time.Second}
+		Policy: "las-hetero", Round: 360 * time.Second, AgentGrace: inventory.DefaultAgentGrace}
 }
 
 // Validate checks the configuration.
@@ -63,6 +70,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return console.Usagef("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.AgentGrace <= 0 {
+		return console.Usagef("--agent-grace %v: want a positive duration", c.AgentGrace)
 	}
 	if c.DemoScale <= 0 || c.DemoScale > 10 {
 		return console.Usagef("--demo-scale %v: want a number in (0, 10]", c.DemoScale)
@@ -116,6 +126,8 @@ GRANARY_BOOTSTRAP_TOKEN to choose that token instead (for automation).`,
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format on stderr: text or json")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", cfg.Shutdown, "how long to wait for in-flight requests on shutdown")
 	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "scheduling policy of the live scheduler (as granary sim --policy)")
+	f.StringVar(&cfg.HealthRules, "health-rules", "", "YAML file of the agents' health rules (docs/agent.md); default: the documented defaults")
+	f.DurationVar(&cfg.AgentGrace, "agent-grace", cfg.AgentGrace, "how long a node agent may be silent before its node is shown unreachable")
 	f.DurationVar(&cfg.Round, "round", cfg.Round, "scheduling round (with --demo the scheduler's clock runs 60× faster)")
 	return cmd
 }
@@ -137,6 +149,18 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	var rules *inventory.HealthRules
+	if cfg.HealthRules != "" {
+		data, err := os.ReadFile(cfg.HealthRules)
+		if err != nil {
+			return console.UsageError{Err: err}
+		}
+		r, err := inventory.ParseHealthRules(cfg.HealthRules, data)
+		if err != nil {
+			return err
+		}
+		rules = &r
+	}
 	st, err := OpenStore(ctx, cfg.DB)
 	if err != nil {
 		return err
@@ -148,7 +172,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	}()
 	log.Info("store open", "store", st.Name)
 
-	ledger, err := inventory.New(inventory.Config{Store: st.Store, Catalog: cat, Classify: Classify})
+	ledger, err := inventory.New(inventory.Config{Store: st.Store, Catalog: cat, Classify: Classify, Rules: rules, AgentGrace: cfg.AgentGrace})
 	if err != nil {
 		return err
 	}
