@@ -68,29 +68,9 @@ func (s *server) runwayRoute(r *Registrar) {
 		if plan.Paths > MaxRunwayPaths {
 			return nil, &fleet.InputError{Pos: fleet.Position{File: file, Field: "paths"}, Msg: fmt.Sprintf("%d paths: the server runs at most %d (pass ?paths=N)", plan.Paths, MaxRunwayPaths)}
 		}
-		var skipped []string
-		if len(plan.Fleet) == 0 {
-			sum, err := s.ledger.Summary(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, m := range sum.Models {
-				h := forecast.Holding{Model: m.Model, InService: m.ByState[fleet.InService], Reserve: m.ByState[fleet.Reserve]}
-				if h.InService == 0 && h.Reserve == 0 {
-					continue
-				}
-				if chip, ok := s.ledger.Catalog().Get(m.Model); !ok {
-					skipped = append(skipped, m.Model)
-					continue
-				} else if _, ok := chip.Dense(plan.Precision); !ok {
-					skipped = append(skipped, m.Model)
-					continue
-				}
-				plan.Fleet = append(plan.Fleet, h)
-			}
-			if len(plan.Fleet) == 0 {
-				return nil, &fleet.InputError{Pos: fleet.Position{File: file, Field: "fleet"}, Msg: "the plan has no fleet and the ledger has no devices in service or in reserve"}
-			}
+		skipped, err := s.ledger.LedgerFleet(ctx, &plan, file)
+		if err != nil {
+			return nil, err
 		}
 		var sources []string
 		if in.Ledger {

@@ -1,9 +1,11 @@
 package inventory
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/forecast"
 )
 
@@ -71,4 +73,37 @@ func ApplyLedgerAFR(p *forecast.Plan, cat *accel.Catalog, st FailureStats, minYe
 func hasKey(m map[string]float64, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// LedgerFleet gives a plan without a fleet the live one: per model, the
+// devices in service and in reserve. Models the catalog cannot rate at the
+// plan's precision are left out and returned. A plan that has a fleet is
+// left as it is; a ledger with nothing to forecast is an input error on the
+// plan's fleet field (file names the plan).
+func (s *Service) LedgerFleet(ctx context.Context, p *forecast.Plan, file string) (skipped []string, err error) {
+	if len(p.Fleet) > 0 {
+		return nil, nil
+	}
+	sum, err := s.Summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range sum.Models {
+		h := forecast.Holding{Model: m.Model, InService: m.ByState[fleet.InService], Reserve: m.ByState[fleet.Reserve]}
+		if h.InService == 0 && h.Reserve == 0 {
+			continue
+		}
+		if chip, ok := s.cat.Get(m.Model); !ok {
+			skipped = append(skipped, m.Model)
+			continue
+		} else if _, ok := chip.Dense(p.Precision); !ok {
+			skipped = append(skipped, m.Model)
+			continue
+		}
+		p.Fleet = append(p.Fleet, h)
+	}
+	if len(p.Fleet) == 0 {
+		return skipped, &fleet.InputError{Pos: fleet.Position{File: file, Field: "fleet"}, Msg: "the plan has no fleet and the ledger has no devices in service or in reserve"}
+	}
+	return skipped, nil
 }

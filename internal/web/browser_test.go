@@ -213,11 +213,10 @@ func TestDashboardInChromium(t *testing.T) {
 	shots := os.Getenv("GRANARY_SCREENSHOTS") // a directory, for looking at the pages
 
 	// visit loads a page and checks it is clean and fits 1280 px.
-	visit := func(name, path string) {
+	// check asserts the page now shown is clean, fits 1280 px and passes
+	// axe-core; it saves a screenshot when asked.
+	check := func(name, path string) {
 		t.Helper()
-		if err := chromedp.Do(bctx, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
-			t.Fatalf("%s (%s): %v", name, path, err)
-		}
 		scrollW := eval[int](t, bctx, `document.documentElement.scrollWidth`)
 		clientW := eval[int](t, bctx, `document.documentElement.clientWidth`)
 		for _, p := range w.take() {
@@ -236,6 +235,14 @@ func TestDashboardInChromium(t *testing.T) {
 			}
 			_ = chromedp.Do(bctx, chromedp.EmulateViewport(1280, 900))
 		}
+	}
+	// visit loads a page and checks it.
+	visit := func(name, path string) {
+		t.Helper()
+		if err := chromedp.Do(bctx, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+			t.Fatalf("%s (%s): %v", name, path, err)
+		}
+		check(name, path)
 	}
 	text := func(sel string) string {
 		t.Helper()
@@ -338,6 +345,15 @@ func TestDashboardInChromium(t *testing.T) {
 	lastSerial := eval[string](t, bctx, `[...document.querySelectorAll("table.devices tbody tr td:first-child")].pop().innerText`)
 	if want := slices.Max(serials); lastSerial != want {
 		t.Errorf("the last page ends at %q, the ledger's last device is %q", lastSerial, want)
+	}
+	// The runway of the live inventory, from the editor's default plan.
+	visit("runway", "/runway")
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#run")), chromedp.WaitVisible(chromedp.CSS("#runway-p50"))); err != nil {
+		t.Fatal(err)
+	}
+	check("runway-result", "POST /runway")
+	if n := count("figure.chart svg"); n != 2 {
+		t.Errorf("runway: %d charts, want the fan and the levers", n)
 	}
 	target := serials[len(serials)/2]
 	visit("device-as-viewer", "/devices/"+target)

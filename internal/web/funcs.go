@@ -30,6 +30,19 @@ var funcs = template.FuncMap{
 	"ints": func(v ...int) []int { return v },
 	"has":  func(list []string, s string) bool { return slices.Contains(list, s) },
 	"kv":   kvPrecision,
+	"intp": func(p *int) string {
+		if p == nil {
+			return "–"
+		}
+		return strconv.Itoa(*p)
+	},
+	"strp": func(p *string) string {
+		if p == nil {
+			return "–"
+		}
+		return *p
+	},
+	"pct1": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) },
 	"gb":   func(b float64) string { return num(b / perf.GB) },
 	"msec": func(d time.Duration) string { return num(float64(d) / float64(time.Millisecond)) },
 	"perdev": func(p perf.Plan) string {

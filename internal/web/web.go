@@ -21,6 +21,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/forecast"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 )
@@ -43,6 +44,7 @@ type Ledger interface {
 	SetState(ctx context.Context, serial string, to fleet.DeviceState, reason, actor string) (inventory.Event, error)
 	Authenticate(ctx context.Context, secret string) (inventory.Token, error)
 	Catalog() *accel.Catalog
+	LedgerFleet(ctx context.Context, p *forecast.Plan, file string) (skipped []string, err error)
 }
 
 // JobControl is what the job page needs beyond listing: one job with its
@@ -101,7 +103,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	for _, o := range opts {
 		o(h)
 	}
-	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "chips.html", "chip.html", "fit.html", "signin.html", "problem.html"} {
+	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "chips.html", "chip.html", "fit.html", "runway.html", "signin.html", "problem.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/parts.html", "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -123,6 +125,8 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	pages.HandleFunc("GET /chips/{id}", h.chipPage)
 	pages.HandleFunc("GET /fit", h.fitForm)
 	pages.HandleFunc("POST /fit", h.fitUpload)
+	pages.HandleFunc("GET /runway", h.runwayForm)
+	pages.HandleFunc("POST /runway", h.runway)
 	pages.HandleFunc("GET /signin", h.signinForm)
 	pages.HandleFunc("POST /signin", h.signin)
 	pages.HandleFunc("POST /signout", h.signout)

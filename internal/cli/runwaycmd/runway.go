@@ -318,50 +318,35 @@ func writeTable(w io.Writer, planFile string, r forecast.Result) error {
 func num(v float64) string { return fmt.Sprintf("%.1f", v) }
 
 func savePlot(file string, r forecast.Result) error {
-	n := len(r.Series)
-	x := make([]float64, n)
-	lo, mid, hi, d := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	for i, s := range r.Series {
-		x[i] = float64(i)
-		lo[i], mid[i], hi[i], d[i] = s.Supply.P10, s.Supply.P50, s.Supply.P90, s.Demand.P50
-	}
-	start, err := forecast.ParseMonth(r.Start)
+	charts, err := runwayCharts(r)
 	if err != nil {
 		return err
-	}
-	title := "Supply vs demand"
-	if p := r.FirstShortfall.P50; p != nil {
-		title += fmt.Sprintf(" — P50 first shortfall %s (P10 %s, P90 %s)", *p, strOr(r.FirstShortfall.P10, "none"), strOr(r.FirstShortfall.P90, "none"))
-	}
-	fan, err := plot.Fan(title, "", "effective PFLOP/s", plot.MonthTicks{StartYear: start.Year(), StartMonth: start.Mon()},
-		plot.Band{Name: "supply", X: x, Lo: lo, Mid: mid, Hi: hi},
-		plot.Band{Name: "demand", X: x, Lo: d, Mid: d, Hi: d, Dashed: true})
-	if err != nil {
-		return err
-	}
-	charts := []*gplot.Plot{fan}
-	if len(r.Levers) > 0 {
-		bars := make([]plot.Bar, 0, len(r.Levers))
-		for _, l := range r.Levers {
-			v, label := 0.0, l.Name
-			if l.GainMonths != nil {
-				v = float64(*l.GainMonths)
-				if l.AtLeast {
-					label += " (≥)"
-				}
-			} else {
-				label += " (n/a)"
-			}
-			bars = append(bars, plot.Bar{Label: label, Value: v})
-		}
-		b, err := plot.Bars("P50 runway gained by each lever (same seed)", "months", bars)
-		if err != nil {
-			return err
-		}
-		charts = append(charts, b)
 	}
 	if err := plot.Save(file, plot.Width, plot.Height, charts...); err != nil {
 		return errors.Join(fmt.Errorf("writing %s", file), err)
 	}
 	return nil
+}
+
+// runwayCharts are a forecast's fan chart and lever ranking, drawn by
+// plot.Runway (as the dashboard's /runway draws them).
+func runwayCharts(r forecast.Result) ([]*gplot.Plot, error) {
+	n := len(r.Series)
+	lo, mid, hi, d := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, s := range r.Series {
+		lo[i], mid[i], hi[i], d[i] = s.Supply.P10, s.Supply.P50, s.Supply.P90, s.Demand.P50
+	}
+	start, err := forecast.ParseMonth(r.Start)
+	if err != nil {
+		return nil, err
+	}
+	title := "Supply vs demand"
+	if p := r.FirstShortfall.P50; p != nil {
+		title += fmt.Sprintf(" — P50 first shortfall %s (P10 %s, P90 %s)", *p, strOr(r.FirstShortfall.P10, "none"), strOr(r.FirstShortfall.P90, "none"))
+	}
+	levers := make([]plot.LeverGain, len(r.Levers))
+	for i, l := range r.Levers {
+		levers[i] = plot.LeverGain{Name: l.Name, Months: l.GainMonths, AtLeast: l.AtLeast}
+	}
+	return plot.Runway(title, start.Year(), start.Mon(), lo, mid, hi, d, levers)
 }
