@@ -56,6 +56,7 @@ func (s *server) createToken(ctx context.Context, in NewToken) (inventory.Token,
 // agentRoutes registers what node agents and their readers use.
 func (s *server) agentRoutes(r *Registrar) {
 	s.failuresRoute(r)
+	s.cohortsRoute(r)
 	Operation(r, huma.Operation{
 		OperationID: "agent-report", Method: http.MethodPost, Path: "/api/v1/agent/reports", Tags: []string{"agents"},
 		Summary: "Report a node's accelerators (granary agent)",

@@ -29,3 +29,24 @@ func (s *server) failuresRoute(r *Registrar) {
 		return &body[inventory.FailureStats]{Body: st}, nil
 	})
 }
+
+// CohortList is the body of GET /api/v1/fleet/cohorts.
+type CohortList struct {
+	Cohorts []inventory.Cohort `json:"cohorts"`
+}
+
+// cohortsRoute registers GET /api/v1/fleet/cohorts.
+func (s *server) cohortsRoute(r *Registrar) {
+	Operation(r, huma.Operation{
+		OperationID: "fleet-cohorts", Method: http.MethodGet, Path: "/api/v1/fleet/cohorts", Tags: []string{"fleet"},
+		Summary: "Devices in service and in reserve by model and entry month",
+		Description: "The entry month is the acquisition month, or the month the ledger first saw the device when it has no acquisition day; " +
+			"granary runway --life-from-ledger counts useful life from it.",
+	}, inventory.RoleViewer, func(ctx context.Context, _ *struct{}) (*body[CohortList], error) {
+		cs, err := s.ledger.Cohorts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &body[CohortList]{Body: CohortList{Cohorts: cs}}, nil
+	})
+}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
@@ -161,5 +163,25 @@ func TestFailureIntervalCoverage(t *testing.T) {
 		if c < 0.85 {
 			t.Errorf("%s: coverage %.3f < 0.85", m.name, c)
 		}
+	}
+}
+
+func TestCohorts(t *testing.T) {
+	devs := []Device{
+		{Serial: "A", Model: "h800", State: fleet.InService, Acquired: time.Date(2023, 5, 1, 0, 0, 0, 0, time.UTC)},
+		{Serial: "B", Model: "h800", State: fleet.Reserve, Acquired: time.Date(2023, 5, 20, 0, 0, 0, 0, time.UTC)},
+		{Serial: "C", Model: "h800", State: fleet.InService},
+		{Serial: "D", Model: "h800", State: fleet.Failed},
+		{Serial: "E", Model: "910b", State: fleet.InService},
+	}
+	evs := []Event{ev("C", 0.1, "", fleet.InService), ev("D", 0, "", fleet.InService), ev("E", 1.1, "", fleet.Reserve), ev("E", 1.5, fleet.Reserve, fleet.InService)}
+	got := ComputeCohorts(devs, evs)
+	want := []Cohort{
+		{Model: "910b", Month: "2025-02", Source: "first-seen", InService: 1},
+		{Model: "h800", Month: "2023-05", Source: "acquired", InService: 1, Reserve: 1},
+		{Model: "h800", Month: "2024-02", Source: "first-seen", InService: 1},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cohorts (-want +got):\n%s", diff)
 	}
 }

@@ -2,6 +2,7 @@ package runwaycmd_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,5 +78,51 @@ func TestAFRFromLedger(t *testing.T) {
 	}
 	if code, _, stderr := run(t, nil, false, "--plan", plan, "--afr-from-ledger"); code != 2 || !strings.Contains(stderr, "needs --server") {
 		t.Errorf("without --server: exit %d %q", code, stderr)
+	}
+}
+
+// TestLifeFromLedger: 100 H800 acquired in January 2021 reach the end of
+// a 6-year useful life in January 2027, month 12 of a plan starting in
+// January 2026: supply is 100 × 0.9894 PFLOP/s for 12 months, then 0.
+// Without --life-from-ledger their life counts from the plan's start.
+func TestLifeFromLedger(t *testing.T) {
+	srv := apitest.Start(t, apitest.Options{})
+	ctx := context.Background()
+	for i := range 100 {
+		d := inventory.Device{Serial: fmt.Sprintf("H-%03d", i), Model: "h800", State: fleet.InService, Acquired: time.Date(2021, 1, 15, 0, 0, 0, 0, time.UTC)}
+		if _, err := srv.Ledger.Create(ctx, d, "", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(plan, []byte("start: 2026-01\nhorizon_months: 24\nutilization: 1\nafr: {default: 0}\ndemand: {inference: {pflops: 10}}\n"), 0o644)
+	supply := func(args ...string) ([]float64, string) {
+		t.Helper()
+		code, out, stderr := run(t, map[string]string{"GRANARY_TOKEN": apitest.AdminSecret}, false,
+			append([]string{"--plan", plan, "--server", srv.URL, "--paths", "10", "-o", "json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var res struct {
+			Series []struct {
+				Supply struct{ P50 float64 } `json:"supply"`
+			} `json:"series"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		var s []float64
+		for _, m := range res.Series {
+			s = append(s, m.Supply.P50)
+		}
+		return s, stderr
+	}
+	s, stderr := supply("--life-from-ledger")
+	if len(s) != 24 || s[11] != 98.94 || s[12] != 0 || !strings.Contains(stderr, "useful life of 100 devices in service counted from their acquisition month, of 0 from") {
+		t.Errorf("with --life-from-ledger: %v\n%s", s, stderr)
+	}
+	s, _ = supply()
+	if s[12] != 98.94 || s[23] != 98.94 {
+		t.Errorf("without: %v", s)
 	}
 }

@@ -30,7 +30,7 @@ import (
 func New(env *console.Env) *cobra.Command {
 	var (
 		planFile, server, output, plotFile string
-		afrFromLedger                      bool
+		afrFromLedger, lifeFromLedger      bool
 		minYears                           float64
 		paths                              int
 		seed                               int64
@@ -89,14 +89,26 @@ omit fleet.`,
 				if len(plan.Fleet) > 0 {
 					return &fleet.InputError{Pos: fleet.Position{File: planFile, Field: "fleet"}, Msg: "the plan lists a fleet and --server reads one: remove fleet from the plan or drop --server"}
 				}
-				plan.Fleet, err = LiveFleet(cmd.Context(), http.DefaultClient, server, env.Env("GRANARY_TOKEN"))
-				if err != nil {
-					return err
+				if lifeFromLedger {
+					var note string
+					plan.Fleet, note, err = LedgerCohorts(cmd.Context(), http.DefaultClient, server, env.Env("GRANARY_TOKEN"))
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(env.Stderr, "runway:", note)
+				} else {
+					plan.Fleet, err = LiveFleet(cmd.Context(), http.DefaultClient, server, env.Env("GRANARY_TOKEN"))
+					if err != nil {
+						return err
+					}
 				}
 			}
 			cat, err := env.Catalog()
 			if err != nil {
 				return err
+			}
+			if lifeFromLedger && server == "" {
+				return console.Usagef("--life-from-ledger needs --server (the ledger is the server's)")
 			}
 			if afrFromLedger {
 				if server == "" {
@@ -167,6 +179,7 @@ omit fleet.`,
 	f.StringVar(&server, "server", "", "read the fleet from this control plane (GET /api/v1/fleet/summary, token from $GRANARY_TOKEN)")
 	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
 	f.BoolVar(&afrFromLedger, "afr-from-ledger", false, "with --server: per model, use the annual failure rate learned from the ledger (GET /api/v1/failures) unless the plan sets one")
+	f.BoolVar(&lifeFromLedger, "life-from-ledger", false, "with --server: count each device's useful life from its acquisition month, or the month the ledger first saw it (GET /api/v1/fleet/cohorts)")
 	f.Float64Var(&minYears, "afr-min-device-years", inventory.DefaultMinDeviceYears, "with --afr-from-ledger: device-years of history a model needs before its learned rate is used")
 	f.StringVar(&plotFile, "plot", "", "write the fan chart of supply vs demand and the levers as bars to FILE.svg or FILE.png")
 	return cmd
