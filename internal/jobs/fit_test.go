@@ -225,3 +225,45 @@ func TestFitConcurrentWithPlanning(t *testing.T) {
 		t.Errorf("classes %v", w.Classes())
 	}
 }
+
+// The case: a 64-device Llama-3-70B training job (refused with
+// "larger than any node" before multi-node gangs) is accepted on 9 nodes of
+// 8 H800 and placed on 8 whole nodes, at perf.GangRate's 64-device rate.
+func TestLlama70BOn64Devices(t *testing.T) {
+	const h800 = "h800-sxm5-80gb"
+	var devs fixedFleet
+	for i := 0; i < 72; i++ {
+		devs = append(devs, jobs.Device{Serial: fmt.Sprintf("H-%03d", i), Model: h800, Node: fmt.Sprintf("h%d", i/8), Site: "bj"})
+	}
+	w, err := jobs.NewWorkloads(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := jobs.NewMemStore()
+	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: devs, Workloads: w, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := svc.Submit(context.Background(), jobs.Spec{Name: "pretrain", Team: "llm", Model: "Llama-3-70B", Gang: 64, TotalSteps: 1000}, "")
+	if err != nil {
+		t.Fatalf("64-device Llama-3-70B refused: %v", err)
+	}
+	p, err := jobs.NewPlanner(w, jobs.PlannerConfig{}, t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := p.Plan(jobs.Input{Now: t0, Devices: devs, Jobs: []jobs.Job{j}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, ok := plan.Runs[j.ID]
+	if !ok || len(pl.Devices) != 64 || len(pl.Nodes) != 8 {
+		t.Fatalf("placement %+v, why %+v", pl, plan.Why[j.ID])
+	}
+	m, _ := models.Default().Resolve("Llama-3-70B")
+	c, _ := accel.Default().Get(h800)
+	r, err := perf.GangRate(perf.RateSpec{Train: true, Precision: fleet.BF16, SeqLen: jobs.FitSeqLen, StepTokens: jobs.FitStepTokens}, m, 64, c)
+	if err != nil || !r.Fits || pl.StepsPerSecond != r.StepsPerS {
+		t.Errorf("steps/s %v, perf.GangRate for 64 × H800 %+v %v", pl.StepsPerSecond, r, err)
+	}
+}

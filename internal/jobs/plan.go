@@ -47,6 +47,27 @@ type Planner struct {
 	st     *sched.RoundState
 	epoch  time.Time
 	policy string
+	fleet  fleetCache
+}
+
+// fleetCache keeps the last round's fleet translation: the ledger hands
+// back the same (unmodified) slice while the fleet is unchanged.
+type fleetCache struct {
+	first *Device
+	n     int
+	capa  Capacity
+	pool  pool
+}
+
+func (p *Planner) fleetOf(devs []Device) (Capacity, pool) {
+	c := &p.fleet
+	if len(devs) == 0 || c.first != &devs[0] || c.n != len(devs) {
+		*c = fleetCache{n: len(devs), capa: CapacityOf(devs), pool: newPool(devs)}
+		if len(devs) > 0 {
+			c.first = &devs[0]
+		}
+	}
+	return c.capa, c.pool
 }
 
 // NewPlanner builds a planner for the workloads. epoch is any fixed time
@@ -114,7 +135,7 @@ func (p *Planner) Charge(jobID, model string, seconds float64) { p.st.Charge(job
 // Input is one round's snapshot.
 type Input struct {
 	Now     time.Time
-	Devices []Device // in service
+	Devices []Device // in service; an unchanged fleet may be the same slice, unmodified
 	Jobs    []Job    // active jobs (pending, running, preempted); Placement = last round's
 	Teams   []Team   // teams with records; others get DefaultTeam
 }
@@ -196,7 +217,7 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 			jobs = append(jobs, &in.Jobs[i])
 		}
 	}
-	capa := CapacityOf(in.Devices)
+	capa, fleetPool := p.fleetOf(in.Devices)
 	out.Capacity = capa
 	if len(in.Devices) == 0 {
 		for _, j := range jobs {
@@ -205,7 +226,6 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 		return out, nil
 	}
 	models := sortedKeys(capa.Devices)
-	fleetPool := newPool(in.Devices)
 	snap := &sched.Snapshot{Now: in.Now.Sub(p.epoch).Seconds(), Fleet: fleetPool.fleet, Nodes: fleetPool.nodes}
 	teamWeight := map[string]float64{}
 	for _, t := range in.Teams {

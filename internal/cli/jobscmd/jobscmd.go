@@ -66,6 +66,7 @@ func submitCmd(c *conn) *cobra.Command {
 		Short: "Submit a job from a YAML/JSON file (one job or a list) or from flags",
 		Example: `  granary jobs submit --name pretrain-7b --team llm --class llm-7b-pretrain --gang 8 --steps 200000
   granary jobs submit --name ft-8b --team llm --model Llama-3-8B --precision bf16 --gang 8 --steps 500
+  granary jobs submit --name pretrain-70b --team llm --model Llama-3-70B --gang 64 --steps 20000
   granary jobs submit job.yaml -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -107,7 +108,8 @@ func submitCmd(c *conn) *cobra.Command {
 	fl.StringVar(&nj.Model, "model", "", "instead of --class: a model the fit advisor knows (e.g. Llama-3-8B); the server derives its class and throughputs")
 	fl.StringVar(&nj.Precision, "precision", "", "with --model: bf16 (default), fp8, int8, int4, …")
 	fl.StringVar(&nj.Workload, "workload", "", "with --model: train (default) or serve")
-	fl.IntVar(&nj.Gang, "gang", 1, "devices needed at once (one model, one node)")
+	fl.IntVar(&nj.Gang, "gang", 1, "devices needed at once, of one model: on one node, or on whole nodes of one site when larger than any node")
+	fl.BoolVar(&nj.SpanSites, "span-sites", false, "let a gang larger than a node span sites")
 	fl.Float64Var(&nj.Weight, "weight", 0, "priority weight inside the team (default 1)")
 	fl.StringSliceVar(&allowed, "allow", nil, "only these accelerator models")
 	fl.StringSliceVar(&forbidden, "forbid", nil, "never these accelerator models")
