@@ -228,7 +228,6 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	return d, len(c.errs) == n
 }
 
-
 func (c *rowChecker) date(f field, name string) (time.Time, bool) {
 	v := strings.TrimSpace(f.v)
 	if v == "" {
