@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/hwprobe"
 )
@@ -190,7 +192,10 @@ func codes(es []string) string {
 // field or a bad value is an error naming the file and field.
 func ParseHealthRules(file string, data []byte) (HealthRules, error) {
 	r := DefaultHealthRules()
-	if err := yaml.UnmarshalWithOptions(data, &r, yaml.DisallowUnknownField()); err != nil {
+	if err := decode.YAML(file, data, &r, decode.Default); err != nil {
+		if _, ok := errors.AsType[*fleet.InputError](err); ok {
+			return HealthRules{}, err
+		}
 		return HealthRules{}, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: yaml.FormatError(err, false, true)}
 	}
 	if err := r.Validate(); err != nil {
