@@ -11,6 +11,10 @@ import (
 	"github.com/granaryhq/granary/internal/sched"
 )
 
+// MaxFailedRounds is how many failed rounds in a row make GavelCompat drop a
+// job (Gavel's MAX_FAILED_ATTEMPTS).
+const MaxFailedRounds = 5
+
 // Job is one job of the trace to simulate.
 type Job struct {
 	ID      int     // unique; reported back in JobResult.ID
@@ -55,16 +59,24 @@ type Config struct {
 	Rand *rand.Rand
 	// Window, when set, limits the run and the summary to a window of jobs.
 	Window *Window
-	// GavelCompat reproduces two quirks of Gavel's simulator loop (c4fa400
-	// simulate()), for side-by-side comparisons:
+	// GavelCompat reproduces two behaviours of Gavel's simulator loop
+	// (c4fa400 simulate()) that a product simulator should not have, for
+	// side-by-side comparisons:
 	//  1. When a round placed nothing, time jumps to the next arrival, and
 	//     the allocation is recomputed early (ignoring ResetInterval) only
 	//     once no arrivals remain. So a job arriving at an idle fleet less
 	//     than ResetInterval after the last recomputation waits for a later
 	//     arrival. Default: recompute at once.
-	//  2. The time charged to a job for a round (which sets its priority) is
-	//     measured from the end of the previous round that ran anything (0
-	//     for the first), so it includes idle gaps. Default: the time it ran.
+	//  2. A round in which a job's steps, split over its gang, give a device
+	//     0 steps (steps < gang: a gang near its last steps, or a job too
+	//     slow for one step a round) fails: no progress, no time charged,
+	//     the allocation is recomputed, and after MaxFailedRounds failures
+	//     in a row the job is dropped (Result.Dropped) and left out of the
+	//     averages. Default: the job runs what it can (a very slow job runs
+	//     T·round steps).
+	// (Gavel also charges a job, for its priority, the time from the end of
+	// the previous round that ran anything, idle gaps included; that changed
+	// no figure of any published trace, so it is not reproduced.)
 	GavelCompat bool
 	// Progress, when set, is called after every round.
 	Progress func(Progress)
@@ -168,9 +180,12 @@ type Result struct {
 	Models     []string    // fleet models with ≥ 1 device, sorted
 	Jobs       []JobResult // finished jobs, by ID
 	Unrunnable []Unrunnable
-	Unfinished int     // jobs still active or pending when a window run stopped
-	End        float64 // virtual time when the simulation ended
-	Rounds     int
+	Unfinished int // jobs still active or pending when a window run stopped
+	// Dropped lists, by ID, the jobs GavelCompat gave up on after
+	// MaxFailedRounds failed rounds in a row (not in Jobs, not in Summary).
+	Dropped []int
+	End     float64 // virtual time when the simulation ended
+	Rounds  int
 	// Allocations is how many times the policy computed X.
 	Allocations int
 	Util        []UtilSample
@@ -191,6 +206,8 @@ type jobState struct {
 	lastRound int       // round index of the last run
 	lastModel string
 	lastDevs  []int
+	failures  int // consecutive failed rounds (GavelCompat)
+	dropped   bool
 }
 
 type run struct {
@@ -200,6 +217,7 @@ type run struct {
 	devs   []int
 	steps  float64
 	finish float64
+	failed bool // GavelCompat: a round whose steps round to 0 per device
 }
 
 // Run simulates jobs on cfg.Fleet under policy p with throughput table tp.
@@ -337,11 +355,6 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 	}
 	roundStart := t
 	busy := make([]float64, len(models))
-	// Gavel's current_round_start_time / current_round_end_time.
-	var (
-		gStart, gEnd float64
-		gRan         bool
-	)
 	for finished < total {
 		if len(running) == 0 {
 			idle++
@@ -371,22 +384,29 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 			for k := range busy {
 				busy[k] = 0
 			}
-			if gRan {
-				gStart = gEnd
-			}
-			gRan, gEnd = true, end
 			for _, r := range running {
 				j := r.j
+				if r.failed {
+					// Gavel: no progress, no time charged, the allocation
+					// is recomputed, and the job is dropped after
+					// MaxFailedRounds failed rounds in a row.
+					st.Stale()
+					if j.failures++; j.failures >= MaxFailedRounds {
+						j.done, j.dropped = true, true
+						res.Dropped = append(res.Dropped, j.ID)
+						if inWindow(j.ID) {
+							finished++
+						}
+					}
+					continue
+				}
+				j.failures = 0
 				ran := r.finish - t
 				busy[r.col] += ran * float64(j.Gang)
 				if j.Team != "" {
 					teamBusy(j.Team)[r.col] += ran * float64(j.Gang)
 				}
-				charged := ran
-				if cfg.GavelCompat {
-					charged = r.finish - gStart
-				}
-				st.Charge(j.sid, r.model, charged)
+				st.Charge(j.sid, r.model, ran)
 				j.remaining -= r.steps
 				if j.remaining <= 0 {
 					j.remaining = 0
@@ -463,11 +483,20 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 			// Gavel: steps = min(int(throughput × round), remaining).
 			avail := cfg.RoundSeconds - cost
 			steps := math.Floor(thr * avail)
-			if steps < 1 {
-				steps = thr * avail // a very slow job still progresses
+			failed := false
+			if cfg.GavelCompat {
+				// Gavel hands each of the gang's workers ⌊steps/gang⌋
+				// steps (the last one the rest) and counts the round as
+				// failed when a worker gets 0.
+				steps = math.Min(steps, j.remaining)
+				failed = steps < float64(j.Gang)
+			} else {
+				if steps < 1 {
+					steps = thr * avail // a very slow job still progresses
+				}
+				steps = math.Min(steps, j.remaining)
 			}
-			steps = math.Min(steps, j.remaining)
-			running = append(running, run{j: j, model: r.Model, col: k, devs: r.Devices, steps: steps, finish: t + cost + steps/thr})
+			running = append(running, run{j: j, model: r.Model, col: k, devs: r.Devices, steps: steps, finish: t + cost + steps/thr, failed: failed})
 		}
 		roundStart = t
 		if cfg.Progress != nil {
@@ -482,6 +511,9 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 	res.End = t
 	res.Allocations = st.Allocations
 	for _, s := range states {
+		if s.dropped {
+			continue
+		}
 		if s.done {
 			res.Jobs = append(res.Jobs, JobResult{
 				ID: s.ID, Name: s.Name, Arrival: s.Arrival, Start: s.start, Completion: s.finish,

@@ -115,6 +115,7 @@ type resultJSON struct {
 	Rounds      int                `json:"rounds"`
 	Allocations int                `json:"allocations"`
 	Unfinished  int                `json:"unfinished"`
+	Dropped     []int              `json:"dropped,omitempty"` // --gavel-compat: ids dropped after 5 failed rounds
 	Unrunnable  []unrunnableJSON   `json:"unrunnable"`
 	PerJob      []jobJSON          `json:"per_job"`
 }
@@ -357,6 +358,11 @@ func writeTable(env *console.Env, rows []resultJSON, results []*sim.Result) erro
 	if n := results[0].Unfinished; n > 0 {
 		fmt.Fprintf(env.Stdout, "(window run: %d jobs outside the window were still running or queued at the end)\n", n)
 	}
+	for _, r := range results {
+		if len(r.Dropped) > 0 {
+			fmt.Fprintf(env.Stdout, "(%s: %d job(s) dropped after %d failed rounds, as Gavel does, and left out of the figures: %v)\n", r.Policy, len(r.Dropped), sim.MaxFailedRounds, r.Dropped)
+		}
+	}
 	return writeTeamsTable(env, rows)
 }
 
@@ -366,7 +372,7 @@ func toJSON(r *sim.Result, jobs []trace.Job) resultJSON {
 		Policy: r.Policy, Teams: r.Teams, Jobs: s.Jobs, AvgJCT: s.AvgJCT, P50JCT: s.P50JCT, P90JCT: s.P90JCT, P99JCT: s.P99JCT,
 		Makespan: s.Makespan, Utilization: s.Utilization, ByModel: s.ByModel, Throughput: s.Throughput,
 		FTFAvg: s.AvgFTF, FTFMax: s.MaxFTF, FTFUnfair: s.UnfairFrac,
-		Rounds: r.Rounds, Allocations: r.Allocations, Unfinished: r.Unfinished,
+		Rounds: r.Rounds, Allocations: r.Allocations, Unfinished: r.Unfinished, Dropped: r.Dropped,
 		Unrunnable: []unrunnableJSON{}, PerJob: make([]jobJSON, 0, len(r.Jobs)),
 	}
 	for _, u := range r.Unrunnable {
