@@ -118,7 +118,7 @@ func benchPages(b *testing.B, st benchStore) {
 	b.Logf("%d devices, %d events, 10,000 jobs", sum.Totals.Devices, len(batch.Events))
 	for _, page := range []string{"/", "/devices", "/devices?state=failed", "/devices?model=h800-sxm5-80gb&limit=1000",
 		"/devices/" + url.PathEscape(mid.Serial), "/nodes/" + url.PathEscape(mid.Node), "/jobs", "/jobs?state=all&page=150", "/jobs/job-5000", "/chips"} {
-		get := func(b *testing.B) {
+		get := func(b *testing.B) int {
 			req := httptest.NewRequest("GET", page, nil)
 			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: secret})
 			rec := httptest.NewRecorder()
@@ -126,16 +126,18 @@ func benchPages(b *testing.B, st benchStore) {
 			if rec.Code != 200 {
 				b.Fatalf("%s: %d\n%.500s", page, rec.Code, rec.Body.String())
 			}
+			return rec.Body.Len()
 		}
 		b.Run(page, func(b *testing.B) {
 			// The first request after a start folds the whole history into
 			// the fleet-over-time cache: timed once, outside the loop.
 			start := time.Now()
-			get(b)
+			size := get(b)
 			b.Logf("first request: %v", time.Since(start).Round(time.Millisecond))
 			for b.Loop() {
 				get(b)
 			}
+			b.ReportMetric(float64(size), "html-bytes")
 		})
 	}
 }

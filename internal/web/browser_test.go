@@ -131,6 +131,7 @@ func serve(t *testing.T) string {
 type watcher struct {
 	mu       sync.Mutex
 	problems []string
+	bytes    float64 // transferred since the last take (encoded, as on the wire)
 }
 
 func (w *watcher) add(format string, a ...any) {
@@ -143,8 +144,14 @@ func (w *watcher) take() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	p := w.problems
-	w.problems = nil
+	w.problems, w.bytes = nil, 0
 	return p
+}
+
+func (w *watcher) transferred() float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bytes
 }
 
 func (w *watcher) listen(ev any) {
@@ -159,6 +166,10 @@ func (w *watcher) listen(ev any) {
 		}
 	case *runtime.EventExceptionThrown:
 		w.add("exception: %s", ev.ExceptionDetails.Text)
+	case *network.EventLoadingFinished:
+		w.mu.Lock()
+		w.bytes += ev.EncodedDataLength
+		w.mu.Unlock()
 	case *network.EventLoadingFailed:
 		w.add("request failed: %s (%s)", ev.RequestID, ev.ErrorText)
 	case *network.EventResponseReceived:
@@ -217,6 +228,11 @@ func TestDashboardInChromium(t *testing.T) {
 	// axe-core; it saves a screenshot when asked.
 	check := func(name, path string) {
 		t.Helper()
+		if kb := w.transferred() / 1024; kb > 300 {
+			t.Errorf("%s (%s): %.0f KB transferred, more than 300 KB", name, path, kb)
+		} else if name == "fleet" {
+			t.Logf("fleet page: %.0f KB transferred (page, stylesheet, script, icon)", kb)
+		}
 		scrollW := eval[int](t, bctx, `document.documentElement.scrollWidth`)
 		clientW := eval[int](t, bctx, `document.documentElement.clientWidth`)
 		for _, p := range w.take() {
@@ -260,7 +276,8 @@ func TestDashboardInChromium(t *testing.T) {
 		return strings.Map(func(r rune) rune { return map[bool]rune{true: r, false: -1}[r >= '0' && r <= '9'] }, s)
 	}
 
-	// Public pages.
+	// Public pages. The first load of the fleet page: a fresh browser cache.
+	w.take()
 	visit("fleet", "/")
 	if got, want := num(text("#total-devices")), fmt.Sprint(sum.Totals.Devices); got != want {
 		t.Errorf("fleet page: %s devices, the API says %s", got, want)
