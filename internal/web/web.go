@@ -1,12 +1,14 @@
 // Package web is Granary's dashboard: server-rendered pages (html/template,
 // one layout, one embedded stylesheet, charts drawn as inline SVG by
-// internal/plot, no scripts) over the ledger, the chip catalog and, when a
-// scheduler runs, its jobs and teams. Pages: / (fleet), /devices and
+// internal/plot, one small script that refreshes live pages) over the
+// ledger, the chip catalog, the fit advisor, the runway forecast and, when
+// a scheduler runs, its jobs and teams. Pages: / (fleet), /devices and
 // /devices/{serial}, /nodes/{host}, /jobs and /jobs/{id}, /chips and
-// /chips/{id}, /signin. Lists are filtered and paged on the server. Sign-in
-// and the forms that change state are in auth.go. The handler reads through
-// small interfaces (Ledger, Jobs, JobControl) that the inventory service,
-// the live scheduler and the jobs service implement; servecmd wires them.
+// /chips/{id}, /fit, /runway, /signin (docs/dashboard.md). Lists are
+// filtered and paged on the server. Sign-in and the forms that change state
+// are in auth.go. The handler reads through small interfaces (Ledger, Jobs,
+// JobControl) that the inventory service, the live scheduler and the jobs
+// service implement; servecmd wires them.
 package web
 
 import (
