@@ -183,3 +183,30 @@ func TestJobsAPIByModel(t *testing.T) {
 		}
 	}
 }
+
+// The jobs and teams path parameters are escaped exactly once by the
+// client: the server sees the id or name as given.
+func TestJobAndTeamPathParameters(t *testing.T) {
+	c, _ := jobsServer(t)
+	ctx := context.Background()
+	for _, id := range []string{"BI-ü-雪", "a/b", "a?b", "a#b", "100%"} {
+		_, err := c.Job(ctx, id)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 404 || !strings.Contains(ce.Error(), id) {
+			t.Errorf("job %q: %v, want a 404 naming it", id, err)
+		}
+	}
+	for _, name := range []string{"a.b", "x_y-1"} {
+		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: 2}); err != nil {
+			t.Fatalf("put team %q: %v", name, err)
+		}
+		if err := c.DeleteTeam(ctx, name); err != nil {
+			t.Errorf("delete team %q: %v", name, err)
+		}
+	}
+	for _, name := range []string{".", ".."} {
+		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: 2}); err == nil {
+			t.Errorf("team %q accepted", name)
+		}
+	}
+}

@@ -118,8 +118,16 @@ func (e *Error) Messages() []string {
 
 // do sends a request and decodes a 2xx JSON answer into out (if not nil).
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, contentType string, body io.Reader, out any) error {
+	// path is already escaped (callers url.PathEscape each parameter): set
+	// it as the raw path, so a serial with '/', '?', '#', '%' or non-ASCII
+	// letters is escaped exactly once.
 	u := *c.base
-	u.Path = c.base.Path + path
+	u.RawPath = c.base.EscapedPath() + path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	u.Path = p
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {

@@ -342,7 +342,7 @@ func allowedOn(sp Spec, m string) bool {
 }
 
 func validTeamName(s string) bool {
-	if s == "" || len(s) > 64 {
+	if s == "" || len(s) > 64 || s == "." || s == ".." { // a path segment of /api/v1/teams/{name}
 		return false
 	}
 	for _, r := range s {
