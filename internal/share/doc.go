@@ -17,8 +17,9 @@
 // simulator, read for reference, not copied): random, dot-product,
 // gpu-clustering, gpu-packing, best-fit and fgd, including its integer node
 // scores and its tie-break (the first node of a random order fixed per
-// run). Granary's own packer ("granary") is FGD's measure banded more
-// coarsely, with ties to nodes already opened; docs/sharing.md compares
+// run). Granary's own packer ("granary") adds to FGD's measure the CPU
+// that a node's wholly free devices will need, so that CPU-heavy and
+// CPU-only requests do not strand whole devices; docs/sharing.md compares
 // them all on Alibaba's openb trace.
 //
 // Experiment reproduces the paper's evaluation: requests arrive (the

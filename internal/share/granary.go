@@ -6,27 +6,61 @@ import (
 	"slices"
 )
 
-// granaryPacker is Granary's packer. It ranks nodes by FGD's fragmentation
-// growth (the same measure against the same target), bucketed at half
-// FGD's resolution (score int(100·sigmoid(−Δ/2000)) instead of /1000), so
-// that near-equal choices form one band; within the best band it prefers
-// the node with fewer wholly free devices (packing into nodes already
-// opened, keeping idle nodes whole for gangs), then the run's fixed random
-// node order, as the artifact's scheduler does.
-// docs/sharing.md reports how it compares with FGD.
+// granaryPacker is Granary's packer: FGD's fragmentation growth against
+// the same target, plus a term FGD does not have — the CPU a node's wholly
+// free devices will need. In the openb trace a whole-device pod asks for
+// about 11 cores per device (a G2 node has 12 per device), while shared
+// and CPU-only pods often take CPU with little or no device; a node whose
+// free CPU falls below what its free whole devices need strands them, and
+// FGD only sees that when a target shape no longer fits.
+//
+// For each node that fits, the packer computes
+//
+//	cost = Δfrag + α · 1000 · Δdeficit,  deficit = max(0, whole − freeCPU/cpuPerDevice)
+//
+// where whole counts the node's wholly free devices, cpuPerDevice is the
+// target's mean CPU per device over its whole-device shapes, and α =
+// 0.25. Costs are banded as FGD bands its scores, at half its resolution
+// (int(100·sigmoid(−cost/2000))); within the best band the node with fewer
+// wholly free devices wins (packing into opened nodes, keeping idle ones
+// whole for gangs), then the first in the run's fixed random node order.
+// docs/sharing.md compares it with FGD on every openb workload.
 type granaryPacker struct {
 	tieOrder
-	cache  *fragCache
-	nodes  []int
-	scores []int64
+	cache        *fragCache
+	cpuPerDevice float64
+	nodes        []int
+	scores       []int64
 }
 
-// granaryScale is the fragmentation growth (milli-devices) that moves the
-// sigmoid score by about a quarter of its range around 0.
-const granaryScale = 2000
+// Granary's constants: the weight of the CPU deficit and the band width.
+const (
+	granaryAlpha = 0.25
+	granaryScale = 2000 // milli-devices of cost per unit of the sigmoid's argument
+)
 
 func newGranary(rng *rand.Rand, target []Shape) *granaryPacker {
-	return &granaryPacker{tieOrder: tieOrder{rng: rng}, cache: newFragCache(target)}
+	var cpu, dev float64
+	for _, s := range target {
+		if s.Req.Devices > 0 && !s.Req.Shared() {
+			cpu += s.Freq * float64(s.Req.CPU)
+			dev += s.Freq * float64(s.Req.Devices)
+		}
+	}
+	g := &granaryPacker{tieOrder: tieOrder{rng: rng}, cache: newFragCache(target)}
+	if dev > 0 && cpu > 0 {
+		g.cpuPerDevice = cpu / dev
+	}
+	return g
+}
+
+// deficit is how many of node i's wholly free devices (whole of them) its
+// free CPU cannot feed at cpuPerDevice each.
+func (p *granaryPacker) deficit(whole int, cpu int64) float64 {
+	if p.cpuPerDevice == 0 {
+		return 0
+	}
+	return max(0, float64(whole)-float64(cpu)/p.cpuPerDevice)
 }
 
 func (p *granaryPacker) Place(c *Cluster, r Request) (Placement, bool) {
@@ -36,16 +70,20 @@ func (p *granaryPacker) Place(c *Cluster, r Request) (Placement, bool) {
 		if !c.Fits(i, r) {
 			continue
 		}
-		d, _ := p.cache.delta(c, i, sid, r)
-		band := int64(maxScore / (1 + math.Exp(d/granaryScale)))
-		var whole int64
-		for _, m := range c.milli[i] {
+		d, devs := p.cache.delta(c, i, sid, r)
+		whole, wholeAfter := 0, 0
+		for k, m := range c.milli[i] {
 			if m == MilliPerDevice {
 				whole++
+				if !slices.Contains(devs, k) {
+					wholeAfter++
+				}
 			}
 		}
+		cost := d + granaryAlpha*MilliPerDevice*(p.deficit(wholeAfter, c.cpu[i]-r.CPU)-p.deficit(whole, c.cpu[i]))
+		band := int64(maxScore / (1 + math.Exp(cost/granaryScale)))
 		p.nodes = append(p.nodes, i)
-		p.scores = append(p.scores, band*100-whole)
+		p.scores = append(p.scores, band<<20-int64(whole))
 	}
 	if len(p.nodes) == 0 {
 		return Placement{}, false

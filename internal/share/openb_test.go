@@ -123,6 +123,20 @@ func TestReproducesFGDArtifact(t *testing.T) {
 	}
 }
 
+// TestGranaryBeatsFGD: on openb_pod_list_default at 130 % arrived, mean of
+// seeds 42..51, Granary's packer allocates more of the GPUs than FGD.
+func TestGranaryBeatsFGD(t *testing.T) {
+	s := openbSetup(t, "openb_pod_list_default")
+	got := map[string]float64{}
+	for _, p := range []string{share.FGD, share.Granary} {
+		got[p] = meanFinal(t, s, p)
+	}
+	t.Logf("fgd %.2f %%, granary %.2f %% allocated", got[share.FGD], got[share.Granary])
+	if got[share.Granary] <= got[share.FGD] {
+		t.Fatalf("granary %.2f %% allocated, fgd %.2f %%: granary must allocate more", got[share.Granary], got[share.FGD])
+	}
+}
+
 // BenchmarkExperiment times one 130 % experiment on the full openb
 // cluster (1,213 nodes, about 10,800 arrivals) per packer, and reports the
 // time per placement decision.

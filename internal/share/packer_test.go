@@ -229,3 +229,37 @@ func TestInflateAndCurve(t *testing.T) {
 		}
 	}
 }
+
+// TestGranaryFeedsWholeDevices: two idle nodes with two devices each; the
+// target's whole-device shape needs 10 cores per device. A CPU-only pod
+// of one core leaves both nodes able to host that shape (FGD's growth is 0
+// on both, a tie), but on the 12-core node the two free devices would
+// then have 11 cores between them instead of 12 (deficit 0.8 → 0.9
+// devices, cost 0.25·1000·0.1 = 25, band 49 against 50): granary always
+// takes the 40-core node; FGD takes either, by its tie order.
+func TestGranaryFeedsWholeDevices(t *testing.T) {
+	target := []Shape{
+		{Req: Request{CPU: 10000, Devices: 1, Milli: MilliPerDevice}, Freq: 0.5},
+		{Req: Request{CPU: 1000, Devices: 1, Milli: 500}, Freq: 0.5},
+	}
+	nodes := []Node{
+		{Name: "lean", CPU: 12000, Mem: 1 << 16, Model: "T4", Devices: 2},
+		{Name: "fat", CPU: 40000, Mem: 1 << 16, Model: "T4", Devices: 2},
+	}
+	r := Request{CPU: 1000, Mem: 100}
+	fgdLean := 0
+	for seed := range uint64(16) {
+		c, _ := NewCluster(nodes)
+		g, _ := New(Granary, Options{Rand: rand.New(rand.NewPCG(seed, 0)), Target: target})
+		if pl, _ := g.Place(c, r); pl.Node != 1 {
+			t.Fatalf("seed %d: granary chose %s", seed, nodes[pl.Node].Name)
+		}
+		f, _ := New(FGD, Options{Rand: rand.New(rand.NewPCG(seed, 0)), Target: target})
+		if pl, _ := f.Place(c, r); pl.Node == 0 {
+			fgdLean++
+		}
+	}
+	if fgdLean == 0 {
+		t.Fatal("FGD never chose the lean node: the case does not separate the packers")
+	}
+}
