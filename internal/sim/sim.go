@@ -488,8 +488,10 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 				// Gavel hands each of the gang's workers ⌊steps/gang⌋
 				// steps (the last one the rest) and counts the round as
 				// failed when a worker gets 0.
+				// (Gavel's steps are whole; a fractional remainder from a
+				// generated trace counts as one more step.)
+				failed = math.Min(steps, math.Ceil(j.remaining)) < float64(j.Gang)
 				steps = math.Min(steps, j.remaining)
-				failed = steps < float64(j.Gang)
 			} else {
 				if steps < 1 {
 					steps = thr * avail // a very slow job still progresses
