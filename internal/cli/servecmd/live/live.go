@@ -58,6 +58,11 @@ type Config struct {
 	// RestartCost is paid by each (re)started job (default 60 s).
 	RestartCost time.Duration
 	Seed        uint64
+	// Backend, when set, replaces the sim backend (granary serve --kube):
+	// it gets the jobs service and the ledger the loop would read, and
+	// returns the backend and the ledger the loop reads (e.g. without the
+	// devices other schedulers' pods hold).
+	Backend func(svc *jobs.Service, ledger control.Ledger) (control.Backend, control.Ledger, error)
 }
 
 // Live is live scheduling, ready to run.
@@ -104,11 +109,18 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	be, err := simbackend.New(simbackend.Config{RestartCost: cfg.RestartCost, AFR: cfg.AFR, Rand: rand.New(rand.NewPCG(cfg.Seed, 0xfa11))})
+	var (
+		be     control.Backend
+		ledger control.Ledger = &control.InventoryLedger{Devices: st, Service: cfg.Ledger, Actor: "scheduler"}
+	)
+	if cfg.Backend != nil {
+		be, ledger, err = cfg.Backend(svc, ledger)
+	} else {
+		be, err = simbackend.New(simbackend.Config{RestartCost: cfg.RestartCost, AFR: cfg.AFR, Rand: rand.New(rand.NewPCG(cfg.Seed, 0xfa11))})
+	}
 	if err != nil {
 		return nil, err
 	}
-	ledger := &control.InventoryLedger{Devices: st, Service: cfg.Ledger, Actor: "scheduler"}
 	loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: cfg.Policy, Round: cfg.Round, Names: names, Seed: cfg.Seed}},
 		w, st, ledger, be, clock, cfg.Log.With("component", "scheduler"), cfg.Registry)
 	if err != nil {
