@@ -141,7 +141,7 @@ func (p podSpec) object() *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: ns, Labels: lbl, Annotations: ann},
 		Spec: corev1.PodSpec{SchedulerName: sched, NodeName: p.nodeName,
 			Tolerations: []corev1.Toleration{{Key: "kwok.x-k8s.io/node", Operator: corev1.TolerationOpExists}},
-			Containers: []corev1.Container{{Name: "c", Image: "train", Resources: corev1.ResourceRequirements{Requests: req, Limits: req}}}},
+			Containers:  []corev1.Container{{Name: "c", Image: "train", Resources: corev1.ResourceRequirements{Requests: req, Limits: req}}}},
 	}
 }
 
