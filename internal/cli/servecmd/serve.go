@@ -28,6 +28,7 @@ import (
 	"github.com/granaryhq/granary/internal/demo"
 	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/k8s/kubeserve"
 	"github.com/granaryhq/granary/internal/web"
 )
 
@@ -49,12 +50,17 @@ type Config struct {
 	// AgentGrace is how long an agent may be silent before its node is
 	// shown unreachable.
 	AgentGrace time.Duration
+	// Kube schedules pods of a Kubernetes cluster (kubeserve): the ledger
+	// follows its nodes, pods with schedulerName granary are bound.
+	Kube       bool
+	Kubeconfig string        // "" = $KUBECONFIG, in-cluster, ~/.kube/config
+	Lease      time.Duration // leader Lease duration
 }
 
 // Default returns the defaults of the flags.
 func Default() Config {
 	return Config{Addr: "127.0.0.1:8080", DB: "granary.db", DemoSeed: 1, DemoScale: 1, LogLevel: "info", LogFormat: "text", Shutdown: 10 * time.Second,
-		Policy: "las-hetero", Round: 360 * time.Second, AgentGrace: inventory.DefaultAgentGrace}
+		Policy: "las-hetero", Round: 360 * time.Second, AgentGrace: inventory.DefaultAgentGrace, Lease: 15 * time.Second}
 }
 
 // Validate checks the configuration.
@@ -73,6 +79,15 @@ func (c Config) Validate() error {
 	}
 	if c.AgentGrace <= 0 {
 		return console.Usagef("--agent-grace %v: want a positive duration", c.AgentGrace)
+	}
+	if c.Kubeconfig != "" && !c.Kube {
+		return console.Usagef("--kubeconfig needs --kube")
+	}
+	if c.Kube && c.Demo {
+		return console.Usagef("--kube and --demo exclude each other: the fleet comes from the cluster")
+	}
+	if c.Lease < time.Second {
+		return console.Usagef("--lease %v: want at least 1s", c.Lease)
 	}
 	if c.DemoScale <= 0 || c.DemoScale > 10 {
 		return console.Usagef("--demo-scale %v: want a number in (0, 10]", c.DemoScale)
@@ -129,6 +144,9 @@ GRANARY_BOOTSTRAP_TOKEN to choose that token instead (for automation).`,
 	f.StringVar(&cfg.HealthRules, "health-rules", "", "YAML file of the agents' health rules (docs/agent.md); default: the documented defaults")
 	f.DurationVar(&cfg.AgentGrace, "agent-grace", cfg.AgentGrace, "how long a node agent may be silent before its node is shown unreachable")
 	f.DurationVar(&cfg.Round, "round", cfg.Round, "scheduling round (with --demo the scheduler's clock runs 60× faster)")
+	f.BoolVar(&cfg.Kube, "kube", false, "schedule a Kubernetes cluster: sync the ledger from its nodes, bind pods with schedulerName granary (docs/kubernetes.md)")
+	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig file for --kube (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+	f.DurationVar(&cfg.Lease, "lease", cfg.Lease, "leader Lease duration for --kube replicas (only the leader binds)")
 	return cmd
 }
 
@@ -199,8 +217,18 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	live, err := live.New(ctx, live.Config{Store: st.Store, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
-		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed})
+	lcfg := live.Config{Store: st.Store, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
+		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed}
+	var kube *kubeserve.Kube
+	if cfg.Kube {
+		kube, err = kubeserve.Connect(kubeserve.Config{Kubeconfig: cfg.Kubeconfig, Getenv: env.Env, LeaseDuration: cfg.Lease,
+			Ledger: ledger, Catalog: cat, Log: log, Registry: reg})
+		if err != nil {
+			return console.Usagef("--kube: %v", err)
+		}
+		lcfg.Backend = kube.Backend
+	}
+	live, err := live.New(ctx, lcfg)
 	if err != nil {
 		return err
 	}
@@ -247,7 +275,14 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	go func() { errc <- srv.Serve(ln) }()
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan struct{})
-	go func() { defer close(schedDone); _ = live.Run(schedCtx) }()
+	go func() {
+		defer close(schedDone)
+		if kube != nil {
+			_ = kube.Run(schedCtx, live.Run)
+			return
+		}
+		_ = live.Run(schedCtx)
+	}()
 	defer func() { stopSched(); <-schedDone }() // before the store closes
 	select {
 	case err := <-errc:

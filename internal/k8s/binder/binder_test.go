@@ -19,7 +19,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/liveserve"
+	"github.com/granaryhq/granary/internal/control/workload"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s"
@@ -33,7 +33,7 @@ import (
 // live loop, whose rounds the test runs.
 type cluster struct {
 	env   *k8stest.Env
-	live  *liveserve.Live
+	loop  *control.Loop
 	b     *binder.Backend
 	store *sqlite.Store
 }
@@ -59,12 +59,34 @@ func startCluster(t *testing.T, env *k8stest.Env) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{env: env, store: st}
-	c.live, err = liveserve.New(ctx, liveserve.Config{Store: st, Ledger: led, Catalog: cat, Log: log, Registry: reg, Round: time.Second,
-		Backend: func(svc *jobs.Service, l control.Ledger) (control.Backend, control.Ledger, error) {
-			b, err := binder.New(binder.Config{Client: env.Client, Informers: inf, Jobs: svc, Mapping: m, Names: svc.Names(), Log: log})
-			c.b = b
-			return b, binder.Ledger{Ledger: l, Backend: b}, err
-		}})
+	var models []string
+	for _, ch := range cat.All() {
+		models = append(models, ch.ID)
+	}
+	es, err := workload.Table(cat, models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := jobs.NewWorkloads(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(n string) (string, error) {
+		ch, err := cat.Resolve(n)
+		return ch.ID, err
+	}
+	names := workload.ShortName(cat)
+	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: st, Workloads: w, Resolve: resolve, Names: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.b, err = binder.New(binder.Config{Client: env.Client, Informers: inf, Jobs: svc, Mapping: m, Names: names, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := binder.Ledger{Ledger: &control.InventoryLedger{Devices: st, Service: led, Actor: "scheduler"}, Backend: c.b}
+	c.loop, err = control.New(control.Config{Planner: jobs.PlannerConfig{Round: time.Second, Names: names}}, w, st, ledger, c.b,
+		control.WallClock{}, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +104,7 @@ func startCluster(t *testing.T, env *k8stest.Env) *cluster {
 // round runs one scheduling round.
 func (c *cluster) round(t *testing.T) control.Report {
 	t.Helper()
-	rep, err := c.live.Loop.Round(context.Background())
+	rep, err := c.loop.Round(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
