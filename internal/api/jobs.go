@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -67,6 +68,16 @@ func fromJob(j jobs.Job) Job {
 	return out
 }
 
+// NewJobs is a batch of jobs to submit all or none.
+type NewJobs struct {
+	Jobs []NewJob `json:"jobs" minItems:"1" maxItems:"1000"`
+}
+
+func (b NewJob) spec() jobs.Spec {
+	return jobs.Spec{Name: b.Name, Team: b.Team, Class: b.Class, Model: b.Model, Precision: b.Precision, Workload: b.Workload, Gang: b.Gang, Weight: b.Weight,
+		SpanSites: b.SpanSites, Allowed: b.Allowed, Forbidden: b.Forbidden, TotalSteps: b.TotalSteps, DurationSeconds: b.DurationSeconds, ReferenceModel: b.ReferenceModel}
+}
+
 // JobList is a list of jobs (without their histories).
 type JobList struct {
 	Jobs []Job `json:"jobs"`
@@ -113,13 +124,33 @@ func jobRoutes(r *Registrar, svc *jobs.Service) {
 		DefaultStatus: http.StatusCreated,
 		Errors:        []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge},
 	}, write, func(ctx context.Context, in *body[NewJob]) (*body[Job], error) {
-		b := in.Body
-		j, err := svc.Submit(ctx, jobs.Spec{Name: b.Name, Team: b.Team, Class: b.Class, Model: b.Model, Precision: b.Precision, Workload: b.Workload, Gang: b.Gang, Weight: b.Weight,
-			SpanSites: b.SpanSites, Allowed: b.Allowed, Forbidden: b.Forbidden, TotalSteps: b.TotalSteps, DurationSeconds: b.DurationSeconds, ReferenceModel: b.ReferenceModel}, actor(ctx))
+		j, err := svc.Submit(ctx, in.Body.spec(), actor(ctx))
 		if err != nil {
 			return nil, err
 		}
 		return &body[Job]{Body: fromJob(j)}, nil
+	})
+	Operation(r, huma.Operation{
+		OperationID: "submit-jobs", Method: http.MethodPost, Path: "/api/v1/jobs/batch", Tags: []string{"jobs"},
+		Summary:       "Submit several jobs, all or none",
+		Description:   fmt.Sprintf("Validates every job (as submit-job does) before creating any: when one is refused, the 422 lists every refused job as jobs[i] with its field, and no job is created. At most %d jobs.", jobs.MaxBatch),
+		DefaultStatus: http.StatusCreated,
+		MaxBodyBytes:  8 << 20,
+		Errors:        []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge},
+	}, write, func(ctx context.Context, in *body[NewJobs]) (*body[JobList], error) {
+		specs := make([]jobs.Spec, len(in.Body.Jobs))
+		for i, b := range in.Body.Jobs {
+			specs[i] = b.spec()
+		}
+		js, err := svc.SubmitAll(ctx, specs, actor(ctx))
+		if err != nil {
+			return nil, err
+		}
+		out := JobList{Jobs: make([]Job, len(js))}
+		for i, j := range js {
+			out.Jobs[i] = fromJob(j)
+		}
+		return &body[JobList]{Body: out}, nil
 	})
 	Operation(r, huma.Operation{
 		OperationID: "list-jobs", Method: http.MethodGet, Path: "/api/v1/jobs", Tags: []string{"jobs"},

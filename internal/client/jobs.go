@@ -17,6 +17,14 @@ func (c *Client) SubmitJob(ctx context.Context, j api.NewJob) (api.Job, error) {
 	return out, err
 }
 
+// SubmitJobs submits jobs all or none: when one is refused, none is
+// created and the error lists every refused job.
+func (c *Client) SubmitJobs(ctx context.Context, js []api.NewJob) ([]api.Job, error) {
+	var out api.JobList
+	err := c.doJSON(ctx, http.MethodPost, "/api/v1/jobs/batch", api.NewJobs{Jobs: js}, &out)
+	return out.Jobs, err
+}
+
 // JobListOptions filter a job listing; empty fields match everything.
 // State may be a job state or "active".
 type JobListOptions struct {

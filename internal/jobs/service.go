@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -52,18 +53,90 @@ func (s *Service) now() time.Time { return s.c.Now().UTC().Truncate(time.Microse
 // stores the job as pending. A job that can never run is rejected with an
 // error wrapping fleet.ErrInvalid that says why.
 func (s *Service) Submit(ctx context.Context, sp Spec, actor string) (Job, error) {
+	js, err := s.SubmitAll(ctx, []Spec{sp}, actor)
+	if err != nil {
+		var ies fleet.InputErrors
+		if errors.As(err, &ies) {
+			for _, ie := range ies {
+				ie.Pos.Entry = "" // one job: no "jobs[0]"
+				ie.Pos.Field = strings.TrimPrefix(ie.Pos.Field, "jobs[0].")
+			}
+		}
+		return Job{}, err
+	}
+	return js[0], nil
+}
+
+// MaxBatch bounds the jobs of one SubmitAll.
+const MaxBatch = 1000
+
+// SubmitAll validates every spec before creating any (issue 16: a file of
+// jobs "a" and "b" left "a" queued when "b" was refused): the errors of all
+// refused specs come back together, each naming its entry jobs[i] (name)
+// and field, and nothing is stored. Only a store failure between two
+// creations (I/O, not input) can leave the first jobs of the batch.
+func (s *Service) SubmitAll(ctx context.Context, specs []Spec, actor string) ([]Job, error) {
+	if len(specs) == 0 || len(specs) > MaxBatch {
+		return nil, &fleet.InputError{Pos: fleet.Position{Field: "jobs"}, Msg: fmt.Sprintf("give 1 to %d jobs, got %d", MaxBatch, len(specs))}
+	}
 	devs, err := s.c.Fleet.InService(ctx)
 	if err != nil {
-		return Job{}, fmt.Errorf("jobs: reading the fleet: %w", err)
+		return nil, fmt.Errorf("jobs: reading the fleet: %w", err)
 	}
 	capa := CapacityOf(devs)
-	if sp, err = s.c.Workloads.ResolveFit(sp, sortedKeys(capa.Devices)); err != nil {
-		return Job{}, err
+	var errs fleet.InputErrors
+	checked := make([]Spec, len(specs))
+	for i, sp := range specs {
+		at := fmt.Sprintf("jobs[%d]", i)
+		entry := at
+		if n := strings.TrimSpace(sp.Name); n != "" && len(n) <= 64 {
+			entry += " (" + n + ")"
+		}
+		sp, err := s.c.Workloads.ResolveFit(sp, sortedKeys(capa.Devices))
+		if err == nil {
+			sp, err = Check(sp, s.c.Workloads, capa, s.c.Resolve, s.c.Names)
+		}
+		if err != nil {
+			var ies fleet.InputErrors
+			var ie *fleet.InputError
+			switch {
+			case errors.As(err, &ies):
+				for _, e := range ies {
+					e.Pos.Entry, e.Pos.Field = entry, joinField(at, e.Pos.Field)
+					errs = append(errs, e)
+				}
+			case errors.As(err, &ie):
+				ie.Pos.Entry, ie.Pos.Field = entry, joinField(at, ie.Pos.Field)
+				errs = append(errs, ie)
+			default:
+				return nil, err
+			}
+			continue
+		}
+		checked[i] = sp
 	}
-	sp, err = Check(sp, s.c.Workloads, capa, s.c.Resolve, s.c.Names)
-	if err != nil {
-		return Job{}, err
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
+	out := make([]Job, 0, len(checked))
+	for _, sp := range checked {
+		j, err := s.create(ctx, sp, actor)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+func joinField(at, field string) string {
+	if field == "" {
+		return at
+	}
+	return at + "." + field
+}
+
+func (s *Service) create(ctx context.Context, sp Spec, actor string) (Job, error) {
 	now := s.now()
 	by := ""
 	if actor != "" {

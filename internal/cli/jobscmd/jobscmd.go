@@ -91,12 +91,15 @@ func submitCmd(c *conn) *cobra.Command {
 				return err
 			}
 			var out []api.Job
-			for _, s := range specs {
-				j, err := cl.SubmitJob(cmd.Context(), s)
+			if len(specs) == 1 {
+				j, err := cl.SubmitJob(cmd.Context(), specs[0])
 				if err != nil {
-					return fmt.Errorf("job %q: %w", s.Name, err)
+					return fmt.Errorf("job %q: %w", specs[0].Name, err)
 				}
 				out = append(out, j)
+			} else if out, err = cl.SubmitJobs(cmd.Context(), specs); err != nil {
+				// All or none: the server created no job.
+				return fmt.Errorf("%s: no job submitted: %w", args[0], err)
 			}
 			return writeJobs(c.Env, f, out, len(args) == 1)
 		},

@@ -194,3 +194,29 @@ func TestJobsCLIByModel(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16: `jobs submit FILE` is all or nothing — a file whose second job
+// is refused creates no job, and the error names every refused entry.
+func TestSubmitFileAllOrNothing(t *testing.T) {
+	r := start(t)
+	f := filepath.Join(t.TempDir(), "two.yaml")
+	os.WriteFile(f, []byte(`- {name: a, team: vision, class: resnet50, gang: 1, total_steps: 10}
+- {name: b, team: vision, class: resnet50, gang: 3, total_steps: 10}
+- {name: c, team: vision, class: resnet50, gang: 1, total_steps: 10, weight: 1e308}
+`), 0o644)
+	_, errs, code := r.run(t, jobscmd.New, "submit", f)
+	if code != 2 || !strings.Contains(errs, "no job submitted") || !strings.Contains(errs, `body.jobs[1].gang: jobs[1] (b): class "resnet50" has no throughput for a gang of 3`) || !strings.Contains(errs, `body.jobs[2].weight: jobs[2] (c): weight must be`) {
+		t.Errorf("exit %d\n%s", code, errs)
+	}
+	out, _, code := r.run(t, jobscmd.New, "list", "-o", "json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("a refused file left jobs: %s", out)
+	}
+	os.WriteFile(f, []byte(`- {name: a, team: vision, class: resnet50, gang: 1, total_steps: 10}
+- {name: b, team: vision, class: resnet50, gang: 8, total_steps: 10}
+`), 0o644)
+	out, errs, code = r.run(t, jobscmd.New, "submit", f, "-o", "json")
+	if code != 0 || !strings.Contains(out, "job-1") || !strings.Contains(out, "job-2") {
+		t.Errorf("good file: exit %d\n%s%s", code, out, errs)
+	}
+}
