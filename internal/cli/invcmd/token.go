@@ -103,9 +103,9 @@ func tokenListCmd(c *remote.Conn) *cobra.Command {
 			case console.YAML:
 				return console.WriteYAML(c.Env.Stdout, ts)
 			}
-			rows := [][]string{{"ID", "NAME", "ROLE", "CREATED"}}
+			rows := [][]string{{"ID", "NAME", "ROLE", "NODE", "CREATED"}}
 			for _, t := range ts {
-				rows = append(rows, []string{t.ID, dash(t.Name), string(t.Role), t.CreatedAt.UTC().Format(time.DateTime)})
+				rows = append(rows, []string{t.ID, dash(t.Name), string(t.Role), dash(t.Node), t.CreatedAt.UTC().Format(time.DateTime)})
 			}
 			return console.WriteTable(c.Env.Stdout, rows)
 		},
