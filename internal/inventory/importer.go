@@ -199,18 +199,11 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 			}
 		}
 	} else if lv := get("labels"); strings.TrimSpace(lv.v) != "" {
-		d.Labels = map[string]string{}
-		for _, kv := range strings.Split(lv.v, ";") {
-			if strings.TrimSpace(kv) == "" {
-				continue
-			}
-			k, v, found := strings.Cut(kv, "=")
-			k = strings.TrimSpace(k)
-			if !found || k == "" {
-				c.fail(lv.line, lv.col, "labels", fmt.Sprintf("label %q is not key=value (separate labels with ';')", kv))
-				continue
-			}
-			d.Labels[k] = strings.TrimSpace(v)
+		l, err := ParseLabels(lv.v)
+		if err != nil {
+			c.fail(lv.line, lv.col, "labels", err.Error())
+		} else {
+			d.Labels = l
 		}
 	}
 	if d.Node != "" {
@@ -663,6 +656,34 @@ func (s *Service) Import(ctx context.Context, im *Import, actor string) (ImportR
 		where[d.Serial] = r.Pos
 		devs[i] = d
 		serials[i] = d.Serial
+	}
+	if err := errs.Err(); err != nil {
+		return ImportResult{}, err
+	}
+	// A device placed on a node the ledger already has at another site is
+	// refused: the node keeps one site.
+	known, err := s.store.Nodes(ctx)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	siteOf := make(map[string]string, len(known))
+	for _, n := range known {
+		siteOf[n.Hostname] = n.Site
+	}
+	reported := map[string]bool{}
+	for i, r := range im.Rows {
+		d := devs[i]
+		if have, ok := siteOf[d.Node]; ok && d.Node != "" && d.Site != "" && have != "" && have != d.Site {
+			reported[d.Node] = true
+			pos := r.Pos
+			pos.Field = "site"
+			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("node %q is at site %q in the ledger, not %q", d.Node, have, d.Site)})
+		}
+	}
+	for _, n := range im.Nodes {
+		if have, ok := siteOf[n.Hostname]; ok && !reported[n.Hostname] && n.Site != "" && have != "" && have != n.Site {
+			errs = append(errs, &fleet.InputError{Pos: fleet.Position{File: im.File, Field: "nodes"}, Msg: fmt.Sprintf("node %q is at site %q in the ledger, not %q", n.Hostname, have, n.Site)})
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return ImportResult{}, err

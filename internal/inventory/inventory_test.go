@@ -271,3 +271,35 @@ func FuzzParseJSON(f *testing.F) {
 		}
 	})
 }
+
+// FormatLabels and ParseLabels are inverse: values with ';', '=', '\' and
+// Unicode survive the CSV labels cell (issue 16: they were split apart).
+func TestLabelsRoundTrip(t *testing.T) {
+	for _, m := range []map[string]string{
+		{},
+		{"rack": "r1"},
+		{"a": "x;y", "b": "k=v", "c": `back\slash`, "d": "", "e": "雪;=\\;", "f": `\`},
+	} {
+		s := inventory.FormatLabels(m)
+		got, err := inventory.ParseLabels(s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if len(got) != len(m) {
+			t.Fatalf("%q: %v, want %v", s, got, m)
+		}
+		for k, v := range m {
+			if got[k] != v {
+				t.Errorf("%q: %s = %q, want %q", s, k, got[k], v)
+			}
+		}
+	}
+	for _, bad := range []string{"novalue", "=v", "a=1;a=2", `a=1\`} {
+		if _, err := inventory.ParseLabels(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if got, _ := inventory.ParseLabels("a=b=c; k = v "); got["a"] != "b=c" || got["k"] != "v" {
+		t.Errorf("hand-written labels: %v", got)
+	}
+}

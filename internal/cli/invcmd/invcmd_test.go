@@ -11,8 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/api/apitest"
 	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 )
 
@@ -226,5 +228,43 @@ func TestImportJSONAndStdin(t *testing.T) {
 	}
 	if r := granary(t, env, New, "import", f, "--format", "xml"); r.code != 2 {
 		t.Errorf("--format xml: %+v", r)
+	}
+}
+
+// Issue 16: `inventory list -o csv` re-imports as is — labels whose values
+// hold ';', '=' or '\', Unicode serials, nodes and sites — and an import
+// placing a device on a known node at another site is refused.
+func TestCSVRoundTripExact(t *testing.T) {
+	srv, env := setup(t)
+	ctx := context.Background()
+	for _, d := range []api.NewDevice{
+		{Serial: "BI-ü-雪", Model: "H800", State: fleet.InService, Node: "节点-1", Site: "北京", Labels: map[string]string{"po": "a;b", "eq": "k=v", "bs": `c:\x`}},
+		{Serial: "a/b?c#d%e", Model: "910B3", State: fleet.Reserve, Labels: map[string]string{"note": "\"quoted\", comma"}},
+	} {
+		if _, err := srv.Client(t, apitest.AdminSecret).CreateDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := granary(t, env, New, "list", "--all", "-o", "csv")
+	if first.code != 0 {
+		t.Fatal(first)
+	}
+	srv2, env2 := setup(t)
+	f := filepath.Join(t.TempDir(), "again.csv")
+	os.WriteFile(f, []byte(first.stdout), 0o644)
+	if r := granary(t, env2, New, "import", f); r.code != 0 {
+		t.Fatalf("re-import: %+v", r)
+	}
+	if again := granary(t, env2, New, "list", "--all", "-o", "csv"); again.stdout != first.stdout {
+		t.Errorf("CSV round trip differs:\n%s\n%s", first.stdout, again.stdout)
+	}
+	d, err := srv2.Ledger.Get(ctx, "BI-ü-雪")
+	if err != nil || d.Labels["po"] != "a;b" || d.Labels["eq"] != "k=v" || d.Labels["bs"] != `c:\x` {
+		t.Errorf("labels after the round trip: %v %v", d.Labels, err)
+	}
+	os.WriteFile(f, []byte("serial,model,state,node,site\nX-1,H800,reserve,节点-1,上海\n"), 0o644)
+	r := granary(t, env, New, "import", f)
+	if r.code != 2 || !strings.Contains(r.stderr, `node "节点-1" is at site "北京" in the ledger, not "上海"`) {
+		t.Errorf("node at another site: %+v", r)
 	}
 }

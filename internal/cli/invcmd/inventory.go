@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -262,18 +261,7 @@ func deviceRows(ds []api.Device, forImport bool) [][]string {
 	return rows
 }
 
-func labels(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
-	}
-	return strings.Join(parts, ";")
-}
+func labels(m map[string]string) string { return inventory.FormatLabels(m) }
 
 func dash(s string) string {
 	if s == "" {
