@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -109,4 +110,43 @@ func TestRunwayAFRFromLedger(t *testing.T) {
 	if got := resp.Header.Get("Granary-AFR-Sources"); resp.StatusCode != 200 || got != "h800-sxm5-80gb=0.0999:ledger" {
 		t.Errorf("status %d, Granary-AFR-Sources %q\n%s", resp.StatusCode, got, b)
 	}
+}
+
+// FuzzAgentReport posts arbitrary bodies as an agent's report: the server
+// answers 2xx or 4xx, never 5xx, and a report it refuses writes nothing.
+func FuzzAgentReport(f *testing.F) {
+	srv := apitest.Start(f, apitest.Options{})
+	_, secret, err := srv.Ledger.CreateAgentToken(context.Background(), "fz", "fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		`{"node":"fz","devices":[{"vendor":"nvidia","tool":"nvidia-smi","serial":"F1","product":"NVIDIA H800","health":{"errors":["79"]}}],"tools":[{"tool":"nvidia-smi","vendor":"nvidia","clean":true}]}`,
+		`{"node":"fz","devices":[{"serial":"..","product":"910B3"},{"uuid":"GPU-1","product":"Frob"}]}`,
+		`{"node":"other","devices":[]}`,
+		`{"node":"fz","site":"\u0000","devices":[{"serial":"F2","product":"H20","health":{"ecc_uncorrectable":-1,"temperature_c":1e308}}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before, _ := srv.Ledger.Events(context.Background(), inventory.EventFilter{})
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/agent/reports", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Server.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%q: %d %s", body, resp.StatusCode, b)
+		}
+		if resp.StatusCode >= 400 {
+			after, _ := srv.Ledger.Events(context.Background(), inventory.EventFilter{})
+			if len(after) != len(before) {
+				t.Fatalf("refused report %q (%d) wrote %d events", body, resp.StatusCode, len(after)-len(before))
+			}
+		}
+	})
 }
