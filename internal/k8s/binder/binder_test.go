@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -398,4 +399,116 @@ func TestBindGangs(t *testing.T) {
 	if j.Restarts != 1 || j.State != jobs.Running {
 		t.Errorf("job after the move: %s, %d restarts; want running, 1 restart", j.State, j.Restarts)
 	}
+}
+
+// TestBindScale is the figure: 1,000 pods in 125 gangs of 1–64
+// pods (one GPU each) bound against the real API server on 160 nodes of
+// three NVIDIA models, beside pods another scheduler placed (the test sets
+// their nodeName). After the run, for every node, the bound requests stay
+// within allocatable and every gang is on one model. Several minutes on 2
+// cores, so only with GRANARY_FIGURES=1; the time is reported.
+func TestBindScale(t *testing.T) {
+	if os.Getenv("GRANARY_FIGURES") == "" {
+		t.Skip("set GRANARY_FIGURES=1 for the 1,000-pod figure")
+	}
+	env := k8stest.Start(t)
+	ctx := context.Background()
+	products := []string{"NVIDIA-A800-SXM4-80GB", "NVIDIA-H800", "NVIDIA-H20"}
+	model := map[string]string{}
+	var nodeNames []string
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, 160)
+	for i := range 160 {
+		n := k8stest.Node{Name: fmt.Sprintf("gpu-%03d", i), Resource: "nvidia.com/gpu", Devices: 8,
+			Labels: map[string]string{"nvidia.com/gpu.product": products[i%3]}}
+		model[n.Name] = products[i%3]
+		nodeNames = append(nodeNames, n.Name)
+		sem <- struct{}{}
+		go func() { defer func() { <-sem }(); _, err := env.CreateNode(ctx, n); errs <- err }()
+	}
+	for range 160 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startCluster(t, env)
+	// Another scheduler's pods: 2 GPUs on every eighth node.
+	for i := 0; i < 160; i += 8 {
+		c.create(t, podSpec{name: fmt.Sprintf("other-%d", i), resource: "nvidia.com/gpu", n: 2, nodeName: nodeNames[i], scheduler: "default-scheduler"})
+	}
+	var pods []podSpec
+	gangs := 0
+	for _, g := range []struct{ size, count int }{{64, 4}, {32, 8}, {16, 12}, {8, 16}, {4, 20}, {2, 23}, {1, 42}} {
+		for range g.count {
+			gangs++
+			for p := range g.size {
+				ps := podSpec{name: fmt.Sprintf("g%03d-%02d", gangs, p), resource: "nvidia.com/gpu", n: 1, cpu: "1",
+					annotations: map[string]string{binder.ModelAnnotation: "Llama-3-8B", binder.WorkloadAnnotation: "serve"}}
+				if g.size > 1 {
+					ps.group, ps.min = fmt.Sprintf("g%03d", gangs), g.size
+				}
+				pods = append(pods, ps)
+			}
+		}
+	}
+	if len(pods) != 1000 || gangs != 125 {
+		t.Fatalf("%d pods in %d gangs", len(pods), gangs)
+	}
+	t0 := time.Now()
+	perr := make(chan error, len(pods))
+	for _, p := range pods {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			o := p.object()
+			_, err := env.Client.CoreV1().Pods(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+			perr <- err
+		}()
+	}
+	for range pods {
+		if err := <-perr; err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := time.Since(t0)
+	rounds := 0
+	var unboundN int
+	k8stest.Eventually(t, 5*time.Minute, func() error {
+		c.round(t)
+		rounds++
+		ps, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		unboundN = 0
+		for _, p := range ps.Items {
+			if p.Spec.NodeName == "" {
+				unboundN++
+			}
+		}
+		if unboundN > 0 {
+			return fmt.Errorf("%d of 1000 pods unbound after %d rounds", unboundN, rounds)
+		}
+		return nil
+	})
+	took := time.Since(t0)
+	where := checkCapacity(t, env)
+	byGang := map[string]map[string]bool{}
+	for _, p := range pods {
+		g := p.group
+		if g == "" {
+			g = p.name
+		}
+		if byGang[g] == nil {
+			byGang[g] = map[string]bool{}
+		}
+		byGang[g][model[where["default/"+p.name]]] = true
+	}
+	for g, ms := range byGang {
+		if len(ms) != 1 {
+			t.Errorf("gang %s spans models %v", g, ms)
+		}
+	}
+	t.Logf("FIGURE 1,000 pods in 125 gangs of 1–64 bound in %v from the first create (creates took %v; %d rounds); every node within allocatable, every gang on one model",
+		took.Round(10*time.Millisecond), created.Round(10*time.Millisecond), rounds)
 }
