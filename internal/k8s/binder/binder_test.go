@@ -473,7 +473,7 @@ func TestBindScale(t *testing.T) {
 	created := time.Since(t0)
 	rounds := 0
 	var unboundN int
-	k8stest.Eventually(t, 5*time.Minute, func() error {
+	k8stest.Eventually(t, 2*time.Minute, func() error {
 		c.round(t)
 		rounds++
 		ps, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
@@ -481,13 +481,17 @@ func TestBindScale(t *testing.T) {
 			return err
 		}
 		unboundN = 0
+		why := map[string]int{}
 		for _, p := range ps.Items {
 			if p.Spec.NodeName == "" {
 				unboundN++
+				if cond := scheduledCondition(&p); cond != nil {
+					why[cond.Message]++
+				}
 			}
 		}
 		if unboundN > 0 {
-			return fmt.Errorf("%d of 1000 pods unbound after %d rounds", unboundN, rounds)
+			return fmt.Errorf("%d of 1000 pods unbound after %d rounds (%v since the first create): %v", unboundN, rounds, time.Since(t0).Round(time.Second), why)
 		}
 		return nil
 	})

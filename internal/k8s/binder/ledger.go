@@ -12,7 +12,8 @@ import (
 // Ledger is the loop's view of the fleet on Kubernetes: the ledger's
 // in-service devices minus those Granary may not use now — the
 // accelerators held by pods other schedulers placed (or that name their
-// node themselves), and every device of a cordoned node. The per-pod checks
+// node themselves) and by Granary's pods still terminating, and every
+// device of a cordoned node. The per-pod checks
 // (taints, affinity, cpu and memory) happen at binding.
 type Ledger struct {
 	control.Ledger
@@ -50,7 +51,10 @@ func (b *Backend) free(devs []jobs.Device) []jobs.Device {
 		}
 		for _, o := range objs {
 			p := o.(*corev1.Pod)
-			if p.Spec.SchedulerName == SchedulerName || finished(p) {
+			// Granary's live pods are the running jobs' placements, which
+			// the planner knows; its terminating ones (a gang moved or
+			// stopped) still hold their devices until they are gone.
+			if finished(p) || (p.Spec.SchedulerName == SchedulerName && p.DeletionTimestamp == nil) {
 				continue
 			}
 			if _, n, err := accelOf(b.cfg.Mapping, p); err == nil {
