@@ -116,7 +116,7 @@ type healthCollector struct {
 	log    *slog.Logger
 }
 
-var healthLabels = []string{"serial", "model", "node", "vendor", "pci_bus"}
+var healthLabels = []string{"serial", "model", "node", "site", "vendor", "pci_bus"}
 
 var (
 	descTemp       = prometheus.NewDesc("DCGM_FI_DEV_GPU_TEMP", "Device temperature in °C, from the node agent's last report.", healthLabels, nil)
@@ -147,9 +147,17 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(descTemp, err)
 		return
 	}
+	sites := map[string]string{}
+	if ns, err := c.ledger.Nodes(ctx); err == nil {
+		for _, n := range ns {
+			sites[n.Hostname] = n.Site
+		}
+	} else {
+		c.log.Error("metrics: reading nodes", "err", err)
+	}
 	for _, h := range hs {
 		p := h.Probe
-		lv := []string{h.Serial, h.Model, h.Node, p.Vendor, p.PCIBus}
+		lv := []string{h.Serial, h.Model, h.Node, sites[h.Node], p.Vendor, p.PCIBus}
 		g := func(d *prometheus.Desc, v float64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
 		}

@@ -34,7 +34,7 @@ func TestAgentScope(t *testing.T) {
 	}
 	ag := srv.Client(t, tok.Secret)
 	temp := 83.0
-	r := inventory.AgentReport{Node: "gpu-07", Devices: []hwprobe.Accelerator{{Vendor: "nvidia", Tool: "nvidia-smi", Serial: "1652823011000",
+	r := inventory.AgentReport{Node: "gpu-07", Site: "sh9", Devices: []hwprobe.Accelerator{{Vendor: "nvidia", Tool: "nvidia-smi", Serial: "1652823011000",
 		Product: "NVIDIA H800", PCIBus: "0000:18:00.0", Health: hwprobe.Health{TemperatureC: &temp, Errors: []string{"79"}}}}}
 	res, err := ag.Report(ctx, r)
 	if err != nil || len(res.Created) != 1 {
@@ -61,8 +61,8 @@ func TestAgentScope(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`DCGM_FI_DEV_GPU_TEMP{model="h800-sxm5-80gb",node="gpu-07",pci_bus="0000:18:00.0",serial="1652823011000",vendor="nvidia"} 83`,
-		`DCGM_FI_DEV_XID_ERRORS{model="h800-sxm5-80gb",node="gpu-07",pci_bus="0000:18:00.0",serial="1652823011000",vendor="nvidia"} 79`,
+		`DCGM_FI_DEV_GPU_TEMP{model="h800-sxm5-80gb",node="gpu-07",pci_bus="0000:18:00.0",serial="1652823011000",site="sh9",vendor="nvidia"} 83`,
+		`DCGM_FI_DEV_XID_ERRORS{model="h800-sxm5-80gb",node="gpu-07",pci_bus="0000:18:00.0",serial="1652823011000",site="sh9",vendor="nvidia"} 79`,
 		`granary_agent_last_report_age_seconds{node="gpu-07"}`,
 	} {
 		if !strings.Contains(string(b), want) {
