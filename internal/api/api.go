@@ -136,13 +136,45 @@ func New(o Options) (http.Handler, error) {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
 	if o.Page != nil {
-		mux.Handle("/", o.Page)
+		mux.Handle("/", noListing(pageHeaders(o.Page)))
 	}
 	// Anything else under /api/v1 is a JSON 404, not the mux's plain text.
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, req *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, "no such endpoint: "+req.Method+" "+req.URL.Path))
 	})
 	return m.instrument(mux, o.Logger, o.Now), nil
+}
+
+// pageHeaders sets the security headers of the dashboard's responses:
+// scripts only from this origin (styles also inline: the charts are inline
+// SVG with style attributes), no framing (CSP frame-ancestors, and
+// X-Frame-Options for older browsers), no MIME sniffing, no referrer
+// leaving the site. Pages are not cached (Cache-Control: no-store unless
+// the page set its own, as /static/ assets may).
+func pageHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			hd.Set("Cache-Control", "no-store")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// noListing answers 404 for a directory under /static/ instead of the
+// file server's listing.
+func noListing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/static/") && strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // countDevices feeds the granary_devices gauge.
@@ -236,6 +268,9 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			p, internal := toProblem(err)
 			if internal {
 				s.log.ErrorContext(ctx.Context(), "authenticating", "err", err)
+			} else {
+				s.log.WarnContext(ctx.Context(), "authentication failed", "token", tokenPrefix(secret), "hash", fmt.Sprintf("%x", inventory.HashSecret(secret)[:6]),
+					"method", ctx.Method(), "path", ctx.URL().Path, "remote", ctx.RemoteAddr(), "status", p.Status)
 			}
 			if p.Status == http.StatusUnauthorized {
 				ctx.SetHeader("WWW-Authenticate", `Bearer realm="granary", error="invalid_token"`)
@@ -250,6 +285,17 @@ func (s *server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 		}
 		next(huma.WithValue(ctx, tokenKey{}, tok))
 	}
+}
+
+// tokenPrefix is what a log may say of a presented secret: its prefix up
+// to and including the first '_' (gry_), never any of its random part;
+// with the first bytes of its hash (which is what the store keeps) an
+// operator can tell which token was tried.
+func tokenPrefix(secret string) string {
+	if i := strings.IndexByte(secret, '_'); i >= 0 && i < 8 {
+		return secret[:i+1] + "…"
+	}
+	return "…"
 }
 
 func writeProblemCtx(ctx huma.Context, p *Problem) {

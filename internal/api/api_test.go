@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -596,5 +597,49 @@ func TestRunwayAliasBomb(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
 		t.Errorf("the refused bomb allocated %d MiB", alloc>>20)
+	}
+}
+
+// Issue 16: the dashboard's responses carry CSP, frame and sniffing
+// headers and are not cached; /static/ lists no directory; a failed
+// authentication is logged at warn without the secret.
+func TestPageHeadersAndFailedAuthLog(t *testing.T) {
+	page := http.NewServeMux()
+	page.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(fstest.MapFS{"css/site.css": {Data: []byte("body{}")}})))
+	page.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "<html></html>") })
+	logs := &lockedBuffer{}
+	srv := apitest.Start(t, apitest.Options{Log: logs, API: func(o *api.Options) { o.Page = page }})
+	get := func(path string) *http.Response {
+		resp, err := srv.Server.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	r := get("/")
+	for h, want := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"} {
+		if got := r.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("CSP = %q", csp)
+	}
+	if r := get("/static/css/site.css"); r.StatusCode != 200 || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("asset: %d %v", r.StatusCode, r.Header)
+	}
+	for _, dir := range []string{"/static/", "/static/css/"} {
+		if r := get(dir); r.StatusCode != 404 {
+			t.Errorf("%s: %d, want 404 (no listing)", dir, r.StatusCode)
+		}
+	}
+	const secret = "gry_notarealsecretatall0123456789"
+	if status, _ := call(t, srv, "GET", "/api/v1/devices", secret, "", nil); status != 401 {
+		t.Fatalf("bad token: %d", status)
+	}
+	l := logs.String()
+	if !strings.Contains(l, `level=WARN msg="authentication failed" token=gry_…`) || strings.Contains(l, "notarealsecret") {
+		t.Errorf("failed auth log:\n%s", l)
 	}
 }

@@ -115,14 +115,19 @@ func (s *Service) newToken(role Role, name, secret string) (Token, string, error
 	return t, secret, nil
 }
 
+// MinBootstrapSecret is the shortest secret Bootstrap accepts: 16
+// characters (the generated ones have 32 random base32 characters).
+const MinBootstrapSecret = 16
+
 // Bootstrap makes the first admin token when the store has none. With a
 // non-empty secret (GRANARY_BOOTSTRAP_TOKEN) that value becomes the token;
 // otherwise one is generated. It returns the secret and created=true only
 // if it made the token; on a store that already has tokens it does nothing.
-// A secret with spaces or fewer than 8 characters wraps fleet.ErrInvalid.
+// A secret with spaces or control characters, or shorter than
+// MinBootstrapSecret, wraps fleet.ErrInvalid.
 func (s *Service) Bootstrap(ctx context.Context, secret string) (Token, string, bool, error) {
-	if secret != "" && (len(secret) < 8 || strings.ContainsFunc(secret, unicode.IsSpace)) {
-		return Token{}, "", false, fmt.Errorf("%w: bootstrap token must be at least 8 characters without spaces", fleet.ErrInvalid)
+	if secret != "" && (len(secret) < MinBootstrapSecret || strings.ContainsFunc(secret, unicode.IsSpace) || fleet.CheckText(secret, 256) != "") {
+		return Token{}, "", false, fmt.Errorf("%w: GRANARY_BOOTSTRAP_TOKEN must be %d to 256 printable characters without spaces", fleet.ErrInvalid, MinBootstrapSecret)
 	}
 	t, secret, err := s.newToken(RoleAdmin, "bootstrap", secret)
 	if err != nil {

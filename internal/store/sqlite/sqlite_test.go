@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -65,6 +66,25 @@ func TestOpenRefusesMemory(t *testing.T) {
 		if st, err := sqlite.Open(context.Background(), p); err == nil {
 			st.Close()
 			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}
+
+// The database file is created readable by its owner only (issue 16).
+func TestFileMode0600(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.db")
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // no WAL yet
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(p), m)
 		}
 	}
 }

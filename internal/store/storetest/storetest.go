@@ -789,7 +789,7 @@ func testTokens(t *testing.T, st inventory.Store) {
 	if err != nil || !created || tok.Role != inventory.RoleAdmin || !strings.HasPrefix(secret, inventory.TokenPrefix) {
 		t.Fatalf("Bootstrap on empty store: %+v %q %v %v", tok, secret, created, err)
 	}
-	if _, _, again, err := svc.Bootstrap(ctx, "another-secret"); err != nil || again {
+	if _, _, again, err := svc.Bootstrap(ctx, "another-secret-long-enough"); err != nil || again {
 		t.Errorf("second Bootstrap created=%v err=%v", again, err)
 	}
 	got, err := svc.Authenticate(ctx, secret)
