@@ -56,6 +56,7 @@ func Parse(file string, data []byte) ([]Chip, error) {
 		}
 	}
 	var errs fleet.InputErrors
+	firstID := map[string]int{} // id → entry (1-based) that gave it first
 	for i := range list {
 		c := &list[i]
 		path := fmt.Sprintf("%s[%d]", prefix, i)
@@ -78,6 +79,11 @@ func Parse(file string, data []byte) ([]Chip, error) {
 		}
 		if c.Name == "" {
 			c.Name = c.ID
+		}
+		if first, dup := firstID[strings.ToLower(c.ID)]; dup {
+			bad("id", fmt.Sprintf("duplicate id %q (first in entry %d): each chip once", c.ID, first))
+		} else {
+			firstID[strings.ToLower(c.ID)] = i + 1
 		}
 		for p, v := range c.TOPS {
 			if p.Bits() == 0 {

@@ -180,15 +180,15 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 		d.CostUSD = cost
 	} else if cv := get("cost_usd"); strings.TrimSpace(cv.v) != "" {
 		x, err := strconv.ParseFloat(strings.TrimSpace(cv.v), 64)
-		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) || x < 0 || x >= 1e12 {
-			c.fail(cv.line, cv.col, "cost_usd", fmt.Sprintf("cost %q is not a non-negative number of dollars", cv.v))
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) || x < 0 || x >= MaxCostUSD {
+			c.fail(cv.line, cv.col, "cost_usd", fmt.Sprintf("cost %q is not a number from 0 to %g USD", cv.v, MaxCostUSD))
 		} else {
 			d.CostUSD = &x
 		}
 	}
-	if d.CostUSD != nil && !(*d.CostUSD >= 0 && *d.CostUSD < 1e12) {
+	if d.CostUSD != nil && !(*d.CostUSD >= 0 && *d.CostUSD < MaxCostUSD) {
 		cv := get("cost_usd")
-		c.fail(cv.line, cv.col, "cost_usd", fmt.Sprintf("cost %v is not a non-negative number of dollars", *d.CostUSD))
+		c.fail(cv.line, cv.col, "cost_usd", fmt.Sprintf("cost %v is outside 0 to %g USD", *d.CostUSD, MaxCostUSD))
 	}
 	if labels != nil {
 		d.Labels = labels

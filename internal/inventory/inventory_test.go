@@ -134,8 +134,9 @@ func TestParseCSVErrors(t *testing.T) {
 			`f.csv:2:16: field "acquired": bad date "2024-02-30" (want YYYY-MM-DD)`,
 			`f.csv:2:27: field "warranty_until": bad date "31/12/2027" (want YYYY-MM-DD)`}},
 		{"bad cost", "serial,model,state,cost_usd\nA,H800,reserve,lots\nB,H800,reserve,-5\n", []string{
-			`f.csv:2:16: field "cost_usd": cost "lots" is not a non-negative number of dollars`,
-			`f.csv:3:16: field "cost_usd": cost "-5" is not a non-negative number of dollars`}},
+			`f.csv:2:16: field "cost_usd": cost "lots" is not a number from 0 to 1e+12 USD`,
+			`f.csv:3:16: field "cost_usd": cost "-5" is not a number from 0 to 1e+12 USD`}},
+		{"cost too large", "serial,model,state,cost_usd\nA-1,H800,reserve,1e308\n", []string{`f.csv:2:18: field "cost_usd": cost "1e308" is not a number from 0 to 1e+12 USD`}},
 		{"bad labels", "serial,model,state,labels\nA,H800,reserve,rack\n", []string{
 			`f.csv:2:16: field "labels": label "rack" is not key=value (separate labels with ';')`}},
 		{"node in two sites", "serial,model,state,node,site\nA,H800,reserve,n1,bj1\nB,H800,reserve,n1,sh2\n", []string{

@@ -140,8 +140,8 @@ func (s *Service) normalize(d Device, pos fleet.Position, errs fleet.InputErrors
 	} else {
 		d.State = st
 	}
-	if d.CostUSD != nil && !(*d.CostUSD >= 0 && *d.CostUSD < 1e12) {
-		add("cost_usd", fmt.Sprintf("cost %v is not a non-negative amount", *d.CostUSD))
+	if d.CostUSD != nil && !(*d.CostUSD >= 0 && *d.CostUSD < MaxCostUSD) {
+		add("cost_usd", fmt.Sprintf("cost %v is outside 0 to %g USD", *d.CostUSD, MaxCostUSD))
 	}
 	for _, k := range sortedLabelKeys(d.Labels) {
 		if msg := checkLabel(k, d.Labels[k]); msg != "" {
@@ -155,6 +155,9 @@ func (s *Service) normalize(d Device, pos fleet.Position, errs fleet.InputErrors
 	}
 	d.Acquired = day(d.Acquired)
 	d.WarrantyUntil = day(d.WarrantyUntil)
+	if !d.Acquired.IsZero() && !d.WarrantyUntil.IsZero() && d.WarrantyUntil.Before(d.Acquired) {
+		add("warranty_until", fmt.Sprintf("warranty ends %s, before the device was acquired (%s)", d.WarrantyUntil.Format(time.DateOnly), d.Acquired.Format(time.DateOnly)))
+	}
 	return d, errs
 }
 
@@ -175,6 +178,9 @@ const (
 	MaxLabelValueBytes = 1024
 	MaxReasonBytes     = 1024
 	MaxTokenNameBytes  = 200
+	// MaxCostUSD bounds a device's cost (exclusive): sums over a fleet
+	// stay exact to the cent.
+	MaxCostUSD = 1e12
 )
 
 // checkSerial returns why s is not a valid serial, or "". A serial is a
