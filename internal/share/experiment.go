@@ -3,6 +3,7 @@ package share
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // Trial is one run of the paper's experiment.
@@ -19,7 +20,8 @@ type Trial struct {
 // workload's requests in a random order, then copies of requests drawn at
 // random (with replacement) for as long as the device capacity requested
 // stays within ratio × capacity. As the artifact does, the check adds the
-// drawn request's per-device share, not its total.
+// drawn request's per-device share, not its total. A workload without
+// device requests, or a cluster without devices, is not inflated.
 func Inflate(rng *rand.Rand, reqs []Request, capacityMilli int64, ratio float64) []Request {
 	out := make([]Request, len(reqs), len(reqs)*2)
 	copy(out, reqs)
@@ -28,10 +30,10 @@ func Inflate(rng *rand.Rand, reqs []Request, capacityMilli int64, ratio float64)
 	for _, r := range reqs {
 		total += r.TotalMilli()
 	}
-	if len(reqs) == 0 {
-		return out
-	}
 	limit := ratio * float64(capacityMilli)
+	if !slices.ContainsFunc(reqs, func(r Request) bool { return r.Milli > 0 }) || limit <= 0 {
+		return out // nothing to inflate with: copies would never reach the limit
+	}
 	for {
 		r := reqs[rng.IntN(len(reqs))]
 		if float64(total+r.Milli) > limit {

@@ -218,6 +218,13 @@ func TestInflateAndCurve(t *testing.T) {
 			t.Fatal("the workload's own requests must come first (shuffled)")
 		}
 	}
+	cpuOnly := []Request{{CPU: 1}, {CPU: 2}}
+	if got := Inflate(rand.New(rand.NewPCG(1, 1)), cpuOnly, 100000, 1.3); len(got) != 2 {
+		t.Fatalf("a CPU-only workload inflated to %d requests, want its own 2", len(got))
+	}
+	if got := Inflate(rand.New(rand.NewPCG(1, 1)), reqs, 0, 1.3); len(got) != 3 {
+		t.Fatalf("a cluster without devices: %d requests, want the workload's 3", len(got))
+	}
 	tr := Trial{Arrived: []float64{0.4, 0.6, 1.4, 3.6}, Alloc: []float64{1, 2, 3, 4}}
 	cur := tr.Curve(tr.Alloc, 4)
 	// 0.4 rounds to 0, 0.6 and 1.4 to 1, 3.6 to 4; nothing rounds to 2 or

@@ -122,6 +122,9 @@ func runOpenB(ctx context.Context, env *console.Env, o *options) error {
 		return err
 	}
 	setup.Ratio, setup.Popularity = ob.inflate, ob.popularity
+	if !slices.ContainsFunc(setup.Nodes, func(n share.Node) bool { return n.Devices > 0 }) {
+		return &fleet.InputError{Pos: fleet.Position{File: ob.nodes, Field: "gpu"}, Msg: "no node has a GPU: the experiment measures GPU allocation"}
+	}
 
 	upto := int(math.Round(100 * ob.inflate))
 	trials := make([][]share.Trial, len(packers))

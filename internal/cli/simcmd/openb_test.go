@@ -58,6 +58,10 @@ func TestSimOpenBBadInput(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1000,1,500\np1,1000,1000,1,1500\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	cpuNodes := filepath.Join(dir, "cpu-nodes.csv")
+	if err := os.WriteFile(cpuNodes, []byte("sn,cpu_milli,memory_mib,gpu,model\nc0,64000,262144,0,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		want string
@@ -67,6 +71,7 @@ func TestSimOpenBBadInput(t *testing.T) {
 		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", "testdata/openb_nodes.csv", "--packer", "tetris"}, `--packer "tetris"`},
 		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", "testdata/openb_nodes.csv", "--seeds", "9-3"}, "--seeds"},
 		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", "testdata/openb_pods.csv"}, `missing column "sn"`},
+		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", cpuNodes}, `no node has a GPU`},
 	}
 	for _, tc := range cases {
 		out, errs, code := runCLI(t, append([]string{"sim", "--format", "openb"}, tc.args...)...)
