@@ -27,19 +27,38 @@ type State struct {
 	// Jobs is each active job's attained service per model since the reset
 	// (Gavel's time received, starting at half a round) and its deficits.
 	Jobs []JobState `json:"jobs"`
-	// The allocation in force: X[i][k] for AllocJobs[i] on AllocModels[k].
-	AllocModels []string    `json:"alloc_models,omitempty"`
-	AllocJobs   []string    `json:"alloc_jobs,omitempty"`
-	X           [][]float64 `json:"x,omitempty"`
+	// The allocation in force: row i is AllocJobs[i]'s shares on
+	// AllocModels, sparse.
+	AllocModels []string  `json:"alloc_models,omitempty"`
+	AllocJobs   []string  `json:"alloc_jobs,omitempty"`
+	X           [][]Entry `json:"x,omitempty"`
 	// Fill is the default model fill order (model ids).
 	Fill []string `json:"fill,omitempty"`
 }
 
-// JobState is one job's attained service and deficits, by State.Models.
+// JobState is one job's attained service and deficits by State.Models,
+// sparse: Time lists the models where it differs from half a round (a new
+// job's value), Deficit those where it is not 0.
 type JobState struct {
-	ID      string    `json:"id"`
-	Time    []float64 `json:"time"`
-	Deficit []float64 `json:"deficit"`
+	ID      string  `json:"id"`
+	Time    []Entry `json:"time,omitempty"`
+	Deficit []Entry `json:"deficit,omitempty"`
+}
+
+// Entry is one value of a sparse row: V at index K.
+type Entry struct {
+	K int     `json:"k"`
+	V float64 `json:"v"`
+}
+
+func sparse(row []float64, def float64) []Entry {
+	var out []Entry
+	for k, v := range row {
+		if v != def {
+			out = append(out, Entry{k, v})
+		}
+	}
+	return out
 }
 
 // State returns the state's memory (a copy).
@@ -53,13 +72,13 @@ func (st *RoundState) State() State {
 	sort.Strings(ids)
 	for _, id := range ids {
 		rec := st.jobs[id]
-		s.Jobs = append(s.Jobs, JobState{ID: id, Time: append([]float64(nil), rec.time...), Deficit: append([]float64(nil), rec.deficit...)})
+		s.Jobs = append(s.Jobs, JobState{ID: id, Time: sparse(rec.time, st.cfg.RoundSeconds/2), Deficit: sparse(rec.deficit, 0)})
 	}
 	if a := st.alloc; a != nil {
 		s.AllocModels = append([]string(nil), a.Models...)
 		s.AllocJobs = append([]string(nil), a.Jobs...)
 		for _, row := range a.X {
-			s.X = append(s.X, append([]float64(nil), row...))
+			s.X = append(s.X, sparse(row, 0))
 		}
 	}
 	for _, k := range st.fill {
@@ -87,10 +106,26 @@ func (st *RoundState) Restore(s State) error {
 	if len(s.AllocJobs) != len(s.X) {
 		return bad("allocation has %d jobs and %d rows", len(s.AllocJobs), len(s.X))
 	}
-	for _, row := range s.X {
-		if len(row) != len(s.AllocModels) {
-			return bad("allocation row of %d values for %d models", len(row), len(s.AllocModels))
+	dense := func(es []Entry, n int, def float64) ([]float64, error) {
+		row := make([]float64, n)
+		for k := range row {
+			row[k] = def
 		}
+		for _, e := range es {
+			if e.K < 0 || e.K >= n || !finite(e.V) {
+				return nil, bad("entry %d = %v outside %d columns or not finite", e.K, e.V, n)
+			}
+			row[e.K] = e.V
+		}
+		return row, nil
+	}
+	x := make([][]float64, len(s.X))
+	for i, es := range s.X {
+		row, err := dense(es, len(s.AllocModels), 0)
+		if err != nil {
+			return err
+		}
+		x[i] = row
 	}
 	fresh := NewRoundState(st.policy, st.cfg)
 	fresh.lastReset, fresh.Allocations, fresh.dirty = s.LastReset, s.Allocations, s.Dirty
@@ -102,24 +137,21 @@ func (st *RoundState) Restore(s State) error {
 		fresh.modelTime[k] = s.ModelTime[k]
 	}
 	for _, j := range s.Jobs {
-		if len(j.Time) > nm || len(j.Deficit) != len(j.Time) {
-			return bad("job %s: %d times and %d deficits for %d models", j.ID, len(j.Time), len(j.Deficit), nm)
-		}
 		if _, dup := fresh.jobs[j.ID]; dup || j.ID == "" {
 			return bad("job %q twice or unnamed", j.ID)
 		}
-		rec := &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1,
-			time: append([]float64(nil), j.Time...), deficit: append([]float64(nil), j.Deficit...)}
-		for _, v := range rec.time {
-			if !finite(v) || math.IsNaN(v) {
-				return bad("job %s: time %v", j.ID, v)
-			}
+		tm, err := dense(j.Time, nm, fresh.cfg.RoundSeconds/2)
+		if err != nil {
+			return err
 		}
-		fresh.grow(rec)
-		fresh.jobs[j.ID] = rec
+		def, err := dense(j.Deficit, nm, 0)
+		if err != nil {
+			return err
+		}
+		fresh.jobs[j.ID] = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1, time: tm, deficit: def}
 	}
 	if s.X != nil {
-		a := &Allocation{Models: s.AllocModels, Jobs: s.AllocJobs, X: s.X, Reasons: make([]Reason, len(s.AllocJobs)), Objective: math.NaN()}
+		a := &Allocation{Models: s.AllocModels, Jobs: s.AllocJobs, X: x, Reasons: make([]Reason, len(s.AllocJobs)), Objective: math.NaN()}
 		fresh.setAllocation(a)
 	}
 	for _, m := range s.Fill {
