@@ -5,7 +5,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -49,7 +51,35 @@ func NewRoot(env *console.Env) *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
+	strictGroups(root)
 	return root
+}
+
+// strictGroups makes every command that only groups others (no Run of its
+// own) refuse an unknown subcommand with exit 2 and the nearest names,
+// instead of printing its help and exiting 0 (`granary chips shwo`).
+// Without arguments it still prints its help.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if c.Run != nil || c.RunE != nil || !c.HasSubCommands() || !c.HasParent() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, ", ") + "?"
+		}
+		return console.UsageError{Err: errors.New(msg)}
+	}
 }
 
 // Run executes the command line and returns the exit code, printing any error
@@ -58,6 +88,9 @@ func Run(ctx context.Context, env *console.Env, args []string) int {
 	root := NewRoot(env)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
+		err = console.UsageError{Err: err} // cobra's own, at the top level
+	}
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "granary:", err)
 	}
