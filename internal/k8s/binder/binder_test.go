@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,14 +36,21 @@ import (
 type cluster struct {
 	env   *k8stest.Env
 	loop  *control.Loop
+	stop  func()
 	b     *binder.Backend
 	store *sqlite.Store
 }
 
 func startCluster(t *testing.T, env *k8stest.Env) *cluster {
 	t.Helper()
+	return startClusterOn(t, env, filepath.Join(t.TempDir(), "g.db"))
+}
+
+// startClusterOn starts Granary on the SQLite file db; stop ends it.
+func startClusterOn(t *testing.T, env *k8stest.Env, db string) *cluster {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
+	st, err := sqlite.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +102,9 @@ func startCluster(t *testing.T, env *k8stest.Env) *cluster {
 	inf.Start(ctx.Done())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = syncer.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; inf.Shutdown(); _ = st.Close() })
+	var once sync.Once
+	c.stop = func() { once.Do(func() { cancel(); <-done; inf.Shutdown(); _ = st.Close() }) }
+	t.Cleanup(c.stop)
 	<-syncer.Ready()
 	if !c.b.WaitForSync(ctx) {
 		t.Fatal("informers did not sync")
@@ -515,4 +525,57 @@ func TestBindScale(t *testing.T) {
 	}
 	t.Logf("FIGURE 1,000 pods in 125 gangs of 1–64 bound in %v from the first create (creates took %v; %d rounds); every node within allocatable, every gang on one model",
 		took.Round(10*time.Millisecond), created.Round(10*time.Millisecond), rounds)
+}
+
+// TestRestartCompletesHalfBoundGang: a gang left half bound (one pod bound,
+// its sibling recreated unbound, as after a crash between bindings or a
+// lost pod) is completed by a restarted Granary in its first round: the
+// persisted plan's node, no new job, no move.
+func TestRestartCompletesHalfBoundGang(t *testing.T) {
+	env := k8stest.Start(t)
+	nodes(t, env)
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "g.db")
+	c := startClusterOn(t, env, db)
+	gang := func(name string) podSpec {
+		return podSpec{name: name, group: "g", min: 2, resource: "nvidia.com/gpu", n: 4, annotations: map[string]string{binder.ClassAnnotation: "vision-train"}}
+	}
+	c.create(t, gang("g-0"), gang("g-1"))
+	c.until(t, "gang bound", func() error {
+		for _, n := range []string{"g-0", "g-1"} {
+			if c.pod(t, "default", n).Spec.NodeName == "" {
+				return fmt.Errorf("%s unbound", n)
+			}
+		}
+		return nil
+	})
+	node := c.pod(t, "default", "g-0").Spec.NodeName
+	c.stop() // the "crash"
+	// g-1 is lost and recreated by its controller as g-2, unbound.
+	if err := env.Client.CoreV1().Pods("default").Delete(ctx, "g-1", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	c.create(t, gang("g-2"))
+	c2 := startClusterOn(t, env, db)
+	k8stest.Eventually(t, 10*time.Second, func() error { // the informer sees g-2
+		if _, err := env.Client.CoreV1().Pods("default").Get(ctx, "g-2", metav1.GetOptions{}); err != nil {
+			return err
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // informer delivery to the new Granary
+	c2.round(t)
+	if got := c2.pod(t, "default", "g-2").Spec.NodeName; got != node {
+		t.Errorf("after one round of the restarted Granary, g-2 is on %q, want %s beside g-0", got, node)
+	}
+	if got := c2.pod(t, "default", "g-0"); got.Spec.NodeName != node || got.DeletionTimestamp != nil {
+		t.Errorf("g-0 disturbed: on %s, deleting %v", got.Spec.NodeName, got.DeletionTimestamp)
+	}
+	js, err := c2.store.Jobs(ctx, jobs.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 1 || js[0].Restarts != 0 {
+		t.Errorf("jobs %+v: want the one job, never restarted", js)
+	}
 }
