@@ -76,7 +76,7 @@ func TestFigurePaperCurve(t *testing.T) {
 			var wall time.Duration
 			var per []string
 			for _, s := range seeds {
-				v, d := paperRun(t, tt, pol, rate, s, false, 16000)
+				v, d := paperRun(t, tt, pol, rate, s, true, 16000)
 				sum += v
 				wall += d
 				per = append(per, fmt.Sprintf("%.2f", v))
