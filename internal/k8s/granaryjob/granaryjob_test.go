@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +253,37 @@ func TestGranaryJobCRD(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeepCopy: the copy equals the original and shares no slice or map
+// with it.
+func TestDeepCopy(t *testing.T) {
+	j := valid()
+	j.Status = granaryjob.Status{Nodes: []string{"n1"}, Conditions: []metav1.Condition{{Type: "Admitted", Reason: "Placed"}}}
+	c := j.DeepCopy()
+	if !reflect.DeepEqual(j, c) {
+		t.Fatalf("copy %+v differs from %+v", c, j)
+	}
+	c.Spec.AllowedModels[0] = "x"
+	c.Spec.ForbiddenModels[0] = "x"
+	c.Spec.Variants[0].Command[0] = "x"
+	c.Spec.Variants[0].Env[0].Value = "x"
+	c.Spec.Variants[0].Resources["rdma/hca"] = resource.MustParse("9")
+	c.Spec.Template.Spec.Containers[0].Name = "x"
+	c.Status.Nodes[0] = "x"
+	c.Status.Conditions[0].Reason = "x"
+	if !reflect.DeepEqual(j, func() *granaryjob.GranaryJob {
+		o := valid()
+		o.Status = granaryjob.Status{Nodes: []string{"n1"}, Conditions: []metav1.Condition{{Type: "Admitted", Reason: "Placed"}}}
+		return o
+	}()) {
+		t.Errorf("changing the copy changed the original: %+v", j)
+	}
+	l := &granaryjob.GranaryJobList{Items: []granaryjob.GranaryJob{*j}}
+	lc := l.DeepCopyObject().(*granaryjob.GranaryJobList)
+	lc.Items[0].Spec.Variants[1].Image = "x"
+	if l.Items[0].Spec.Variants[1].Image != "cann:1" {
+		t.Error("changing the list copy changed the original")
 	}
 }
