@@ -275,18 +275,31 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	go func() { errc <- srv.Serve(ln) }()
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan struct{})
+	schedErr := make(chan error, 1)
 	go func() {
 		defer close(schedDone)
+		var err error
 		if kube != nil {
-			_ = kube.Run(schedCtx, live.Run)
-			return
+			err = kube.Run(schedCtx, live.Run)
+		} else {
+			err = live.Run(schedCtx)
 		}
-		_ = live.Run(schedCtx)
+		if err != nil && schedCtx.Err() == nil {
+			// Scheduling stopped for good while the API would go on
+			// answering: fail the process so its supervisor restarts it.
+			schedErr <- err
+		}
 	}()
 	defer func() { stopSched(); <-schedDone }() // before the store closes
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving: %w", err)
+	case err := <-schedErr:
+		log.Error("scheduling stopped", "err", err)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown)
+		defer cancel()
+		_ = srv.Shutdown(sctx) // the scheduling error is the one to report
+		return fmt.Errorf("scheduling: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", cfg.Shutdown)

@@ -107,7 +107,12 @@ func (k *Kube) Run(ctx context.Context, lead func(context.Context) error) error 
 	k.inf.Start(ctx.Done())
 	defer k.inf.Shutdown()
 	done := make(chan struct{})
-	go func() { defer close(done); _ = k.syncer.Run(ctx) }()
+	go func() {
+		defer close(done)
+		if err := k.syncer.Run(ctx); err != nil && ctx.Err() == nil {
+			k.cfg.Log.Error("node sync stopped; the ledger no longer follows the cluster", "err", err)
+		}
+	}()
 	defer func() { <-done }()
 	select {
 	case <-k.syncer.Ready():
