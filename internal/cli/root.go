@@ -51,6 +51,9 @@ func NewRoot(env *console.Env) *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
+	root.AddCommand(newVersion(env))
+	root.Version = readBuildInfo().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	strictGroups(root)
 	return root
 }

@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/granaryhq/granary/internal/cli/console"
+)
+
+func TestBuildInfoString(t *testing.T) {
+	b := buildInfo{Version: "v1.2.3", Revision: "0123456789abcdef", Time: "2026-12-06T04:00:00Z", Modified: true, Go: "go1.26.8", Platform: "linux/amd64"}
+	if got, want := b.String(), "granary v1.2.3 (0123456789ab, modified, 2026-12-06T04:00:00Z) go1.26.8 linux/amd64"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}, {"version", "-o", "json"}} {
+		var out, errb bytes.Buffer
+		env := &console.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, IsTerminal: func(io.Writer) bool { return false }}
+		if code := Run(context.Background(), env, args); code != 0 {
+			t.Fatalf("%v: exit %d %s", args, code, errb.String())
+		}
+		if args[len(args)-1] == "json" {
+			var b buildInfo
+			if err := json.Unmarshal(out.Bytes(), &b); err != nil || b.Go == "" || b.Version == "" {
+				t.Errorf("json: %v %s", err, out.String())
+			}
+		} else if !strings.HasPrefix(out.String(), "granary ") {
+			t.Errorf("%v: %q", args, out.String())
+		}
+	}
+}
