@@ -45,7 +45,7 @@ func readYAML(t *testing.T, rel string, into any) {
 // vendors of the catalog's Kubernetes mapping.
 func TestCRDVendorsMatchMapping(t *testing.T) {
 	var crd apiextensionsv1.CustomResourceDefinition
-	readYAML(t, "crds/granary.io_granaryjobs.yaml", &crd)
+	readYAML(t, "kubernetes/crd-granaryjobs.yaml", &crd)
 	v := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["variants"].Items.Schema.Properties["vendor"]
 	var got []string
 	for _, e := range v.Enum {
@@ -103,7 +103,7 @@ func TestGranaryJobCRD(t *testing.T) {
 	defer cancel()
 
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	readYAML(t, "crds/granary.io_granaryjobs.yaml", crd)
+	readYAML(t, "kubernetes/crd-granaryjobs.yaml", crd)
 	if err := c.Create(ctx, crd); err != nil {
 		t.Fatalf("creating the CRD: %v", err)
 	}

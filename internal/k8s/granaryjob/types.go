@@ -1,6 +1,6 @@
 // Package granaryjob holds the Go types of the GranaryJob custom resource
 // (granary.io/v1alpha1), mirroring the hand-written CRD in
-// deploy/crds/granary.io_granaryjobs.yaml: a gang of pods that Granary may
+// deploy/kubernetes/crd-granaryjobs.yaml: a gang of pods that Granary may
 // place on any accelerator vendor the job has a variant for. Only the types
 // and the scheme live here; the controller that turns a job into pods is
 // not written yet (docs/kubernetes.md, "GranaryJob (CRD)").

@@ -10,12 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -167,61 +165,4 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// TestGranaryJobValidation: the GranaryJob CRD from deploy/ is served and
-// its schema and CEL rules refuse bad specs with a message naming the rule.
-func TestGranaryJobValidation(t *testing.T) {
-	env := k8stest.Start(t)
-	ctx := context.Background()
-	_, dyn := apply(t, env)
-	gvr := schema.GroupVersionResource{Group: "granary.io", Version: "v1alpha1", Resource: "granaryjobs"}
-	job := func(mod func(spec map[string]any)) *unstructured.Unstructured {
-		spec := map[string]any{
-			"team": "llm", "model": "Llama-3-8B", "workload": "train",
-			"gang":     map[string]any{"pods": int64(2), "acceleratorsPerPod": int64(8)},
-			"template": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "train"}}}},
-			"variants": []any{
-				map[string]any{"vendor": "NVIDIA", "image": "registry.example/train:cuda"},
-				map[string]any{"vendor": "Huawei", "image": "registry.example/train:cann"},
-			},
-		}
-		if mod != nil {
-			mod(spec)
-		}
-		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "granary.io/v1alpha1", "kind": "GranaryJob",
-			"metadata": map[string]any{"generateName": "j-", "namespace": "default"}, "spec": spec}}
-	}
-	create := func(o *unstructured.Unstructured) error {
-		_, err := dyn.Resource(gvr).Namespace("default").Create(ctx, o, metav1.CreateOptions{})
-		return err
-	}
-	k8stest.Eventually(t, 30*time.Second, func() error { return create(job(nil)) }) // until the CRD is established
-	for _, c := range []struct {
-		name string
-		mod  func(map[string]any)
-		want string
-	}{
-		{"class and model", func(s map[string]any) { s["workloadClass"] = "vision-train" }, "give workloadClass, or model"},
-		{"neither", func(s map[string]any) { delete(s, "model"); delete(s, "workload") }, "give workloadClass, or model"},
-		{"precision without model", func(s map[string]any) {
-			delete(s, "model")
-			delete(s, "workload")
-			s["workloadClass"] = "x"
-			s["precision"] = "bf16"
-		}, "precision and workload need a model"},
-		{"allowed and forbidden", func(s map[string]any) { s["allowed"] = []any{"H800", "910B3"}; s["forbidden"] = []any{"H800"} }, "both allowed and forbidden"},
-		{"no variant", func(s map[string]any) { s["variants"] = []any{} }, "spec.variants"},
-		{"duplicate vendor", func(s map[string]any) {
-			s["variants"] = []any{map[string]any{"vendor": "NVIDIA", "image": "a"}, map[string]any{"vendor": "NVIDIA", "image": "b"}}
-		}, "Duplicate value"},
-		{"unknown vendor", func(s map[string]any) { s["variants"] = []any{map[string]any{"vendor": "Acme", "image": "a"}} }, "Unsupported value: \"Acme\""},
-		{"empty gang", func(s map[string]any) { s["gang"] = map[string]any{"pods": int64(0), "acceleratorsPerPod": int64(8)} }, "spec.gang.pods"},
-		{"bad precision", func(s map[string]any) { s["precision"] = "fp64" }, "spec.precision"},
-	} {
-		err := create(job(c.mod))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
-		}
-	}
 }
