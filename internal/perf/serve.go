@@ -273,9 +273,16 @@ func Evaluate(r ServeRequest, c accel.Chip, par Parallelism) Plan {
 
 func (p *Plan) fill(t timed, r ServeRequest) {
 	p.OutputTokensPerS = t.tokensPerS
-	p.TTFT = time.Duration(t.ttft * float64(time.Second))
-	p.TPOT = time.Duration(t.tpot * float64(time.Second))
+	p.TTFT = ceilDuration(t.ttft)
+	p.TPOT = ceilDuration(t.tpot)
 	p.Bound = t.bound
+}
+
+// ceilDuration converts seconds to a Duration rounded up to the nanosecond,
+// so a positive latency (a degenerate model's step can take well under a
+// nanosecond) never reads as 0.
+func ceilDuration(s float64) time.Duration {
+	return time.Duration(math.Ceil(s * float64(time.Second)))
 }
 
 func dur(s float64) string {
