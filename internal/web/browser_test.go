@@ -372,6 +372,11 @@ func TestDashboardInChromium(t *testing.T) {
 	if n := count("figure.chart svg"); n != 2 {
 		t.Errorf("runway: %d charts, want the fan and the levers", n)
 	}
+	// Failure rates learned from the ledger.
+	visit("failures", "/failures")
+	if count("table.failures tbody tr") == 0 {
+		t.Error("failures: no model row")
+	}
 	target := serials[len(serials)/2]
 	visit("device-as-viewer", "/devices/"+target)
 	if count(`form[action$="/state"]`) != 0 {

@@ -4,7 +4,7 @@
 // ledger, the chip catalog, the fit advisor, the runway forecast and, when
 // a scheduler runs, its jobs and teams. Pages: / (fleet), /devices and
 // /devices/{serial}, /nodes/{host}, /jobs and /jobs/{id}, /chips and
-// /chips/{id}, /fit, /runway, /signin (docs/dashboard.md). Lists are
+// /chips/{id}, /fit, /runway, /failures, /signin (docs/dashboard.md). Lists are
 // filtered and paged on the server. Sign-in and the forms that change state
 // are in auth.go. The handler reads through small interfaces (Ledger, Jobs,
 // JobControl) that the inventory service, the live scheduler and the jobs
@@ -87,6 +87,7 @@ const jobRows = 20
 type Handler struct {
 	jobs  Jobs
 	ctl   JobControl
+	fail  Failures
 	led   Ledger
 	hist  *history
 	live  time.Duration
@@ -105,7 +106,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	for _, o := range opts {
 		o(h)
 	}
-	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "chips.html", "chip.html", "fit.html", "runway.html", "signin.html", "problem.html"} {
+	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "chips.html", "chip.html", "fit.html", "runway.html", "failures.html", "signin.html", "problem.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/parts.html", "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -128,6 +129,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	pages.HandleFunc("GET /fit", h.fitForm)
 	pages.HandleFunc("POST /fit", h.fitUpload)
 	pages.HandleFunc("GET /runway", h.runwayForm)
+	pages.HandleFunc("GET /failures", h.failuresPage)
 	pages.HandleFunc("POST /runway", h.runway)
 	pages.HandleFunc("GET /signin", h.signinForm)
 	pages.HandleFunc("POST /signin", h.signin)

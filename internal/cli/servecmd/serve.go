@@ -232,7 +232,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	page, err := web.New(ledger, log, nil, web.WithJobs(live, live.Service))
+	page, err := web.New(ledger, log, nil, web.WithJobs(live, live.Service), web.WithFailures(ledger))
 	if err != nil {
 		return err
 	}
