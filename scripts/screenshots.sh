@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# screenshots.sh: regenerate docs/img/dashboard-fleet.png, the fleet page of
+# `granary serve --demo` at 1280 px in headless Chromium (Debian's package;
+# scripts/env.d/chromium.sh installs it). Builds the binary, serves the demo on
+# a loopback port, screenshots /, stops the server, and shrinks the PNG with
+# pngquant/optipng when they are installed. Usage: scripts/screenshots.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(bash scripts/env.d/chromium.sh)"
+out=docs/img/dashboard-fleet.png
+tmp="$(mktemp -d)"
+trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+go build -o "$tmp/granary" ./cmd/granary
+"$tmp/granary" serve --demo --demo-scale "${DEMO_SCALE:-0.2}" --addr 127.0.0.1:0 \
+	--db "$tmp/demo.db" --log-level warn >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+url=""
+for _ in $(seq 1 180); do
+	url="$(grep -o 'serving on http://[^ ]*' "$tmp/out" | head -1 | cut -d' ' -f3 || true)"
+	[ -n "$url" ] && break
+	kill -0 "$pid" 2>/dev/null || { cat "$tmp/err" >&2; exit 1; }
+	sleep 0.5
+done
+[ -n "$url" ] || { echo "screenshots.sh: serve did not start" >&2; cat "$tmp/err" >&2; exit 1; }
+curl -fsS -o /dev/null "$url/" # warm the per-day history cache before the browser loads
+
+mkdir -p "$(dirname "$out")"
+"$GRANARY_TEST_CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	--disable-background-networking --disable-component-update --disable-sync \
+	--user-data-dir="$tmp/profile" --hide-scrollbars --window-size=1280,900 \
+	--screenshot="$tmp/fleet.png" "$url/" >/dev/null 2>&1
+if command -v pngquant >/dev/null; then
+	pngquant --force --quality=60-90 --output "$out" "$tmp/fleet.png"
+else
+	cp "$tmp/fleet.png" "$out"
+fi
+command -v optipng >/dev/null && optipng -quiet -o2 "$out"
+echo "screenshots.sh: wrote $out ($(stat -c %s "$out") bytes)" >&2
