@@ -99,6 +99,19 @@ func (m *MemStore) Jobs(_ context.Context, f Filter) ([]Job, error) {
 	return out, nil
 }
 
+// CountJobs implements Store.
+func (m *MemStore) CountJobs(_ context.Context, f Filter) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for i := range m.jobs {
+		if f.Match(&m.jobs[i]) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // hold moves device ownership from old to new for job id, failing with
 // fleet.ErrConflict when a device is held by another job.
 func (m *MemStore) hold(id string, old, pl *Placement) error {

@@ -156,6 +156,11 @@ func (s *Service) Get(ctx context.Context, id string) (Job, error) { return s.c.
 // List returns jobs matching f.
 func (s *Service) List(ctx context.Context, f Filter) ([]Job, error) { return s.c.Store.Jobs(ctx, f) }
 
+// Count returns how many jobs match f (Limit and Offset ignored).
+func (s *Service) Count(ctx context.Context, f Filter) (int, error) {
+	return s.c.Store.CountJobs(ctx, f)
+}
+
 // Cancel cancels an active job; a finished one is an error wrapping
 // fleet.ErrConflict. The devices are free for the next round.
 func (s *Service) Cancel(ctx context.Context, id, actor string) (Job, error) {

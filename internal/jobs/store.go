@@ -22,6 +22,8 @@ type Store interface {
 	Job(ctx context.Context, id string) (Job, error)
 	// Jobs returns the jobs matching f in ID order, without history.
 	Jobs(ctx context.Context, f Filter) ([]Job, error)
+	// CountJobs returns how many jobs match f, ignoring Limit and Offset.
+	CountJobs(ctx context.Context, f Filter) (int, error)
 	// UpdateJob reads a job inside a transaction, calls decide, and writes
 	// the job decide returns (row, placement) with the events appended,
 	// atomically.

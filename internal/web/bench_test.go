@@ -44,6 +44,9 @@ func (b benchJobs) Teams(ctx context.Context) ([]jobs.TeamStatus, error) { retur
 func (b benchJobs) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 	return b.svc.List(ctx, f)
 }
+func (b benchJobs) CountJobs(ctx context.Context, f jobs.Filter) (int, error) {
+	return b.svc.Count(ctx, f)
+}
 
 // BenchmarkPages renders each page's first response (server time, no
 // network) on a ledger of ~100,000 devices (the demo at scale 5, with its

@@ -102,19 +102,6 @@ func newPager(total, page, per int, link func(int) string) pager {
 	return p
 }
 
-// openPager is the navigation of a page of a list whose length is not
-// counted: rows shown, and whether more follow.
-func openPager(page, rows, per int, more bool, link func(int) string) pager {
-	p := pager{Total: -1, From: (page-1)*per + 1, To: (page-1)*per + rows}
-	if page > 1 {
-		p.First, p.Prev = link(1), link(page-1)
-	}
-	if more {
-		p.Next = link(page + 1)
-	}
-	return p
-}
-
 // jobsListPage is /jobs's data.
 type jobsListPage struct {
 	Now    time.Time
@@ -150,17 +137,20 @@ func (h *Handler) jobsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	f := jobs.Filter{Team: q.Team, States: statesOf(q.State)}
 	if q.Q == "" {
-		// One page from the store, and one job more to know whether
-		// another page follows.
-		f.Offset, f.Limit = (q.Page-1)*jobsPerPage, jobsPerPage+1
-		page, err := h.jobs.Jobs(ctx, f)
+		// The count, then one page from the store.
+		n, err := h.jobs.CountJobs(ctx, f)
 		if err != nil {
 			h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
 			return
 		}
-		more := len(page) > jobsPerPage
-		pg.Jobs = page[:min(len(page), jobsPerPage)]
-		pg.Pager = openPager(q.Page, len(pg.Jobs), jobsPerPage, more, q.url)
+		pg.Pager = newPager(n, q.Page, jobsPerPage, q.url)
+		if n > 0 {
+			f.Offset, f.Limit = pg.Pager.From-1, jobsPerPage
+			if pg.Jobs, err = h.jobs.Jobs(ctx, f); err != nil {
+				h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
+				return
+			}
+		}
 	} else {
 		// Search reads every job the filter selects and pages the matches.
 		all, err := h.jobs.Jobs(ctx, f)

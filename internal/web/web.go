@@ -67,6 +67,8 @@ type Jobs interface {
 	Teams(ctx context.Context) ([]jobs.TeamStatus, error)
 	// Jobs returns the jobs matching f in ID order, without history.
 	Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error)
+	// CountJobs returns how many jobs match f (Limit and Offset ignored).
+	CountJobs(ctx context.Context, f jobs.Filter) (int, error)
 }
 
 // Option configures a Handler.

@@ -128,6 +128,15 @@ func (f *fakeJobs) Scheduler() (time.Time, string) {
 }
 func (f *fakeJobs) LastRound(context.Context) (jobs.Round, error)    { return f.round, f.err }
 func (f *fakeJobs) Teams(context.Context) ([]jobs.TeamStatus, error) { return f.teams, f.err }
+func (f *fakeJobs) CountJobs(_ context.Context, flt jobs.Filter) (int, error) {
+	n := 0
+	for _, j := range f.jobs {
+		if flt.Match(&j) {
+			n++
+		}
+	}
+	return n, f.err
+}
 func (f *fakeJobs) Jobs(_ context.Context, flt jobs.Filter) ([]jobs.Job, error) {
 	f.asked = append(f.asked, flt)
 	var out []jobs.Job
@@ -221,21 +230,24 @@ func TestJobsPage(t *testing.T) {
 		}
 	}
 	code, body, _ := get(t, h, "/jobs")
-	if code != 200 || rows(body) != jobsPerPage || !strings.Contains(body, "1–50, more follow") {
+	if code != 200 || rows(body) != jobsPerPage || !strings.Contains(body, fmt.Sprintf("1–50 of %d<", active)) {
 		t.Fatalf("/jobs: %d, %d rows\n%.2000s", code, rows(body), body)
 	}
-	if !strings.Contains(body, `href="/jobs?page=2" rel="next"`) {
-		t.Error("no link to the next page")
+	if !strings.Contains(body, `href="/jobs?page=2" rel="next"`) || !strings.Contains(body, `href="/jobs?page=2" rel="last"`) {
+		t.Error("no link to the next and last page")
 	}
 	_, body, _ = get(t, h, "/jobs?page=2")
 	if rows(body) != active-jobsPerPage || !strings.Contains(body, "job-130") && !strings.Contains(body, "job-129") {
 		t.Errorf("page 2: %d rows", rows(body))
 	}
-	if strings.Contains(body, `rel="next"`) || !strings.Contains(body, fmt.Sprintf("51–%d<", active)) {
+	if strings.Contains(body, `rel="next"`) || !strings.Contains(body, fmt.Sprintf("51–%d of %d<", active, active)) {
 		t.Error("the last page links further or miscounts")
 	}
-	if _, body, _ = get(t, h, "/jobs?page=9"); rows(body) != 0 || !strings.Contains(body, "No job matches") {
-		t.Error("a page past the end shows jobs")
+	if _, body, _ = get(t, h, "/jobs?page=9"); rows(body) != active-jobsPerPage || !strings.Contains(body, fmt.Sprintf("51–%d of %d<", active, active)) {
+		t.Error("a page past the end does not show the last page")
+	}
+	if _, body, _ = get(t, h, "/jobs?team=nobody"); rows(body) != 0 || !strings.Contains(body, "0 of 0") || !strings.Contains(body, "No job matches") {
+		t.Error("an empty list is not 0 of 0")
 	}
 	_, body, _ = get(t, h, "/jobs?state=all&team=vision&q=run-12")
 	// vision is odd i; run-12x with odd x: 121,123,125,127,129.

@@ -84,6 +84,22 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		if l, _ = s.Jobs(ctx, jobs.Filter{Offset: 5}); len(l) != 0 {
 			t.Errorf("offset past the end: %+v", l)
 		}
+		for _, c := range []struct {
+			f    jobs.Filter
+			want int
+		}{
+			{jobs.Filter{}, 2},
+			{jobs.Filter{Team: "y"}, 1},
+			{jobs.Filter{Team: "z"}, 0},
+			{jobs.Filter{States: []jobs.State{jobs.Pending}}, 2},
+			{jobs.Filter{States: []jobs.State{jobs.Running, jobs.Completed}}, 0},
+			{jobs.Filter{Team: "x", States: []jobs.State{jobs.Pending, jobs.Running}}, 1},
+			{jobs.Filter{Offset: 1, Limit: 1}, 2}, // paging is ignored
+		} {
+			if n, err := s.CountJobs(ctx, c.f); err != nil || n != c.want {
+				t.Errorf("CountJobs(%+v) = %d, %v; want %d", c.f, n, err, c.want)
+			}
+		}
 	})
 
 	t.Run("SaveRoundAndDeviceUniqueness", func(t *testing.T) {

@@ -186,8 +186,9 @@ func (s *Store) Job(ctx context.Context, id string) (jobs.Job, error) {
 	return j, err
 }
 
-// Jobs implements jobs.Store.
-func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
+// jobsWhere is the WHERE clause (with its leading space, or empty) and
+// arguments selecting the jobs f matches, ignoring Limit and Offset.
+func jobsWhere(f jobs.Filter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -204,10 +205,24 @@ func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 		args = append(args, st)
 		where = append(where, fmt.Sprintf("state = ANY($%d)", len(args)))
 	}
-	q := "SELECT " + pgJobCols + " FROM jobs"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", nil
 	}
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+// CountJobs implements jobs.Store.
+func (s *Store) CountJobs(ctx context.Context, f jobs.Filter) (int, error) {
+	where, args := jobsWhere(f)
+	var n int
+	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM jobs"+where, args...).Scan(&n)
+	return n, err
+}
+
+// Jobs implements jobs.Store.
+func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
+	where, args := jobsWhere(f)
+	q := "SELECT " + pgJobCols + " FROM jobs" + where
 	q += " ORDER BY seq"
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)

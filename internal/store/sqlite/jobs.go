@@ -190,8 +190,9 @@ func (s *Store) Job(ctx context.Context, id string) (jobs.Job, error) {
 	return j, rows.Err()
 }
 
-// Jobs implements jobs.Store.
-func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
+// jobsWhere is the WHERE clause (with its leading space, or empty) and
+// arguments selecting the jobs f matches, ignoring Limit and Offset.
+func jobsWhere(f jobs.Filter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -208,10 +209,24 @@ func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 		}
 		where = append(where, "state IN ("+strings.Join(ph, ", ")+")")
 	}
-	q := "SELECT " + jobCols + " FROM jobs"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", nil
 	}
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+// CountJobs implements jobs.Store.
+func (s *Store) CountJobs(ctx context.Context, f jobs.Filter) (int, error) {
+	where, args := jobsWhere(f)
+	var n int
+	err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM jobs"+where, args...).Scan(&n)
+	return n, err
+}
+
+// Jobs implements jobs.Store.
+func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
+	where, args := jobsWhere(f)
+	q := "SELECT " + jobCols + " FROM jobs" + where
 	q += " ORDER BY seq"
 	switch {
 	case f.Limit > 0:

@@ -29,3 +29,8 @@ func (l *Live) Teams(ctx context.Context) ([]jobs.TeamStatus, error) { return l.
 func (l *Live) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 	return l.Service.List(ctx, f)
 }
+
+// CountJobs returns how many jobs match f.
+func (l *Live) CountJobs(ctx context.Context, f jobs.Filter) (int, error) {
+	return l.Service.Count(ctx, f)
+}
