@@ -55,6 +55,10 @@ type Config struct {
 	Kube       bool
 	Kubeconfig string        // "" = $KUBECONFIG, in-cluster, ~/.kube/config
 	Lease      time.Duration // leader Lease duration
+
+	// Sources names where each value came from (flag, environment, config
+	// file line) for Validate's errors; nil names the flags.
+	Sources console.Sources
 }
 
 // Default returns the defaults of the flags.
@@ -63,34 +67,35 @@ func Default() Config {
 		Policy: "las-hetero", Round: 360 * time.Second, AgentGrace: inventory.DefaultAgentGrace, Lease: 15 * time.Second}
 }
 
-// Validate checks the configuration.
+// Validate checks the configuration. Errors name each value's source.
 func (c Config) Validate() error {
+	src := c.Sources.Of
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return console.Usagef("--addr %q: %v", c.Addr, err)
+		return console.Usagef("%s %q: %v", src("addr"), c.Addr, err)
 	}
 	if strings.TrimSpace(c.DB) == "" {
-		return console.Usagef("--db is empty")
+		return console.Usagef("%s is empty", src("db"))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
-		return err
+		return console.Usagef("%s %q: want debug, info, warn or error", src("log-level"), c.LogLevel)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return console.Usagef("--log-format %q: want text or json", c.LogFormat)
+		return console.Usagef("%s %q: want text or json", src("log-format"), c.LogFormat)
 	}
 	if c.AgentGrace <= 0 {
-		return console.Usagef("--agent-grace %v: want a positive duration", c.AgentGrace)
+		return console.Usagef("%s %v: want a positive duration", src("agent-grace"), c.AgentGrace)
 	}
 	if c.Kubeconfig != "" && !c.Kube {
-		return console.Usagef("--kubeconfig needs --kube")
+		return console.Usagef("%s needs --kube", src("kubeconfig"))
 	}
 	if c.Kube && c.Demo {
-		return console.Usagef("--kube and --demo exclude each other: the fleet comes from the cluster")
+		return console.Usagef("%s and %s exclude each other: the fleet comes from the cluster", src("kube"), src("demo"))
 	}
 	if c.Lease < time.Second {
-		return console.Usagef("--lease %v: want at least 1s", c.Lease)
+		return console.Usagef("%s %v: want at least 1s", src("lease"), c.Lease)
 	}
 	if c.DemoScale <= 0 || c.DemoScale > 10 {
-		return console.Usagef("--demo-scale %v: want a number in (0, 10]", c.DemoScale)
+		return console.Usagef("%s %v: want a number in (0, 10]", src("demo-scale"), c.DemoScale)
 	}
 	return nil
 }
@@ -106,6 +111,7 @@ func parseLevel(s string) (slog.Level, error) {
 // New builds the serve command.
 func New(env *console.Env) *cobra.Command {
 	cfg := Default()
+	var configFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control plane: HTTP API, first page, metrics",
@@ -119,12 +125,22 @@ func New(env *console.Env) *cobra.Command {
 The store is SQLite (./granary.db unless --db says otherwise, created on first
 start) or PostgreSQL (--db postgres://user@host/db). On first start with an
 empty store the server creates an admin token and prints it once; set
-GRANARY_BOOTSTRAP_TOKEN to choose that token instead (for automation).`,
+GRANARY_BOOTSTRAP_TOKEN to choose that token instead (for automation).
+
+Every flag can also come from the environment, GRANARY_ and the flag's name
+(GRANARY_ADDR, GRANARY_DB, GRANARY_LOG_LEVEL, …), or from a YAML file given
+with --config (addr: 127.0.0.1:9090); a flag beats its variable, which beats
+the file.`,
 		Example: `  granary serve --demo
   granary serve --addr 127.0.0.1:9090 --db /var/lib/granary/ledger.db
   GRANARY_BOOTSTRAP_TOKEN=… granary serve --db postgres://granary@127.0.0.1:5432/granary`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			src, err := console.Layer(cmd.Flags(), env, configFile, "config")
+			if err != nil {
+				return err
+			}
+			cfg.Sources = src
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -132,6 +148,7 @@ GRANARY_BOOTSTRAP_TOKEN to choose that token instead (for automation).`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML file of serve settings, keyed by flag name (docs/serve.md); flags and GRANARY_* variables win over it")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (host:port); loopback by default")
 	f.StringVar(&cfg.DB, "db", cfg.DB, "store: a SQLite file PATH or sqlite:PATH, or a postgres:// URL")
 	f.BoolVar(&cfg.Demo, "demo", false, "seed a demo stockpile (~20,000 devices) on an empty store and print the URL and a token")
@@ -255,9 +272,11 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	}
 	out := env.Stdout
 	fmt.Fprintf(out, "Granary is serving on %s\n", url)
+	fmt.Fprintf(out, "  export GRANARY_SERVER=%s\n", url)
 	switch {
 	case created && bootstrap != "" && secret == bootstrap:
 		fmt.Fprintf(out, "Admin token %s is the value of GRANARY_BOOTSTRAP_TOKEN.\n", tok.ID)
+		fmt.Fprintf(out, "  export GRANARY_TOKEN=\"$GRANARY_BOOTSTRAP_TOKEN\"\n")
 	case created:
 		fmt.Fprintf(out, "Admin token (shown once, store it now): %s\n", secret)
 		fmt.Fprintf(out, "  export GRANARY_TOKEN=%s\n", secret)

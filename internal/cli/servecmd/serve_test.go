@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -170,5 +171,67 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		if console.ExitCode(err) != 2 {
 			t.Errorf("%v: exit %d (%v), want 2", args, console.ExitCode(err), err)
 		}
+	}
+}
+
+// TestServeConfigSources: a bad value from the environment or the config
+// file exits 2 naming the variable or the file, line and field; nothing is
+// opened (the store file is not created).
+func TestServeConfigSources(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "never.db")
+	cfg := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(cfg, []byte("db: "+db+"\nlog-format: xml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"GRANARY_ADDR": "nonsense"}, nil, "$GRANARY_ADDR (--addr)"},
+		{map[string]string{"GRANARY_LEASE": "forever"}, nil, "$GRANARY_LEASE (--lease)"},
+		{map[string]string{"GRANARY_DEMO_SCALE": "99"}, nil, "$GRANARY_DEMO_SCALE (--demo-scale)"},
+		{nil, []string{"--config", cfg}, cfg + ":2: log-format"},
+		{map[string]string{"GRANARY_LOG_FORMAT": "yaml"}, []string{"--config", cfg}, "$GRANARY_LOG_FORMAT (--log-format)"},
+		{map[string]string{"GRANARY_LOG_FORMAT": "yaml"}, []string{"--config", cfg, "--log-format", "csv"}, "--log-format \"csv\""},
+	} {
+		e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return tc.env[k] }}
+		cmd := New(e)
+		cmd.SetArgs(append([]string{"--db", db}, tc.args...))
+		if tc.args != nil && tc.args[0] == "--config" {
+			cmd.SetArgs(tc.args) // the file's db
+		}
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		err := cmd.ExecuteContext(context.Background())
+		if console.ExitCode(err) != 2 || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: exit %d (%v), want 2 naming %s", tc.env, tc.args, console.ExitCode(err), err, tc.want)
+		}
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("a refused configuration opened the store: %v", err)
+	}
+}
+
+// TestServeFromEnvironmentAndFile: the store comes from the config file and
+// the log format from the environment; the URL line is followed by the
+// GRANARY_SERVER export line.
+func TestServeFromEnvironmentAndFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "fromfile.db")
+	cfg := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(cfg, []byte("db: "+db+"\nlog-format: text\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, out, stop := start(t, map[string]string{"GRANARY_LOG_FORMAT": "json"}, "--config", cfg)
+	if !strings.Contains(out.String(), "export GRANARY_SERVER="+url+"\n") || !strings.Contains(out.String(), "export GRANARY_TOKEN=gry_") {
+		t.Errorf("stdout lacks the export lines:\n%s", out)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("the config file's db was not used: %v", err)
 	}
 }
