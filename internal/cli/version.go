@@ -76,10 +76,8 @@ func newVersion(env *console.Env) *cobra.Command {
 			}
 			b := readBuildInfo()
 			switch f {
-			case console.JSON:
-				return console.WriteJSON(env.Stdout, b)
-			case console.YAML:
-				return console.WriteYAML(env.Stdout, b)
+			case console.JSON, console.YAML:
+				return console.Encode(env.Stdout, f, b)
 			}
 			_, err = fmt.Fprintln(env.Stdout, b)
 			return err

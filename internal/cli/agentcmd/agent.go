@@ -70,7 +70,7 @@ The token must be an agent token for this node:
   granary agent --dry-run -o json     # what would be reported, nothing sent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := console.ParseFormat(out, console.Table, console.JSON)
+			f, err := console.ParseFormat(out, console.Table, console.JSON, console.YAML)
 			if err != nil {
 				return err
 			}
@@ -84,8 +84,8 @@ The token must be an agent token for this node:
 			a := &agent{cfg: cfg, env: env, run: execRun(cfg.ToolTimeout), resolve: func(ds []hwprobe.Accelerator) []hwprobe.Warning { return hwprobe.ResolveModels(cat, ds) }}
 			if cfg.DryRun {
 				r := a.discover()
-				if f == console.JSON {
-					return console.WriteJSON(env.Stdout, r)
+				if f.Structured() {
+					return console.Encode(env.Stdout, f, r)
 				}
 				printReport(env.Stdout, r)
 				return nil
@@ -107,7 +107,7 @@ The token must be an agent token for this node:
 	fl.BoolVar(&cfg.Once, "once", false, "report one time and exit (non-zero if the server refuses the report)")
 	fl.BoolVar(&cfg.DryRun, "dry-run", false, "discover and print the report; send nothing")
 	fl.DurationVar(&cfg.ToolTimeout, "tool-timeout", cfg.ToolTimeout, "how long one vendor tool may run")
-	fl.StringVarP(&out, "output", "o", "table", "dry-run output: table or json")
+	fl.StringVarP(&out, "output", "o", "table", "dry-run output: table, json or yaml")
 	return cmd
 }
 

@@ -3,9 +3,7 @@
 package chipscmd
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -105,10 +103,8 @@ func newList(env *console.Env) *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			switch f {
-			case console.JSON:
-				return writeJSON(w, chips)
-			case console.YAML:
-				return console.WriteYAML(w, chips)
+			case console.JSON, console.YAML:
+				return console.Encode(w, f, chips)
 			case console.CSV:
 				return console.WriteCSV(w, csvRows(chips))
 			}
@@ -287,11 +283,8 @@ func newShow(env *console.Env) *cobra.Command {
 			last := v.Export[len(v.Export)-1]
 			v.TPP, v.PerformanceDensity = last.TPP, last.PerformanceDensity
 			w := cmd.OutOrStdout()
-			switch f {
-			case console.JSON:
-				return writeJSON(w, v)
-			case console.YAML:
-				return console.WriteYAML(w, v)
+			if f.Structured() {
+				return console.Encode(w, f, v)
 			}
 			return console.WriteTable(w, showRows(v))
 		},
@@ -390,13 +383,4 @@ func showRows(v showView) [][]string {
 
 func noticeText(n exportctl.Notice) string {
 	return n.Date + " " + n.Kind + ": " + n.Summary + " (source: " + n.Source + ")"
-}
-
-// writeJSON is console.WriteJSON without HTML escaping, so that reasons read
-// "TPP 2368 < 4800" rather than "\u003c".
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }

@@ -33,7 +33,7 @@ func newClassify(env *console.Env) *cobra.Command {
 		Example: "  granary chips classify H100 H20 A800 --rules 2022-10 -o json\n" +
 			"  granary chips classify H800 --specs mychips.yaml",
 		RunE: func(cmd *cobra.Command, a []string) error {
-			f, err := console.ParseFormat(out, console.Table, console.JSON)
+			f, err := console.ParseFormat(out, console.Table, console.JSON, console.YAML)
 			if err != nil {
 				return err
 			}
@@ -67,15 +67,15 @@ func newClassify(env *console.Env) *cobra.Command {
 					results = append(results, r)
 				}
 			}
-			if f == console.JSON {
-				return writeJSON(cmd.OutOrStdout(), results)
+			if f.Structured() {
+				return console.Encode(cmd.OutOrStdout(), f, results)
 			}
 			return writeClassifyTable(cmd.OutOrStdout(), rs, results)
 		},
 	}
 	cmd.Flags().StringVar(&rules, "rules", exportctl.Latest().ID, "rule set: "+strings.Join(ids, " or "))
 	cmd.Flags().StringVar(&specs, "specs", "", "YAML or JSON file of chip specs to classify after the named chips")
-	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, json or yaml")
 	return cmd
 }
 

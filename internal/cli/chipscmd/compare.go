@@ -124,7 +124,7 @@ func newCompare(env *console.Env) *cobra.Command {
 		Example: "  granary chips compare H800 910B3 H20\n  granary chips compare H100 H20 -o json",
 		Args:    args(2, "at least two chip names"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			f, err := console.ParseFormat(out, console.Table, console.JSON)
+			f, err := console.ParseFormat(out, console.Table, console.JSON, console.YAML)
 			if err != nil {
 				return err
 			}
@@ -137,13 +137,13 @@ func newCompare(env *console.Env) *cobra.Command {
 				return err
 			}
 			cmp := compare(chips)
-			if f == console.JSON {
-				return writeJSON(cmd.OutOrStdout(), cmp)
+			if f.Structured() {
+				return console.Encode(cmd.OutOrStdout(), f, cmp)
 			}
 			return console.WriteTable(cmd.OutOrStdout(), compareRows(cmp))
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&out, "output", "o", "table", "output format: table, json or yaml")
 	return cmd
 }
 

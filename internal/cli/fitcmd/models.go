@@ -36,12 +36,12 @@ func newModels(env *console.Env) *cobra.Command {
 		Short: "The embedded model catalog: shapes, parameters, KV cache per token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := console.ParseFormat(format, console.Table, console.JSON)
+			f, err := console.ParseFormat(format, console.Table, console.JSON, console.YAML)
 			if err != nil {
 				return err
 			}
 			all := models.Default().All()
-			if f == console.JSON {
+			if f.Structured() {
 				out := make([]ModelJSON, len(all))
 				for i, m := range all {
 					out[i] = ModelJSON{Name: m.Name, HFID: m.HFID, Aliases: m.Aliases, Arch: m.Arch, Attention: m.Attention,
@@ -49,7 +49,7 @@ func newModels(env *console.Env) *cobra.Command {
 						Layers: m.Layers, Hidden: m.Hidden, Heads: m.Heads, KVHeads: m.KVHeads, HeadDim: m.HeadDim,
 						KVBytesPerToken: m.KVBytesPerToken(2), MaxPosition: m.MaxPosition, Source: m.Source}
 				}
-				return console.WriteJSON(env.Stdout, out)
+				return console.Encode(env.Stdout, f, out)
 			}
 			rows := [][]string{{"MODEL", "ARCH", "ATTENTION", "PARAMS B", "ACTIVE B", "LAYERS", "HIDDEN", "KV KiB/TOKEN", "CONTEXT", "ALIASES"}}
 			for _, m := range all {
@@ -65,6 +65,6 @@ func newModels(env *console.Env) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&format, "output-format", "o", "table", "output format: table or json")
+	c.Flags().StringVarP(&format, "output-format", "o", "table", "output format: table, json or yaml")
 	return c
 }

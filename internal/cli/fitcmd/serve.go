@@ -109,7 +109,7 @@ func newServe(env *console.Env) *cobra.Command {
 	fl.StringVar(&f.concurrency, "concurrency", "max", "requests in flight, or max (the largest batch the memory allows)")
 	fl.StringVar(&f.ttft, "ttft-slo", "", "time-to-first-token target, e.g. 2s (lowers the concurrency with --concurrency max)")
 	fl.StringVar(&f.tpot, "tpot-slo", "", "time-per-output-token target, e.g. 50ms")
-	fl.StringVarP(&f.output_, "output-format", "o", "table", "output format: table or json")
+	fl.StringVarP(&f.output_, "output-format", "o", "table", "output format: table, json or yaml")
 	fl.StringVar(&f.plot, "plot", "", "also draw output tokens/s per device of the plans that fit (FILE.svg or FILE.png)")
 	return c
 }
@@ -157,7 +157,7 @@ func (f *serveFlags) request(cmd *cobra.Command) (perf.ServeRequest, error) {
 }
 
 func runServe(env *console.Env, cmd *cobra.Command, f *serveFlags) error {
-	format, err := console.ParseFormat(f.output_, console.Table, console.JSON)
+	format, err := console.ParseFormat(f.output_, console.Table, console.JSON, console.YAML)
 	if err != nil {
 		return err
 	}
@@ -191,13 +191,13 @@ func runServe(env *console.Env, cmd *cobra.Command, f *serveFlags) error {
 			return err
 		}
 	}
-	if format == console.JSON {
+	if format.Structured() {
 		out := make([]PlanJSON, len(plans))
 		for i, p := range plans {
 			out[i] = planJSON(r, p)
 			out[i].Hint = hints[i]
 		}
-		return console.WriteJSON(env.Stdout, out)
+		return console.Encode(env.Stdout, format, out)
 	}
 	return writeServeTable(env, r, plans, hints)
 }

@@ -78,12 +78,12 @@ func newTrain(env *console.Env) *cobra.Command {
 	fl.IntVar(&f.micro, "micro-batch", 1, "sequences per micro-batch")
 	fl.StringVar(&f.globalBatch, "global-batch", "4M", "tokens per optimizer step (sets the pipeline bubble)")
 	fl.BoolVar(&f.attention, "attention-flops", false, "count attention FLOPs as PaLM's MFU does (12·L·H·Q·T per token) on top of 6·N")
-	fl.StringVarP(&f.format, "output-format", "o", "table", "output format: table or json")
+	fl.StringVarP(&f.format, "output-format", "o", "table", "output format: table, json or yaml")
 	return c
 }
 
 func runTrain(env *console.Env, cmd *cobra.Command, f *trainFlags) error {
-	format, err := console.ParseFormat(f.format, console.Table, console.JSON)
+	format, err := console.ParseFormat(f.format, console.Table, console.JSON, console.YAML)
 	if err != nil {
 		return err
 	}
@@ -148,8 +148,8 @@ func runTrain(env *console.Env, cmd *cobra.Command, f *trainFlags) error {
 		Fits:           est.Fits, Reason: est.Reason, FLOPs: est.FLOPs,
 		Days: round(est.Days, 2), DeviceHours: round(est.DeviceHours, 0),
 	}
-	if format == console.JSON {
-		return console.WriteJSON(env.Stdout, out)
+	if format.Structured() {
+		return console.Encode(env.Stdout, format, out)
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "%s on %d × %s (%s), %s tokens\n", m.Name, est.Devices, chip.Name, p, f.tokens)

@@ -41,10 +41,8 @@ and the annualized failure probability AFR = 1 - exp(-rate) that granary runway
 				return err
 			}
 			switch f {
-			case console.JSON:
-				return console.WriteJSON(c.Env.Stdout, st)
-			case console.YAML:
-				return console.WriteYAML(c.Env.Stdout, st)
+			case console.JSON, console.YAML:
+				return console.Encode(c.Env.Stdout, f, st)
 			case console.CSV:
 				return console.WriteCSV(c.Env.Stdout, failureRows(st))
 			}

@@ -96,10 +96,8 @@ JSON: an array of objects with the same keys, or {"nodes": [...], "devices": [..
 				return importError(name, err)
 			}
 			switch f {
-			case console.JSON:
-				return console.WriteJSON(c.Env.Stdout, res)
-			case console.YAML:
-				return console.WriteYAML(c.Env.Stdout, res)
+			case console.JSON, console.YAML:
+				return console.Encode(c.Env.Stdout, f, res)
 			}
 			_, err = fmt.Fprintf(c.Env.Stdout, "imported %d devices (%d nodes named) from %s\n", res.Devices, res.Nodes, name)
 			return err
@@ -207,10 +205,8 @@ func listCmd(c *remote.Conn) *cobra.Command {
 			}
 			w := c.Env.Stdout
 			switch f {
-			case console.JSON:
-				return console.WriteJSON(w, api.DeviceList{Devices: devs, Next: next})
-			case console.YAML:
-				return console.WriteYAML(w, api.DeviceList{Devices: devs, Next: next})
+			case console.JSON, console.YAML:
+				return console.Encode(w, f, api.DeviceList{Devices: devs, Next: next})
 			case console.CSV:
 				return console.WriteCSV(w, deviceRows(devs, true))
 			}
@@ -295,10 +291,8 @@ func setStateCmd(c *remote.Conn) *cobra.Command {
 			}
 			evs, failed := setStates(cmd.Context(), cl, args, st, reason, c.Env.Stderr)
 			switch f {
-			case console.JSON:
-				err = console.WriteJSON(c.Env.Stdout, evs)
-			case console.YAML:
-				err = console.WriteYAML(c.Env.Stdout, evs)
+			case console.JSON, console.YAML:
+				err = console.Encode(c.Env.Stdout, f, evs)
 			default:
 				if len(evs) > 0 {
 					err = console.WriteTable(c.Env.Stdout, eventRows(evs, true))
@@ -382,10 +376,8 @@ func historyCmd(c *remote.Conn) *cobra.Command {
 				return err
 			}
 			switch f {
-			case console.JSON:
-				return console.WriteJSON(c.Env.Stdout, h)
-			case console.YAML:
-				return console.WriteYAML(c.Env.Stdout, h)
+			case console.JSON, console.YAML:
+				return console.Encode(c.Env.Stdout, f, h)
 			case console.CSV:
 				return console.WriteCSV(c.Env.Stdout, eventRows(h.Events, false))
 			}
@@ -419,10 +411,8 @@ class under the latest rule set. -o json gives every precision.`,
 				return err
 			}
 			switch f {
-			case console.JSON:
-				return console.WriteJSON(c.Env.Stdout, sum)
-			case console.YAML:
-				return console.WriteYAML(c.Env.Stdout, sum)
+			case console.JSON, console.YAML:
+				return console.Encode(c.Env.Stdout, f, sum)
 			case console.CSV:
 				return console.WriteCSV(c.Env.Stdout, summaryRows(sum, false))
 			}

@@ -249,10 +249,8 @@ func describeCmd(c *conn) *cobra.Command {
 
 func describe(env *console.Env, f console.Format, j api.Job) error {
 	switch f {
-	case console.JSON:
-		return console.WriteJSON(env.Stdout, j)
-	case console.YAML:
-		return console.WriteYAML(env.Stdout, j)
+	case console.JSON, console.YAML:
+		return console.Encode(env.Stdout, f, j)
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "ID:          %s\nName:        %s\nTeam:        %s\nClass:       %s × %d\nState:       %s\n", j.ID, j.Name, j.Team, j.Class, j.Gang, j.State)
@@ -334,10 +332,8 @@ func NewTeams(env *console.Env) *cobra.Command {
 				return err
 			}
 			switch f {
-			case console.JSON:
-				return console.WriteJSON(c.Env.Stdout, ts)
-			case console.YAML:
-				return console.WriteYAML(c.Env.Stdout, ts)
+			case console.JSON, console.YAML:
+				return console.Encode(c.Env.Stdout, f, ts)
 			}
 			rows := [][]string{{"TEAM", "WEIGHT", "RUNNING", "WAITING", "USE", "GUARANTEED", "BORROWED", "LENT"}}
 			for _, t := range ts {
@@ -383,10 +379,8 @@ func NewTeams(env *console.Env) *cobra.Command {
 				return err
 			}
 			switch f {
-			case console.JSON:
-				return console.WriteJSON(c.Env.Stdout, t)
-			case console.YAML:
-				return console.WriteYAML(c.Env.Stdout, t)
+			case console.JSON, console.YAML:
+				return console.Encode(c.Env.Stdout, f, t)
 			}
 			fmt.Fprintf(c.Env.Stdout, "team %s: weight %s, guarantees %s\n", t.Name, console.Num(t.Weight), perModel(t.Guarantees))
 			return nil

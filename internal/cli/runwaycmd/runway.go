@@ -55,7 +55,7 @@ omit fleet.`,
   GRANARY_TOKEN=gry_… granary runway --plan plan.yaml --server http://localhost:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := console.ParseFormat(output, console.Table, console.JSON)
+			format, err := console.ParseFormat(output, console.Table, console.JSON, console.YAML)
 			if err != nil {
 				return err
 			}
@@ -166,8 +166,8 @@ omit fleet.`,
 					return err
 				}
 			}
-			if format == console.JSON {
-				return console.WriteJSON(env.Stdout, res)
+			if format.Structured() {
+				return console.Encode(env.Stdout, format, res)
 			}
 			return writeTable(env.Stdout, planFile, res)
 		},
@@ -177,7 +177,7 @@ omit fleet.`,
 	f.IntVar(&paths, "paths", 0, "Monte Carlo paths (overrides the plan's paths)")
 	f.Int64Var(&seed, "seed", 0, "random seed (overrides the plan's seed)")
 	f.StringVar(&server, "server", "", "read the fleet from this control plane (GET /api/v1/fleet/summary, token from $GRANARY_TOKEN)")
-	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	f.BoolVar(&afrFromLedger, "afr-from-ledger", false, "with --server: per model, use the annual failure rate learned from the ledger (GET /api/v1/failures) unless the plan sets one")
 	f.BoolVar(&lifeFromLedger, "life-from-ledger", false, "with --server: count each device's useful life from its acquisition month, or the month the ledger first saw it (GET /api/v1/fleet/cohorts)")
 	f.Float64Var(&minYears, "afr-min-device-years", inventory.DefaultMinDeviceYears, "with --afr-from-ledger: device-years of history a model needs before its learned rate is used")

@@ -203,10 +203,8 @@ feed:
 		}
 	}
 	switch out {
-	case console.JSON:
-		return console.WriteJSON(env.Stdout, results)
-	case console.YAML:
-		return console.WriteYAML(env.Stdout, results)
+	case console.JSON, console.YAML:
+		return console.Encode(env.Stdout, out, results)
 	}
 	rows := [][]string{{"PACKER", fmt.Sprintf("ALLOC@%d%%", upto), "UNALLOCATED GPUs (mean)", "(median)", "FRAG%", "SEEDS"}}
 	for _, r := range results {

@@ -330,10 +330,8 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 		}
 	}
 	switch out {
-	case console.JSON:
-		return console.WriteJSON(env.Stdout, rows)
-	case console.YAML:
-		return console.WriteYAML(env.Stdout, rows)
+	case console.JSON, console.YAML:
+		return console.Encode(env.Stdout, out, rows)
 	}
 	return writeTable(env, rows, results)
 }
