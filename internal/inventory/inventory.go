@@ -77,6 +77,32 @@ type Token struct {
 	Node      string    `json:"node,omitempty"` // agent tokens: the only node it may report for
 	Hash      []byte    `json:"-"`              // SHA-256 of the secret
 	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt, if set, is when the token stops authenticating.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// RevokedAt, if set, is when an admin revoked the token; it no longer
+	// authenticates but stays listed (granary token delete removes it).
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// LastUsedAt is the last authentication, recorded at most once a
+	// minute (TouchEvery), so it may be up to that much behind.
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+}
+
+// Token states, as State reports them.
+const (
+	TokenActive  = "active"
+	TokenRevoked = "revoked"
+	TokenExpired = "expired"
+)
+
+// State is active, revoked or expired at now.
+func (t Token) State(now time.Time) string {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return TokenRevoked
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return TokenExpired
+	}
+	return TokenActive
 }
 
 // Filter selects devices for List. Empty fields match everything. Results are

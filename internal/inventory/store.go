@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/granaryhq/granary/internal/fleet"
 )
@@ -88,6 +89,12 @@ type TokenStore interface {
 	Tokens(ctx context.Context) ([]Token, error)
 	// DeleteToken removes a token by ID, or wraps fleet.ErrNotFound.
 	DeleteToken(ctx context.Context, id string) error
+	// RevokeToken marks a token revoked at at (a token already revoked
+	// keeps its first time), or wraps fleet.ErrNotFound.
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// TouchToken records that a token was used at at, unless its recorded
+	// last use is after at-every: at most one write per token per every.
+	TouchToken(ctx context.Context, id string, at time.Time, every time.Duration) error
 }
 
 // Batch is what one Insert writes.

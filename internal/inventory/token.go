@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -61,36 +62,67 @@ func HashSecret(secret string) []byte {
 	return h[:]
 }
 
-// CreateToken makes a token with role and name and returns the secret, which
-// is shown only now.
-// An agent token needs a node: use CreateAgentToken.
-func (s *Service) CreateToken(ctx context.Context, role Role, name string) (Token, string, error) {
-	if role == RoleAgent {
-		return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: "an agent token is for one node: give its hostname"}
-	}
-	return s.createToken(ctx, role, name, "")
+// TokenRequest is what IssueToken makes.
+type TokenRequest struct {
+	Role Role
+	Name string
+	// Node is the hostname an agent token reports for; only agent tokens
+	// have one, and they must.
+	Node string
+	// ExpiresAt, if set, is when the token stops authenticating; it must
+	// be in the future.
+	ExpiresAt time.Time
 }
 
-// CreateAgentToken makes a token that may only report the hardware of node
-// (a hostname) and returns the secret, which is shown only now.
-func (s *Service) CreateAgentToken(ctx context.Context, node, name string) (Token, string, error) {
-	node = strings.TrimSpace(node)
-	if msg := checkHostname(node); msg != "" {
-		return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: msg}
-	}
-	return s.createToken(ctx, RoleAgent, name, node)
-}
+// TouchEvery is how often a token's last use is written at most: often
+// enough to tell a live token from a forgotten one, rare enough that
+// authentication stays a read.
+const TouchEvery = time.Minute
 
-func (s *Service) createToken(ctx context.Context, role Role, name, node string) (Token, string, error) {
-	t, secret, err := s.newToken(role, name, "")
-	t.Node = node
+// IssueToken makes the token r asks for and returns the secret, which is
+// shown only now.
+func (s *Service) IssueToken(ctx context.Context, r TokenRequest) (Token, string, error) {
+	r.Node = strings.TrimSpace(r.Node)
+	switch {
+	case r.Role == RoleAgent:
+		if msg := checkHostname(r.Node); msg != "" {
+			return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: msg}
+		}
+	case r.Node != "":
+		return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: "only agent tokens are scoped to a node"}
+	}
+	t, secret, err := s.newToken(r.Role, r.Name, "")
 	if err != nil {
 		return Token{}, "", err
+	}
+	t.Node = r.Node
+	if !r.ExpiresAt.IsZero() {
+		t.ExpiresAt = r.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !t.ExpiresAt.After(t.CreatedAt) {
+			return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "expires_at"},
+				Msg: fmt.Sprintf("%s is not in the future (now %s)", t.ExpiresAt.Format(time.RFC3339), t.CreatedAt.Format(time.RFC3339))}
+		}
 	}
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		return Token{}, "", err
 	}
 	return t, secret, nil
+}
+
+// CreateToken makes a token with role and name that does not expire and
+// returns the secret, which is shown only now.
+// An agent token needs a node: use CreateAgentToken.
+func (s *Service) CreateToken(ctx context.Context, role Role, name string) (Token, string, error) {
+	if role == RoleAgent {
+		return Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: "an agent token is for one node: give its hostname"}
+	}
+	return s.IssueToken(ctx, TokenRequest{Role: role, Name: name})
+}
+
+// CreateAgentToken makes a token that may only report the hardware of node
+// (a hostname) and returns the secret, which is shown only now.
+func (s *Service) CreateAgentToken(ctx context.Context, node, name string) (Token, string, error) {
+	return s.IssueToken(ctx, TokenRequest{Role: RoleAgent, Name: name, Node: node})
 }
 
 func (s *Service) newToken(role Role, name, secret string) (Token, string, error) {
@@ -140,7 +172,8 @@ func (s *Service) Bootstrap(ctx context.Context, secret string) (Token, string, 
 	return t, secret, true, nil
 }
 
-// Authenticate returns the token whose secret this is. An empty or unknown
+// Authenticate returns the token whose secret this is and records its use
+// (at most once per TouchEvery). An empty, unknown, revoked or expired
 // secret wraps fleet.ErrUnauthorized.
 func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error) {
 	if secret == "" {
@@ -150,13 +183,36 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Token, error
 	if errors.Is(err, fleet.ErrNotFound) {
 		return Token{}, fmt.Errorf("%w: unknown token", fleet.ErrUnauthorized)
 	}
-	return t, err
+	if err != nil {
+		return Token{}, err
+	}
+	now := s.clock()
+	switch t.State(now) {
+	case TokenRevoked:
+		return Token{}, fmt.Errorf("%w: token %s was revoked at %s", fleet.ErrUnauthorized, t.ID, t.RevokedAt.Format(time.RFC3339))
+	case TokenExpired:
+		return Token{}, fmt.Errorf("%w: token %s expired at %s", fleet.ErrUnauthorized, t.ID, t.ExpiresAt.Format(time.RFC3339))
+	}
+	if t.LastUsedAt.IsZero() || now.Sub(t.LastUsedAt) >= TouchEvery {
+		if err := s.store.TouchToken(ctx, t.ID, now, TouchEvery); err != nil {
+			return Token{}, err
+		}
+		t.LastUsedAt = now
+	}
+	return t, nil
 }
 
 // Tokens lists every token (without secrets).
 func (s *Service) Tokens(ctx context.Context) ([]Token, error) { return s.store.Tokens(ctx) }
 
-// DeleteToken revokes a token by ID.
+// RevokeToken makes a token stop authenticating from now on; it stays
+// listed as revoked. Revoking a revoked token changes nothing.
+func (s *Service) RevokeToken(ctx context.Context, id string) error {
+	return s.store.RevokeToken(ctx, id, s.clock())
+}
+
+// DeleteToken removes a token by ID: it stops authenticating and is no
+// longer listed.
 func (s *Service) DeleteToken(ctx context.Context, id string) error {
 	return s.store.DeleteToken(ctx, id)
 }

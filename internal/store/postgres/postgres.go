@@ -412,7 +412,7 @@ func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventor
 
 // CreateToken implements inventory.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t inventory.Token) error {
-	_, err := s.pool.Exec(ctx, "INSERT INTO tokens (id, name, role, node, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)", t.ID, t.Name, string(t.Role), t.Node, t.Hash, t.CreatedAt)
+	_, err := s.pool.Exec(ctx, "INSERT INTO tokens (id, name, role, node, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)", t.ID, t.Name, string(t.Role), t.Node, t.Hash, t.CreatedAt, nullTime(t.ExpiresAt))
 	if isUnique(err) {
 		return fmt.Errorf("%w: token: %v", fleet.ErrConflict, err)
 	}
@@ -436,14 +436,50 @@ func (s *Store) CreateFirstToken(ctx context.Context, t inventory.Token) (bool, 
 	return n == 1, err
 }
 
-const tokenCols = "id, name, role, node, hash, created_at"
+const tokenCols = "id, name, role, node, hash, created_at, expires_at, revoked_at, last_used_at"
 
 func scanToken(row pgx.Row) (inventory.Token, error) {
 	var t inventory.Token
 	var role string
-	err := row.Scan(&t.ID, &t.Name, &role, &t.Node, &t.Hash, &t.CreatedAt)
+	var expires, revoked, used *time.Time
+	err := row.Scan(&t.ID, &t.Name, &role, &t.Node, &t.Hash, &t.CreatedAt, &expires, &revoked, &used)
 	t.Role, t.CreatedAt = inventory.Role(role), t.CreatedAt.UTC()
+	t.ExpiresAt, t.RevokedAt, t.LastUsedAt = utc(expires), utc(revoked), utc(used)
 	return t, err
+}
+
+// nullTime is a nullable timestamptz: NULL for the zero time.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func utc(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// RevokeToken implements inventory.TokenStore.
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2", at, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: token %q", fleet.ErrNotFound, id)
+	}
+	return nil
+}
+
+// TouchToken implements inventory.TokenStore.
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time, every time.Duration) error {
+	_, err := s.pool.Exec(ctx, "UPDATE tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+		at, id, at.Add(-every))
+	return err
 }
 
 // TokenByHash implements inventory.TokenStore.

@@ -520,7 +520,7 @@ func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventor
 
 // CreateToken implements inventory.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t inventory.Token) error {
-	_, err := s.w.ExecContext(ctx, "INSERT INTO tokens (id, name, role, node, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), t.Node, t.Hash, t.CreatedAt.UnixMicro())
+	_, err := s.w.ExecContext(ctx, "INSERT INTO tokens (id, name, role, node, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)", t.ID, t.Name, string(t.Role), t.Node, t.Hash, t.CreatedAt.UnixMicro(), micros(t.ExpiresAt))
 	if isUnique(err) {
 		return fmt.Errorf("%w: token: %v", fleet.ErrConflict, err)
 	}
@@ -537,17 +537,52 @@ func (s *Store) CreateFirstToken(ctx context.Context, t inventory.Token) (bool, 
 	return n == 1, err
 }
 
-const tokenCols = "id, name, role, node, hash, created_at"
+const tokenCols = "id, name, role, node, hash, created_at, expires_at, revoked_at, last_used_at"
 
 func scanToken(sc scanner) (inventory.Token, error) {
 	var t inventory.Token
 	var role string
 	var created int64
-	if err := sc.Scan(&t.ID, &t.Name, &role, &t.Node, &t.Hash, &created); err != nil {
+	var expires, revoked, used sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Name, &role, &t.Node, &t.Hash, &created, &expires, &revoked, &used); err != nil {
 		return t, err
 	}
 	t.Role, t.CreatedAt = inventory.Role(role), time.UnixMicro(created).UTC()
+	t.ExpiresAt, t.RevokedAt, t.LastUsedAt = fromMicros(expires), fromMicros(revoked), fromMicros(used)
 	return t, nil
+}
+
+// micros is a nullable time column's value: NULL for the zero time.
+func micros(t time.Time) sql.NullInt64 {
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: !t.IsZero()}
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// RevokeToken implements inventory.TokenStore.
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", at.UnixMicro(), id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: token %q", fleet.ErrNotFound, id)
+	}
+	return nil
+}
+
+// TouchToken implements inventory.TokenStore.
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time, every time.Duration) error {
+	_, err := s.w.ExecContext(ctx, "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)",
+		at.UnixMicro(), id, at.Add(-every).UnixMicro())
+	return err
 }
 
 // TokenByHash implements inventory.TokenStore.

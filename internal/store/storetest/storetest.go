@@ -79,6 +79,7 @@ func Run(t *testing.T, open Opener) {
 		{"Summary", testSummary},
 		{"Events", testEvents},
 		{"Tokens", testTokens},
+		{"TokenLifeCycle", testTokenLifeCycle},
 		{"Nodes", testNodes},
 		{"AgentTokens", testAgentTokens},
 		{"AgentReports", testAgentReports},
@@ -836,6 +837,82 @@ func testTokens(t *testing.T, st inventory.Store) {
 	// Token ids are unique.
 	if err := st.CreateToken(ctx, inventory.Token{ID: tok.ID, Role: inventory.RoleViewer, Hash: []byte("x"), CreatedAt: time.Now().UTC()}); !errors.Is(err, fleet.ErrConflict) {
 		t.Errorf("duplicate token id: %v", err)
+	}
+}
+
+// testTokenLifeCycle: expiry by the service clock, revocation that keeps
+// the token listed, and the last use written at most once per TouchEvery.
+func testTokenLifeCycle(t *testing.T, st inventory.Store) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	svc, err := inventory.New(inventory.Config{Store: st, Catalog: accel.Default(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, es, err := svc.IssueToken(ctx, inventory.TokenRequest{Role: inventory.RoleViewer, Name: "ci", ExpiresAt: now.Add(time.Hour)})
+	if err != nil || !exp.ExpiresAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("IssueToken with expiry = %+v, %v", exp, err)
+	}
+	if _, _, err := svc.IssueToken(ctx, inventory.TokenRequest{Role: inventory.RoleViewer, ExpiresAt: now}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("expiry not in the future: %v", err)
+	}
+	if _, _, err := svc.IssueToken(ctx, inventory.TokenRequest{Role: inventory.RoleViewer, Node: "n1"}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("viewer with a node: %v", err)
+	}
+	got, err := svc.Authenticate(ctx, es)
+	if err != nil || !got.LastUsedAt.Equal(now) {
+		t.Fatalf("first use: %+v, %v", got, err)
+	}
+	// Within TouchEvery the recorded use does not move, even when asked
+	// directly; after it, it does.
+	now = now.Add(30 * time.Second)
+	if err := st.TouchToken(ctx, exp.ID, now, inventory.TouchEvery); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = svc.Authenticate(ctx, es); err != nil || !got.LastUsedAt.Equal(now.Add(-30*time.Second)) {
+		t.Errorf("use 30 s later: last used %v, %v", got.LastUsedAt, err)
+	}
+	now = now.Add(40 * time.Second)
+	if _, err = svc.Authenticate(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	list, err := svc.Tokens(ctx)
+	if err != nil || len(list) != 1 || !list[0].LastUsedAt.Equal(now) || !list[0].ExpiresAt.Equal(exp.ExpiresAt) {
+		t.Errorf("after use 70 s later: %+v, %v", list, err)
+	}
+	// One microsecond before expiry it works; at expiry it is refused.
+	now = exp.ExpiresAt.Add(-time.Microsecond)
+	if _, err := svc.Authenticate(ctx, es); err != nil {
+		t.Errorf("just before expiry: %v", err)
+	}
+	now = exp.ExpiresAt
+	if _, err := svc.Authenticate(ctx, es); !errors.Is(err, fleet.ErrUnauthorized) || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("at expiry: %v", err)
+	}
+
+	v, vs, err := svc.CreateToken(ctx, inventory.RoleOperator, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RevokeToken(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	revokedAt := now
+	now = now.Add(time.Hour)
+	if err := svc.RevokeToken(ctx, v.ID); err != nil {
+		t.Errorf("revoke twice: %v", err)
+	}
+	if _, err := svc.Authenticate(ctx, vs); !errors.Is(err, fleet.ErrUnauthorized) || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("revoked token: %v", err)
+	}
+	list, _ = svc.Tokens(ctx)
+	if len(list) != 2 || !list[1].RevokedAt.Equal(revokedAt) || list[1].State(now) != inventory.TokenRevoked || list[0].State(now) != inventory.TokenExpired {
+		t.Errorf("listed after revoke: %+v", list)
+	}
+	if err := svc.RevokeToken(ctx, "tok_nope"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("revoke unknown: %v", err)
+	}
+	if err := svc.DeleteToken(ctx, v.ID); err != nil {
+		t.Errorf("delete revoked: %v", err)
 	}
 }
 
