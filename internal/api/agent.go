@@ -11,7 +11,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 )
 
@@ -41,16 +40,9 @@ type HealthList struct {
 	Devices []inventory.DeviceHealth `json:"devices"`
 }
 
-// createToken makes the token NewToken asks for: an agent token is scoped
-// to its node; other roles may not name one.
+// createToken makes the token NewToken asks for.
 func (s *server) createToken(ctx context.Context, in NewToken) (inventory.Token, string, error) {
-	if in.Role == inventory.RoleAgent {
-		return s.ledger.CreateAgentToken(ctx, in.Node, in.Name)
-	}
-	if in.Node != "" {
-		return inventory.Token{}, "", &fleet.InputError{Pos: fleet.Position{Field: "node"}, Msg: "only agent tokens are scoped to a node"}
-	}
-	return s.ledger.CreateToken(ctx, in.Role, in.Name)
+	return s.ledger.IssueToken(ctx, inventory.TokenRequest{Role: in.Role, Name: in.Name, Node: in.Node, ExpiresAt: in.ExpiresAt})
 }
 
 // agentRoutes registers what node agents and their readers use.

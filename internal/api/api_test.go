@@ -91,6 +91,8 @@ func testAuthMatrix(t *testing.T, o apitest.Options) {
 			{"POST", "/api/v1/devices/import", fmt.Sprintf("serial,model,state\nI%d,L20,reserve\n", n), inventory.RoleOperator, 201},
 			{"GET", "/api/v1/tokens", "", inventory.RoleAdmin, 200},
 			{"POST", "/api/v1/tokens", `{"role":"viewer","name":"x"}`, inventory.RoleAdmin, 201},
+			{"POST", "/api/v1/tokens/tok_none/revoke", "", inventory.RoleAdmin, 404},
+			{"DELETE", "/api/v1/tokens/tok_none", "", inventory.RoleAdmin, 404},
 		}
 	}
 	for _, who := range []string{"none", "bogus", "viewer", "operator", "admin"} {
@@ -465,6 +467,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		"/api/v1/nodes":                    {"get"},
 		"/api/v1/fleet/summary":            {"get"},
 		"/api/v1/tokens":                   {"get", "post"},
+		"/api/v1/tokens/{id}":              {"delete"},
+		"/api/v1/tokens/{id}/revoke":       {"post"},
 	} {
 		for _, m := range methods {
 			op, ok := doc.Paths[path][m]

@@ -69,6 +69,8 @@ type NewToken struct {
 	Role inventory.Role `json:"role" enum:"viewer,operator,admin,agent"`
 	Name string         `json:"name,omitempty" maxLength:"128" doc:"A note saying who or what uses the token"`
 	Node string         `json:"node,omitempty" maxLength:"253" doc:"Agent tokens only: the hostname of the one node the token may report for"`
+	// ExpiresAt, if set, is when the token stops authenticating.
+	ExpiresAt time.Time `json:"expires_at,omitzero" required:"false" doc:"When the token stops authenticating (RFC 3339, in the future); absent: never"`
 }
 
 // CreatedToken is a new token with its secret, which is shown only once.

@@ -281,9 +281,25 @@ func (c *Client) Summary(ctx context.Context) (inventory.Summary, error) {
 
 // CreateToken makes a token; the secret in the answer is shown only once.
 func (c *Client) CreateToken(ctx context.Context, role inventory.Role, name string) (api.CreatedToken, error) {
+	return c.IssueToken(ctx, api.NewToken{Role: role, Name: name})
+}
+
+// IssueToken makes the token in asks for (role, name, node of an agent
+// token, expiry); the secret in the answer is shown only once.
+func (c *Client) IssueToken(ctx context.Context, in api.NewToken) (api.CreatedToken, error) {
 	var out api.CreatedToken
-	err := c.doJSON(ctx, http.MethodPost, "/api/v1/tokens", api.NewToken{Role: role, Name: name}, &out)
+	err := c.doJSON(ctx, http.MethodPost, "/api/v1/tokens", in, &out)
 	return out, err
+}
+
+// RevokeToken makes a token stop authenticating; it stays listed.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/tokens/"+url.PathEscape(id)+"/revoke", nil, "", nil, nil)
+}
+
+// DeleteToken removes a token.
+func (c *Client) DeleteToken(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(id), nil, "", nil, nil)
 }
 
 // Tokens lists every token (without secrets).
