@@ -254,8 +254,8 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 
 	Operation(r, huma.Operation{
 		OperationID: "revoke-token", Method: http.MethodPost, Path: "/api/v1/tokens/{id}/revoke", Tags: []string{"tokens"},
-		Summary:     "Revoke an API token",
-		Description: "From the next request on the token is refused (401); it stays listed with its revoked_at time. Revoking a revoked token changes nothing.",
+		Summary:       "Revoke an API token",
+		Description:   "From the next request on the token is refused (401); it stays listed with its revoked_at time. Revoking a revoked token changes nothing.",
 		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, admin, func(ctx context.Context, in *tokenPath) (*struct{}, error) {
 		return nil, s.ledger.RevokeToken(ctx, in.ID)
@@ -263,8 +263,8 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 
 	Operation(r, huma.Operation{
 		OperationID: "delete-token", Method: http.MethodDelete, Path: "/api/v1/tokens/{id}", Tags: []string{"tokens"},
-		Summary:     "Delete an API token",
-		Description: "From the next request on the token is refused (401), and it is no longer listed. Events keep its id as their actor.",
+		Summary:       "Delete an API token",
+		Description:   "From the next request on the token is refused (401), and it is no longer listed. Events keep its id as their actor.",
 		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound},
 	}, admin, func(ctx context.Context, in *tokenPath) (*struct{}, error) {
 		return nil, s.ledger.DeleteToken(ctx, in.ID)
