@@ -116,7 +116,8 @@ type Loop struct {
 	m       *metrics
 	rounds  int64
 	// resumed is set once the round sequence and the scheduler's state
-	// were read back from the store (first round of a process).
+	// were read back from the store (first round of a process, and of
+	// every Run: a replica's term as leader).
 	resumed bool
 
 	mu        sync.Mutex // guards failedRun and lastErr (read by Healthy)
@@ -173,8 +174,12 @@ type Report struct {
 }
 
 // Run runs rounds until ctx ends, one every Planner.Round on the clock.
-// A failed round is logged and retried at the next round.
+// A failed round is logged and retried at the next round. Each Run is a
+// term (a replica's lead): its first round reads the round sequence and
+// the scheduler's state back from the store, since another replica may
+// have scheduled between two terms of this one.
 func (l *Loop) Run(ctx context.Context) error {
+	l.resumed = false
 	for {
 		if _, err := l.Round(ctx); err != nil && ctx.Err() != nil {
 			return nil

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -77,5 +78,78 @@ func TestRestartContinuesAllocation(t *testing.T) {
 	}
 	if got := trace("forget"); reflect.DeepEqual(got, want) {
 		t.Error("a restart that forgets the state made the same placements: the test cannot tell")
+	}
+}
+
+// termClock is a manual clock whose Sleep ends a lead term (cancels its
+// context) after rounds rounds.
+type termClock struct {
+	*control.ManualClock
+	rounds int
+	cancel context.CancelFunc
+}
+
+func (c *termClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := c.ManualClock.Sleep(ctx, d); err != nil {
+		return err
+	}
+	if c.rounds--; c.rounds <= 0 {
+		c.cancel()
+	}
+	return ctx.Err()
+}
+
+// Replicas on one store: A leads (Run) for 3 rounds, loses the lead to B
+// for 2, and leads again for 6. A's second term starts from the state B
+// saved, not from what A remembered: its last round, number and scheduler
+// state equal an uninterrupted server's after 11 rounds.
+func TestRegainedLeadResumesFromStore(t *testing.T) {
+	ctx := context.Background()
+	type outcome struct {
+		Seq   int64
+		State string
+		Jobs  []jobs.Job
+	}
+	run := func(terms []int, loops int) outcome {
+		r := newRig(t, fleetOf(8, 8), simbackend.Config{}, sched.LASHetero)
+		for i, team := range []string{"a", "a", "b", "b", "c", "c", "c"} {
+			if _, err := r.svc.Submit(ctx, jobs.Spec{Name: "j", Team: team, Class: "resnet", Gang: 4, Weight: float64(1 + i%3), TotalSteps: 1e9}, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock := &termClock{ManualClock: r.clock}
+		var replicas []*control.Loop
+		for i := 0; i < loops; i++ {
+			l, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: sched.LASHetero}}, workloads(t), r.store, r.ledger, r.backend, clock,
+				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			replicas = append(replicas, l)
+		}
+		for i, n := range terms {
+			c, cancel := context.WithCancel(ctx)
+			clock.rounds, clock.cancel = n, cancel
+			if err := replicas[i%loops].Run(c); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+		}
+		last, err := r.store.LastRound(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := r.store.Jobs(ctx, jobs.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outcome{last.Seq, string(last.State), js}
+	}
+	want := run([]int{11}, 1)
+	if want.Seq != 11 {
+		t.Fatalf("uninterrupted: last round %d, want 11", want.Seq)
+	}
+	if got := run([]int{3, 2, 6}, 2); !reflect.DeepEqual(got, want) {
+		t.Errorf("A, B, A again: last round %d, state\n%s\nwant round %d, state\n%s\n(jobs equal: %v)", got.Seq, got.State, want.Seq, want.State, reflect.DeepEqual(got.Jobs, want.Jobs))
 	}
 }

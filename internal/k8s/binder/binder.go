@@ -101,6 +101,19 @@ func New(cfg Config) (*Backend, error) {
 		shown:     map[types.UID]string{}, rejects: map[string]string{}, ids: map[string]string{}, running: map[string]control.Run{}}, nil
 }
 
+// NewTerm forgets what the backend remembers of the rounds it enacted (the
+// gangs it ran and when it last observed them). Call it when this replica
+// becomes leader: another replica may have led since, and charging its
+// rounds again (or a gang it moved) would skew the policy's attained
+// service. The first Observe of a term reports no progress, as a fresh
+// process's does.
+func (b *Backend) NewTerm() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.running)
+	b.last = time.Time{}
+}
+
 // WaitForSync waits for the informer caches.
 func (b *Backend) WaitForSync(ctx context.Context) bool {
 	return cache.WaitForCacheSync(ctx.Done(), b.hasSynced...)

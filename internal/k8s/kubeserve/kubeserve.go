@@ -129,6 +129,7 @@ func (k *Kube) Run(ctx context.Context, lead func(context.Context) error) error 
 		el.RetryPeriod = max(k.cfg.LeaseDuration/8, 100*time.Millisecond)
 	}
 	return el.Run(ctx, func(c context.Context) {
+		k.backend.NewTerm() // another replica may have led since this one's last term
 		if err := lead(c); err != nil && c.Err() == nil {
 			k.cfg.Log.Error("scheduling loop stopped", "err", err)
 		}
