@@ -163,31 +163,72 @@ func ParseJobs(data []byte, path string) (out []api.NewJob, err error) {
 }
 
 func listCmd(c *conn) *cobra.Command {
-	var o client.JobListOptions
+	var (
+		o        client.JobListOptions
+		watch    bool
+		interval time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List jobs with state, placement, progress and why",
-		Args:  cobra.NoArgs,
+		Example: `  granary jobs list --state active
+  granary jobs list --team vision --watch      # refresh every 2s until interrupted`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := c.format(console.Table, console.JSON, console.YAML, console.CSV)
 			if err != nil {
 				return err
 			}
+			if watch && interval < 100*time.Millisecond {
+				return console.Usagef("--interval %v: want at least 100ms", interval)
+			}
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			js, err := cl.Jobs(cmd.Context(), o)
-			if err != nil {
-				return err
+			ctx := cmd.Context()
+			for n := 0; ; n++ {
+				js, err := cl.Jobs(ctx, o)
+				if err != nil {
+					if watch && ctx.Err() != nil {
+						return nil // interrupted mid-request
+					}
+					return err
+				}
+				if watch {
+					watchSeparator(c.Env, f, n)
+				}
+				if err := writeJobs(c.Env, f, js, true); err != nil || !watch {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					return nil // --watch ends on SIGINT/SIGTERM, exit 0
+				case <-time.After(interval):
+				}
 			}
-			return writeJobs(c.Env, f, js, true)
 		},
 	}
 	cmd.Flags().StringVar(&o.Team, "team", "", "only this team's jobs")
 	cmd.Flags().StringVar(&o.State, "state", "", "only jobs in this state (pending, running, preempted, completed, failed, cancelled, active)")
 	cmd.Flags().IntVar(&o.Limit, "limit", 0, "at most this many jobs")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "list again every --interval until interrupted")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between listings with --watch")
 	return cmd
+}
+
+// watchSeparator goes before listing n of --watch: on a terminal the table
+// replaces the previous one; otherwise listings follow each other, YAML as
+// documents of one stream, tables and CSV after a blank line.
+func watchSeparator(env *console.Env, f console.Format, n int) {
+	switch {
+	case f == console.Table && env.Terminal(env.Stdout):
+		fmt.Fprint(env.Stdout, "\x1b[H\x1b[2J")
+	case f == console.YAML:
+		fmt.Fprintln(env.Stdout, "---")
+	case n > 0 && f != console.JSON:
+		fmt.Fprintln(env.Stdout)
+	}
 }
 
 func writeJobs(env *console.Env, f console.Format, js []api.Job, list bool) error {

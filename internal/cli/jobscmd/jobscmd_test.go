@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
@@ -218,5 +219,39 @@ func TestSubmitFileAllOrNothing(t *testing.T) {
 	out, errs, code = r.run(t, jobscmd.New, "submit", f, "-o", "json")
 	if code != 0 || !strings.Contains(out, "job-1") || !strings.Contains(out, "job-2") {
 		t.Errorf("good file: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// jobs list --watch lists again every --interval and ends with exit 0 when
+// its context ends (SIGINT); a YAML watch is a stream of documents.
+func TestJobsListWatch(t *testing.T) {
+	r := start(t)
+	if _, errs, code := r.run(t, jobscmd.New, "submit", "--name", "w", "--team", "vision", "--class", "resnet50", "--gang", "1", "--steps", "10"); code != 0 {
+		t.Fatal(errs)
+	}
+	var out, errb bytes.Buffer
+	env := map[string]string{"GRANARY_TOKEN": apitest.AdminSecret, "GRANARY_SERVER": r.url, "HOME": t.TempDir()}
+	e := &console.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	cmd := jobscmd.New(e)
+	cmd.SetArgs([]string{"list", "--watch", "--interval", "100ms", "-o", "yaml"})
+	cmd.SetOut(&errb)
+	cmd.SetErr(&errb)
+	ctx, cancel := context.WithTimeout(context.Background(), 550*time.Millisecond)
+	defer cancel()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatalf("watch ended with %v\n%s", err, errb.String())
+	}
+	docs := strings.Split(out.String(), "---\n")[1:]
+	if len(docs) < 3 {
+		t.Fatalf("%d listings in 550ms at 100ms, want at least 3:\n%s", len(docs), out.String())
+	}
+	for i, d := range docs {
+		var js []api.Job
+		if err := yaml.Unmarshal([]byte(d), &js); err != nil || len(js) != 1 || js[0].Name != "w" {
+			t.Errorf("listing %d: %v %+v\n%s", i, err, js, d)
+		}
+	}
+	if _, errs, code := r.run(t, jobscmd.New, "list", "--watch", "--interval", "1ms"); code != 2 || !strings.Contains(errs, "--interval") {
+		t.Errorf("--interval 1ms: exit %d %s", code, errs)
 	}
 }
