@@ -21,6 +21,8 @@ type listInput struct {
 	Site   string            `query:"site"`
 	Pool   string            `query:"pool"`
 	Node   string            `query:"node" doc:"Node hostname"`
+	Q      string            `query:"q" maxLength:"128" doc:"Free text: a case-insensitive substring of the serial, node, site or model id"`
+	Sort   string            `query:"sort" enum:"serial,model,state,site,node" doc:"Order (then by serial); a cursor belongs to its order"`
 	Cursor string            `query:"cursor" doc:"The next value of the previous page"`
 	Limit  int               `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size"`
 }
@@ -67,11 +69,11 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 	Operation(r, huma.Operation{
 		OperationID: "list-devices", Method: http.MethodGet, Path: "/api/v1/devices", Tags: []string{"devices"},
 		Summary:     "List devices",
-		Description: "Devices matching every given filter, ordered by serial, one page at a time. Pass the page's next as cursor to get the following page.",
+		Description: "Devices matching every given filter, ordered by serial (or by sort, then serial), one page at a time. Pass the page's next as cursor to get the following page.",
 		Errors:      []int{http.StatusUnprocessableEntity},
 	}, read, func(ctx context.Context, in *listInput) (*body[DeviceList], error) {
 		p, err := s.ledger.List(ctx, inventory.Filter{
-			Model: in.Model, State: in.State, Site: in.Site, Pool: in.Pool, Node: in.Node, After: in.Cursor, Limit: in.Limit,
+			Model: in.Model, State: in.State, Site: in.Site, Pool: in.Pool, Node: in.Node, Q: in.Q, Sort: in.Sort, After: in.Cursor, Limit: in.Limit,
 		})
 		if err != nil {
 			return nil, err

@@ -106,15 +106,40 @@ func (t Token) State(now time.Time) string {
 }
 
 // Filter selects devices for List. Empty fields match everything. Results are
-// ordered by serial; After is an opaque cursor from a previous Page.Next.
+// ordered by Sort, then serial; After is an opaque cursor from a previous
+// Page.Next (of the same Sort).
 type Filter struct {
 	Model string            // catalog id or any name accel.Resolve accepts
 	State fleet.DeviceState // exact state
 	Site  string
 	Pool  string
 	Node  string
+	Q     string // free text: a case-insensitive substring of serial, node, site or model id
+	Sort  string // one of SortKeys; "" is serial
 	After string // cursor: return devices after this one
-	Limit int    // page size; 0 means DefaultPageSize, capped at MaxPageSize
+	// AfterKey is the Sort column's value of the device After names; the
+	// service fills it from the cursor for the store.
+	AfterKey string
+	Limit    int // page size; 0 means DefaultPageSize, capped at MaxPageSize
+}
+
+// SortKeys are the orders of the devices list; each sorts by serial within.
+var SortKeys = []string{"serial", "model", "state", "site", "node"}
+
+// SortKey is d's value of the column sort orders by ("" for serial, whose
+// serial is the whole key).
+func (d Device) SortKey(sort string) string {
+	switch sort {
+	case "model":
+		return d.Model
+	case "state":
+		return string(d.State)
+	case "site":
+		return d.Site
+	case "node":
+		return d.Node
+	}
+	return ""
 }
 
 // Page sizes for List.

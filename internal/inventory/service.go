@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -251,12 +252,27 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 		}
 		f.State = st
 	}
+	if f.Sort == "serial" {
+		f.Sort = ""
+	}
+	if f.Sort != "" && !slices.Contains(SortKeys, f.Sort) {
+		return Page{}, fmt.Errorf("%w: sort %q is not a device order (valid: %s)", fleet.ErrInvalid, f.Sort, strings.Join(SortKeys, ", "))
+	}
+	f.Q = strings.ToLower(strings.TrimSpace(f.Q))
 	if f.After != "" {
 		after, err := decodeCursor(f.After)
 		if err != nil {
 			return Page{}, err
 		}
 		f.After = after
+		if f.Sort != "" {
+			// A sorted cursor is "key NUL serial".
+			key, serial, ok := strings.Cut(after, "\x00")
+			if !ok || serial == "" {
+				return Page{}, fmt.Errorf("%w: bad cursor %q for sort %s", fleet.ErrInvalid, f.After, f.Sort)
+			}
+			f.AfterKey, f.After = key, serial
+		}
 	}
 	limit := f.Limit
 	switch {
@@ -273,7 +289,12 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 	p := Page{Devices: ds}
 	if len(ds) > limit {
 		p.Devices = ds[:limit]
-		p.Next = encodeCursor(ds[limit-1].Serial)
+		last := ds[limit-1]
+		if f.Sort == "" {
+			p.Next = encodeCursor(last.Serial)
+		} else {
+			p.Next = encodeCursor(last.SortKey(f.Sort) + "\x00" + last.Serial)
+		}
 	}
 	if p.Devices == nil {
 		p.Devices = []Device{}

@@ -36,9 +36,13 @@ type DeviceStore interface {
 	// Device returns one device, or an error wrapping fleet.ErrNotFound.
 	Device(ctx context.Context, serial string) (Device, error)
 
-	// Devices returns up to q.Limit devices matching q with serial > q.After,
-	// ordered by serial (byte order). q.Model is an exact catalog id here and
-	// q.After a plain serial (the service resolves names and cursors).
+	// Devices returns up to q.Limit devices matching q, ordered by serial
+	// (byte order), or by q.Sort's column then serial, after the cursor:
+	// serial > q.After, or (key, serial) > (q.AfterKey, q.After) when
+	// sorted. q.Model is an exact catalog id here, q.After a plain serial,
+	// q.Sort one of SortKeys other than serial or empty, and q.Q a lower-case
+	// substring of serial, node, site or model (the service resolves and
+	// checks these).
 	// q.Limit <= 0 means no limit.
 	Devices(ctx context.Context, q Filter) ([]Device, error)
 

@@ -342,15 +342,43 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	w.take()
 	// Paging reaches the last device.
-	var serials []string
+	var (
+		serials []string
+		needle  string // a node's name in upper case: search folds case
+		matches int    // the API's devices whose serial, node, site or model contain it
+	)
 	if err := admin.AllDevices(ctx, client.ListOptions{}, func(ds []api.Device) error {
 		for _, d := range ds {
 			serials = append(serials, d.Serial)
+			if needle == "" && d.Node != "" {
+				needle = strings.ToUpper(d.Node)
+			}
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if err := admin.AllDevices(ctx, client.ListOptions{}, func(ds []api.Device) error {
+		for _, d := range ds {
+			if strings.Contains(strings.ToLower(d.Serial+"\n"+d.Node+"\n"+d.Site+"\n"+d.Model), strings.ToLower(needle)) {
+				matches++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Search narrows (typed into the filter form, the state filter cleared)
+	// to as many devices as the API has with that text.
+	visit("devices-search", "/devices")
+	if err := chromedp.Do(bctx, chromedp.SetValue(chromedp.CSS(`input[name=q]`), needle), chromedp.Submit(chromedp.CSS(`input[name=q]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`input[name=q][value=%q]`, needle)))); err != nil { // the new page, server-rendered
+		t.Fatal(err)
+	}
+	if rows := count("table.devices tbody tr"); matches == 0 || matches >= len(serials) || rows != min(matches, 100) {
+		t.Errorf("search %q: %d rows; the API has %d of %d devices with it", needle, rows, matches, len(serials))
+	}
+	w.take()
 	visit("devices-paged", "/devices?limit=500")
 	for pages := 1; count(`nav.pager a[rel=next]`) > 0; pages++ {
 		if pages > 50 {

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,15 +15,22 @@ import (
 )
 
 // devicesQuery is the devices list's filter, from the URL: the ledger's
-// filter fields, the cursor (after) and the page size (limit).
+// filter fields, free text (q), the order (sort), the cursor (after) and
+// the page size (limit).
 type devicesQuery struct {
-	Model, State, Site, Node, Pool, After, Q string
-	Limit                                    int
+	Model, State, Site, Node, Pool, After, Q, Sort string
+	Limit                                          int
 }
 
 func parseDevicesQuery(v url.Values) (devicesQuery, error) {
 	q := devicesQuery{Model: v.Get("model"), State: v.Get("state"), Site: v.Get("site"), Node: v.Get("node"), Pool: v.Get("pool"),
-		After: v.Get("after"), Q: strings.TrimSpace(v.Get("q")), Limit: inventory.DefaultPageSize}
+		After: v.Get("after"), Q: strings.TrimSpace(v.Get("q")), Sort: v.Get("sort"), Limit: inventory.DefaultPageSize}
+	if q.Sort == "serial" {
+		q.Sort = ""
+	}
+	if q.Sort != "" && !slices.Contains(inventory.SortKeys, q.Sort) {
+		return q, fmt.Errorf("sort %q is not a device order (valid: %s)", q.Sort, strings.Join(inventory.SortKeys, ", "))
+	}
 	if q.State != "" {
 		st, err := fleet.ParseDeviceState(q.State)
 		if err != nil {
@@ -41,7 +50,7 @@ func parseDevicesQuery(v url.Values) (devicesQuery, error) {
 
 func (q devicesQuery) url(after string) string {
 	v := url.Values{}
-	for k, s := range map[string]string{"model": q.Model, "state": q.State, "site": q.Site, "node": q.Node, "pool": q.Pool, "after": after} {
+	for k, s := range map[string]string{"model": q.Model, "state": q.State, "site": q.Site, "node": q.Node, "pool": q.Pool, "q": q.Q, "sort": q.Sort, "after": after} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -55,12 +64,29 @@ func (q devicesQuery) url(after string) string {
 	return "/devices?" + v.Encode()
 }
 
+// SortURL is the first page of the list with the same filters, ordered by
+// key (one of inventory.SortKeys).
+func (q devicesQuery) SortURL(key string) string {
+	if key == "serial" {
+		key = ""
+	}
+	q.Sort = key
+	return q.url("")
+}
+
+// sortHeader is a column header of the devices list that orders by it.
+type sortHeader struct {
+	Label, URL string
+	Current    bool
+}
+
 type devicesPage struct {
+	Headers     []sortHeader // serial, model, state, node, site: the table's first columns
 	Query       devicesQuery
 	States      []fleet.DeviceState
 	Models      []inventory.ModelSummary
 	Devices     []inventory.Device
-	Total       int // matching devices, -1 when the summary cannot tell (site, node or pool filter)
+	Total       int // matching devices, -1 when the summary cannot tell (site, node, pool or search)
 	First, Next string
 	Classes     map[string]string // model → export class (latest rule set)
 }
@@ -75,19 +101,7 @@ func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if q.Q != "" {
-		// Free text is a serial: go to the device, or say there is none.
-		if _, err := h.led.Get(ctx, q.Q); err == nil {
-			http.Redirect(w, r, "/devices/"+url.PathEscape(q.Q), http.StatusSeeOther)
-			return
-		} else if !errors.Is(err, fleet.ErrNotFound) {
-			h.problem(w, r, http.StatusInternalServerError, "The ledger is not available right now.", err)
-			return
-		}
-		h.problem(w, r, http.StatusNotFound, fmt.Sprintf("No device has serial %q. The search box takes a whole serial; use the filters for the rest.", q.Q), nil)
-		return
-	}
-	page, err := h.led.List(ctx, inventory.Filter{Model: q.Model, State: fleet.DeviceState(q.State), Site: q.Site, Node: q.Node, Pool: q.Pool, After: q.After, Limit: q.Limit})
+	page, err := h.led.List(ctx, inventory.Filter{Model: q.Model, State: fleet.DeviceState(q.State), Site: q.Site, Node: q.Node, Pool: q.Pool, Q: q.Q, Sort: q.Sort, After: q.After, Limit: q.Limit})
 	if errors.Is(err, fleet.ErrInvalid) {
 		h.problem(w, r, http.StatusBadRequest, err.Error(), nil)
 		return
@@ -102,7 +116,10 @@ func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pg := devicesPage{Query: q, States: fleet.DeviceStates, Models: sum.Models, Devices: page.Devices, Total: -1, Classes: map[string]string{}}
-	if q.Site == "" && q.Node == "" && q.Pool == "" {
+	for _, k := range []string{"serial", "model", "state", "node", "site"} {
+		pg.Headers = append(pg.Headers, sortHeader{Label: strings.ToUpper(k[:1]) + k[1:], URL: q.SortURL(k), Current: k == cmp.Or(q.Sort, "serial")})
+	}
+	if q.Site == "" && q.Node == "" && q.Pool == "" && q.Q == "" {
 		pg.Total = countOf(sum, q)
 	}
 	for _, m := range sum.Models {
@@ -114,7 +131,7 @@ func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request) {
 	if page.Next != "" {
 		pg.Next = q.url(page.Next)
 	}
-	h.render(w, r, http.StatusOK, "devices.html", view{Title: "Devices", Nav: "devices", Sub: "Stockpile ledger, ordered by serial", Body: pg})
+	h.render(w, r, http.StatusOK, "devices.html", view{Title: "Devices", Nav: "devices", Sub: "Stockpile ledger, ordered by " + cmp.Or(q.Sort+" then serial", "serial"), Body: pg})
 }
 
 // countOf is how many devices match a model and state filter, from the summary.

@@ -266,15 +266,30 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 	add("site", q.Site)
 	add("pool", q.Pool)
 	add("node", q.Node)
+	if q.Q != "" {
+		args = append(args, q.Q)
+		n := len(args)
+		where = append(where, fmt.Sprintf("(strpos(lower(serial), $%d) > 0 OR strpos(lower(node), $%d) > 0 OR strpos(lower(site), $%d) > 0 OR strpos(lower(model), $%d) > 0)", n, n, n, n))
+	}
+	col := sortColumn(q.Sort)
 	if q.After != "" {
-		args = append(args, q.After)
-		where = append(where, fmt.Sprintf("serial > $%d", len(args)))
+		if col == "" {
+			args = append(args, q.After)
+			where = append(where, fmt.Sprintf("serial > $%d", len(args)))
+		} else {
+			args = append(args, q.AfterKey, q.After)
+			where = append(where, fmt.Sprintf("(%s, serial) > ($%d, $%d)", col, len(args)-1, len(args)))
+		}
 	}
 	query := "SELECT " + deviceCols + " FROM devices"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY serial"
+	if col != "" {
+		query += " ORDER BY " + col + ", serial"
+	} else {
+		query += " ORDER BY serial"
+	}
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
 		query += fmt.Sprintf(" LIMIT $%d", len(args))
@@ -293,6 +308,17 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// sortColumn is the expression of a device order (inventory.SortKeys) in
+// byte order, as SQLite compares (serial already is COLLATE "C"), or "" for
+// serial; anything else is "" too, so no input reaches the SQL text.
+func sortColumn(sort string) string {
+	switch sort {
+	case "model", "state", "site", "node":
+		return sort + ` COLLATE "C"`
+	}
+	return ""
 }
 
 // UpdateState implements inventory.DeviceStore: the device row is locked

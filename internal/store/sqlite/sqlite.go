@@ -376,15 +376,29 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 	add("site", q.Site)
 	add("pool", q.Pool)
 	add("node", q.Node)
+	if q.Q != "" {
+		where = append(where, "(instr(lower(serial), ?) > 0 OR instr(lower(node), ?) > 0 OR instr(lower(site), ?) > 0 OR instr(lower(model), ?) > 0)")
+		args = append(args, q.Q, q.Q, q.Q, q.Q)
+	}
+	col := sortColumn(q.Sort)
 	if q.After != "" {
-		where = append(where, "serial > ?")
-		args = append(args, q.After)
+		if col == "" {
+			where = append(where, "serial > ?")
+			args = append(args, q.After)
+		} else {
+			where = append(where, "("+col+", serial) > (?, ?)")
+			args = append(args, q.AfterKey, q.After)
+		}
 	}
 	query := "SELECT " + deviceCols + " FROM devices"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY serial"
+	if col != "" {
+		query += " ORDER BY " + col + ", serial"
+	} else {
+		query += " ORDER BY serial"
+	}
 	if q.Limit > 0 {
 		query += " LIMIT ?"
 		args = append(args, q.Limit)
@@ -403,6 +417,16 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// sortColumn is the column of a device order (inventory.SortKeys), or ""
+// for serial; anything else is "" too, so no input reaches the SQL text.
+func sortColumn(sort string) string {
+	switch sort {
+	case "model", "state", "site", "node":
+		return sort
+	}
+	return ""
 }
 
 // UpdateState implements inventory.DeviceStore. The write transaction is

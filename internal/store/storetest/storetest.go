@@ -269,12 +269,38 @@ func naiveFilter(all []inventory.Device, f inventory.Filter) []inventory.Device 
 	var out []inventory.Device
 	for _, d := range all {
 		if (f.Model == "" || d.Model == f.Model) && (f.State == "" || d.State == f.State) &&
-			(f.Site == "" || d.Site == f.Site) && (f.Pool == "" || d.Pool == f.Pool) && (f.Node == "" || d.Node == f.Node) {
+			(f.Site == "" || d.Site == f.Site) && (f.Pool == "" || d.Pool == f.Pool) && (f.Node == "" || d.Node == f.Node) &&
+			(f.Q == "" || naiveContains(d, strings.ToLower(f.Q))) {
 			out = append(out, d)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Serial < out[j].Serial })
+	key := func(d inventory.Device) string {
+		switch f.Sort {
+		case "model":
+			return d.Model
+		case "state":
+			return string(d.State)
+		case "site":
+			return d.Site
+		case "node":
+			return d.Node
+		}
+		return ""
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if ki, kj := key(out[i]), key(out[j]); ki != kj {
+			return ki < kj
+		}
+		return out[i].Serial < out[j].Serial
+	})
 	return out
+}
+
+// naiveContains is the free-text match written out: q in any of the four
+// fields, case-folded.
+func naiveContains(d inventory.Device, q string) bool {
+	return strings.Contains(strings.ToLower(d.Serial), q) || strings.Contains(strings.ToLower(d.Node), q) ||
+		strings.Contains(strings.ToLower(d.Site), q) || strings.Contains(strings.ToLower(d.Model), q)
 }
 
 func testFilters(t *testing.T, st inventory.Store) {
@@ -291,6 +317,18 @@ func testFilters(t *testing.T, st inventory.Store) {
 		{Node: all[0].Node},
 		{Site: "sh2", Pool: "train", Model: "h20-96gb"},
 		{Model: "k80"},
+		{Q: "node-03"},
+		{Q: "BJ1"},                      // site and node, case-folded
+		{Q: "ascend"},                   // model id
+		{Q: "-a"},                       // serials ending in -A and models with "-a" (ascend, ...)
+		{Q: all[7].Serial},              // one serial
+		{Q: "no-such-text"},             // none
+		{Q: "sh2", State: fleet.Failed}, // with a filter
+		{Sort: "model"},
+		{Sort: "state", Site: "gz3"},
+		{Sort: "site", Q: "node"},
+		{Sort: "node"},
+		{Sort: "serial"},
 	}
 	for _, f := range filters {
 		want := naiveFilter(all, f)
@@ -317,6 +355,9 @@ func testFilters(t *testing.T, st inventory.Store) {
 	if _, err := svc.List(ctx, inventory.Filter{State: "gone"}); !errors.Is(err, fleet.ErrInvalid) {
 		t.Errorf("unknown state filter: %v, want ErrInvalid", err)
 	}
+	if _, err := svc.List(ctx, inventory.Filter{Sort: "cost"}); !errors.Is(err, fleet.ErrInvalid) || !strings.Contains(err.Error(), "serial, model, state, site, node") {
+		t.Errorf("unknown sort: %v, want ErrInvalid naming the orders", err)
+	}
 }
 
 var cmpEmpty = cmp.Transformer("nilEmpty", func(ds []inventory.Device) []inventory.Device {
@@ -330,7 +371,8 @@ func testPagination(t *testing.T, st inventory.Store) {
 	svc := NewService(t, st)
 	all := fixture(103, 2)
 	importDevices(t, svc, all)
-	for _, f := range []inventory.Filter{{Limit: 7}, {Limit: 10, State: fleet.InService}, {Limit: 1}, {Limit: 103}, {Limit: 200}} {
+	for _, f := range []inventory.Filter{{Limit: 7}, {Limit: 10, State: fleet.InService}, {Limit: 1}, {Limit: 103}, {Limit: 200},
+		{Limit: 7, Sort: "model"}, {Limit: 5, Sort: "site"}, {Limit: 3, Sort: "node", Q: "node-0"}, {Limit: 9, Sort: "state", Q: "-b"}} {
 		var got []inventory.Device
 		pages := 0
 		for {
@@ -354,7 +396,7 @@ func testPagination(t *testing.T, st inventory.Store) {
 				t.Fatal("pagination does not end")
 			}
 		}
-		want := naiveFilter(all, inventory.Filter{State: f.State})
+		want := naiveFilter(all, inventory.Filter{State: f.State, Sort: f.Sort, Q: f.Q})
 		if diff := cmp.Diff(want, got, ignoreUpdated, cmpEmpty); diff != "" {
 			t.Errorf("walking pages of %d (-want +got):\n%s", f.Limit, diff)
 		}
@@ -364,6 +406,14 @@ func testPagination(t *testing.T, st inventory.Store) {
 	}
 	if _, err := svc.List(ctx, inventory.Filter{After: "!!!not base64"}); !errors.Is(err, fleet.ErrInvalid) {
 		t.Errorf("bad cursor: %v, want ErrInvalid", err)
+	}
+	// A serial-order cursor is no cursor of a sorted list.
+	p0, err := svc.List(ctx, inventory.Filter{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.List(ctx, inventory.Filter{Sort: "model", After: p0.Next}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("serial cursor with sort=model: %v, want ErrInvalid", err)
 	}
 	// Default page size.
 	p, err := svc.List(ctx, inventory.Filter{})
