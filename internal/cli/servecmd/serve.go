@@ -196,6 +196,13 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 		}
 		rules = &r
 	}
+	// Bind first: a start that cannot listen must fail before it mints the
+	// bootstrap admin token, whose secret nobody would ever see.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
 	st, err := OpenStore(ctx, cfg.DB)
 	if err != nil {
 		return err
@@ -213,6 +220,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	}
 	bootstrap := env.Env("GRANARY_BOOTSTRAP_TOKEN")
 	tok, secret, created, err := ledger.Bootstrap(ctx, bootstrap)
+	kept := "" // the demo's token file
 	if err != nil {
 		return fmt.Errorf("creating the first admin token: %w", err)
 	}
@@ -221,14 +229,10 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 		if err := seedDemo(ctx, log, ledger, st.Store, cfg); err != nil {
 			return err
 		}
-		if !created && bootstrap == "" {
-			// A demo restarted on its own store: the first token's secret
-			// is gone (only its hash is kept), so mint one to print.
-			tok, secret, err = ledger.CreateToken(ctx, inventory.RoleAdmin, "demo")
-			if err != nil {
+		if bootstrap == "" {
+			if tok, secret, kept, err = demoToken(ctx, ledger, cfg.DB, tok, secret, created); err != nil {
 				return err
 			}
-			created = true
 		}
 	}
 
@@ -258,10 +262,6 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
-	}
 	url := "http://" + ln.Addr().String()
 	srv := &http.Server{
 		Handler:           handler,
@@ -277,6 +277,9 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	case created && bootstrap != "" && secret == bootstrap:
 		fmt.Fprintf(out, "Admin token %s is the value of GRANARY_BOOTSTRAP_TOKEN.\n", tok.ID)
 		fmt.Fprintf(out, "  export GRANARY_TOKEN=\"$GRANARY_BOOTSTRAP_TOKEN\"\n")
+	case kept != "":
+		fmt.Fprintf(out, "Admin token of the demo (kept in %s): %s\n", kept, secret)
+		fmt.Fprintf(out, "  export GRANARY_TOKEN=%s\n", secret)
 	case created:
 		fmt.Fprintf(out, "Admin token (shown once, store it now): %s\n", secret)
 		fmt.Fprintf(out, "  export GRANARY_TOKEN=%s\n", secret)

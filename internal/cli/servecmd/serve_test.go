@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -77,11 +78,19 @@ func start(t *testing.T, env map[string]string, args ...string) (url string, out
 func TestServeDemoPrintsURLAndTokenAndStopsCleanly(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "g.db")
 	url, out, stop := start(t, nil, "--db", db, "--demo", "--demo-scale", "0.02")
-	m := regexp.MustCompile(`Admin token \(shown once, store it now\): (gry_\S+)`).FindStringSubmatch(out.String())
+	demoTok := regexp.MustCompile(`Admin token of the demo \(kept in (\S+)\): (gry_\S+)`)
+	m := demoTok.FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no token printed:\n%s", out)
 	}
-	c, err := client.New(url, m[1], nil)
+	if m[1] != db+".token" {
+		t.Errorf("demo token kept in %s, want %s.token", m[1], db)
+	}
+	if fi, err := os.Stat(m[1]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("demo token file: %v %v", fi, err)
+	}
+	secret := m[2]
+	c, err := client.New(url, secret, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +117,16 @@ func TestServeDemoPrintsURLAndTokenAndStopsCleanly(t *testing.T) {
 		t.Fatalf("serve returned %v after cancel", err)
 	}
 
-	// A restart of the demo does not seed again and mints a fresh token to print.
+	// A restart of the demo does not seed again and prints the same token:
+	// no admin token is minted.
 	url, out, stop = start(t, nil, "--db", db, "--demo", "--demo-scale", "0.02")
-	m = regexp.MustCompile(`Admin token \(shown once, store it now\): (gry_\S+)`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("restarted demo printed no token:\n%s", out)
+	if m = demoTok.FindStringSubmatch(out.String()); m == nil || m[2] != secret {
+		t.Fatalf("restarted demo printed %q, want the first token again:\n%s", m, out)
 	}
-	c, _ = client.New(url, m[1], nil)
+	c, _ = client.New(url, secret, nil)
+	if ts, err := c.Tokens(ctx); err != nil || len(ts) != 1 {
+		t.Errorf("tokens after a demo restart: %+v, %v", ts, err)
+	}
 	sum2, err := c.Summary(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +136,32 @@ func TestServeDemoPrintsURLAndTokenAndStopsCleanly(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServeBindsBeforeMinting: a first start whose port is taken fails
+// before it touches the store, so no admin token nobody saw is left behind.
+func TestServeBindsBeforeMinting(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	db := filepath.Join(t.TempDir(), "g.db")
+	var out bytes.Buffer
+	e := &console.Env{Stdout: &out, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cmd := New(e)
+	cmd.SetArgs([]string{"--addr", busy.Addr().String(), "--db", db})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "listening on") {
+		t.Fatalf("serve on a taken port: %v", err)
+	}
+	if strings.Contains(out.String(), "gry_") {
+		t.Errorf("a token was printed:\n%s", out.String())
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("the store was created (%v): its first admin token would be unseen", err)
 	}
 }
 
