@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# screenshots.sh: regenerate docs/img/dashboard-fleet.png, the fleet page of
-# `granary serve --demo` at 1280 px in headless Chromium (Debian's package;
+# screenshots.sh: regenerate docs/images/*.png, the dashboard's pages of
+# `granary serve --demo` at 1400 × 900 in headless Chromium (Debian's package;
 # scripts/env.d/chromium.sh installs it). Builds the binary, serves the demo on
-# a loopback port, screenshots /, stops the server, and shrinks the PNG with
-# pngquant/optipng when they are installed. Usage: scripts/screenshots.sh
+# a loopback port, screenshots each page open without a sign-in, stops the
+# server, and shrinks the PNGs with pngquant/optipng when they are installed.
+# Usage: scripts/screenshots.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash scripts/env.d/chromium.sh)"
-out=docs/img/dashboard-fleet.png
+outdir=docs/images
 tmp="$(mktemp -d)"
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
@@ -25,15 +26,24 @@ done
 [ -n "$url" ] || { echo "screenshots.sh: serve did not start" >&2; cat "$tmp/err" >&2; exit 1; }
 curl -fsS -o /dev/null "$url/" # warm the per-day history cache before the browser loads
 
-mkdir -p "$(dirname "$out")"
-"$GRANARY_TEST_CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-	--disable-background-networking --disable-component-update --disable-sync \
-	--user-data-dir="$tmp/profile" --hide-scrollbars --window-size=1280,900 \
-	--screenshot="$tmp/fleet.png" "$url/" >/dev/null 2>&1
-if command -v pngquant >/dev/null; then
-	pngquant --force --quality=60-90 --output "$out" "$tmp/fleet.png"
-else
-	cp "$tmp/fleet.png" "$out"
-fi
-command -v optipng >/dev/null && optipng -quiet -o2 "$out"
-echo "screenshots.sh: wrote $out ($(stat -c %s "$out") bytes)" >&2
+mkdir -p "$outdir"
+shot() { # NAME PATH
+	local name=$1 path=$2 out="$outdir/$1.png"
+	"$GRANARY_TEST_CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir="$tmp/profile-$name" --hide-scrollbars --window-size=1400,900 \
+		--screenshot="$tmp/$name.png" "$url$path" >/dev/null 2>&1
+	if command -v pngquant >/dev/null; then
+		pngquant --force --quality=60-90 --output "$out" "$tmp/$name.png"
+	else
+		cp "$tmp/$name.png" "$out"
+	fi
+	if command -v optipng >/dev/null; then optipng -quiet -o2 "$out"; fi
+	echo "screenshots.sh: wrote $out ($(stat -c %s "$out") bytes)" >&2
+}
+shot fleet /
+shot chips "/chips?compare=h800-sxm5-80gb&compare=ascend-910b3"
+shot fit /fit
+shot failures /failures
+sleep "${JOBS_WAIT:-20}" # let the demo's first jobs arrive and rounds place them
+shot jobs /jobs
