@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/granaryhq/granary/internal/store"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -203,18 +204,18 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
-	st, err := OpenStore(ctx, cfg.DB)
+	st, err := store.Open(ctx, cfg.DB)
 	if err != nil {
-		return err
+		return fmt.Errorf("opening --db: %w", err)
 	}
 	defer func() {
 		if err := st.Close(); err != nil {
 			log.Error("closing store", "err", err)
 		}
 	}()
-	log.Info("store open", "store", st.Name)
+	log.Info("store open", "store", st.String())
 
-	ledger, err := inventory.New(inventory.Config{Store: st.Store, Catalog: cat, Classify: Classify, Rules: rules, AgentGrace: cfg.AgentGrace})
+	ledger, err := inventory.New(inventory.Config{Store: st, Catalog: cat, Classify: Classify, Rules: rules, AgentGrace: cfg.AgentGrace})
 	if err != nil {
 		return err
 	}
@@ -226,7 +227,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	}
 
 	if cfg.Demo {
-		if err := seedDemo(ctx, log, ledger, st.Store, cfg); err != nil {
+		if err := seedDemo(ctx, log, ledger, st, cfg); err != nil {
 			return err
 		}
 		if bootstrap == "" {
@@ -238,7 +239,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lcfg := live.Config{Store: st.Store, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
+	lcfg := live.Config{Store: st, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
 		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed}
 	var kube *kubeserve.Kube
 	if cfg.Kube {
