@@ -373,139 +373,182 @@ func keyOf(tk *token.Token) string {
 }
 
 // fromRaw fills p from the decoded document, applying defaults and
-// collecting every problem.
+// collecting every problem. Each section of the plan has its own reader
+// step; all of them report into one list so a user sees every error at once.
 func (p *Plan) fromRaw(r *rawPlan) fleet.InputErrors {
-	var errs fleet.InputErrors
-	bad := func(path, entry, format string, a ...any) {
-		errs = append(errs, p.errAt(path, entry, fmt.Sprintf(format, a...)))
-	}
-	month := func(path, entry string, s *string, def Month) Month {
-		if s == nil {
-			return def
-		}
-		m, err := ParseMonth(*s)
-		if err != nil {
-			bad(path, entry, "%v", err)
-			return def
-		}
-		return m
-	}
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	positive := func(path, entry string, v *float64, def float64) float64 {
-		if v == nil {
-			return def
-		}
-		if !(*v > 0) || !finite(*v) {
-			bad(path, entry, "must be a positive number, got %v", *v)
-			return def
-		}
-		return *v
-	}
+	pr := &planReader{p: p, r: r}
+	pr.settings()
+	pr.fleet()
+	pr.afr()
+	pr.deliveries()
+	pr.demand()
+	pr.p.EfficiencyGainPerYear = pr.positive("$.efficiency_gain_per_year", "", r.EfficiencyGainPerYear, 1)
+	pr.levers()
+	return pr.errs
+}
 
+// planReader carries the state of one fromRaw pass: the plan being filled,
+// the raw document and the errors found so far.
+type planReader struct {
+	p    *Plan
+	r    *rawPlan
+	errs fleet.InputErrors
+}
+
+func (pr *planReader) bad(path, entry, format string, a ...any) {
+	pr.errs = append(pr.errs, pr.p.errAt(path, entry, fmt.Sprintf(format, a...)))
+}
+
+// month parses s as YYYY-MM, or returns def when s is absent or wrong.
+func (pr *planReader) month(path, entry string, s *string, def Month) Month {
+	if s == nil {
+		return def
+	}
+	m, err := ParseMonth(*s)
+	if err != nil {
+		pr.bad(path, entry, "%v", err)
+		return def
+	}
+	return m
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// positive returns *v when it is a finite positive number, def when v is
+// absent, and reports anything else.
+func (pr *planReader) positive(path, entry string, v *float64, def float64) float64 {
+	if v == nil {
+		return def
+	}
+	if !(*v > 0) || !finite(*v) {
+		pr.bad(path, entry, "must be a positive number, got %v", *v)
+		return def
+	}
+	return *v
+}
+
+// count returns *v when it lies in [lo, hi], def when v is absent, and
+// reports anything else.
+func (pr *planReader) count(path, entry string, v *int, lo, hi, def int) int {
+	if v == nil {
+		return def
+	}
+	if *v < lo || *v > hi {
+		pr.bad(path, entry, "must be between %d and %d, got %d", lo, hi, *v)
+		return def
+	}
+	return *v
+}
+
+// end is the first month after the horizon.
+func (pr *planReader) end() Month { return pr.p.Start + Month(pr.p.HorizonMonths) }
+
+// settings reads the plan-wide scalars: start, horizon, precision,
+// utilization, paths, seed and useful life.
+func (pr *planReader) settings() {
+	p, r := pr.p, pr.r
 	if r.Start == nil {
-		bad("$.start", "", "required field is missing (the plan's month 0, YYYY-MM)")
+		pr.bad("$.start", "", "required field is missing (the plan's month 0, YYYY-MM)")
 	} else {
-		p.Start = month("$.start", "", r.Start, 0)
+		p.Start = pr.month("$.start", "", r.Start, 0)
 	}
-	p.HorizonMonths = DefaultHorizonMonths
-	if r.HorizonMonths != nil {
-		if *r.HorizonMonths < 1 || *r.HorizonMonths > MaxHorizonMonths {
-			bad("$.horizon_months", "", "must be between 1 and %d, got %d", MaxHorizonMonths, *r.HorizonMonths)
-		} else {
-			p.HorizonMonths = *r.HorizonMonths
-		}
-	}
-	end := p.Start + Month(p.HorizonMonths) // first month after the horizon
+	p.HorizonMonths = pr.count("$.horizon_months", "", r.HorizonMonths, 1, MaxHorizonMonths, DefaultHorizonMonths)
 	p.Precision = DefaultPrecision
 	if r.Precision != nil {
-		pr := fleet.Precision(strings.ToLower(*r.Precision))
-		if pr.Bits() == 0 {
-			bad("$.precision", "", "unknown precision %q (valid: fp8, fp16, bf16, tf32, fp32, int8, int4)", *r.Precision)
+		prec := fleet.Precision(strings.ToLower(*r.Precision))
+		if prec.Bits() == 0 {
+			pr.bad("$.precision", "", "unknown precision %q (valid: fp8, fp16, bf16, tf32, fp32, int8, int4)", *r.Precision)
 		} else {
-			p.Precision = pr
+			p.Precision = prec
 		}
 	}
 	p.Utilization = DefaultUtilization
 	if r.Utilization != nil {
 		if !(*r.Utilization > 0 && *r.Utilization <= 1) {
-			bad("$.utilization", "", "must be in (0, 1], got %v", *r.Utilization)
+			pr.bad("$.utilization", "", "must be in (0, 1], got %v", *r.Utilization)
 		} else {
 			p.Utilization = *r.Utilization
 		}
 	}
-	p.Paths = DefaultPaths
-	if r.Paths != nil {
-		if *r.Paths < 1 || *r.Paths > MaxPaths {
-			bad("$.paths", "", "must be between 1 and %d, got %d", MaxPaths, *r.Paths)
-		} else {
-			p.Paths = *r.Paths
-		}
-	}
+	p.Paths = pr.count("$.paths", "", r.Paths, 1, MaxPaths, DefaultPaths)
 	p.Seed = DefaultSeed
 	if r.Seed != nil {
 		p.Seed = *r.Seed
 	}
-	p.UsefulLifeYears = positive("$.useful_life_years", "", r.UsefulLifeYears, DefaultUsefulLifeYears)
+	p.UsefulLifeYears = pr.positive("$.useful_life_years", "", r.UsefulLifeYears, DefaultUsefulLifeYears)
 	if p.UsefulLifeYears > 100 {
-		bad("$.useful_life_years", "", "must be at most 100 years, got %v", p.UsefulLifeYears)
+		pr.bad("$.useful_life_years", "", "must be at most 100 years, got %v", p.UsefulLifeYears)
 		p.UsefulLifeYears = DefaultUsefulLifeYears
 	}
+}
 
-	for i, h := range r.Fleet {
+// units checks a device count in [0, MaxUnits].
+func (pr *planReader) units(path, entry string, v *int) int {
+	if v == nil {
+		return 0
+	}
+	if *v < 0 {
+		pr.bad(path, entry, "must not be negative, got %d", *v)
+		return 0
+	}
+	if *v > MaxUnits {
+		pr.bad(path, entry, "must be at most %d, got %d", MaxUnits, *v)
+		return 0
+	}
+	return *v
+}
+
+// entryName names list item i of kind for messages: "fleet[2] (H800)".
+func entryName(kind string, i int, model string) string {
+	entry := fmt.Sprintf("%s[%d]", kind, i)
+	if model != "" {
+		entry += " (" + model + ")"
+	}
+	return entry
+}
+
+// fleet reads the holdings in service and in reserve.
+func (pr *planReader) fleet() {
+	p := pr.p
+	for i, h := range pr.r.Fleet {
 		path := fmt.Sprintf("$.fleet[%d]", i)
-		entry := fmt.Sprintf("fleet[%d]", i)
-		if h.Model != "" {
-			entry += " (" + h.Model + ")"
-		}
+		entry := entryName("fleet", i, h.Model)
 		out := Holding{Model: h.Model}
 		if h.Model == "" {
-			bad(path+".model", entry, "required field is missing (a catalog name, e.g. H800)")
+			pr.bad(path+".model", entry, "required field is missing (a catalog name, e.g. H800)")
 		}
-		if h.InService != nil {
-			if *h.InService < 0 {
-				bad(path+".in_service", entry, "must not be negative, got %d", *h.InService)
-			} else if *h.InService > MaxUnits {
-				bad(path+".in_service", entry, "must be at most %d, got %d", MaxUnits, *h.InService)
-			} else {
-				out.InService = *h.InService
-			}
-		}
-		if h.Reserve != nil {
-			if *h.Reserve < 0 {
-				bad(path+".reserve", entry, "must not be negative, got %d", *h.Reserve)
-			} else if *h.Reserve > MaxUnits {
-				bad(path+".reserve", entry, "must be at most %d, got %d", MaxUnits, *h.Reserve)
-			} else {
-				out.Reserve = *h.Reserve
-			}
-		}
+		out.InService = pr.units(path+".in_service", entry, h.InService)
+		out.Reserve = pr.units(path+".reserve", entry, h.Reserve)
 		if h.InService == nil && h.Reserve == nil {
-			bad(path+".in_service", entry, "required field is missing (give in_service, reserve or both)")
+			pr.bad(path+".in_service", entry, "required field is missing (give in_service, reserve or both)")
 		}
 		if h.Acquired != nil {
-			m := month(path+".acquired", entry, h.Acquired, p.Start)
-			if r.Start != nil && m > p.Start {
-				bad(path+".acquired", entry, "%s is after the plan's start %s (future units are deliveries)", m, p.Start)
+			m := pr.month(path+".acquired", entry, h.Acquired, p.Start)
+			if pr.r.Start != nil && m > p.Start {
+				pr.bad(path+".acquired", entry, "%s is after the plan's start %s (future units are deliveries)", m, p.Start)
 			}
 			out.Acquired = &m
 		}
 		if h.PFLOPSPerDevice != nil {
-			v := positive(path+".pflops_per_device", entry, h.PFLOPSPerDevice, 0)
+			v := pr.positive(path+".pflops_per_device", entry, h.PFLOPSPerDevice, 0)
 			out.PFLOPSPerDevice = &v
 		}
 		p.Fleet = append(p.Fleet, out)
 	}
+}
 
+// afr reads the annual failure rates: a default and per-model overrides.
+func (pr *planReader) afr() {
+	p := pr.p
 	p.AFR.Default = DefaultAFR
-	for _, it := range r.AFR {
+	for _, it := range pr.r.AFR {
 		k, ok := it.Key.(string)
 		if !ok {
 			k = fmt.Sprint(it.Key)
 		}
-		path := "$.afr." + k
 		v, ok := toFloat(it.Value)
 		if !ok || !(v >= 0 && v < 1) {
-			bad(path, "", "an annual failure rate must be a number in [0, 1), got %v", it.Value)
+			pr.bad("$.afr."+k, "", "an annual failure rate must be a number in [0, 1), got %v", it.Value)
 			continue
 		}
 		if k == "default" {
@@ -517,176 +560,181 @@ func (p *Plan) fromRaw(r *rawPlan) fleet.InputErrors {
 		}
 		p.AFR.ByModel[k] = v
 	}
+}
 
-	for i, d := range r.Deliveries {
+// deliveries reads the expected arrivals of new devices.
+func (pr *planReader) deliveries() {
+	p := pr.p
+	for i, d := range pr.r.Deliveries {
 		path := fmt.Sprintf("$.deliveries[%d]", i)
-		entry := fmt.Sprintf("deliveries[%d]", i)
-		if d.Model != "" {
-			entry += " (" + d.Model + ")"
-		}
+		entry := entryName("deliveries", i, d.Model)
 		out := Delivery{Model: d.Model, From: p.Start}
 		if d.Model == "" {
-			bad(path+".model", entry, "required field is missing (a catalog name, e.g. 910C)")
+			pr.bad(path+".model", entry, "required field is missing (a catalog name, e.g. 910C)")
 		}
 		if d.UnitsPerQuarter == nil {
-			bad(path+".units_per_quarter", entry, "required field is missing")
+			pr.bad(path+".units_per_quarter", entry, "required field is missing")
 		} else if !(*d.UnitsPerQuarter >= 0 && *d.UnitsPerQuarter <= MaxUnits) {
-			bad(path+".units_per_quarter", entry, "must be a number in [0, %d], got %v", MaxUnits, *d.UnitsPerQuarter)
+			pr.bad(path+".units_per_quarter", entry, "must be a number in [0, %d], got %v", MaxUnits, *d.UnitsPerQuarter)
 		} else {
 			out.UnitsPerQuarter = *d.UnitsPerQuarter
 		}
-		out.From = month(path+".from", entry, d.From, p.Start)
+		out.From = pr.month(path+".from", entry, d.From, p.Start)
 		if d.Until != nil {
-			u := month(path+".until", entry, d.Until, end-1)
+			u := pr.month(path+".until", entry, d.Until, pr.end()-1)
 			if u < out.From {
-				bad(path+".until", entry, "%s is before from %s", u, out.From)
+				pr.bad(path+".until", entry, "%s is before from %s", u, out.From)
 			}
 			out.Until = &u
 		}
 		if d.CV != nil {
 			if !(*d.CV >= 0 && *d.CV <= 10) {
-				bad(path+".cv", entry, "must be in [0, 10], got %v", *d.CV)
+				pr.bad(path+".cv", entry, "must be in [0, 10], got %v", *d.CV)
 			} else {
 				out.CV = *d.CV
 			}
 		}
 		if d.PFLOPSPerDevice != nil {
-			v := positive(path+".pflops_per_device", entry, d.PFLOPSPerDevice, 0)
+			v := pr.positive(path+".pflops_per_device", entry, d.PFLOPSPerDevice, 0)
 			out.PFLOPSPerDevice = &v
 		}
 		p.Deliveries = append(p.Deliveries, out)
 	}
+}
 
+// inHorizon reports a run that starts before the plan or ends after it.
+func (pr *planReader) inHorizon(path, entry string, start Month, months int) {
+	if pr.r.Start == nil {
+		return
+	}
+	end := pr.end()
+	if start < pr.p.Start || start+Month(months) > end {
+		pr.bad(path, entry, "runs %s to %s, outside the horizon %s to %s", start, start+Month(months)-1, pr.p.Start, end-1)
+	}
+}
+
+// demand reads the inference load, the training runs and the generations.
+func (pr *planReader) demand() {
+	p, r := pr.p, pr.r
 	p.Demand.Inference.GrowthPerYear = 1
-	inHorizon := func(path, entry string, start Month, months int) {
-		if r.Start == nil {
-			return
-		}
-		if start < p.Start || start+Month(months) > end {
-			bad(path, entry, "runs %s to %s, outside the horizon %s to %s", start, start+Month(months)-1, p.Start, end-1)
-		}
-	}
 	if r.Demand == nil {
-		bad("$.demand", "", "required field is missing (inference, training or generations)")
+		pr.bad("$.demand", "", "required field is missing (inference, training or generations)")
+		return
+	}
+	if inf := r.Demand.Inference; inf != nil {
+		if inf.PFLOPS != nil {
+			if !(*inf.PFLOPS >= 0) || !finite(*inf.PFLOPS) {
+				pr.bad("$.demand.inference.pflops", "", "must be a non-negative number, got %v", *inf.PFLOPS)
+			} else {
+				p.Demand.Inference.PFLOPS = *inf.PFLOPS
+			}
+		}
+		p.Demand.Inference.GrowthPerYear = pr.positive("$.demand.inference.growth_per_year", "", inf.GrowthPerYear, 1)
+	}
+	names := map[string]bool{}
+	for i, t := range r.Demand.Training {
+		p.Demand.Training = append(p.Demand.Training, pr.trainingRun(i, t, names))
+	}
+	if g := r.Demand.Generations; g != nil {
+		p.Demand.Generations = pr.generations(g, names)
+	}
+}
+
+// trainingRun reads training run i; names holds the names seen so far.
+func (pr *planReader) trainingRun(i int, t rawTraining, names map[string]bool) TrainingRun {
+	path := fmt.Sprintf("$.demand.training[%d]", i)
+	entry := fmt.Sprintf("training[%d]", i)
+	if t.Name != "" {
+		entry += " (" + t.Name + ")"
+	}
+	out := TrainingRun{Name: t.Name}
+	if t.Name == "" {
+		out.Name = fmt.Sprintf("run-%d", i+1)
+	}
+	if names[out.Name] {
+		pr.bad(path+".name", entry, "duplicate training run name %q", out.Name)
+	}
+	names[out.Name] = true
+	if t.Start == nil {
+		pr.bad(path+".start", entry, "required field is missing (YYYY-MM)")
 	} else {
-		if inf := r.Demand.Inference; inf != nil {
-			if inf.PFLOPS != nil {
-				if !(*inf.PFLOPS >= 0) || !finite(*inf.PFLOPS) {
-					bad("$.demand.inference.pflops", "", "must be a non-negative number, got %v", *inf.PFLOPS)
-				} else {
-					p.Demand.Inference.PFLOPS = *inf.PFLOPS
-				}
-			}
-			p.Demand.Inference.GrowthPerYear = positive("$.demand.inference.growth_per_year", "", inf.GrowthPerYear, 1)
-		}
-		names := map[string]bool{}
-		for i, t := range r.Demand.Training {
-			path := fmt.Sprintf("$.demand.training[%d]", i)
-			entry := fmt.Sprintf("training[%d]", i)
-			if t.Name != "" {
-				entry += " (" + t.Name + ")"
-			}
-			out := TrainingRun{Name: t.Name}
-			if t.Name == "" {
-				out.Name = fmt.Sprintf("run-%d", i+1)
-			}
-			if names[out.Name] {
-				bad(path+".name", entry, "duplicate training run name %q", out.Name)
-			}
-			names[out.Name] = true
-			if t.Start == nil {
-				bad(path+".start", entry, "required field is missing (YYYY-MM)")
-			} else {
-				out.Start = month(path+".start", entry, t.Start, p.Start)
-			}
-			out.Months = 1
-			if t.Months != nil {
-				if *t.Months < 1 {
-					bad(path+".months", entry, "must be at least 1, got %d", *t.Months)
-				} else {
-					out.Months = *t.Months
-				}
-			}
-			if t.FLOP == nil {
-				bad(path+".flop", entry, "required field is missing (total training FLOP, e.g. 4e25)")
-			} else {
-				out.FLOP = positive(path+".flop", entry, t.FLOP, 0)
-			}
-			if t.Start != nil {
-				inHorizon(path+".start", entry, out.Start, out.Months)
-			}
-			p.Demand.Training = append(p.Demand.Training, out)
-		}
-		if g := r.Demand.Generations; g != nil {
-			const path = "$.demand.generations"
-			out := &Generations{First: g.First, Growth: 1, Months: 1, Count: 1}
-			if out.First == "" {
-				out.First = "gen-1"
-			}
-			if g.Start == nil {
-				bad(path+".start", "generations", "required field is missing (YYYY-MM)")
-			} else {
-				out.Start = month(path+".start", "generations", g.Start, p.Start)
-			}
-			if g.FLOP == nil {
-				bad(path+".flop", "generations", "required field is missing (FLOP of the first generation)")
-			} else {
-				out.FLOP = positive(path+".flop", "generations", g.FLOP, 0)
-			}
-			out.Growth = positive(path+".growth", "generations", g.Growth, 1)
-			ints := []struct {
-				name string
-				v    *int
-				dst  *int
-				min  int
-			}{
-				{"cadence_months", g.CadenceMonths, &out.CadenceMonths, 1},
-				{"months", g.Months, &out.Months, 1},
-				{"count", g.Count, &out.Count, 1},
-			}
-			for _, f := range ints {
-				if f.v == nil {
-					if f.name == "cadence_months" {
-						out.CadenceMonths = 12
-					}
-					continue
-				}
-				if *f.v < f.min || *f.v > 10000 {
-					bad(path+"."+f.name, "generations", "must be between %d and 10000, got %d", f.min, *f.v)
-					continue
-				}
-				*f.dst = *f.v
-			}
-			if g.Start != nil {
-				for i, run := range (Demand{Generations: out}).Runs() {
-					if run.Start < p.Start || run.Start+Month(run.Months) > end {
-						inHorizon(path+".start", fmt.Sprintf("generations (%s, generation %d of %d)", run.Name, i+1, out.Count), run.Start, run.Months)
-						break
-					}
-					if names[run.Name] {
-						bad(path+".first", "generations", "generation %q has the name of a training run", run.Name)
-					}
-				}
-			}
-			p.Demand.Generations = out
+		out.Start = pr.month(path+".start", entry, t.Start, pr.p.Start)
+	}
+	out.Months = 1
+	if t.Months != nil {
+		if *t.Months < 1 {
+			pr.bad(path+".months", entry, "must be at least 1, got %d", *t.Months)
+		} else {
+			out.Months = *t.Months
 		}
 	}
-	p.EfficiencyGainPerYear = positive("$.efficiency_gain_per_year", "", r.EfficiencyGainPerYear, 1)
+	if t.FLOP == nil {
+		pr.bad(path+".flop", entry, "required field is missing (total training FLOP, e.g. 4e25)")
+	} else {
+		out.FLOP = pr.positive(path+".flop", entry, t.FLOP, 0)
+	}
+	if t.Start != nil {
+		pr.inHorizon(path+".start", entry, out.Start, out.Months)
+	}
+	return out
+}
 
+// generations reads the recurring model generations; their runs must lie in
+// the horizon and must not reuse a training run's name.
+func (pr *planReader) generations(g *rawGenerations, names map[string]bool) *Generations {
+	const path, entry = "$.demand.generations", "generations"
+	out := &Generations{First: g.First, Growth: 1, Months: 1, Count: 1}
+	if out.First == "" {
+		out.First = "gen-1"
+	}
+	if g.Start == nil {
+		pr.bad(path+".start", entry, "required field is missing (YYYY-MM)")
+	} else {
+		out.Start = pr.month(path+".start", entry, g.Start, pr.p.Start)
+	}
+	if g.FLOP == nil {
+		pr.bad(path+".flop", entry, "required field is missing (FLOP of the first generation)")
+	} else {
+		out.FLOP = pr.positive(path+".flop", entry, g.FLOP, 0)
+	}
+	out.Growth = pr.positive(path+".growth", entry, g.Growth, 1)
+	out.CadenceMonths = pr.count(path+".cadence_months", entry, g.CadenceMonths, 1, 10000, 12)
+	out.Months = pr.count(path+".months", entry, g.Months, 1, 10000, 1)
+	out.Count = pr.count(path+".count", entry, g.Count, 1, 10000, 1)
+	if g.Start == nil {
+		return out
+	}
+	end := pr.end()
+	for i, run := range (Demand{Generations: out}).Runs() {
+		if run.Start < pr.p.Start || run.Start+Month(run.Months) > end {
+			pr.inHorizon(path+".start", fmt.Sprintf("generations (%s, generation %d of %d)", run.Name, i+1, out.Count), run.Start, run.Months)
+			break
+		}
+		if names[run.Name] {
+			pr.bad(path+".first", entry, "generation %q has the name of a training run", run.Name)
+		}
+	}
+	return out
+}
+
+// levers reads the sizes of the what-if levers.
+func (pr *planReader) levers() {
+	p := pr.p
 	p.Levers = LeverSizes{
 		ReserveIncrease:          DefaultReserveIncrease,
 		EfficiencyFactor:         DefaultEfficiencyFactor,
 		DomesticDeliveryIncrease: DefaultDomesticDeliveryIncrease,
 		DomesticUnitsPerQuarter:  DefaultDomesticUnitsPerQuarter,
 	}
-	if l := r.Levers; l != nil {
-		p.Levers.ReserveIncrease = positive("$.levers.reserve_increase", "levers", l.ReserveIncrease, DefaultReserveIncrease)
-		p.Levers.EfficiencyFactor = positive("$.levers.efficiency_factor", "levers", l.EfficiencyFactor, DefaultEfficiencyFactor)
-		p.Levers.DomesticDeliveryIncrease = positive("$.levers.domestic_delivery_increase", "levers", l.DomesticDeliveryIncrease, DefaultDomesticDeliveryIncrease)
-		p.Levers.DomesticUnitsPerQuarter = positive("$.levers.domestic_units_per_quarter", "levers", l.DomesticUnitsPerQuarter, DefaultDomesticUnitsPerQuarter)
-		p.Levers.DomesticModel = l.DomesticModel
+	l := pr.r.Levers
+	if l == nil {
+		return
 	}
-	return errs
+	p.Levers.ReserveIncrease = pr.positive("$.levers.reserve_increase", "levers", l.ReserveIncrease, DefaultReserveIncrease)
+	p.Levers.EfficiencyFactor = pr.positive("$.levers.efficiency_factor", "levers", l.EfficiencyFactor, DefaultEfficiencyFactor)
+	p.Levers.DomesticDeliveryIncrease = pr.positive("$.levers.domestic_delivery_increase", "levers", l.DomesticDeliveryIncrease, DefaultDomesticDeliveryIncrease)
+	p.Levers.DomesticUnitsPerQuarter = pr.positive("$.levers.domestic_units_per_quarter", "levers", l.DomesticUnitsPerQuarter, DefaultDomesticUnitsPerQuarter)
+	p.Levers.DomesticModel = l.DomesticModel
 }
 
 func toFloat(v any) (float64, bool) {
