@@ -227,19 +227,63 @@ type run struct {
 // (throughput 0 everywhere, or a gang larger than every model it runs on)
 // is listed in Result.Unrunnable and not simulated.
 func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result, error) {
+	if err := checkConfig(p, tp, &cfg); err != nil {
+		return nil, err
+	}
+	models, err := fleetModels(cfg.Fleet)
+	if err != nil {
+		return nil, err
+	}
+	s := newSimulation(p, tp, cfg, models)
+	if err := s.admit(jobs); err != nil {
+		return nil, err
+	}
+	for s.finished < s.total {
+		if len(s.running) == 0 {
+			if err := s.idleRound(); err != nil {
+				return nil, err
+			}
+		} else {
+			s.settle()
+		}
+		if s.finished >= s.total {
+			break
+		}
+		s.arrive()
+		if err := s.plan(); err != nil {
+			return nil, err
+		}
+		s.progress()
+		if cfg.Cancel != nil {
+			if err := cfg.Cancel(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s.result(), nil
+}
+
+// checkConfig fills the default round length and refuses a configuration
+// the simulation cannot run.
+func checkConfig(p sched.Policy, tp *sched.Throughputs, cfg *Config) error {
 	if cfg.RoundSeconds == 0 {
 		cfg.RoundSeconds = 360
 	}
 	switch {
 	case !(cfg.RoundSeconds > 0) || math.IsInf(cfg.RoundSeconds, 0):
-		return nil, fmt.Errorf("%w: round length must be > 0 s, got %v", fleet.ErrInvalid, cfg.RoundSeconds)
+		return fmt.Errorf("%w: round length must be > 0 s, got %v", fleet.ErrInvalid, cfg.RoundSeconds)
 	case !(cfg.RestartCost >= 0) || cfg.RestartCost >= cfg.RoundSeconds:
-		return nil, fmt.Errorf("%w: restart cost must be ≥ 0 and shorter than a round (%v s), got %v", fleet.ErrInvalid, cfg.RoundSeconds, cfg.RestartCost)
+		return fmt.Errorf("%w: restart cost must be ≥ 0 and shorter than a round (%v s), got %v", fleet.ErrInvalid, cfg.RoundSeconds, cfg.RestartCost)
 	case p == nil || tp == nil:
-		return nil, fmt.Errorf("%w: no policy or throughput table", fleet.ErrInvalid)
+		return fmt.Errorf("%w: no policy or throughput table", fleet.ErrInvalid)
 	}
+	return nil
+}
+
+// fleetModels lists the fleet's models with devices, sorted.
+func fleetModels(fl map[string]int) ([]string, error) {
 	var models []string
-	for m, n := range cfg.Fleet {
+	for m, n := range fl {
 		if n < 0 {
 			return nil, fmt.Errorf("%w: fleet: %d devices of %s", fleet.ErrInvalid, n, m)
 		}
@@ -251,287 +295,358 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 		return nil, fmt.Errorf("%w: the fleet has no devices", fleet.ErrInvalid)
 	}
 	sort.Strings(models)
-	col := make(map[string]int, len(models))
-	for k, m := range models {
-		col[m] = k
-	}
-	totalDevices := 0
-	for _, m := range models {
-		totalDevices += cfg.Fleet[m]
-	}
+	return models, nil
+}
 
-	res := &Result{Policy: p.Name(), Models: models}
-	holds := Holds(cfg.Fleet, cfg.Nodes)
-	states := make([]*jobState, 0, len(jobs))
+// simulation is the state of one Run: the jobs admitted, the clock, the
+// jobs waiting and running, and the round state of the policy.
+type simulation struct {
+	p            sched.Policy
+	tp           *sched.Throughputs
+	cfg          Config
+	models       []string
+	col          map[string]int // model → column in per-model slices
+	totalDevices int
+	res          *Result
+	st           *sched.RoundState
+
+	states   []*jobState // admitted jobs in arrival order
+	total    int         // admitted jobs in the measurement window
+	finished int         // of total, finished or dropped
+	byTeam   map[string][]float64
+
+	active     []*jobState // arrived and not done, in arrival order
+	running    []run       // the current round's placements
+	next       int         // first job of states not yet arrived
+	t          float64
+	idle       int // consecutive rounds with nothing running
+	roundStart float64
+	busy       []float64
+	snapJobs   []sched.Job
+}
+
+func newSimulation(p sched.Policy, tp *sched.Throughputs, cfg Config, models []string) *simulation {
+	s := &simulation{
+		p: p, tp: tp, cfg: cfg, models: models,
+		col:    make(map[string]int, len(models)),
+		res:    &Result{Policy: p.Name(), Models: models},
+		byTeam: map[string][]float64{},
+		busy:   make([]float64, len(models)),
+		st: sched.NewRoundState(p, sched.RoundConfig{
+			RoundSeconds:  cfg.RoundSeconds,
+			ResetInterval: cfg.ResetInterval,
+			Rand:          cfg.Rand,
+			ModelOrder:    cfg.ModelOrder,
+			GavelCompat:   cfg.GavelCompat,
+		}),
+	}
+	for k, m := range models {
+		s.col[m] = k
+		s.totalDevices += cfg.Fleet[m]
+	}
+	return s
+}
+
+func (s *simulation) inWindow(id int) bool {
+	w := s.cfg.Window
+	return w == nil || (id >= w.First && id <= w.Last)
+}
+
+// admit validates the jobs and keeps those that can run somewhere in the
+// fleet; the others are listed in Result.Unrunnable.
+func (s *simulation) admit(jobs []Job) error {
+	holds := Holds(s.cfg.Fleet, s.cfg.Nodes)
+	s.states = make([]*jobState, 0, len(jobs))
 	ids := make(map[int]bool, len(jobs))
 	prev := 0.0
 	for i := range jobs {
 		j := jobs[i]
-		bad := func(field, msg string, kind error) error {
-			return &JobError{Job: j.ID, Field: field, Msg: msg, Kind: kind}
-		}
-		switch {
-		case ids[j.ID]:
-			return nil, bad("id", "duplicate id", fleet.ErrInvalid)
-		case j.Gang < 1:
-			return nil, bad("gang", fmt.Sprintf("must be ≥ 1, got %d", j.Gang), fleet.ErrInvalid)
-		case !(j.Steps > 0) || math.IsInf(j.Steps, 0):
-			return nil, bad("steps", fmt.Sprintf("must be > 0, got %v", j.Steps), fleet.ErrInvalid)
-		case !(j.Arrival >= 0) || math.IsInf(j.Arrival, 0):
-			return nil, bad("arrival", fmt.Sprintf("must be ≥ 0, got %v", j.Arrival), fleet.ErrInvalid)
-		case j.Arrival < prev:
-			return nil, bad("arrival", fmt.Sprintf("%v s is before the previous job's %v s: jobs must be sorted by arrival", j.Arrival, prev), fleet.ErrInvalid)
-		case j.Weight < 0 || math.IsNaN(j.Weight) || math.IsInf(j.Weight, 0):
-			return nil, bad("weight", fmt.Sprintf("must be > 0, got %v", j.Weight), fleet.ErrInvalid)
+		if err := checkJob(&j, ids, prev); err != nil {
+			return err
 		}
 		ids[j.ID] = true
 		prev = j.Arrival
-		found, runs, fits := false, false, false
-		for _, m := range models {
-			v, ok := tp.Lookup(j.Class, j.Gang, m)
-			found = found || ok
-			if v > 0 {
-				runs = true
-				fits = fits || j.Gang <= holds[m]
-			}
-		}
-		switch {
-		case !found:
-			return nil, bad("class", fmt.Sprintf("the throughput table has no entry for class %q with gang %d on any model of the fleet (%v)", j.Class, j.Gang, models), fleet.ErrNotFound)
-		case !runs:
-			res.Unrunnable = append(res.Unrunnable, Unrunnable{ID: j.ID, Name: j.Name, Reason: sched.ReasonNoThroughput})
-			continue
-		case !fits:
-			res.Unrunnable = append(res.Unrunnable, Unrunnable{ID: j.ID, Name: j.Name, Reason: sched.ReasonGangTooLarge})
+		if reason, err := s.runnable(&j, holds); err != nil {
+			return err
+		} else if reason != "" {
+			s.res.Unrunnable = append(s.res.Unrunnable, Unrunnable{ID: j.ID, Name: j.Name, Reason: reason})
 			continue
 		}
-		js := &jobState{Job: j, sid: strconv.Itoa(len(states)), remaining: j.Steps, lastRound: -2, tput: make([]float64, len(models))}
-		for k, m := range models {
-			js.tput[k], _ = tp.Lookup(j.Class, j.Gang, m)
+		js := &jobState{Job: j, sid: strconv.Itoa(len(s.states)), remaining: j.Steps, lastRound: -2, tput: make([]float64, len(s.models))}
+		for k, m := range s.models {
+			js.tput[k], _ = s.tp.Lookup(j.Class, j.Gang, m)
 		}
-		states = append(states, js)
+		s.states = append(s.states, js)
+		if s.inWindow(j.ID) {
+			s.total++
+		}
 	}
+	if s.cfg.Window != nil && s.total == 0 {
+		return fmt.Errorf("%w: window [%d, %d] holds no runnable job", fleet.ErrInvalid, s.cfg.Window.First, s.cfg.Window.Last)
+	}
+	if len(s.states) > 0 {
+		s.t = s.states[0].Arrival
+	}
+	s.roundStart = s.t
+	return nil
+}
 
-	inWindow := func(id int) bool {
-		return cfg.Window == nil || (id >= cfg.Window.First && id <= cfg.Window.Last)
+// checkJob refuses a job with a duplicate id, a bad size or a bad arrival.
+func checkJob(j *Job, ids map[int]bool, prev float64) error {
+	bad := func(field, msg string) error {
+		return &JobError{Job: j.ID, Field: field, Msg: msg, Kind: fleet.ErrInvalid}
 	}
-	total := 0
-	for _, s := range states {
-		if inWindow(s.ID) {
-			total++
-		}
+	switch {
+	case ids[j.ID]:
+		return bad("id", "duplicate id")
+	case j.Gang < 1:
+		return bad("gang", fmt.Sprintf("must be ≥ 1, got %d", j.Gang))
+	case !(j.Steps > 0) || math.IsInf(j.Steps, 0):
+		return bad("steps", fmt.Sprintf("must be > 0, got %v", j.Steps))
+	case !(j.Arrival >= 0) || math.IsInf(j.Arrival, 0):
+		return bad("arrival", fmt.Sprintf("must be ≥ 0, got %v", j.Arrival))
+	case j.Arrival < prev:
+		return bad("arrival", fmt.Sprintf("%v s is before the previous job's %v s: jobs must be sorted by arrival", j.Arrival, prev))
+	case j.Weight < 0 || math.IsNaN(j.Weight) || math.IsInf(j.Weight, 0):
+		return bad("weight", fmt.Sprintf("must be > 0, got %v", j.Weight))
 	}
-	if cfg.Window != nil && total == 0 {
-		return nil, fmt.Errorf("%w: window [%d, %d] holds no runnable job", fleet.ErrInvalid, cfg.Window.First, cfg.Window.Last)
-	}
+	return nil
+}
 
-	st := sched.NewRoundState(p, sched.RoundConfig{
-		RoundSeconds:  cfg.RoundSeconds,
-		ResetInterval: cfg.ResetInterval,
-		Rand:          cfg.Rand,
-		ModelOrder:    cfg.ModelOrder,
-		GavelCompat:   cfg.GavelCompat,
-	})
-	byTeam := map[string][]float64{}
-	teamBusy := func(team string) []float64 {
-		b := byTeam[team]
-		if b == nil {
-			b = make([]float64, len(models))
-			byTeam[team] = b
+// runnable returns "" for a job that can run on some model of the fleet,
+// else the reason it cannot; a job the table does not know is an error.
+func (s *simulation) runnable(j *Job, holds map[string]int) (sched.Reason, error) {
+	found, runs, fits := false, false, false
+	for _, m := range s.models {
+		v, ok := s.tp.Lookup(j.Class, j.Gang, m)
+		found = found || ok
+		if v > 0 {
+			runs = true
+			fits = fits || j.Gang <= holds[m]
 		}
-		return b
 	}
-	var (
-		active   []*jobState
-		running  []run
-		next     int
-		t        float64
-		finished int
-		idle     int
-		snapJobs []sched.Job
-	)
-	if len(states) > 0 {
-		t = states[0].Arrival
+	switch {
+	case !found:
+		return "", &JobError{Job: j.ID, Field: "class", Kind: fleet.ErrNotFound,
+			Msg: fmt.Sprintf("the throughput table has no entry for class %q with gang %d on any model of the fleet (%v)", j.Class, j.Gang, s.models)}
+	case !runs:
+		return sched.ReasonNoThroughput, nil
+	case !fits:
+		return sched.ReasonGangTooLarge, nil
 	}
-	roundStart := t
-	busy := make([]float64, len(models))
-	for finished < total {
-		if len(running) == 0 {
-			idle++
-			if cfg.GavelCompat {
-				if next < len(states) {
-					t = math.Max(t, states[next].Arrival)
-				} else {
-					st.ForceReset()
-				}
-			} else {
-				// Nothing ran: recompute the allocation now, then, if
-				// that places nothing either, wait for the next arrival.
-				st.ForceReset()
-				if (len(active) == 0 || idle > 1) && next < len(states) {
-					t = math.Max(t, states[next].Arrival)
-				}
-			}
-			if next >= len(states) && idle > 3 {
-				return nil, fmt.Errorf("simulation stuck at t=%.0f s: %d active jobs and none can be placed", t, len(active))
-			}
+	return "", nil
+}
+
+// idleRound handles a round in which nothing ran: recompute the allocation
+// and, when that cannot help, move the clock to the next arrival.
+func (s *simulation) idleRound() error {
+	s.idle++
+	if s.cfg.GavelCompat {
+		if s.next < len(s.states) {
+			s.t = math.Max(s.t, s.states[s.next].Arrival)
 		} else {
-			idle = 0
-			end := t
-			for _, r := range running {
-				end = math.Max(end, r.finish)
-			}
-			for k := range busy {
-				busy[k] = 0
-			}
-			for _, r := range running {
-				j := r.j
-				if r.failed {
-					// Gavel: no progress, no time charged, the allocation
-					// is recomputed, and the job is dropped after
-					// MaxFailedRounds failed rounds in a row.
-					st.Stale()
-					if j.failures++; j.failures >= MaxFailedRounds {
-						j.done, j.dropped = true, true
-						res.Dropped = append(res.Dropped, j.ID)
-						if inWindow(j.ID) {
-							finished++
-						}
-					}
-					continue
-				}
-				j.failures = 0
-				ran := r.finish - t
-				busy[r.col] += ran * float64(j.Gang)
-				if j.Team != "" {
-					teamBusy(j.Team)[r.col] += ran * float64(j.Gang)
-				}
-				st.Charge(j.sid, r.model, ran)
-				j.remaining -= r.steps
-				if j.remaining <= 0 {
-					j.remaining = 0
-					j.done = true
-					j.finish = r.finish
-					if inWindow(j.ID) {
-						finished++
-					}
-				}
-			}
-			res.Util = append(res.Util, UtilSample{Start: roundStart, End: end, Busy: append([]float64(nil), busy...)})
-			t = end
-			// Drop finished jobs, keeping arrival order.
-			kept := active[:0]
-			for _, j := range active {
-				if j.done {
-					continue
-				}
-				kept = append(kept, j)
-			}
-			for i := len(kept); i < len(active); i++ {
-				active[i] = nil
-			}
-			active = kept
+			s.st.ForceReset()
 		}
-		if finished >= total {
-			break
-		}
-		for next < len(states) && states[next].Arrival <= t {
-			j := states[next]
-			next++
-			active = append(active, j)
-			j.iso = isolatedTime(tp, &j.Job, models, cfg.Fleet, len(active))
-		}
-		snapJobs = snapJobs[:0]
-		for _, j := range active {
-			snapJobs = append(snapJobs, sched.Job{
-				ID: j.sid, Class: j.Class, Gang: j.Gang, Weight: j.Weight, Team: j.Team,
-				Arrival: j.Arrival, TotalSteps: j.Steps, RemainingSteps: j.remaining,
-			})
-		}
-		snap := &sched.Snapshot{Now: t, Fleet: cfg.Fleet, Nodes: cfg.Nodes, Jobs: snapJobs, Teams: cfg.Teams}
-		pl, err := st.Next(snap, tp)
-		if err != nil {
-			return nil, fmt.Errorf("policy %s at t=%.0f s: %w", p.Name(), t, err)
-		}
-		res.Rounds++
-		running = running[:0]
-		for _, r := range pl.Runs {
-			// Snapshot ids are positions in states.
-			pos, err := strconv.Atoi(r.Job)
-			if err != nil || pos < 0 || pos >= len(states) || states[pos].done || states[pos].sid != r.Job {
-				return nil, fmt.Errorf("policy %s placed unknown job %q", p.Name(), r.Job)
-			}
-			j := states[pos]
-			k, ok := col[r.Model]
-			if !ok {
-				return nil, fmt.Errorf("policy %s placed job %q on unknown model %q", p.Name(), r.Job, r.Model)
-			}
-			thr := j.tput[k]
-			if !(thr > 0) {
-				return nil, fmt.Errorf("policy %s placed job %q on %s where its throughput is 0", p.Name(), r.Job, r.Model)
-			}
-			cost := 0.0
-			if j.started && !(j.lastRound == res.Rounds-1 && j.lastModel == r.Model && sameDevices(j.lastDevs, r.Devices)) {
-				cost = cfg.RestartCost
-				j.restarts++
-			}
-			if !j.started {
-				j.started = true
-				j.start = t
-			}
-			j.lastRound, j.lastModel, j.lastDevs = res.Rounds, r.Model, r.Devices
-			// Gavel: steps = min(int(throughput × round), remaining).
-			avail := cfg.RoundSeconds - cost
-			steps := math.Floor(thr * avail)
-			failed := false
-			if cfg.GavelCompat {
-				// Gavel hands each of the gang's workers ⌊steps/gang⌋
-				// steps (the last one the rest) and counts the round as
-				// failed when a worker gets 0.
-				// (Gavel's steps are whole; a fractional remainder from a
-				// generated trace counts as one more step.)
-				failed = math.Min(steps, math.Ceil(j.remaining)) < float64(j.Gang)
-				steps = math.Min(steps, j.remaining)
-			} else {
-				if steps < 1 {
-					steps = thr * avail // a very slow job still progresses
-				}
-				steps = math.Min(steps, j.remaining)
-			}
-			running = append(running, run{j: j, model: r.Model, col: k, devs: r.Devices, steps: steps, finish: t + cost + steps/thr, failed: failed})
-		}
-		roundStart = t
-		if cfg.Progress != nil {
-			cfg.Progress(Progress{Now: t, Finished: finished, Total: total, Rounds: res.Rounds})
-		}
-		if cfg.Cancel != nil {
-			if err := cfg.Cancel(); err != nil {
-				return nil, err
-			}
+	} else {
+		// Nothing ran: recompute the allocation now, then, if that places
+		// nothing either, wait for the next arrival.
+		s.st.ForceReset()
+		if (len(s.active) == 0 || s.idle > 1) && s.next < len(s.states) {
+			s.t = math.Max(s.t, s.states[s.next].Arrival)
 		}
 	}
-	res.End = t
-	res.Allocations = st.Allocations
-	for _, s := range states {
-		if s.dropped {
+	if s.next >= len(s.states) && s.idle > 3 {
+		return fmt.Errorf("simulation stuck at t=%.0f s: %d active jobs and none can be placed", s.t, len(s.active))
+	}
+	return nil
+}
+
+// settle ends the round: charges the time each job ran, records its
+// progress and utilisation, and drops finished jobs from the active list.
+func (s *simulation) settle() {
+	s.idle = 0
+	end := s.t
+	for _, r := range s.running {
+		end = math.Max(end, r.finish)
+	}
+	for k := range s.busy {
+		s.busy[k] = 0
+	}
+	for _, r := range s.running {
+		s.settleRun(r)
+	}
+	s.res.Util = append(s.res.Util, UtilSample{Start: s.roundStart, End: end, Busy: append([]float64(nil), s.busy...)})
+	s.t = end
+	// Drop finished jobs, keeping arrival order.
+	kept := s.active[:0]
+	for _, j := range s.active {
+		if !j.done {
+			kept = append(kept, j)
+		}
+	}
+	clear(s.active[len(kept):])
+	s.active = kept
+}
+
+// settleRun books one placement of the round that ended.
+func (s *simulation) settleRun(r run) {
+	j := r.j
+	if r.failed {
+		// Gavel: no progress, no time charged, the allocation is
+		// recomputed, and the job is dropped after MaxFailedRounds failed
+		// rounds in a row.
+		s.st.Stale()
+		if j.failures++; j.failures >= MaxFailedRounds {
+			j.done, j.dropped = true, true
+			s.res.Dropped = append(s.res.Dropped, j.ID)
+			if s.inWindow(j.ID) {
+				s.finished++
+			}
+		}
+		return
+	}
+	j.failures = 0
+	ran := r.finish - s.t
+	s.busy[r.col] += ran * float64(j.Gang)
+	if j.Team != "" {
+		s.teamBusy(j.Team)[r.col] += ran * float64(j.Gang)
+	}
+	s.st.Charge(j.sid, r.model, ran)
+	j.remaining -= r.steps
+	if j.remaining <= 0 {
+		j.remaining = 0
+		j.done = true
+		j.finish = r.finish
+		if s.inWindow(j.ID) {
+			s.finished++
+		}
+	}
+}
+
+func (s *simulation) teamBusy(team string) []float64 {
+	b := s.byTeam[team]
+	if b == nil {
+		b = make([]float64, len(s.models))
+		s.byTeam[team] = b
+	}
+	return b
+}
+
+// arrive moves the jobs that arrived by now into the active list.
+func (s *simulation) arrive() {
+	for s.next < len(s.states) && s.states[s.next].Arrival <= s.t {
+		j := s.states[s.next]
+		s.next++
+		s.active = append(s.active, j)
+		j.iso = isolatedTime(s.tp, &j.Job, s.models, s.cfg.Fleet, len(s.active))
+	}
+}
+
+// plan asks the policy for the next round and turns its placements into
+// runs.
+func (s *simulation) plan() error {
+	s.snapJobs = s.snapJobs[:0]
+	for _, j := range s.active {
+		s.snapJobs = append(s.snapJobs, sched.Job{
+			ID: j.sid, Class: j.Class, Gang: j.Gang, Weight: j.Weight, Team: j.Team,
+			Arrival: j.Arrival, TotalSteps: j.Steps, RemainingSteps: j.remaining,
+		})
+	}
+	snap := &sched.Snapshot{Now: s.t, Fleet: s.cfg.Fleet, Nodes: s.cfg.Nodes, Jobs: s.snapJobs, Teams: s.cfg.Teams}
+	pl, err := s.st.Next(snap, s.tp)
+	if err != nil {
+		return fmt.Errorf("policy %s at t=%.0f s: %w", s.p.Name(), s.t, err)
+	}
+	s.res.Rounds++
+	s.running = s.running[:0]
+	for _, r := range pl.Runs {
+		rn, err := s.start(r)
+		if err != nil {
+			return err
+		}
+		s.running = append(s.running, rn)
+	}
+	s.roundStart = s.t
+	return nil
+}
+
+// start turns one placement of the round into a run: the restart it costs
+// and the steps the job makes in the round.
+func (s *simulation) start(r sched.Run) (run, error) {
+	name := s.p.Name()
+	// Snapshot ids are positions in states.
+	pos, err := strconv.Atoi(r.Job)
+	if err != nil || pos < 0 || pos >= len(s.states) || s.states[pos].done || s.states[pos].sid != r.Job {
+		return run{}, fmt.Errorf("policy %s placed unknown job %q", name, r.Job)
+	}
+	j := s.states[pos]
+	k, ok := s.col[r.Model]
+	if !ok {
+		return run{}, fmt.Errorf("policy %s placed job %q on unknown model %q", name, r.Job, r.Model)
+	}
+	thr := j.tput[k]
+	if !(thr > 0) {
+		return run{}, fmt.Errorf("policy %s placed job %q on %s where its throughput is 0", name, r.Job, r.Model)
+	}
+	cost := 0.0
+	if j.started && !(j.lastRound == s.res.Rounds-1 && j.lastModel == r.Model && sameDevices(j.lastDevs, r.Devices)) {
+		cost = s.cfg.RestartCost
+		j.restarts++
+	}
+	if !j.started {
+		j.started = true
+		j.start = s.t
+	}
+	j.lastRound, j.lastModel, j.lastDevs = s.res.Rounds, r.Model, r.Devices
+	// Gavel: steps = min(int(throughput × round), remaining).
+	avail := s.cfg.RoundSeconds - cost
+	steps := math.Floor(thr * avail)
+	failed := false
+	if s.cfg.GavelCompat {
+		// Gavel hands each of the gang's workers ⌊steps/gang⌋ steps (the
+		// last one the rest) and counts the round as failed when a worker
+		// gets 0. (Gavel's steps are whole; a fractional remainder from a
+		// generated trace counts as one more step.)
+		failed = math.Min(steps, math.Ceil(j.remaining)) < float64(j.Gang)
+		steps = math.Min(steps, j.remaining)
+	} else {
+		if steps < 1 {
+			steps = thr * avail // a very slow job still progresses
+		}
+		steps = math.Min(steps, j.remaining)
+	}
+	return run{j: j, model: r.Model, col: k, devs: r.Devices, steps: steps, finish: s.t + cost + steps/thr, failed: failed}, nil
+}
+
+func (s *simulation) progress() {
+	if s.cfg.Progress != nil {
+		s.cfg.Progress(Progress{Now: s.t, Finished: s.finished, Total: s.total, Rounds: s.res.Rounds})
+	}
+}
+
+// result collects the finished jobs and the summaries.
+func (s *simulation) result() *Result {
+	res := s.res
+	res.End = s.t
+	res.Allocations = s.st.Allocations
+	for _, js := range s.states {
+		if js.dropped {
 			continue
 		}
-		if s.done {
+		if js.done {
 			res.Jobs = append(res.Jobs, JobResult{
-				ID: s.ID, Name: s.Name, Arrival: s.Arrival, Start: s.start, Completion: s.finish,
-				JCT: s.finish - s.Arrival, Restarts: s.restarts, FTF: (s.finish - s.Arrival) / s.iso,
+				ID: js.ID, Name: js.Name, Arrival: js.Arrival, Start: js.start, Completion: js.finish,
+				JCT: js.finish - js.Arrival, Restarts: js.restarts, FTF: (js.finish - js.Arrival) / js.iso,
 			})
 		} else {
 			res.Unfinished++
 		}
 	}
 	sort.Slice(res.Jobs, func(a, b int) bool { return res.Jobs[a].ID < res.Jobs[b].ID })
-	res.Summary = summarize(res, cfg, inWindow, totalDevices)
-	res.Teams = teamResults(res, states, byTeam, cfg, inWindow)
-	if cfg.Progress != nil {
-		cfg.Progress(Progress{Now: t, Finished: finished, Total: total, Rounds: res.Rounds})
-	}
-	return res, nil
+	res.Summary = summarize(res, s.cfg, s.inWindow, s.totalDevices)
+	res.Teams = teamResults(res, s.states, s.byTeam, s.cfg, s.inWindow)
+	s.progress()
+	return res
 }
 
 // Holds is, per model, the largest gang the fleet can ever hold: its whole
