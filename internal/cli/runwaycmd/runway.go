@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	gplot "gonum.org/v1/plot"
 
+	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/forecast"
@@ -26,15 +27,18 @@ import (
 	"github.com/granaryhq/granary/internal/plot"
 )
 
+// runwayFlags are the flags of `granary runway`.
+type runwayFlags struct {
+	planFile, server, output, plotFile string
+	afrFromLedger, lifeFromLedger      bool
+	minYears                           float64
+	paths                              int
+	seed                               int64
+}
+
 // New builds `granary runway`.
 func New(env *console.Env) *cobra.Command {
-	var (
-		planFile, server, output, plotFile string
-		afrFromLedger, lifeFromLedger      bool
-		minYears                           float64
-		paths                              int
-		seed                               int64
-	)
+	var fl runwayFlags
 	cmd := &cobra.Command{
 		Use:   "runway --plan FILE",
 		Short: "Forecast how long the stockpile lasts, with error bars, and rank the levers that extend it",
@@ -55,134 +59,164 @@ omit fleet.`,
   GRANARY_TOKEN=gry_… granary runway --plan plan.yaml --server http://localhost:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := console.ParseFormat(output, console.Table, console.JSON, console.YAML)
-			if err != nil {
-				return err
-			}
-			if planFile == "" {
-				return console.Usagef("--plan FILE is required")
-			}
-			if plotFile != "" {
-				if _, err := plot.FormatOf(plotFile); err != nil {
-					return console.UsageError{Err: err}
-				}
-			}
-			opts := forecast.Options{}
-			if cmd.Flags().Changed("paths") {
-				if paths < 1 || paths > forecast.MaxPaths {
-					return console.Usagef("--paths must be between 1 and %d", forecast.MaxPaths)
-				}
-				opts.Paths = paths
-			}
-			if cmd.Flags().Changed("seed") {
-				opts.Seed = &seed
-			}
-			data, err := os.ReadFile(planFile)
-			if err != nil {
-				return console.UsageError{Err: err}
-			}
-			plan, err := forecast.ParsePlan(planFile, data)
-			if err != nil {
-				return err
-			}
-			if server != "" {
-				if len(plan.Fleet) > 0 {
-					return &fleet.InputError{Pos: fleet.Position{File: planFile, Field: "fleet"}, Msg: "the plan lists a fleet and --server reads one: remove fleet from the plan or drop --server"}
-				}
-				if lifeFromLedger {
-					var note string
-					plan.Fleet, note, err = LedgerCohorts(cmd.Context(), http.DefaultClient, server, env.Env("GRANARY_TOKEN"))
-					if err != nil {
-						return err
-					}
-					fmt.Fprintln(env.Stderr, "runway:", note)
-				} else {
-					plan.Fleet, err = LiveFleet(cmd.Context(), http.DefaultClient, server, env.Env("GRANARY_TOKEN"))
-					if err != nil {
-						return err
-					}
-				}
-			}
-			cat, err := env.Catalog()
-			if err != nil {
-				return err
-			}
-			if lifeFromLedger && server == "" {
-				return console.Usagef("--life-from-ledger needs --server (the ledger is the server's)")
-			}
-			if afrFromLedger {
-				if server == "" {
-					return console.Usagef("--afr-from-ledger needs --server (the ledger is the server's)")
-				}
-				st, err := LedgerFailures(cmd.Context(), http.DefaultClient, server, env.Env("GRANARY_TOKEN"))
-				if err != nil {
-					return err
-				}
-				for _, a := range inventory.ApplyLedgerAFR(&plan, cat, st, minYears) {
-					fmt.Fprintf(env.Stderr, "runway: afr %s %.2f%% from the %s: %s\n", a.Model, 100*a.AFR, a.Source, a.Why)
-				}
-			}
-			if server != "" {
-				// The live fleet may hold chips the forecast cannot count:
-				// say so and leave them out rather than fail.
-				kept := plan.Fleet[:0]
-				for _, h := range plan.Fleet {
-					c, err := cat.Resolve(h.Model)
-					if err != nil {
-						fmt.Fprintf(env.Stderr, "runway: leaving out %d in service + %d reserve of %s: %v\n", h.InService, h.Reserve, h.Model, err)
-						continue
-					}
-					if _, ok := c.Dense(plan.Precision); !ok {
-						fmt.Fprintf(env.Stderr, "runway: leaving out %d in service + %d reserve of %s: the catalog has no dense %s rate\n", h.InService, h.Reserve, c.Name, plan.Precision)
-						continue
-					}
-					kept = append(kept, h)
-				}
-				plan.Fleet = kept
-			}
-			if format == console.Table && env.Terminal(env.Stderr) {
-				var bar *progressbar.ProgressBar
-				opts.Progress = func(done, total int) {
-					if bar == nil {
-						bar = progressbar.NewOptions(total,
-							progressbar.OptionSetWriter(env.Stderr),
-							progressbar.OptionSetDescription("simulating"),
-							progressbar.OptionShowCount(),
-							progressbar.OptionThrottle(100*time.Millisecond),
-							progressbar.OptionClearOnFinish())
-					}
-					_ = bar.Set(done)
-					if done == total {
-						_ = bar.Finish()
-					}
-				}
-			}
-			res, err := forecast.Run(cmd.Context(), plan, cat, opts)
-			if err != nil {
-				return err
-			}
-			if plotFile != "" {
-				if err := savePlot(plotFile, res); err != nil {
-					return err
-				}
-			}
-			if format.Structured() {
-				return console.Encode(env.Stdout, format, res)
-			}
-			return writeTable(env.Stdout, planFile, res)
+			return fl.run(cmd, env)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&planFile, "plan", "", "plan file (YAML or JSON; see docs/runway.md)")
-	f.IntVar(&paths, "paths", 0, "Monte Carlo paths (overrides the plan's paths)")
-	f.Int64Var(&seed, "seed", 0, "random seed (overrides the plan's seed)")
-	f.StringVar(&server, "server", "", "read the fleet from this control plane (GET /api/v1/fleet/summary, token from $GRANARY_TOKEN)")
-	f.StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
-	f.BoolVar(&afrFromLedger, "afr-from-ledger", false, "with --server: per model, use the annual failure rate learned from the ledger (GET /api/v1/failures) unless the plan sets one")
-	f.BoolVar(&lifeFromLedger, "life-from-ledger", false, "with --server: count each device's useful life from its acquisition month, or the month the ledger first saw it (GET /api/v1/fleet/cohorts)")
-	f.Float64Var(&minYears, "afr-min-device-years", inventory.DefaultMinDeviceYears, "with --afr-from-ledger: device-years of history a model needs before its learned rate is used")
-	f.StringVar(&plotFile, "plot", "", "write the fan chart of supply vs demand and the levers as bars to FILE.svg or FILE.png")
+	f.StringVar(&fl.planFile, "plan", "", "plan file (YAML or JSON; see docs/runway.md)")
+	f.IntVar(&fl.paths, "paths", 0, "Monte Carlo paths (overrides the plan's paths)")
+	f.Int64Var(&fl.seed, "seed", 0, "random seed (overrides the plan's seed)")
+	f.StringVar(&fl.server, "server", "", "read the fleet from this control plane (GET /api/v1/fleet/summary, token from $GRANARY_TOKEN)")
+	f.StringVarP(&fl.output, "output", "o", "table", "output format: table, json or yaml")
+	f.BoolVar(&fl.afrFromLedger, "afr-from-ledger", false, "with --server: per model, use the annual failure rate learned from the ledger (GET /api/v1/failures) unless the plan sets one")
+	f.BoolVar(&fl.lifeFromLedger, "life-from-ledger", false, "with --server: count each device's useful life from its acquisition month, or the month the ledger first saw it (GET /api/v1/fleet/cohorts)")
+	f.Float64Var(&fl.minYears, "afr-min-device-years", inventory.DefaultMinDeviceYears, "with --afr-from-ledger: device-years of history a model needs before its learned rate is used")
+	f.StringVar(&fl.plotFile, "plot", "", "write the fan chart of supply vs demand and the levers as bars to FILE.svg or FILE.png")
 	return cmd
+}
+
+// run checks the flags, reads the plan (and the live fleet with --server),
+// runs the forecast and prints it.
+func (fl *runwayFlags) run(cmd *cobra.Command, env *console.Env) error {
+	format, opts, err := fl.check(cmd)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(fl.planFile)
+	if err != nil {
+		return console.UsageError{Err: err}
+	}
+	plan, err := forecast.ParsePlan(fl.planFile, data)
+	if err != nil {
+		return err
+	}
+	cat, err := env.Catalog()
+	if err != nil {
+		return err
+	}
+	if fl.server != "" {
+		if err := fl.fromServer(cmd.Context(), env, &plan, cat); err != nil {
+			return err
+		}
+	}
+	if format == console.Table && env.Terminal(env.Stderr) {
+		opts.Progress = progressBar(env.Stderr)
+	}
+	res, err := forecast.Run(cmd.Context(), plan, cat, opts)
+	if err != nil {
+		return err
+	}
+	if fl.plotFile != "" {
+		if err := savePlot(fl.plotFile, res); err != nil {
+			return err
+		}
+	}
+	if format.Structured() {
+		return console.Encode(env.Stdout, format, res)
+	}
+	return writeTable(env.Stdout, fl.planFile, res)
+}
+
+// check refuses flags that do not go together and turns the rest into the
+// forecast's options.
+func (fl *runwayFlags) check(cmd *cobra.Command) (console.Format, forecast.Options, error) {
+	opts := forecast.Options{}
+	format, err := console.ParseFormat(fl.output, console.Table, console.JSON, console.YAML)
+	if err != nil {
+		return format, opts, err
+	}
+	switch {
+	case fl.planFile == "":
+		return format, opts, console.Usagef("--plan FILE is required")
+	case fl.lifeFromLedger && fl.server == "":
+		return format, opts, console.Usagef("--life-from-ledger needs --server (the ledger is the server's)")
+	case fl.afrFromLedger && fl.server == "":
+		return format, opts, console.Usagef("--afr-from-ledger needs --server (the ledger is the server's)")
+	}
+	if fl.plotFile != "" {
+		if _, err := plot.FormatOf(fl.plotFile); err != nil {
+			return format, opts, console.UsageError{Err: err}
+		}
+	}
+	if cmd.Flags().Changed("paths") {
+		if fl.paths < 1 || fl.paths > forecast.MaxPaths {
+			return format, opts, console.Usagef("--paths must be between 1 and %d", forecast.MaxPaths)
+		}
+		opts.Paths = fl.paths
+	}
+	if cmd.Flags().Changed("seed") {
+		opts.Seed = &fl.seed
+	}
+	return format, opts, nil
+}
+
+// fromServer fills the plan's fleet (and, with --afr-from-ledger, its
+// failure rates) from a running control plane.
+func (fl *runwayFlags) fromServer(ctx context.Context, env *console.Env, plan *forecast.Plan, cat *accel.Catalog) error {
+	if len(plan.Fleet) > 0 {
+		return &fleet.InputError{Pos: fleet.Position{File: fl.planFile, Field: "fleet"}, Msg: "the plan lists a fleet and --server reads one: remove fleet from the plan or drop --server"}
+	}
+	token := env.Env("GRANARY_TOKEN")
+	var err error
+	if fl.lifeFromLedger {
+		var note string
+		plan.Fleet, note, err = LedgerCohorts(ctx, http.DefaultClient, fl.server, token)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stderr, "runway:", note)
+	} else if plan.Fleet, err = LiveFleet(ctx, http.DefaultClient, fl.server, token); err != nil {
+		return err
+	}
+	if fl.afrFromLedger {
+		st, err := LedgerFailures(ctx, http.DefaultClient, fl.server, token)
+		if err != nil {
+			return err
+		}
+		for _, a := range inventory.ApplyLedgerAFR(plan, cat, st, fl.minYears) {
+			fmt.Fprintf(env.Stderr, "runway: afr %s %.2f%% from the %s: %s\n", a.Model, 100*a.AFR, a.Source, a.Why)
+		}
+	}
+	plan.Fleet = countable(env.Stderr, plan.Fleet, cat, plan.Precision)
+	return nil
+}
+
+// countable leaves out, and names on w, the holdings of a live fleet the
+// forecast cannot count (unknown chips, no dense rate at the precision).
+func countable(w io.Writer, hs []forecast.Holding, cat *accel.Catalog, prec fleet.Precision) []forecast.Holding {
+	kept := hs[:0]
+	for _, h := range hs {
+		c, err := cat.Resolve(h.Model)
+		if err != nil {
+			fmt.Fprintf(w, "runway: leaving out %d in service + %d reserve of %s: %v\n", h.InService, h.Reserve, h.Model, err)
+			continue
+		}
+		if _, ok := c.Dense(prec); !ok {
+			fmt.Fprintf(w, "runway: leaving out %d in service + %d reserve of %s: the catalog has no dense %s rate\n", h.InService, h.Reserve, c.Name, prec)
+			continue
+		}
+		kept = append(kept, h)
+	}
+	return kept
+}
+
+// progressBar draws the forecast's progress on w.
+func progressBar(w io.Writer) func(done, total int) {
+	var bar *progressbar.ProgressBar
+	return func(done, total int) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(w),
+				progressbar.OptionSetDescription("simulating"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish())
+		}
+		_ = bar.Set(done)
+		if done == total {
+			_ = bar.Finish()
+		}
+	}
 }
 
 // summary is the part of GET /api/v1/fleet/summary the runway reads.
