@@ -138,24 +138,51 @@ func (s *Service) Report(ctx context.Context, tok Token, r AgentReport) (ReportR
 	if err := checkReport(r); err != nil {
 		return ReportResult{}, err
 	}
-	now := s.clock()
-	res := ReportResult{Node: r.Node}
+	rp := &reportPass{s: s, tok: tok, r: r, now: s.clock(), res: ReportResult{Node: r.Node}}
+	rp.save = AgentSave{Node: AgentNode{Hostname: r.Node, Token: tok.ID, LastReport: rp.now, Warnings: r.Warnings}}
+	rp.file()
+	for _, step := range []func(context.Context) error{rp.compare, rp.health, rp.disappeared} {
+		if err := step(ctx); err != nil {
+			return ReportResult{}, err
+		}
+	}
+	if err := s.store.SaveAgentReport(ctx, rp.save); err != nil {
+		return ReportResult{}, err
+	}
+	return rp.res, nil
+}
 
-	// 1. File each reported device under its key and resolve its model.
-	var (
-		reported = map[string]hwprobe.Accelerator{}
-		keys     []string
-	)
-	for _, d := range r.Devices {
+// reportPass is the state of one Report: the devices reported, the ledger's
+// view of the node, and what is to be saved.
+type reportPass struct {
+	s   *Service
+	tok Token
+	r   AgentReport
+	now time.Time
+	res ReportResult
+
+	reported map[string]hwprobe.Accelerator // by key
+	keys     []string                       // of reported, sorted
+	onNode   []Device                       // the ledger's devices on the node
+	ledger   map[string]Device              // onNode plus adopted and created
+	prev     map[string]*DeviceHealth       // each device's previous report
+	save     AgentSave
+}
+
+// file files each reported device under its key and resolves its model;
+// devices that cannot be filed are listed as ignored.
+func (rp *reportPass) file() {
+	rp.reported = map[string]hwprobe.Accelerator{}
+	for _, d := range rp.r.Devices {
 		ign := func(why string) {
-			res.Ignored = append(res.Ignored, IgnoredDevice{Index: d.Index, Tool: d.Tool, Serial: d.Key(), Reason: why})
+			rp.res.Ignored = append(rp.res.Ignored, IgnoredDevice{Index: d.Index, Tool: d.Tool, Serial: d.Key(), Reason: why})
 		}
 		k := d.Key()
 		if msg := checkSerial(k); msg != "" {
 			ign(msg)
 			continue
 		}
-		if _, dup := reported[k]; dup {
+		if _, dup := rp.reported[k]; dup {
 			ign("serial reported twice in one report")
 			continue
 		}
@@ -163,123 +190,141 @@ func (s *Service) Report(ctx context.Context, tok Token, r AgentReport) (ReportR
 		if name == "" {
 			name = d.Product
 		}
-		c, err := s.cat.Resolve(name)
+		c, err := rp.s.cat.Resolve(name)
 		if err != nil {
 			ign("model: " + modelMsg(err))
 			continue
 		}
 		d.Model = c.ID
-		reported[k] = d
-		keys = append(keys, k)
+		rp.reported[k] = d
+		rp.keys = append(rp.keys, k)
 	}
-	slices.Sort(keys)
-	res.Seen = len(keys)
+	slices.Sort(rp.keys)
+	rp.res.Seen = len(rp.keys)
+}
 
-	// 2. Compare with the ledger: on this node, elsewhere, or new.
-	onNode, err := s.store.Devices(ctx, Filter{Node: r.Node})
-	if err != nil {
-		return ReportResult{}, err
+// compare sets each reported device against the ledger: on this node, on
+// no node (adopted), on another node (a conflict), or new (created).
+func (rp *reportPass) compare(ctx context.Context) error {
+	s, r := rp.s, rp.r
+	var err error
+	if rp.onNode, err = s.store.Devices(ctx, Filter{Node: r.Node}); err != nil {
+		return err
 	}
-	ledger := map[string]Device{}
-	for _, d := range onNode {
-		ledger[d.Serial] = d
+	rp.ledger = map[string]Device{}
+	for _, d := range rp.onNode {
+		rp.ledger[d.Serial] = d
 	}
-	existing, err := s.store.ExistingSerials(ctx, keys)
+	existing, err := s.store.ExistingSerials(ctx, rp.keys)
 	if err != nil {
-		return ReportResult{}, err
+		return err
 	}
 	known := map[string]bool{}
 	for _, k := range existing {
 		known[k] = true
 	}
-	save := AgentSave{Node: AgentNode{Hostname: r.Node, Token: tok.ID, LastReport: now, Warnings: r.Warnings}}
 	var batch Batch
-	for _, k := range keys {
-		if _, ok := ledger[k]; ok {
+	for _, k := range rp.keys {
+		if _, ok := rp.ledger[k]; ok {
 			continue
 		}
 		if known[k] {
-			d, err := s.store.Device(ctx, k)
-			if err != nil {
-				return ReportResult{}, err
+			if err := rp.elsewhere(ctx, k); err != nil {
+				return err
 			}
-			if d.Node == "" {
-				save.Adopt = append(save.Adopt, k)
-				res.Adopted = append(res.Adopted, k)
-				ledger[k] = d
-				continue
-			}
-			c := Conflict{Serial: k, Node: r.Node, LedgerNode: d.Node, FirstAt: now, LastAt: now}
-			save.Conflicts = append(save.Conflicts, c)
-			res.Conflicts = append(res.Conflicts, c)
 			continue
 		}
-		p := reported[k]
-		d := Device{Serial: k, Model: p.Model, Node: r.Node, Site: r.Site, State: fleet.InService, UpdatedAt: now, Labels: probeLabels(p)}
+		p := rp.reported[k]
+		d := Device{Serial: k, Model: p.Model, Node: r.Node, Site: r.Site, State: fleet.InService, UpdatedAt: rp.now, Labels: probeLabels(p)}
 		batch.Devices = append(batch.Devices, d)
 		batch.Events = append(batch.Events, Event{Serial: k, To: fleet.InService,
-			Reason: fmt.Sprintf("discovered by agent on %s (%s: %s at %s)", r.Node, p.Tool, p.Product, orUnknown(p.PCIBus)), Actor: tok.ID, At: now})
-		res.Created = append(res.Created, k)
-		ledger[k] = d
+			Reason: fmt.Sprintf("discovered by agent on %s (%s: %s at %s)", r.Node, p.Tool, p.Product, orUnknown(p.PCIBus)), Actor: rp.tok.ID, At: rp.now})
+		rp.res.Created = append(rp.res.Created, k)
+		rp.ledger[k] = d
 	}
-	if len(batch.Devices) > 0 {
-		batch.Nodes = []Node{{Hostname: r.Node, Site: r.Site}}
-		if err := s.store.Insert(ctx, batch); err != nil {
-			return ReportResult{}, err
-		}
+	if len(batch.Devices) == 0 {
+		return nil
 	}
+	batch.Nodes = []Node{{Hostname: r.Node, Site: r.Site}}
+	return s.store.Insert(ctx, batch)
+}
 
-	// 3. Health rules, against each device's previous report.
+// elsewhere handles a reported serial the ledger holds off this node: a
+// device on no node is adopted, one on another node is a conflict.
+func (rp *reportPass) elsewhere(ctx context.Context, k string) error {
+	d, err := rp.s.store.Device(ctx, k)
+	if err != nil {
+		return err
+	}
+	if d.Node == "" {
+		rp.save.Adopt = append(rp.save.Adopt, k)
+		rp.res.Adopted = append(rp.res.Adopted, k)
+		rp.ledger[k] = d
+		return nil
+	}
+	c := Conflict{Serial: k, Node: rp.r.Node, LedgerNode: d.Node, FirstAt: rp.now, LastAt: rp.now}
+	rp.save.Conflicts = append(rp.save.Conflicts, c)
+	rp.res.Conflicts = append(rp.res.Conflicts, c)
+	return nil
+}
+
+// health applies the health rules to each device against its previous
+// report.
+func (rp *reportPass) health(ctx context.Context) error {
+	s, r := rp.s, rp.r
 	prevs, err := s.store.DeviceHealth(ctx, r.Node)
 	if err != nil {
-		return ReportResult{}, err
+		return err
 	}
-	prev := map[string]*DeviceHealth{}
+	rp.prev = map[string]*DeviceHealth{}
 	for i := range prevs {
-		prev[prevs[i].Serial] = &prevs[i]
+		rp.prev[prevs[i].Serial] = &prevs[i]
 	}
-	for _, k := range keys {
-		d, ok := ledger[k]
+	for _, k := range rp.keys {
+		d, ok := rp.ledger[k]
 		if !ok {
 			continue // a conflict
 		}
-		p := reported[k]
-		v := s.rules.Evaluate(prev[k], p)
-		save.Health = append(save.Health, DeviceHealth{Serial: k, Node: r.Node, Model: d.Model, At: now, Probe: p, ThermalStreak: ThermalStreak(prev[k], p.Health)})
+		p := rp.reported[k]
+		v := s.rules.Evaluate(rp.prev[k], p)
+		rp.save.Health = append(rp.save.Health, DeviceHealth{Serial: k, Node: r.Node, Model: d.Model, At: rp.now, Probe: p, ThermalStreak: ThermalStreak(rp.prev[k], p.Health)})
 		if v.To != "" {
-			if err := s.agentMove(ctx, &res, k, v.To, "agent "+r.Node+": "+v.Reason, tok.ID); err != nil {
-				return ReportResult{}, err
+			if err := s.agentMove(ctx, &rp.res, k, v.To, "agent "+r.Node+": "+v.Reason, rp.tok.ID); err != nil {
+				return err
 			}
 		}
 	}
-	save.Node.Devices = len(save.Health)
+	rp.save.Node.Devices = len(rp.save.Health)
+	return nil
+}
 
-	// 4. Devices this node had that a clean tool run no longer lists.
-	if s.rules.Disappeared {
-		clean := map[string]bool{}
-		for _, t := range r.Tools {
-			if t.Clean {
-				clean[strings.ToLower(t.Vendor)] = true
-			}
-		}
-		for _, d := range onNode {
-			if _, ok := reported[d.Serial]; ok || prev[d.Serial] == nil {
-				continue // still here, or never reported by an agent
-			}
-			if !clean[prev[d.Serial].Probe.Vendor] {
-				continue
-			}
-			reason := fmt.Sprintf("agent %s: disappeared: %s no longer lists it (last seen %s at %s)", r.Node,
-				prev[d.Serial].Probe.Tool, prev[d.Serial].At.Format(time.RFC3339), orUnknown(prev[d.Serial].Probe.PCIBus))
-			if err := s.agentMove(ctx, &res, d.Serial, fleet.Maintenance, reason, tok.ID); err != nil {
-				return ReportResult{}, err
-			}
+// disappeared moves to maintenance the devices this node had that a clean
+// run of their tool no longer lists.
+func (rp *reportPass) disappeared(ctx context.Context) error {
+	if !rp.s.rules.Disappeared {
+		return nil
+	}
+	clean := map[string]bool{}
+	for _, t := range rp.r.Tools {
+		if t.Clean {
+			clean[strings.ToLower(t.Vendor)] = true
 		}
 	}
-	if err := s.store.SaveAgentReport(ctx, save); err != nil {
-		return ReportResult{}, err
+	for _, d := range rp.onNode {
+		last := rp.prev[d.Serial]
+		if _, ok := rp.reported[d.Serial]; ok || last == nil {
+			continue // still here, or never reported by an agent
+		}
+		if !clean[last.Probe.Vendor] {
+			continue
+		}
+		reason := fmt.Sprintf("agent %s: disappeared: %s no longer lists it (last seen %s at %s)", rp.r.Node,
+			last.Probe.Tool, last.At.Format(time.RFC3339), orUnknown(last.Probe.PCIBus))
+		if err := rp.s.agentMove(ctx, &rp.res, d.Serial, fleet.Maintenance, reason, rp.tok.ID); err != nil {
+			return err
+		}
 	}
-	return res, nil
+	return nil
 }
 
 // agentMove changes a device's state if it is in service or in reserve.
