@@ -202,40 +202,30 @@ func stamp(t time.Time) string {
 }
 
 func tokenRevokeCmd(c *tokenConn) *cobra.Command {
-	return &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke a token: refused from the next request on, still listed as revoked",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, done, err := c.admin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := adm.RevokeToken(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.Env.Stderr, "token %s revoked\n", args[0])
-			return nil
-		},
-	}
+	return tokenEndCmd(c, "revoke ID", "Revoke a token: refused from the next request on, still listed as revoked", "revoked", tokenAdmin.RevokeToken)
 }
 
 func tokenDeleteCmd(c *tokenConn) *cobra.Command {
+	return tokenEndCmd(c, "delete ID", "Delete a token: refused from the next request on, and no longer listed", "deleted", tokenAdmin.DeleteToken)
+}
+
+// tokenEndCmd builds a command that ends a token's life with end (revoke or
+// delete) and says so in done.
+func tokenEndCmd(c *tokenConn, use, short, done string, end func(tokenAdmin, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a token: refused from the next request on, and no longer listed",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, done, err := c.admin(cmd.Context())
+			adm, closeAdm, err := c.admin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer done()
-			if err := adm.DeleteToken(cmd.Context(), args[0]); err != nil {
+			defer closeAdm()
+			if err := end(adm, cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.Env.Stderr, "token %s deleted\n", args[0])
+			fmt.Fprintf(c.Env.Stderr, "token %s %s\n", args[0], done)
 			return nil
 		},
 	}
