@@ -213,110 +213,159 @@ func (l *Loop) Round(ctx context.Context) (Report, error) {
 }
 
 func (l *Loop) round(ctx context.Context) (Report, error) {
-	start := l.cfg.Wall()
-	now := l.clock.Now().UTC().Truncate(time.Microsecond)
-	var rep Report
-
-	// 0. After a restart: the round sequence and the scheduler's memory
-	// (attained service, deficits, the allocation in force) as saved with
-	// the last round, so the next allocation is the one an uninterrupted
-	// server would make.
-	if !l.resumed {
-		last, err := l.store.LastRound(ctx)
-		if err != nil {
-			return rep, fmt.Errorf("control: reading the last round: %w", err)
-		}
-		l.rounds = last.Seq
-		if last.State != nil {
-			if err := l.planner.Restore(last.State); err != nil {
-				// A state this version cannot read: start afresh (the
-				// allocation is recomputed) rather than never schedule.
-				l.log.WarnContext(ctx, "scheduler state of the last round not restored; starting afresh", "round", last.Seq, "err", err)
-			}
-		}
-		l.resumed = true
+	w := &roundWork{start: l.cfg.Wall(), now: l.clock.Now().UTC().Truncate(time.Microsecond)}
+	steps := []func(context.Context, *roundWork) error{
+		l.resume,   // 0. after a restart, the state saved with the last round
+		l.observe,  // 1. what happened since the last round
+		l.snapshot, // 2. the fleet, the active jobs and the teams
+		l.account,  // 3. progress, completions, lost devices
+		l.plan,     // 4. the planner's placements
+		l.decide,   // 5. each job's next state, and the runs to enact
+		l.persist,  //    saved in one transaction with the scheduler's state
+		l.enact,    // 6. the backend carries the runs out
 	}
+	for _, step := range steps {
+		if err := step(ctx, w); err != nil {
+			return w.rep, err
+		}
+	}
+	l.m.observe(w.rep.Round, w.rep.Plan, w.waiting, w.teams)
+	l.log.DebugContext(ctx, "scheduling round", "at", w.now, "running", w.rep.Round.Running, "waiting", w.rep.Round.Waiting,
+		"finished", len(w.rep.Finished), "failed_devices", len(w.rep.Failed), "duration", w.rep.Round.Duration)
+	return w.rep, nil
+}
 
-	// 1. What happened since the last round.
-	obs, err := l.backend.Observe(ctx, now)
+// roundWork is what one round's steps hand each other.
+type roundWork struct {
+	start time.Time // wall clock, for the round's duration
+	now   time.Time // scheduling clock
+	rep   Report
+
+	obs       Observation
+	lostState map[string]string // serial → why its job lost it
+	devs      []jobs.Device
+	active    []jobs.Job // updated in place by the steps
+	before    []jobs.Job // active as read
+	teams     []jobs.Team
+	events    [][]jobs.Event // per active job
+	updates   []jobs.Update
+	runs      []Run
+	waiting   map[string]int // per team
+}
+
+// resume restores, once after a restart, the round sequence and the
+// scheduler's memory (attained service, deficits, the allocation in force)
+// as saved with the last round, so the next allocation is the one an
+// uninterrupted server would make.
+func (l *Loop) resume(ctx context.Context, _ *roundWork) error {
+	if l.resumed {
+		return nil
+	}
+	last, err := l.store.LastRound(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("control: observing the backend: %w", err)
+		return fmt.Errorf("control: reading the last round: %w", err)
 	}
-	lostState := map[string]string{}
+	l.rounds = last.Seq
+	if last.State != nil {
+		if err := l.planner.Restore(last.State); err != nil {
+			// A state this version cannot read: start afresh (the
+			// allocation is recomputed) rather than never schedule.
+			l.log.WarnContext(ctx, "scheduler state of the last round not restored; starting afresh", "round", last.Seq, "err", err)
+		}
+	}
+	l.resumed = true
+	return nil
+}
+
+// observe asks the backend what happened and records failed devices in the
+// ledger.
+func (l *Loop) observe(ctx context.Context, w *roundWork) error {
+	obs, err := l.backend.Observe(ctx, w.now)
+	if err != nil {
+		return fmt.Errorf("control: observing the backend: %w", err)
+	}
+	w.obs = obs
+	w.lostState = map[string]string{}
 	for _, f := range obs.Failed {
 		err := l.ledger.SetState(ctx, f.Serial, fleet.Failed, f.Reason)
 		if err != nil && !errors.Is(err, fleet.ErrConflict) {
-			return rep, fmt.Errorf("control: recording the failure of %s: %w", f.Serial, err)
+			return fmt.Errorf("control: recording the failure of %s: %w", f.Serial, err)
 		}
-		lostState[f.Serial] = string(fleet.Failed)
-		rep.Failed = append(rep.Failed, f)
+		w.lostState[f.Serial] = string(fleet.Failed)
+		w.rep.Failed = append(w.rep.Failed, f)
 	}
+	return nil
+}
 
-	// 2. Snapshot.
-	devs, err := l.ledger.InService(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("control: reading the fleet: %w", err)
+// snapshot reads the devices in service, the active jobs and the teams.
+func (l *Loop) snapshot(ctx context.Context, w *roundWork) error {
+	var err error
+	if w.devs, err = l.ledger.InService(ctx); err != nil {
+		return fmt.Errorf("control: reading the fleet: %w", err)
 	}
-	active, err := l.store.Jobs(ctx, jobs.Filter{States: activeStates})
-	if err != nil {
-		return rep, fmt.Errorf("control: reading jobs: %w", err)
+	if w.active, err = l.store.Jobs(ctx, jobs.Filter{States: activeStates}); err != nil {
+		return fmt.Errorf("control: reading jobs: %w", err)
 	}
-	teams, err := l.store.Teams(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("control: reading teams: %w", err)
+	if w.teams, err = l.store.Teams(ctx); err != nil {
+		return fmt.Errorf("control: reading teams: %w", err)
 	}
-	inService := make(map[string]bool, len(devs))
-	for _, d := range devs {
+	w.before = slices.Clone(w.active)
+	return nil
+}
+
+// account books each running job's progress (charging the planner's
+// attained service), its completion, and the devices it lost.
+func (l *Loop) account(_ context.Context, w *roundWork) error {
+	inService := make(map[string]bool, len(w.devs))
+	for _, d := range w.devs {
 		inService[d.Serial] = true
 	}
-	before := make([]jobs.Job, len(active))
-	copy(before, active)
-
-	// 3. Progress, completions, lost devices.
-	events := make([][]jobs.Event, len(active))
-	prog := make(map[string]jobs.Progress, len(obs.Progress))
-	for _, p := range obs.Progress {
+	w.events = make([][]jobs.Event, len(w.active))
+	prog := make(map[string]jobs.Progress, len(w.obs.Progress))
+	for _, p := range w.obs.Progress {
 		prog[p.JobID] = p
 	}
-	for i := range active {
-		j := &active[i]
+	for i := range w.active {
+		j := &w.active[i]
 		if p, ok := prog[j.ID]; ok && j.State == jobs.Running {
 			if p.RanSeconds > 0 && p.Model != "" {
 				l.planner.Charge(j.ID, p.Model, p.RanSeconds)
 			}
-			events[i] = append(events[i], jobs.Observe(j, p)...)
+			w.events[i] = append(w.events[i], jobs.Observe(j, p)...)
 			if j.State == jobs.Completed {
-				rep.Finished = append(rep.Finished, j.ID)
+				w.rep.Finished = append(w.rep.Finished, j.ID)
 				continue
 			}
 		}
-		if j.Placement != nil {
-			for _, s := range j.Placement.Devices {
-				if !inService[s] {
-					if _, ok := lostState[s]; !ok {
-						lostState[s] = "out of service"
-					}
-				}
-			}
-			events[i] = append(events[i], jobs.DevicesLost(j, now, lostState)...)
+		if j.Placement == nil {
+			continue
 		}
+		for _, s := range j.Placement.Devices {
+			if _, ok := w.lostState[s]; !ok && !inService[s] {
+				w.lostState[s] = "out of service"
+			}
+		}
+		w.events[i] = append(w.events[i], jobs.DevicesLost(j, w.now, w.lostState)...)
 	}
+	return nil
+}
 
-	// 4. Plan.
-	plan, err := l.planner.Plan(jobs.Input{Now: now, Devices: devs, Jobs: active, Teams: teams})
+func (l *Loop) plan(_ context.Context, w *roundWork) error {
+	plan, err := l.planner.Plan(jobs.Input{Now: w.now, Devices: w.devs, Jobs: w.active, Teams: w.teams})
 	if err != nil {
-		return rep, fmt.Errorf("control: planning: %w", err)
+		return fmt.Errorf("control: planning: %w", err)
 	}
-	rep.Plan = plan
+	w.rep.Plan = plan
+	return nil
+}
 
-	// 5. Decide and persist.
-	var (
-		updates []jobs.Update
-		runs    []Run
-		waiting = map[string]int{}
-	)
-	for i := range active {
-		j := &active[i]
+// decide moves each active job to its next state under the plan and
+// collects the updates to save and the runs to enact.
+func (l *Loop) decide(_ context.Context, w *roundWork) error {
+	plan := w.rep.Plan
+	w.waiting = map[string]int{}
+	for i := range w.active {
+		j := &w.active[i]
 		moved := false
 		if j.State.Active() {
 			var pl *jobs.Placement
@@ -324,43 +373,49 @@ func (l *Loop) round(ctx context.Context) (Report, error) {
 				pl = &p
 			}
 			var evs []jobs.Event
-			evs, moved = jobs.Decide(j, now, pl, plan.Why[j.ID], l.cfg.Planner.Names)
-			events[i] = append(events[i], evs...)
+			evs, moved = jobs.Decide(j, w.now, pl, plan.Why[j.ID], l.cfg.Planner.Names)
+			w.events[i] = append(w.events[i], evs...)
 			if j.State == jobs.Running {
-				runs = append(runs, Run{Job: j.ID, Model: j.Placement.Model, Devices: slices.Clone(j.Placement.Devices),
+				w.runs = append(w.runs, Run{Job: j.ID, Model: j.Placement.Model, Devices: slices.Clone(j.Placement.Devices),
 					StepsPerSecond: j.Placement.StepsPerSecond, StepsDone: j.StepsDone, CheckpointSteps: j.CheckpointSteps,
 					TotalSteps: j.TotalSteps, Restart: moved})
 			} else {
-				waiting[j.Team]++
+				w.waiting[j.Team]++
 			}
 		}
-		if moved || len(events[i]) > 0 || changed(&before[i], j) {
-			u := jobs.Update{Job: *j, Events: events[i], Moved: moved || placementChanged(&before[i], j)}
-			u.Progress = !u.Moved && len(u.Events) == 0 && onlyProgress(&before[i], j)
-			updates = append(updates, u)
+		if moved || len(w.events[i]) > 0 || changed(&w.before[i], j) {
+			u := jobs.Update{Job: *j, Events: w.events[i], Moved: moved || placementChanged(&w.before[i], j)}
+			u.Progress = !u.Moved && len(u.Events) == 0 && onlyProgress(&w.before[i], j)
+			w.updates = append(w.updates, u)
 		}
 	}
-	round := jobs.Round{At: now, Policy: l.planner.Policy(), Running: len(runs), Waiting: len(active) - len(runs) - len(rep.Finished)}
+	return nil
+}
+
+// persist saves the round, the job updates and the scheduler's state in one
+// transaction.
+func (l *Loop) persist(ctx context.Context, w *roundWork) error {
+	round := jobs.Round{At: w.now, Policy: l.planner.Policy(), Running: len(w.runs), Waiting: len(w.active) - len(w.runs) - len(w.rep.Finished)}
+	var err error
 	if round.State, err = l.planner.State(); err != nil {
-		return rep, fmt.Errorf("control: encoding the scheduler's state: %w", err)
+		return fmt.Errorf("control: encoding the scheduler's state: %w", err)
 	}
-	round.Duration = l.cfg.Wall().Sub(start)
-	if err := l.store.SaveRound(ctx, round, updates); err != nil {
-		return rep, fmt.Errorf("control: saving the round: %w", err)
+	round.Duration = l.cfg.Wall().Sub(w.start)
+	if err := l.store.SaveRound(ctx, round, w.updates); err != nil {
+		return fmt.Errorf("control: saving the round: %w", err)
 	}
-	round.Duration = l.cfg.Wall().Sub(start)
+	round.Duration = l.cfg.Wall().Sub(w.start)
 	l.rounds++
 	round.Seq = l.rounds
-	rep.Round = round
+	w.rep.Round = round
+	return nil
+}
 
-	// 6. Enact.
-	if err := l.backend.Enact(ctx, Enactment{Now: now, Devices: devs, Runs: runs}); err != nil {
-		return rep, fmt.Errorf("control: enacting: %w", err)
+func (l *Loop) enact(ctx context.Context, w *roundWork) error {
+	if err := l.backend.Enact(ctx, Enactment{Now: w.now, Devices: w.devs, Runs: w.runs}); err != nil {
+		return fmt.Errorf("control: enacting: %w", err)
 	}
-	l.m.observe(round, plan, waiting, teams)
-	l.log.DebugContext(ctx, "scheduling round", "at", now, "running", round.Running, "waiting", round.Waiting,
-		"finished", len(rep.Finished), "failed_devices", len(rep.Failed), "duration", round.Duration)
-	return rep, nil
+	return nil
 }
 
 func placementChanged(a, b *jobs.Job) bool {
