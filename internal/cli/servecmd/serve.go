@@ -9,7 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/granaryhq/granary/internal/store"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -30,6 +30,7 @@ import (
 	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/k8s/kubeserve"
+	"github.com/granaryhq/granary/internal/store"
 	"github.com/granaryhq/granary/internal/web"
 )
 
@@ -171,31 +172,17 @@ the file.`,
 // Run serves until ctx ends. Logs go to env.Stderr; the URL and, once, the
 // admin token go to env.Stdout.
 func Run(ctx context.Context, env *console.Env, cfg Config) error {
-	level, err := parseLevel(cfg.LogLevel)
+	log, h, err := newLogger(env, cfg)
 	if err != nil {
 		return err
 	}
-	var h slog.Handler = slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})
-	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level})
-	}
-	log := slog.New(h)
-
 	cat, err := env.Catalog()
 	if err != nil {
 		return err
 	}
-	var rules *inventory.HealthRules
-	if cfg.HealthRules != "" {
-		data, err := os.ReadFile(cfg.HealthRules)
-		if err != nil {
-			return console.UsageError{Err: err}
-		}
-		r, err := inventory.ParseHealthRules(cfg.HealthRules, data)
-		if err != nil {
-			return err
-		}
-		rules = &r
+	rules, err := loadHealthRules(cfg.HealthRules)
+	if err != nil {
+		return err
 	}
 	// Bind first: a start that cannot listen must fail before it mints the
 	// bootstrap admin token, whose secret nobody would ever see.
@@ -219,50 +206,14 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	bootstrap := env.Env("GRANARY_BOOTSTRAP_TOKEN")
-	tok, secret, created, err := ledger.Bootstrap(ctx, bootstrap)
-	kept := "" // the demo's token file
-	if err != nil {
-		return fmt.Errorf("creating the first admin token: %w", err)
-	}
-
-	if cfg.Demo {
-		if err := seedDemo(ctx, log, ledger, st, cfg); err != nil {
-			return err
-		}
-		if bootstrap == "" {
-			if tok, secret, kept, err = demoToken(ctx, ledger, cfg.DB, tok, secret, created); err != nil {
-				return err
-			}
-		}
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lcfg := live.Config{Store: st, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
-		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed}
-	var kube *kubeserve.Kube
-	if cfg.Kube {
-		kube, err = kubeserve.Connect(kubeserve.Config{Kubeconfig: cfg.Kubeconfig, Getenv: env.Env, LeaseDuration: cfg.Lease,
-			Ledger: ledger, Catalog: cat, Log: log, Registry: reg})
-		if err != nil {
-			return console.Usagef("--kube: %v", err)
-		}
-		lcfg.Backend = kube.Backend
-	}
-	live, err := live.New(ctx, lcfg)
+	admin, err := adminToken(ctx, env, log, ledger, st, cfg)
 	if err != nil {
 		return err
 	}
-	page, err := web.New(ledger, log, nil, web.WithJobs(live, live.Service), web.WithFailures(ledger))
+	handler, schedule, err := assemble(ctx, env, cfg, st, ledger, cat, log)
 	if err != nil {
 		return err
 	}
-	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: ready(st.Ping, live.Loop.Healthy), Page: page, Register: []func(*api.Registrar){live.Register}})
-	if err != nil {
-		return err
-	}
-
 	url := "http://" + ln.Addr().String()
 	srv := &http.Server{
 		Handler:           handler,
@@ -271,29 +222,132 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	out := env.Stdout
+	printBanner(env.Stdout, url, admin, cfg.Demo)
+	log.Info("serving", "url", url)
+	return serve(ctx, log, srv, ln, schedule, cfg.Shutdown)
+}
+
+func newLogger(env *console.Env, cfg Config) (*slog.Logger, slog.Handler, error) {
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, nil, err
+	}
+	var h slog.Handler = slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level})
+	}
+	return slog.New(h), h, nil
+}
+
+// loadHealthRules reads --health-rules; nil means the defaults.
+func loadHealthRules(file string) (*inventory.HealthRules, error) {
+	if file == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, console.UsageError{Err: err}
+	}
+	r, err := inventory.ParseHealthRules(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// admin is the admin token a start prints, if any.
+type admin struct {
+	tok       inventory.Token
+	secret    string
+	created   bool   // minted by this start
+	bootstrap string // GRANARY_BOOTSTRAP_TOKEN
+	kept      string // the demo's token file
+}
+
+// adminToken makes the first admin token on an empty store and, with
+// --demo, seeds the stockpile and reuses the demo's token.
+func adminToken(ctx context.Context, env *console.Env, log *slog.Logger, ledger *inventory.Service, st inventory.Store, cfg Config) (admin, error) {
+	a := admin{bootstrap: env.Env("GRANARY_BOOTSTRAP_TOKEN")}
+	var err error
+	if a.tok, a.secret, a.created, err = ledger.Bootstrap(ctx, a.bootstrap); err != nil {
+		return a, fmt.Errorf("creating the first admin token: %w", err)
+	}
+	if !cfg.Demo {
+		return a, nil
+	}
+	if err := seedDemo(ctx, log, ledger, st, cfg); err != nil {
+		return a, err
+	}
+	if a.bootstrap == "" {
+		a.tok, a.secret, a.kept, err = demoToken(ctx, ledger, cfg.DB, a.tok, a.secret, a.created)
+	}
+	return a, err
+}
+
+// assemble wires the live scheduler (on the simulated backend, or on a
+// Kubernetes cluster with --kube), the pages and the API; schedule runs the
+// scheduler until its context ends.
+func assemble(ctx context.Context, env *console.Env, cfg Config, st store.Store, ledger *inventory.Service, cat *accel.Catalog, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lcfg := live.Config{Store: st, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
+		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed}
+	var kube *kubeserve.Kube
+	if cfg.Kube {
+		var err error
+		kube, err = kubeserve.Connect(kubeserve.Config{Kubeconfig: cfg.Kubeconfig, Getenv: env.Env, LeaseDuration: cfg.Lease,
+			Ledger: ledger, Catalog: cat, Log: log, Registry: reg})
+		if err != nil {
+			return nil, nil, console.Usagef("--kube: %v", err)
+		}
+		lcfg.Backend = kube.Backend
+	}
+	lv, err := live.New(ctx, lcfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	page, err := web.New(ledger, log, nil, web.WithJobs(lv, lv.Service), web.WithFailures(ledger))
+	if err != nil {
+		return nil, nil, err
+	}
+	handler, err := api.New(api.Options{Ledger: ledger, Logger: log, Registry: reg, Ready: ready(st.Ping, lv.Loop.Healthy), Page: page, Register: []func(*api.Registrar){lv.Register}})
+	if err != nil {
+		return nil, nil, err
+	}
+	schedule := lv.Run
+	if kube != nil {
+		schedule = func(ctx context.Context) error { return kube.Run(ctx, lv.Run) }
+	}
+	return handler, schedule, nil
+}
+
+// printBanner tells the user where Granary serves and how to reach it.
+func printBanner(out io.Writer, url string, a admin, demo bool) {
 	fmt.Fprintf(out, "Granary is serving on %s\n", url)
 	fmt.Fprintf(out, "  export GRANARY_SERVER=%s\n", url)
 	switch {
-	case created && bootstrap != "" && secret == bootstrap:
-		fmt.Fprintf(out, "Admin token %s is the value of GRANARY_BOOTSTRAP_TOKEN.\n", tok.ID)
+	case a.created && a.bootstrap != "" && a.secret == a.bootstrap:
+		fmt.Fprintf(out, "Admin token %s is the value of GRANARY_BOOTSTRAP_TOKEN.\n", a.tok.ID)
 		fmt.Fprintf(out, "  export GRANARY_TOKEN=\"$GRANARY_BOOTSTRAP_TOKEN\"\n")
-	case kept != "":
-		fmt.Fprintf(out, "Admin token of the demo (kept in %s): %s\n", kept, secret)
-		fmt.Fprintf(out, "  export GRANARY_TOKEN=%s\n", secret)
-	case created:
-		fmt.Fprintf(out, "Admin token (shown once, store it now): %s\n", secret)
-		fmt.Fprintf(out, "  export GRANARY_TOKEN=%s\n", secret)
+	case a.kept != "":
+		fmt.Fprintf(out, "Admin token of the demo (kept in %s): %s\n", a.kept, a.secret)
+		fmt.Fprintf(out, "  export GRANARY_TOKEN=%s\n", a.secret)
+	case a.created:
+		fmt.Fprintf(out, "Admin token (shown once, store it now): %s\n", a.secret)
+		fmt.Fprintf(out, "  export GRANARY_TOKEN=%s\n", a.secret)
 	}
-	if cfg.Demo {
+	if demo {
 		fmt.Fprintf(out, "Open %s/ for the fleet summary, or try:\n  curl -H \"Authorization: Bearer $GRANARY_TOKEN\" %s/api/v1/fleet/summary\n", url, url)
 		fmt.Fprintf(out, "Jobs of the demo teams arrive continuously: %s/jobs, or granary jobs list / granary teams list.\n", url)
 	}
 	if f, ok := out.(interface{ Sync() error }); ok {
 		_ = f.Sync()
 	}
-	log.Info("serving", "url", url)
+}
 
+// serve answers on ln and runs schedule until ctx ends, then shuts down
+// gracefully; a scheduler that stops for good stops the process too.
+func serve(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Listener, schedule func(context.Context) error, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	schedCtx, stopSched := context.WithCancel(ctx)
@@ -301,13 +355,7 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	schedErr := make(chan error, 1)
 	go func() {
 		defer close(schedDone)
-		var err error
-		if kube != nil {
-			err = kube.Run(schedCtx, live.Run)
-		} else {
-			err = live.Run(schedCtx)
-		}
-		if err != nil && schedCtx.Err() == nil {
+		if err := schedule(schedCtx); err != nil && schedCtx.Err() == nil {
 			// Scheduling stopped for good while the API would go on
 			// answering: fail the process so its supervisor restarts it.
 			schedErr <- err
@@ -319,14 +367,14 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 		return fmt.Errorf("serving: %w", err)
 	case err := <-schedErr:
 		log.Error("scheduling stopped", "err", err)
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()
 		_ = srv.Shutdown(sctx) // the scheduling error is the one to report
 		return fmt.Errorf("scheduling: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", cfg.Shutdown)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown)
+	log.Info("shutting down", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
