@@ -5,25 +5,28 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/granaryhq/granary/internal/sharedtest"
 )
+
+type anchorJob struct {
+	ID        int       `json:"id"`
+	JobType   string    `json:"job_type"`
+	Scale     int       `json:"scale_factor"`
+	Weight    float64   `json:"priority_weight"`
+	Remaining float64   `json:"remaining_steps"`
+	Tput      []float64 `json:"throughput_steps_per_s"`
+}
 
 type anchorFile struct {
 	Cases []struct {
 		Name        string         `json:"name"`
 		ClusterSpec map[string]int `json:"cluster_spec"`
 		Order       []string       `json:"worker_type_order"`
-		Jobs        []struct {
-			ID        int       `json:"id"`
-			JobType   string    `json:"job_type"`
-			Scale     int       `json:"scale_factor"`
-			Weight    float64   `json:"priority_weight"`
-			Remaining float64   `json:"remaining_steps"`
-			Tput      []float64 `json:"throughput_steps_per_s"`
-		} `json:"jobs"`
-		Results map[string]struct {
+		Jobs        []anchorJob    `json:"jobs"`
+		Results     map[string]struct {
 			X             [][]float64 `json:"X"`
 			MinTimeShare  *float64    `json:"objective_min_time_share_x_scale"`
 			MinNormalized *float64    `json:"objective_min_normalized"`
@@ -55,24 +58,7 @@ func TestGavelAnchors(t *testing.T) {
 	af := loadAnchors(t)
 	for _, c := range af.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			seen := map[[2]any]bool{}
-			var entries []ThroughputEntry
-			s := &Snapshot{Fleet: c.ClusterSpec}
-			for _, j := range c.Jobs {
-				key := [2]any{j.JobType, j.Scale}
-				if !seen[key] {
-					seen[key] = true
-					for k, m := range c.Order {
-						entries = append(entries, ThroughputEntry{j.JobType, j.Scale, m, j.Tput[k]})
-					}
-				}
-				s.Jobs = append(s.Jobs, Job{ID: itoa(j.ID), Class: j.JobType, Gang: j.Scale, Weight: j.Weight,
-					RemainingSteps: j.Remaining, TotalSteps: j.Remaining})
-			}
-			tp, err := NewThroughputs(entries)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, tp := anchorSnapshot(t, c.ClusterSpec, c.Order, c.Jobs)
 			check := func(policy string, want float64, tol func(got float64) bool) {
 				t.Helper()
 				p, err := PolicyByName(policy, Options{})
@@ -126,6 +112,30 @@ func TestGavelAnchors(t *testing.T) {
 	}
 }
 
+// anchorSnapshot builds the snapshot and throughput table of one anchor case.
+func anchorSnapshot(t *testing.T, fleetSpec map[string]int, order []string, jobs []anchorJob) (*Snapshot, *Throughputs) {
+	t.Helper()
+	seen := map[[2]any]bool{}
+	var entries []ThroughputEntry
+	s := &Snapshot{Fleet: fleetSpec}
+	for _, j := range jobs {
+		key := [2]any{j.JobType, j.Scale}
+		if !seen[key] {
+			seen[key] = true
+			for k, m := range order {
+				entries = append(entries, ThroughputEntry{j.JobType, j.Scale, m, j.Tput[k]})
+			}
+		}
+		s.Jobs = append(s.Jobs, Job{ID: itoa(j.ID), Class: j.JobType, Gang: j.Scale, Weight: j.Weight,
+			RemainingSteps: j.Remaining, TotalSteps: j.Remaining})
+	}
+	tp, err := NewThroughputs(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, tp
+}
+
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
@@ -158,6 +168,80 @@ func assertFeasible(t testing.TB, s *Snapshot, a *Allocation) {
 	for k, m := range a.Models {
 		if use[k] > float64(s.Fleet[m])*(1+eps)+eps {
 			t.Fatalf("model %s: Σ gang·X = %v > %d devices", m, use[k], s.Fleet[m])
+		}
+	}
+}
+
+// TestMakespanHeteroXNearGavel compares makespan-hetero's X entry by entry
+// with Gavel's (min_total_duration_perf: ECOS on "can every job finish by
+// T?" at the T its bisection stops on). The analytic centre of that
+// polytope (feasibleCentre) is what an interior-point solver converges to
+// for a constant objective; ECOS stops before it is fully centred, so X is
+// close, not equal. The oracle: it must be much closer than the exact
+// vertex, which is what we returned before.
+func TestMakespanHeteroXNearGavel(t *testing.T) {
+	af := loadAnchors(t)
+	for _, c := range af.Cases {
+		gx := c.Results["min_total_duration_perf"].X
+		if gx == nil {
+			continue
+		}
+		s, tp := anchorSnapshot(t, c.ClusterSpec, c.Order, c.Jobs)
+		p, _ := PolicyByName(MakespanHetero, Options{})
+		a, err := p.Allocate(s, tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertFeasible(t, s, &a)
+		pr, err := newProblem(s, tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		coef := zeros(len(pr.tput), len(pr.models))
+		use := make([]bool, len(coef))
+		for i, row := range pr.tput {
+			use[i] = true
+			for k, v := range row {
+				coef[i][k] = v / s.Jobs[i].RemainingSteps
+			}
+		}
+		_, vert, err := maxMinLP(coef, pr.gang, pr.cap, use)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dOurs, dVert float64
+		for i := range gx {
+			for k, m := range c.Order {
+				kk := slices.Index(pr.models, m)
+				dOurs += math.Abs(a.Share(s.Jobs[i].ID, m) - gx[i][k])
+				dVert += math.Abs(vert[i][kk] - gx[i][k])
+			}
+		}
+		n := float64(len(gx) * len(c.Order))
+		dOurs, dVert = dOurs/n, dVert/n
+		t.Logf("%s: mean |X − Gavel's X| %.4f (exact vertex: %.4f)", c.Name, dOurs, dVert)
+		if dOurs > 0.045 || dOurs > dVert/2 {
+			t.Errorf("%s: mean |X − Gavel's X| = %.4f, want ≤ 0.045 and ≤ half the vertex's %.4f", c.Name, dOurs, dVert)
+		}
+	}
+}
+
+// TestGavelBisection pins the T Gavel's bisection stops on (midpoints of
+// [100, 10⁶] while 1.05·lo < hi; the last feasible midpoint is kept),
+// against the sequences of midpoints written out.
+func TestGavelBisection(t *testing.T) {
+	for _, c := range []struct{ opt, want float64 }{
+		{14400, 14746.97265625},  // …, 13770.5 no, 14747.0 yes, 14258.7 no
+		{26573.2, 27441.015625},  // …, 27441.0 yes, 25488.1 no, 26464.6 no
+		{50, 103.81431579589844}, // every midpoint feasible: 100 + 999900/2¹⁸
+		{2e6, 2054687.5},         // nothing feasible in [100, 10⁶]: then [10⁶, 10⁷]
+	} {
+		got := gavelBisection(c.opt)
+		if math.Abs(got-c.want) > 1e-6*c.want {
+			t.Errorf("gavelBisection(%g) = %.6f, want %.6f", c.opt, got, c.want)
+		}
+		if got < c.opt || (c.opt > 100 && got > 1.05*c.opt) {
+			t.Errorf("gavelBisection(%g) = %g outside [opt, 1.05·opt]", c.opt, got)
 		}
 	}
 }

@@ -38,46 +38,13 @@ import "math"
 // solved by eliminating the two row multipliers of each group (2×2) and then
 // one multiplier per model (models × models).
 func centre(a [][]float64, gang, capacity []float64, use []bool, t float64, xv [][]float64) [][]float64 {
-	nk := len(capacity)
-	rep, of, count := groupRows(a, gang, use)
-	G := len(rep)
-	out := zeros(len(a), nk)
-	if G == 0 || nk == 0 || !(t > 0) || math.IsInf(t, 0) {
-		for i := range out {
-			copy(out[i], xv[i])
-		}
-		return out
+	c, rep, of := newBarrier(a, gang, capacity, use)
+	if c == nil || !(t > 0) || math.IsInf(t, 0) {
+		return copyRows(xv)
 	}
-	c := &barrier{nk: nk, G: G, count: count, capacity: capacity}
-	c.a = make([][]float64, G)
-	c.s = make([]float64, G)
-	vert := zeros(G, nk)
-	for g, i := range rep {
-		c.a[g] = a[i]
-		c.s[g] = gang[i]
-		copy(vert[g], xv[i])
-	}
-	// A strictly interior point of the base constraints: half of every
-	// row's and every model's room, spread evenly.
-	alpha := 0.5 / float64(nk)
-	for k := 0; k < nk; k++ {
-		use := 0.0
-		for g := 0; g < G; g++ {
-			use += count[g] * c.s[g]
-		}
-		alpha = math.Min(alpha, 0.5*capacity[k]/use)
-	}
-	x := zeros(G, nk)
-	// Start half-way between the vertex (rows ≥ t) and the interior
-	// point: rows ≥ t/2 + …, so strictly feasible for τ = t/2.
-	for g := range x {
-		for k := range x[g] {
-			x[g][k] = 0.5*vert[g][k] + 0.5*alpha
-		}
-	}
-	c.tau = t / 2
-	cur := c.point(x)
-	best, reached := x, 1.0
+	vert := c.rows(xv, rep)
+	cur := c.point(c.start(vert, t))
+	best, reached := vert, 1.0
 	for delta := 0.5; delta >= 1e-8; delta /= 4 {
 		c.tau = (1 - delta) * t
 		c.newton(cur)
@@ -88,14 +55,104 @@ func centre(a [][]float64, gang, capacity []float64, use []bool, t float64, xv [
 		if !c.point(cur.x).positive() {
 			break
 		}
-		best, reached = zeros(G, nk), delta
+		best, reached = zeros(c.G, c.nk), delta
 		copy2(best, cur.x)
 	}
-	if reached > CentreTolerance {
-		x = vert // the steps broke down far from the face: stay exact
-	} else {
+	x := vert // the steps broke down far from the face: stay exact
+	if reached <= CentreTolerance {
 		x = snap(c, best, vert, t)
 	}
+	return c.expand(a, of, x)
+}
+
+// feasibleCentre returns the analytic centre of the polytope
+//
+//	{x : Σ_k a_ik·x_ik ≥ τ for every used job, and the base constraints}
+//
+// for τ < t, where t is the max-min LP's optimum and xv an optimal vertex
+// (same a, gang, capacity, use as maxMinLP): the point an interior-point
+// solver returns for a feasibility problem with a constant objective (the
+// central path of a zero objective is that centre at every step). Gavel's
+// min_total_duration asks exactly that of ECOS at the T its bisection ends
+// on. The barrier is followed from τ = t/2 (where the start is strictly
+// inside) to τ along the same stages as centre; if the Newton steps break
+// down, the vertex is returned.
+func feasibleCentre(a [][]float64, gang, capacity []float64, use []bool, t, tau float64, xv [][]float64) [][]float64 {
+	c, rep, of := newBarrier(a, gang, capacity, use)
+	if c == nil || !(t > 0) || math.IsInf(t, 0) || !(tau > 0) || tau >= t {
+		return copyRows(xv)
+	}
+	vert := c.rows(xv, rep)
+	cur := c.point(c.start(vert, t))
+	for delta := 0.5; ; delta /= 4 {
+		c.tau = math.Min((1-delta)*t, tau)
+		c.newton(cur)
+		if !c.point(cur.x).positive() {
+			return c.expand(a, of, vert)
+		}
+		if c.tau == tau {
+			return c.expand(a, of, cur.x)
+		}
+	}
+}
+
+// newBarrier groups the used rows of the max-min LP (identical rows share
+// one group, weighted by its size); nil when nothing is used.
+func newBarrier(a [][]float64, gang, capacity []float64, use []bool) (c *barrier, rep, of []int) {
+	nk := len(capacity)
+	rep, of, count := groupRows(a, gang, use)
+	G := len(rep)
+	if G == 0 || nk == 0 {
+		return nil, rep, of
+	}
+	c = &barrier{nk: nk, G: G, count: count, capacity: capacity}
+	c.a = make([][]float64, G)
+	c.s = make([]float64, G)
+	for g, i := range rep {
+		c.a[g] = a[i]
+		c.s[g] = gang[i]
+	}
+	return c, rep, of
+}
+
+// rows returns the groups' rows of x (one row per group, from its
+// representative job).
+func (c *barrier) rows(x [][]float64, rep []int) [][]float64 {
+	out := zeros(c.G, c.nk)
+	for g, i := range rep {
+		copy(out[g], x[i])
+	}
+	return out
+}
+
+// start returns a point strictly inside the polytope for τ = t/2 and sets
+// τ there: half-way between the vertex (rows ≥ t) and a strictly interior
+// point of the base constraints (half of every row's and every model's
+// room, spread evenly).
+func (c *barrier) start(vert [][]float64, t float64) [][]float64 {
+	alpha := 0.5 / float64(c.nk)
+	for k := 0; k < c.nk; k++ {
+		use := 0.0
+		for g := 0; g < c.G; g++ {
+			use += c.count[g] * c.s[g]
+		}
+		alpha = math.Min(alpha, 0.5*c.capacity[k]/use)
+	}
+	x := zeros(c.G, c.nk)
+	for g := range x {
+		for k := range x[g] {
+			x[g][k] = 0.5*vert[g][k] + 0.5*alpha
+		}
+	}
+	c.tau = t / 2
+	return x
+}
+
+// expand maps the groups' rows back to jobs; shares on models where a job's
+// coefficient is 0 are set to 0 (the round mechanism never places a job
+// where its throughput is 0), and every share is clipped to 1.
+func (c *barrier) expand(a [][]float64, of []int, x [][]float64) [][]float64 {
+	out := zeros(len(a), c.nk)
 	for i := range a {
 		g := of[i]
 		if g < 0 {
@@ -106,6 +163,14 @@ func centre(a [][]float64, gang, capacity []float64, use []bool, t float64, xv [
 				out[i][k] = math.Min(1, x[g][k])
 			}
 		}
+	}
+	return out
+}
+
+func copyRows(x [][]float64) [][]float64 {
+	out := make([][]float64, len(x))
+	for i, row := range x {
+		out[i] = append([]float64(nil), row...)
 	}
 	return out
 }

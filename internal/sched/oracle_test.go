@@ -312,7 +312,17 @@ func checkWith(t *testing.T, name string, s *sched.Snapshot, tp *sched.Throughpu
 	if n := p.Name(); n == sched.LAS || n == sched.LASHetero || n == sched.FTF || n == sched.FTFHetero {
 		tol = sched.CentreTolerance
 	}
-	if got := fromX(a.X); math.Abs(got-want) > tol*math.Max(1, math.Abs(want)) {
+	got := fromX(a.X)
+	if p.Name() == sched.MakespanHetero || p.Name() == sched.Makespan {
+		// Objective is the exact T*; X is the centre of "every job
+		// finishes by T" at the T Gavel's 5 % bisection stops on (which
+		// starts at 100 s: never below 105 s).
+		if got < want*(1-1e-9) || got > max(1.05*want, 105) {
+			t.Fatalf("%s %s: X attains %.12g, want within [T*, max(1.05·T*, 105 s)], T* = %.12g", name, p.Name(), got, want)
+		}
+		return
+	}
+	if math.Abs(got-want) > tol*math.Max(1, math.Abs(want)) {
 		t.Fatalf("%s %s: X attains %.12g, oracle optimum %.12g", name, p.Name(), got, want)
 	}
 }
