@@ -124,190 +124,257 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 	if strings.EqualFold(o.format, "openb") {
 		return runOpenB(ctx, env, o)
 	}
-	out, err := console.ParseFormat(o.output, console.Table, console.JSON, console.YAML)
+	st, err := o.settings()
 	if err != nil {
 		return err
+	}
+	in, err := o.load(env, st)
+	if err != nil {
+		return err
+	}
+	runs, err := o.variants(st, in)
+	if err != nil {
+		return err
+	}
+	results, err := simulate(ctx, env, o, st, in, runs)
+	if err != nil {
+		return err
+	}
+	return report(env, o, st, in, runs, results)
+}
+
+// settings are the checked flags of a run.
+type settings struct {
+	out        console.Format
+	round      float64 // s
+	restart    float64 // s
+	plotFormat string  // svg, png or ""
+	window     *sim.Window
+	policies   []string
+}
+
+// settings checks the flags that need no file.
+func (o *options) settings() (settings, error) {
+	var st settings
+	var err error
+	if st.out, err = console.ParseFormat(o.output, console.Table, console.JSON, console.YAML); err != nil {
+		return st, err
 	}
 	for _, req := range []struct{ flag, v string }{{"--trace", o.trace}, {"--throughputs", o.throughputs}, {"--fleet", o.fleet}} {
 		if req.v == "" {
-			return console.Usagef("%s is required", req.flag)
+			return st, console.Usagef("%s is required", req.flag)
 		}
 	}
-	round, err := seconds("--round", o.round)
-	if err != nil {
-		return err
+	if st.round, err = seconds("--round", o.round); err != nil {
+		return st, err
 	}
-	if round < MinRoundSeconds || round > MaxRoundSeconds {
-		return console.Usagef("--round %s: must be between %g s and %g s (a day)", o.round, MinRoundSeconds, MaxRoundSeconds)
+	if st.round < MinRoundSeconds || st.round > MaxRoundSeconds {
+		return st, console.Usagef("--round %s: must be between %g s and %g s (a day)", o.round, MinRoundSeconds, MaxRoundSeconds)
 	}
-	restart, err := seconds("--restart-cost", o.restart)
-	if err != nil {
-		return err
+	if st.restart, err = seconds("--restart-cost", o.restart); err != nil {
+		return st, err
 	}
-	plotFormat := ""
 	if o.plot != "" {
-		plotFormat = strings.TrimPrefix(strings.ToLower(filepath.Ext(o.plot)), ".")
-		if plotFormat != "svg" && plotFormat != "png" {
-			return console.Usagef("--plot %s: want a .svg or .png file", o.plot)
+		st.plotFormat = strings.TrimPrefix(strings.ToLower(filepath.Ext(o.plot)), ".")
+		if st.plotFormat != "svg" && st.plotFormat != "png" {
+			return st, console.Usagef("--plot %s: want a .svg or .png file", o.plot)
 		}
 	}
-	var window *sim.Window
 	if o.window != "" {
 		a, b, ok := strings.Cut(o.window, "-")
 		lo, err1 := strconv.Atoi(strings.TrimSpace(a))
 		hi, err2 := strconv.Atoi(strings.TrimSpace(b))
 		if !ok || err1 != nil || err2 != nil || lo < 0 || hi < lo {
-			return console.Usagef("--window %q: want FIRST-LAST job ids, e.g. 4000-4999", o.window)
+			return st, console.Usagef("--window %q: want FIRST-LAST job ids, e.g. 4000-4999", o.window)
 		}
-		window = &sim.Window{First: lo, Last: hi}
+		st.window = &sim.Window{First: lo, Last: hi}
 	}
-	var policies []string
 	for _, p := range strings.Split(o.policies, ",") {
 		if p = strings.TrimSpace(p); p != "" {
-			policies = append(policies, p)
+			st.policies = append(st.policies, p)
 		}
 	}
-	if len(policies) == 0 {
-		return console.Usagef("--policy: name at least one policy (%s)", strings.Join(sched.PolicyNames(), ", "))
+	if len(st.policies) == 0 {
+		return st, console.Usagef("--policy: name at least one policy (%s)", strings.Join(sched.PolicyNames(), ", "))
 	}
+	return st, nil
+}
 
+// inputs are the files of a run, read and checked against each other.
+type inputs struct {
+	fl          *fleetSpec
+	scenarios   [][]sched.Team // one per --teams file
+	tt          *trace.ThroughputTable
+	jobs        []trace.Job
+	gavelFormat bool
+	cost        map[string]float64
+	order       []string
+	simJobs     []sim.Job
+}
+
+// load reads the fleet, the teams, the throughput table and the trace, and
+// refuses the run before any work when they do not go together.
+func (o *options) load(env *console.Env, st settings) (*inputs, error) {
 	cat, err := env.Catalog()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fl, err := parseFleet(o.fleet, cat)
-	if err != nil {
-		return err
+	in := &inputs{}
+	if in.fl, err = parseFleet(o.fleet, cat); err != nil {
+		return nil, err
 	}
-	var scenarios [][]sched.Team
 	for _, file := range o.teams {
-		ts, err := parseTeams(file, cat, fl)
+		ts, err := parseTeams(file, cat, in.fl)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		scenarios = append(scenarios, ts)
+		in.scenarios = append(in.scenarios, ts)
 	}
 	tdata, err := os.ReadFile(o.throughputs)
 	if err != nil {
-		return &fleet.InputError{Pos: fleet.Position{File: o.throughputs}, Msg: err.Error()}
+		return nil, &fleet.InputError{Pos: fleet.Position{File: o.throughputs}, Msg: err.Error()}
 	}
-	tt, err := trace.ReadThroughputs(tdata, o.throughputs, cat)
-	if err != nil {
-		return err
+	if in.tt, err = trace.ReadThroughputs(tdata, o.throughputs, cat); err != nil {
+		return nil, err
 	}
-	jobs, gavelFormat, err := readTrace(o.trace, o.format)
-	if err != nil {
-		return err
+	if in.jobs, in.gavelFormat, err = readTrace(o.trace, o.format); err != nil {
+		return nil, err
 	}
-	cost, err := costs(o.cost, fl, cat, policies)
-	if err != nil {
-		return err
+	if in.cost, err = costs(o.cost, in.fl, cat, st.policies); err != nil {
+		return nil, err
 	}
-	if err := boundDurations(jobs, tt, fl, o.trace, gavelFormat, round); err != nil {
-		return err
+	if err := boundDurations(in.jobs, in.tt, in.fl, o.trace, in.gavelFormat, st.round); err != nil {
+		return nil, err
 	}
-	order := modelOrder(tt, fl)
-	simJobs := make([]sim.Job, len(jobs))
-	for i, j := range jobs {
-		simJobs[i] = sim.Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight, Team: j.Team}
-		if j.Team == "" && len(scenarios) > 0 {
-			simJobs[i].Team = scenarios[0][j.ID%len(scenarios[0])].Name
+	in.order = modelOrder(in.tt, in.fl)
+	in.simJobs = make([]sim.Job, len(in.jobs))
+	for i, j := range in.jobs {
+		in.simJobs[i] = sim.Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight, Team: j.Team}
+		if j.Team == "" && len(in.scenarios) > 0 {
+			in.simJobs[i].Team = in.scenarios[0][j.ID%len(in.scenarios[0])].Name
 		}
 	}
-	if err := checkGangs(o.trace, jobs, tt.Table, fl); err != nil {
-		return err
+	if err := checkGangs(o.trace, in.jobs, in.tt.Table, in.fl); err != nil {
+		return nil, err
 	}
-	// Build every policy (one instance per teams scenario: policies keep
-	// state) first so a bad name fails before any work.
+	return in, nil
+}
+
+// variant is one simulation of the run: a policy under a teams scenario.
+type variant struct {
+	policy    sched.Policy
+	teams     []sched.Team
+	teamsFile string
+}
+
+// variants builds every policy (one instance per teams scenario: policies
+// keep state) before any work, so a bad name fails first.
+func (o *options) variants(st settings, in *inputs) ([]variant, error) {
+	scenarios := in.scenarios
 	if len(scenarios) == 0 {
 		scenarios = [][]sched.Team{nil}
 	}
-	var (
-		pols       []sched.Policy
-		teamsOf    [][]sched.Team
-		scenarioOf []string
-	)
-	for _, name := range policies {
+	var vs []variant
+	for _, name := range st.policies {
 		for si, ts := range scenarios {
-			p, err := sched.PolicyByName(name, sched.Options{Rand: rand.New(rand.NewPCG(o.seed, 1)), Cost: cost})
+			p, err := sched.PolicyByName(name, sched.Options{Rand: rand.New(rand.NewPCG(o.seed, 1)), Cost: in.cost})
 			if err != nil {
-				return console.UsageError{Err: fmt.Errorf("--policy: %w", err)}
+				return nil, console.UsageError{Err: fmt.Errorf("--policy: %w", err)}
 			}
-			pols = append(pols, p)
-			teamsOf = append(teamsOf, ts)
+			v := variant{policy: p, teams: ts}
 			if len(o.teams) > 0 {
-				scenarioOf = append(scenarioOf, o.teams[si])
-			} else {
-				scenarioOf = append(scenarioOf, "")
+				v.teamsFile = o.teams[si]
 			}
+			vs = append(vs, v)
 		}
 	}
+	return vs, nil
+}
 
-	// Progress: one bar over all policies, on a terminal, never with -o json.
-	var (
-		mu   sync.Mutex
-		done = make([]int, len(pols))
-		bar  *progressbar.ProgressBar
-	)
-	if out == console.Table && env.Terminal(env.Stderr) {
-		bar = progressbar.NewOptions(1,
-			progressbar.OptionSetWriter(env.Stderr),
-			progressbar.OptionSetDescription(fmt.Sprintf("simulating %d jobs × %d policies", len(jobs), len(pols))),
-			progressbar.OptionShowCount(),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
+// simulate runs the variants in parallel (at most GOMAXPROCS at once), with
+// one progress bar over all of them on a terminal, never with -o json.
+func simulate(ctx context.Context, env *console.Env, o *options, st settings, in *inputs, vs []variant) ([]*sim.Result, error) {
+	var prog *multiProgress
+	if st.out == console.Table && env.Terminal(env.Stderr) {
+		prog = newMultiProgress(env, fmt.Sprintf("simulating %d jobs × %d policies", len(in.jobs), len(vs)), len(vs))
 	}
-	totals := make([]int, len(pols))
-	results := make([]*sim.Result, len(pols))
-	errs := make([]error, len(pols))
+	results := make([]*sim.Result, len(vs))
+	errs := make([]error, len(vs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
-	for i, p := range pols {
+	for i, v := range vs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			cfg := sim.Config{
-				Fleet: fl.Devices, Nodes: fl.Nodes, Teams: teamsOf[i], RoundSeconds: round, RestartCost: restart,
-				Rand: rand.New(rand.NewPCG(o.seed, 2)), Window: window, GavelCompat: o.gavelCompat,
-				ModelOrder: order,
+				Fleet: in.fl.Devices, Nodes: in.fl.Nodes, Teams: v.teams, RoundSeconds: st.round, RestartCost: st.restart,
+				Rand: rand.New(rand.NewPCG(o.seed, 2)), Window: st.window, GavelCompat: o.gavelCompat,
+				ModelOrder: in.order,
 				Cancel:     ctx.Err,
 			}
-			if bar != nil {
-				cfg.Progress = func(pr sim.Progress) {
-					mu.Lock()
-					defer mu.Unlock()
-					totals[i], done[i] = pr.Total, pr.Finished
-					t, d := 0, 0
-					for k := range totals {
-						t += totals[k]
-						d += done[k]
-					}
-					if bar.GetMax() != t {
-						bar.ChangeMax(t)
-					}
-					bar.Set(d)
-				}
+			if prog != nil {
+				cfg.Progress = func(pr sim.Progress) { prog.set(i, pr.Finished, pr.Total) }
 			}
-			results[i], errs[i] = sim.Run(p, tt.Table, simJobs, cfg)
+			results[i], errs[i] = sim.Run(v.policy, in.tt.Table, in.simJobs, cfg)
 		}()
 	}
 	wg.Wait()
-	if bar != nil {
-		bar.Finish()
+	if prog != nil {
+		prog.finish()
 	}
 	for i, err := range errs {
 		if err != nil {
-			return jobError(err, o.trace, jobs, gavelFormat, pols[i].Name())
+			return nil, jobError(err, o.trace, in.jobs, in.gavelFormat, vs[i].policy.Name())
 		}
 	}
+	return results, nil
+}
 
+// multiProgress is one progress bar over several simulations.
+type multiProgress struct {
+	mu          sync.Mutex
+	done, total []int
+	bar         *progressbar.ProgressBar
+}
+
+func newMultiProgress(env *console.Env, desc string, n int) *multiProgress {
+	return &multiProgress{done: make([]int, n), total: make([]int, n),
+		bar: progressbar.NewOptions(1,
+			progressbar.OptionSetWriter(env.Stderr),
+			progressbar.OptionSetDescription(desc),
+			progressbar.OptionShowCount(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)}
+}
+
+// set records that simulation i finished done of its total jobs.
+func (m *multiProgress) set(i, done, total int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.total[i], m.done[i] = total, done
+	t, d := 0, 0
+	for k := range m.total {
+		t += m.total[k]
+		d += m.done[k]
+	}
+	if m.bar.GetMax() != t {
+		m.bar.ChangeMax(t)
+	}
+	m.bar.Set(d)
+}
+
+func (m *multiProgress) finish() { m.bar.Finish() }
+
+// report warns about jobs that could run nowhere, draws the plots and
+// prints one row per variant.
+func report(env *console.Env, o *options, st settings, in *inputs, vs []variant, results []*sim.Result) error {
 	rows := make([]resultJSON, len(results))
 	for i, r := range results {
-		rows[i] = toJSON(r, jobs)
-		rows[i].TeamsFile = scenarioOf[i]
+		rows[i] = toJSON(r, in.jobs)
+		rows[i].TeamsFile = vs[i].teamsFile
 	}
 	if un := results[0].Unrunnable; len(un) > 0 {
 		fmt.Fprintf(env.Stderr, "granary: warning: %d job(s) can run nowhere on this fleet and were not simulated:\n", len(un))
@@ -316,22 +383,23 @@ func run(ctx context.Context, env *console.Env, o *options) error {
 				fmt.Fprintf(env.Stderr, "  … and %d more (see -o json)\n", len(un)-10)
 				break
 			}
-			fmt.Fprintf(env.Stderr, "  %s:%d: job %d (%s, gang %d): %s (%s)\n", o.trace, jobs[u.ID].Line, u.ID, jobs[u.ID].Class, jobs[u.ID].Gang, u.Reason.Message(), u.Reason)
+			j := in.jobs[u.ID]
+			fmt.Fprintf(env.Stderr, "  %s:%d: job %d (%s, gang %d): %s (%s)\n", o.trace, j.Line, u.ID, j.Class, j.Gang, u.Reason.Message(), u.Reason)
 		}
 	}
-	if plotFormat != "" {
-		if err := writePlot(o.plot, plotFormat, results, fl); err != nil {
+	if st.plotFormat != "" {
+		if err := writePlot(o.plot, st.plotFormat, results, in.fl); err != nil {
 			return err
 		}
 		if len(o.teams) > 0 {
-			if err := writeTeamsPlot(o.plot, plotFormat, rows); err != nil {
+			if err := writeTeamsPlot(o.plot, st.plotFormat, rows); err != nil {
 				return err
 			}
 		}
 	}
-	switch out {
+	switch st.out {
 	case console.JSON, console.YAML:
-		return console.Encode(env.Stdout, out, rows)
+		return console.Encode(env.Stdout, st.out, rows)
 	}
 	return writeTable(env, rows, results)
 }
