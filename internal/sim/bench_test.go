@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"sort"
 	"testing"
 
 	"github.com/granaryhq/granary/internal/sched"
@@ -33,5 +35,48 @@ func BenchmarkRun(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRunTeamsNodes is the CLI's scale run (docs/simulator.md, "With
+// teams and nodes") cut to its first 5,000 jobs: Gavel's generator with
+// multi-GPU jobs at 370 jobs/h on 10,000 devices as 1,250 nodes of 8 (two
+// sites, 32 nodes per switch) and four teams (llm weight 2 with 1,024 V100
+// guaranteed, search 512 P100, vision 512 K80, research none; jobs dealt to
+// teams by id), las-hetero.
+func BenchmarkRunTeamsNodes(b *testing.B) {
+	tt := gavelThroughputs(b)
+	gen, err := trace.Generate(rand.New(rand.NewPCG(9, 9)), tt, trace.GenerateOptions{Jobs: 5000, RatePerHour: 4.0 * 10000 / 108, Reference: v100, MultiGPU: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	teams := []sched.Team{
+		{Name: "llm", Weight: 2, Guarantees: map[string]int{v100: 1024}},
+		{Name: "search", Weight: 1, Guarantees: map[string]int{p100: 512}},
+		{Name: "vision", Weight: 1, Guarantees: map[string]int{k80: 512}},
+		{Name: "research", Weight: 1},
+	}
+	jobs := fromTrace(gen)
+	for i := range jobs {
+		jobs[i].Team = teams[jobs[i].ID%len(teams)].Name
+	}
+	cfg := Config{Fleet: map[string]int{}, Teams: teams}
+	for m, n := range map[string]int{v100: 417, p100: 416, k80: 417} {
+		for i := 0; i < n; i++ {
+			site := []string{"bj", "sh"}[i%2]
+			cfg.Nodes = append(cfg.Nodes, sched.Node{ID: fmt.Sprintf("%s-n%03d", m, i), Model: m, Devices: 8, Site: site, Switch: fmt.Sprintf("%s-sw%d", site, i/64)})
+			cfg.Fleet[m] += 8
+		}
+	}
+	sort.Slice(cfg.Nodes, func(i, j int) bool { return cfg.Nodes[i].ID < cfg.Nodes[j].ID })
+	b.ReportAllocs()
+	for b.Loop() {
+		p, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+		res, err := Run(p, tt.Table, jobs, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(res.Allocations), "allocations")
+		b.ReportMetric(res.Summary.AvgJCT/3600, "avgJCT_h")
 	}
 }
