@@ -23,21 +23,25 @@ type reportInput struct {
 
 type healthInput struct {
 	Node string `query:"node" maxLength:"253" doc:"Only devices last reported by this node's agent"`
+	PageQuery
 }
 
 // AgentNodeList is the body of GET /api/v1/agents.
 type AgentNodeList struct {
 	Nodes []inventory.AgentNode `json:"nodes"`
+	Next  string                `json:"next,omitempty" doc:"Cursor for the next page; absent on the last page"`
 }
 
 // ConflictList is the body of GET /api/v1/agents/conflicts.
 type ConflictList struct {
 	Conflicts []inventory.Conflict `json:"conflicts"`
+	Next      string               `json:"next,omitempty" doc:"Cursor for the next page; absent on the last page"`
 }
 
 // HealthList is the body of GET /api/v1/health.
 type HealthList struct {
 	Devices []inventory.DeviceHealth `json:"devices"`
+	Next    string                   `json:"next,omitempty" doc:"Cursor for the next page; absent on the last page"`
 }
 
 // createToken makes the token NewToken asks for.
@@ -71,22 +75,30 @@ func (s *server) agentRoutes(r *Registrar) {
 		OperationID: "list-agents", Method: http.MethodGet, Path: "/api/v1/agents", Tags: []string{"agents"},
 		Summary:     "List nodes whose agents report",
 		Description: "Each node's last report time, device count and warnings; reachable is false once its agent has been silent past the grace period.",
-	}, read, func(ctx context.Context, _ *struct{}) (*body[AgentNodeList], error) {
+	}, read, func(ctx context.Context, in *PageQuery) (*body[AgentNodeList], error) {
 		ns, err := s.ledger.AgentNodes(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return &body[AgentNodeList]{Body: AgentNodeList{Nodes: ns}}, nil
+		page, next, err := pageOf("agents", ns, func(n inventory.AgentNode) string { return n.Hostname }, *in)
+		if err != nil {
+			return nil, err
+		}
+		return &body[AgentNodeList]{Body: AgentNodeList{Nodes: page, Next: next}}, nil
 	})
 	Operation(r, huma.Operation{
 		OperationID: "list-agent-conflicts", Method: http.MethodGet, Path: "/api/v1/agents/conflicts", Tags: []string{"agents"},
 		Summary: "List serials reported on one node that the ledger holds on another",
-	}, read, func(ctx context.Context, _ *struct{}) (*body[ConflictList], error) {
+	}, read, func(ctx context.Context, in *PageQuery) (*body[ConflictList], error) {
 		cs, err := s.ledger.Conflicts(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return &body[ConflictList]{Body: ConflictList{Conflicts: cs}}, nil
+		page, next, err := pageOf("conflicts", cs, func(c inventory.Conflict) string { return c.Serial + "\x00" + c.Node }, *in)
+		if err != nil {
+			return nil, err
+		}
+		return &body[ConflictList]{Body: ConflictList{Conflicts: page, Next: next}}, nil
 	})
 	Operation(r, huma.Operation{
 		OperationID: "list-health", Method: http.MethodGet, Path: "/api/v1/health", Tags: []string{"agents"},
@@ -96,7 +108,11 @@ func (s *server) agentRoutes(r *Registrar) {
 		if err != nil {
 			return nil, err
 		}
-		return &body[HealthList]{Body: HealthList{Devices: hs}}, nil
+		page, next, err := pageOf("health", hs, func(h inventory.DeviceHealth) string { return h.Serial }, in.PageQuery)
+		if err != nil {
+			return nil, err
+		}
+		return &body[HealthList]{Body: HealthList{Devices: page, Next: next}}, nil
 	})
 }
 

@@ -73,8 +73,32 @@ type Registrar struct {
 
 // New builds the whole HTTP handler.
 func New(o Options) (http.Handler, error) {
+	h, _, err := build(o)
+	return h, err
+}
+
+// routeMux is the server's mux, remembering every pattern registered on
+// it (huma's operations and the plain routes), so a test can check that
+// each is described in the OpenAPI document.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// build is New, also returning the mux with its patterns.
+func build(o Options) (http.Handler, *routeMux, error) {
 	if o.Ledger == nil || o.Logger == nil || o.Registry == nil {
-		return nil, errors.New("api: Options need a Ledger, a Logger and a Registry")
+		return nil, nil, errors.New("api: Options need a Ledger, a Logger and a Registry")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -89,13 +113,13 @@ func New(o Options) (http.Handler, error) {
 
 	m, err := newMetrics(o.Registry, s.countDevices, o.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("api: registering metrics: %w", err)
+		return nil, nil, fmt.Errorf("api: registering metrics: %w", err)
 	}
 	if err := registerHealthMetrics(o.Registry, s); err != nil {
-		return nil, fmt.Errorf("api: registering metrics: %w", err)
+		return nil, nil, fmt.Errorf("api: registering metrics: %w", err)
 	}
 
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	cfg := huma.DefaultConfig("Granary API", Version)
 	cfg.Info.Description = "The stockpile ledger of an AI accelerator fleet: devices, nodes, their history, the fleet summary, and API tokens. " +
 		"Every operation needs a bearer token (Authorization: Bearer gry_…); viewers read, operators also write inventory, admins also manage tokens."
@@ -115,6 +139,7 @@ func New(o Options) (http.Handler, error) {
 	for _, f := range o.Register {
 		f(r)
 	}
+	describePlainRoutes(hapi.OpenAPI())
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -138,11 +163,10 @@ func New(o Options) (http.Handler, error) {
 	if o.Page != nil {
 		mux.Handle("/", noListing(pageHeaders(o.Page)))
 	}
-	// Anything else under /api/v1 is a JSON 404, not the mux's plain text.
-	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, req *http.Request) {
-		writeProblem(w, newProblem(http.StatusNotFound, "no such endpoint: "+req.Method+" "+req.URL.Path))
-	})
-	return m.instrument(mux, o.Logger, o.Now), nil
+	// Anything else under /api/v1 is OPTIONS (204 with Allow), a 405 with
+	// Allow, or a JSON 404 — not the mux's plain text.
+	mux.HandleFunc("/api/v1/", unrouted(hapi.OpenAPI()))
+	return m.instrument(mux, o.Logger, o.Now), mux, nil
 }
 
 // pageHeaders sets the security headers of the dashboard's responses:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 )
@@ -80,13 +81,21 @@ func (b NewJob) spec() jobs.Spec {
 
 // JobList is a list of jobs (without their histories).
 type JobList struct {
-	Jobs []Job `json:"jobs"`
+	Jobs []Job  `json:"jobs"`
+	Next string `json:"next,omitempty" doc:"Cursor for the next page; absent on the last page"`
 }
 
 // TeamList is every team with its current use.
 type TeamList struct {
 	Teams []jobs.TeamStatus `json:"teams"`
+	Next  string            `json:"next,omitempty" doc:"Cursor for the next page; absent on the last page"`
 }
+
+// Items and NextCursor let the Go client follow every page.
+func (l TeamList) Items() []jobs.TeamStatus { return l.Teams }
+
+// NextCursor is the cursor of the next page.
+func (l TeamList) NextCursor() string { return l.Next }
 
 // TeamConfig is a team's weight and guarantees.
 type TeamConfig struct {
@@ -108,9 +117,42 @@ type putTeamInput struct {
 }
 
 type jobListInput struct {
-	Team  string `query:"team" maxLength:"64"`
-	State string `query:"state" enum:"pending,running,preempted,completed,failed,cancelled,active" doc:"A state, or active (pending, running or preempted)"`
-	Limit int    `query:"limit" minimum:"0" maximum:"100000"`
+	Team  string `query:"team" maxLength:"64" doc:"Only this team's jobs"`
+	State string `query:"state" enum:"pending,running,preempted,completed,failed,cancelled,active,all" doc:"A state; active (pending, running or preempted); all. Absent: active jobs and jobs finished in the last 24 hours"`
+	PageQuery
+}
+
+// RecentFinished is how long a finished job stays in the default job
+// listing (no state): older completed, failed and cancelled jobs are listed
+// only when asked for by state (or state=all).
+const RecentFinished = 24 * time.Hour
+
+// filter turns the query into a store filter, newest first from the cursor.
+func (in *jobListInput) filter(now time.Time) (jobs.Filter, error) {
+	f := jobs.Filter{Team: in.Team, Limit: in.Limit, Newest: true}
+	after, err := decodeCursor("jobs", in.Cursor)
+	if err != nil {
+		return f, err
+	}
+	if after != "" {
+		if f.Before, err = jobs.ParseID(after); err != nil {
+			return f, &fleet.InputError{Pos: fleet.Position{Field: "cursor"}, Msg: "not a cursor of this list (jobs)"}
+		}
+	}
+	switch in.State {
+	case "":
+		f.FinishedSince = now.Add(-RecentFinished)
+	case "all":
+	case "active":
+		f.States = []jobs.State{jobs.Pending, jobs.Running, jobs.Preempted}
+	default:
+		st, err := jobs.ParseState(in.State)
+		if err != nil {
+			return f, err
+		}
+		f.States = []jobs.State{st}
+	}
+	return f, nil
 }
 
 func jobRoutes(r *Registrar, svc *jobs.Service) {
@@ -154,25 +196,27 @@ func jobRoutes(r *Registrar, svc *jobs.Service) {
 	})
 	Operation(r, huma.Operation{
 		OperationID: "list-jobs", Method: http.MethodGet, Path: "/api/v1/jobs", Tags: []string{"jobs"},
-		Summary: "List jobs", Description: "Jobs in submission order, with state, placement, attained service and why; histories are in get-job.",
+		Summary: "List jobs, newest first, one page at a time",
+		Description: "Jobs with state, placement, attained service and why; histories are in get-job. " +
+			"Without state, jobs that finished more than 24 hours ago are left out (ask for them with their state or state=all). " +
+			"Pass the page's next as cursor for the following (older) page.",
+		Errors: []int{http.StatusUnprocessableEntity},
 	}, read, func(ctx context.Context, in *jobListInput) (*body[JobList], error) {
-		f := jobs.Filter{Team: in.Team, Limit: in.Limit}
-		switch in.State {
-		case "":
-		case "active":
-			f.States = []jobs.State{jobs.Pending, jobs.Running, jobs.Preempted}
-		default:
-			st, err := jobs.ParseState(in.State)
-			if err != nil {
-				return nil, err
-			}
-			f.States = []jobs.State{st}
+		f, err := in.filter(svc.Now())
+		if err != nil {
+			return nil, err
 		}
+		f.Limit++ // one more tells whether a next page exists
 		js, err := svc.List(ctx, f)
 		if err != nil {
 			return nil, err
 		}
-		out := JobList{Jobs: make([]Job, len(js))}
+		var out JobList
+		if len(js) == f.Limit {
+			js = js[:len(js)-1]
+			out.Next = encodeCursor("jobs", js[len(js)-1].ID)
+		}
+		out.Jobs = make([]Job, len(js))
 		for i, j := range js {
 			out.Jobs[i] = fromJob(j)
 		}
@@ -202,16 +246,18 @@ func jobRoutes(r *Registrar, svc *jobs.Service) {
 	})
 	Operation(r, huma.Operation{
 		OperationID: "list-teams", Method: http.MethodGet, Path: "/api/v1/teams", Tags: []string{"teams"},
-		Summary: "List teams", Description: "Every team with a record or an active job: weight, guarantees, devices in use per model, and what it borrows or lends.",
-	}, read, func(ctx context.Context, _ *struct{}) (*body[TeamList], error) {
+		Summary: "List teams by name, one page at a time", Description: "Every team with a record or an active job: weight, guarantees, devices in use per model, and what it borrows or lends.",
+		Errors: []int{http.StatusUnprocessableEntity},
+	}, read, func(ctx context.Context, in *PageQuery) (*body[TeamList], error) {
 		ts, err := svc.Teams(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if ts == nil {
-			ts = []jobs.TeamStatus{}
+		page, next, err := pageOf("teams", ts, func(t jobs.TeamStatus) string { return t.Name }, *in)
+		if err != nil {
+			return nil, err
 		}
-		return &body[TeamList]{Body: TeamList{Teams: ts}}, nil
+		return &body[TeamList]{Body: TeamList{Teams: page, Next: next}}, nil
 	})
 	Operation(r, huma.Operation{
 		OperationID: "put-team", Method: http.MethodPut, Path: "/api/v1/teams/{name}", Tags: []string{"teams"},

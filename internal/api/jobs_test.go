@@ -35,6 +35,13 @@ func jobsServer(t *testing.T) (*client.Client, *sqlite.Store) {
 // one class.
 func jobsServerRaw(t testing.TB) (*apitest.Server, *sqlite.Store) {
 	t.Helper()
+	return jobsServerRawWith(t, nil)
+}
+
+// jobsServerRawWith is jobsServerRaw, calling seen with the handler's
+// options (nil: none).
+func jobsServerRawWith(t testing.TB, seen func(*api.Options)) (*apitest.Server, *sqlite.Store) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
 	if err != nil {
@@ -65,7 +72,12 @@ func jobsServerRaw(t testing.TB) (*apitest.Server, *sqlite.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := apitest.Start(t, apitest.Options{Store: st, API: func(o *api.Options) { o.Register = append(o.Register, api.JobRoutes(svc)) }})
+	srv := apitest.Start(t, apitest.Options{Store: st, API: func(o *api.Options) {
+		o.Register = append(o.Register, api.JobRoutes(svc))
+		if seen != nil {
+			seen(o)
+		}
+	}})
 	return srv, st
 }
 
@@ -102,7 +114,7 @@ func TestJobsAPI(t *testing.T) {
 		t.Errorf("get missing: %v", err)
 	}
 	l, err := c.Jobs(ctx, client.JobListOptions{State: "active"})
-	if err != nil || len(l) != 1 {
+	if err != nil || len(l.Jobs) != 1 {
 		t.Errorf("list: %+v %v", l, err)
 	}
 	// Complete it behind the API's back, then cancel: 409.
@@ -208,5 +220,63 @@ func TestJobAndTeamPathParameters(t *testing.T) {
 		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: 2}); err == nil {
 			t.Errorf("team %q accepted", name)
 		}
+	}
+}
+
+// TestJobListAgesOutFinished: the default listing is newest first and
+// leaves out jobs finished more than a day ago; state=all and a finished
+// state list them.
+func TestJobListAgesOutFinished(t *testing.T) {
+	c, st := jobsServer(t)
+	ctx := context.Background()
+	for range 3 {
+		if _, err := c.SubmitJob(ctx, api.NewJob{Name: "j", Team: "llm", Class: "llm-7b", Gang: 1, TotalSteps: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, ago := range map[string]time.Duration{"job-1": 48 * time.Hour, "job-2": time.Hour} {
+		if _, err := st.UpdateJob(ctx, id, func(j jobs.Job) (jobs.Job, []jobs.Event, error) {
+			j.State, j.FinishedAt = jobs.Completed, time.Now().Add(-ago).UTC()
+			return j, nil, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		o    client.JobListOptions
+		want string
+	}{
+		{client.JobListOptions{}, "job-3 job-2"},
+		{client.JobListOptions{State: "all"}, "job-3 job-2 job-1"},
+		{client.JobListOptions{State: "completed"}, "job-2 job-1"},
+		{client.JobListOptions{State: "active"}, "job-3"},
+	} {
+		l, err := c.Jobs(ctx, tc.o)
+		var ids []string
+		for _, j := range l.Jobs {
+			ids = append(ids, j.ID)
+		}
+		if err != nil || strings.Join(ids, " ") != tc.want || l.Next != "" {
+			t.Errorf("Jobs(%+v) = %v next %q, %v; want %s", tc.o, ids, l.Next, err, tc.want)
+		}
+	}
+	// Pages of one follow each other, newest first, and end.
+	var ids []string
+	o := client.JobListOptions{State: "all", Limit: 1}
+	for range 5 {
+		l, err := c.Jobs(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range l.Jobs {
+			ids = append(ids, j.ID)
+		}
+		if l.Next == "" {
+			break
+		}
+		o.Cursor = l.Next
+	}
+	if strings.Join(ids, " ") != "job-3 job-2 job-1" {
+		t.Errorf("paged: %v", ids)
 	}
 }

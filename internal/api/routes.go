@@ -17,14 +17,19 @@ import (
 
 type listInput struct {
 	Model  string            `query:"model" doc:"Catalog model (any name the catalog resolves)" example:"H800"`
-	State  fleet.DeviceState `query:"state" enum:"in-service,reserve,maintenance,failed,retired"`
-	Site   string            `query:"site"`
-	Pool   string            `query:"pool"`
+	State  fleet.DeviceState `query:"state" enum:"in-service,reserve,maintenance,failed,retired" doc:"Device state"`
+	Site   string            `query:"site" doc:"Site (datacenter)"`
+	Pool   string            `query:"pool" doc:"Pool"`
 	Node   string            `query:"node" doc:"Node hostname"`
 	Q      string            `query:"q" maxLength:"128" doc:"Free text: a case-insensitive substring of the serial, node, site or model id"`
 	Sort   string            `query:"sort" enum:"serial,model,state,site,node" doc:"Order (then by serial); a cursor belongs to its order"`
 	Cursor string            `query:"cursor" doc:"The next value of the previous page"`
-	Limit  int               `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size"`
+	Limit  int               `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size (at most 1000)"`
+}
+
+type historyInput struct {
+	Serial string `path:"serial" maxLength:"128" doc:"Device serial"`
+	PageQuery
 }
 
 type serialPath struct {
@@ -36,7 +41,7 @@ type createInput struct {
 }
 
 type stateInput struct {
-	Serial string `path:"serial" maxLength:"128"`
+	Serial string `path:"serial" maxLength:"128" doc:"Device serial"`
 	Body   StateChange
 }
 
@@ -61,24 +66,40 @@ type body[T any] struct {
 // ImportResult is what an accepted import wrote.
 type ImportResult = inventory.ImportResult
 
+// routes registers the built-in operations, one area at a time.
 func (s *server) routes(r *Registrar, maxImport int64) {
-	read, write, admin := inventory.RoleViewer, inventory.RoleOperator, inventory.RoleAdmin
 	s.runwayRoute(r)
 	s.agentRoutes(r)
+	s.deviceReadRoutes(r)
+	s.deviceWriteRoutes(r)
+	s.importRoute(r, maxImport)
+	s.fleetRoutes(r)
+	s.tokenRoutes(r)
+}
 
+// deviceReadRoutes: list, get and history of devices.
+func (s *server) deviceReadRoutes(r *Registrar) {
+	read := inventory.RoleViewer
 	Operation(r, huma.Operation{
 		OperationID: "list-devices", Method: http.MethodGet, Path: "/api/v1/devices", Tags: []string{"devices"},
 		Summary:     "List devices",
 		Description: "Devices matching every given filter, ordered by serial (or by sort, then serial), one page at a time. Pass the page's next as cursor to get the following page.",
 		Errors:      []int{http.StatusUnprocessableEntity},
 	}, read, func(ctx context.Context, in *listInput) (*body[DeviceList], error) {
+		after, err := decodeCursor("devices", in.Cursor)
+		if err != nil {
+			return nil, err
+		}
 		p, err := s.ledger.List(ctx, inventory.Filter{
-			Model: in.Model, State: in.State, Site: in.Site, Pool: in.Pool, Node: in.Node, Q: in.Q, Sort: in.Sort, After: in.Cursor, Limit: in.Limit,
+			Model: in.Model, State: in.State, Site: in.Site, Pool: in.Pool, Node: in.Node, Q: in.Q, Sort: in.Sort, After: after, Limit: in.Limit,
 		})
 		if err != nil {
 			return nil, err
 		}
-		out := &body[DeviceList]{Body: DeviceList{Devices: make([]Device, len(p.Devices)), Next: p.Next}}
+		out := &body[DeviceList]{Body: DeviceList{Devices: make([]Device, len(p.Devices))}}
+		if p.Next != "" {
+			out.Body.Next = encodeCursor("devices", p.Next)
+		}
 		for i, d := range p.Devices {
 			out.Body.Devices[i] = fromDevice(d)
 		}
@@ -96,6 +117,25 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 		return &body[Device]{Body: fromDevice(d)}, nil
 	})
 
+	Operation(r, huma.Operation{
+		OperationID: "device-history", Method: http.MethodGet, Path: "/api/v1/devices/{serial}/history", Tags: []string{"devices"},
+		Summary: "A device's event history, oldest first, one page at a time", Errors: []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+	}, read, func(ctx context.Context, in *historyInput) (*body[History], error) {
+		evs, err := s.ledger.History(ctx, in.Serial)
+		if err != nil {
+			return nil, err
+		}
+		page, next, err := pageOf("history", evs, func(e inventory.Event) string { return fmt.Sprintf("%020d", e.Seq) }, in.PageQuery)
+		if err != nil {
+			return nil, err
+		}
+		return &body[History]{Body: History{Serial: in.Serial, Events: page, Next: next}}, nil
+	})
+}
+
+// deviceWriteRoutes: create a device, change its state.
+func (s *server) deviceWriteRoutes(r *Registrar) {
+	write := inventory.RoleOperator
 	Operation(r, huma.Operation{
 		OperationID: "create-device", Method: http.MethodPost, Path: "/api/v1/devices", Tags: []string{"devices"},
 		Summary:       "Create a device",
@@ -137,20 +177,10 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 		}
 	}
 
-	Operation(r, huma.Operation{
-		OperationID: "device-history", Method: http.MethodGet, Path: "/api/v1/devices/{serial}/history", Tags: []string{"devices"},
-		Summary: "A device's event history, oldest first", Errors: []int{http.StatusNotFound},
-	}, read, func(ctx context.Context, in *serialPath) (*body[History], error) {
-		evs, err := s.ledger.History(ctx, in.Serial)
-		if err != nil {
-			return nil, err
-		}
-		if evs == nil {
-			evs = []inventory.Event{}
-		}
-		return &body[History]{Body: History{Serial: in.Serial, Events: evs}}, nil
-	})
+}
 
+// importRoute: bulk import.
+func (s *server) importRoute(r *Registrar, maxImport int64) {
 	importOp := huma.Operation{
 		OperationID: "import-devices", Method: http.MethodPost, Path: "/api/v1/devices/import", Tags: []string{"devices"},
 		Summary: "Bulk import devices from CSV or JSON, all or nothing",
@@ -175,7 +205,7 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 			}}},
 		}},
 	}
-	Operation(r, importOp, write, func(ctx context.Context, in *importInput) (*body[ImportResult], error) {
+	Operation(r, importOp, inventory.RoleOperator, func(ctx context.Context, in *importInput) (*body[ImportResult], error) {
 		mt, _, err := mime.ParseMediaType(in.ContentType)
 		if err != nil {
 			mt = ""
@@ -201,18 +231,24 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 		return &body[ImportResult]{Body: res}, nil
 	})
 
+}
+
+// fleetRoutes: nodes and the fleet summary.
+func (s *server) fleetRoutes(r *Registrar) {
+	read := inventory.RoleViewer
 	Operation(r, huma.Operation{
 		OperationID: "list-nodes", Method: http.MethodGet, Path: "/api/v1/nodes", Tags: []string{"nodes"},
-		Summary: "List nodes",
-	}, read, func(ctx context.Context, _ *struct{}) (*body[NodeList], error) {
+		Summary: "List nodes by hostname, one page at a time", Errors: []int{http.StatusUnprocessableEntity},
+	}, read, func(ctx context.Context, in *PageQuery) (*body[NodeList], error) {
 		ns, err := s.ledger.Nodes(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if ns == nil {
-			ns = []inventory.Node{}
+		page, next, err := pageOf("nodes", ns, func(n inventory.Node) string { return n.Hostname }, *in)
+		if err != nil {
+			return nil, err
 		}
-		return &body[NodeList]{Body: NodeList{Nodes: ns}}, nil
+		return &body[NodeList]{Body: NodeList{Nodes: page, Next: next}}, nil
 	})
 
 	Operation(r, huma.Operation{
@@ -228,6 +264,11 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 		return &body[inventory.Summary]{Body: sum}, nil
 	})
 
+}
+
+// tokenRoutes: the token life cycle (admins only).
+func (s *server) tokenRoutes(r *Registrar) {
+	admin := inventory.RoleAdmin
 	Operation(r, huma.Operation{
 		OperationID: "create-token", Method: http.MethodPost, Path: "/api/v1/tokens", Tags: []string{"tokens"},
 		Summary: "Create an API token", Description: "The secret is in the response and never shown again; only its hash is stored.",
@@ -242,16 +283,17 @@ func (s *server) routes(r *Registrar, maxImport int64) {
 
 	Operation(r, huma.Operation{
 		OperationID: "list-tokens", Method: http.MethodGet, Path: "/api/v1/tokens", Tags: []string{"tokens"},
-		Summary: "List API tokens (without secrets)",
-	}, admin, func(ctx context.Context, _ *struct{}) (*body[TokenList], error) {
+		Summary: "List API tokens (without secrets) by id, one page at a time", Errors: []int{http.StatusUnprocessableEntity},
+	}, admin, func(ctx context.Context, in *PageQuery) (*body[TokenList], error) {
 		ts, err := s.ledger.Tokens(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if ts == nil {
-			ts = []inventory.Token{}
+		page, next, err := pageOf("tokens", ts, func(t inventory.Token) string { return t.ID }, *in)
+		if err != nil {
+			return nil, err
 		}
-		return &body[TokenList]{Body: TokenList{Tokens: ts}}, nil
+		return &body[TokenList]{Body: TokenList{Tokens: page, Next: next}}, nil
 	})
 
 	Operation(r, huma.Operation{

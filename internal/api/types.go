@@ -57,11 +57,13 @@ type DeviceList struct {
 type History struct {
 	Serial string            `json:"serial"`
 	Events []inventory.Event `json:"events"`
+	Next   string            `json:"next,omitempty" doc:"Cursor for the next page; absent on the last page"`
 }
 
 // NodeList is every node.
 type NodeList struct {
 	Nodes []inventory.Node `json:"nodes"`
+	Next  string           `json:"next,omitempty" doc:"Cursor for the next page; absent on the last page"`
 }
 
 // NewToken is the body of POST /api/v1/tokens.
@@ -82,6 +84,7 @@ type CreatedToken struct {
 // TokenList is every token, without secrets.
 type TokenList struct {
 	Tokens []inventory.Token `json:"tokens"`
+	Next   string            `json:"next,omitempty" doc:"Cursor for the next page; absent on the last page"`
 }
 
 func fromDevice(d inventory.Device) Device {
@@ -129,3 +132,17 @@ func (n NewDevice) toDevice() (inventory.Device, error) {
 	}
 	return d, errs.Err()
 }
+
+// Pages of the lists the Go client follows to the end.
+func (l NodeList) Items() []inventory.Node           { return l.Nodes }
+func (l NodeList) NextCursor() string                { return l.Next }
+func (l TokenList) Items() []inventory.Token         { return l.Tokens }
+func (l TokenList) NextCursor() string               { return l.Next }
+func (l History) Items() []inventory.Event           { return l.Events }
+func (l History) NextCursor() string                 { return l.Next }
+func (l AgentNodeList) Items() []inventory.AgentNode { return l.Nodes }
+func (l AgentNodeList) NextCursor() string           { return l.Next }
+func (l ConflictList) Items() []inventory.Conflict   { return l.Conflicts }
+func (l ConflictList) NextCursor() string            { return l.Next }
+func (l HealthList) Items() []inventory.DeviceHealth { return l.Devices }
+func (l HealthList) NextCursor() string              { return l.Next }

@@ -27,29 +27,23 @@ func (c *Client) CreateAgentToken(ctx context.Context, node, name string) (api.C
 
 // AgentNodes lists the nodes whose agents report.
 func (c *Client) AgentNodes(ctx context.Context) ([]inventory.AgentNode, error) {
-	var out api.AgentNodeList
-	err := c.do(ctx, http.MethodGet, "/api/v1/agents", nil, "", nil, &out)
-	return out.Nodes, err
+	return allPages[inventory.AgentNode, api.AgentNodeList](ctx, c, "/api/v1/agents", nil)
 }
 
 // Conflicts lists serials reported on one node that the ledger holds on
 // another.
 func (c *Client) Conflicts(ctx context.Context) ([]inventory.Conflict, error) {
-	var out api.ConflictList
-	err := c.do(ctx, http.MethodGet, "/api/v1/agents/conflicts", nil, "", nil, &out)
-	return out.Conflicts, err
+	return allPages[inventory.Conflict, api.ConflictList](ctx, c, "/api/v1/agents/conflicts", nil)
 }
 
 // DeviceHealth returns the latest agent report of every device on node
 // ("" = all).
 func (c *Client) DeviceHealth(ctx context.Context, node string) ([]inventory.DeviceHealth, error) {
-	var out api.HealthList
 	q := url.Values{}
 	if node != "" {
 		q.Set("node", node)
 	}
-	err := c.do(ctx, http.MethodGet, "/api/v1/health", q, "", nil, &out)
-	return out.Devices, err
+	return allPages[inventory.DeviceHealth, api.HealthList](ctx, c, "/api/v1/health", q)
 }
 
 // Failures returns the failure rates learned from the ledger, with

@@ -239,11 +239,13 @@ func (c *Client) SetState(ctx context.Context, serial string, state fleet.Device
 	return out, err
 }
 
-// History returns a device's events, oldest first.
+// History returns a device's events, oldest first (every page).
 func (c *Client) History(ctx context.Context, serial string) (api.History, error) {
-	var out api.History
-	err := c.do(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(serial)+"/history", nil, "", nil, &out)
-	return out, err
+	evs, err := allPages[inventory.Event, api.History](ctx, c, "/api/v1/devices/"+url.PathEscape(serial)+"/history", nil)
+	if evs == nil {
+		evs = []inventory.Event{}
+	}
+	return api.History{Serial: serial, Events: evs}, err
 }
 
 // Import format names for Import.
@@ -267,9 +269,7 @@ func (c *Client) Import(ctx context.Context, contentType, file string, body io.R
 
 // Nodes lists every node.
 func (c *Client) Nodes(ctx context.Context) ([]inventory.Node, error) {
-	var out api.NodeList
-	err := c.do(ctx, http.MethodGet, "/api/v1/nodes", nil, "", nil, &out)
-	return out.Nodes, err
+	return allPages[inventory.Node, api.NodeList](ctx, c, "/api/v1/nodes", nil)
 }
 
 // Summary returns the fleet summary.
@@ -304,9 +304,7 @@ func (c *Client) DeleteToken(ctx context.Context, id string) error {
 
 // Tokens lists every token (without secrets).
 func (c *Client) Tokens(ctx context.Context) ([]inventory.Token, error) {
-	var out api.TokenList
-	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, "", nil, &out)
-	return out.Tokens, err
+	return allPages[inventory.Token, api.TokenList](ctx, c, "/api/v1/tokens", nil)
 }
 
 // Ready reports whether the server answers /readyz with 200.

@@ -26,27 +26,29 @@ func (c *Client) SubmitJobs(ctx context.Context, js []api.NewJob) ([]api.Job, er
 }
 
 // JobListOptions filter a job listing; empty fields match everything.
-// State may be a job state or "active".
+// State may be a job state, "active" or "all"; empty lists active jobs and
+// those finished in the last day (api.RecentFinished).
 type JobListOptions struct {
 	Team, State string
-	Limit       int
+	Cursor      string // the Next of the previous page
+	Limit       int    // page size; 0: the server's default (100)
 }
 
-// Jobs lists jobs.
-func (c *Client) Jobs(ctx context.Context, o JobListOptions) ([]api.Job, error) {
+// Jobs returns one page of jobs, newest first; its Next is the cursor of
+// the following (older) page.
+func (c *Client) Jobs(ctx context.Context, o JobListOptions) (api.JobList, error) {
 	q := url.Values{}
-	if o.Team != "" {
-		q.Set("team", o.Team)
-	}
-	if o.State != "" {
-		q.Set("state", o.State)
+	for k, v := range map[string]string{"team": o.Team, "state": o.State, "cursor": o.Cursor} {
+		if v != "" {
+			q.Set(k, v)
+		}
 	}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
 	}
 	var out api.JobList
 	err := c.do(ctx, http.MethodGet, "/api/v1/jobs", q, "", nil, &out)
-	return out.Jobs, err
+	return out, err
 }
 
 // Job returns one job with its history.
@@ -65,9 +67,7 @@ func (c *Client) CancelJob(ctx context.Context, id string) (api.Job, error) {
 
 // Teams lists teams with their use.
 func (c *Client) Teams(ctx context.Context) ([]jobs.TeamStatus, error) {
-	var out api.TeamList
-	err := c.do(ctx, http.MethodGet, "/api/v1/teams", nil, "", nil, &out)
-	return out.Teams, err
+	return allPages[jobs.TeamStatus, api.TeamList](ctx, c, "/api/v1/teams", nil)
 }
 
 // PutTeam creates or replaces a team.

@@ -84,7 +84,11 @@ func (m *MemStore) Jobs(_ context.Context, f Filter) ([]Job, error) {
 	defer m.mu.Unlock()
 	var out []Job
 	skip := f.Offset
-	for i := range m.jobs {
+	for k := range m.jobs {
+		i := k
+		if f.Newest {
+			i = len(m.jobs) - 1 - k
+		}
 		if f.Match(&m.jobs[i]) {
 			if skip > 0 {
 				skip--

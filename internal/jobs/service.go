@@ -49,6 +49,9 @@ func (s *Service) Names() Names { return s.c.Names }
 
 func (s *Service) now() time.Time { return s.c.Now().UTC().Truncate(time.Microsecond) }
 
+// Now is the service's clock (UTC, to the microsecond the stores keep).
+func (s *Service) Now() time.Time { return s.now() }
+
 // Submit validates a spec against the workloads and today's fleet and
 // stores the job as pending. A job that can never run is rejected with an
 // error wrapping fleet.ErrInvalid that says why.

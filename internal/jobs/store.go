@@ -20,9 +20,11 @@ type Store interface {
 	CreateJob(ctx context.Context, j Job) (Job, error)
 	// Job returns one job with its whole history.
 	Job(ctx context.Context, id string) (Job, error)
-	// Jobs returns the jobs matching f in ID order, without history.
+	// Jobs returns the jobs matching f in ID order (descending with
+	// f.Newest), without history.
 	Jobs(ctx context.Context, f Filter) ([]Job, error)
-	// CountJobs returns how many jobs match f, ignoring Limit and Offset.
+	// CountJobs returns how many jobs match f, ignoring Limit, Offset and
+	// Newest.
 	CountJobs(ctx context.Context, f Filter) (int, error)
 	// UpdateJob reads a job inside a transaction, calls decide, and writes
 	// the job decide returns (row, placement) with the events appended,
@@ -52,11 +54,28 @@ type Filter struct {
 	States []State
 	Limit  int // 0 = no limit
 	Offset int // skip this many matching jobs first (paging); 0 = none
+	// Before keeps only jobs whose number (the n of job-n) is below it;
+	// 0 = no bound. With Newest it is a keyset cursor: the next page's
+	// Before is the number of the last job of this page.
+	Before int64
+	// Newest orders newest first (descending number) instead of oldest first.
+	Newest bool
+	// FinishedSince, when set, leaves out jobs that finished (FinishedAt
+	// set: completed, failed or cancelled) before it; unfinished jobs pass.
+	FinishedSince time.Time
 }
 
-// Match reports whether j passes f (ignoring Limit and Offset).
+// Match reports whether j passes f (ignoring Limit, Offset and Newest).
 func (f Filter) Match(j *Job) bool {
 	if f.Team != "" && j.Team != f.Team {
+		return false
+	}
+	if f.Before > 0 {
+		if n, err := ParseID(j.ID); err != nil || n >= f.Before {
+			return false
+		}
+	}
+	if !f.FinishedSince.IsZero() && !j.FinishedAt.IsZero() && j.FinishedAt.Before(f.FinishedSince) {
 		return false
 	}
 	if len(f.States) == 0 {

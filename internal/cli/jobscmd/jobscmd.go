@@ -170,8 +170,12 @@ func listCmd(c *conn) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List jobs with state, placement, progress and why",
+		Short: "List jobs, newest first, with state, placement, progress and why",
+		Long: "Lists one page of jobs, newest first (--limit, default 100, at most 1000). Without --state, jobs that finished " +
+			"more than a day ago are left out (--state all lists them). When more jobs follow, the cursor of the next page " +
+			"is printed on stderr: pass it as --cursor.",
 		Example: `  granary jobs list --state active
+  granary jobs list --limit 20 --cursor am9iczpqb2ItODE   # the next page, as printed on stderr
   granary jobs list --team vision --watch      # refresh every 2s until interrupted`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -198,8 +202,14 @@ func listCmd(c *conn) *cobra.Command {
 				if watch {
 					watchSeparator(c.Env, f, n)
 				}
-				if err := writeJobs(c.Env, f, js, true); err != nil || !watch {
+				if err := writeJobs(c.Env, f, js.Jobs, true); err != nil {
 					return err
+				}
+				if !watch {
+					if js.Next != "" {
+						fmt.Fprintf(c.Env.Stderr, "more jobs: granary jobs list --cursor %s\n", js.Next)
+					}
+					return nil
 				}
 				select {
 				case <-ctx.Done():
@@ -210,8 +220,9 @@ func listCmd(c *conn) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.Team, "team", "", "only this team's jobs")
-	cmd.Flags().StringVar(&o.State, "state", "", "only jobs in this state (pending, running, preempted, completed, failed, cancelled, active)")
-	cmd.Flags().IntVar(&o.Limit, "limit", 0, "at most this many jobs")
+	cmd.Flags().StringVar(&o.State, "state", "", "only jobs in this state (pending, running, preempted, completed, failed, cancelled, active, all)")
+	cmd.Flags().IntVar(&o.Limit, "limit", 0, "jobs per page (default 100, at most 1000)")
+	cmd.Flags().StringVar(&o.Cursor, "cursor", "", "the next page's cursor, as printed by the previous listing")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "list again every --interval until interrupted")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between listings with --watch")
 	return cmd

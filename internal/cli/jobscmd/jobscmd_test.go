@@ -255,3 +255,37 @@ func TestJobsListWatch(t *testing.T) {
 		t.Errorf("--interval 1ms: exit %d %s", code, errs)
 	}
 }
+
+// TestJobsListPages: jobs list pages newest first; the next page's cursor
+// is printed on stderr and --cursor follows it to the end.
+func TestJobsListPages(t *testing.T) {
+	r := start(t)
+	for range 3 {
+		if _, errs, code := r.run(t, jobscmd.New, "submit", "--name", "p", "--team", "vision", "--class", "resnet50", "--gang", "1", "--steps", "10"); code != 0 {
+			t.Fatalf("submit: %s", errs)
+		}
+	}
+	var ids []string
+	args := []string{"list", "--limit", "2", "-o", "json"}
+	for range 3 {
+		out, errs, code := r.run(t, jobscmd.New, args...)
+		var js []api.Job
+		if err := json.Unmarshal([]byte(out), &js); code != 0 || err != nil {
+			t.Fatalf("%v: %d %v %s%s", args, code, err, out, errs)
+		}
+		for _, j := range js {
+			ids = append(ids, j.ID)
+		}
+		_, cursor, more := strings.Cut(strings.TrimSpace(errs), "--cursor ")
+		if !more {
+			break
+		}
+		args = []string{"list", "--limit", "2", "-o", "json", "--cursor", cursor}
+	}
+	if strings.Join(ids, " ") != "job-3 job-2 job-1" {
+		t.Errorf("pages: %v", ids)
+	}
+	if _, errs, code := r.run(t, jobscmd.New, "list", "--cursor", "bogus"); code != 2 || !strings.Contains(errs, "cursor") {
+		t.Errorf("bad cursor: exit %d %s", code, errs)
+	}
+}

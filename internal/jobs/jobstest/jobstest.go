@@ -102,6 +102,8 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 		}
 	})
 
+	t.Run("PagingNewestFirst", func(t *testing.T) { pagingNewestFirst(t, open(t)) })
+
 	t.Run("SaveRoundAndDeviceUniqueness", func(t *testing.T) {
 		s := open(t)
 		a, _ := s.CreateJob(ctx, job("a", "x", 2))
@@ -258,4 +260,58 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 			t.Errorf("duplicate ids: %v", ids)
 		}
 	})
+}
+
+// pagingNewestFirst checks the keyset cursor (Before, Newest) and
+// FinishedSince against IDs written out by hand.
+func pagingNewestFirst(t *testing.T, s jobs.Store) {
+	ctx := context.Background()
+	// job-1 completed at t0, job-2 pending, job-3 cancelled at t0+2h,
+	// job-4 pending (team y), job-5 failed at t0+1h.
+	finished := map[int]jobs.State{1: jobs.Completed, 3: jobs.Cancelled, 5: jobs.Failed}
+	at := map[int]time.Duration{1: 0, 3: 2 * time.Hour, 5: time.Hour}
+	for i := 1; i <= 5; i++ {
+		j := job("j", "x", 1)
+		if i == 4 {
+			j.Team = "y"
+		}
+		if st, ok := finished[i]; ok {
+			j.State, j.FinishedAt = st, t0.Add(at[i])
+		}
+		if _, err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		f    jobs.Filter
+		want []string
+	}{
+		{jobs.Filter{Newest: true}, []string{"job-5", "job-4", "job-3", "job-2", "job-1"}},
+		{jobs.Filter{Newest: true, Limit: 2}, []string{"job-5", "job-4"}},
+		{jobs.Filter{Newest: true, Limit: 2, Before: 4}, []string{"job-3", "job-2"}},
+		{jobs.Filter{Newest: true, Limit: 2, Before: 2}, []string{"job-1"}},
+		{jobs.Filter{Newest: true, Before: 1}, nil},
+		{jobs.Filter{Before: 4}, []string{"job-1", "job-2", "job-3"}},
+		{jobs.Filter{Newest: true, Team: "x", Before: 5}, []string{"job-3", "job-2", "job-1"}},
+		{jobs.Filter{Newest: true, FinishedSince: t0.Add(time.Hour)}, []string{"job-5", "job-4", "job-3", "job-2"}},
+		{jobs.Filter{Newest: true, FinishedSince: t0.Add(90 * time.Minute)}, []string{"job-4", "job-3", "job-2"}},
+		{jobs.Filter{FinishedSince: t0.Add(3 * time.Hour), States: []jobs.State{jobs.Pending, jobs.Failed}}, []string{"job-2", "job-4"}},
+	} {
+		l, err := s.Jobs(ctx, c.f)
+		if err != nil {
+			t.Fatalf("Jobs(%+v): %v", c.f, err)
+		}
+		var got []string
+		for _, j := range l {
+			got = append(got, j.ID)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Jobs(%+v) = %v; want %v", c.f, got, c.want)
+		}
+		c.f.Limit = 0
+		full, _ := s.Jobs(ctx, c.f)
+		if n, err := s.CountJobs(ctx, c.f); err != nil || n != len(full) {
+			t.Errorf("CountJobs(%+v) = %d, %v; want %d", c.f, n, err, len(full))
+		}
+	}
 }

@@ -205,6 +205,14 @@ func jobsWhere(f jobs.Filter) (string, []any) {
 		args = append(args, st)
 		where = append(where, fmt.Sprintf("state = ANY($%d)", len(args)))
 	}
+	if f.Before > 0 {
+		args = append(args, f.Before)
+		where = append(where, fmt.Sprintf("seq < $%d", len(args)))
+	}
+	if !f.FinishedSince.IsZero() {
+		args = append(args, f.FinishedSince.UnixMicro())
+		where = append(where, fmt.Sprintf("(finished_at IS NULL OR finished_at >= $%d)", len(args)))
+	}
 	if len(where) == 0 {
 		return "", nil
 	}
@@ -224,6 +232,9 @@ func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 	where, args := jobsWhere(f)
 	q := "SELECT " + pgJobCols + " FROM jobs" + where
 	q += " ORDER BY seq"
+	if f.Newest {
+		q += " DESC"
+	}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}

@@ -209,6 +209,14 @@ func jobsWhere(f jobs.Filter) (string, []any) {
 		}
 		where = append(where, "state IN ("+strings.Join(ph, ", ")+")")
 	}
+	if f.Before > 0 {
+		where = append(where, "seq < ?")
+		args = append(args, f.Before)
+	}
+	if !f.FinishedSince.IsZero() {
+		where = append(where, "(finished_at IS NULL OR finished_at >= ?)")
+		args = append(args, f.FinishedSince.UnixMicro())
+	}
 	if len(where) == 0 {
 		return "", nil
 	}
@@ -228,6 +236,9 @@ func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 	where, args := jobsWhere(f)
 	q := "SELECT " + jobCols + " FROM jobs" + where
 	q += " ORDER BY seq"
+	if f.Newest {
+		q += " DESC"
+	}
 	switch {
 	case f.Limit > 0:
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
