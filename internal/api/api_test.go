@@ -440,6 +440,44 @@ func testListFiltersAndCursor(t *testing.T, o apitest.Options) {
 	if _, err := c.ListDevices(ctx, client.ListOptions{Model: "Z9000"}); !errors.Is(err, fleet.ErrInvalid) {
 		t.Errorf("unknown model filter: %v, want invalid", err)
 	}
+	// Export class, free text and a descending order, walked page by page,
+	// against the devices filtered and ordered here.
+	classOf := map[string]string{"a800-sxm4-80gb": "3A090.a", "ascend-910b3": "3A090.a", "h20-96gb": "not-3A090"} // under 2023-10: TPP 4992, 5008, 2368 (granary chips classify)
+	for _, o := range []client.ListOptions{{Class: "3A090.a", Sort: "-model"}, {Class: "not-3a090", Rules: "2023-10", Q: "NODE-1", Sort: "-serial"}, {Q: "d01", Sort: "-node"}} {
+		var want []string
+		for i := range 250 {
+			d := api.Device{Serial: fmt.Sprintf("D%04d", i), Model: ids[models[i%3]], Node: fmt.Sprintf("node-%d", i%10)}
+			if (o.Class == "" || strings.EqualFold(classOf[d.Model], o.Class)) && strings.Contains(strings.ToLower(d.Serial+"\n"+d.Node+"\n"+d.Model+"\n"+[]string{"bj", "sh"}[i%2]), strings.ToLower(o.Q)) {
+				want = append(want, d.Serial)
+			}
+		}
+		key := map[string]string{}
+		var got []string
+		o.Limit = 9
+		if err := c.AllDevices(ctx, o, func(ds []api.Device) error {
+			for _, d := range ds {
+				got = append(got, d.Serial)
+				key[d.Serial] = map[string]string{"-model": d.Model, "-node": d.Node}[o.Sort]
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(want, func(a, b string) int {
+			if c := strings.Compare(key[a], key[b]); c != 0 {
+				return -c
+			}
+			return -strings.Compare(a, b)
+		})
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("%+v: %d devices %v…, want %d", o, len(got), got[:min(5, len(got))], len(want))
+		}
+	}
+	for _, o := range []client.ListOptions{{Class: "3A090.z"}, {Class: "3A090.a", Rules: "1999"}, {Rules: "2023-10"}, {Sort: "-cost"}} {
+		if _, err := c.ListDevices(ctx, o); err == nil || !strings.Contains(err.Error(), "class") && !strings.Contains(err.Error(), "rule") && !strings.Contains(err.Error(), "sort") {
+			t.Errorf("%+v: %v, want a refusal naming the field", o, err)
+		}
+	}
 }
 
 func TestOpenAPIDocument(t *testing.T) {

@@ -22,7 +22,9 @@ type listInput struct {
 	Pool   string            `query:"pool" doc:"Pool"`
 	Node   string            `query:"node" doc:"Node hostname"`
 	Q      string            `query:"q" maxLength:"128" doc:"Free text: a case-insensitive substring of the serial, node, site or model id"`
-	Sort   string            `query:"sort" enum:"serial,model,state,site,node" doc:"Order (then by serial); a cursor belongs to its order"`
+	Class  string            `query:"class" maxLength:"32" doc:"Export class: devices whose model the classifier puts in it (3A090.a, 3A090.b, not-3A090, insufficient-data) under rules"`
+	Rules  string            `query:"rules" maxLength:"32" doc:"Rule set for class (2022-10, 2023-10; default the latest)"`
+	Sort   string            `query:"sort" enum:"serial,model,state,site,node,-serial,-model,-state,-site,-node" doc:"Order (then by serial); a leading - is descending (key and serial); a cursor belongs to its order"`
 	Cursor string            `query:"cursor" doc:"The next value of the previous page"`
 	Limit  int               `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size (at most 1000)"`
 }
@@ -91,7 +93,7 @@ func (s *server) deviceReadRoutes(r *Registrar) {
 			return nil, err
 		}
 		p, err := s.ledger.List(ctx, inventory.Filter{
-			Model: in.Model, State: in.State, Site: in.Site, Pool: in.Pool, Node: in.Node, Q: in.Q, Sort: in.Sort, After: after, Limit: in.Limit,
+			Model: in.Model, State: in.State, Site: in.Site, Pool: in.Pool, Node: in.Node, Class: in.Class, Rules: in.Rules, Q: in.Q, Sort: in.Sort, After: after, Limit: in.Limit,
 		})
 		if err != nil {
 			return nil, err

@@ -180,6 +180,9 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) e
 type ListOptions struct {
 	Model, Site, Pool, Node string
 	State                   fleet.DeviceState
+	Class, Rules            string // export class under a rule set ("" = the latest)
+	Q                       string // free text: serial, node, site or model id
+	Sort                    string // serial, model, state, site or node; "-" first for descending
 	Cursor                  string
 	Limit                   int // 0: the server's default page size
 }
@@ -187,7 +190,7 @@ type ListOptions struct {
 // ListDevices returns one page of devices.
 func (c *Client) ListDevices(ctx context.Context, o ListOptions) (api.DeviceList, error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"model": o.Model, "state": string(o.State), "site": o.Site, "pool": o.Pool, "node": o.Node, "cursor": o.Cursor} {
+	for k, v := range map[string]string{"model": o.Model, "state": string(o.State), "site": o.Site, "pool": o.Pool, "node": o.Node, "class": o.Class, "rules": o.Rules, "q": o.Q, "sort": o.Sort, "cursor": o.Cursor} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -28,6 +28,23 @@ const (
 	InsufficientData Band = "insufficient-data"
 )
 
+// Bands are the four outcomes, in the order pages list them.
+var Bands = []Band{BandA, BandB, NotControlled, InsufficientData}
+
+// ParseBand finds a band by its name, case-insensitively. An unknown name
+// wraps fleet.ErrInvalid and lists the bands.
+func ParseBand(name string) (Band, error) {
+	n := strings.TrimSpace(name)
+	names := make([]string, len(Bands))
+	for i, b := range Bands {
+		if strings.EqualFold(n, string(b)) {
+			return b, nil
+		}
+		names[i] = string(b)
+	}
+	return "", fmt.Errorf("%w: class %q is not an export class (valid: %s)", fleet.ErrInvalid, name, strings.Join(names, ", "))
+}
+
 // Range is a half-open interval [Min, Max) on one quantity. A nil bound is
 // open. Thresholds are written as in the rule: "≥ Min", "< Max".
 type Range struct {

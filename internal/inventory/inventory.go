@@ -7,6 +7,7 @@
 package inventory
 
 import (
+	"strings"
 	"time"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -105,17 +106,29 @@ func (t Token) State(now time.Time) string {
 	return TokenActive
 }
 
-// Filter selects devices for List. Empty fields match everything. Results are
-// ordered by Sort, then serial; After is an opaque cursor from a previous
-// Page.Next (of the same Sort).
+// Filter selects devices for List and Count. Empty fields match everything.
+// Results are ordered by Sort, then serial; After is an opaque cursor from
+// a previous Page.Next (of the same Sort).
 type Filter struct {
-	Model string            // catalog id or any name accel.Resolve accepts
+	Model string // catalog id or any name accel.Resolve accepts
+	// Models, when non-empty, keeps devices of any of these models (catalog
+	// ids or names, as Model): the devices of one export class, say.
+	Models []string
+	// Class keeps devices whose model the export-control classifier puts in
+	// this band (exportctl.Bands: "3A090.a", "3A090.b", "not-3A090",
+	// "insufficient-data", case-insensitive) under the rule set Rules
+	// (exportctl.LookupRuleSet; "" is the latest). The service turns it into
+	// Models; stores never see it.
+	Class string
+	Rules string
 	State fleet.DeviceState // exact state
 	Site  string
 	Pool  string
 	Node  string
 	Q     string // free text: a case-insensitive substring of serial, node, site or model id
-	Sort  string // one of SortKeys; "" is serial
+	// Sort is one of SortKeys ("" is serial), descending with a leading
+	// "-" ("-model": model Z to A, then serial Z to A).
+	Sort  string
 	After string // cursor: return devices after this one
 	// AfterKey is the Sort column's value of the device After names; the
 	// service fills it from the cursor for the store.
@@ -123,13 +136,24 @@ type Filter struct {
 	Limit    int // page size; 0 means DefaultPageSize, capped at MaxPageSize
 }
 
-// SortKeys are the orders of the devices list; each sorts by serial within.
+// SortKeys are the orders of the devices list; each sorts by serial within,
+// and each is descending with a leading "-".
 var SortKeys = []string{"serial", "model", "state", "site", "node"}
 
+// SplitSort splits a Filter.Sort into its column ("" for serial) and
+// whether it is descending. It does not check the column.
+func SplitSort(sort string) (col string, desc bool) {
+	col, desc = strings.CutPrefix(sort, "-")
+	if col == "serial" {
+		col = ""
+	}
+	return col, desc
+}
+
 // SortKey is d's value of the column sort orders by ("" for serial, whose
-// serial is the whole key).
+// serial is the whole key); a leading "-" is ignored.
 func (d Device) SortKey(sort string) string {
-	switch sort {
+	switch col, _ := SplitSort(sort); col {
 	case "model":
 		return d.Model
 	case "state":

@@ -234,38 +234,22 @@ func (s *Service) Get(ctx context.Context, serial string) (Device, error) {
 	return s.store.Device(ctx, serial)
 }
 
-// List returns one page of devices matching f, ordered by serial. f.Model
-// may be any name the catalog resolves; f.After is a cursor from a previous
-// Page.Next. A bad model, state or cursor wraps fleet.ErrInvalid.
+// List returns one page of devices matching f, ordered by f.Sort then
+// serial. f.Model may be any name the catalog resolves; f.After is a cursor
+// from a previous Page.Next. A bad model, class, rule set, state, sort or
+// cursor wraps fleet.ErrInvalid.
 func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
-	if f.Model != "" {
-		c, err := s.cat.Resolve(f.Model)
-		if err != nil {
-			return Page{}, fmt.Errorf("%w: model: %w", fleet.ErrInvalid, err)
-		}
-		f.Model = c.ID
+	f, none, err := s.resolve(f)
+	if err != nil {
+		return Page{}, err
 	}
-	if f.State != "" {
-		st, err := fleet.ParseDeviceState(string(f.State))
-		if err != nil {
-			return Page{}, err
-		}
-		f.State = st
-	}
-	if f.Sort == "serial" {
-		f.Sort = ""
-	}
-	if f.Sort != "" && !slices.Contains(SortKeys, f.Sort) {
-		return Page{}, fmt.Errorf("%w: sort %q is not a device order (valid: %s)", fleet.ErrInvalid, f.Sort, strings.Join(SortKeys, ", "))
-	}
-	f.Q = strings.ToLower(strings.TrimSpace(f.Q))
 	if f.After != "" {
 		after, err := decodeCursor(f.After)
 		if err != nil {
 			return Page{}, err
 		}
 		f.After = after
-		if f.Sort != "" {
+		if col, _ := SplitSort(f.Sort); col != "" {
 			// A sorted cursor is "key NUL serial".
 			key, serial, ok := strings.Cut(after, "\x00")
 			if !ok || serial == "" {
@@ -281,6 +265,9 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 	case limit > MaxPageSize:
 		limit = MaxPageSize
 	}
+	if none {
+		return Page{Devices: []Device{}}, nil
+	}
 	f.Limit = limit + 1
 	ds, err := s.store.Devices(ctx, f)
 	if err != nil {
@@ -290,7 +277,7 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 	if len(ds) > limit {
 		p.Devices = ds[:limit]
 		last := ds[limit-1]
-		if f.Sort == "" {
+		if col, _ := SplitSort(f.Sort); col == "" {
 			p.Next = encodeCursor(last.Serial)
 		} else {
 			p.Next = encodeCursor(last.SortKey(f.Sort) + "\x00" + last.Serial)
@@ -300,6 +287,95 @@ func (s *Service) List(ctx context.Context, f Filter) (Page, error) {
 		p.Devices = []Device{}
 	}
 	return p, nil
+}
+
+// Count returns how many devices match f's filters (model, models, class,
+// state, site, pool, node, free text); Sort, After and Limit are ignored.
+// The store counts them with the same conditions List uses. Bad input wraps
+// fleet.ErrInvalid, as for List.
+func (s *Service) Count(ctx context.Context, f Filter) (int, error) {
+	f, none, err := s.resolve(f)
+	if err != nil || none {
+		return 0, err
+	}
+	f.After, f.AfterKey, f.Sort, f.Limit = "", "", "", 0
+	return s.store.CountDevices(ctx, f)
+}
+
+// resolve checks f and puts it in the store's terms: catalog ids for
+// models, the class as the set of models in it (intersected with
+// f.Models), a parsed state and sort, and lower-case free text. none is
+// true when no device can match (a class no model of the catalog is in).
+func (s *Service) resolve(f Filter) (_ Filter, none bool, _ error) {
+	if f.Model != "" {
+		c, err := s.cat.Resolve(f.Model)
+		if err != nil {
+			return f, false, fmt.Errorf("%w: model: %w", fleet.ErrInvalid, err)
+		}
+		f.Model = c.ID
+	}
+	if len(f.Models) > 0 {
+		ids := make([]string, len(f.Models))
+		for i, m := range f.Models {
+			c, err := s.cat.Resolve(m)
+			if err != nil {
+				return f, false, fmt.Errorf("%w: models[%d]: %w", fleet.ErrInvalid, i, err)
+			}
+			ids[i] = c.ID
+		}
+		f.Models = ids
+	}
+	if f.Class != "" || f.Rules != "" {
+		if f.Class == "" {
+			return f, false, fmt.Errorf("%w: rules %q needs a class", fleet.ErrInvalid, f.Rules)
+		}
+		band, err := exportctl.ParseBand(f.Class)
+		if err != nil {
+			return f, false, err
+		}
+		rs, err := exportctl.LookupRuleSet(f.Rules)
+		if err != nil {
+			return f, false, fmt.Errorf("%w: rules: %w", fleet.ErrInvalid, err)
+		}
+		in := s.ClassModels(band, rs)
+		if len(f.Models) > 0 {
+			in = slices.DeleteFunc(in, func(id string) bool { return !slices.Contains(f.Models, id) })
+		}
+		if len(in) == 0 {
+			return f, true, nil
+		}
+		f.Models, f.Class, f.Rules = in, "", ""
+	}
+	if f.State != "" {
+		st, err := fleet.ParseDeviceState(string(f.State))
+		if err != nil {
+			return f, false, err
+		}
+		f.State = st
+	}
+	if name := strings.TrimPrefix(f.Sort, "-"); f.Sort != "" && !slices.Contains(SortKeys, name) {
+		return f, false, fmt.Errorf("%w: sort %q is not a device order (valid: %s, each descending with a leading '-')", fleet.ErrInvalid, f.Sort, strings.Join(SortKeys, ", "))
+	}
+	switch col, desc := SplitSort(f.Sort); {
+	case col == "" && desc:
+		f.Sort = "-serial"
+	case col == "":
+		f.Sort = ""
+	}
+	f.Q = strings.ToLower(strings.TrimSpace(f.Q))
+	return f, false, nil
+}
+
+// ClassModels returns the catalog ids of the models rs puts in band, in
+// catalog order: the models behind an export class.
+func (s *Service) ClassModels(band exportctl.Band, rs exportctl.RuleSet) []string {
+	var ids []string
+	for _, c := range s.cat.All() {
+		if exportctl.Classify(c, rs).Classification == band {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
 }
 
 func encodeCursor(serial string) string {

@@ -40,11 +40,19 @@ type DeviceStore interface {
 	// (byte order), or by q.Sort's column then serial, after the cursor:
 	// serial > q.After, or (key, serial) > (q.AfterKey, q.After) when
 	// sorted. q.Model is an exact catalog id here, q.After a plain serial,
-	// q.Sort one of SortKeys other than serial or empty, and q.Q a lower-case
+	// q.Sort one of SortKeys other than serial (or "-serial") or empty, and q.Q a lower-case
 	// substring of serial, node, site or model (the service resolves and
 	// checks these).
-	// q.Limit <= 0 means no limit.
+	// q.Limit <= 0 means no limit. A q.Sort with a leading "-" orders both
+	// the column and the serial descending, and the cursor is then
+	// serial < q.After, or (key, serial) < (q.AfterKey, q.After). q.Models,
+	// when not empty, is a set of catalog ids a device's model must be in.
 	Devices(ctx context.Context, q Filter) ([]Device, error)
+
+	// CountDevices returns how many devices match q's filter fields (Model,
+	// Models, State, Site, Pool, Node, Q, as for Devices); Sort, After,
+	// AfterKey and Limit are ignored.
+	CountDevices(ctx context.Context, q Filter) (int, error)
 
 	// ExistingSerials returns those of serials that are already stored, in
 	// any order.

@@ -10,26 +10,31 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 )
 
 // devicesQuery is the devices list's filter, from the URL: the ledger's
-// filter fields, free text (q), the order (sort), the cursor (after) and
-// the page size (limit).
+// filter fields, the export class under a rule set (class, rules), free
+// text (q), the order (sort, descending with a leading "-"), the cursor
+// (after) and the page size (limit).
 type devicesQuery struct {
-	Model, State, Site, Node, Pool, After, Q, Sort string
-	Limit                                          int
+	Model, State, Site, Node, Pool, Class, Rules, After, Q, Sort string
+	Limit                                                        int
 }
 
 func parseDevicesQuery(v url.Values) (devicesQuery, error) {
 	q := devicesQuery{Model: v.Get("model"), State: v.Get("state"), Site: v.Get("site"), Node: v.Get("node"), Pool: v.Get("pool"),
 		After: v.Get("after"), Q: strings.TrimSpace(v.Get("q")), Sort: v.Get("sort"), Limit: inventory.DefaultPageSize}
-	if q.Sort == "serial" {
+	switch q.Sort {
+	case "serial":
 		q.Sort = ""
-	}
-	if q.Sort != "" && !slices.Contains(inventory.SortKeys, q.Sort) {
-		return q, fmt.Errorf("sort %q is not a device order (valid: %s)", q.Sort, strings.Join(inventory.SortKeys, ", "))
+	case "-serial", "":
+	default:
+		if !slices.Contains(inventory.SortKeys, strings.TrimPrefix(q.Sort, "-")) {
+			return q, fmt.Errorf("sort %q is not a device order (valid: %s, each descending with a leading '-')", q.Sort, strings.Join(inventory.SortKeys, ", "))
+		}
 	}
 	if q.State != "" {
 		st, err := fleet.ParseDeviceState(q.State)
@@ -37,6 +42,20 @@ func parseDevicesQuery(v url.Values) (devicesQuery, error) {
 			return q, err
 		}
 		q.State = string(st)
+	}
+	if c := v.Get("class"); c != "" {
+		b, err := exportctl.ParseBand(c)
+		if err != nil {
+			return q, err
+		}
+		q.Class = string(b)
+	}
+	if r := v.Get("rules"); r != "" {
+		rs, err := exportctl.LookupRuleSet(r)
+		if err != nil {
+			return q, err
+		}
+		q.Rules = rs.ID
 	}
 	if l := v.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -48,9 +67,18 @@ func parseDevicesQuery(v url.Values) (devicesQuery, error) {
 	return q, nil
 }
 
+// filter is the ledger's filter for q (the rule set only with a class).
+func (q devicesQuery) filter() inventory.Filter {
+	f := inventory.Filter{Model: q.Model, State: fleet.DeviceState(q.State), Site: q.Site, Node: q.Node, Pool: q.Pool, Class: q.Class, Q: q.Q, Sort: q.Sort, After: q.After, Limit: q.Limit}
+	if q.Class != "" {
+		f.Rules = q.Rules
+	}
+	return f
+}
+
 func (q devicesQuery) url(after string) string {
 	v := url.Values{}
-	for k, s := range map[string]string{"model": q.Model, "state": q.State, "site": q.Site, "node": q.Node, "pool": q.Pool, "q": q.Q, "sort": q.Sort, "after": after} {
+	for k, s := range map[string]string{"model": q.Model, "state": q.State, "site": q.Site, "node": q.Node, "pool": q.Pool, "class": q.Class, "rules": q.Rules, "q": q.Q, "sort": q.Sort, "after": after} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -65,7 +93,7 @@ func (q devicesQuery) url(after string) string {
 }
 
 // SortURL is the first page of the list with the same filters, ordered by
-// key (one of inventory.SortKeys).
+// key (one of inventory.SortKeys, or "-" and one for descending).
 func (q devicesQuery) SortURL(key string) string {
 	if key == "serial" {
 		key = ""
@@ -74,10 +102,11 @@ func (q devicesQuery) SortURL(key string) string {
 	return q.url("")
 }
 
-// sortHeader is a column header of the devices list that orders by it.
+// sortHeader is a column header of the devices list that orders by it:
+// ascending, or descending when it is the current ascending order.
 type sortHeader struct {
 	Label, URL string
-	Current    bool
+	Sort       string // "ascending", "descending" or "" (aria-sort)
 }
 
 type devicesPage struct {
@@ -85,10 +114,13 @@ type devicesPage struct {
 	Query       devicesQuery
 	States      []fleet.DeviceState
 	Models      []inventory.ModelSummary
+	Bands       []exportctl.Band
+	RuleSets    []exportctl.RuleSet
+	RuleSet     string // the rule set the class column and the class filter use
 	Devices     []inventory.Device
-	Total       int // matching devices, -1 when the summary cannot tell (site, node, pool or search)
+	Total       int // devices matching the filter, counted by the store
 	First, Next string
-	Classes     map[string]string // model → export class (latest rule set)
+	Classes     map[string]string // model → export class under RuleSet
 }
 
 func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request) {
@@ -101,10 +133,14 @@ func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	page, err := h.led.List(ctx, inventory.Filter{Model: q.Model, State: fleet.DeviceState(q.State), Site: q.Site, Node: q.Node, Pool: q.Pool, Q: q.Q, Sort: q.Sort, After: q.After, Limit: q.Limit})
+	page, err := h.led.List(ctx, q.filter())
 	if errors.Is(err, fleet.ErrInvalid) {
 		h.problem(w, r, http.StatusBadRequest, err.Error(), nil)
 		return
+	}
+	var total int
+	if err == nil {
+		total, err = h.led.Count(ctx, q.filter())
 	}
 	if err != nil {
 		h.problem(w, r, http.StatusInternalServerError, "The devices are not available right now.", err)
@@ -115,15 +151,29 @@ func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusInternalServerError, "The fleet summary is not available right now.", err)
 		return
 	}
-	pg := devicesPage{Query: q, States: fleet.DeviceStates, Models: sum.Models, Devices: page.Devices, Total: -1, Classes: map[string]string{}}
+	rs := exportctl.Latest()
+	if q.Rules != "" {
+		rs, _ = exportctl.LookupRuleSet(q.Rules) // checked by parseDevicesQuery
+	}
+	pg := devicesPage{Query: q, States: fleet.DeviceStates, Models: sum.Models, Bands: exportctl.Bands, RuleSets: exportctl.RuleSets(), RuleSet: rs.ID,
+		Devices: page.Devices, Total: total, Classes: map[string]string{}}
+	col, desc := inventory.SplitSort(q.Sort)
 	for _, k := range []string{"serial", "model", "state", "node", "site"} {
-		pg.Headers = append(pg.Headers, sortHeader{Label: strings.ToUpper(k[:1]) + k[1:], URL: q.SortURL(k), Current: k == cmp.Or(q.Sort, "serial")})
+		hd := sortHeader{Label: strings.ToUpper(k[:1]) + k[1:], URL: q.SortURL(k)}
+		if k == cmp.Or(col, "serial") {
+			hd.Sort = "ascending"
+			if desc {
+				hd.Sort = "descending"
+			} else {
+				hd.URL = q.SortURL("-" + k)
+			}
+		}
+		pg.Headers = append(pg.Headers, hd)
 	}
-	if q.Site == "" && q.Node == "" && q.Pool == "" && q.Q == "" {
-		pg.Total = countOf(sum, q)
-	}
-	for _, m := range sum.Models {
-		pg.Classes[m.Model] = m.Classification
+	for _, c := range h.classes(sum, rs) {
+		for _, m := range c.Models {
+			pg.Classes[m] = c.Class
+		}
 	}
 	if q.After != "" {
 		pg.First = q.url("")
@@ -131,23 +181,14 @@ func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request) {
 	if page.Next != "" {
 		pg.Next = q.url(page.Next)
 	}
-	h.render(w, r, http.StatusOK, "devices.html", view{Title: "Devices", Nav: "devices", Sub: "Stockpile ledger, ordered by " + cmp.Or(q.Sort+" then serial", "serial"), Body: pg})
-}
-
-// countOf is how many devices match a model and state filter, from the summary.
-func countOf(sum inventory.Summary, q devicesQuery) int {
-	n := 0
-	for _, m := range sum.Models {
-		if q.Model != "" && m.Model != q.Model && !strings.EqualFold(m.Name, q.Model) {
-			continue
-		}
-		if q.State == "" {
-			n += m.Devices
-		} else {
-			n += m.ByState[fleet.DeviceState(q.State)]
-		}
+	order := "serial"
+	if col != "" {
+		order = col + " then serial"
 	}
-	return n
+	if desc {
+		order += ", descending"
+	}
+	h.render(w, r, http.StatusOK, "devices.html", view{Title: "Devices", Nav: "devices", Sub: "Stockpile ledger, ordered by " + order, Body: pg})
 }
 
 type devicePage struct {

@@ -35,9 +35,16 @@ type indexPage struct {
 }
 
 type classCount struct {
-	Class  string
-	Held   int
-	Models []string // catalog ids, for the links
+	Class, RuleSet              string
+	Listed                      bool // a band the devices list filters by (not "unknown chip")
+	Devices, InService, Reserve int
+	Models                      []string // catalog ids, for the links
+}
+
+// URL is the devices list of the class under its rule set, in state st
+// ("" for every state).
+func (c classCount) URL(st string) string {
+	return devicesQuery{Class: c.Class, Rules: c.RuleSet, State: st, Limit: inventory.DefaultPageSize}.url("")
 }
 
 type siteCount struct {
@@ -103,22 +110,25 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "index.html", view{Title: "Fleet", Nav: "fleet", Sub: "Stockpile ledger", Live: 1, Body: pg})
 }
 
-// classes counts held devices per export class under rs, from the
-// per-model summary (a model's chips all classify alike).
+// classes counts devices (all, in service, in reserve) per export class
+// under rs, from the per-model summary (a model's chips all classify
+// alike).
 func (h *Handler) classes(sum inventory.Summary, rs exportctl.RuleSet) []classCount {
 	cat := h.led.Catalog()
 	by := map[string]*classCount{}
 	for _, m := range sum.Models {
-		cls := "unknown chip"
+		cls, listed := "unknown chip", false
 		if c, ok := cat.Get(m.Model); ok {
-			cls = string(exportctl.Classify(c, rs).Classification)
+			cls, listed = string(exportctl.Classify(c, rs).Classification), true
 		}
 		cc := by[cls]
 		if cc == nil {
-			cc = &classCount{Class: cls}
+			cc = &classCount{Class: cls, RuleSet: rs.ID, Listed: listed}
 			by[cls] = cc
 		}
-		cc.Held += m.Held
+		cc.Devices += m.Devices
+		cc.InService += m.ByState[fleet.InService]
+		cc.Reserve += m.ByState[fleet.Reserve]
 		cc.Models = append(cc.Models, m.Model)
 	}
 	out := make([]classCount, 0, len(by))

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/demo"
+	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/store/sqlite"
@@ -161,18 +163,49 @@ func TestDevicesPagingAndFilters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ q, sort string }{{serials[3], ""}, {strings.ToUpper(all.Devices[5].Node), "site"}, {"0001", "node"}, {"ascend", "model"}, {"zz-nothing", "node"}} {
+	// Class filters keep the devices whose model the classifier puts in the
+	// class under the chosen rules, classified here one device at a time.
+	classOf := func(d inventory.Device, rules string) string {
+		rs, err := exportctl.LookupRuleSet(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := led.Catalog().Get(d.Model)
+		return string(exportctl.Classify(c, rs).Classification)
+	}
+	classes := map[string]bool{}
+	for _, c := range []struct {
+		q, sort, class, rules, state string
+		none                         bool // the demo has no such device
+	}{
+		{q: serials[3]}, {q: strings.ToUpper(all.Devices[5].Node), sort: "site"}, {q: "0001", sort: "node"}, {q: "ascend", sort: "model"}, {q: "zz-nothing", sort: "node", none: true},
+		{q: "0", sort: "-model"}, {q: "1", sort: "-serial"}, {q: "2", sort: "-node", state: "in-service"},
+		{class: "3A090.a"}, {class: "not-3A090", rules: "2022-10", sort: "-model"}, {class: "3a090.B", rules: "2023-10", none: true}, {class: "insufficient-data", q: "1"},
+	} {
 		var want []inventory.Device
 		for _, d := range all.Devices {
-			if strings.Contains(strings.ToLower(d.Serial+"\n"+d.Node+"\n"+d.Site+"\n"+d.Model), strings.ToLower(c.q)) {
+			if strings.Contains(strings.ToLower(d.Serial+"\n"+d.Node+"\n"+d.Site+"\n"+d.Model), strings.ToLower(c.q)) &&
+				(c.class == "" || strings.EqualFold(classOf(d, c.rules), c.class)) && (c.state == "" || string(d.State) == c.state) {
 				want = append(want, d)
 			}
 		}
-		if len(want) == 0 && c.q != "zz-nothing" {
-			t.Errorf("q=%s: the demo has no device to find", c.q)
+		if (len(want) == 0) != c.none {
+			t.Errorf("%+v: the demo has %d such devices", c, len(want))
 		}
-		slices.SortStableFunc(want, func(a, b inventory.Device) int { return strings.Compare(a.SortKey(c.sort), b.SortKey(c.sort)) })
-		code, body, _ := b.do("GET", "/devices?limit=1000&state=&q="+url.QueryEscape(c.q)+"&sort="+c.sort, nil)
+		if c.class != "" && !c.none {
+			classes[strings.ToLower(c.class)] = true
+		}
+		// The order written out: the key, then the serial, both reversed
+		// for a leading "-".
+		desc := strings.HasPrefix(c.sort, "-")
+		slices.SortFunc(want, func(a, b inventory.Device) int {
+			if desc {
+				a, b = b, a
+			}
+			return cmp.Or(strings.Compare(a.SortKey(c.sort), b.SortKey(c.sort)), strings.Compare(a.Serial, b.Serial))
+		})
+		v := url.Values{"limit": {"1000"}, "state": {c.state}, "q": {c.q}, "sort": {c.sort}, "class": {c.class}, "rules": {c.rules}}
+		code, body, _ := b.do("GET", "/devices?"+v.Encode(), nil)
 		var got []string
 		for _, m := range serialRE.FindAllStringSubmatch(body, -1) {
 			got = append(got, m[1])
@@ -182,14 +215,34 @@ func TestDevicesPagingAndFilters(t *testing.T) {
 			wantSerials = append(wantSerials, d.Serial)
 		}
 		if code != 200 || !slices.Equal(got, wantSerials) {
-			t.Errorf("q=%s sort=%s: %d, %d rows, want %d", c.q, c.sort, code, len(got), len(wantSerials))
+			t.Errorf("%+v: %d, %d rows, want %d", c, code, len(got), len(wantSerials))
 		}
-		if m := regexp.MustCompile(`<a href="([^"]+)">Model</a>`).FindStringSubmatch(body); len(want) > 0 && (m == nil || !strings.Contains(m[1], "q="+url.QueryEscape(c.q)) || !strings.Contains(m[1], "sort=model")) {
-			t.Errorf("q=%s: the Model header does not keep the search and sort by model: %v", c.q, m)
+		if !strings.Contains(body, `<span id="count">`+thousands(len(want))+" devices match") {
+			t.Errorf("%+v: the page does not say %d devices match", c, len(want))
+		}
+		// The Model header keeps the filters; it sorts by model, or by
+		// model descending when the list is by model already.
+		wantSort := "sort=model"
+		if c.sort == "model" {
+			wantSort = "sort=-model"
+		}
+		wantClass := ""
+		if c.class != "" {
+			b, _ := exportctl.ParseBand(c.class)
+			wantClass = "class=" + url.QueryEscape(string(b))
+		}
+		if m := regexp.MustCompile(`<a href="([^"]+)">Model( [↑↓])?</a>`).FindStringSubmatch(body); len(want) > 0 &&
+			(m == nil || c.q != "" && !strings.Contains(m[1], "q="+url.QueryEscape(c.q)) || !strings.Contains(m[1], wantClass) || !regexp.MustCompile(wantSort+`(&|$)`).MatchString(m[1])) {
+			t.Errorf("%+v: the Model header does not keep the filters and %s: %v", c, wantSort, m)
 		}
 	}
-	if code, body, _ := b.do("GET", "/devices?sort=cost", nil); code != 400 || !strings.Contains(body, "serial, model, state, site, node") {
-		t.Errorf("sort=cost: %d, want 400 naming the orders", code)
+	if len(classes) < 3 {
+		t.Errorf("class cases cover %d classes", len(classes))
+	}
+	for q, want := range map[string]string{"sort=cost": "serial, model, state, site, node", "sort=-cost": "descending", "sort=-": "device order", "class=3A090.z": "3A090.a, 3A090.b, not-3A090, insufficient-data", "class=3A090.a&rules=1999": "2022-10"} {
+		if code, body, _ := b.do("GET", "/devices?"+q, nil); code != 400 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, want 400 naming %q", q, code, want)
+		}
 	}
 }
 

@@ -39,6 +39,7 @@ var assets embed.FS
 type Ledger interface {
 	Summary(ctx context.Context) (inventory.Summary, error)
 	List(ctx context.Context, f inventory.Filter) (inventory.Page, error)
+	Count(ctx context.Context, f inventory.Filter) (int, error)
 	Get(ctx context.Context, serial string) (inventory.Device, error)
 	History(ctx context.Context, serial string) ([]inventory.Event, error)
 	Events(ctx context.Context, q inventory.EventFilter) ([]inventory.Event, error)

@@ -67,15 +67,15 @@ func TestIndexShowsTotalsModelsAndStates(t *testing.T) {
 	}
 	for _, want := range []string{
 		`<span class="v" id="total-devices">20` + "\u202f" + `480</span>`,
-		"1" + "\u202f" + "235",  // BF16 PFLOPS total
-		"A800 &lt;SXM4&gt;",     // escaped
-		`<td class="n">96</td>`, // devices of the model
+		"1" + "\u202f" + "235", // BF16 PFLOPS total
+		"A800 &lt;SXM4&gt;",    // escaped
 		`<a href="/devices?model=a800-sxm4-80gb&amp;state=failed">6</a>`, // failed of the model, linked
 		`<td class="n">30.0</td>`, // BF16 PFLOPS of the model, 3 figures
 		"3A090.a",
 		`class="n state-retired"><a href="/devices?state=retired">480</a>`,
 		"read 2026-11-28 12:00:00 UTC",
-		`<td><span class="cls cls-3a090-a">3A090.a</span></td><td class="n">96</td>`, // the model's class under the latest rules
+		`<td><span class="cls cls-3a090-a">3A090.a</span></td>`,                        // the model's class under the latest rules
+		`<td class="n"><a href="/devices?class=3A090.a&amp;rules=2023-10">96</a></td>`, // its devices, linked to the class's list
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,6 +120,22 @@ func TestListSetStateHistory(t *testing.T) {
 	r := granary(t, env, New, "list", "--model", "A800", "--state", "in-service")
 	if r.code != 0 || strings.Count(r.stdout, "A800-000") != 2 || strings.Contains(r.stdout, "A800-0003") {
 		t.Errorf("list A800 in-service: %+v", r)
+	}
+	// --q and --sort as the API takes them: shanghai's devices, models then serials Z to A.
+	r = granary(t, env, New, "list", "--q", "SHANGHAI", "--sort", "-model", "-o", "csv")
+	var serials []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
+		serials = append(serials, strings.Split(line, ",")[0])
+	}
+	if want := []string{"H20-0003", "H20-0002", "H20-0001", "910B3-0002", "910B3-0001"}; r.code != 0 || !slices.Equal(serials, want) {
+		t.Errorf("list --q SHANGHAI --sort -model: %v, want %v (%+v)", serials, want, r)
+	}
+	r = granary(t, env, New, "list", "--class", "3A090.a", "--sort", "-serial", "-o", "csv")
+	if r.code != 0 || !strings.Contains(r.stdout, "\nA800-0004,") || strings.Contains(r.stdout, "H20-") || strings.Index(r.stdout, "A800-0004") > strings.Index(r.stdout, "A800-0001") {
+		t.Errorf("list --class 3A090.a --sort -serial: %+v", r)
+	}
+	if r := granary(t, env, New, "list", "--sort", "cost"); r.code != 2 || !strings.Contains(r.stderr, "sort") {
+		t.Errorf("list --sort cost: %+v, want exit 2 naming sort", r)
 	}
 	r = granary(t, env, New, "list", "--all", "--limit", "3", "-o", "csv")
 	if r.code != 0 || strings.Count(r.stdout, "\n") != 11 || !strings.HasPrefix(r.stdout, "serial,model,state,node,site,pool,acquired,cost_usd,warranty_until,labels\n") {

@@ -168,8 +168,10 @@ func listCmd(c *remote.Conn) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List devices (filters: --model --state --site --pool --node)",
+		Short: "List devices (filters: --model --state --site --pool --node --class --q; order: --sort)",
 		Example: "  granary inventory list --model H800 --state failed\n" +
+			"  granary inventory list --class 3A090.a --rules 2022-10 --sort -model\n" +
+			"  granary inventory list --q bj1-node-03 --sort state\n" +
 			"  granary inventory list --all -o csv > backup.csv",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -226,6 +228,10 @@ func listCmd(c *remote.Conn) *cobra.Command {
 	f.StringVar(&o.Site, "site", "", "site")
 	f.StringVar(&o.Pool, "pool", "", "pool")
 	f.StringVar(&o.Node, "node", "", "node hostname")
+	f.StringVar(&o.Class, "class", "", "export class: 3A090.a, 3A090.b, not-3A090 or insufficient-data (devices whose model is in it)")
+	f.StringVar(&o.Rules, "rules", "", "rule set for --class: 2022-10 or 2023-10 (default the latest)")
+	f.StringVar(&o.Q, "q", "", "free text: a case-insensitive substring of the serial, node, site or model id")
+	f.StringVar(&o.Sort, "sort", "", "order: serial, model, state, site or node (then serial); a leading - is descending")
 	f.StringVar(&o.Cursor, "cursor", "", "continue after a previous page")
 	f.IntVar(&o.Limit, "limit", 100, "page size (max 1000)")
 	f.BoolVar(&all, "all", false, "follow the cursor through every page")

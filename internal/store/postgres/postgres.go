@@ -253,42 +253,27 @@ func (s *Store) Device(ctx context.Context, serial string) (inventory.Device, er
 
 // Devices implements inventory.DeviceStore.
 func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.Device, error) {
-	var where []string
-	var args []any
-	add := func(col, v string) {
-		if v != "" {
-			args = append(args, v)
-			where = append(where, fmt.Sprintf("%s = $%d", col, len(args)))
-		}
+	where, args := deviceWhere(q)
+	col, desc := inventory.SplitSort(q.Sort)
+	col = sortColumn(col)
+	cmp, dir := ">", ""
+	if desc {
+		cmp, dir = "<", " DESC"
 	}
-	add("model", q.Model)
-	add("state", string(q.State))
-	add("site", q.Site)
-	add("pool", q.Pool)
-	add("node", q.Node)
-	if q.Q != "" {
-		args = append(args, q.Q)
-		n := len(args)
-		where = append(where, fmt.Sprintf("(strpos(lower(serial), $%d) > 0 OR strpos(lower(node), $%d) > 0 OR strpos(lower(site), $%d) > 0 OR strpos(lower(model), $%d) > 0)", n, n, n, n))
-	}
-	col := sortColumn(q.Sort)
 	if q.After != "" {
 		if col == "" {
 			args = append(args, q.After)
-			where = append(where, fmt.Sprintf("serial > $%d", len(args)))
+			where = append(where, fmt.Sprintf("serial %s $%d", cmp, len(args)))
 		} else {
 			args = append(args, q.AfterKey, q.After)
-			where = append(where, fmt.Sprintf("(%s, serial) > ($%d, $%d)", col, len(args)-1, len(args)))
+			where = append(where, fmt.Sprintf("(%s, serial) %s ($%d, $%d)", col, cmp, len(args)-1, len(args)))
 		}
 	}
-	query := "SELECT " + deviceCols + " FROM devices"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
+	query := "SELECT " + deviceCols + " FROM devices" + whereClause(where)
 	if col != "" {
-		query += " ORDER BY " + col + ", serial"
+		query += " ORDER BY " + col + dir + ", serial" + dir
 	} else {
-		query += " ORDER BY serial"
+		query += " ORDER BY serial" + dir
 	}
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
@@ -310,7 +295,49 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 	return out, rows.Err()
 }
 
-// sortColumn is the expression of a device order (inventory.SortKeys) in
+// CountDevices implements inventory.DeviceStore: COUNT(*) under the
+// conditions Devices uses.
+func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, error) {
+	where, args := deviceWhere(q)
+	var n int
+	err := s.pool.QueryRow(ctx, "SELECT COUNT(*) FROM devices"+whereClause(where), args...).Scan(&n)
+	return n, err
+}
+
+// deviceWhere is the conditions of q's filter fields (not its cursor) with
+// their arguments, numbered from $1.
+func deviceWhere(q inventory.Filter) (where []string, args []any) {
+	add := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			where = append(where, fmt.Sprintf("%s = $%d", col, len(args)))
+		}
+	}
+	add("model", q.Model)
+	if len(q.Models) > 0 {
+		args = append(args, q.Models)
+		where = append(where, fmt.Sprintf("model = ANY($%d)", len(args)))
+	}
+	add("state", string(q.State))
+	add("site", q.Site)
+	add("pool", q.Pool)
+	add("node", q.Node)
+	if q.Q != "" {
+		args = append(args, q.Q)
+		n := len(args)
+		where = append(where, fmt.Sprintf("(strpos(lower(serial), $%d) > 0 OR strpos(lower(node), $%d) > 0 OR strpos(lower(site), $%d) > 0 OR strpos(lower(model), $%d) > 0)", n, n, n, n))
+	}
+	return where, args
+}
+
+func whereClause(where []string) string {
+	if len(where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(where, " AND ")
+}
+
+// sortColumn is the expression of a device order (inventory.SortKeys, no "-") in
 // byte order, as SQLite compares (serial already is COLLATE "C"), or "" for
 // serial; anything else is "" too, so no input reaches the SQL text.
 func sortColumn(sort string) string {

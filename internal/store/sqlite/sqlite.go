@@ -363,41 +363,27 @@ func (s *Store) Device(ctx context.Context, serial string) (inventory.Device, er
 
 // Devices implements inventory.DeviceStore.
 func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.Device, error) {
-	var where []string
-	var args []any
-	add := func(col, v string) {
-		if v != "" {
-			where = append(where, col+" = ?")
-			args = append(args, v)
-		}
+	where, args := deviceWhere(q)
+	col, desc := inventory.SplitSort(q.Sort)
+	col = sortColumn(col)
+	cmp, dir := ">", ""
+	if desc {
+		cmp, dir = "<", " DESC"
 	}
-	add("model", q.Model)
-	add("state", string(q.State))
-	add("site", q.Site)
-	add("pool", q.Pool)
-	add("node", q.Node)
-	if q.Q != "" {
-		where = append(where, "(instr(lower(serial), ?) > 0 OR instr(lower(node), ?) > 0 OR instr(lower(site), ?) > 0 OR instr(lower(model), ?) > 0)")
-		args = append(args, q.Q, q.Q, q.Q, q.Q)
-	}
-	col := sortColumn(q.Sort)
 	if q.After != "" {
 		if col == "" {
-			where = append(where, "serial > ?")
+			where = append(where, "serial "+cmp+" ?")
 			args = append(args, q.After)
 		} else {
-			where = append(where, "("+col+", serial) > (?, ?)")
+			where = append(where, "("+col+", serial) "+cmp+" (?, ?)")
 			args = append(args, q.AfterKey, q.After)
 		}
 	}
-	query := "SELECT " + deviceCols + " FROM devices"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
+	query := "SELECT " + deviceCols + " FROM devices" + whereClause(where)
 	if col != "" {
-		query += " ORDER BY " + col + ", serial"
+		query += " ORDER BY " + col + dir + ", serial" + dir
 	} else {
-		query += " ORDER BY serial"
+		query += " ORDER BY serial" + dir
 	}
 	if q.Limit > 0 {
 		query += " LIMIT ?"
@@ -419,8 +405,52 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 	return out, rows.Err()
 }
 
-// sortColumn is the column of a device order (inventory.SortKeys), or ""
-// for serial; anything else is "" too, so no input reaches the SQL text.
+// CountDevices implements inventory.DeviceStore: COUNT(*) under the
+// conditions Devices uses.
+func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, error) {
+	where, args := deviceWhere(q)
+	var n int
+	err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM devices"+whereClause(where), args...).Scan(&n)
+	return n, err
+}
+
+// deviceWhere is the conditions of q's filter fields (not its cursor) with
+// their arguments.
+func deviceWhere(q inventory.Filter) (where []string, args []any) {
+	add := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("model", q.Model)
+	if len(q.Models) > 0 {
+		where = append(where, "model IN (?"+strings.Repeat(", ?", len(q.Models)-1)+")")
+		for _, m := range q.Models {
+			args = append(args, m)
+		}
+	}
+	add("state", string(q.State))
+	add("site", q.Site)
+	add("pool", q.Pool)
+	add("node", q.Node)
+	if q.Q != "" {
+		where = append(where, "(instr(lower(serial), ?) > 0 OR instr(lower(node), ?) > 0 OR instr(lower(site), ?) > 0 OR instr(lower(model), ?) > 0)")
+		args = append(args, q.Q, q.Q, q.Q, q.Q)
+	}
+	return where, args
+}
+
+func whereClause(where []string) string {
+	if len(where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(where, " AND ")
+}
+
+// sortColumn is the column of a device order (inventory.SortKeys without
+// its "-"), or "" for serial; anything else is "" too, so no input reaches
+// the SQL text.
 func sortColumn(sort string) string {
 	switch sort {
 	case "model", "state", "site", "node":

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/granaryhq/granary/internal/accel"
+	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 )
@@ -268,14 +269,15 @@ func testCreateGet(t *testing.T, st inventory.Store) {
 func naiveFilter(all []inventory.Device, f inventory.Filter) []inventory.Device {
 	var out []inventory.Device
 	for _, d := range all {
-		if (f.Model == "" || d.Model == f.Model) && (f.State == "" || d.State == f.State) &&
+		if (f.Model == "" || d.Model == f.Model) && (len(f.Models) == 0 || slices.Contains(f.Models, d.Model)) && (f.State == "" || d.State == f.State) &&
 			(f.Site == "" || d.Site == f.Site) && (f.Pool == "" || d.Pool == f.Pool) && (f.Node == "" || d.Node == f.Node) &&
-			(f.Q == "" || naiveContains(d, strings.ToLower(f.Q))) {
+			(f.Q == "" || naiveContains(d, strings.ToLower(f.Q))) && (f.Class == "" || naiveClass(d, f.Rules) == strings.ToLower(f.Class)) {
 			out = append(out, d)
 		}
 	}
+	desc := strings.HasPrefix(f.Sort, "-")
 	key := func(d inventory.Device) string {
-		switch f.Sort {
+		switch strings.TrimPrefix(f.Sort, "-") {
 		case "model":
 			return d.Model
 		case "state":
@@ -288,12 +290,30 @@ func naiveFilter(all []inventory.Device, f inventory.Filter) []inventory.Device 
 		return ""
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if ki, kj := key(out[i]), key(out[j]); ki != kj {
-			return ki < kj
+		a, b := out[i], out[j]
+		if desc {
+			a, b = b, a
 		}
-		return out[i].Serial < out[j].Serial
+		if ka, kb := key(a), key(b); ka != kb {
+			return ka < kb
+		}
+		return a.Serial < b.Serial
 	})
 	return out
+}
+
+// naiveClass is d's model's export class under the named rule set, lower
+// case, classified one device at a time.
+func naiveClass(d inventory.Device, rules string) string {
+	c, ok := accel.Default().Get(d.Model)
+	if !ok {
+		return ""
+	}
+	rs, err := exportctl.LookupRuleSet(rules)
+	if err != nil {
+		panic(err)
+	}
+	return strings.ToLower(string(exportctl.Classify(c, rs).Classification))
 }
 
 // naiveContains is the free-text match written out: q in any of the four
@@ -317,6 +337,8 @@ func testFilters(t *testing.T, st inventory.Store) {
 		{Node: all[0].Node},
 		{Site: "sh2", Pool: "train", Model: "h20-96gb"},
 		{Model: "k80"},
+		{Models: []string{"h800-sxm5-80gb", "ascend-910c"}},
+		{Models: []string{"h20-96gb", "k80"}, Sort: "model", State: fleet.InService},
 		{Q: "node-03"},
 		{Q: "BJ1"},                      // site and node, case-folded
 		{Q: "ascend"},                   // model id
@@ -329,9 +351,26 @@ func testFilters(t *testing.T, st inventory.Store) {
 		{Sort: "site", Q: "node"},
 		{Sort: "node"},
 		{Sort: "serial"},
+		{Sort: "-serial"},
+		{Sort: "-model", State: fleet.Reserve},
+		{Sort: "-site", Q: "node"},
+		{Sort: "-node"},
+		{Sort: "-state", Models: []string{"mlu590", "h800-sxm5-80gb"}},
+		{Class: "3A090.a"},
+		{Class: "3a090.A", Rules: "2022-10", Sort: "-model"},
+		{Class: "not-3A090", State: fleet.InService, Site: "bj1"},
+		{Class: "insufficient-data", Q: "sh2"},
+		{Class: "3A090.b", Rules: "2023"},
+		{Class: "3A090.a", Model: "h20-96gb"},                                // the model is in another class: none
+		{Class: "3A090.a", Models: []string{"h800-sxm5-80gb", "h20-96gb"}},   // intersected
+		{Class: "not-3A090", Rules: "2022-10", Models: []string{"h20-96gb"}}, // h20 was not controlled in 2022
 	}
+	classes := map[string]bool{}
 	for _, f := range filters {
 		want := naiveFilter(all, f)
+		if f.Class != "" && len(want) > 0 {
+			classes[strings.ToLower(f.Class)] = true
+		}
 		f.Limit = inventory.MaxPageSize
 		page, err := svc.List(ctx, f)
 		if err != nil {
@@ -339,6 +378,26 @@ func testFilters(t *testing.T, st inventory.Store) {
 		}
 		if diff := cmp.Diff(want, page.Devices, ignoreUpdated, cmpEmpty); diff != "" {
 			t.Errorf("List(%+v) (-want +got):\n%s", f, diff)
+		}
+		// Count uses the same conditions; paging fields do not change it.
+		f.After, f.Limit = page.Next, 3
+		n, err := svc.Count(ctx, f)
+		if err != nil {
+			t.Fatalf("Count(%+v): %v", f, err)
+		}
+		if n != len(want) {
+			t.Errorf("Count(%+v) = %d, want %d", f, n, len(want))
+		}
+	}
+	if len(classes) < 2 {
+		t.Errorf("the class cases matched devices in %d classes (%v); the fixture should cover at least two", len(classes), classes)
+	}
+	for _, f := range []inventory.Filter{{Class: "3A090.z"}, {Class: "3A090.a", Rules: "1999"}, {Rules: "2023-10"}, {Sort: "-"}, {Sort: "--model"}, {Sort: "-cost"}} {
+		if _, err := svc.List(ctx, f); !errors.Is(err, fleet.ErrInvalid) {
+			t.Errorf("List(%+v): %v, want ErrInvalid", f, err)
+		}
+		if _, err := svc.Count(ctx, f); !errors.Is(err, fleet.ErrInvalid) {
+			t.Errorf("Count(%+v): %v, want ErrInvalid", f, err)
 		}
 	}
 	// Names resolve through the catalog.
@@ -372,7 +431,9 @@ func testPagination(t *testing.T, st inventory.Store) {
 	all := fixture(103, 2)
 	importDevices(t, svc, all)
 	for _, f := range []inventory.Filter{{Limit: 7}, {Limit: 10, State: fleet.InService}, {Limit: 1}, {Limit: 103}, {Limit: 200},
-		{Limit: 7, Sort: "model"}, {Limit: 5, Sort: "site"}, {Limit: 3, Sort: "node", Q: "node-0"}, {Limit: 9, Sort: "state", Q: "-b"}} {
+		{Limit: 7, Sort: "model"}, {Limit: 5, Sort: "site"}, {Limit: 3, Sort: "node", Q: "node-0"}, {Limit: 9, Sort: "state", Q: "-b"},
+		{Limit: 7, Sort: "-serial"}, {Limit: 6, Sort: "-model"}, {Limit: 4, Sort: "-site", State: fleet.InService}, {Limit: 11, Sort: "-node", Q: "node-0"},
+		{Limit: 8, Sort: "-state", Class: "3A090.a"}} {
 		var got []inventory.Device
 		pages := 0
 		for {
@@ -396,7 +457,7 @@ func testPagination(t *testing.T, st inventory.Store) {
 				t.Fatal("pagination does not end")
 			}
 		}
-		want := naiveFilter(all, inventory.Filter{State: f.State, Sort: f.Sort, Q: f.Q})
+		want := naiveFilter(all, inventory.Filter{State: f.State, Sort: f.Sort, Q: f.Q, Class: f.Class})
 		if diff := cmp.Diff(want, got, ignoreUpdated, cmpEmpty); diff != "" {
 			t.Errorf("walking pages of %d (-want +got):\n%s", f.Limit, diff)
 		}
