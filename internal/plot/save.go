@@ -79,7 +79,7 @@ func Write(w io.Writer, format string, width, height vg.Length, charts ...*gplot
 	tiles := draw.Tiles{Rows: len(charts), Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8), PadY: vg.Points(12)}
 	canvases := gplot.Align(rows, tiles, dc)
 	for i, p := range charts {
-		p.Draw(canvases[i][0])
+		drawLegendBeside(p, canvases[i][0])
 	}
 	_, err := c.WriteTo(w)
 	return err
@@ -102,4 +102,37 @@ func InlineSVG(w io.Writer, width, height vg.Length, label string, chart *gplot.
 	s = "<svg role=\"img\" aria-label=\"" + html.EscapeString(label) + "\"" + s[len("<svg"):]
 	_, err := io.WriteString(w, s)
 	return err
+}
+
+// legendGap is the space between a chart's data area and its legend.
+const legendGap = vg.Length(10)
+
+// drawLegendBeside draws p on c with its legend (if it has one) in a
+// column to the right of the chart, its top level with the data area's,
+// instead of over the data where gonum puts it: a legend there hides
+// whatever bar or line reaches its corner.
+func drawLegendBeside(p *gplot.Plot, c draw.Canvas) {
+	leg := p.Legend
+	r := leg.Rectangle(c)
+	// A fifth more than gonum's own font measures: a browser showing the
+	// SVG may set the labels in a wider font.
+	w := (r.Max.X - r.Min.X) * 1.2
+	if w <= 0 {
+		p.Draw(c)
+		return
+	}
+	if p.BackgroundColor != nil { // the legend's column too
+		c.SetColor(p.BackgroundColor)
+		c.Fill(c.Rectangle.Path())
+	}
+	p.Legend = gplot.NewLegend() // no entries: Draw draws no legend
+	p.Draw(draw.Crop(c, 0, -(w + legendGap), 0, 0))
+	p.Legend = leg
+	top := vg.Length(0)
+	if p.Title.Text != "" {
+		top = p.Title.TextStyle.Height(p.Title.Text) + p.Title.Padding
+	}
+	leg.Top, leg.Left, leg.XOffs, leg.YOffs = true, true, 0, 0
+	leg.Padding = max(leg.Padding, vg.Points(2)) // room for a taller browser font
+	leg.Draw(draw.Crop(c, c.Max.X-c.Min.X-w, 0, 0, -top))
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -288,7 +289,14 @@ func TestDashboardInChromium(t *testing.T) {
 	if n := count("figure.chart svg[role=img]"); n < 2 {
 		t.Errorf("fleet page: %d charts", n)
 	}
+	states := []string{"in-service", "reserve", "maintenance", "failed", "retired"}
+	for _, p := range legendOverBars(t, bctx, states, 2) {
+		t.Errorf("fleet page: %s", p)
+	}
 	visit("jobs", "/jobs")
+	for _, p := range legendOverBars(t, bctx, []string{"in use", "guaranteed"}, 1) {
+		t.Errorf("jobs page: %s", p)
+	}
 	// A live update: the page re-reads itself (every 10 s) without a reload.
 	readAt := text("header .sub")
 	_ = eval[bool](t, bctx, `window.noReload = true`)
@@ -479,4 +487,51 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 		t.Fatalf("%s: %v", expr, err)
 	}
 	return v
+}
+
+// legendClearJS finds, in each chart of the page, the legend (the labels
+// given, widened by the swatch beside them) and the shapes painted in a
+// swatch's colour outside it (bars, lines), and reports every shape whose
+// bounding box meets the legend's, a legend label cut off at the chart's
+// edge, and a chart without such shapes.
+const legendClearJS = `(labels, want) => {
+	const out = [];
+	let charts = 0;
+	document.querySelectorAll("figure.chart svg").forEach((svg, i) => {
+		const texts = [...svg.querySelectorAll("text")].filter(t => labels.includes(t.textContent.trim()));
+		if (texts.length !== labels.length) return;
+		charts++;
+		const r = texts.map(t => t.getBoundingClientRect()), sw = 36;
+		const L = {x0: Math.min(...r.map(b => b.left)) - sw, x1: Math.max(...r.map(b => b.right)) + sw,
+			y0: Math.min(...r.map(b => b.top)), y1: Math.max(...r.map(b => b.bottom))};
+		const box = svg.getBoundingClientRect();
+		if (L.x1 - sw > box.right || L.y0 < box.top) out.push("chart " + i + ": the legend (" + [L.x0 + sw, L.y0, L.x1 - sw, L.y1].map(Math.round) + ") leaves the chart (" + [box.left, box.top, box.right, box.bottom].map(Math.round) + ")");
+		const inside = b => b.left >= L.x0 && b.right <= L.x1 && b.top >= L.y0 && b.bottom <= L.y1;
+		const plain = ["none", "rgb(255, 255, 255)", "rgb(0, 0, 0)"]; // background, outlines, axes
+		const paint = p => { const s = getComputedStyle(p); return [s.fill, s.stroke].filter(c => c && !plain.includes(c)); };
+		const paths = [...svg.querySelectorAll("path")];
+		const swatches = new Set(paths.filter(p => inside(p.getBoundingClientRect())).flatMap(paint));
+		let shapes = 0;
+		for (const p of paths) {
+			const b = p.getBoundingClientRect();
+			if (inside(b) || !paint(p).some(c => swatches.has(c)) || b.width + b.height === 0) continue;
+			shapes++;
+			if (b.left < L.x1 && L.x0 < b.right && b.top < L.y1 && L.y0 < b.bottom)
+				out.push("chart " + i + ": a shape at (" + [b.left, b.top, b.right, b.bottom].map(Math.round) + ") meets the legend at (" + [L.x0, L.y0, L.x1, L.y1].map(Math.round) + ")");
+		}
+		if (shapes === 0) out.push("chart " + i + ": no bar or line in the legend's colours");
+	});
+	if (charts < want) out.push(charts + " charts with the legend " + labels.join(", ") + ", want " + want);
+	return out;
+}`
+
+// legendOverBars runs legendClearJS on the page shown: want charts carry
+// a legend of labels, and none of them lets it cover a bar or a line.
+func legendOverBars(t *testing.T, ctx context.Context, labels []string, want int) []string {
+	t.Helper()
+	js, err := json.Marshal(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eval[[]string](t, ctx, fmt.Sprintf("(%s)(%s, %d)", legendClearJS, js, want))
 }
