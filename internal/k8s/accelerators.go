@@ -66,6 +66,9 @@ type Mapping struct {
 	Vendors []Vendor // nil: Vendors
 }
 
+// AllVendors returns the mapping's vendors (Vendors when none are given).
+func (m Mapping) AllVendors() []Vendor { return m.vendors() }
+
 func (m Mapping) vendors() []Vendor {
 	if m.Vendors == nil {
 		return Vendors
@@ -186,4 +189,20 @@ func ResourceFor(model string, seen []Accelerators) string {
 		}
 	}
 	return ""
+}
+
+// VendorOfModel returns the vendor whose device plugin serves a catalog
+// model (the chip's vendor, e.g. "Kunlunxin (Baidu)", starts with the
+// mapping's vendor name), and whether there is one.
+func (m Mapping) VendorOfModel(id string) (Vendor, bool) {
+	c, ok := m.Catalog.Get(id)
+	if !ok {
+		return Vendor{}, false
+	}
+	for _, v := range m.vendors() {
+		if strings.HasPrefix(strings.ToLower(c.Vendor), strings.ToLower(v.Name)) {
+			return v, true
+		}
+	}
+	return Vendor{}, false
 }

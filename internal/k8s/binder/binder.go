@@ -40,6 +40,7 @@ import (
 	"github.com/granaryhq/granary/internal/control"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s"
+	"github.com/granaryhq/granary/internal/k8s/granaryjob"
 )
 
 // Jobs is what the backend needs from the jobs service (*jobs.Service).
@@ -72,8 +73,7 @@ type Backend struct {
 	shown   map[types.UID]string // message last shown on a waiting pod
 	rejects map[string]string    // gang key → why it is not a job
 	ids     map[string]string    // job id → gang key
-	running map[string]control.Run
-	last    time.Time
+	running Progress
 }
 
 var _ control.Backend = (*Backend)(nil)
@@ -98,7 +98,7 @@ func New(cfg Config) (*Backend, error) {
 	ni := cfg.Informers.Core().V1().Nodes()
 	return &Backend{cfg: cfg, pods: pi.Lister(), nodes: ni.Lister(), podIndex: pi.Informer().GetIndexer(),
 		hasSynced: []cache.InformerSynced{pi.Informer().HasSynced, ni.Informer().HasSynced},
-		shown:     map[types.UID]string{}, rejects: map[string]string{}, ids: map[string]string{}, running: map[string]control.Run{}}, nil
+		shown:     map[types.UID]string{}, rejects: map[string]string{}, ids: map[string]string{}}, nil
 }
 
 // NewTerm forgets what the backend remembers of the rounds it enacted (the
@@ -110,8 +110,7 @@ func New(cfg Config) (*Backend, error) {
 func (b *Backend) NewTerm() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	clear(b.running)
-	b.last = time.Time{}
+	b.running.Reset()
 }
 
 // WaitForSync waits for the informer caches.
@@ -128,8 +127,8 @@ func (b *Backend) gangs() (map[string]*gang, error) {
 	}
 	out := map[string]*gang{}
 	for _, p := range all {
-		if p.Spec.SchedulerName != SchedulerName || p.DeletionTimestamp != nil {
-			continue
+		if p.Spec.SchedulerName != SchedulerName || p.DeletionTimestamp != nil || p.Labels[granaryjob.UIDLabel] != "" {
+			continue // not Granary's, going, or a GranaryJob's (its controller runs it)
 		}
 		k := gangKey(p)
 		g := out[k]
@@ -237,19 +236,7 @@ func (b *Backend) Observe(ctx context.Context, now time.Time) (control.Observati
 		b.reject(ctx, g, "invalid: "+msg)
 	}
 	// Progress of the running gangs: wall time on their model.
-	if !b.last.IsZero() {
-		ran := now.Sub(b.last).Seconds()
-		for id, r := range b.running {
-			if _, ok := b.ids[id]; !ok || ran <= 0 {
-				continue
-			}
-			steps := r.StepsDone + ran*r.StepsPerSecond
-			obs.Progress = append(obs.Progress, jobs.Progress{JobID: id, StepsDone: steps, CheckpointSteps: steps, RanSeconds: ran, Model: r.Model})
-			r.StepsDone = steps
-			b.running[id] = r
-		}
-	}
-	b.last = now
+	obs.Progress = append(obs.Progress, b.running.Observe(now, func(id string) bool { _, ok := b.ids[id]; return ok })...)
 	return obs, nil
 }
 
@@ -359,27 +346,7 @@ func (b *Backend) Enact(ctx context.Context, in control.Enactment) error {
 	if err != nil {
 		return err
 	}
-	nodes := map[string]*nodeState{}
-	state := func(name string) (*nodeState, error) {
-		if s, ok := nodes[name]; ok {
-			return s, nil
-		}
-		n, err := b.nodes.Get(name)
-		if err != nil {
-			return nil, err
-		}
-		objs, err := b.podIndex.ByIndex(byNode, name)
-		if err != nil {
-			return nil, err
-		}
-		pods := make([]*corev1.Pod, 0, len(objs))
-		for _, o := range objs {
-			pods = append(pods, o.(*corev1.Pod))
-		}
-		s := newNodeState(n, pods)
-		nodes[name] = s
-		return s, nil
-	}
+	state := b.nodeStates()
 	serialNode := map[string]string{}
 	for _, d := range in.Devices {
 		serialNode[d.Serial] = d.Node
@@ -426,18 +393,58 @@ func (b *Backend) Enact(ctx context.Context, in control.Enactment) error {
 			b.wait(ctx, p, fmt.Sprintf("%s: %s (%s)", j.Why.Code, j.Why.Message, j.ID))
 		}
 	}
-	for id := range b.running {
-		if _, ok := runs[id]; !ok {
-			delete(b.running, id)
-		}
-	}
-	for id, r := range runs {
-		if old, ok := b.running[id]; ok && !r.Restart && old.Model == r.Model {
-			r.StepsDone = max(r.StepsDone, old.StepsDone)
-		}
-		b.running[id] = r
-	}
+	b.running.Enact(runs)
 	return errors.Join(errs...)
+}
+
+// nodeStates returns a lookup of each node's state (the node and the
+// requests of the pods on it), each read once from the caches and then
+// updated by the caller as it places pods.
+func (b *Backend) nodeStates() func(string) (*nodeState, error) {
+	nodes := map[string]*nodeState{}
+	return func(name string) (*nodeState, error) {
+		if s, ok := nodes[name]; ok {
+			return s, nil
+		}
+		n, err := b.nodes.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := b.podIndex.ByIndex(byNode, name)
+		if err != nil {
+			return nil, err
+		}
+		pods := make([]*corev1.Pod, 0, len(objs))
+		for _, o := range objs {
+			pods = append(pods, o.(*corev1.Pod))
+		}
+		s := newNodeState(n, pods)
+		nodes[name] = s
+		return s, nil
+	}
+}
+
+// Fit says why pods cannot run on the nodes their spec.nodeName names —
+// judged as Enact judges a gang before binding it (cordon, taints,
+// affinity, allocatable minus the requests of the pods already there and
+// of the earlier pods of the list) — or "" when they all fit. The
+// GranaryJob controller calls it before creating a gang's pods on their
+// nodes. Safe for concurrent use.
+func (b *Backend) Fit(pods []*corev1.Pod) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	state := b.nodeStates()
+	for _, p := range pods {
+		st, err := state(p.Spec.NodeName)
+		if err != nil {
+			return fmt.Sprintf("node %s: %v", p.Spec.NodeName, err)
+		}
+		if msg := st.fit(p); msg != "" {
+			return msg
+		}
+		st.add(p)
+	}
+	return ""
 }
 
 // enactRun makes one placed gang run on its placement's nodes.

@@ -45,9 +45,9 @@ const (
 	WeightAnnotation = "granary.io/weight"
 )
 
-// untilDone is the work of a pod gang that gives none: it runs until its
-// pods succeed.
-const untilDone = 1e15
+// UntilDone is the work of a job whose pods give none (a pod gang without
+// StepsAnnotation, a GranaryJob): it runs until its pods succeed.
+const UntilDone = 1e15
 
 // JobNamePrefix starts the name of every job that stands for a pod gang:
 // "k8s:<namespace>/<group or pod name>".
@@ -128,7 +128,7 @@ func spec(m k8s.Mapping, g gang, size int, models map[corev1.ResourceName][]stri
 	sp := jobs.Spec{
 		Name: JobName(g.key), Team: first.Namespace,
 		Class: a[ClassAnnotation], Model: a[ModelAnnotation], Precision: a[PrecisionAnnotation], Workload: a[WorkloadAnnotation],
-		Gang: size * per, TotalSteps: untilDone,
+		Gang: size * per, TotalSteps: UntilDone,
 	}
 	if t := first.Labels[TeamLabel]; t != "" {
 		sp.Team = t
@@ -229,13 +229,18 @@ var fieldAnnotation = map[string]string{
 
 // submitMessage turns a rejected submission into the sentence its pods
 // show, naming annotations instead of API fields.
-func submitMessage(err error) string {
+func submitMessage(err error) string { return InputMessage(err, fieldAnnotation) }
+
+// InputMessage turns a rejected submission into one sentence, naming each
+// field by what the user wrote (fields maps jobs.Spec's JSON field names
+// to, e.g., annotations or CRD paths; a field it lacks keeps its name).
+func InputMessage(err error, fields map[string]string) string {
 	var ies fleet.InputErrors
 	if errors.As(err, &ies) {
 		var parts []string
 		for _, e := range ies {
 			f := e.Pos.Field
-			if a, ok := fieldAnnotation[f]; ok {
+			if a, ok := fields[f]; ok {
 				f = a
 			}
 			if f == "" {
@@ -249,7 +254,7 @@ func submitMessage(err error) string {
 	var ie *fleet.InputError
 	if errors.As(err, &ie) {
 		f := ie.Pos.Field
-		if a, ok := fieldAnnotation[f]; ok {
+		if a, ok := fields[f]; ok {
 			f = a
 		}
 		return f + ": " + ie.Msg
