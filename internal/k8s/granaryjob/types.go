@@ -3,7 +3,7 @@
 // deploy/kubernetes/crd-granaryjobs.yaml: a gang of pods that Granary may
 // place on any accelerator vendor the job has a variant for. Only the types
 // and the scheme live here; the controller that turns a job into pods is
-// not written yet (docs/kubernetes.md, "GranaryJob (CRD)").
+// internal/k8s/jobctl (docs/kubernetes.md, "GranaryJob (CRD)").
 package granaryjob
 
 import (
@@ -37,6 +37,11 @@ type GranaryJobList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []GranaryJob `json:"items"`
 }
+
+// UIDLabel marks every pod the controller creates for a GranaryJob, with
+// the job's UID (a name may be longer than a label value). The binder
+// leaves these pods alone: they are created on their nodes.
+const UIDLabel = "granary.io/granaryjob-uid"
 
 // Spec is what the user asks for. Either Class, or Model (+ Precision +
 // Workload) as in jobs.Spec.
@@ -89,9 +94,13 @@ type Status struct {
 	Nodes []string `json:"nodes,omitempty"`
 	// Reason is the stable code of the last decision (jobs.Code), Message
 	// its sentence.
-	Reason             string             `json:"reason,omitempty"`
-	Message            string             `json:"message,omitempty"`
-	Restarts           int32              `json:"restarts,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Restarts int32  `json:"restarts,omitempty"`
+	// JobID is the id of the job in Granary's store that stands for this
+	// GranaryJob (the store is the one source of truth; see
+	// docs/kubernetes.md).
+	JobID              string             `json:"jobID,omitempty"`
 	ObservedGeneration int64              `json:"observedGeneration,omitempty"`
 	Conditions         []metav1.Condition `json:"conditions,omitempty"`
 }

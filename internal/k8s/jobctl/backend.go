@@ -1,0 +1,155 @@
+package jobctl
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/granaryhq/granary/internal/control"
+	"github.com/granaryhq/granary/internal/jobs"
+)
+
+// roundView is what the controller keeps of the last enacted round: where
+// each device is, and how many devices of each model no job holds. It is
+// rebuilt by every round (a restarted Granary waits for its first).
+type roundView struct {
+	serialNode map[string]string
+	free       map[string]int
+}
+
+// Backend returns the live loop's backend on Kubernetes: inner (the
+// binder) enacts pod gangs, and the controller GranaryJobs — it reports
+// their progress in wall time and their completion (every pod of the
+// current start succeeded), and after each round reconciles every
+// GranaryJob against the store.
+func (c *Controller) Backend(inner control.Backend) control.Backend {
+	return &backend{inner: inner, c: c}
+}
+
+type backend struct {
+	inner control.Backend
+	c     *Controller
+}
+
+var _ control.Backend = (*backend)(nil)
+
+// mine returns the active jobs that stand for GranaryJobs, by id.
+func (c *Controller) mine(ctx context.Context) (map[string]jobs.Job, error) {
+	js, err := c.cfg.Jobs.List(ctx, jobs.Filter{States: []jobs.State{jobs.Pending, jobs.Running, jobs.Preempted}})
+	if err != nil {
+		return nil, fmt.Errorf("jobctl: reading jobs: %w", err)
+	}
+	out := map[string]jobs.Job{}
+	for _, j := range js {
+		if strings.HasPrefix(j.Name, JobNamePrefix) {
+			out[j.ID] = j
+		}
+	}
+	return out, nil
+}
+
+// Observe implements control.Backend.
+func (b *backend) Observe(ctx context.Context, now time.Time) (control.Observation, error) {
+	obs, err := b.inner.Observe(ctx, now)
+	if err != nil {
+		return obs, err
+	}
+	mine, err := b.c.mine(ctx)
+	if err != nil {
+		return obs, err
+	}
+	b.c.mu.Lock()
+	prog := b.c.prog.Observe(now, func(id string) bool { _, ok := mine[id]; return ok })
+	b.c.mu.Unlock()
+	done := map[string]bool{}
+	for id, j := range mine {
+		if j.State == jobs.Running && j.Placement != nil {
+			ok, err := b.c.succeeded(ctx, &j)
+			if err != nil {
+				return obs, err
+			}
+			done[id] = ok
+		}
+	}
+	for _, p := range prog {
+		if done[p.JobID] {
+			continue
+		}
+		obs.Progress = append(obs.Progress, p)
+	}
+	for id := range done {
+		if done[id] {
+			obs.Progress = append(obs.Progress, jobs.Progress{JobID: id, Completed: true, CompletedAt: now, Model: mine[id].Placement.Model})
+		}
+	}
+	return obs, nil
+}
+
+// succeeded reports whether every pod of the job's current start
+// succeeded.
+func (c *Controller) succeeded(ctx context.Context, j *jobs.Job) (bool, error) {
+	var ps corev1.PodList
+	if err := c.client.List(ctx, &ps, client.MatchingFields{byJobID: j.ID}); err != nil {
+		return false, err
+	}
+	n, pods := 0, 0
+	for _, p := range ps.Items {
+		if p.Labels[AttemptLabel] != strconv.Itoa(j.Restarts) {
+			continue
+		}
+		pods = gangPods(&p, pods)
+		if p.Status.Phase == corev1.PodSucceeded {
+			n++
+		}
+	}
+	return n > 0 && n == pods, nil
+}
+
+// gangPods reads the gang size from a pod's contract env (the GranaryJob
+// may be gone); prev when absent.
+func gangPods(p *corev1.Pod, prev int) int {
+	for _, e := range p.Spec.Containers[0].Env {
+		if e.Name == EnvGangPods {
+			if n, err := strconv.Atoi(e.Value); err == nil {
+				return n
+			}
+		}
+	}
+	return prev
+}
+
+// Enact implements control.Backend.
+func (b *backend) Enact(ctx context.Context, in control.Enactment) error {
+	err := b.inner.Enact(ctx, in)
+	mine, merr := b.c.mine(ctx)
+	if merr != nil {
+		return merr
+	}
+	view := roundView{serialNode: make(map[string]string, len(in.Devices)), free: map[string]int{}}
+	model := map[string]string{}
+	for _, d := range in.Devices {
+		view.serialNode[d.Serial] = d.Node
+		view.free[d.Model]++
+		model[d.Serial] = d.Model
+	}
+	runs := map[string]control.Run{}
+	for _, r := range in.Runs {
+		for _, s := range r.Devices {
+			view.free[model[s]]--
+		}
+		if _, ok := mine[r.Job]; ok {
+			runs[r.Job] = r
+		}
+	}
+	b.c.mu.Lock()
+	b.c.round = view
+	b.c.prog.Enact(runs)
+	b.c.mu.Unlock()
+	b.c.kickAll()
+	return err
+}
