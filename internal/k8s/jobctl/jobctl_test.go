@@ -93,8 +93,7 @@ func TestMoveBetweenPools(t *testing.T) {
 	}
 
 	// H800 pool out, 910B3 pool in: moved.
-	cordon(t, env, "h800", true)
-	cordon(t, env, "910b", false)
+	swap(t, env, "910b", "h800")
 	c.until(t, "moved to 910B3", c.runningOn(t, "llama", 2, "910b-", "huawei.com/Ascend910", cann, 8))
 	check(granaryjob.Running, "ascend-910b3", 1)
 	for _, p := range c.livePods(t, gj) {
@@ -104,14 +103,13 @@ func TestMoveBetweenPools(t *testing.T) {
 	}
 	k8stest.Eventually(t, 10*time.Second, func() error {
 		if ev := c.events(t, "llama", "Moved"); len(ev) == 0 || !strings.Contains(ev[0], "from H800 to") || !strings.Contains(ev[0], "Huawei variant") {
-			return fmt.Errorf("Moved events %q", ev)
+			return fmt.Errorf("Moved events %q; Restarted %q, Stopped %q", ev, c.events(t, "llama", "Restarted"), c.events(t, "llama", "Stopped"))
 		}
 		return nil
 	})
 
 	// And back.
-	cordon(t, env, "910b", true)
-	cordon(t, env, "h800", false)
+	swap(t, env, "h800", "910b")
 	c.until(t, "back on H800", c.runningOn(t, "llama", 2, "h800-", "nvidia.com/gpu", cuda, 8))
 	check(granaryjob.Running, "h800-sxm5-80gb", 2)
 
@@ -130,6 +128,15 @@ func TestMoveBetweenPools(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// swap opens pool in and then cordons pool out, leaving the informers
+// time to see the first before the second (a round between the two would
+// stop the job rather than move it).
+func swap(t *testing.T, env *k8stest.Env, in, out string) {
+	cordon(t, env, in, false)
+	time.Sleep(500 * time.Millisecond)
+	cordon(t, env, out, true)
 }
 
 // TestMissingVariant: another scheduler's pod holds the H800 node's GPUs,
