@@ -42,7 +42,11 @@ func centre(a [][]float64, gang, capacity []float64, use []bool, t float64, xv [
 	if c == nil || !(t > 0) || math.IsInf(t, 0) {
 		return copyRows(xv)
 	}
-	vert := c.rows(xv, rep)
+	return c.expand(a, of, c.centreRows(c.rows(xv, rep), t))
+}
+
+// centreRows is centre on the groups' rows: vert is an optimal vertex.
+func (c *barrier) centreRows(vert [][]float64, t float64) [][]float64 {
 	cur := c.point(c.start(vert, t))
 	best, reached := vert, 1.0
 	for delta := 0.5; delta >= 1e-8; delta /= 4 {
@@ -62,7 +66,7 @@ func centre(a [][]float64, gang, capacity []float64, use []bool, t float64, xv [
 	if reached <= CentreTolerance {
 		x = snap(c, best, vert, t)
 	}
-	return c.expand(a, of, x)
+	return x
 }
 
 // feasibleCentre returns the analytic centre of the polytope
@@ -82,16 +86,21 @@ func feasibleCentre(a [][]float64, gang, capacity []float64, use []bool, t, tau 
 	if c == nil || !(t > 0) || math.IsInf(t, 0) || !(tau > 0) || tau >= t {
 		return copyRows(xv)
 	}
-	vert := c.rows(xv, rep)
+	return c.expand(a, of, c.feasibleRows(c.rows(xv, rep), t, tau))
+}
+
+// feasibleRows is feasibleCentre on the groups' rows: vert is an optimal
+// vertex.
+func (c *barrier) feasibleRows(vert [][]float64, t, tau float64) [][]float64 {
 	cur := c.point(c.start(vert, t))
 	for delta := 0.5; ; delta /= 4 {
 		c.tau = math.Min((1-delta)*t, tau)
 		c.newton(cur)
 		if !c.point(cur.x).positive() {
-			return c.expand(a, of, vert)
+			return vert
 		}
 		if c.tau == tau {
-			return c.expand(a, of, cur.x)
+			return cur.x
 		}
 	}
 }

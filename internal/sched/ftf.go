@@ -209,7 +209,7 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	// Return the centre of the optimal set, as Gavel's interior-point
 	// solver does, not the vertex the simplex ended on (see centre).
 	if tc, xc, err := solve(hi); err == nil && tc > 0 {
-		xHi = centre(a, p.gang, p.cap, use, math.Min(tc, 1), xc)
+		xHi = mm.centre(math.Min(tc, 1), xc)
 	}
 	al.X = xHi
 	al.Objective = hi

@@ -131,11 +131,12 @@ func (l *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 			a[i][k] = c * v
 		}
 	}
-	t, x, err := maxMinLP(a, p.gang, p.cap, p.ok)
+	mm := newMaxMin(a, p.gang, p.cap, p.ok)
+	t, x, err := mm.solve(false)
 	if err != nil {
 		return Allocation{}, fmt.Errorf("%s: %w", l.Name(), err)
 	}
-	x = centre(a, p.gang, p.cap, p.ok, t, x)
+	x = mm.centre(t, x)
 	al := p.emptyAllocation()
 	al.X = x
 	al.Objective = t
@@ -188,12 +189,13 @@ func (mp *makespanPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, er
 			a[i][k] = v / r
 		}
 	}
-	t, x, err := maxMinLP(a, p.gang, p.cap, use)
+	mm := newMaxMin(a, p.gang, p.cap, use)
+	t, x, err := mm.solve(false)
 	if err != nil {
 		return Allocation{}, fmt.Errorf("%s: %w", mp.Name(), err)
 	}
 	if tg := gavelBisection(1 / t); tg > 1/t {
-		x = feasibleCentre(a, p.gang, p.cap, use, t, 1/tg, x)
+		x = mm.feasibleCentre(t, 1/tg, x)
 	}
 	if !mp.hetero {
 		p.spread(x, use)

@@ -50,8 +50,9 @@ func groupRows(coef [][]float64, gang []float64, use []bool) (rep []int, of []in
 //	             Σ_i gang[i]·x[i][k] ≤ capacity[k]
 //	             x ≥ 0
 //
-// exactly (simplex on the grouped LP). Rows with use[i] false get x = 0 and
-// do not constrain t. A job with a[i] all zero must not be used (t would be 0).
+// exactly (simplex on the grouped LP) when it has at most exactRows distinct
+// rows, else by aggregation to within aggregateGap (aggregate.go). Rows with
+// use[i] false get x = 0 and do not constrain t. A job with a[i] all zero must not be used (t would be 0).
 func maxMinLP(a [][]float64, gang, capacity []float64, use []bool) (float64, [][]float64, error) {
 	return newMaxMin(a, gang, capacity, use).solve(false)
 }
@@ -72,13 +73,27 @@ type maxMin struct {
 	colV           [][]float64
 	b, obj         []float64
 	s              *revised
+	big            bool       // more than exactRows groups: solved by aggregation
+	last           *aggResult // big: the last solve's aggregation
 }
 
 type mmCol struct{ g, k int }
 
 func newMaxMin(a [][]float64, gang, capacity []float64, use []bool) *maxMin {
-	mm := &maxMin{a: a, gang: gang, capacity: capacity}
-	mm.rep, mm.of, mm.count = groupRows(a, gang, use)
+	rep, of, count := groupRows(a, gang, use)
+	if len(rep) > exactRows {
+		// Too many distinct rows for the dense simplex: solve by
+		// aggregation (aggregate.go) on every call.
+		return &maxMin{a: a, gang: gang, capacity: capacity, rep: rep, of: of, count: count, big: true}
+	}
+	return newMaxMinGroups(a, gang, capacity, rep, of, count)
+}
+
+// newMaxMinGroups builds the grouped LP for given groups: group g stands
+// for count[g] jobs with row a[rep[g]] (count may be fractional: see
+// aggregate.go); of maps each job to its group (−1: unused).
+func newMaxMinGroups(a [][]float64, gang, capacity []float64, rep, of []int, count []float64) *maxMin {
+	mm := &maxMin{a: a, gang: gang, capacity: capacity, rep: rep, of: of, count: count}
 	G, nk := len(mm.rep), len(capacity)
 	mm.cols = []mmCol{{-1, -1}}
 	for g, i := range mm.rep {
@@ -154,6 +169,11 @@ func (mm *maxMin) fill(all bool) {
 // (only valid when a's rows were rescaled since the last solve).
 func (mm *maxMin) solve(warm bool) (float64, [][]float64, error) {
 	nk := len(mm.capacity)
+	if mm.big {
+		ag, err := solveAggregated(mm.a, mm.gang, mm.capacity, mm.used())
+		mm.last = &ag
+		return ag.t, ag.x, err
+	}
 	x := zeros(len(mm.a), nk)
 	if len(mm.rep) == 0 {
 		return math.Inf(1), x, nil
