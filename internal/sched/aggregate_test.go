@@ -74,3 +74,75 @@ func allocate(t testing.TB, name string, s *sched.Snapshot, tp *sched.Throughput
 	}
 	return a
 }
+
+// TestAggregatedBound checks the aggregation's certificate on random
+// max-min LPs whose rows are random multiples of a few type rows (scales
+// over three decades, as remaining work is), from idle to heavily loaded
+// fleets: the objective is attained by a feasible x, it is ≤ the exact
+// optimum, the dual bound is ≥ it, and the gap is within aggregateGap.
+func TestAggregatedBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := 0; trial < 40; trial++ {
+		nk, nt, n := 1+r.IntN(5), 1+r.IntN(8), 300+r.IntN(300)
+		types := make([][]float64, nt)
+		tgang := make([]float64, nt)
+		for ty := range types {
+			types[ty] = make([]float64, nk)
+			for k := range types[ty] {
+				if r.IntN(6) > 0 {
+					types[ty][k] = 0.1 + 10*r.Float64()
+				}
+			}
+			types[ty][r.IntN(nk)] = 1 + r.Float64() // every type runs somewhere
+			tgang[ty] = float64(1 + r.IntN(4))
+		}
+		capacity := make([]float64, nk)
+		load := math.Pow(10, -1.7+2*r.Float64()) // devices per job: 0.02 to 2
+		spread := 0.2 + 1.3*r.Float64()          // scales over 10^spread
+		for k := range capacity {
+			capacity[k] = math.Max(4, math.Round(load*float64(n)/float64(nk)))
+		}
+		a := make([][]float64, n)
+		gang := make([]float64, n)
+		use := make([]bool, n)
+		for i := range a {
+			ty := r.IntN(nt)
+			c := math.Pow(10, spread*r.Float64())
+			a[i] = make([]float64, nk)
+			for k, v := range types[ty] {
+				a[i][k] = c * v
+			}
+			gang[i], use[i] = tgang[ty], r.IntN(20) > 0
+		}
+		got, bound, x, err := sched.AggregatedMaxMin(a, gang, capacity, use)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := sched.ExactMaxMin(a, gang, capacity, use)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("trial %d: n=%d nk=%d types=%d load=%.2f: aggregated %.6g exact %.6g bound %.6g", trial, n, nk, nt, load, got, want, bound)
+		tol := 1e-9 * want
+		if got > want+tol || bound < want-tol || (bound-got) > 1.0001e-3*bound {
+			t.Errorf("trial %d (%d jobs, %d models, %d types, load %.2f): objective %v, bound %v, exact %v", trial, n, nk, nt, load, got, bound, want)
+		}
+		used := make([]float64, nk)
+		for i, row := range x {
+			sum, thr := 0.0, 0.0
+			for k, v := range row {
+				sum += v
+				thr += a[i][k] * v
+				used[k] += gang[i] * v
+			}
+			if sum > 1+1e-9 || (use[i] && thr < got*(1-1e-9)) {
+				t.Errorf("trial %d: job %d: share %v, throughput %v < objective %v", trial, i, sum, thr, got)
+			}
+		}
+		for k, u := range used {
+			if u > capacity[k]*(1+1e-9) {
+				t.Errorf("trial %d: model %d: %v devices used of %v", trial, k, u, capacity[k])
+			}
+		}
+	}
+}
