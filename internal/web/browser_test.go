@@ -186,7 +186,7 @@ func (w *watcher) listen(ev any) {
 // sorting change what is shown; paging reaches the last device; sign-in, a
 // state change and a cancel work end to end for an operator and are not
 // offered to a viewer.
-func TestDashboardInChromium(t *testing.T) {
+func TestBrowserDashboardInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and drives a browser")
 	}

@@ -47,9 +47,17 @@ func (c classCount) URL(st string) string {
 	return devicesQuery{Class: c.Class, Rules: c.RuleSet, State: st, Limit: inventory.DefaultPageSize}.url("")
 }
 
+// siteCount is one site: its nodes, and its devices (all, in service, in
+// reserve) as the store counts them with the devices list's site filter.
 type siteCount struct {
-	Site  string
-	Nodes int
+	Site                        string
+	Nodes                       int
+	Devices, InService, Reserve int
+}
+
+// URL is the devices list of the site in state st ("" for every state).
+func (s siteCount) URL(st string) string {
+	return devicesQuery{Site: s.Site, State: st, Limit: inventory.DefaultPageSize}.url("")
 }
 
 // jobsOverview is the fleet page's jobs section.
@@ -90,7 +98,10 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusInternalServerError, "The nodes are not available right now.", err)
 		return
 	}
-	pg.Sites = sitesOf(nodes)
+	if pg.Sites, err = h.siteDevices(ctx, sitesOf(nodes)); err != nil {
+		h.problem(w, r, http.StatusInternalServerError, "The devices per site are not available right now.", err)
+		return
+	}
 	days, err := h.hist.days(ctx, h.led)
 	if err != nil {
 		h.problem(w, r, http.StatusInternalServerError, "The ledger's history is not available right now.", err)
@@ -150,6 +161,29 @@ func sitesOf(nodes []inventory.Node) []siteCount {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Site < out[j].Site })
 	return out
+}
+
+// siteDevices counts each named site's devices, in service and in reserve
+// with the store's COUNT (the same filter the devices list uses, so each
+// number is the length of the list it links to).
+func (h *Handler) siteDevices(ctx context.Context, sites []siteCount) ([]siteCount, error) {
+	for i := range sites {
+		s := &sites[i]
+		if s.Site == "" {
+			continue // "no site" is not a filter the list has
+		}
+		for _, c := range []struct {
+			st  fleet.DeviceState
+			out *int
+		}{{"", &s.Devices}, {fleet.InService, &s.InService}, {fleet.Reserve, &s.Reserve}} {
+			n, err := h.led.Count(ctx, inventory.Filter{Site: s.Site, State: c.st})
+			if err != nil {
+				return nil, err
+			}
+			*c.out = n
+		}
+	}
+	return sites, nil
 }
 
 func byModelChart(sum inventory.Summary) (template.HTML, error) {

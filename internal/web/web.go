@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/granaryhq/granary/internal/accel"
@@ -146,9 +147,22 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusForbidden, "A form from another site was refused; nothing was changed.", nil)
 	}))
-	h.mux.Handle("/", cop.Handler(h.withSession(pages)))
+	h.mux.Handle("/", cop.Handler(h.withSession(h.wellFormed(pages))))
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	return h, nil
+}
+
+// wellFormed refuses an address whose query does not parse (a stray "%",
+// say) with a 400 that says so, instead of serving the page with the
+// broken parameters silently dropped (url.URL.Query ignores them).
+func (h *Handler) wellFormed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			h.problem(w, r, http.StatusBadRequest, "The address's query is malformed ("+err.Error()+"); nothing was read or changed.", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
