@@ -25,6 +25,24 @@ type Job struct {
 	Steps   float64 // work in steps of the whole gang, > 0
 	Weight  float64 // priority weight; 0 means 1
 	Team    string  // team (see Config.Teams); "" is none
+	// Estimate is the submitted estimate of the job's length in steps: the
+	// only length policies see (sched.Job.TotalSteps/RemainingSteps via
+	// sched.Estimated). 0 means exact (= Steps). See NoisyEstimates.
+	Estimate float64
+}
+
+// NoisyEstimates sets every job's Estimate to Steps × a factor drawn
+// log-uniformly from [1/noise, noise] with rng (`--estimate-noise`); noise
+// 1 gives exact estimates. noise must be a finite number ≥ 1.
+func NoisyEstimates(jobs []Job, noise float64, rng *rand.Rand) error {
+	if _, err := sched.EstimateFactor(noise, 0); err != nil {
+		return err
+	}
+	for i := range jobs {
+		f, _ := sched.EstimateFactor(noise, rng.Float64())
+		jobs[i].Estimate = jobs[i].Steps * f
+	}
+	return nil
 }
 
 // Window selects the jobs a continuous-load experiment measures: jobs with
@@ -409,6 +427,8 @@ func checkJob(j *Job, ids map[int]bool, prev float64) error {
 		return bad("arrival", fmt.Sprintf("%v s is before the previous job's %v s: jobs must be sorted by arrival", j.Arrival, prev))
 	case j.Weight < 0 || math.IsNaN(j.Weight) || math.IsInf(j.Weight, 0):
 		return bad("weight", fmt.Sprintf("must be > 0, got %v", j.Weight))
+	case !(j.Estimate >= 0) || math.IsInf(j.Estimate, 0):
+		return bad("estimate", fmt.Sprintf("must be ≥ 0 (0: exact), got %v", j.Estimate))
 	}
 	return nil
 }
@@ -547,9 +567,14 @@ func (s *simulation) arrive() {
 func (s *simulation) plan() error {
 	s.snapJobs = s.snapJobs[:0]
 	for _, j := range s.active {
+		// Policies see the submitted estimate, never the true length.
+		total, rem := j.Steps, j.remaining
+		if j.Estimate > 0 && j.Estimate != j.Steps {
+			total, rem = sched.Estimated(j.Estimate, j.Steps-j.remaining)
+		}
 		s.snapJobs = append(s.snapJobs, sched.Job{
 			ID: j.sid, Class: j.Class, Gang: j.Gang, Weight: j.Weight, Team: j.Team,
-			Arrival: j.Arrival, TotalSteps: j.Steps, RemainingSteps: j.remaining,
+			Arrival: j.Arrival, TotalSteps: total, RemainingSteps: rem,
 		})
 	}
 	snap := &sched.Snapshot{Now: s.t, Fleet: s.cfg.Fleet, Nodes: s.cfg.Nodes, Jobs: s.snapJobs, Teams: s.cfg.Teams}

@@ -34,6 +34,7 @@ type options struct {
 	trace, format, throughputs, fleet, policies string
 	round, restart, window, cost, output, plot  string
 	seed                                        uint64
+	estimateNoise                               float64
 	gavelCompat                                 bool
 	openb                                       openbOptions
 	teams                                       []string
@@ -65,6 +66,7 @@ and finish-time fairness. See docs/simulator.md.`,
 	f.StringVar(&o.round, "round", "360s", "round length (Gavel: 360s)")
 	f.StringVar(&o.restart, "restart-cost", "0s", "time a job loses when moved or resumed (Gavel: 0)")
 	f.Uint64Var(&o.seed, "seed", 0, "random seed (fifo's model choice, agnostic policies' model order)")
+	f.Float64Var(&o.estimateNoise, "estimate-noise", 1, "each job's submitted length estimate (the only length policies see) is its true length × a factor drawn log-uniformly from [1/X, X], seeded by --seed; 1: exact")
 	f.StringVar(&o.window, "window", "", "measure only jobs FIRST-LAST (ids) and stop when they finish, e.g. 4000-4999")
 	f.StringVar(&o.cost, "cost", "", "price per device-hour for max-throughput-per-cost, model=price[,…] (default: catalog purchase cost)")
 	f.BoolVar(&o.gavelCompat, "gavel-compat", false, "reproduce Gavel's simulator loop quirks (for side-by-side comparisons)")
@@ -256,6 +258,9 @@ func (o *options) load(env *console.Env, st settings) (*inputs, error) {
 	}
 	if err := checkGangs(o.trace, in.jobs, in.tt.Table, in.fl); err != nil {
 		return nil, err
+	}
+	if err := sim.NoisyEstimates(in.simJobs, o.estimateNoise, rand.New(rand.NewPCG(o.seed, 3))); err != nil {
+		return nil, console.UsageError{Err: fmt.Errorf("--estimate-noise: %w", err)}
 	}
 	return in, nil
 }
