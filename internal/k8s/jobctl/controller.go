@@ -139,9 +139,14 @@ func New(ctx context.Context, mgr manager.Manager, cfg Config) (*Controller, err
 const MaxBackoff = time.Minute
 
 // SetLeading turns the controller on (this replica leads the scheduling
-// loop) or off; turning it on reconciles every GranaryJob.
+// loop) or off; turning it on starts a term (the progress of the runs it
+// remembers is forgotten, as the binder's NewTerm does) and reconciles
+// every GranaryJob.
 func (c *Controller) SetLeading(on bool) {
 	if c.leading.Swap(on) != on && on {
+		c.mu.Lock()
+		c.prog.Reset()
+		c.mu.Unlock()
 		c.kickAll()
 	}
 }

@@ -150,7 +150,16 @@ func TestDeployManifestsApply(t *testing.T) {
 	check("team-a", "", "secrets", "", "get", false)
 	check("", "", "nodes", "", "update", false)
 	check("", "", "nodes", "", "delete", false)
-	check("team-a", "", "pods", "", "create", false)
+	check("team-a", "", "pods", "", "create", true) // GranaryJob pods
+	for _, v := range []string{"get", "list", "watch"} {
+		check("team-a", "granary.io", "granaryjobs", "", v, true)
+	}
+	check("team-a", "granary.io", "granaryjobs", "status", "update", true)
+	check("team-a", "granary.io", "granaryjobs", "finalizers", "update", true)
+	check("team-a", "granary.io", "granaryjobs", "", "update", false) // the user's spec is theirs
+	check("team-a", "granary.io", "granaryjobs", "", "delete", false)
+	check("team-a", "", "events", "", "patch", true)
+	check("team-a", "events.k8s.io", "events", "", "create", true)
 	check("team-a", "", "pods", "exec", "create", false)
 	if t.Failed() {
 		return

@@ -41,7 +41,7 @@ func (l *logBuf) String() string {
 }
 
 // replica starts `granary serve --kube` as a process named id.
-func replica(t *testing.T, bin, kubeconfig, db, id string, lease, round time.Duration) *exec.Cmd {
+func replica(t *testing.T, bin, kubeconfig, db, id string, lease, round time.Duration) (*exec.Cmd, *logBuf) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--kube", "--kubeconfig", kubeconfig,
 		"--lease", lease.String(), "--round", round.String(), "--log-level", "info")
@@ -82,7 +82,7 @@ func replica(t *testing.T, bin, kubeconfig, db, id string, lease, round time.Dur
 	case <-time.After(90 * time.Second):
 		t.Fatalf("replica %s did not serve within 90 s\n%s", id, logs)
 	}
-	return cmd
+	return cmd, logs
 }
 
 func holder(env *k8stest.Env) string {
@@ -133,7 +133,7 @@ func TestLeaderFailover(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	const lease, round = 4 * time.Second, time.Second
-	a := replica(t, bin, env.Kubeconfig, db, "replica-a", lease, round)
+	a, _ := replica(t, bin, env.Kubeconfig, db, "replica-a", lease, round)
 	k8stest.Eventually(t, 60*time.Second, func() error {
 		if h := holder(env); h != "replica-a" {
 			return fmt.Errorf("lease holder %q, want replica-a", h)

@@ -1,8 +1,9 @@
 // Package kubeserve attaches Kubernetes to `granary serve --kube`: it
 // connects to the API server, keeps the ledger in step with the nodes
 // (nodesync, on every replica), supplies the binder as the live loop's
-// backend, and runs the loop only while this replica holds the leader
-// Lease. servecmd calls Connect, passes Backend to servecmd/live, and runs Run
+// backend, runs the GranaryJob controller (jobctl; it acts only on the
+// leader, and starts when the CRD appears), and runs the loop only while
+// this replica holds the leader Lease. servecmd calls Connect, passes Backend to servecmd/live, and runs Run
 // beside the HTTP server.
 package kubeserve
 
@@ -11,11 +12,13 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/control"
@@ -23,6 +26,7 @@ import (
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s"
 	"github.com/granaryhq/granary/internal/k8s/binder"
+	"github.com/granaryhq/granary/internal/k8s/jobctl"
 	"github.com/granaryhq/granary/internal/k8s/nodesync"
 )
 
@@ -39,6 +43,9 @@ type Config struct {
 	Catalog       *accel.Catalog
 	Log           *slog.Logger
 	Registry      prometheus.Registerer
+	// CRDPoll is how often a server without the GranaryJob CRD looks for
+	// it again (default 10 s).
+	CRDPoll time.Duration
 }
 
 // Kube is a connected cluster.
@@ -49,6 +56,14 @@ type Kube struct {
 	syncer  *nodesync.Syncer
 	mapping k8s.Mapping
 	backend *binder.Backend
+	rc      *rest.Config
+	jobs    *jobs.Service
+	devices jobctl.Devices
+	loop    *loopBackend // what the loop calls: the binder, wrapped by the GranaryJob controller once it runs
+
+	mu      sync.Mutex
+	leading bool
+	ctl     *jobctl.Controller
 }
 
 // Connect reaches the API server (a *k8s.ConnectError naming its URL when
@@ -77,7 +92,10 @@ func Connect(cfg Config) (*Kube, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Kube{cfg: cfg, client: cs, inf: informers.NewSharedInformerFactory(cs, 0), mapping: k8s.Mapping{Catalog: cfg.Catalog}}
+	if cfg.CRDPoll <= 0 {
+		cfg.CRDPoll = 10 * time.Second
+	}
+	k := &Kube{cfg: cfg, client: cs, rc: rc, inf: informers.NewSharedInformerFactory(cs, 0), mapping: k8s.Mapping{Catalog: cfg.Catalog}}
 	k.syncer, err = nodesync.New(nodesync.Config{Informers: k.inf, Ledger: cfg.Ledger, Mapping: k.mapping,
 		Log: cfg.Log.With("component", "nodesync"), Registry: cfg.Registry})
 	if err != nil {
@@ -94,8 +112,9 @@ func (k *Kube) Backend(svc *jobs.Service, l control.Ledger) (control.Backend, co
 	if err != nil {
 		return nil, nil, err
 	}
-	k.backend = b
-	return b, binder.Ledger{Ledger: l, Backend: b}, nil
+	k.backend, k.jobs, k.devices = b, svc, l
+	k.loop = &loopBackend{cur: b}
+	return k.loop, binder.Ledger{Ledger: l, Backend: b}, nil
 }
 
 // Run starts the informers and the node sync, and runs lead (the
@@ -114,6 +133,9 @@ func (k *Kube) Run(ctx context.Context, lead func(context.Context) error) error 
 		}
 	}()
 	defer func() { <-done }()
+	ctlDone := make(chan struct{})
+	go func() { defer close(ctlDone); k.runController(ctx) }()
+	defer func() { <-ctlDone }()
 	select {
 	case <-k.syncer.Ready():
 	case <-ctx.Done():
@@ -130,6 +152,8 @@ func (k *Kube) Run(ctx context.Context, lead func(context.Context) error) error 
 	}
 	return el.Run(ctx, func(c context.Context) {
 		k.backend.NewTerm() // another replica may have led since this one's last term
+		k.setLeading(true)
+		defer k.setLeading(false)
 		if err := lead(c); err != nil && c.Err() == nil {
 			k.cfg.Log.Error("scheduling loop stopped", "err", err)
 		}
