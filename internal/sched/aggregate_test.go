@@ -29,7 +29,8 @@ var scalePolicies = []string{sched.LAS, sched.LASHetero, sched.FTF, sched.FTFHet
 // TestAggregatedWithinOnePercent compares each max-min policy's objective
 // on instances with every job distinct against the exact optimum (the
 // dense simplex, forced by raising the exact size): within 1 %, and the
-// allocation feasible. GRANARY_FIGURES=1 adds 1,024 jobs (the exact side
+// allocation feasible. Seed 1 has Gavel's n/4 devices per model, seed 2
+// n/16 (capacity binds). GRANARY_FIGURES=1 adds 1,024 jobs (the exact side
 // takes minutes).
 func TestAggregatedWithinOnePercent(t *testing.T) {
 	sizes := []int{300, 512}
@@ -41,6 +42,12 @@ func TestAggregatedWithinOnePercent(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, uint64(n)))
 			s, tp := schedtest.GavelShape(r, n)
 			distinct(r, s)
+			if seed == 2 {
+				// Loaded: n/16 devices per model, so capacity binds.
+				for m := range s.Fleet {
+					s.Fleet[m] = max(4, n/16)
+				}
+			}
 			for _, name := range scalePolicies {
 				got := allocate(t, name, s, tp, false)
 				want := allocate(t, name, s, tp, true)
