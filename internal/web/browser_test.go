@@ -277,6 +277,28 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 		return strings.Map(func(r rune) rune { return map[bool]rune{true: r, false: -1}[r >= '0' && r <= '9'] }, s)
 	}
 
+	// refused submits a form (built in the page, as a hand-made or stale
+	// form would be) to path and checks the page that comes back says why
+	// (want) with the status code; the refusal's own error status is not
+	// a page problem.
+	refused := func(what, path string, fields map[string]string, code int, want string) {
+		t.Helper()
+		js, _ := json.Marshal(fields)
+		_ = eval[bool](t, bctx, fmt.Sprintf(`(() => { const f = document.createElement("form"); f.method = "post"; f.action = %q;
+			for (const [k, v] of Object.entries(%s)) { const i = document.createElement("input"); i.type = "hidden"; i.name = k; i.value = v; f.append(i); }
+			document.body.append(f); f.submit(); return true; })()`, path, js))
+		if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS("p.problem"))); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := text("p.problem"); !strings.Contains(got, want) {
+			t.Errorf("%s: the page says %q, want %q", what, got, want)
+		}
+		probs := w.take()
+		if len(probs) != 1 || !strings.HasPrefix(probs[0], fmt.Sprint(code)) {
+			t.Errorf("%s: %v, want one %d", what, probs, code)
+		}
+	}
+
 	// Public pages. The first load of the fleet page: a fresh browser cache.
 	w.take()
 	visit("fleet", "/")
@@ -436,10 +458,30 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 	if count("#cancel") != 0 {
 		t.Error("a viewer is offered the cancel button")
 	}
+	// A viewer's state change and cancel, posted anyway, are refused and
+	// change nothing.
+	viewerBefore, err := admin.Device(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("a viewer's state change", "/devices/"+target+"/state", map[string]string{"to": "maintenance", "reason": "viewer", "csrf": "00"}, 403, "needs role operator")
+	refused("a viewer's cancel", "/jobs/"+active+"/cancel", map[string]string{"csrf": "00"}, 403, "needs role operator")
+	if d, err := admin.Device(ctx, target); err != nil || d.State != viewerBefore.State {
+		t.Errorf("after a viewer's refused change the device is %s (was %s): %v", d.State, viewerBefore.State, err)
+	}
+	if j, err := admin.Job(ctx, active); err != nil || j.State == "cancelled" {
+		t.Errorf("after a viewer's refused cancel the job is %s: %v", j.State, err)
+	}
 
 	// Sign out; sign in as the admin (an operator and more).
 	if err := chromedp.Do(bctx, chromedp.Submit(chromedp.CSS(`form[action="/signout"]`)), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
 		t.Fatal(err)
+	}
+	// Without a session the forms are refused with the sign-in page.
+	visit("fleet-signed-out", "/")
+	refused("a cancel without a session", "/jobs/"+active+"/cancel", map[string]string{"csrf": "00"}, 401, "role operator")
+	if j, err := admin.Job(ctx, active); err != nil || j.State == "cancelled" {
+		t.Errorf("after a refused cancel without a session the job is %s: %v", j.State, err)
 	}
 	visit("signin-admin", "/signin?next=/devices/"+target)
 	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.CSS("#token"), adminToken), chromedp.Submit(chromedp.CSS("#token")), chromedp.WaitVisible(chromedp.CSS("#device-state"))); err != nil {

@@ -47,17 +47,16 @@ func (c classCount) URL(st string) string {
 	return devicesQuery{Class: c.Class, Rules: c.RuleSet, State: st, Limit: inventory.DefaultPageSize}.url("")
 }
 
-// siteCount is one site: its nodes, and its devices (all, in service, in
-// reserve) as the store counts them with the devices list's site filter.
+// siteCount is one site: its nodes and its devices, as the store counts
+// them with the devices list's site filter.
 type siteCount struct {
-	Site                        string
-	Nodes                       int
-	Devices, InService, Reserve int
+	Site           string
+	Nodes, Devices int
 }
 
-// URL is the devices list of the site in state st ("" for every state).
-func (s siteCount) URL(st string) string {
-	return devicesQuery{Site: s.Site, State: st, Limit: inventory.DefaultPageSize}.url("")
+// URL is the devices list of the site.
+func (s siteCount) URL() string {
+	return devicesQuery{Site: s.Site, Limit: inventory.DefaultPageSize}.url("")
 }
 
 // jobsOverview is the fleet page's jobs section.
@@ -163,25 +162,20 @@ func sitesOf(nodes []inventory.Node) []siteCount {
 	return out
 }
 
-// siteDevices counts each named site's devices, in service and in reserve
-// with the store's COUNT (the same filter the devices list uses, so each
-// number is the length of the list it links to).
+// siteDevices counts each named site's devices with the store's COUNT (the
+// devices list's filter, so each number is the length of the list it links
+// to). One count per site: the (site) index answers it; a count per site
+// and state scans rows and cost the page 400 ms at 100,000 devices.
 func (h *Handler) siteDevices(ctx context.Context, sites []siteCount) ([]siteCount, error) {
 	for i := range sites {
-		s := &sites[i]
-		if s.Site == "" {
+		if sites[i].Site == "" {
 			continue // "no site" is not a filter the list has
 		}
-		for _, c := range []struct {
-			st  fleet.DeviceState
-			out *int
-		}{{"", &s.Devices}, {fleet.InService, &s.InService}, {fleet.Reserve, &s.Reserve}} {
-			n, err := h.led.Count(ctx, inventory.Filter{Site: s.Site, State: c.st})
-			if err != nil {
-				return nil, err
-			}
-			*c.out = n
+		n, err := h.led.Count(ctx, inventory.Filter{Site: sites[i].Site})
+		if err != nil {
+			return nil, err
 		}
+		sites[i].Devices = n
 	}
 	return sites, nil
 }
