@@ -111,7 +111,7 @@ func build(o Options) (http.Handler, *routeMux, error) {
 	}
 	s := &server{ledger: o.Ledger, log: o.Logger}
 
-	m, err := newMetrics(o.Registry, s.countDevices, o.Logger)
+	m, err := newMetrics(o.Registry, o.Ledger.CountBySite, o.Ready, o.Logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("api: registering metrics: %w", err)
 	}
@@ -199,21 +199,6 @@ func noListing(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// countDevices feeds the granary_devices gauge.
-func (s *server) countDevices(ctx context.Context) (map[[2]string]int, error) {
-	sum, err := s.ledger.Summary(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[[2]string]int{}
-	for _, m := range sum.Models {
-		for st, n := range m.ByState {
-			out[[2]string{m.Model, string(st)}] = n
-		}
-	}
-	return out, nil
 }
 
 // Operation registers one operation that needs role (empty: public) with

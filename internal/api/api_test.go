@@ -12,11 +12,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/api/apitest"
 	"github.com/granaryhq/granary/internal/client"
@@ -553,19 +555,62 @@ func TestMetrics(t *testing.T) { forEachStore(t, testMetrics) }
 func testMetrics(t *testing.T, o apitest.Options) {
 	srv := apitest.Start(t, o)
 	ctx := context.Background()
-	if _, err := srv.Ledger.ImportCSV(ctx, "m.csv", strings.NewReader("serial,model,state\na,A800,reserve\nb,A800,reserve\nc,H20,failed\n"), "t"); err != nil {
+	if _, err := srv.Ledger.ImportCSV(ctx, "m.csv", strings.NewReader("serial,model,state,site\na,A800,reserve,bj1\nb,A800,reserve,bj1\nd,A800,reserve,sh2\nc,H20,failed,\n"), "t"); err != nil {
 		t.Fatal(err)
 	}
 	call(t, srv, "GET", "/api/v1/devices/a", apitest.AdminSecret, "", nil)
 	_, body := call(t, srv, "GET", "/metrics", "", "", nil)
+	a800 := apitest.Classify(mustChip(t, "a800-sxm4-80gb"))
+	h20 := apitest.Classify(mustChip(t, "h20-96gb"))
 	for _, want := range []string{
-		`granary_devices{model="a800-sxm4-80gb",state="reserve"} 2`,
-		`granary_devices{model="h20-96gb",state="failed"} 1`,
-		`granary_devices{model="h20-96gb",state="in-service"} 0`,
-		`granary_http_request_duration_seconds_count{code="200",method="GET",route="GET /api/v1/devices/{serial}"} 1`,
+		`granary_devices{export_class="` + a800 + `",model="a800-sxm4-80gb",site="bj1",state="reserve"} 2`,
+		`granary_devices{export_class="` + a800 + `",model="a800-sxm4-80gb",site="sh2",state="reserve"} 1`,
+		`granary_devices{export_class="` + a800 + `",model="a800-sxm4-80gb",site="sh2",state="failed"} 0`,
+		`granary_devices{export_class="` + h20 + `",model="h20-96gb",site="",state="failed"} 1`,
+		`granary_devices{export_class="` + h20 + `",model="h20-96gb",site="",state="in-service"} 0`,
+		`granary_http_request_duration_seconds_count{code="200",method="GET",route="/api/v1/devices/{serial}"} 1`,
+		`granary_http_request_duration_seconds_bucket{code="200",method="GET",route="/api/v1/devices/{serial}",le="+Inf"} 1`,
+		`# TYPE granary_http_request_duration_seconds histogram`,
+		`granary_ready 1`,
+		`granary_build_info{goversion="` + runtime.Version() + `",revision=`,
 	} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if bytes.Contains(body, []byte(`route="GET `)) {
+		t.Error("a route label carries the method")
+	}
+}
+
+func mustChip(t *testing.T, id string) accel.Chip {
+	t.Helper()
+	c, ok := accel.Default().Get(id)
+	if !ok {
+		t.Fatalf("no chip %s", id)
+	}
+	return c
+}
+
+// granary_ready follows Options.Ready at scrape time.
+func TestReadyMetric(t *testing.T) {
+	var notReady atomic.Bool
+	srv := apitest.Start(t, apitest.Options{API: func(o *api.Options) {
+		o.Ready = func(context.Context) error {
+			if notReady.Load() {
+				return errors.New("rounds failing")
+			}
+			return nil
+		}
+	}})
+	for _, tc := range []struct {
+		down bool
+		want string
+	}{{false, "granary_ready 1\n"}, {true, "granary_ready 0\n"}, {false, "granary_ready 1\n"}} {
+		notReady.Store(tc.down)
+		_, body := call(t, srv, "GET", "/metrics", "", "", nil)
+		if !bytes.Contains(body, []byte(tc.want)) {
+			t.Errorf("not ready %v: /metrics lacks %q", tc.down, tc.want)
 		}
 	}
 }

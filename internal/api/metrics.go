@@ -5,9 +5,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/granaryhq/granary/internal/buildinfo"
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
 )
 
 // metrics holds the API's collectors. They are registered on the registry
@@ -16,27 +21,51 @@ type metrics struct {
 	latency *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, counts deviceCounter, log *slog.Logger) (*metrics, error) {
+// readyFunc is Options.Ready (nil: always ready).
+type readyFunc func(context.Context) error
+
+func newMetrics(reg prometheus.Registerer, counts deviceCounter, ready readyFunc, log *slog.Logger) (*metrics, error) {
 	m := &metrics{
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "granary",
 			Subsystem: "http",
 			Name:      "request_duration_seconds",
-			Help:      "Latency of HTTP requests by method, route pattern and status code.",
+			Help:      "Latency of HTTP requests by method, route pattern (without the method) and status code.",
 			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"method", "route", "code"}),
 	}
-	if err := reg.Register(m.latency); err != nil {
-		return nil, err
-	}
-	if err := reg.Register(&deviceCollector{counts: counts, log: log}); err != nil {
-		return nil, err
+	b := buildinfo.Read()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "granary_build_info",
+		Help:        "Always 1; the labels name the running build (module version, VCS revision, Go version).",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.Go},
+	})
+	build.Set(1)
+	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "granary_ready",
+		Help: "1 when /readyz would answer ready (the store answers, recent scheduling rounds succeed), else 0.",
+	}, func() float64 {
+		if ready == nil {
+			return 1
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			return 0
+		}
+		return 1
+	})
+	for _, c := range []prometheus.Collector{m.latency, build, readyGauge, &deviceCollector{counts: counts, log: log}} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }
 
-// deviceCounter counts devices by catalog model and state.
-type deviceCounter func(ctx context.Context) (map[[2]string]int, error)
+// deviceCounter counts devices by site, model and state, with the model's
+// export class.
+type deviceCounter func(ctx context.Context) ([]inventory.SiteCount, error)
 
 // deviceCollector reads the device counts from the ledger at scrape time, so
 // the gauge is never stale and needs no bookkeeping on writes.
@@ -46,8 +75,9 @@ type deviceCollector struct {
 }
 
 var devicesDesc = prometheus.NewDesc("granary_devices",
-	"Devices in the stockpile ledger by catalog model and state.",
-	[]string{"model", "state"}, nil)
+	"Devices in the stockpile ledger by site, catalog model, state and the model's export class (latest rule set); "+
+		"every state of a (site, model) present is listed, zeros included.",
+	[]string{"site", "model", "state", "export_class"}, nil)
 
 func (c *deviceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- devicesDesc }
 
@@ -60,8 +90,19 @@ func (c *deviceCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(devicesDesc, err)
 		return
 	}
-	for k, n := range counts {
-		ch <- prometheus.MustNewConstMetric(devicesDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
+	type group struct{ site, model, class string }
+	n := map[group]map[fleet.DeviceState]int{}
+	for _, k := range counts {
+		g := group{k.Site, k.Model, k.Class}
+		if n[g] == nil {
+			n[g] = map[fleet.DeviceState]int{}
+		}
+		n[g][k.State] += k.Devices
+	}
+	for g, by := range n {
+		for _, st := range fleet.DeviceStates {
+			ch <- prometheus.MustNewConstMetric(devicesDesc, prometheus.GaugeValue, float64(by[st]), g.site, g.model, string(st), g.class)
+		}
 	}
 }
 
@@ -99,10 +140,7 @@ func (m *metrics) instrument(next http.Handler, log *slog.Logger, now func() tim
 			code = http.StatusOK
 		}
 		d := now().Sub(start)
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
+		route := routeOf(r.Pattern)
 		m.latency.WithLabelValues(r.Method, route, strconv.Itoa(code)).Observe(d.Seconds())
 		level := slog.LevelDebug
 		if code >= 500 {
@@ -112,4 +150,17 @@ func (m *metrics) instrument(next http.Handler, log *slog.Logger, now func() tim
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", code), slog.Duration("duration", d))
 	})
+}
+
+// routeOf is the route label of a mux pattern: the path part, without the
+// method ("GET /api/v1/devices/{serial}" → "/api/v1/devices/{serial}"), or
+// "unmatched" when no route matched.
+func routeOf(pattern string) string {
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = strings.TrimSpace(path)
+	}
+	if pattern == "" {
+		return "unmatched"
+	}
+	return pattern
 }

@@ -20,14 +20,16 @@ var layers = []struct {
 	{"internal/control", []string{"internal/control"}, []string{"net/http", "html/template", "database/sql"}},
 	{"internal/store", []string{"internal/store", "internal/sharedtest"}, []string{"net/http", "html/template"}},
 	{"internal/plot", nil, []string{"net/http", "database/sql"}},
-	{"internal/api", []string{"internal/api"}, []string{"html/template", "database/sql"}},
+	{"internal/api", []string{"internal/api", "internal/buildinfo"}, []string{"html/template", "database/sql"}},
 	{"internal/api/apitest", []string{"internal/api", "internal/client", "internal/store"}, nil},
 	{"internal/client", []string{"internal/api"}, []string{"html/template", "database/sql"}},
 	{"internal/web", []string{"internal/plot"}, []string{"database/sql"}},
 	// The only package that imports client-go; its backends may use control.
 	{"internal/k8s", []string{"internal/k8s", "internal/control", "internal/sharedtest"}, []string{"html/template", "database/sql"}},
 	// The CLI wires everything; servecmd/live wires live scheduling.
-	{"internal/cli", []string{"internal/cli", "internal/api", "internal/client", "internal/control", "internal/store", "internal/web", "internal/plot", "internal/k8s"}, []string{"database/sql"}},
+	{"internal/cli", []string{"internal/cli", "internal/api", "internal/client", "internal/control", "internal/store", "internal/web", "internal/plot", "internal/k8s", "internal/buildinfo"}, []string{"database/sql"}},
+	// The binary's version and VCS info (runtime/debug), for the CLI and /metrics.
+	{"internal/buildinfo", nil, []string{"net/http", "database/sql"}},
 	{"internal/sharedtest", nil, nil},
 	{"internal/archtest", nil, nil},
 	{"cmd", []string{"internal/cli"}, nil},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/granaryhq/granary/internal/buildinfo"
 	"github.com/granaryhq/granary/internal/cli/agentcmd"
 	"github.com/granaryhq/granary/internal/cli/chipscmd"
 	"github.com/granaryhq/granary/internal/cli/console"
@@ -52,7 +53,7 @@ func NewRoot(env *console.Env) *cobra.Command {
 		}
 	}
 	root.AddCommand(newVersion(env))
-	root.Version = readBuildInfo().String()
+	root.Version = buildinfo.Read().String()
 	root.SetVersionTemplate("{{.Version}}\n")
 	strictGroups(root)
 	return root

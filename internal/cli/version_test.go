@@ -8,15 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/granaryhq/granary/internal/buildinfo"
 	"github.com/granaryhq/granary/internal/cli/console"
 )
-
-func TestBuildInfoString(t *testing.T) {
-	b := buildInfo{Version: "v1.2.3", Revision: "0123456789abcdef", Time: "2026-12-06T04:00:00Z", Modified: true, Go: "go1.26.8", Platform: "linux/amd64"}
-	if got, want := b.String(), "granary v1.2.3 (0123456789ab, modified, 2026-12-06T04:00:00Z) go1.26.8 linux/amd64"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}
 
 func TestVersionCommand(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--version"}, {"version", "-o", "json"}} {
@@ -26,7 +20,7 @@ func TestVersionCommand(t *testing.T) {
 			t.Fatalf("%v: exit %d %s", args, code, errb.String())
 		}
 		if args[len(args)-1] == "json" {
-			var b buildInfo
+			var b buildinfo.Info
 			if err := json.Unmarshal(out.Bytes(), &b); err != nil || b.Go == "" || b.Version == "" {
 				t.Errorf("json: %v %s", err, out.String())
 			}

@@ -408,6 +408,7 @@ func (l *Loop) persist(ctx context.Context, w *roundWork) error {
 	l.rounds++
 	round.Seq = l.rounds
 	w.rep.Round = round
+	l.m.jobEvents(w)
 	return nil
 }
 
@@ -439,12 +440,15 @@ func changed(a, b *jobs.Job) bool {
 }
 
 type metrics struct {
-	queue     *prometheus.GaugeVec
-	allocated *prometheus.GaugeVec
-	duration  prometheus.Gauge
-	rounds    prometheus.Counter
-	failed    prometheus.Counter
-	running   prometheus.Gauge
+	queue       *prometheus.GaugeVec
+	allocated   *prometheus.GaugeVec
+	duration    prometheus.Histogram
+	rounds      prometheus.Counter
+	failed      prometheus.Counter
+	running     prometheus.Gauge
+	preemptions *prometheus.CounterVec
+	completions *prometheus.CounterVec
+	wait        *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -453,14 +457,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Active jobs not running after the last scheduling round (pending or preempted), by team."}, []string{"team"}),
 		allocated: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "granary_sched_allocated_devices",
 			Help: "Devices placed by the last scheduling round, by accelerator model and team."}, []string{"model", "team"}),
-		duration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "granary_sched_round_duration_seconds",
-			Help: "Wall time of the last scheduling round: snapshot read, allocation, persistence."}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "granary_sched_round_duration_seconds",
+			Help:    "Wall time of successful scheduling rounds: snapshot read, allocation, persistence.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
 		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "granary_sched_rounds_total", Help: "Scheduling rounds completed."}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "granary_sched_rounds_failed_total", Help: "Scheduling rounds that failed (logged at error; /readyz fails after 3 in a row)."}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "granary_sched_running_jobs",
 			Help: "Jobs running after the last scheduling round."}),
+		preemptions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "granary_sched_preemptions_total",
+			Help: "Running jobs the scheduler stopped (checkpointed) to give their devices to others, by team."}, []string{"team"}),
+		completions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "granary_jobs_completed_total",
+			Help: "Jobs that ran to completion, by team."}, []string{"team"}),
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "granary_job_wait_seconds",
+			Help:    "Time from a job's submission to its first start (scheduling clock), by team.",
+			Buckets: prometheus.ExponentialBuckets(60, 2, 14)}, []string{"team"}), // 1 min … ~5.7 days
 	}
-	for _, c := range []prometheus.Collector{m.queue, m.allocated, m.duration, m.rounds, m.failed, m.running} {
+	for _, c := range []prometheus.Collector{m.queue, m.allocated, m.duration, m.rounds, m.failed, m.running, m.preemptions, m.completions, m.wait} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -468,10 +480,32 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// jobEvents counts the preemptions, completions and first starts (with
+// their wait since submission) of a persisted round, per team.
+func (m *metrics) jobEvents(w *roundWork) {
+	for i := range w.active {
+		team := w.active[i].Team
+		for _, ev := range w.events[i] {
+			switch ev.Kind {
+			case "preempted":
+				m.preemptions.WithLabelValues(team).Inc()
+			case "completed":
+				m.completions.WithLabelValues(team).Inc()
+			case "started":
+				if w.before[i].State == jobs.Pending {
+					m.wait.WithLabelValues(team).Observe(max(0, ev.At.Sub(w.active[i].SubmittedAt).Seconds()))
+				}
+			}
+		}
+	}
+}
+
 func (m *metrics) observe(r jobs.Round, p jobs.Plan, waiting map[string]int, teams []jobs.Team) {
 	m.queue.Reset()
 	for _, t := range teams {
 		m.queue.WithLabelValues(t.Name).Set(0)
+		m.preemptions.WithLabelValues(t.Name)
+		m.completions.WithLabelValues(t.Name)
 	}
 	for t, n := range waiting {
 		m.queue.WithLabelValues(t).Set(float64(n))
@@ -482,7 +516,7 @@ func (m *metrics) observe(r jobs.Round, p jobs.Plan, waiting map[string]int, tea
 			m.allocated.WithLabelValues(model, t).Set(float64(n))
 		}
 	}
-	m.duration.Set(r.Duration.Seconds())
+	m.duration.Observe(r.Duration.Seconds())
 	m.rounds.Inc()
 	m.running.Set(float64(r.Running))
 }

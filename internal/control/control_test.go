@@ -222,3 +222,99 @@ granary_sched_queue_length{team="a"} 2
 		t.Error(err)
 	}
 }
+
+// The per-team job metrics agree with the jobs' histories (the oracle):
+// preemptions = "preempted" events, completions = completed jobs, and the
+// wait histogram holds, per team, one observation per started job whose sum
+// is the time from submission to the first "started" event.
+func TestJobMetricsMatchHistories(t *testing.T) {
+	r := newRig(t, fleetOf(16, 16), simbackend.Config{RestartCost: 30 * time.Second}, sched.LASHetero)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	teams := []string{"a", "b", "c"}
+	for i := 0; i < 120; i++ {
+		if i%4 == 0 {
+			r.round(t)
+		}
+		g := []int{1, 2, 4, 8}[rng.IntN(4)]
+		if _, err := r.svc.Submit(ctx, jobs.Spec{Name: fmt.Sprint(i), Team: teams[rng.IntN(3)], Class: "resnet", Gang: g,
+			TotalSteps: float64(g) * 4 * 1800 * rng.Float64()}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 60; i++ {
+		r.round(t)
+	}
+	all, err := r.store.Jobs(ctx, jobs.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	preempt, done, started, waitSum := map[string]float64{}, map[string]float64{}, map[string]uint64{}, map[string]float64{}
+	for _, j := range all {
+		if j, err = r.svc.Get(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		first := true
+		for _, e := range j.History {
+			switch e.Kind {
+			case "preempted":
+				preempt[j.Team]++
+			case "completed":
+				done[j.Team]++
+			case "started":
+				if first {
+					started[j.Team]++
+					waitSum[j.Team] += e.At.Sub(j.SubmittedAt).Seconds()
+					first = false
+				}
+			}
+		}
+	}
+	if preempt["a"]+preempt["b"]+preempt["c"] == 0 || done["a"]+done["b"]+done["c"] == 0 {
+		t.Fatalf("the scenario has no preemptions (%v) or completions (%v)", preempt, done)
+	}
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			team := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "team" {
+					team = l.GetValue()
+				}
+			}
+			name := mf.GetName()
+			if got[name] == nil {
+				got[name] = map[string]float64{}
+			}
+			switch {
+			case m.Counter != nil:
+				got[name][team] = m.Counter.GetValue()
+			case m.Histogram != nil:
+				got[name][team] = float64(m.Histogram.GetSampleCount())
+				if got["sum"] == nil {
+					got["sum"] = map[string]float64{}
+				}
+				got["sum"][name+"/"+team] = m.Histogram.GetSampleSum()
+			}
+		}
+	}
+	for _, team := range teams {
+		if g, w := got["granary_sched_preemptions_total"][team], preempt[team]; g != w {
+			t.Errorf("team %s: preemptions %v, histories say %v", team, g, w)
+		}
+		if g, w := got["granary_jobs_completed_total"][team], done[team]; g != w {
+			t.Errorf("team %s: completions %v, histories say %v", team, g, w)
+		}
+		if g, w := got["granary_job_wait_seconds"][team], float64(started[team]); g != w {
+			t.Errorf("team %s: %v wait observations, %v jobs started", team, g, w)
+		}
+		if g, w := got["sum"]["granary_job_wait_seconds/"+team], waitSum[team]; g != w {
+			t.Errorf("team %s: wait sum %v s, histories say %v s", team, g, w)
+		}
+	}
+	t.Logf("preemptions %v, completions %v, started %v", preempt, done, started)
+}

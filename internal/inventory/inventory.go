@@ -192,3 +192,12 @@ type ModelStateCount struct {
 	State   fleet.DeviceState
 	Devices int
 }
+
+// SiteModelStateCount is how many devices of a model at a site are in a
+// state (Site is empty for devices without one).
+type SiteModelStateCount struct {
+	Site    string
+	Model   string
+	State   fleet.DeviceState
+	Devices int
+}

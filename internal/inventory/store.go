@@ -75,6 +75,11 @@ type DeviceStore interface {
 	// then state.
 	CountByModelState(ctx context.Context) ([]ModelStateCount, error)
 
+	// CountBySiteModelState counts all devices by (site, model, state) in
+	// the store (an aggregate query, not a read of every device). Rows
+	// with zero devices are omitted; order is by site, model, then state.
+	CountBySiteModelState(ctx context.Context) ([]SiteModelStateCount, error)
+
 	// Nodes returns every node ordered by hostname.
 	Nodes(ctx context.Context) ([]Node, error)
 }

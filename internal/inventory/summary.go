@@ -165,3 +165,34 @@ func Tally(ds []Device) []ModelStateCount {
 }
 
 func roundMicro(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// SiteCount is one series of the granary_devices gauge: how many devices
+// of a model at a site are in a state, with the model's export class
+// ("unknown model" for an id no longer in the catalog).
+type SiteCount struct {
+	SiteModelStateCount
+	Class string
+}
+
+// CountBySite counts every device by (site, model, state) in the store and
+// adds each model's export class.
+func (s *Service) CountBySite(ctx context.Context) ([]SiteCount, error) {
+	cs, err := s.store.CountBySiteModelState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	class := map[string]string{}
+	out := make([]SiteCount, len(cs))
+	for i, c := range cs {
+		cl, ok := class[c.Model]
+		if !ok {
+			cl = "unknown model"
+			if chip, known := s.cat.Get(c.Model); known {
+				cl = s.classify(chip)
+			}
+			class[c.Model] = cl
+		}
+		out[i] = SiteCount{SiteModelStateCount: c, Class: cl}
+	}
+	return out, nil
+}

@@ -416,6 +416,22 @@ func (s *Store) CountByModelState(ctx context.Context) ([]inventory.ModelStateCo
 	})
 }
 
+// CountBySiteModelState implements inventory.DeviceStore with a GROUP BY
+// over devices.
+func (s *Store) CountBySiteModelState(ctx context.Context) ([]inventory.SiteModelStateCount, error) {
+	rows, err := s.pool.Query(ctx, "SELECT site, model, state, COUNT(*)::int FROM devices GROUP BY site, model, state ORDER BY site COLLATE \"C\", model COLLATE \"C\", state COLLATE \"C\"")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (inventory.SiteModelStateCount, error) {
+		var c inventory.SiteModelStateCount
+		var st string
+		err := r.Scan(&c.Site, &c.Model, &st, &c.Devices)
+		c.State = fleet.DeviceState(st)
+		return c, err
+	})
+}
+
 // Nodes implements inventory.DeviceStore.
 func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
 	rows, err := s.pool.Query(ctx, "SELECT hostname, site, interconnect_domain FROM nodes ORDER BY hostname COLLATE \"C\"")

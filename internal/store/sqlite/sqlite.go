@@ -522,6 +522,27 @@ func (s *Store) CountByModelState(ctx context.Context) ([]inventory.ModelStateCo
 	return out, rows.Err()
 }
 
+// CountBySiteModelState implements inventory.DeviceStore with a GROUP BY
+// over devices.
+func (s *Store) CountBySiteModelState(ctx context.Context) ([]inventory.SiteModelStateCount, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT site, model, state, COUNT(*) FROM devices GROUP BY site, model, state ORDER BY site, model, state")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []inventory.SiteModelStateCount
+	for rows.Next() {
+		var c inventory.SiteModelStateCount
+		var st string
+		if err := rows.Scan(&c.Site, &c.Model, &st, &c.Devices); err != nil {
+			return nil, err
+		}
+		c.State = fleet.DeviceState(st)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // Nodes implements inventory.DeviceStore.
 func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT hostname, site, interconnect_domain FROM nodes ORDER BY hostname")

@@ -86,6 +86,7 @@ func Run(t *testing.T, open Opener) {
 		{"AgentReports", testAgentReports},
 		{"AgentSaveRoundTrip", testAgentSave},
 		{"Text", testText},
+		{"CountBySiteModelState", testCountBySite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +128,72 @@ func checkCounts(t *testing.T, st inventory.Store) {
 	}
 	if diff := cmp.Diff(want, have, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("CountByModelState differs from a count of the devices (-devices +store):\n%s", diff)
+	}
+	checkSiteCounts(t, st, all)
+}
+
+// checkSiteCounts: the store's (site, model, state) counts equal a naive
+// count of all, listed once each in (site, model, state) byte order.
+func checkSiteCounts(t *testing.T, st inventory.Store, all []inventory.Device) {
+	t.Helper()
+	got, err := st.CountBySiteModelState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[[3]string]int{}
+	for _, d := range all {
+		want[[3]string{d.Site, d.Model, string(d.State)}]++
+	}
+	have := map[[3]string]int{}
+	for i, c := range got {
+		k := [3]string{c.Site, c.Model, string(c.State)}
+		if _, dup := have[k]; dup {
+			t.Errorf("CountBySiteModelState lists %q twice", k)
+		}
+		have[k] = c.Devices
+		if i > 0 {
+			p := [3]string{got[i-1].Site, got[i-1].Model, string(got[i-1].State)}
+			if slices.Compare(p[:], k[:]) >= 0 {
+				t.Errorf("CountBySiteModelState is not ordered by site, model, state: %q before %q", p, k)
+			}
+		}
+	}
+	if diff := cmp.Diff(want, have, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("CountBySiteModelState differs from a count of the devices (-devices +store):\n%s", diff)
+	}
+}
+
+// testCountBySite: 300 devices over four sites (one empty) and every
+// state, then state changes; checkCounts (run after every case) compares
+// the store's (site, model, state) counts with a naive count each time.
+func testCountBySite(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	ds := fixture(300, 16)
+	importDevices(t, svc, ds)
+	all, err := st.Devices(ctx, inventory.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSiteCounts(t, st, all)
+	got, err := st.CountBySiteModelState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := map[string]bool{}
+	for _, c := range got {
+		sites[c.Site] = true
+	}
+	if len(sites) != 4 {
+		t.Errorf("counts cover sites %v, want the fixture's 4 (bj1, sh2, gz3 and none)", sites)
+	}
+	for _, d := range ds[:20] {
+		to := inventory.AllowedTransitions(d.State)
+		if len(to) == 0 {
+			continue
+		}
+		if _, err := svc.SetState(ctx, d.Serial, to[0], "counted", "test"); err != nil {
+			t.Fatalf("%s → %s: %v", d.Serial, to[0], err)
+		}
 	}
 }
 
