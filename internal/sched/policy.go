@@ -57,7 +57,7 @@ const (
 
 // PolicyNames lists every valid policy name, in a stable order.
 func PolicyNames() []string {
-	return []string{FIFO, FIFOHetero, LAS, LASHetero, FTF, FTFHetero, Makespan, MakespanHetero, MaxThroughput, MaxThroughputPerCost}
+	return []string{FIFO, FIFOHetero, LAS, LASHetero, Granary, FTF, FTFHetero, Makespan, MakespanHetero, MaxThroughput, MaxThroughputPerCost}
 }
 
 // PolicyByName returns a fresh policy. Names are case-insensitive; Gavel's
@@ -82,6 +82,8 @@ func PolicyByName(name string, opt Options) (Policy, error) {
 		return &lasPolicy{hetero: false}, nil
 	case LASHetero:
 		return &lasPolicy{hetero: true}, nil
+	case Granary:
+		return granaryPolicy{}, nil
 	case FTF:
 		return newFTF(false, opt.Reference), nil
 	case FTFHetero:
