@@ -79,54 +79,94 @@ func nums(v []float64) []jsonNum {
 // runOpenB replays an openb pod list on an openb node list: every packer,
 // every seed, the workload inflated to --inflate × capacity.
 func runOpenB(ctx context.Context, env *console.Env, o *options) error {
-	out, err := console.ParseFormat(o.output, console.Table, console.JSON, console.YAML)
+	args, err := parseOpenBArgs(o)
 	if err != nil {
 		return err
+	}
+	setup, err := loadOpenBSetup(o)
+	if err != nil {
+		return err
+	}
+	trials, err := runOpenBTrials(ctx, setup, args.packers, args.seeds)
+	if err != nil {
+		return err
+	}
+	upto := int(math.Round(100 * o.openb.inflate))
+	results := summariseOpenB(setup, args, trials, upto)
+	if args.plotFormat != "" {
+		if err := writeOpenBPlot(o.plot, results); err != nil {
+			return err
+		}
+	}
+	return printOpenB(env, args, results, upto)
+}
+
+// openbArgs are the validated flags of one openb run.
+type openbArgs struct {
+	format     console.Format
+	seeds      []uint64
+	packers    []string
+	plotFormat string
+}
+
+// parseOpenBArgs checks the flags before any file is read.
+func parseOpenBArgs(o *options) (openbArgs, error) {
+	var a openbArgs
+	var err error
+	if a.format, err = console.ParseFormat(o.output, console.Table, console.JSON, console.YAML); err != nil {
+		return a, err
 	}
 	ob := &o.openb
 	for _, req := range []struct{ flag, v string }{{"--trace", o.trace}, {"--nodes", ob.nodes}} {
 		if req.v == "" {
-			return console.Usagef("%s is required with --format openb", req.flag)
+			return a, console.Usagef("%s is required with --format openb", req.flag)
 		}
 	}
 	if !(ob.inflate > 0 && ob.inflate <= 10) {
-		return console.Usagef("--inflate %v: want a multiple of capacity in (0, 10]", ob.inflate)
+		return a, console.Usagef("--inflate %v: want a multiple of capacity in (0, 10]", ob.inflate)
 	}
 	if !(ob.popularity > 0 && ob.popularity <= 1) {
-		return console.Usagef("--target-popularity %v: want (0, 1]", ob.popularity)
+		return a, console.Usagef("--target-popularity %v: want (0, 1]", ob.popularity)
 	}
-	seeds, err := parseSeeds(ob.seeds)
-	if err != nil {
-		return err
+	if a.seeds, err = parseSeeds(ob.seeds); err != nil {
+		return a, err
 	}
-	var packers []string
 	for _, p := range strings.Split(ob.packers, ",") {
 		if p = strings.TrimSpace(strings.ToLower(p)); p != "" {
 			if !slices.Contains(share.Names(), p) {
-				return console.Usagef("--packer %q: want one of %s", p, strings.Join(share.Names(), ", "))
+				return a, console.Usagef("--packer %q: want one of %s", p, strings.Join(share.Names(), ", "))
 			}
-			packers = append(packers, p)
+			a.packers = append(a.packers, p)
 		}
 	}
-	if len(packers) == 0 {
-		return console.Usagef("--packer: name at least one of %s", strings.Join(share.Names(), ", "))
+	if len(a.packers) == 0 {
+		return a, console.Usagef("--packer: name at least one of %s", strings.Join(share.Names(), ", "))
 	}
-	plotFormat := ""
 	if o.plot != "" {
-		if plotFormat, err = plot.FormatOf(o.plot); err != nil {
-			return console.Usagef("--plot: %v", err)
+		if a.plotFormat, err = plot.FormatOf(o.plot); err != nil {
+			return a, console.Usagef("--plot: %v", err)
 		}
 	}
+	return a, nil
+}
+
+// loadOpenBSetup reads the node and pod lists into an experiment setup.
+func loadOpenBSetup(o *options) (share.Setup, error) {
+	ob := &o.openb
 	setup, err := readOpenB(ob.nodes, o.trace)
 	if err != nil {
-		return err
+		return setup, err
 	}
 	setup.Ratio, setup.Popularity = ob.inflate, ob.popularity
 	if !slices.ContainsFunc(setup.Nodes, func(n share.Node) bool { return n.Devices > 0 }) {
-		return &fleet.InputError{Pos: fleet.Position{File: ob.nodes, Field: "gpu"}, Msg: "no node has a GPU: the experiment measures GPU allocation"}
+		return setup, &fleet.InputError{Pos: fleet.Position{File: ob.nodes, Field: "gpu"}, Msg: "no node has a GPU: the experiment measures GPU allocation"}
 	}
+	return setup, nil
+}
 
-	upto := int(math.Round(100 * ob.inflate))
+// runOpenBTrials runs every (packer, seed) pair on GOMAXPROCS workers;
+// trials[p][s] is packer p's trial with seed s.
+func runOpenBTrials(ctx context.Context, setup share.Setup, packers []string, seeds []uint64) ([][]share.Trial, error) {
 	trials := make([][]share.Trial, len(packers))
 	for i := range trials {
 		trials[i] = make([]share.Trial, len(seeds))
@@ -164,31 +204,33 @@ feed:
 	close(jobs)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	if firstErr != nil {
-		return firstErr
-	}
+	return trials, firstErr
+}
 
+// summariseOpenB resamples each trial at every 1 % arrived (0..upto) and
+// averages the seeds per packer.
+func summariseOpenB(setup share.Setup, a openbArgs, trials [][]share.Trial, upto int) []openbJSON {
 	capacity := 0.0
 	for _, n := range setup.Nodes {
 		capacity += float64(n.Devices)
 	}
-	results := make([]openbJSON, len(packers))
-	for p, name := range packers {
+	results := make([]openbJSON, len(a.packers))
+	for p, name := range a.packers {
 		r := openbJSON{Packer: name}
 		var allocs, frags [][]float64
 		var unalloc []float64
 		for s, t := range trials[p] {
-			a, f := t.Curve(t.Alloc, upto), t.Curve(t.Frag, upto)
-			allocs, frags = append(allocs, a), append(frags, f)
+			al, f := t.Curve(t.Alloc, upto), t.Curve(t.Frag, upto)
+			allocs, frags = append(allocs, al), append(frags, f)
 			final := 0.0
 			if n := len(t.Alloc); n > 0 {
 				final = t.Alloc[n-1]
 			}
 			u := capacity * (100 - final) / 100
 			unalloc = append(unalloc, u)
-			r.Seeds = append(r.Seeds, openbSeedJSON{Seed: seeds[s], AllocPct: nums(a), FragPct: nums(f), Placed: t.Placed, Failed: t.Failed, Unallocated: math.Round(u*100) / 100})
+			r.Seeds = append(r.Seeds, openbSeedJSON{Seed: a.seeds[s], AllocPct: nums(al), FragPct: nums(f), Placed: t.Placed, Failed: t.Failed, Unallocated: math.Round(u*100) / 100})
 		}
 		mean := share.MeanCurve(allocs)
 		r.AllocPct, r.FragPct = nums(mean), nums(share.MeanCurve(frags))
@@ -197,19 +239,19 @@ feed:
 		r.UnallocatedMedian = math.Round(medianOf(unalloc)*100) / 100
 		results[p] = r
 	}
-	if plotFormat != "" {
-		if err := writeOpenBPlot(o.plot, results); err != nil {
-			return err
-		}
-	}
-	switch out {
+	return results
+}
+
+// printOpenB writes the results as JSON/YAML or as a table.
+func printOpenB(env *console.Env, a openbArgs, results []openbJSON, upto int) error {
+	switch a.format {
 	case console.JSON, console.YAML:
-		return console.Encode(env.Stdout, out, results)
+		return console.Encode(env.Stdout, a.format, results)
 	}
 	rows := [][]string{{"PACKER", fmt.Sprintf("ALLOC@%d%%", upto), "UNALLOCATED GPUs (mean)", "(median)", "FRAG%", "SEEDS"}}
 	for _, r := range results {
 		rows = append(rows, []string{r.Packer, fmt.Sprintf("%.2f", float64(r.FinalAllocPct)), fmt.Sprintf("%.1f", r.UnallocatedMean),
-			fmt.Sprintf("%.1f", r.UnallocatedMedian), fmt.Sprintf("%.2f", float64(r.FragPct[upto])), strconv.Itoa(len(seeds))})
+			fmt.Sprintf("%.1f", r.UnallocatedMedian), fmt.Sprintf("%.2f", float64(r.FragPct[upto])), strconv.Itoa(len(a.seeds))})
 	}
 	return console.WriteTable(env.Stdout, rows)
 }

@@ -62,11 +62,29 @@ func TestSimOpenBBadInput(t *testing.T) {
 	if err := os.WriteFile(cpuNodes, []byte("sn,cpu_milli,memory_mib,gpu,model\nc0,64000,262144,0,\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	write := func(name, body string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	negative := write("neg.csv", "name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1000,1,-20\n")
+	spec := write("spec.csv", "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec\np0,1000,1000,1,500,T4|H100\n")
+	noCol := write("nocol.csv", "name,cpu_milli,memory_mib,gpu_milli\np0,1000,1000,500\n")
+	zeroNode := write("zero.csv", "sn,cpu_milli,memory_mib,gpu,model\nn0,64000,262144,2,T4\nn1,0,262144,2,T4\n")
 	cases := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--trace", bad, "--nodes", "testdata/openb_nodes.csv"}, bad + `:3:16: field "gpu_milli": 1500 milli`},
+		{[]string{"--trace", negative, "--nodes", "testdata/openb_nodes.csv"}, negative + `:2:`},
+		{[]string{"--trace", negative, "--nodes", "testdata/openb_nodes.csv"}, `field "gpu_milli": -20 is negative`},
+		{[]string{"--trace", spec, "--nodes", "testdata/openb_nodes.csv"}, spec + `:2:`},
+		{[]string{"--trace", spec, "--nodes", "testdata/openb_nodes.csv"}, `field "gpu_spec": unknown GPU model "H100"`},
+		{[]string{"--trace", noCol, "--nodes", "testdata/openb_nodes.csv"}, noCol + `:1: field "num_gpu": missing column "num_gpu"`},
+		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", zeroNode}, zeroNode + `:3:`},
+		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", zeroNode}, `field "cpu_milli": node n1 has zero CPU capacity`},
 		{[]string{"--trace", "testdata/openb_pods.csv"}, "--nodes is required"},
 		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", "testdata/openb_nodes.csv", "--packer", "tetris"}, `--packer "tetris"`},
 		{[]string{"--trace", "testdata/openb_pods.csv", "--nodes", "testdata/openb_nodes.csv", "--seeds", "9-3"}, "--seeds"},
