@@ -314,3 +314,12 @@ func (mm *maxMin) centreGroups(t float64, x [][]float64, rows func(c *barrier, v
 	}
 	return out
 }
+
+// bound returns the last solve's bound on the exact optimum: t itself when
+// the LP was solved exactly.
+func (mm *maxMin) bound(t float64) float64 {
+	if mm.big && mm.last != nil {
+		return mm.last.bound
+	}
+	return t
+}

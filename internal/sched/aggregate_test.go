@@ -59,6 +59,16 @@ func TestAggregatedWithinOnePercent(t *testing.T) {
 				if gap > 0.01 || gap < -1e-6 {
 					t.Errorf("n=%d seed=%d %s: objective %v, exact %v: gap %.3f%% outside [0, 1%%]", n, seed, name, got.Objective, want.Objective, 100*gap)
 				}
+				// The reported bound brackets the exact optimum with the
+				// objective (ftf reports none).
+				lo, hi := got.Objective, got.Bound // maximised: objective ≤ exact ≤ bound
+				if name == sched.Makespan || name == sched.MakespanHetero {
+					lo, hi = hi, lo
+				}
+				if name != sched.FTF && name != sched.FTFHetero &&
+					(want.Bound != want.Objective || lo > want.Objective*(1+1e-9) || hi < want.Objective*(1-1e-9)) {
+					t.Errorf("n=%d seed=%d %s: objective %v, bound %v, exact %v (bound %v)", n, seed, name, got.Objective, got.Bound, want.Objective, want.Bound)
+				}
 				if err := schedtest.CheckAllocation(s, &got); err != nil {
 					t.Errorf("n=%d %s: %v", n, name, err)
 				}

@@ -139,7 +139,7 @@ func (l *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	x = mm.centre(t, x)
 	al := p.emptyAllocation()
 	al.X = x
-	al.Objective = t
+	al.Objective, al.Bound = t, mm.bound(t)
 	return al, nil
 }
 
@@ -202,9 +202,9 @@ func (mp *makespanPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, er
 	}
 	al := p.emptyAllocation()
 	al.X = x
-	al.Objective = 1 / t
+	al.Objective, al.Bound = 1/t, 1/mm.bound(t)
 	if math.IsInf(t, 1) {
-		al.Objective = 0
+		al.Objective, al.Bound = 0, 0
 	}
 	return al, nil
 }
@@ -245,7 +245,7 @@ func (mt *maxThroughputPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocatio
 	}
 	al := p.emptyAllocation()
 	al.X = x
-	al.Objective = obj
+	al.Objective, al.Bound = obj, obj
 	return al, nil
 }
 

@@ -217,7 +217,7 @@ func (p *problem) emptyAllocation() Allocation {
 	for i := range x {
 		x[i] = flat[i*nm : (i+1)*nm : (i+1)*nm]
 	}
-	return Allocation{Models: p.models, Jobs: p.jobs, X: x, Reasons: p.reasons, Objective: math.NaN()}
+	return Allocation{Models: p.models, Jobs: p.jobs, X: x, Reasons: p.reasons, Objective: math.NaN(), Bound: math.NaN()}
 }
 
 // fifoOrder returns job indices by (Arrival, index).

@@ -190,6 +190,12 @@ type Allocation struct {
 	// Objective is the policy's objective value at X (e.g. the max-min
 	// normalized throughput for las-hetero), NaN for policies without one.
 	Objective float64
+	// Bound is a bound on the exact optimum of the policy's objective: ≥ it
+	// for maximised objectives (las), ≤ it for minimised ones (makespan's
+	// T*). It equals Objective when the LP was solved exactly and differs
+	// when it was aggregated (docs/scheduler.md, "Scale"); NaN when the
+	// policy does not report one (fifo, ftf).
+	Bound float64
 }
 
 // Share returns X for a job id and model id; 0 when either is not in a.
