@@ -23,8 +23,8 @@ import (
 // openbOptions are the flags of `granary sim --format openb`: the packing
 // experiment of the FGD paper (USENIX ATC'23) on Alibaba's openb trace.
 type openbOptions struct {
-	nodes, packers, seeds string
-	inflate, popularity   float64
+	nodes, packers, seeds, replay string
+	inflate, popularity           float64
 }
 
 func addOpenBFlags(f *pflag.FlagSet, o *openbOptions) {
@@ -32,6 +32,7 @@ func addOpenBFlags(f *pflag.FlagSet, o *openbOptions) {
 	f.StringVar(&o.packers, "packer", share.FGD+","+share.Granary, "--format openb: packers to compare, comma-separated: "+strings.Join(share.Names(), ", "))
 	f.Float64Var(&o.inflate, "inflate", 1.3, "--format openb: device capacity that arrives, as a multiple of the cluster's")
 	f.StringVar(&o.seeds, "seeds", "42-51", "--format openb: seeds, FIRST-LAST or a comma-separated list")
+	f.StringVar(&o.replay, "replay", "", "--format openb: \"time\" replays the pods from creation to deletion (waiting time, utilisation) instead of the inflation experiment")
 	f.Float64Var(&o.popularity, "target-popularity", 0.95, "--format openb: share of the pods whose shapes form FGD's target distribution")
 }
 
@@ -83,9 +84,12 @@ func runOpenB(ctx context.Context, env *console.Env, o *options) error {
 	if err != nil {
 		return err
 	}
-	setup, err := loadOpenBSetup(o)
+	setup, pods, err := loadOpenBSetup(o)
 	if err != nil {
 		return err
+	}
+	if o.openb.replay == "time" {
+		return runOpenBReplay(env, o.trace, args, setup, pods)
 	}
 	trials, err := runOpenBTrials(ctx, setup, args.packers, args.seeds)
 	if err != nil {
@@ -142,6 +146,9 @@ func parseOpenBArgs(o *options) (openbArgs, error) {
 	if len(a.packers) == 0 {
 		return a, console.Usagef("--packer: name at least one of %s", strings.Join(share.Names(), ", "))
 	}
+	if ob.replay != "" && ob.replay != "time" {
+		return a, console.Usagef("--replay %q: want time", ob.replay)
+	}
 	if o.plot != "" {
 		if a.plotFormat, err = plot.FormatOf(o.plot); err != nil {
 			return a, console.Usagef("--plot: %v", err)
@@ -151,17 +158,17 @@ func parseOpenBArgs(o *options) (openbArgs, error) {
 }
 
 // loadOpenBSetup reads the node and pod lists into an experiment setup.
-func loadOpenBSetup(o *options) (share.Setup, error) {
+func loadOpenBSetup(o *options) (share.Setup, []trace.OpenBPod, error) {
 	ob := &o.openb
-	setup, err := readOpenB(ob.nodes, o.trace)
+	setup, pods, err := readOpenB(ob.nodes, o.trace)
 	if err != nil {
-		return setup, err
+		return setup, nil, err
 	}
 	setup.Ratio, setup.Popularity = ob.inflate, ob.popularity
 	if !slices.ContainsFunc(setup.Nodes, func(n share.Node) bool { return n.Devices > 0 }) {
-		return setup, &fleet.InputError{Pos: fleet.Position{File: ob.nodes, Field: "gpu"}, Msg: "no node has a GPU: the experiment measures GPU allocation"}
+		return setup, nil, &fleet.InputError{Pos: fleet.Position{File: ob.nodes, Field: "gpu"}, Msg: "no node has a GPU: the experiment measures GPU allocation"}
 	}
-	return setup, nil
+	return setup, pods, nil
 }
 
 // runOpenBTrials runs every (packer, seed) pair on GOMAXPROCS workers;
@@ -257,30 +264,30 @@ func printOpenB(env *console.Env, a openbArgs, results []openbJSON, upto int) er
 }
 
 // readOpenB reads the node list and the pod list.
-func readOpenB(nodesPath, podsPath string) (share.Setup, error) {
+func readOpenB(nodesPath, podsPath string) (share.Setup, []trace.OpenBPod, error) {
 	nf, err := os.Open(nodesPath)
 	if err != nil {
-		return share.Setup{}, &fleet.InputError{Pos: fleet.Position{File: nodesPath}, Msg: err.Error()}
+		return share.Setup{}, nil, &fleet.InputError{Pos: fleet.Position{File: nodesPath}, Msg: err.Error()}
 	}
 	defer nf.Close()
 	nodes, err := trace.ReadOpenBNodes(nf, nodesPath)
 	if err != nil {
-		return share.Setup{}, err
+		return share.Setup{}, nil, err
 	}
 	pf, err := os.Open(podsPath)
 	if err != nil {
-		return share.Setup{}, &fleet.InputError{Pos: fleet.Position{File: podsPath}, Msg: err.Error()}
+		return share.Setup{}, nil, &fleet.InputError{Pos: fleet.Position{File: podsPath}, Msg: err.Error()}
 	}
 	defer pf.Close()
 	pods, err := trace.ReadOpenBPods(pf, podsPath)
 	if err != nil {
-		return share.Setup{}, err
+		return share.Setup{}, nil, err
 	}
 	s := share.Setup{Nodes: nodes, Workload: make([]share.Request, len(pods))}
 	for i, p := range pods {
 		s.Workload[i] = p.Req
 	}
-	return s, nil
+	return s, pods, nil
 }
 
 // parseSeeds reads FIRST-LAST or a comma-separated list.

@@ -98,3 +98,47 @@ func TestSimOpenBBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestSimOpenBReplayTime(t *testing.T) {
+	out, errs, code := runCLI(t, "sim", "--trace", "testdata/openb_pods.csv", "--format", "openb",
+		"--nodes", "testdata/openb_nodes.csv", "--packer", "fgd,granary", "--replay", "time", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res []struct {
+		Packer    string   `json:"packer"`
+		Placed    int      `json:"placed"`
+		Never     int      `json:"never_placed"`
+		MeanWaitS float64  `json:"mean_wait_s"`
+		UtilPct   *float64 `json:"gpu_util_pct"`
+		Pods      int      `json:"pods"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(res) != 2 || res[0].Packer != "fgd" || res[1].Packer != "granary" {
+		t.Fatalf("want fgd, granary; got %s", out)
+	}
+	for _, r := range res {
+		if r.Placed+r.Never != r.Pods || r.Pods == 0 || r.MeanWaitS < 0 || r.UtilPct == nil || *r.UtilPct <= 0 || *r.UtilPct > 100 {
+			t.Fatalf("%s: %+v: placed + never must be every pod, utilisation in (0, 100]", r.Packer, r)
+		}
+	}
+	dir := t.TempDir()
+	untimed := filepath.Join(dir, "pods.csv")
+	if err := os.WriteFile(untimed, []byte("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1000,1,500\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trace", untimed, "--replay", "time"}, untimed + `:2: field "creation_time"`},
+		{[]string{"--trace", "testdata/openb_pods.csv", "--replay", "space"}, `--replay "space"`},
+	} {
+		out, errs, code := runCLI(t, append([]string{"sim", "--format", "openb", "--nodes", "testdata/openb_nodes.csv"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errs, tc.want) || out != "" {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
