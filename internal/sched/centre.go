@@ -38,7 +38,38 @@ import "math"
 // solved by eliminating the two row multipliers of each group (2×2) and then
 // one multiplier per model (models × models).
 func centre(a [][]float64, gang, capacity []float64, use []bool, t float64, xv [][]float64) [][]float64 {
+	return centreOf(a, gang, capacity, use, t, xv, false)
+}
+
+// centreCone is centre with each row's term 2·log(a·x − τ) − log(a·x) in
+// place of log(a·x − τ): the barrier ECOS puts on a job's finish-time
+// ratio in Gavel's FTF, where "(tss + R·inv_pos(y))/E ≤ ρ" becomes a linear
+// slack ρE − tss − R·z ≥ 0 and a second-order cone z·y ≥ 1. Maximising
+// log(ρE − tss − R·z) + log(z·y − 1) over the auxiliary z leaves
+// 2·log(y·ρE' − R) − log(y) + const, with y·ρE'/R = a·x in the scaled rows
+// (E' = ρE − tss over ρ): the central path of that program weights a job's
+// room above its bottleneck twice and discounts its throughput once.
+func centreCone(a [][]float64, gang, capacity []float64, use []bool, t float64, xv [][]float64) [][]float64 {
+	return centreOf(a, gang, capacity, use, t, xv, true)
+}
+
+// centreCone is maxMin's centre (see aggregate.go) under centreCone's
+// barrier.
+func (mm *maxMin) centreCone(t float64, x [][]float64) [][]float64 {
+	if !mm.big {
+		return centreCone(mm.a, mm.gang, mm.capacity, mm.used(), t, x)
+	}
+	return mm.centreGroups(t, x, func(c *barrier, vert [][]float64) [][]float64 {
+		c.cone = true
+		return c.centreRows(vert, t)
+	})
+}
+
+func centreOf(a [][]float64, gang, capacity []float64, use []bool, t float64, xv [][]float64, cone bool) [][]float64 {
 	c, rep, of := newBarrier(a, gang, capacity, use)
+	if c != nil {
+		c.cone = cone
+	}
 	if c == nil || !(t > 0) || math.IsInf(t, 0) {
 		return copyRows(xv)
 	}
@@ -194,6 +225,19 @@ type barrier struct {
 	s, count []float64
 	capacity []float64
 	tau      float64
+	cone     bool // row terms 2·log v − log(v+τ) (centreCone)
+}
+
+// rowTerm is a group's row barrier at slack v (per job), with its
+// Newton quantities: D = 1/f” (per job) and z = −f'/f”.
+func (c *barrier) rowTerm(v float64) (val, D, z float64) {
+	if !c.cone {
+		return math.Log(v), v * v, v
+	}
+	w := v + c.tau
+	h := 2/(v*v) - 1/(w*w)
+	g := 2/v - 1/w
+	return 2*math.Log(v) - math.Log(w), 1 / h, g / h
 }
 
 func dot(a, b []float64) float64 {
@@ -251,7 +295,8 @@ func (c *barrier) value(p *point) float64 {
 	}
 	f := 0.0
 	for g, row := range p.x {
-		s := math.Log(p.u[g]) + math.Log(p.v[g])
+		rv, _, _ := c.rowTerm(p.v[g])
+		s := math.Log(p.u[g]) + rv
 		for _, xv := range row {
 			s += math.Log(xv)
 		}
@@ -327,7 +372,8 @@ func (c *barrier) newton(p *point) {
 				q[g][nk+k] = c.a[g][k] * q0 * dk
 				S[k][k] += q0 * q0 * dk
 			}
-			U, V := p.u[g]*p.u[g]/cg, p.v[g]*p.v[g]/cg
+			_, dvg, zvg := c.rowTerm(p.v[g])
+			U, V := p.u[g]*p.u[g]/cg, dvg/cg
 			// det = m11·m22 − m12², written without cancellation
 			// (Lagrange: Σd·Σa²d − (Σad)² = ½ Σ_kl d_k d_l (a_k − a_l)²).
 			det := U*m22 + V*m11 + U*V
@@ -345,7 +391,7 @@ func (c *barrier) newton(p *point) {
 			}
 			pi := [4]float64{m22 / det, -m12 / det, -m12 / det, m11 / det}
 			pinv[g] = pi
-			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]
+			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]+p.v[g]-zvg
 			y1, y2 := pi[0]*e1+pi[1]*e2, pi[2]*e1+pi[3]*e2
 			for k := 0; k < nk; k++ {
 				rhsC[k] -= q[g][k]*y1 + q[g][nk+k]*y2
@@ -365,7 +411,8 @@ func (c *barrier) newton(p *point) {
 		dec := 0.0
 		for g, row := range p.x {
 			cg, q0 := c.count[g], c.count[g]*c.s[g]
-			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]
+			_, dvg, zvg := c.rowTerm(p.v[g])
+			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]+p.v[g]-zvg
 			for k := 0; k < nk; k++ {
 				e1 -= q[g][k] * lamC[k]
 				e2 -= q[g][nk+k] * lamC[k]
@@ -377,8 +424,8 @@ func (c *barrier) newton(p *point) {
 				dec += cg * dx[g][k] * dx[g][k] / (xv * xv)
 			}
 			du[g] = p.u[g] - p.u[g]*p.u[g]/cg*l1
-			dv[g] = p.v[g] + p.v[g]*p.v[g]/cg*l2
-			dec += cg*du[g]*du[g]/(p.u[g]*p.u[g]) + cg*dv[g]*dv[g]/(p.v[g]*p.v[g])
+			dv[g] = zvg + dvg/cg*l2
+			dec += cg*du[g]*du[g]/(p.u[g]*p.u[g]) + cg*dv[g]*dv[g]/dvg
 		}
 		for k := range dw {
 			dw[k] = p.w[k] - p.w[k]*p.w[k]*lamC[k]

@@ -12,7 +12,7 @@ import (
 //	ρ_i(X) = (tss_i + R_i / Σ_k T[i][k]·X[i][k]) / (cum_i + R_i / iso_i)
 //
 // tss_i = Now − Arrival, R_i = remaining steps, iso_i = Σ_k T[i][k]·x̂[i][k]
-// with Gavel's IsolatedPolicy share x̂[i][k] = N_k·min_j s_j / (s_i·Σ N), and
+// with Gavel's IsolatedPolicy share x̂[i][k] = N_k / max(Σ N, n·s_i) (isoShare), and
 // cum_i the isolated time the job has already "used up": summed over calls,
 // (R_i at the previous call − R_i now) / iso_i at the previous call. The
 // policy minimises max_i ρ_i. Agnostic: every model is as fast as the
@@ -207,9 +207,10 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 		hi, xHi = next, xm
 	}
 	// Return the centre of the optimal set, as Gavel's interior-point
-	// solver does, not the vertex the simplex ended on (see centre).
+	// solver does, not the vertex the simplex ended on, under the barrier
+	// ECOS puts on FTF's cone form of each ratio (see centreCone).
 	if tc, xc, err := solve(hi); err == nil && tc > 0 {
-		xHi = mm.centre(math.Min(tc, 1), xc)
+		xHi = mm.centreCone(math.Min(tc, 1), xc)
 	}
 	al.X = xHi
 	al.Objective = hi
