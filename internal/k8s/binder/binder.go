@@ -235,8 +235,9 @@ func (b *Backend) Observe(ctx context.Context, now time.Time) (control.Observati
 		}
 		b.reject(ctx, g, "invalid: "+msg)
 	}
-	// Progress of the running gangs: wall time on their model.
-	obs.Progress = append(obs.Progress, b.running.Observe(now, func(id string) bool { _, ok := b.ids[id]; return ok })...)
+	// Progress of the running gangs: wall time on their model; a gang
+	// that completed this round reports its completion only.
+	obs.Progress = Merge(obs.Progress, b.running.Observe(now, func(id string) bool { _, ok := b.ids[id]; return ok }))
 	return obs, nil
 }
 

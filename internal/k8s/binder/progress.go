@@ -1,6 +1,7 @@
 package binder
 
 import (
+	"slices"
 	"time"
 
 	"github.com/granaryhq/granary/internal/control"
@@ -61,4 +62,22 @@ func (p *Progress) Enact(runs map[string]control.Run) {
 		}
 		p.running[id] = r
 	}
+}
+
+// Merge returns the completions followed by the progress of the runs
+// whose job did not complete. The loop keeps one report per job (the last
+// one wins), so a progress report after a job's completion would undo it:
+// the job would run forever with every pod succeeded.
+func Merge(completed, running []jobs.Progress) []jobs.Progress {
+	done := make(map[string]bool, len(completed))
+	for _, p := range completed {
+		done[p.JobID] = true
+	}
+	out := slices.Clone(completed)
+	for _, p := range running {
+		if !done[p.JobID] {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/control"
 	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/k8s/binder"
 )
 
 // roundView is what the controller keeps of the last enacted round: where
@@ -76,17 +77,13 @@ func (b *backend) Observe(ctx context.Context, now time.Time) (control.Observati
 			done[id] = ok
 		}
 	}
-	for _, p := range prog {
-		if done[p.JobID] {
-			continue
-		}
-		obs.Progress = append(obs.Progress, p)
-	}
+	var completed []jobs.Progress
 	for id := range done {
 		if done[id] {
-			obs.Progress = append(obs.Progress, jobs.Progress{JobID: id, Completed: true, CompletedAt: now, Model: mine[id].Placement.Model})
+			completed = append(completed, jobs.Progress{JobID: id, Completed: true, CompletedAt: now, Model: mine[id].Placement.Model})
 		}
 	}
+	obs.Progress = binder.Merge(append(obs.Progress, completed...), prog)
 	return obs, nil
 }
 

@@ -166,9 +166,15 @@ func with(m, add map[string]string) map[string]string {
 }
 
 // rankNodes spreads a placement's devices over the gang's ranks: each node
-// takes (its devices ÷ per pod) ranks, nodes in name order, so ranks of
-// one node are neighbours. The devices must split into whole pods.
+// takes (its devices ÷ per pod) ranks; the ranks left go, one each, to the
+// nodes with the most devices left over (ties in name order) — the planner
+// counts devices, not pods, so a node may hold 6 of a gang's 8-device pod
+// and another 10; the fit check then judges whether the node has room.
+// Ranks are in node name order, so ranks of one node are neighbours.
 func rankNodes(devices []string, serialNode map[string]string, per, pods int) ([]string, error) {
+	if len(devices) != per*pods {
+		return nil, fmt.Errorf("the placement has %d devices, not %d pods × %d", len(devices), pods, per)
+	}
 	count := map[string]int{}
 	for _, s := range devices {
 		n, ok := serialNode[s]
@@ -177,17 +183,23 @@ func rankNodes(devices []string, serialNode map[string]string, per, pods int) ([
 		}
 		count[n]++
 	}
+	nodes := sortedKeys(count)
+	ranks := map[string]int{}
+	placed := 0
+	for _, n := range nodes {
+		ranks[n] = count[n] / per
+		placed += ranks[n]
+	}
+	left := slices.Clone(nodes)
+	slices.SortStableFunc(left, func(a, b string) int { return count[b]%per - count[a]%per })
+	for _, n := range left[:pods-placed] {
+		ranks[n]++
+	}
 	var out []string
-	for _, n := range sortedKeys(count) {
-		if count[n]%per != 0 {
-			return nil, fmt.Errorf("the placement gives node %s %d devices, not a whole number of pods of %d", n, count[n], per)
-		}
-		for range count[n] / per {
+	for _, n := range nodes {
+		for range ranks[n] {
 			out = append(out, n)
 		}
-	}
-	if len(out) != pods {
-		return nil, fmt.Errorf("the placement's %d devices make %d pods of %d, not %d", len(devices), len(out), per, pods)
 	}
 	return out, nil
 }

@@ -137,8 +137,22 @@ func TestRankNodes(t *testing.T) {
 	if d := cmp.Diff([]string{"a", "a", "b", "b", "c"}, got); d != "" {
 		t.Error(d)
 	}
-	if _, err := rankNodes(devs, sn, 4, 2); err == nil || !strings.Contains(err.Error(), "node c 2 devices") {
-		t.Errorf("4 per pod: err = %v, want node c's 2 devices named", err)
+	if _, err := rankNodes(devs, sn, 4, 2); err == nil || !strings.Contains(err.Error(), "10 devices, not 2 pods × 4") {
+		t.Errorf("10 devices for 2 × 4: err = %v", err)
+	}
+	// Per-node counts that are not whole pods: 6 on a, 10 on b, 8 per pod.
+	sn, devs = map[string]string{}, nil
+	for i := range 16 {
+		s := "d" + itoa(i)
+		sn[s], devs = map[bool]string{true: "a", false: "b"}[i < 6], append(devs, s)
+	}
+	if got, err := rankNodes(devs, sn, 8, 2); err != nil || !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("6 + 10 devices, 2 pods of 8: %v, %v; want [a b]", got, err)
+	}
+	// 3 + 3 + 2 devices, 2 pods of 4: the two nodes with the most left.
+	sn = map[string]string{"x0": "c", "x1": "c", "x2": "a", "x3": "a", "x4": "a", "x5": "b", "x6": "b", "x7": "b"}
+	if got, err := rankNodes([]string{"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"}, sn, 4, 2); err != nil || !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("3 + 3 + 2 devices, 2 pods of 4: %v, %v; want [a b]", got, err)
 	}
 	if _, err := rankNodes(devs, map[string]string{}, 2, 5); err == nil {
 		t.Error("unknown devices: no error")
