@@ -264,7 +264,7 @@ func TestBadInputNeverA500(t *testing.T) {
 
 // Every number on the fleet page that links to the devices list is the
 // count that list reports ("N devices match", counted by the store): the
-// totals, states, models × states, export classes, and sites with their
+// totals, states, models × states, and export classes with their
 // in-service and reserve devices.
 func TestFleetNumbersMatchTheirLists(t *testing.T) {
 	h, led, _ := liveServer(t, 0)
@@ -286,7 +286,7 @@ func TestFleetNumbersMatchTheirLists(t *testing.T) {
 			t.Errorf("%s: the fleet page says %s, the list %v", href, l[2], m)
 		}
 	}
-	for _, k := range []string{"", "state", "model", "class", "site"} {
+	for _, k := range []string{"", "state", "model", "class"} {
 		if !seen[k] && !(k == "" && strings.Contains(body, `href="/devices">`)) {
 			t.Errorf("no number links to a list filtered by %q", k)
 		}
