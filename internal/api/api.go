@@ -7,10 +7,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/inventory"
 )
 
@@ -166,7 +169,34 @@ func build(o Options) (http.Handler, *routeMux, error) {
 	// Anything else under /api/v1 is OPTIONS (204 with Allow), a 405 with
 	// Allow, or a JSON 404 — not the mux's plain text.
 	mux.HandleFunc("/api/v1/", unrouted(hapi.OpenAPI()))
-	return m.instrument(mux, o.Logger, o.Now), mux, nil
+	return m.instrument(uniqueKeys(mux, o.MaxBodyBytes), o.Logger, o.Now), mux, nil
+}
+
+// uniqueKeys refuses, with 422 naming the key and its path, a JSON request
+// body under /api/v1 of at most limit bytes in which one object has a key
+// twice (encoding/json would keep the last silently). Larger bodies (bulk
+// imports) go on to the operation, which bounds them.
+func uniqueKeys(next http.Handler, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ct := r.Header.Get("Content-Type")
+		if r.Body == nil || !strings.HasPrefix(r.URL.Path, "/api/v1/") || !strings.Contains(ct, "json") ||
+			r.ContentLength < 0 || r.ContentLength > limit {
+			next.ServeHTTP(w, r)
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			writeProblem(w, newProblem(http.StatusBadRequest, "reading the body: "+err.Error()))
+			return
+		}
+		if key, path := decode.DuplicateJSONKey(data); path != "" {
+			p := newProblem(http.StatusUnprocessableEntity, fmt.Sprintf("duplicate key %q in the JSON body (at %s)", key, path))
+			writeProblem(w, p)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(data))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // pageHeaders sets the security headers of the dashboard's responses:

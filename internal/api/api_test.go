@@ -730,3 +730,23 @@ func TestPageHeadersAndFailedAuthLog(t *testing.T) {
 		t.Errorf("failed auth log:\n%s", l)
 	}
 }
+
+// A JSON body with a key twice in one object is refused with 422 naming
+// the key, and nothing is written.
+func TestDuplicateJSONKeysRefused(t *testing.T) {
+	srv := apitest.Start(t, apitest.Options{})
+	status, body := call(t, srv, "POST", "/api/v1/devices", apitest.AdminSecret, "application/json",
+		[]byte(`{"serial":"x1","model":"h20","state":"reserve","serial":"x2"}`))
+	if status != 422 || !bytes.Contains(body, []byte(`duplicate key \"serial\"`)) {
+		t.Errorf("%d %s", status, body)
+	}
+	for _, s := range []string{"x1", "x2"} {
+		if st, _ := call(t, srv, "GET", "/api/v1/devices/"+s, apitest.AdminSecret, "", nil); st != 404 {
+			t.Errorf("device %s: %d after a refused body", s, st)
+		}
+	}
+	if st, b := call(t, srv, "POST", "/api/v1/devices", apitest.AdminSecret, "application/json",
+		[]byte(`{"serial":"x3","model":"h20","state":"reserve","labels":{"a":"1"}}`)); st != 201 && st != 200 {
+		t.Errorf("a body without duplicates: %d %s", st, b)
+	}
+}

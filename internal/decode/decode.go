@@ -301,3 +301,64 @@ func JSON(file string, data []byte, v any, l Limits) error {
 	}
 	return nil
 }
+
+// DuplicateJSONKey returns the first key that appears twice in one object
+// of the JSON document data, with its path ("$.spec.name"), or "" when
+// there is none (or data is not valid JSON: the decoder reports that).
+func DuplicateJSONKey(data []byte) (key, path string) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		obj    bool
+		keys   map[string]bool
+		expect bool   // in an object: the next string token is a key
+		at     string // the key (or [] for an element) this value sits under
+		last   string // in an object: the current key
+	}
+	var stack []*frame
+	pathOf := func(k string) string {
+		p := "$"
+		for _, f := range stack[1:] {
+			p += "." + f.at
+		}
+		return p + "." + k
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				at := "[]"
+				if top != nil && top.obj {
+					at = top.last
+				}
+				stack = append(stack, &frame{obj: d == '{', keys: map[string]bool{}, expect: d == '{', at: at})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].obj {
+					stack[len(stack)-1].expect = true
+				}
+			}
+			continue
+		}
+		if top != nil && top.obj {
+			if top.expect {
+				k, _ := tok.(string)
+				if top.keys[k] {
+					return k, pathOf(k)
+				}
+				top.keys[k] = true
+				top.last = k
+				top.expect = false
+			} else {
+				top.expect = true
+			}
+		}
+	}
+}
