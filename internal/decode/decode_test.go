@@ -155,14 +155,14 @@ func TestJSON(t *testing.T) {
 
 func TestDuplicateJSONKey(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"a":1,"b":2}`:                      "",
-		`{"a":1,"a":2}`:                      "$.a",
-		`{"a":{"x":1},"b":{"x":2}}`:          "",
+		`{"a":1,"b":2}`:                       "",
+		`{"a":1,"a":2}`:                       "$.a",
+		`{"a":{"x":1},"b":{"x":2}}`:           "",
 		`{"a":{"x":1,"y":[1,{"z":1,"z":2}]}}`: "$.a.y.[].z",
-		`{"s":"a\"a","s2":1}`:                "",
-		`[{"k":1},{"k":1}]`:                  "",
-		`{"a":[{"k":1}],"a":2}`:              "$.a",
-		`not json`:                           "",
+		`{"s":"a\"a","s2":1}`:                 "",
+		`[{"k":1},{"k":1}]`:                   "",
+		`{"a":[{"k":1}],"a":2}`:               "$.a",
+		`not json`:                            "",
 	} {
 		if _, got := DuplicateJSONKey([]byte(in)); got != want {
 			t.Errorf("%s: %q, want %q", in, got, want)
