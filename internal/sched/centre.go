@@ -229,15 +229,18 @@ type barrier struct {
 }
 
 // rowTerm is a group's row barrier at slack v (per job), with its
-// Newton quantities: D = 1/f” (per job) and z = −f'/f”.
-func (c *barrier) rowTerm(v float64) (val, D, z float64) {
+// Newton quantities: D = 1/f” (per job), z = −f'/f” and shift = v − z.
+// For the log barrier z = v and shift is exactly 0, so its steps are the
+// same bits as before the cone term existed (v − z in floating point
+// would not round to 0 after an addition).
+func (c *barrier) rowTerm(v float64) (val, D, z, shift float64) {
 	if !c.cone {
-		return math.Log(v), v * v, v
+		return math.Log(v), v * v, v, 0
 	}
 	w := v + c.tau
 	h := 2/(v*v) - 1/(w*w)
 	g := 2/v - 1/w
-	return 2*math.Log(v) - math.Log(w), 1 / h, g / h
+	return 2*math.Log(v) - math.Log(w), 1 / h, g / h, v - g/h
 }
 
 func dot(a, b []float64) float64 {
@@ -295,7 +298,7 @@ func (c *barrier) value(p *point) float64 {
 	}
 	f := 0.0
 	for g, row := range p.x {
-		rv, _, _ := c.rowTerm(p.v[g])
+		rv, _, _, _ := c.rowTerm(p.v[g])
 		s := math.Log(p.u[g]) + rv
 		for _, xv := range row {
 			s += math.Log(xv)
@@ -372,7 +375,7 @@ func (c *barrier) newton(p *point) {
 				q[g][nk+k] = c.a[g][k] * q0 * dk
 				S[k][k] += q0 * q0 * dk
 			}
-			_, dvg, zvg := c.rowTerm(p.v[g])
+			_, dvg, _, shift := c.rowTerm(p.v[g])
 			U, V := p.u[g]*p.u[g]/cg, dvg/cg
 			// det = m11·m22 − m12², written without cancellation
 			// (Lagrange: Σd·Σa²d − (Σad)² = ½ Σ_kl d_k d_l (a_k − a_l)²).
@@ -391,7 +394,7 @@ func (c *barrier) newton(p *point) {
 			}
 			pi := [4]float64{m22 / det, -m12 / det, -m12 / det, m11 / det}
 			pinv[g] = pi
-			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]+p.v[g]-zvg
+			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]+shift
 			y1, y2 := pi[0]*e1+pi[1]*e2, pi[2]*e1+pi[3]*e2
 			for k := 0; k < nk; k++ {
 				rhsC[k] -= q[g][k]*y1 + q[g][nk+k]*y2
@@ -411,8 +414,8 @@ func (c *barrier) newton(p *point) {
 		dec := 0.0
 		for g, row := range p.x {
 			cg, q0 := c.count[g], c.count[g]*c.s[g]
-			_, dvg, zvg := c.rowTerm(p.v[g])
-			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]+p.v[g]-zvg
+			_, dvg, zvg, shift := c.rowTerm(p.v[g])
+			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]+shift
 			for k := 0; k < nk; k++ {
 				e1 -= q[g][k] * lamC[k]
 				e2 -= q[g][nk+k] * lamC[k]
