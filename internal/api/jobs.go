@@ -29,7 +29,7 @@ type NewJob struct {
 	Workload        string   `json:"workload,omitempty" enum:"train,serve" doc:"With model: train (default; steps are optimizer steps of 4M tokens) or serve (steps are output tokens)"`
 	Gang            int      `json:"gang" minimum:"1" doc:"Devices needed at once, all of one model: on one node when a node is that large, otherwise on whole nodes of one site"`
 	SpanSites       bool     `json:"span_sites,omitempty" doc:"Let a gang larger than a node span sites"`
-	Weight          float64  `json:"weight,omitempty" minimum:"0" doc:"Priority weight inside the team (default 1)"`
+	Weight          *float64 `json:"weight,omitempty" doc:"Priority weight inside the team: greater than 0, at most 1e6; omitted means 1 (0 is refused with 422)"`
 	Allowed         []string `json:"allowed,omitempty" doc:"Only these accelerator models (any catalog name)"`
 	Forbidden       []string `json:"forbidden,omitempty" doc:"Never these accelerator models"`
 	TotalSteps      float64  `json:"total_steps,omitempty" minimum:"0" doc:"Amount of work in training steps"`
@@ -74,9 +74,15 @@ type NewJobs struct {
 	Jobs []NewJob `json:"jobs" minItems:"1" maxItems:"1000"`
 }
 
+// spec is the submission for jobs.Check; a weight in the body, 0
+// included, is checked as given (jobs.WeightProblem).
 func (b NewJob) spec() jobs.Spec {
-	return jobs.Spec{Name: b.Name, Team: b.Team, Class: b.Class, Model: b.Model, Precision: b.Precision, Workload: b.Workload, Gang: b.Gang, Weight: b.Weight,
+	sp := jobs.Spec{Name: b.Name, Team: b.Team, Class: b.Class, Model: b.Model, Precision: b.Precision, Workload: b.Workload, Gang: b.Gang,
 		SpanSites: b.SpanSites, Allowed: b.Allowed, Forbidden: b.Forbidden, TotalSteps: b.TotalSteps, DurationSeconds: b.DurationSeconds, ReferenceModel: b.ReferenceModel}
+	if b.Weight != nil {
+		sp.Weight, sp.WeightGiven = *b.Weight, true
+	}
+	return sp
 }
 
 // JobList is a list of jobs (without their histories).
@@ -99,7 +105,7 @@ func (l TeamList) NextCursor() string { return l.Next }
 
 // TeamConfig is a team's weight and guarantees.
 type TeamConfig struct {
-	Weight     float64        `json:"weight,omitempty" minimum:"0" doc:"Share of the fleet relative to other teams (default 1)"`
+	Weight     *float64       `json:"weight,omitempty" doc:"Share of the fleet relative to other teams: greater than 0, at most 1e6; omitted means 1 (0 is refused with 422)"`
 	Guarantees map[string]int `json:"guarantees,omitempty" doc:"Devices per accelerator model the team gets whenever it has jobs that can use them"`
 }
 
@@ -266,7 +272,11 @@ func jobRoutes(r *Registrar, svc *jobs.Service) {
 			"guarantees on a model may not sum to more than its in-service devices (422 naming the model and the sum).",
 		Errors: []int{http.StatusUnprocessableEntity},
 	}, write, func(ctx context.Context, in *putTeamInput) (*body[jobs.Team], error) {
-		t, err := svc.PutTeam(ctx, jobs.Team{Name: in.Name, Weight: in.Body.Weight, Guarantees: in.Body.Guarantees})
+		w := jobs.DefaultWeight // omitted; a 0 given is refused by PutTeam
+		if in.Body.Weight != nil {
+			w = *in.Body.Weight
+		}
+		t, err := svc.PutTeam(ctx, jobs.Team{Name: in.Name, Weight: w, Guarantees: in.Body.Guarantees})
 		if err != nil {
 			return nil, err
 		}

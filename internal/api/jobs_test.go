@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -140,7 +141,7 @@ func TestJobsAPI(t *testing.T) {
 func TestTeamsAPI(t *testing.T) {
 	c, _ := jobsServer(t)
 	ctx := context.Background()
-	if _, err := c.PutTeam(ctx, "llm", api.TeamConfig{Weight: 2, Guarantees: map[string]int{"H800": 10}}); err != nil {
+	if _, err := c.PutTeam(ctx, "llm", api.TeamConfig{Weight: ptr(2.0), Guarantees: map[string]int{"H800": 10}}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := c.PutTeam(ctx, "vision", api.TeamConfig{Guarantees: map[string]int{"h800": 8}})
@@ -209,7 +210,7 @@ func TestJobAndTeamPathParameters(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"a.b", "x_y-1"} {
-		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: 2}); err != nil {
+		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: ptr(2.0)}); err != nil {
 			t.Fatalf("put team %q: %v", name, err)
 		}
 		if err := c.DeleteTeam(ctx, name); err != nil {
@@ -217,7 +218,7 @@ func TestJobAndTeamPathParameters(t *testing.T) {
 		}
 	}
 	for _, name := range []string{".", ".."} {
-		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: 2}); err == nil {
+		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: ptr(2.0)}); err == nil {
 			t.Errorf("team %q accepted", name)
 		}
 	}
@@ -278,5 +279,57 @@ func TestJobListAgesOutFinished(t *testing.T) {
 	}
 	if strings.Join(ids, " ") != "job-3 job-2 job-1" {
 		t.Errorf("paged: %v", ids)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// A weight of 0 — on a team, a job or one job of a batch — is a 422 naming
+// the field and the valid range, and nothing is stored; before, it was
+// stored as 1 without a word. An omitted weight is still 1.
+func TestWeightZeroRefused(t *testing.T) {
+	srv, _ := jobsServerRaw(t)
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+apitest.AdminSecret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Server.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const rng = "weight must be greater than 0 and at most 1e+06 (omit it for the default, 1), got 0"
+	job := `{"name":"a","team":"llm","class":"llm-7b","gang":1,"total_steps":5`
+	for _, tc := range []struct{ method, path, body, field string }{
+		{"PUT", "/api/v1/teams/llm", `{"weight":0}`, `weight`},
+		{"PUT", "/api/v1/teams/llm", `{"weight":0.0,"guarantees":{"H800":1}}`, `weight`},
+		{"POST", "/api/v1/jobs", job + `,"weight":0}`, `weight`},
+		{"POST", "/api/v1/jobs/batch", `{"jobs":[` + job + `},` + job + `,"weight":0}]}`, `jobs[1].weight`},
+	} {
+		code, b := do(tc.method, tc.path, tc.body)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(b, rng) || !strings.Contains(b, `"location":"body.`+tc.field+`"`) {
+			t.Errorf("%s %s %s: %d %s, want 422 at %s with %q", tc.method, tc.path, tc.body, code, b, tc.field, rng)
+		}
+	}
+	if code, b := do("GET", "/api/v1/teams", ""); code != 200 || strings.Contains(b, `"name":"llm"`) {
+		t.Errorf("a refused team was stored: %d %s", code, b)
+	}
+	if code, b := do("GET", "/api/v1/jobs?state=all", ""); code != 200 || strings.Contains(b, `"name":"a"`) {
+		t.Errorf("a refused job was stored: %d %s", code, b)
+	}
+	// Omitted: the default; given: as given.
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"PUT", "/api/v1/teams/llm", `{}`, `"weight":1`},
+		{"PUT", "/api/v1/teams/llm", `{"weight":0.5}`, `"weight":0.5`},
+		{"POST", "/api/v1/jobs", job + `}`, `"weight":1`},
+		{"POST", "/api/v1/jobs", job + `,"weight":1e6}`, `"weight":1000000`},
+	} {
+		if code, b := do(tc.method, tc.path, tc.body); code >= 300 || !strings.Contains(b, tc.want) {
+			t.Errorf("%s %s %s: %d %s, want %s", tc.method, tc.path, tc.body, code, b, tc.want)
+		}
 	}
 }

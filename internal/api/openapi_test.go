@@ -241,7 +241,7 @@ func seedLists(t *testing.T, srv *apitest.Server) {
 			t.Fatal(err)
 		}
 		name := "team-" + strconv.Itoa(i)
-		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: 1}); err != nil {
+		if _, err := c.PutTeam(ctx, name, api.TeamConfig{Weight: ptr(1.0)}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.SubmitJob(ctx, api.NewJob{Name: "j", Team: name, Class: "llm-7b", Gang: 1, TotalSteps: 10}); err != nil {

@@ -70,8 +70,15 @@ type Spec struct {
 	Gang int `json:"gang"`
 	// SpanSites lets a gang larger than a node span sites.
 	SpanSites bool `json:"span_sites,omitempty"`
-	// Weight is the job's priority weight inside its team; 0 means 1.
+	// Weight is the job's priority weight inside its team, in (0,
+	// MaxWeight]. 0 with WeightGiven false means not given (a pod group
+	// without the weight annotation): Check makes it DefaultWeight.
 	Weight float64 `json:"weight,omitempty"`
+	// WeightGiven says Weight is what the submitter gave, 0 included: an
+	// edge that can tell (an API body with "weight": 0) sets it so that
+	// Check refuses the 0 naming the field instead of storing 1. Check
+	// clears it once Weight is valid.
+	WeightGiven bool `json:"-"`
 	// Allowed, when not empty, restricts the job to these accelerator
 	// models (catalog ids); Forbidden excludes models.
 	Allowed   []string `json:"allowed,omitempty"`
@@ -132,7 +139,8 @@ func (j *Job) Remaining() float64 { return max(0, j.TotalSteps-j.StepsDone) }
 type Team struct {
 	Name string `json:"name"`
 	// Weight is the team's share of the fleet relative to other teams
-	// (split among its active jobs by their weights); 0 means 1.
+	// (split among its active jobs by their weights), in (0, MaxWeight];
+	// 0 is refused (see WeightProblem).
 	Weight float64 `json:"weight"`
 	// Guarantees are devices per model (catalog id) the team gets whenever
 	// it has jobs that can use them; idle guaranteed devices are lent to

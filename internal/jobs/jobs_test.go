@@ -73,7 +73,9 @@ func TestCheckRejectsJobsThatCanNeverRun(t *testing.T) {
 		{"no work", func(s *jobs.Spec) { s.TotalSteps = 0 }, "total_steps", "a job needs its amount of work"},
 		{"zero on allowed models only", func(s *jobs.Spec) { s.Class, s.Allowed = "bert", []string{"l20"} }, "class", "bert × 1 has zero throughput on every model it may use (L20)"},
 		{"bad team", func(s *jobs.Spec) { s.Team = "a b" }, "team", `team "a b"`},
-		{"weight too large", func(s *jobs.Spec) { s.Weight = 1e308 }, "weight", "weight must be a number between 0 and 1e+06, got 1e+308"},
+		{"weight too large", func(s *jobs.Spec) { s.Weight = 1e308 }, "weight", "weight must be greater than 0 and at most 1e+06 (omit it for the default, 1), got 1e+308"},
+		{"weight negative", func(s *jobs.Spec) { s.Weight = -1 }, "weight", "got -1"},
+		{"weight 0 given", func(s *jobs.Spec) { s.Weight, s.WeightGiven = 0, true }, "weight", "weight must be greater than 0 and at most 1e+06 (omit it for the default, 1), got 0"},
 		{"weight NaN", func(s *jobs.Spec) { s.Weight = math.NaN() }, "weight", "got NaN"},
 		{"steps too many", func(s *jobs.Spec) { s.TotalSteps = 1e16 }, "total_steps", "at most 1e+15, got 1e+16"},
 		{"duration too long", func(s *jobs.Spec) { s.TotalSteps, s.DurationSeconds, s.ReferenceModel = 0, 1e308, "l20" }, "duration_s", "at most 3.1536e+09 (a century)"},
@@ -117,12 +119,14 @@ func TestCheckTeamsNamesModelAndSum(t *testing.T) {
 	if err == nil || !errors.Is(err, fleet.ErrInvalid) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want %q", err, want)
 	}
-	if err := jobs.CheckTeams([]jobs.Team{{Name: "a", Guarantees: map[string]int{"h800": 16, "910b3": 16}}}, capa, nil); err != nil {
+	if err := jobs.CheckTeams([]jobs.Team{{Name: "a", Weight: 1e6, Guarantees: map[string]int{"h800": 16, "910b3": 16}}}, capa, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []float64{1e308, math.Inf(1), math.NaN(), -1, 1e6 + 1} {
+	// 0 is refused like the rest: a team has no zero share, and storing
+	// DefaultWeight for it (as before) ignored what the user said.
+	for _, w := range []float64{0, 1e308, math.Inf(1), math.NaN(), -1, 1e6 + 1} {
 		err := jobs.CheckTeams([]jobs.Team{{Name: "a", Weight: w}}, capa, nil)
-		if err == nil || !strings.Contains(err.Error(), `field "weight": weight must be a number between 0 and 1e+06`) {
+		if err == nil || !strings.Contains(err.Error(), `field "weight": weight must be greater than 0 and at most 1e+06 (omit it for the default, 1)`) {
 			t.Errorf("team weight %v: %v", w, err)
 		}
 	}

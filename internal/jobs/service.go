@@ -242,11 +242,10 @@ func (s *Service) Teams(ctx context.Context) ([]TeamStatus, error) {
 
 // PutTeam creates or replaces a team. Guarantee names are resolved to
 // catalog ids; the whole configuration is checked against today's fleet
-// (guarantees may not exceed a model's in-service devices).
+// (guarantees may not exceed a model's in-service devices). The weight is
+// taken as given: 0 is refused like any weight outside (0, MaxWeight]
+// (the API fills in DefaultWeight when a body has none).
 func (s *Service) PutTeam(ctx context.Context, t Team) (Team, error) {
-	if t.Weight == 0 {
-		t.Weight = 1
-	}
 	if len(t.Guarantees) > 0 {
 		g := map[string]int{}
 		var errs fleet.InputErrors

@@ -154,8 +154,24 @@ const (
 	MaxGuarantee       = 1 << 30                 // devices guaranteed to a team on one model
 )
 
-// weightOK reports whether a weight is inside [0, MaxWeight].
+// DefaultWeight is the weight of a job or team that was given none.
+const DefaultWeight = 1.0
+
+// weightOK reports whether a weight is inside [0, MaxWeight] (the round's
+// admission bound: 0 there is a job row that reads as DefaultWeight).
 func weightOK(w float64) bool { return w >= 0 && w <= MaxWeight }
+
+// WeightProblem says why w cannot be a weight someone gave: a weight is a
+// share, greater than 0 and at most MaxWeight. A weight of 0 is refused,
+// not read as "no share" nor turned into DefaultWeight — the scheduler has
+// no zero share, and storing 1 for a 0 said nothing to the user who typed
+// it. "" when w is valid.
+func WeightProblem(w float64) string {
+	if w > 0 && w <= MaxWeight {
+		return ""
+	}
+	return fmt.Sprintf("weight must be greater than 0 and at most %g (omit it for the default, %g), got %v", MaxWeight, DefaultWeight, w)
+}
 
 // OutOfRange names the first quantity of an active job, or of its team's
 // weight, outside the bounds above (the round's admission step: rows
@@ -182,7 +198,8 @@ type Resolver func(name string) (string, error)
 
 // Check validates a submission against the workloads and the fleet's
 // capacity, normalizing it: model names become catalog ids (through
-// resolve, when not nil), Weight 0 becomes 1, and a duration on a reference
+// resolve, when not nil), a Weight not given (0 without WeightGiven)
+// becomes DefaultWeight while a given 0 is refused, and a duration on a reference
 // model becomes TotalSteps. Every problem is a *fleet.InputError naming the
 // field; a job that could never run here is rejected with the reason in
 // words.
@@ -204,11 +221,12 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 	if sp.Gang < 1 || sp.Gang > MaxGang {
 		bad("gang", "gang must be between 1 and %d, got %d", MaxGang, sp.Gang)
 	}
-	if !weightOK(sp.Weight) {
-		bad("weight", "weight must be a number between 0 and %g, got %v", MaxWeight, sp.Weight)
-	} else if sp.Weight == 0 {
-		sp.Weight = 1
+	if sp.Weight == 0 && !sp.WeightGiven {
+		sp.Weight = DefaultWeight
+	} else if msg := WeightProblem(sp.Weight); msg != "" {
+		bad("weight", "%s", msg)
 	}
+	sp.WeightGiven = false
 	resolveAll := func(field string, in []string) []string {
 		var out []string
 		for _, n := range in {
@@ -377,8 +395,8 @@ func CheckTeams(teams []Team, c Capacity, names Names) error {
 			add("name", "duplicate team %q", t.Name)
 		}
 		seen[t.Name] = true
-		if !weightOK(t.Weight) {
-			add("weight", "weight must be a number between 0 and %g, got %v", MaxWeight, t.Weight)
+		if msg := WeightProblem(t.Weight); msg != "" {
+			add("weight", "%s", msg)
 		}
 		for _, m := range sortedKeys(t.Guarantees) {
 			n := t.Guarantees[m]

@@ -24,6 +24,7 @@ import (
 	"github.com/granaryhq/granary/internal/client"
 	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/jobs"
 )
 
 // conn is the shared server connection plus the -o flag of these commands.
@@ -113,7 +114,7 @@ func submitCmd(c *conn) *cobra.Command {
 	fl.StringVar(&nj.Workload, "workload", "", "with --model: train (default) or serve")
 	fl.IntVar(&nj.Gang, "gang", 1, "devices needed at once, of one model: on one node, or on whole nodes of one site when larger than any node")
 	fl.BoolVar(&nj.SpanSites, "span-sites", false, "let a gang larger than a node span sites")
-	fl.Float64Var(&nj.Weight, "weight", 0, "priority weight inside the team (default 1)")
+	weight := fl.Float64("weight", jobs.DefaultWeight, fmt.Sprintf("priority weight inside the team, greater than 0 and at most %g", jobs.MaxWeight))
 	fl.StringSliceVar(&allowed, "allow", nil, "only these accelerator models")
 	fl.StringSliceVar(&forbidden, "forbid", nil, "never these accelerator models")
 	fl.Float64Var(&nj.TotalSteps, "steps", 0, "amount of work in training steps")
@@ -122,6 +123,9 @@ func submitCmd(c *conn) *cobra.Command {
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if d, err := cmd.Flags().GetDuration("duration"); err == nil && d > 0 {
 			nj.DurationSeconds = d.Seconds()
+		}
+		if cmd.Flags().Changed("weight") {
+			nj.Weight = weight // as typed: the server refuses 0 naming the field
 		}
 		return nil
 	}
@@ -410,7 +414,7 @@ func NewTeams(env *console.Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tc := api.TeamConfig{Weight: weight}
+			tc := api.TeamConfig{Weight: &weight} // as typed: the server refuses 0 naming the field
 			for _, g := range guar {
 				m, n, ok := strings.Cut(g, "=")
 				v, err := strconv.Atoi(n)
@@ -438,7 +442,7 @@ func NewTeams(env *console.Env) *cobra.Command {
 			return nil
 		},
 	}
-	set.Flags().Float64Var(&weight, "weight", 1, "share of the fleet relative to other teams")
+	set.Flags().Float64Var(&weight, "weight", jobs.DefaultWeight, fmt.Sprintf("share of the fleet relative to other teams, greater than 0 and at most %g", jobs.MaxWeight))
 	set.Flags().StringArrayVar(&guar, "guarantee", nil, "MODEL=DEVICES guaranteed (repeatable)")
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a team record (its jobs stay, with weight 1)", Args: cobra.ExactArgs(1),

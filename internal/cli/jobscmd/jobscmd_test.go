@@ -156,6 +156,40 @@ func TestTeamsCLI(t *testing.T) {
 	}
 }
 
+// --weight 0 and weight: 0 in a file reach the server as typed and come
+// back as exit 2 naming the field and the range (they were stored as 1);
+// no flag means the default 1.
+func TestWeightZeroCLI(t *testing.T) {
+	r := start(t)
+	const want = "weight must be greater than 0 and at most 1e+06 (omit it for the default, 1), got 0"
+	_, errs, code := r.run(t, jobscmd.NewTeams, "set", "vision", "--weight", "0")
+	if code != 2 || !strings.Contains(errs, "body.weight: teams[0] (vision): "+want) {
+		t.Errorf("teams set --weight 0: exit %d\n%s", code, errs)
+	}
+	_, errs, code = r.run(t, jobscmd.New, "submit", "--name", "a", "--team", "vision", "--class", "resnet50", "--steps", "10", "--weight", "0")
+	if code != 2 || !strings.Contains(errs, "body.weight: "+want) {
+		t.Errorf("submit --weight 0: exit %d\n%s", code, errs)
+	}
+	f := filepath.Join(t.TempDir(), "w.yaml")
+	os.WriteFile(f, []byte("- {name: a, team: vision, class: resnet50, gang: 1, total_steps: 10}\n- {name: b, team: vision, class: resnet50, gang: 1, total_steps: 10, weight: 0}\n"), 0o644)
+	_, errs, code = r.run(t, jobscmd.New, "submit", f)
+	if code != 2 || !strings.Contains(errs, "body.jobs[1].weight: jobs[1] (b): weight must be greater than 0") {
+		t.Errorf("file with weight: 0: exit %d\n%s", code, errs)
+	}
+	out, _, _ := r.run(t, jobscmd.NewTeams, "list", "-o", "json")
+	if strings.Contains(out, "vision") {
+		t.Errorf("a refused team was stored: %s", out)
+	}
+	out, errs, code = r.run(t, jobscmd.NewTeams, "set", "vision")
+	if code != 0 || !strings.Contains(out, "team vision: weight 1,") {
+		t.Errorf("teams set without --weight: exit %d\n%s%s", code, out, errs)
+	}
+	out, errs, code = r.run(t, jobscmd.New, "submit", "--name", "a", "--team", "vision", "--class", "resnet50", "--steps", "10", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"weight": 1`) {
+		t.Errorf("submit without --weight: exit %d\n%s%s", code, out, errs)
+	}
+}
+
 // A job given by model: the server derives its throughputs with the perf
 // model and the round places it where perf says it is fastest.
 func TestJobsCLIByModel(t *testing.T) {
