@@ -81,7 +81,11 @@ func Parse(file string, data []byte) ([]Chip, error) {
 			c.Name = c.ID
 		}
 		if first, dup := firstID[strings.ToLower(c.ID)]; dup {
-			bad("id", fmt.Sprintf("duplicate id %q (first in entry %d): each chip once", c.ID, first))
+			at := fmt.Sprintf("entry %d", first)
+			if l := lineOf(f, fmt.Sprintf("%s[%d].id", prefix, first-1)); l > 0 {
+				at += fmt.Sprintf(", line %d", l)
+			}
+			bad("id", fmt.Sprintf("duplicate id %q (first in %s): each chip once", c.ID, at))
 		} else {
 			firstID[strings.ToLower(c.ID)] = i + 1
 		}
