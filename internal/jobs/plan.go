@@ -79,8 +79,10 @@ func NewPlanner(w *Workloads, cfg PlannerConfig, epoch time.Time) (*Planner, err
 	if cfg.Round <= 0 {
 		cfg.Round = 360 * time.Second
 	}
-	r := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
-	pol, err := sched.PolicyByName(cfg.Policy, sched.Options{Rand: r, Cost: cfg.Cost})
+	// A PCG given as Source: its state is saved with the planner's, so
+	// the agnostic fifo draws after a restart what it would have drawn.
+	src := rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)
+	pol, err := sched.PolicyByName(cfg.Policy, sched.Options{Source: src, Cost: cfg.Cost})
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +103,9 @@ type plannerState struct {
 }
 
 // State encodes the planner's memory (attained service per job and model,
-// deficits, the allocation in force) for the store, to Restore after a
+// deficits, the allocation in force, the policy's own memory: ftf's
+// cumulative isolated time, the agnostic fifo's models and random stream)
+// for the store, to Restore after a
 // restart.
 func (p *Planner) State() ([]byte, error) {
 	return json.Marshal(plannerState{Epoch: p.epoch, Policy: p.policy, Sched: p.st.State()})

@@ -18,11 +18,12 @@ import "math/rand/v2"
 type fifoPolicy struct {
 	hetero bool
 	rng    *rand.Rand
+	src    *rand.PCG         // rng's source when given as Options.Source: saved with the state
 	where  map[string]string // agnostic: job id → model, kept across calls
 }
 
-func newFIFO(hetero bool, rng *rand.Rand) *fifoPolicy {
-	return &fifoPolicy{hetero: hetero, rng: rng, where: map[string]string{}}
+func newFIFO(hetero bool, rng *rand.Rand, src *rand.PCG) *fifoPolicy {
+	return &fifoPolicy{hetero: hetero, rng: rng, src: src, where: map[string]string{}}
 }
 
 func (f *fifoPolicy) Name() string {

@@ -28,8 +28,13 @@ type Policy interface {
 // Options configure PolicyByName.
 type Options struct {
 	// Rand drives the agnostic fifo policy's random choice of model (Gavel
-	// picks a random worker type). Required for "fifo"; ignored otherwise.
+	// picks a random worker type). "fifo" needs Rand or Source; the other
+	// policies ignore both.
 	Rand *rand.Rand
+	// Source, when set, is used instead of Rand (as rand.New(Source)), and
+	// its state is part of the policy's memory (RoundState.State), so that
+	// after a restart the agnostic fifo draws what it would have drawn.
+	Source *rand.PCG
 	// Cost is the price per device-hour by model id, for
 	// "max-throughput-per-cost". Every model of the fleet needs a price > 0.
 	Cost map[string]float64
@@ -72,12 +77,15 @@ func PolicyByName(name string, opt Options) (Policy, error) {
 	}
 	switch n {
 	case FIFO:
-		if opt.Rand == nil {
-			return nil, fmt.Errorf("%w: policy %q needs a seeded random source (Options.Rand)", fleet.ErrInvalid, n)
+		if opt.Source != nil {
+			return newFIFO(false, rand.New(opt.Source), opt.Source), nil
 		}
-		return newFIFO(false, opt.Rand), nil
+		if opt.Rand == nil {
+			return nil, fmt.Errorf("%w: policy %q needs a seeded random source (Options.Rand or Options.Source)", fleet.ErrInvalid, n)
+		}
+		return newFIFO(false, opt.Rand, nil), nil
 	case FIFOHetero:
-		return newFIFO(true, nil), nil
+		return newFIFO(true, nil, nil), nil
 	case LAS:
 		return &lasPolicy{hetero: false}, nil
 	case LASHetero:

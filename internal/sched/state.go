@@ -11,9 +11,9 @@ import (
 // State is a RoundState's memory in a form a caller can persist: what the
 // next round's priorities depend on. Save it after every round and Restore
 // it into a fresh RoundState after a restart; the next round is then the
-// one an uninterrupted RoundState would have made (for a policy without
-// memory of its own: ftf's cumulative isolated time and an agnostic
-// policy's random stream are not part of it).
+// one an uninterrupted RoundState would have made. The policy's own memory
+// (ftf's cumulative isolated time, the agnostic fifo's models and random
+// stream when given as Options.Source) is part of it: Policy.
 type State struct {
 	// LastReset is when the time counters were last reset (Snapshot.Now's
 	// clock); Allocations counts recomputations of X.
@@ -34,6 +34,10 @@ type State struct {
 	X           [][]Entry `json:"x,omitempty"`
 	// Fill is the default model fill order (model ids).
 	Fill []string `json:"fill,omitempty"`
+	// Policy is the policy's own memory; nil for a policy without one (and
+	// in states saved before it was kept, which Restore accepts, leaving
+	// the policy's memory as it is).
+	Policy *PolicyState `json:"policy,omitempty"`
 }
 
 // JobState is one job's attained service and deficits by State.Models,
@@ -84,6 +88,7 @@ func (st *RoundState) State() State {
 	for _, k := range st.fill {
 		s.Fill = append(s.Fill, st.models[k])
 	}
+	s.Policy = policyMemory(st.policy)
 	return s
 }
 
@@ -160,6 +165,9 @@ func (st *RoundState) Restore(s State) error {
 			return bad("fill order names unknown model %q", m)
 		}
 		fresh.fill = append(fresh.fill, k)
+	}
+	if err := restorePolicy(st.policy, s.Policy); err != nil {
+		return err
 	}
 	*st = *fresh
 	return nil
