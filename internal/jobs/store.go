@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -63,6 +64,18 @@ type Filter struct {
 	// FinishedSince, when set, leaves out jobs that finished (FinishedAt
 	// set: completed, failed or cancelled) before it; unfinished jobs pass.
 	FinishedSince time.Time
+	// Text keeps the jobs whose ID, name or class contains it, ignoring
+	// case (both sides folded with strings.ToLower, so every store agrees
+	// on any text: the SQL stores keep the folded name and class in
+	// columns written from Go). "" = no text condition.
+	Text string
+}
+
+// Folded is the text a Filter's Text is looked for in: a job's name and
+// class folded with strings.ToLower (the ID is "job-<n>", lower case
+// already). The SQL stores write these into their search columns.
+func Folded(sp *Spec) (name, class string) {
+	return strings.ToLower(sp.Name), strings.ToLower(sp.Class)
 }
 
 // Match reports whether j passes f (ignoring Limit, Offset and Newest).
@@ -77,6 +90,13 @@ func (f Filter) Match(j *Job) bool {
 	}
 	if !f.FinishedSince.IsZero() && !j.FinishedAt.IsZero() && j.FinishedAt.Before(f.FinishedSince) {
 		return false
+	}
+	if f.Text != "" {
+		needle := strings.ToLower(f.Text)
+		name, class := Folded(&j.Spec)
+		if !strings.Contains(j.ID, needle) && !strings.Contains(name, needle) && !strings.Contains(class, needle) {
+			return false
+		}
 	}
 	if len(f.States) == 0 {
 		return true

@@ -135,36 +135,20 @@ func (h *Handler) jobsPage(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
 		return
 	}
-	f := jobs.Filter{Team: q.Team, States: statesOf(q.State)}
-	if q.Q == "" {
-		// The count, then one page from the store.
-		n, err := h.jobs.CountJobs(ctx, f)
-		if err != nil {
+	// The count, then one page, both from the store (the search too:
+	// jobs.Filter.Text).
+	f := jobs.Filter{Team: q.Team, States: statesOf(q.State), Text: q.Q}
+	n, err := h.jobs.CountJobs(ctx, f)
+	if err != nil {
+		h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
+		return
+	}
+	pg.Pager = newPager(n, q.Page, jobsPerPage, q.url)
+	if n > 0 {
+		f.Offset, f.Limit = pg.Pager.From-1, jobsPerPage
+		if pg.Jobs, err = h.jobs.Jobs(ctx, f); err != nil {
 			h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
 			return
-		}
-		pg.Pager = newPager(n, q.Page, jobsPerPage, q.url)
-		if n > 0 {
-			f.Offset, f.Limit = pg.Pager.From-1, jobsPerPage
-			if pg.Jobs, err = h.jobs.Jobs(ctx, f); err != nil {
-				h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
-				return
-			}
-		}
-	} else {
-		// Search reads every job the filter selects and pages the matches.
-		all, err := h.jobs.Jobs(ctx, f)
-		if err != nil {
-			h.problem(w, r, http.StatusInternalServerError, "The jobs are not available right now.", err)
-			return
-		}
-		needle := strings.ToLower(q.Q)
-		all = slices.DeleteFunc(all, func(j jobs.Job) bool {
-			return !strings.Contains(strings.ToLower(j.ID+" "+j.Name+" "+j.Class), needle)
-		})
-		pg.Pager = newPager(len(all), q.Page, jobsPerPage, q.url)
-		if len(all) > 0 {
-			pg.Jobs = all[pg.Pager.From-1 : pg.Pager.To]
 		}
 	}
 	if pg.Share, err = shareChart(pg.Teams, h.shortName); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -251,8 +252,18 @@ func TestJobsPage(t *testing.T) {
 	}
 	_, body, _ = get(t, h, "/jobs?state=all&team=vision&q=run-12")
 	// vision is odd i; run-12x with odd x: 121,123,125,127,129.
-	if n := rows(body); n != 5 {
+	if n := rows(body); n != 5 || !strings.Contains(body, "1–5 of 5<") {
 		t.Errorf("vision run-12x: %d rows, want 5", n)
+	}
+	// The search is the store's (jobs.Filter.Text), one page at a time.
+	if last := f.asked[len(f.asked)-1]; last.Text != "run-12" || last.Team != "vision" || last.Limit != jobsPerPage {
+		t.Errorf("the search asked the store for %+v; want Text run-12, team vision, one page", last)
+	}
+	// A search is paged, any case, and its links keep it: every job's
+	// name has "run", 130 = 50 + 50 + 30.
+	_, body, _ = get(t, h, "/jobs?state=all&q=RUN&page=3")
+	if n := rows(body); n != 30 || !strings.Contains(body, "101–130 of 130<") || !regexp.MustCompile(`href="[^"]*q=RUN[^"]*" rel="prev"`).MatchString(body) {
+		t.Errorf("page 3 of a search: %d rows, want 30, 101–130 of 130 and a link back that keeps q", n)
 	}
 	_, body, _ = get(t, h, "/jobs?state=completed")
 	if strings.Contains(body, "job-running") || rows(body) == 0 {

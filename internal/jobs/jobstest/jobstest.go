@@ -103,6 +103,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 	})
 
 	t.Run("PagingNewestFirst", func(t *testing.T) { pagingNewestFirst(t, open(t)) })
+	t.Run("TextSearch", func(t *testing.T) { textSearch(t, open(t)) })
 
 	t.Run("SaveRoundAndDeviceUniqueness", func(t *testing.T) {
 		s := open(t)
@@ -314,4 +315,95 @@ func pagingNewestFirst(t *testing.T, s jobs.Store) {
 			t.Errorf("CountJobs(%+v) = %d, %v; want %d", c.f, n, err, len(full))
 		}
 	}
+}
+
+// textSearch checks Filter.Text (a case-insensitive substring of the ID,
+// name or class) alone, with the other conditions and paging, against
+// lists written out by hand, and that a renamed job is found by its new
+// name only.
+func textSearch(t *testing.T, s jobs.Store) {
+	ctx := context.Background()
+	specs := []struct{ name, team, class string }{
+		{"Llama-Pretrain", "x", "resnet"},  // job-1
+		{"ÉTÉ run", "y", "BERT-Large"},     // job-2: non-ASCII upper case
+		{"job-12 copy", "x", "resnet"},     // job-3: a name like another job's ID
+		{"50% sample", "x", "resnet"},      // job-4: LIKE's wildcards are text
+		{"under_score", "y", "resnet"},     // job-5
+		{"plain", "x", "resnet"},           // job-6
+		{"plain", "y", "resnet"},           // job-7
+		{"plain", "x", "resnet"},           // job-8
+		{"plain", "x", "resnet"},           // job-9
+		{"plain", "x", "resnet"},           // job-10
+		{"plain", "x", "resnet"},           // job-11
+		{"Llama-finetune", "y", "LLAMA-3"}, // job-12
+	}
+	for i, sp := range specs {
+		j := job(sp.name, sp.team, 1)
+		j.Class = sp.class
+		if i%3 == 2 {
+			j.State, j.FinishedAt = jobs.Completed, t0
+		}
+		if _, err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(f jobs.Filter, want []string) {
+		t.Helper()
+		l, err := s.Jobs(ctx, f)
+		if err != nil {
+			t.Fatalf("Jobs(%+v): %v", f, err)
+		}
+		var got []string
+		for _, j := range l {
+			got = append(got, j.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Jobs(%+v) = %v; want %v", f, got, want)
+		}
+		if f.Limit == 0 && f.Offset == 0 {
+			if n, err := s.CountJobs(ctx, f); err != nil || n != len(want) {
+				t.Errorf("CountJobs(%+v) = %d, %v; want %d", f, n, err, len(want))
+			}
+		}
+	}
+	for _, c := range []struct {
+		text string
+		want []string
+	}{
+		{"llama", []string{"job-1", "job-12"}},                              // name, any case
+		{"LLAMA-3", []string{"job-12"}},                                     // class, upper case
+		{"ÉtÉ", []string{"job-2"}},                                          // non-ASCII folded as strings.ToLower
+		{"été run", []string{"job-2"}},                                      // with a space
+		{"bert-l", []string{"job-2"}},                                       // class
+		{"job-1", []string{"job-1", "job-3", "job-10", "job-11", "job-12"}}, // IDs and a name
+		{"JOB-12", []string{"job-3", "job-12"}},
+		{"-11", []string{"job-11"}},
+		{"%", []string{"job-4"}},
+		{"_", []string{"job-5"}},
+		{"0%", []string{"job-4"}},
+		{"resnet", []string{"job-1", "job-3", "job-4", "job-5", "job-6", "job-7", "job-8", "job-9", "job-10", "job-11"}},
+		{"run llama", nil}, // not across fields
+		{"no such text", nil},
+	} {
+		check(jobs.Filter{Text: c.text}, c.want)
+	}
+	// With the other conditions and paging.
+	check(jobs.Filter{Text: "plain", Team: "x"}, []string{"job-6", "job-8", "job-9", "job-10", "job-11"})
+	check(jobs.Filter{Text: "plain", Team: "x", States: []jobs.State{jobs.Pending}}, []string{"job-8", "job-10", "job-11"})
+	check(jobs.Filter{Text: "PLAIN", States: []jobs.State{jobs.Completed}}, []string{"job-6", "job-9"})
+	check(jobs.Filter{Text: "plain", Newest: true, Limit: 2}, []string{"job-11", "job-10"})
+	check(jobs.Filter{Text: "plain", Newest: true, Limit: 2, Offset: 2}, []string{"job-9", "job-8"})
+	check(jobs.Filter{Text: "plain", Limit: 4, Offset: 4}, []string{"job-10", "job-11"})
+	check(jobs.Filter{Text: "plain", Newest: true, Before: 9}, []string{"job-8", "job-7", "job-6"})
+	check(jobs.Filter{Text: "job-1", FinishedSince: t0.Add(time.Hour)}, []string{"job-1", "job-10", "job-11"}) // job-3 and job-12 finished at t0
+	// A renamed job is found by its new name, not its old one.
+	if _, err := s.UpdateJob(ctx, "job-6", func(j jobs.Job) (jobs.Job, []jobs.Event, error) {
+		j.Name, j.Class = "Renamed", "Other-Class"
+		return j, nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check(jobs.Filter{Text: "plain", Team: "x"}, []string{"job-8", "job-9", "job-10", "job-11"})
+	check(jobs.Filter{Text: "renamed"}, []string{"job-6"})
+	check(jobs.Filter{Text: "other-class"}, []string{"job-6"})
 }

@@ -137,9 +137,10 @@ func (s *Store) CreateJob(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var seq int64
-		if err := tx.QueryRow(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
-			j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message).Scan(&seq); err != nil {
+		name, class := jobs.Folded(&j.Spec)
+		if err := tx.QueryRow(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why, name_lc, class_lc)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
+			j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class).Scan(&seq); err != nil {
 			return err
 		}
 		j.ID = jobs.FormatID(seq)
@@ -213,6 +214,13 @@ func jobsWhere(f jobs.Filter) (string, []any) {
 		args = append(args, f.FinishedSince.UnixMicro())
 		where = append(where, fmt.Sprintf("(finished_at IS NULL OR finished_at >= $%d)", len(args)))
 	}
+	if f.Text != "" {
+		// The ID is 'job-' || seq; name_lc and class_lc are folded by Go
+		// (jobs.Folded), the needle here.
+		args = append(args, strings.ToLower(f.Text))
+		n := len(args)
+		where = append(where, fmt.Sprintf("(strpos('job-' || seq, $%d) > 0 OR strpos(name_lc, $%d) > 0 OR strpos(class_lc, $%d) > 0)", n, n, n))
+	}
 	if len(where) == 0 {
 		return "", nil
 	}
@@ -253,7 +261,7 @@ func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 }
 
 const pgUpdateJob = `UPDATE jobs SET team = $1, state = $2, spec = $3, finished_at = $4, steps_done = $5, checkpoint_steps = $6,
-	attained_s = $7, restarts = $8, placement = $9, why_code = $10, why = $11 WHERE seq = $12`
+	attained_s = $7, restarts = $8, placement = $9, why_code = $10, why = $11, name_lc = $12, class_lc = $13 WHERE seq = $14`
 
 // UpdateJob implements jobs.Store.
 func (s *Store) UpdateJob(ctx context.Context, id string, decide func(jobs.Job) (jobs.Job, []jobs.Event, error)) (jobs.Job, error) {
@@ -277,7 +285,8 @@ func (s *Store) UpdateJob(ctx context.Context, id string, decide func(jobs.Job) 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, pgUpdateJob, nj.Team, string(nj.State), spec, fin, nj.StepsDone, nj.CheckpointSteps, nj.AttainedSeconds, nj.Restarts, placement, string(nj.Why.Code), nj.Why.Message, seq); err != nil {
+		name, class := jobs.Folded(&nj.Spec)
+		if _, err := tx.Exec(ctx, pgUpdateJob, nj.Team, string(nj.State), spec, fin, nj.StepsDone, nj.CheckpointSteps, nj.AttainedSeconds, nj.Restarts, placement, string(nj.Why.Code), nj.Why.Message, name, class, seq); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM job_devices WHERE job = $1", seq); err != nil {
@@ -357,7 +366,8 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 			if err != nil {
 				return err
 			}
-			b.Queue(pgUpdateJob, j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, seqs[i])
+			name, class := jobs.Folded(&j.Spec)
+			b.Queue(pgUpdateJob, j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class, seqs[i])
 			if us[i].Moved {
 				release = append(release, seqs[i])
 				if j.Placement != nil {

@@ -114,9 +114,10 @@ func (s *Store) CreateJob(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 		return jobs.Job{}, err
 	}
 	var seq int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-		j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message).Scan(&seq)
+	name, class := jobs.Folded(&j.Spec)
+	err = tx.QueryRowContext(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why, name_lc, class_lc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class).Scan(&seq)
 	if err != nil {
 		return jobs.Job{}, err
 	}
@@ -217,6 +218,13 @@ func jobsWhere(f jobs.Filter) (string, []any) {
 		where = append(where, "(finished_at IS NULL OR finished_at >= ?)")
 		args = append(args, f.FinishedSince.UnixMicro())
 	}
+	if f.Text != "" {
+		// The ID is 'job-' || seq; name_lc and class_lc are folded by Go
+		// (jobs.Folded), the needle here.
+		needle := strings.ToLower(f.Text)
+		where = append(where, "(instr('job-' || seq, ?) > 0 OR instr(name_lc, ?) > 0 OR instr(class_lc, ?) > 0)")
+		args = append(args, needle, needle, needle)
+	}
 	if len(where) == 0 {
 		return "", nil
 	}
@@ -316,9 +324,10 @@ func updateJobRow(ctx context.Context, tx *sql.Tx, seq int64, j *jobs.Job) (bool
 	if err != nil {
 		return false, err
 	}
+	name, class := jobs.Folded(&j.Spec)
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET team = ?, state = ?, spec = ?, finished_at = ?, steps_done = ?, checkpoint_steps = ?,
-		attained_s = ?, restarts = ?, placement = ?, why_code = ?, why = ? WHERE seq = ?`,
-		j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, seq)
+		attained_s = ?, restarts = ?, placement = ?, why_code = ?, why = ?, name_lc = ?, class_lc = ? WHERE seq = ?`,
+		j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class, seq)
 	if err != nil {
 		return false, err
 	}
