@@ -46,6 +46,8 @@ func TestAgentIngestLoad(t *testing.T) {
 	agents, period := agentLoadShape(t)
 	forEachStore(t, func(t *testing.T, o apitest.Options) {
 		ctx := context.Background()
+		var logs lockedBuffer
+		o.Log = &logs
 		srv := apitest.Start(t, o)
 		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: time.Minute}
 		type ag struct {
@@ -102,7 +104,7 @@ func TestAgentIngestLoad(t *testing.T) {
 			}
 			wg.Wait()
 			if firstErr != nil {
-				t.Fatalf("%s: %v", name, firstErr)
+				t.Fatalf("%s: %v\nserver log:\n%s", name, firstErr, logs.String())
 			}
 			slices.Sort(lat)
 			q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }

@@ -176,6 +176,16 @@ func build(o Options) (http.Handler, *routeMux, error) {
 // body under /api/v1 of at most limit bytes in which one object has a key
 // twice (encoding/json would keep the last silently). Larger bodies (bulk
 // imports) go on to the operation, which bounds them.
+//
+// The body is read here under its own deadline (smallBodyReadTimeout). Once
+// it is read to the end, net/http clears the connection's read deadline and
+// starts the background read that notices a client going away; a read
+// deadline set after that (huma sets one, BodyReadTimeout, when the
+// operation reads the body we hand it from memory) would fire in that
+// background read and cancel the request's context mid-handler — every
+// small POST slower than 5 s failed with "context canceled" (a 500) under
+// load. So the operation gets a ResponseWriter on which setting the read
+// deadline is a no-op: there is nothing left on the wire for it to bound.
 func uniqueKeys(next http.Handler, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ct := r.Header.Get("Content-Type")
@@ -184,6 +194,7 @@ func uniqueKeys(next http.Handler, limit int64) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(smallBodyReadTimeout))
 		data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
 			writeProblem(w, newProblem(http.StatusBadRequest, "reading the body: "+err.Error()))
@@ -195,9 +206,20 @@ func uniqueKeys(next http.Handler, limit int64) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(data))
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(bodyReadWriter{w}, r)
 	})
 }
+
+// smallBodyReadTimeout bounds reading a body uniqueKeys checks (huma's
+// default BodyReadTimeout).
+const smallBodyReadTimeout = 5 * time.Second
+
+// bodyReadWriter is the ResponseWriter of a request whose body is already in
+// memory: SetReadDeadline does nothing (see uniqueKeys), and it does not
+// unwrap to the connection's writer.
+type bodyReadWriter struct{ http.ResponseWriter }
+
+func (bodyReadWriter) SetReadDeadline(time.Time) error { return nil }
 
 // pageHeaders sets the security headers of the dashboard's responses:
 // scripts only from this origin (styles also inline: the charts are inline

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -748,5 +750,37 @@ func TestDuplicateJSONKeysRefused(t *testing.T) {
 	if st, b := call(t, srv, "POST", "/api/v1/devices", apitest.AdminSecret, "application/json",
 		[]byte(`{"serial":"x3","model":"h20","state":"reserve","labels":{"a":"1"}}`)); st != 201 && st != 200 {
 		t.Errorf("a body without duplicates: %d %s", st, b)
+	}
+}
+
+// A small JSON body is read by the duplicate-key check before the
+// operation; a read deadline the operation sets afterwards (huma does, 5 s
+// by default) must not cancel the request while the handler still works.
+// Before the fix, every small POST slower than that deadline ended with
+// "context canceled" (a 500 under load, TestAgentIngestLoad).
+func TestSmallBodyReadDeadlineKeepsContext(t *testing.T) {
+	handlerErr := make(chan error, 1)
+	h := api.UniqueKeys(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			handlerErr <- err
+			return
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		time.Sleep(200 * time.Millisecond)
+		handlerErr <- r.Context().Err()
+		w.WriteHeader(http.StatusNoContent)
+	}), 1<<16)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/api/v1/x", "application/json", strings.NewReader(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := <-handlerErr; err != nil {
+		t.Errorf("request context after a late read deadline: %v", err)
+	}
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("status %d", resp.StatusCode)
 	}
 }

@@ -9,3 +9,6 @@ func RoutePatterns(o Options) ([]string, error) {
 	}
 	return mux.patterns, nil
 }
+
+// UniqueKeys is uniqueKeys, for the test of its read deadline.
+var UniqueKeys = uniqueKeys
