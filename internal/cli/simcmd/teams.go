@@ -3,6 +3,7 @@ package simcmd
 import (
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,11 @@ func parseTeams(file string, cat *accel.Catalog, fl *fleetSpec) ([]sched.Team, e
 	if err != nil {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: err.Error()}
 	}
+	return parseTeamsYAML(file, data, cat, fl)
+}
+
+// parseTeamsYAML is parseTeams on the file's contents.
+func parseTeamsYAML(file string, data []byte, cat *accel.Catalog, fl *fleetSpec) ([]sched.Team, error) {
 	f, err := decode.ParseYAML(file, data, decode.Default)
 	if err != nil {
 		return nil, yamlErr(file, err)
@@ -69,9 +75,12 @@ func parseTeams(file string, cat *accel.Catalog, fl *fleetSpec) ([]sched.Team, e
 		case seen[e.Name]:
 			pos.Field = "name"
 			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("team %q given twice", e.Name)}
-		case e.Weight < 0:
+		case !(e.Weight >= 0) || math.IsInf(e.Weight, 1):
 			pos.Field = "weight"
-			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("weight %v < 0", e.Weight)}
+			if l := lineAt(f, fmt.Sprintf("$[%d].weight", i)); l > 0 {
+				pos.Line = l
+			}
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("weight %v: want a finite number ≥ 0", e.Weight)}
 		}
 		seen[e.Name] = true
 		t := sched.Team{Name: e.Name, Weight: e.Weight}
@@ -83,7 +92,11 @@ func parseTeams(file string, cat *accel.Catalog, fl *fleetSpec) ([]sched.Team, e
 		for _, m := range names {
 			n := e.Guarantees[m]
 			gpos := pos
-			gpos.Line = lineAt(f, fmt.Sprintf("$[%d].guarantees.%s", i, m))
+			// A key the path syntax cannot name (a dot, a quote) is
+			// placed at its entry.
+			if l := lineAt(f, fmt.Sprintf("$[%d].guarantees.%s", i, m)); l > 0 {
+				gpos.Line = l
+			}
 			gpos.Field = "guarantees." + m
 			chip, err := cat.Resolve(m)
 			if err != nil {

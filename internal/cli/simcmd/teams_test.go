@@ -29,6 +29,10 @@ func TestSimTeamsAndNodes(t *testing.T) {
 	}{
 		{"guarantees over capacity", []string{"--fleet", fleetFile, "--teams", write("over.yaml", "- name: a\n  guarantees: {v100: 6}\n- name: b\n  guarantees:\n    v100: 3\n")},
 			`over.yaml:5: teams[1]: field "guarantees.v100": guarantees of v100-sxm2-32gb add up to 9 ([a 6 b 3]) but the fleet has 8`},
+		{"weight not a number", []string{"--fleet", fleetFile, "--teams", write("nan.yaml", "- name: a\n- name: b\n  weight: .nan\n")},
+			`nan.yaml:3: teams[1]: field "weight": weight NaN: want a finite number ≥ 0`},
+		{"guarantee key with a dot", []string{"--fleet", fleetFile, "--teams", write("dot.yaml", "- name: a\n- {name: b, guarantees: {\"v100.x\": 1}}\n")},
+			`dot.yaml:2: teams[1]: field "guarantees.v100.x": unknown accelerator model`},
 		{"unknown model node", []string{"--fleet", write("unk.yaml", "nodes:\n  - {id: x, model: v100, devices: 4}\n  - {id: y, model: q999, devices: 4}\n")},
 			`unk.yaml:3: nodes[1]: field "model": unknown accelerator model`},
 		{"duplicate node", []string{"--fleet", write("dup.yaml", "nodes:\n  - {id: x, model: v100, devices: 4}\n  - {id: x, model: k80, devices: 4}\n")},
