@@ -17,6 +17,9 @@ import (
 // cannot include is excluded with a reason and the others are placed.
 func TestPlanSurvivesExtremeNumbers(t *testing.T) {
 	for _, pol := range sched.PolicyNames() {
+		if pol == sched.LASHeteroPacked {
+			continue // refused by the live loop (TestPlannerRefusesPacked)
+		}
 		for _, tc := range []struct {
 			name     string
 			teamW    float64
@@ -59,5 +62,14 @@ func TestPlanSurvivesExtremeNumbers(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The live loop has no pair throughputs: a *-packed policy is refused when
+// the planner is built, not at every round.
+func TestPlannerRefusesPacked(t *testing.T) {
+	_, err := jobs.NewPlanner(workloads(t), jobs.PlannerConfig{Policy: sched.LASHeteroPacked, Names: shortNames}, t0)
+	if err == nil || !strings.Contains(err.Error(), "space sharing is simulator-only") {
+		t.Errorf("NewPlanner(las-hetero-packed) = %v, want refused", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/sched"
 )
 
@@ -85,6 +86,11 @@ func NewPlanner(w *Workloads, cfg PlannerConfig, epoch time.Time) (*Planner, err
 	pol, err := sched.PolicyByName(cfg.Policy, sched.Options{Source: src, Cost: cfg.Cost})
 	if err != nil {
 		return nil, err
+	}
+	if sched.IsPacked(pol) {
+		// Space sharing needs pair throughputs, which the live loop does
+		// not measure yet: only `granary sim` runs the *-packed policies.
+		return nil, fmt.Errorf("%w: policy %s: space sharing is simulator-only (the live loop has no pair throughputs)", fleet.ErrInvalid, pol.Name())
 	}
 	reset := -1.0
 	if cfg.ResetInterval > 0 {

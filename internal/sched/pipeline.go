@@ -17,6 +17,9 @@ type Run struct {
 	Wanted string
 	// Kept is set when the job keeps the devices it held.
 	Kept bool
+	// With is the job sharing Devices with this one this round (space
+	// sharing, *-packed policies); "" when it runs alone.
+	With string
 }
 
 // Wait is one active job not placed for the next round, and why.
@@ -213,6 +216,7 @@ func (c *cycle) setWait(i int, w Wait) {
 // extension.
 func (c *cycle) placement(st *RoundState, cols []int) Placement {
 	var out Placement
+	st.placeRiders(c, cols)
 	nrun := 0
 	for i := range c.run {
 		if c.run[i].col >= 0 {
@@ -231,6 +235,9 @@ func (c *cycle) placement(st *RoundState, cols []int) Placement {
 		r := Run{Job: c.eff.Jobs[i].ID, Model: c.models[p.col], Devices: p.devs, Kept: p.kept}
 		if p.wanted >= 0 {
 			r.Wanted = c.models[p.wanted]
+		}
+		if q := st.pairs.partnerOf(i); q >= 0 {
+			r.With = c.eff.Jobs[q].ID
 		}
 		if c.s.Nodes != nil {
 			r.Nodes = c.topo.nodeIDs(p.col, p.devs)

@@ -62,7 +62,7 @@ const (
 
 // PolicyNames lists every valid policy name, in a stable order.
 func PolicyNames() []string {
-	return []string{FIFO, FIFOHetero, LAS, LASHetero, Granary, FTF, FTFHetero, Makespan, MakespanHetero, MaxThroughput, MaxThroughputPerCost}
+	return []string{FIFO, FIFOHetero, LAS, LASHetero, LASHeteroPacked, Granary, FTF, FTFHetero, Makespan, MakespanHetero, MaxThroughput, MaxThroughputPerCost}
 }
 
 // PolicyByName returns a fresh policy. Names are case-insensitive; Gavel's
@@ -90,6 +90,8 @@ func PolicyByName(name string, opt Options) (Policy, error) {
 		return &lasPolicy{hetero: false}, nil
 	case LASHetero:
 		return &lasPolicy{hetero: true}, nil
+	case LASHeteroPacked:
+		return lasPackedPolicy{}, nil
 	case Granary:
 		return granaryPolicy{}, nil
 	case FTF:
@@ -122,6 +124,7 @@ var gavelAliases = map[string]string{
 	"fifo_perf":                 FIFOHetero,
 	"max_min_fairness":          LAS,
 	"max_min_fairness_perf":     LASHetero,
+	"max_min_fairness_packed":   LASHeteroPacked,
 	"finish_time_fairness":      FTF,
 	"finish_time_fairness_perf": FTFHetero,
 	"min_total_duration":        Makespan,

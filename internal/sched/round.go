@@ -70,6 +70,8 @@ type RoundState struct {
 
 	topo *topology // the fleet's nodes, rebuilt when they change
 
+	pairs pairRound // space sharing (pairround.go)
+
 	// scratch
 	entries []entry
 	order   []*jobRec // records in the last snapshot's order
@@ -259,6 +261,7 @@ func (st *RoundState) setAllocation(a *Allocation) {
 	for k, m := range st.models {
 		st.allocCol[k] = indexOf(a.Models, m)
 	}
+	st.setPairs(a)
 }
 
 // share is X[job][model index] of the allocation in force and whether the
@@ -290,6 +293,7 @@ func (st *RoundState) reset(now float64, cols []int) {
 			st.modelTime[k] += half
 		}
 	}
+	st.resetPairs(elapsed, cols)
 	st.lastReset = now
 }
 
@@ -321,6 +325,7 @@ func (st *RoundState) prioritize(s *Snapshot, cols []int) (chosen, order []int) 
 		left[k] = s.Fleet[st.models[k]]
 	}
 	chosen = make([]int, nj) // model index + 1, 0 = not scheduled
+	st.pairs.begin(s)
 	// Per model, a max-heap on (priority, deficit, X, −snapshot index) —
 	// the order of Gavel's sorted queue — popped only until the model is
 	// full: the rest of its queue could not be scheduled anyway. Entries
@@ -351,6 +356,7 @@ func (st *RoundState) prioritize(s *Snapshot, cols []int) (chosen, order []int) 
 			}
 			h = append(h, entry{prio: prio, def: rec.deficit[k], x: x, job: int32(i)})
 		}
+		h = st.pairEntries(h, s, k, left[k], chosen)
 		heapify(h)
 		for len(h) > 0 && left[k] > 0 {
 			e := h[0]
@@ -359,7 +365,11 @@ func (st *RoundState) prioritize(s *Snapshot, cols []int) (chosen, order []int) 
 			h = h[:last]
 			siftDown(h, 0)
 			i := int(e.job)
-			if g := s.Jobs[i].Gang; chosen[i] == 0 && g <= left[k] {
+			if i >= nj {
+				left[k] -= st.choosePair(s, i-nj, k, left[k], chosen)
+				continue
+			}
+			if g := s.Jobs[i].Gang; chosen[i] == 0 && st.pairs.partner[i] < 0 && g <= left[k] {
 				left[k] -= g
 				chosen[i] = k + 1
 			}

@@ -196,6 +196,9 @@ type Allocation struct {
 	// when it was aggregated (docs/scheduler.md, "Scale"); NaN when the
 	// policy does not report one (fifo, ftf).
 	Bound float64
+	// Pairs are the shares of co-located job pairs (space sharing, the
+	// *-packed policies; packed.go); nil for every other policy.
+	Pairs []PairShare
 }
 
 // Share returns X for a job id and model id; 0 when either is not in a.

@@ -29,7 +29,8 @@ type tpKey struct {
 // it with NewThroughputs; readers for files live in internal/trace.
 type Throughputs struct {
 	m      map[tpKey]float64
-	models []string // sorted, distinct
+	models []string               // sorted, distinct
+	pairs  map[pairKey][2]float64 // space sharing (pairs.go); nil: none
 }
 
 // NewThroughputs builds a table from entries. It rejects (with an error

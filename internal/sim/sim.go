@@ -236,6 +236,11 @@ type run struct {
 	steps  float64
 	finish float64
 	failed bool // GavelCompat: a round whose steps round to 0 per device
+	// with is the job sharing the devices (space sharing, pairs.go);
+	// pairEnd when the later of the two finishes; lead books the devices.
+	with    *jobState
+	pairEnd float64
+	lead    bool
 }
 
 // Run simulates jobs on cfg.Fleet under policy p with throughput table tp.
@@ -254,6 +259,9 @@ func Run(p sched.Policy, tp *sched.Throughputs, jobs []Job, cfg Config) (*Result
 	}
 	s := newSimulation(p, tp, cfg, models)
 	if err := s.admit(jobs); err != nil {
+		return nil, err
+	}
+	if err := s.checkPairs(); err != nil {
 		return nil, err
 	}
 	for s.finished < s.total {
@@ -527,16 +535,29 @@ func (s *simulation) settleRun(r run) {
 	}
 	j.failures = 0
 	ran := r.finish - s.t
-	s.busy[r.col] += ran * float64(j.Gang)
-	if j.Team != "" {
-		s.teamBusy(j.Team)[r.col] += ran * float64(j.Gang)
+	if r.with != nil {
+		ran = r.pairEnd - s.t
 	}
-	s.st.Charge(j.sid, r.model, ran)
+	if r.with == nil || r.lead {
+		s.busy[r.col] += ran * float64(j.Gang)
+		if j.Team != "" {
+			s.teamBusy(j.Team)[r.col] += ran * float64(j.Gang)
+		}
+	}
+	switch {
+	case r.with == nil:
+		s.st.Charge(j.sid, r.model, ran)
+	case r.lead:
+		s.st.ChargePair(j.sid, r.with.sid, r.model, ran)
+	}
 	j.remaining -= r.steps
 	if j.remaining <= 0 {
 		j.remaining = 0
 		j.done = true
 		j.finish = r.finish
+		if r.with != nil && s.cfg.GavelCompat {
+			j.finish = r.pairEnd // Gavel: a pair's jobs end with the pair
+		}
 		if s.inWindow(j.ID) {
 			s.finished++
 		}
@@ -591,6 +612,7 @@ func (s *simulation) plan() error {
 		}
 		s.running = append(s.running, rn)
 	}
+	s.linkPairs()
 	s.roundStart = s.t
 	return nil
 }
@@ -610,6 +632,12 @@ func (s *simulation) start(r sched.Run) (run, error) {
 		return run{}, fmt.Errorf("policy %s placed job %q on unknown model %q", name, r.Job, r.Model)
 	}
 	thr := j.tput[k]
+	var with *jobState
+	if r.With != "" {
+		if with, thr, err = s.pairThroughput(j, r); err != nil {
+			return run{}, err
+		}
+	}
 	if !(thr > 0) {
 		return run{}, fmt.Errorf("policy %s placed job %q on %s where its throughput is 0", name, r.Job, r.Model)
 	}
@@ -640,7 +668,7 @@ func (s *simulation) start(r sched.Run) (run, error) {
 		}
 		steps = math.Min(steps, j.remaining)
 	}
-	return run{j: j, model: r.Model, col: k, devs: r.Devices, steps: steps, finish: s.t + cost + steps/thr, failed: failed}, nil
+	return run{j: j, model: r.Model, col: k, devs: r.Devices, steps: steps, finish: s.t + cost + steps/thr, failed: failed, with: with}, nil
 }
 
 func (s *simulation) progress() {

@@ -146,7 +146,7 @@ func TestRandomTracesInvariants(t *testing.T) {
 				}
 			}
 		}
-		tp := table(t, entries...)
+		tp := withRandomPairs(t, table(t, entries...), entries, rand.New(rand.NewPCG(7, uint64(trial))))
 		fl := map[string]int{v100: 1 + rng.IntN(3), p100: rng.IntN(3), k80: 1 + rng.IntN(3)}
 		var jobs []Job
 		at := 0.0

@@ -31,7 +31,10 @@ var _ Models = (*accel.Catalog)(nil)
 // and the table built from them.
 type ThroughputTable struct {
 	Entries []sched.ThroughputEntry
-	Table   *sched.Throughputs
+	// Pairs are the space-sharing throughputs (Gavel's JSON only), in file
+	// order; Table holds them too.
+	Pairs []sched.PairEntry
+	Table *sched.Throughputs
 }
 
 // Classes returns the distinct (class, gang) pairs of the table, sorted by
@@ -67,11 +70,12 @@ type ClassGang struct {
 func ReadThroughputs(data []byte, name string, models Models) (*ThroughputTable, error) {
 	var (
 		entries []sched.ThroughputEntry
+		pairs   []sched.PairEntry
 		err     error
 	)
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".json":
-		entries, err = ReadGavelThroughputs(bytes.NewReader(data), name, models)
+		entries, pairs, err = readGavelJSON(data, name, models)
 	case ".csv":
 		entries, err = ReadThroughputsCSV(bytes.NewReader(data), name, models)
 	case ".yaml", ".yml":
@@ -86,28 +90,43 @@ func ReadThroughputs(data []byte, name string, models Models) (*ThroughputTable,
 	if err != nil {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: err.Error()}
 	}
-	return &ThroughputTable{Entries: entries, Table: t}, nil
+	if len(pairs) > 0 {
+		if t, err = t.WithPairs(pairs); err != nil {
+			return nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: err.Error()}
+		}
+	}
+	return &ThroughputTable{Entries: entries, Pairs: pairs, Table: t}, nil
 }
 
 // ReadGavelThroughputs reads Gavel's throughput JSON
 // ({worker_type: {"('<model>', <scale_factor>)": {"null": steps/s, …}}}).
-// Only the isolated ("null") throughputs are read, as Gavel's simulator does
-// for non-packing policies; the *_unconsolidated worker types are skipped
-// (Gavel c4fa400 does not read them either). Worker types (k80, p100, v100)
-// are resolved to catalog ids through models.
+// Only the isolated ("null") throughputs are returned, as Gavel's simulator
+// uses for non-packing policies (ReadThroughputs also keeps the pairs); the
+// *_unconsolidated worker types are skipped (Gavel c4fa400 does not read
+// them either). Worker types (k80, p100, v100) are resolved to catalog ids
+// through models.
 func ReadGavelThroughputs(r io.Reader, name string, models Models) ([]sched.ThroughputEntry, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: err.Error()}
 	}
+	entries, _, err := readGavelJSON(data, name, models)
+	return entries, err
+}
+
+// readGavelJSON reads Gavel's JSON: the isolated throughputs ("null") and
+// the pair throughputs ("('<other model>', <scale_factor>)": [steps/s of
+// this job, steps/s of the other]) between jobs of the same scale factor.
+func readGavelJSON(data []byte, name string, models Models) ([]sched.ThroughputEntry, []sched.PairEntry, error) {
 	if err := decode.CheckJSON(name, data, decode.Limits{MaxBytes: 256 << 20}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var pairs []sched.PairEntry
 	p := &jsonWalker{dec: json.NewDecoder(bytes.NewReader(data)), data: data, name: name}
 	p.dec.UseNumber()
 	var entries []sched.ThroughputEntry
 	seen := map[string]string{} // catalog id → worker type
-	err = p.object("", func(wt string, line int) error {
+	err := p.object("", func(wt string, line int) error {
 		if strings.HasSuffix(wt, "_unconsolidated") {
 			return p.skip()
 		}
@@ -127,7 +146,18 @@ func ReadGavelThroughputs(r io.Reader, name string, models Models) ([]sched.Thro
 			found := false
 			err = p.object(key, func(other string, line int) error {
 				if other != "null" {
-					return p.skip()
+					oc, og, err := parseGavelKey(other)
+					if err != nil {
+						return &fleet.InputError{Pos: fleet.Position{File: name, Line: line, Entry: wt + " " + key}, Msg: "pair: " + err.Error()}
+					}
+					v, err := p.pair()
+					if err != nil {
+						return &fleet.InputError{Pos: fleet.Position{File: name, Line: line, Entry: wt + " " + key, Field: other}, Msg: err.Error()}
+					}
+					if og == gang {
+						pairs = append(pairs, sched.PairEntry{Class: class, Other: oc, Gang: gang, Model: chip.ID, Steps: v})
+					}
+					return nil
 				}
 				v, err := p.number()
 				if err != nil {
@@ -144,12 +174,12 @@ func ReadGavelThroughputs(r io.Reader, name string, models Models) ([]sched.Thro
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(entries) == 0 {
-		return nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: "no throughputs in file"}
+		return nil, nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: "no throughputs in file"}
 	}
-	return entries, nil
+	return entries, pairs, nil
 }
 
 // parseGavelKey parses a Python tuple repr "('ResNet-18 (batch size 16)', 1)".
@@ -264,6 +294,31 @@ func (p *jsonWalker) number() (float64, error) {
 		return 0, fmt.Errorf("want a finite number ≥ 0 of steps/s, got %s", n)
 	}
 	return v, nil
+}
+
+// pair reads a pair throughput: [steps/s of this job, of the other].
+func (p *jsonWalker) pair() ([2]float64, error) {
+	var v [2]float64
+	t, err := p.token()
+	if err != nil {
+		return v, err
+	}
+	if d, ok := t.(json.Delim); !ok || d != '[' {
+		return v, errors.New("want a pair of steps/s [this job, other job]")
+	}
+	for i := range v {
+		if !p.dec.More() {
+			return v, errors.New("want a pair of steps/s [this job, other job], got fewer than 2")
+		}
+		if v[i], err = p.number(); err != nil {
+			return v, err
+		}
+	}
+	if p.dec.More() {
+		return v, errors.New("want a pair of steps/s [this job, other job], got more than 2")
+	}
+	_, err = p.token() // ']'
+	return v, err
 }
 
 // skip consumes one value.

@@ -63,6 +63,18 @@ func TestReadGavelThroughputsAnchor(t *testing.T) {
 	if n1 != 26 {
 		t.Errorf("%d classes at gang 1, want 26", n1)
 	}
+	// Pairs: 5,277 (this job, other job) entries over the 3 worker types
+	// (counted in the file with Python), each in both orders.
+	if len(tt.Pairs) != 5277 {
+		t.Errorf("%d pair entries, want 5277", len(tt.Pairs))
+	}
+	v, ok := tt.Table.PairLookup("ResNet-18 (batch size 16)", "ResNet-18 (batch size 64)", 1, v100)
+	if want := [2]float64{32.353384328946916, 24.093231895382736}; !ok || v != want {
+		t.Errorf("PairLookup(ResNet-18 bs16, bs64, v100) = %v, %v; want %v (the file's value)", v, ok, want)
+	}
+	if r, _ := tt.Table.PairLookup("ResNet-18 (batch size 64)", "ResNet-18 (batch size 16)", 1, v100); r != [2]float64{v[1], v[0]} {
+		t.Errorf("reverse pair %v, want %v", r, [2]float64{v[1], v[0]})
+	}
 }
 
 func TestOwnThroughputFormats(t *testing.T) {
@@ -116,7 +128,13 @@ func TestThroughputErrors(t *testing.T) {
 		{"yaml type", "t.yaml", "throughputs:\n  - class: A3C\n    gang: many\n", `t.yaml:3`},
 		{"gavel model", "t.json", `{"tpu9": {}}`, `t.json:1: tpu9: unknown accelerator model`},
 		{"gavel key", "t.json", "{\"v100\": {\n\"A3C\": {\"null\": 1}}}", `t.json:2: v100: key "A3C"`},
-		{"gavel null", "t.json", "{\"v100\": {\n\"('A3C', 1)\": {\"other\": [1, 2]}}}", `field "null": missing`},
+		{"gavel null", "t.json", "{\"v100\": {\n\"('A3C', 1)\": {\"('A3C', 1)\": [1, 2]}}}", `field "null": missing`},
+		{"gavel pair key", "t.json", "{\"v100\": {\"('A3C', 1)\": {\n\"other\": [1, 2]}}}", `t.json:2: v100 ('A3C', 1): pair: key "other"`},
+		{"gavel pair short", "t.json", "{\"v100\": {\"('A3C', 1)\": {\"null\": 1, \n\"('A3C', 1)\": [1]}}}", `field "('A3C', 1)": want a pair of steps/s [this job, other job], got fewer than 2`},
+		{"gavel pair long", "t.json", "{\"v100\": {\"('A3C', 1)\": {\"null\": 1, \"('A3C', 1)\": [1, 2, 3]}}}", `got more than 2`},
+		{"gavel pair value", "t.json", "{\"v100\": {\"('A3C', 1)\": {\"null\": 1, \"('A3C', 1)\": [1, -2]}}}", `want a finite number ≥ 0`},
+		{"gavel pair number", "t.json", "{\"v100\": {\"('A3C', 1)\": {\"null\": 1, \"('A3C', 1)\": 3}}}", `want a pair of steps/s`},
+		{"gavel pair no single", "t.json", "{\"v100\": {\"('A3C', 1)\": {\"null\": 1, \"('LM', 1)\": [1, 2]}}}", `no single-job throughput for LM`},
 		{"gavel value", "t.json", "{\"v100\": {\"('A3C', 1)\": {\n\"null\": \"fast\"}}}", `t.json:2: v100 ('A3C', 1): field "null": want a number`},
 		{"gavel negative", "t.json", `{"v100": {"('A3C', 1)": {"null": -2}}}`, `want a finite number ≥ 0`},
 		{"gavel syntax", "t.json", `{"v100": {"('A3C', 1)": {"null": 1,}}}`, `t.json:1: invalid JSON`},

@@ -106,7 +106,10 @@ func TestSimBadInput(t *testing.T) {
 		{"field count", append(base, "--trace", shortTrace), 2, `short.trace:1: want 10 tab-separated fields`},
 		{"no entry", append(base, "--trace", noEntry), 2, `noentry.trace:2: field "job_type": the throughput table has no entry for class "BERT"`},
 		{"unknown model", []string{"sim", "--trace", "testdata/small.trace", "--throughputs", "testdata/tput.csv", "--fleet", "v100=2,h900=4"}, 2, `--fleet: field "h900": unknown accelerator model`},
-		{"bad policy", append(base, "--trace", "testdata/small.trace", "--policy", "srtf"), 2, `unknown policy "srtf" (valid: fifo, fifo-hetero, las, las-hetero, granary,`},
+		{"bad policy", append(base, "--trace", "testdata/small.trace", "--policy", "srtf"), 2, `unknown policy "srtf" (valid: fifo, fifo-hetero, las, las-hetero, las-hetero-packed, granary,`},
+		// Space sharing needs pair throughputs (Gavel's JSON has them; CSV does not).
+		{"packed without pairs", append(base, "--trace", "testdata/small.trace", "--policy", "las-hetero,las-hetero-packed"), 2,
+			`las-hetero-packed: not found: space sharing needs pair throughputs: missing pair (A3C, A3C) with gang 1 on k80 (the table has no pair throughputs at all)`},
 		{"bad estimate noise", append(base, "--trace", "testdata/small.trace", "--estimate-noise", "0.5"), 2, `--estimate-noise: invalid input: estimate noise must be a finite number ≥ 1, got 0.5`},
 		{"bad round", append(base, "--trace", "testdata/small.trace", "--round", "soon"), 2, `--round`},
 		// Issue 16: sizes and durations are bounded, with the limit named.
@@ -328,5 +331,59 @@ func TestSimGranaryCompare(t *testing.T) {
 	}
 	if !strings.Contains(a, `"policy": "granary"`) || !strings.Contains(a, `"policy": "las-hetero"`) {
 		t.Errorf("want a row per policy:\n%s", a)
+	}
+}
+
+// `granary sim --policy las-hetero,las-hetero-packed` compares both on one
+// trace with Gavel's JSON (pairs included): sharing at 0.9× each must not
+// lose to running alone here, and the packed run names its policy.
+func TestSimPackedCompare(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for wi, wt := range []string{"v100", "p100", "k80"} {
+		if wi > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "%q: {", wt)
+		classes := []struct {
+			name string
+			gang int
+			v    float64
+		}{{"A3C", 1, 3}, {"ResNet-50", 1, 10}, {"Transformer", 1, 8}, {"ResNet-50", 2, 18}}
+		for ci, c := range classes {
+			if ci > 0 {
+				b.WriteString(",")
+			}
+			v := c.v / float64(1+wi)
+			fmt.Fprintf(&b, "\"('%s', %d)\": {\"null\": %g", c.name, c.gang, v)
+			for _, o := range classes {
+				if o.gang == c.gang {
+					fmt.Fprintf(&b, ", \"('%s', %d)\": [%g, %g]", o.name, o.gang, 0.9*v, 0.9*o.v/float64(1+wi))
+				}
+			}
+			b.WriteString("}")
+		}
+		b.WriteString("}")
+	}
+	b.WriteString("}")
+	p := filepath.Join(t.TempDir(), "tput.json")
+	os.WriteFile(p, []byte(b.String()), 0o644)
+	out, errs, code := runCLI(t, "sim", "--trace", "testdata/small.trace", "--throughputs", p, "--fleet", "v100=1,p100=1,k80=1", "--policy", "las-hetero,las-hetero-packed", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rows []struct {
+		Policy string  `json:"policy"`
+		Jobs   int     `json:"jobs"`
+		AvgJCT float64 `json:"avg_jct_s"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rows) != 2 || rows[1].Policy != "las-hetero-packed" || rows[1].Jobs != rows[0].Jobs {
+		t.Fatalf("rows %+v", rows)
+	}
+	if !(rows[1].AvgJCT < rows[0].AvgJCT) {
+		t.Errorf("packed avg JCT %.0f s ≥ las-hetero's %.0f s with 0.9× pair throughputs on a loaded 3-device fleet", rows[1].AvgJCT, rows[0].AvgJCT)
 	}
 }

@@ -161,6 +161,26 @@ func Small(r *rand.Rand, nMax int) (*sched.Snapshot, *sched.Throughputs) {
 	if err != nil {
 		panic(err)
 	}
+	// Pair throughputs (30–95 % of alone; 0 for one pair in five) for the
+	// *-packed policies, from their own source so that r's stream, and so
+	// every other instance, is what it was before pairs existed.
+	pr := rand.New(rand.NewPCG(uint64(len(es)), uint64(nc*10+nm)))
+	var pairs []sched.PairEntry
+	for i, a := range es {
+		for _, b := range es[i:] {
+			if a.Gang != b.Gang || a.Model != b.Model {
+				continue
+			}
+			f := [2]float64{0.3 + 0.65*pr.Float64(), 0.3 + 0.65*pr.Float64()}
+			if pr.IntN(5) == 0 {
+				f = [2]float64{}
+			}
+			pairs = append(pairs, sched.PairEntry{Class: a.Class, Other: b.Class, Gang: a.Gang, Model: a.Model, Steps: [2]float64{f[0] * a.StepsPerSecond, f[1] * b.StepsPerSecond}})
+		}
+	}
+	if tp, err = tp.WithPairs(pairs); err != nil {
+		panic(err)
+	}
 	n := 1 + r.IntN(nMax)
 	weights := []float64{1, 1, 1, 2, 5}
 	s := &sched.Snapshot{Now: float64(r.IntN(10000)), Fleet: fleet}
@@ -181,17 +201,36 @@ func Small(r *rand.Rand, nMax int) (*sched.Snapshot, *sched.Throughputs) {
 // CheckAllocation returns an error when a violates Gavel's base constraints
 // for s: one row per job in order, X ≥ 0, Σ_k X ≤ 1 per job,
 // Σ_i gang·X ≤ devices per model, and rows of jobs that can run nowhere are 0.
+// A pair's share (space sharing) counts in both jobs' Σ and once in its
+// model's devices, and pairs only join jobs of equal gangs.
 func CheckAllocation(s *sched.Snapshot, a *sched.Allocation) error {
 	const eps = 1e-7
 	if len(a.X) != len(s.Jobs) || len(a.Jobs) != len(s.Jobs) {
 		return fmt.Errorf("allocation has %d rows and %d ids for %d jobs", len(a.X), len(a.Jobs), len(s.Jobs))
 	}
 	use := make([]float64, len(a.Models))
+	inPairs := make([]float64, len(a.X))
+	for _, p := range a.Pairs {
+		if p.A < 0 || p.B >= len(a.X) || p.A >= p.B || len(p.X) != len(a.Models) {
+			return fmt.Errorf("pair (%d, %d) with %d shares: bad rows or width", p.A, p.B, len(p.X))
+		}
+		if s.Jobs[p.A].Gang != s.Jobs[p.B].Gang {
+			return fmt.Errorf("pair (%s, %s) joins gangs %d and %d", a.Jobs[p.A], a.Jobs[p.B], s.Jobs[p.A].Gang, s.Jobs[p.B].Gang)
+		}
+		for k, v := range p.X {
+			if !(v >= -eps) {
+				return fmt.Errorf("pair (%s, %s) share on %s = %v < 0", a.Jobs[p.A], a.Jobs[p.B], a.Models[k], v)
+			}
+			inPairs[p.A] += v
+			inPairs[p.B] += v
+			use[k] += v * float64(s.Jobs[p.A].Gang)
+		}
+	}
 	for i, row := range a.X {
 		if a.Jobs[i] != s.Jobs[i].ID {
 			return fmt.Errorf("row %d is job %q, want %q", i, a.Jobs[i], s.Jobs[i].ID)
 		}
-		sum := 0.0
+		sum := inPairs[i]
 		for k, v := range row {
 			if !(v >= -eps) {
 				return fmt.Errorf("allocation X[%s][%s] = %v < 0", a.Jobs[i], a.Models[k], v)
@@ -217,7 +256,9 @@ func CheckAllocation(s *sched.Snapshot, a *sched.Allocation) error {
 // CheckPlacement returns an error when p breaks a placement invariant: every
 // job of s appears exactly once (running or waiting), a running job has
 // exactly Gang distinct devices of one model that exist in the fleet and the
-// throughput table gives it > 0 there, and no device is used twice.
+// throughput table gives it > 0 there, and no device is used twice — except
+// by two runs that name each other (Run.With) on the same devices, with a
+// pair throughput > 0 for both there.
 func CheckPlacement(s *sched.Snapshot, tp *sched.Throughputs, p sched.Placement) error {
 	seen := map[string]int{}
 	jobs := map[string]*sched.Job{}
@@ -244,10 +285,19 @@ func CheckPlacement(s *sched.Snapshot, tp *sched.Throughputs, p sched.Placement)
 			if d < 0 || d >= s.Fleet[r.Model] {
 				return fmt.Errorf("job %s: device %s/%d does not exist (%d devices)", r.Job, r.Model, d, s.Fleet[r.Model])
 			}
-			if other, dup := used[r.Model][d]; dup {
+			if other, dup := used[r.Model][d]; dup && (r.With == "" || other != r.With) {
 				return fmt.Errorf("device %s/%d given to both %s and %s", r.Model, d, other, r.Job)
 			}
 			used[r.Model][d] = r.Job
+		}
+		if r.With != "" {
+			o, ok := p.RunOf(r.With)
+			if !ok || o.With != r.Job || o.Model != r.Model || !slices.Equal(o.Devices, r.Devices) || jobs[r.With] == nil {
+				return fmt.Errorf("job %s shares with %s, which does not run on the same devices naming it", r.Job, r.With)
+			}
+			if v, ok := tp.PairLookup(j.Class, jobs[r.With].Class, j.Gang, r.Model); !ok || v[0] <= 0 || v[1] <= 0 {
+				return fmt.Errorf("jobs %s and %s share %s without a pair throughput > 0 (%v)", r.Job, r.With, r.Model, v)
+			}
 		}
 	}
 	for _, w := range p.Waiting {

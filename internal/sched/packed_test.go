@@ -1,0 +1,274 @@
+package sched_test
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/sched"
+)
+
+func pairTable(t *testing.T, singles []sched.ThroughputEntry, pairs []sched.PairEntry) *sched.Throughputs {
+	t.Helper()
+	tp, err := sched.NewThroughputs(singles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pairs == nil {
+		return tp
+	}
+	tp, err = tp.WithPairs(pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
+func TestWithPairs(t *testing.T) {
+	singles := []sched.ThroughputEntry{{Class: "a", Gang: 1, Model: "m", StepsPerSecond: 2}, {Class: "b", Gang: 1, Model: "m", StepsPerSecond: 3}}
+	tp := pairTable(t, singles, []sched.PairEntry{{Class: "a", Other: "b", Gang: 1, Model: "m", Steps: [2]float64{1.5, 2}}})
+	if v, ok := tp.PairLookup("b", "a", 1, "m"); !ok || v != [2]float64{2, 1.5} {
+		t.Errorf("PairLookup(b, a) = %v, %v; want [2 1.5], true", v, ok)
+	}
+	if _, ok := tp.PairLookup("a", "a", 1, "m"); ok {
+		t.Error("PairLookup(a, a): found a pair the table does not have")
+	}
+	base, _ := sched.NewThroughputs(singles)
+	for _, bad := range []sched.PairEntry{
+		{Class: "a", Other: "b", Gang: 0, Model: "m"},
+		{Class: "a", Other: "b", Gang: 1, Model: "m", Steps: [2]float64{-1, 1}},
+		{Class: "a", Other: "b", Gang: 1, Model: "m", Steps: [2]float64{math.NaN(), 1}},
+		{Class: "a", Other: "zz", Gang: 1, Model: "m", Steps: [2]float64{1, 1}},
+	} {
+		if _, err := base.WithPairs([]sched.PairEntry{bad}); !errors.Is(err, fleet.ErrInvalid) {
+			t.Errorf("WithPairs(%v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	// The same pair in both orders with matching values is fine (Gavel's
+	// JSON lists each pair under both jobs); conflicting values are not.
+	if _, err := base.WithPairs([]sched.PairEntry{
+		{Class: "a", Other: "b", Gang: 1, Model: "m", Steps: [2]float64{1, 2}},
+		{Class: "b", Other: "a", Gang: 1, Model: "m", Steps: [2]float64{2, 1}},
+	}); err != nil {
+		t.Errorf("both orders: %v", err)
+	}
+	if _, err := base.WithPairs([]sched.PairEntry{
+		{Class: "a", Other: "b", Gang: 1, Model: "m", Steps: [2]float64{1, 2}},
+		{Class: "b", Other: "a", Gang: 1, Model: "m", Steps: [2]float64{1, 2}},
+	}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("conflicting orders: %v, want ErrInvalid", err)
+	}
+}
+
+func TestCheckPairsNamesFirstMissing(t *testing.T) {
+	singles := []sched.ThroughputEntry{
+		{Class: "a", Gang: 1, Model: "m", StepsPerSecond: 2}, {Class: "b", Gang: 1, Model: "m", StepsPerSecond: 3},
+		{Class: "c", Gang: 2, Model: "m", StepsPerSecond: 3},
+	}
+	none := pairTable(t, singles, nil)
+	err := none.CheckPairs([]string{"b", "a"}, []int{1, 1}, []string{"m"})
+	if !errors.Is(err, fleet.ErrNotFound) || !strings.Contains(err.Error(), "missing pair (a, a) with gang 1 on m") || !strings.Contains(err.Error(), "no pair throughputs at all") {
+		t.Errorf("no pairs: %v", err)
+	}
+	some := pairTable(t, singles, []sched.PairEntry{
+		{Class: "a", Other: "a", Gang: 1, Model: "m", Steps: [2]float64{1, 1}},
+		{Class: "b", Other: "b", Gang: 1, Model: "m", Steps: [2]float64{1, 1}},
+	})
+	err = some.CheckPairs([]string{"b", "a", "c"}, []int{1, 1, 2}, []string{"m"})
+	if !errors.Is(err, fleet.ErrNotFound) || !strings.Contains(err.Error(), "missing pair (a, b) with gang 1 on m") {
+		t.Errorf("one missing: %v", err)
+	}
+	// Gang 2 has a single class, which needs (c, c); gangs never mix.
+	if err := some.CheckPairs([]string{"a", "b"}, []int{1, 2}, []string{"m"}); err != nil {
+		t.Errorf("different gangs need no pair: %v", err)
+	}
+}
+
+// Four jobs of one class on two devices: alone each gets half a device;
+// sharing at 0.8× each, every job can run all the time in a pair, so the
+// max-min level is 0.8/0.5 = 1.6× las-hetero's.
+func TestPackedBeatsAloneByPairThroughput(t *testing.T) {
+	singles := []sched.ThroughputEntry{{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 10}}
+	tp := pairTable(t, singles, []sched.PairEntry{{Class: "c", Other: "c", Gang: 1, Model: "m", Steps: [2]float64{8, 8}}})
+	s := &sched.Snapshot{Fleet: map[string]int{"m": 2}, Jobs: []sched.Job{job("j1", "c", 1), job("j2", "c", 1), job("j3", "c", 1), job("j4", "c", 1)}}
+	alone := packedAlloc(t, sched.LASHetero, s, tp)
+	packed := packedAlloc(t, sched.LASHeteroPacked, s, tp)
+	if r := packed.Objective / alone.Objective; math.Abs(r-1.6) > 1e-9 {
+		t.Errorf("packed/alone objective = %v, want 1.6 (%v / %v)", r, packed.Objective, alone.Objective)
+	}
+	checkPackedFeasible(t, s, packed)
+	if len(packed.Pairs) != 6 {
+		t.Fatalf("pairs = %d, want all 6 pairs of 4 identical jobs", len(packed.Pairs))
+	}
+	for _, p := range packed.Pairs {
+		if math.Abs(p.X[0]-1.0/3) > 1e-9 {
+			t.Errorf("pair %v share %v, want 1/3 (each job in 3 pairs, all its time shared)", p, p.X[0])
+		}
+	}
+}
+
+// A pair the table lacks (or measures at 0) is never allocated.
+func TestPackedOnlyPairsInTable(t *testing.T) {
+	singles := []sched.ThroughputEntry{
+		{Class: "a", Gang: 1, Model: "m", StepsPerSecond: 10}, {Class: "b", Gang: 1, Model: "m", StepsPerSecond: 10},
+		{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 10},
+	}
+	tp := pairTable(t, singles, []sched.PairEntry{
+		{Class: "a", Other: "b", Gang: 1, Model: "m", Steps: [2]float64{9, 9}},
+		{Class: "a", Other: "c", Gang: 1, Model: "m", Steps: [2]float64{9, 0}},
+	})
+	s := &sched.Snapshot{Fleet: map[string]int{"m": 1}, Jobs: []sched.Job{job("x", "a", 1), job("y", "b", 1), job("z", "c", 1)}}
+	al := packedAlloc(t, sched.LASHeteroPacked, s, tp)
+	checkPackedFeasible(t, s, al)
+	for _, p := range al.Pairs {
+		if al.Jobs[p.A] != "x" || al.Jobs[p.B] != "y" {
+			t.Errorf("pair (%s, %s) allocated; only (x, y) is in the table with both > 0", al.Jobs[p.A], al.Jobs[p.B])
+		}
+	}
+	if len(al.Pairs) != 1 {
+		t.Errorf("pairs %v, want (x, y) used", al.Pairs)
+	}
+	// Without pair entries at all the policy refuses.
+	if _, err := mustPolicy(t, sched.LASHeteroPacked).Allocate(s, pairTable(t, singles, nil)); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("no pairs: %v, want ErrNotFound", err)
+	}
+}
+
+// Packing never lowers the max-min level and every allocation is
+// feasible, on a mixed two-model case with weights and gangs.
+func TestPackedFeasibleAndNoWorse(t *testing.T) {
+	var singles []sched.ThroughputEntry
+	var pairs []sched.PairEntry
+	classes := []string{"a", "b", "c", "d"}
+	for ci, c := range classes {
+		for mi, m := range []string{"fast", "slow"} {
+			v := float64(4+ci) / float64(1+2*mi)
+			singles = append(singles, sched.ThroughputEntry{Class: c, Gang: 1, Model: m, StepsPerSecond: v}, sched.ThroughputEntry{Class: c, Gang: 2, Model: m, StepsPerSecond: 1.8 * v})
+			for di, d := range classes[ci:] {
+				f := 0.5 + 0.1*float64((ci+di+mi)%4)
+				pairs = append(pairs, sched.PairEntry{Class: c, Other: d, Gang: 1, Model: m, Steps: [2]float64{f * v, f * float64(4+ci+di) / float64(1+2*mi)}})
+			}
+		}
+	}
+	tp := pairTable(t, singles, pairs)
+	var jobs []sched.Job
+	for i := 0; i < 13; i++ {
+		j := job(string(rune('A'+i)), classes[i%4], 1+i%5/4)
+		j.Weight = float64(1 + i%3)
+		jobs = append(jobs, j)
+	}
+	s := &sched.Snapshot{Fleet: map[string]int{"fast": 3, "slow": 4}, Jobs: jobs}
+	alone := packedAlloc(t, sched.LASHetero, s, tp)
+	packed := packedAlloc(t, sched.LASHeteroPacked, s, tp)
+	checkPackedFeasible(t, s, packed)
+	if packed.Objective < alone.Objective*(1-1e-9) {
+		t.Errorf("packed objective %v < las-hetero's %v", packed.Objective, alone.Objective)
+	}
+	if len(packed.Pairs) == 0 {
+		t.Error("no pairs allocated although sharing is worth 0.5–0.8× each")
+	}
+}
+
+func mustPolicy(t *testing.T, name string) sched.Policy {
+	t.Helper()
+	p, err := sched.PolicyByName(name, sched.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func packedAlloc(t *testing.T, name string, s *sched.Snapshot, tp *sched.Throughputs) sched.Allocation {
+	t.Helper()
+	a, err := mustPolicy(t, name).Allocate(s, tp)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return a
+}
+
+// checkPackedFeasible: X ≥ 0; per job, its time alone and in pairs ≤ 1; per
+// model, Σ gang × (single shares + pair shares) ≤ devices; pairs only
+// between equal gangs.
+func checkPackedFeasible(t *testing.T, s *sched.Snapshot, a sched.Allocation) {
+	t.Helper()
+	const tol = 1e-7
+	use := make([]float64, len(a.Jobs))
+	dev := make([]float64, len(a.Models))
+	for i, row := range a.X {
+		for k, v := range row {
+			if v < -tol {
+				t.Errorf("X[%d][%d] = %v < 0", i, k, v)
+			}
+			use[i] += v
+			dev[k] += float64(s.Jobs[i].Gang) * v
+		}
+	}
+	for _, p := range a.Pairs {
+		if s.Jobs[p.A].Gang != s.Jobs[p.B].Gang {
+			t.Errorf("pair (%s, %s) of gangs %d and %d", a.Jobs[p.A], a.Jobs[p.B], s.Jobs[p.A].Gang, s.Jobs[p.B].Gang)
+		}
+		for k, v := range p.X {
+			if v < -tol {
+				t.Errorf("pair share %v < 0", v)
+			}
+			use[p.A] += v
+			use[p.B] += v
+			dev[k] += float64(s.Jobs[p.A].Gang) * v
+		}
+	}
+	for i, u := range use {
+		if u > 1+tol {
+			t.Errorf("job %s: time %v > 1", a.Jobs[i], u)
+		}
+	}
+	for k, d := range dev {
+		if n := float64(s.Fleet[a.Models[k]]); d > n+tol {
+			t.Errorf("model %s: %v devices used > %v", a.Models[k], d, n)
+		}
+	}
+}
+
+// The round mechanism runs a chosen pair on one gang of devices: four jobs
+// on two devices all run, two by two, each Run naming its partner, and
+// the pair's charged time rotates the partners across rounds.
+func TestPackedRoundsRunPairsTogether(t *testing.T) {
+	singles := []sched.ThroughputEntry{{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 10}}
+	tp := pairTable(t, singles, []sched.PairEntry{{Class: "c", Other: "c", Gang: 1, Model: "m", Steps: [2]float64{8, 8}}})
+	s := &sched.Snapshot{Fleet: map[string]int{"m": 2}, Jobs: []sched.Job{job("j1", "c", 1), job("j2", "c", 1), job("j3", "c", 1), job("j4", "c", 1)}}
+	st := sched.NewRoundState(mustPolicy(t, sched.LASHeteroPacked), sched.RoundConfig{GavelCompat: true})
+	partners := map[[2]string]int{}
+	for round := 0; round < 6; round++ {
+		s.Now = float64(round) * 360
+		pl, err := st.Next(s, tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pl.Runs) != 4 || len(pl.Waiting) != 0 {
+			t.Fatalf("round %d: %d runs, %d waiting; want all 4 jobs running in 2 pairs", round, len(pl.Runs), len(pl.Waiting))
+		}
+		devs := map[int][]string{}
+		for _, r := range pl.Runs {
+			if r.With == "" || len(r.Devices) != 1 {
+				t.Fatalf("round %d: run %+v not shared", round, r)
+			}
+			o, ok := pl.RunOf(r.With)
+			if !ok || o.With != r.Job || o.Devices[0] != r.Devices[0] {
+				t.Fatalf("round %d: %+v and its partner %+v do not share devices", round, r, o)
+			}
+			devs[r.Devices[0]] = append(devs[r.Devices[0]], r.Job)
+			if r.Job < r.With {
+				partners[[2]string{r.Job, r.With}]++
+				st.ChargePair(r.Job, r.With, r.Model, 360)
+			}
+		}
+		if len(devs) != 2 {
+			t.Fatalf("round %d: devices %v, want 2 devices with 2 jobs each", round, devs)
+		}
+	}
+	if len(partners) < 3 {
+		t.Errorf("pairs over 6 rounds %v: the charged time should rotate partners (≥ 3 distinct pairs)", partners)
+	}
+}
