@@ -16,13 +16,14 @@ import (
 )
 
 // gavelPolicy maps Gavel's policy names to ours ("" = not ours: gandiva,
-// space-sharing "_packed").
+// fifo_packed).
 func gavelPolicy(name string) string {
 	return map[string]string{
 		"fifo":                      sched.FIFO,
 		"fifo_perf":                 sched.FIFOHetero,
 		"max_min_fairness":          sched.LAS,
 		"max_min_fairness_perf":     sched.LASHetero,
+		"max_min_fairness_packed":   sched.LASHeteroPacked,
 		"finish_time_fairness":      sched.FTF,
 		"finish_time_fairness_perf": sched.FTFHetero,
 		"min_total_duration":        sched.Makespan,
@@ -272,7 +273,7 @@ func TestSideBySideGavel(t *testing.T) {
 			}
 		}
 		switch r.policy {
-		case sched.LAS, sched.LASHetero, sched.FTF, sched.FTFHetero, sched.FIFOHetero:
+		case sched.LAS, sched.LASHetero, sched.LASHeteroPacked, sched.FTF, sched.FTFHetero, sched.FIFOHetero:
 			if e := pct(s.AvgJCT, r.avgJCT); math.Abs(e) > 5 {
 				t.Errorf("%s: avg JCT %.0f s vs Gavel %.0f s (%+.1f%%), want within 5%%", name, s.AvgJCT, r.avgJCT, e)
 			}
