@@ -7,7 +7,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -169,57 +169,149 @@ func build(o Options) (http.Handler, *routeMux, error) {
 	// Anything else under /api/v1 is OPTIONS (204 with Allow), a 405 with
 	// Allow, or a JSON 404 — not the mux's plain text.
 	mux.HandleFunc("/api/v1/", unrouted(hapi.OpenAPI()))
-	return m.instrument(uniqueKeys(mux, o.MaxBodyBytes), o.Logger, o.Now), mux, nil
+	return m.instrument(uniqueKeys(mux), o.Logger, o.Now), mux, nil
 }
 
-// uniqueKeys refuses, with 422 naming the key and its path, a JSON request
-// body under /api/v1 of at most limit bytes in which one object has a key
-// twice (encoding/json would keep the last silently). Larger bodies (bulk
-// imports) go on to the operation, which bounds them.
-//
-// The body is read here under its own deadline (smallBodyReadTimeout). Once
-// it is read to the end, net/http clears the connection's read deadline and
-// starts the background read that notices a client going away; a read
-// deadline set after that (huma sets one, BodyReadTimeout, when the
-// operation reads the body we hand it from memory) would fire in that
-// background read and cancel the request's context mid-handler — every
-// small POST slower than 5 s failed with "context canceled" (a 500) under
-// load. So the operation gets a ResponseWriter on which setting the read
-// deadline is a no-op: there is nothing left on the wire for it to bound.
-func uniqueKeys(next http.Handler, limit int64) http.Handler {
+// uniqueKeys refuses, with 422 naming the key and its path, every JSON
+// request body under /api/v1 in which one object has a key twice
+// (encoding/json would keep the last silently), whatever its size and
+// whether or not it gives a Content-Length. The body is not buffered here:
+// keyCheck checks the bytes as the operation reads them (a token walk in a
+// goroutine fed through a pipe, holding only the keys of the open objects),
+// and turns the end of a body with a duplicate into a read error, so the
+// operation never acts on it; the response the operation then
+// writes (huma's 500 "cannot read request body") is replaced by the 422.
+func uniqueKeys(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ct := r.Header.Get("Content-Type")
-		if r.Body == nil || !strings.HasPrefix(r.URL.Path, "/api/v1/") || !strings.Contains(ct, "json") ||
-			r.ContentLength < 0 || r.ContentLength > limit {
+		if r.Body == nil || r.Body == http.NoBody || !strings.HasPrefix(r.URL.Path, "/api/v1/") || !strings.Contains(ct, "json") {
 			next.ServeHTTP(w, r)
 			return
 		}
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(smallBodyReadTimeout))
-		data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-		if err != nil {
-			writeProblem(w, newProblem(http.StatusBadRequest, "reading the body: "+err.Error()))
-			return
-		}
-		if key, path := decode.DuplicateJSONKey(data); path != "" {
-			p := newProblem(http.StatusUnprocessableEntity, fmt.Sprintf("duplicate key %q in the JSON body (at %s)", key, path))
-			writeProblem(w, p)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(data))
-		next.ServeHTTP(bodyReadWriter{w}, r)
+		kc := newKeyCheck(r.Body)
+		defer kc.stop()
+		r.Body = kc
+		next.ServeHTTP(&dupWriter{ResponseWriter: w, kc: kc}, r)
 	})
 }
 
-// smallBodyReadTimeout bounds reading a body uniqueKeys checks (huma's
-// default BodyReadTimeout).
-const smallBodyReadTimeout = 5 * time.Second
+// errDuplicateKey is the read error of a body with a duplicate key.
+var errDuplicateKey = errors.New("duplicate key in the JSON body")
 
-// bodyReadWriter is the ResponseWriter of a request whose body is already in
-// memory: SetReadDeadline does nothing (see uniqueKeys), and it does not
-// unwrap to the connection's writer.
-type bodyReadWriter struct{ http.ResponseWriter }
+// keyCheck is a request body that feeds what is read from it to
+// decode.DuplicateJSONKeyIn.
+type keyCheck struct {
+	body io.ReadCloser
+	pw   *io.PipeWriter
+	done chan struct{} // closed when the walk has ended
+	key  string        // set before done is closed
+	path string
+	dup  atomic.Bool // a duplicate was returned as a read error
+	eof  atomic.Bool // the body was read to its end
+}
 
-func (bodyReadWriter) SetReadDeadline(time.Time) error { return nil }
+func newKeyCheck(body io.ReadCloser) *keyCheck {
+	pr, pw := io.Pipe()
+	kc := &keyCheck{body: body, pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(kc.done)
+		kc.key, kc.path = decode.DuplicateJSONKeyIn(pr)
+		// Unblock writes of the rest of a body the walk no longer needs.
+		pr.CloseWithError(io.ErrClosedPipe)
+	}()
+	return kc
+}
+
+func (kc *keyCheck) Read(p []byte) (int, error) {
+	n, err := kc.body.Read(p)
+	if n > 0 {
+		// Returns once the walk took every byte, or at once when it ended.
+		// A duplicate found early still lets the operation read on to the
+		// end (within its own limit): a body abandoned half-read made the
+		// server answer a chunked upload with 431 instead of the 422.
+		kc.pw.Write(p[:n])
+	}
+	if err == io.EOF {
+		kc.eof.Store(true)
+		kc.pw.Close()
+		<-kc.done
+		if kc.found() {
+			return n, errDuplicateKey
+		}
+	}
+	return n, err
+}
+
+// found reports whether the walk has ended on a duplicate (marking it as
+// returned, so dupWriter answers 422).
+func (kc *keyCheck) found() bool {
+	select {
+	case <-kc.done:
+		if kc.path != "" {
+			kc.dup.Store(true)
+			return true
+		}
+	default:
+	}
+	return false
+}
+
+func (kc *keyCheck) Close() error { return kc.body.Close() }
+
+// stop ends the walk of a body the operation did not read to its end.
+func (kc *keyCheck) stop() {
+	kc.pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-kc.done
+}
+
+// dupWriter answers 422 naming the key instead of what the operation
+// writes after its body read failed on a duplicate.
+type dupWriter struct {
+	http.ResponseWriter
+	kc       *keyCheck
+	replaced bool
+}
+
+func (w *dupWriter) replace() bool {
+	if !w.kc.dup.Load() {
+		return false
+	}
+	if !w.replaced {
+		w.replaced = true
+		writeProblem(w.ResponseWriter, newProblem(http.StatusUnprocessableEntity,
+			fmt.Sprintf("duplicate key %q in the JSON body (at %s)", w.kc.key, w.kc.path)))
+	}
+	return true
+}
+
+func (w *dupWriter) WriteHeader(code int) {
+	if !w.replace() {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *dupWriter) Write(b []byte) (int, error) {
+	if w.replace() {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *dupWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// SetReadDeadline bounds the read of the body, and does nothing once the
+// body was read to its end: net/http then runs a background read that
+// notices a client going away, and a deadline firing there cancels the
+// request's context mid-handler (every small POST slower than huma's 5 s
+// was a 500 "context canceled" when the body was read before huma set its
+// deadline: TestSmallBodyReadDeadlineKeepsContext).
+func (w *dupWriter) SetReadDeadline(t time.Time) error {
+	if w.kc.eof.Load() {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).SetReadDeadline(t)
+}
 
 // pageHeaders sets the security headers of the dashboard's responses:
 // scripts only from this origin (styles also inline: the charts are inline

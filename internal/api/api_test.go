@@ -753,11 +753,13 @@ func TestDuplicateJSONKeysRefused(t *testing.T) {
 	}
 }
 
-// A small JSON body is read by the duplicate-key check before the
-// operation; a read deadline the operation sets afterwards (huma does, 5 s
-// by default) must not cancel the request while the handler still works.
-// Before the fix, every small POST slower than that deadline ended with
-// "context canceled" (a 500 under load, TestAgentIngestLoad).
+// A read deadline set after the body was read to its end (as huma did on a
+// body the duplicate-key check had already read) must not cancel the
+// request while the handler still works. Before the fix, every small POST
+// slower than that deadline ended with "context canceled" (a 500 under
+// load, TestAgentIngestLoad). The check now streams the body to the
+// operation, which sets its deadline before reading, and a deadline set
+// after the end is ignored.
 func TestSmallBodyReadDeadlineKeepsContext(t *testing.T) {
 	handlerErr := make(chan error, 1)
 	h := api.UniqueKeys(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -769,7 +771,7 @@ func TestSmallBodyReadDeadlineKeepsContext(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		handlerErr <- r.Context().Err()
 		w.WriteHeader(http.StatusNoContent)
-	}), 1<<16)
+	}))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/api/v1/x", "application/json", strings.NewReader(`{"a":1}`))
@@ -782,5 +784,70 @@ func TestSmallBodyReadDeadlineKeepsContext(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusNoContent {
 		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+// Bodies above the 64 KiB the check used to buffer, and bodies without a
+// Content-Length (chunked), are checked too: a JSON import of 20,000
+// devices (≈ 1.9 MiB) with a key twice in its last device, or in its
+// first, is a 422 naming the key and its path, and nothing is imported;
+// the same import without the duplicate is accepted.
+func TestDuplicateJSONKeysLargeBodies(t *testing.T) {
+	srv := apitest.Start(t, apitest.Options{})
+	const n = 20000
+	doc := func(dupAt int) []byte {
+		var b bytes.Buffer
+		b.WriteString(`{"devices":[`)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"serial":"L%06d","model":"h20","state":"reserve","node":"n%d","labels":{"rack":"r%d"}`, i, i/8, i%40)
+			if i == dupAt {
+				b.WriteString(`,"state":"in_service"`)
+			}
+			b.WriteByte('}')
+		}
+		b.WriteString(`]}`)
+		return b.Bytes()
+	}
+	send := func(body []byte, chunked bool) (int, []byte) {
+		t.Helper()
+		var r io.Reader = bytes.NewReader(body)
+		if chunked {
+			r = io.MultiReader(r) // no length: sent chunked
+		}
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/devices/import", r)
+		req.Header.Set("Authorization", "Bearer "+apitest.AdminSecret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Server.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	for _, tc := range []struct {
+		dupAt   int
+		chunked bool
+	}{{n - 1, false}, {n - 1, true}, {0, false}, {0, true}} {
+		body := doc(tc.dupAt)
+		if len(body) <= 64<<10 {
+			t.Fatalf("body of %d bytes: want more than 64 KiB", len(body))
+		}
+		status, b := send(body, tc.chunked)
+		if status != 422 || !bytes.Contains(b, []byte(`duplicate key \"state\" in the JSON body (at $.devices.[].state)`)) {
+			t.Errorf("duplicate in device %d, chunked %v (%d bytes): %d %.300s", tc.dupAt, tc.chunked, len(body), status, b)
+		}
+	}
+	if st, b := call(t, srv, "GET", "/api/v1/devices/L000000", apitest.AdminSecret, "", nil); st != 404 {
+		t.Errorf("a refused import wrote devices: %d %s", st, b)
+	}
+	if status, b := send(doc(-1), true); status >= 300 {
+		t.Errorf("the import without a duplicate: %d %.300s", status, b)
+	}
+	if st, b := call(t, srv, "GET", "/api/v1/devices/L019999", apitest.AdminSecret, "", nil); st != 200 {
+		t.Errorf("the accepted import: L019999 %d %s", st, b)
 	}
 }

@@ -1,6 +1,8 @@
 package decode
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -95,4 +97,82 @@ func depth(v any) int {
 		return 1
 	}
 	return best + 1
+}
+
+// FuzzDuplicateJSONKey: on valid JSON the byte scanner finds the same
+// duplicate, at the same path, as a walk over encoding/json's tokens (the
+// implementation before the scanner, kept here as the reference); it never
+// panics on anything.
+func FuzzDuplicateJSONKey(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"b":2}`, `{"a":1,"a":2}`, `{"a":{"x":1,"y":[1,{"z":1,"z":2}]}}`, `{"s":"a\"a","s2":1}`,
+		`[{"k":1},{"k":1}]`, `{"a":[{"k":1}],"a":2}`, `{"\u0061":1,"a":2}`, `{"é":1,"\u00e9":2}`, `{"a\\":1,"a\\":2}`,
+		`{"x":"}","x":"{"}`, `{"a":[[],{}],"b":{"a":1},"a":0}`, "{\"\xff\":1,\"\xfe\":2}", `not json`, `{"a":`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, p := DuplicateJSONKey(data)
+		if !json.Valid(data) {
+			return
+		}
+		if rk, rp := tokenWalk(data); rk != k || rp != p {
+			t.Fatalf("%q: scanner %q at %q, tokens %q at %q", data, k, p, rk, rp)
+		}
+	})
+}
+
+// tokenWalk is the duplicate-key walk over encoding/json's tokens.
+func tokenWalk(data []byte) (key, path string) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		obj          bool
+		keys         map[string]bool
+		expect       bool
+		at, lastSeen string
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				at := "[]"
+				if top != nil && top.obj {
+					at = top.lastSeen
+				}
+				stack = append(stack, &frame{obj: d == '{', keys: map[string]bool{}, expect: d == '{', at: at})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].obj {
+					stack[len(stack)-1].expect = true
+				}
+			}
+			continue
+		}
+		if top != nil && top.obj {
+			if top.expect {
+				k, _ := tok.(string)
+				if top.keys[k] {
+					p := "$"
+					for _, f := range stack[1:] {
+						p += "." + f.at
+					}
+					return k, p + "." + k
+				}
+				top.keys[k] = true
+				top.lastSeen = k
+				top.expect = false
+			} else {
+				top.expect = true
+			}
+		}
+	}
 }
