@@ -35,6 +35,9 @@ const Version = "1.0.0"
 const (
 	DefaultMaxBodyBytes   = 64 << 10 // JSON bodies: one device, one state change, one token
 	DefaultMaxImportBytes = 64 << 20 // bulk imports: ~100,000 CSV rows take ~8 MiB
+	// DefaultImportBudget is how many bodies of the import limit may be
+	// read at once (ImportBudgetBytes).
+	DefaultImportBudget = 2
 )
 
 // Options configure the handler. Ledger, Logger and Registry are required.
@@ -55,6 +58,11 @@ type Options struct {
 	Now func() time.Time
 	// MaxBodyBytes and MaxImportBytes override the body limits (0 = default).
 	MaxBodyBytes, MaxImportBytes int64
+	// ImportBudgetBytes bounds the bytes of import bodies read at once
+	// (each counted at its Content-Length, or at MaxImportBytes without
+	// one); an import past it is a 429 before it is read. 0 means
+	// DefaultImportBudget × MaxImportBytes.
+	ImportBudgetBytes int64
 	// Register adds more operations (e.g. JobRoutes: jobs and teams) to the API
 	// before it is sealed. Use Operation to get auth and error mapping.
 	Register []func(r *Registrar)
@@ -62,8 +70,9 @@ type Options struct {
 
 // server holds what the handlers share.
 type server struct {
-	ledger *inventory.Service
-	log    *slog.Logger
+	ledger  *inventory.Service
+	log     *slog.Logger
+	imports *importGate
 }
 
 // Registrar lets other packages add operations to the API with the same
@@ -112,7 +121,10 @@ func build(o Options) (http.Handler, *routeMux, error) {
 	if o.MaxImportBytes <= 0 {
 		o.MaxImportBytes = DefaultMaxImportBytes
 	}
-	s := &server{ledger: o.Ledger, log: o.Logger}
+	if o.ImportBudgetBytes <= 0 {
+		o.ImportBudgetBytes = DefaultImportBudget * o.MaxImportBytes
+	}
+	s := &server{ledger: o.Ledger, log: o.Logger, imports: newImportGate(o.MaxImportBytes, o.ImportBudgetBytes)}
 
 	m, err := newMetrics(o.Registry, o.Ledger.CountBySite, o.Ready, o.Logger)
 	if err != nil {

@@ -1,13 +1,11 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"mime"
 	"net/http"
 	"reflect"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -47,10 +45,12 @@ type stateInput struct {
 	Body   StateChange
 }
 
+// importInput has no body field: huma would buffer the whole body (and
+// twice its size while growing the buffer) before the handler; the import
+// reads it as a stream instead (importGate).
 type importInput struct {
 	ContentType string `header:"Content-Type" doc:"text/csv or application/json"`
 	File        string `query:"file" maxLength:"256" doc:"Name of the file being imported, used in error positions"`
-	RawBody     []byte `contentType:"text/csv"`
 }
 
 type tokenInput struct {
@@ -190,37 +190,45 @@ func (s *server) importRoute(r *Registrar, maxImport int64) {
 			"node,site,pool,acquired,cost_usd,warranty_until,labels (optional), then one device per line. " +
 			"JSON (Content-Type: application/json): an array of device objects with the same keys, or {\"nodes\": [...], \"devices\": [...]}. " +
 			"Any bad row rejects the whole import with 422; its errors list each problem as line:column: message. Nothing is written unless everything is.",
-		DefaultStatus:   http.StatusCreated,
-		MaxBodyBytes:    maxImport,
-		BodyReadTimeout: 2 * time.Minute,
-		// The body is CSV or JSON parsed by the ledger, which reports
-		// line:column positions; huma's schema check would only see "object".
+		DefaultStatus: http.StatusCreated,
+		// The body is CSV or JSON parsed by the ledger as it arrives, which
+		// reports line:column positions; huma's schema check would only see
+		// "object". importGate bounds its size, its read time and the
+		// import bodies in flight.
 		SkipValidateBody: true,
-		Errors:           []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusConflict},
-		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
-			"application/json": {Schema: &huma.Schema{Description: "An array of devices, or an object with nodes and devices", OneOf: []*huma.Schema{
-				{Type: "array", Items: &huma.Schema{Type: "object"}},
-				{Type: "object", Properties: map[string]*huma.Schema{
-					"nodes":   {Type: "array", Items: &huma.Schema{Type: "object"}},
-					"devices": {Type: "array", Items: &huma.Schema{Type: "object"}},
-				}},
-			}}},
-		}},
+		Middlewares:      huma.Middlewares{s.imports.admit},
+		Errors:           []int{http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusConflict, http.StatusTooManyRequests},
 	}
+	// The request body is described after registering: huma reads and
+	// buffers the body of an operation whose RequestBody has a JSON schema.
+	reqBody := &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+		"text/csv": {Schema: &huma.Schema{Type: "string", Description: "A header row, then one device per line"}},
+		"application/json": {Schema: &huma.Schema{Description: "An array of devices, or an object with nodes and devices", OneOf: []*huma.Schema{
+			{Type: "array", Items: &huma.Schema{Type: "object"}},
+			{Type: "object", Properties: map[string]*huma.Schema{
+				"nodes":   {Type: "array", Items: &huma.Schema{Type: "object"}},
+				"devices": {Type: "array", Items: &huma.Schema{Type: "object"}},
+			}},
+		}}},
+	}}
 	Operation(r, importOp, inventory.RoleOperator, func(ctx context.Context, in *importInput) (*body[ImportResult], error) {
 		mt, _, err := mime.ParseMediaType(in.ContentType)
 		if err != nil {
 			mt = ""
 		}
 		file := in.File
+		src := importBody(ctx)
 		var res ImportResult
 		switch mt {
 		case "text/csv":
-			res, err = s.ledger.ImportCSV(ctx, file, bytes.NewReader(in.RawBody), actor(ctx))
+			res, err = s.ledger.ImportCSV(ctx, file, src, actor(ctx))
 		case "application/json":
-			res, err = s.ledger.ImportJSON(ctx, file, bytes.NewReader(in.RawBody), actor(ctx))
+			res, err = s.ledger.ImportJSON(ctx, file, src, actor(ctx))
 		default:
 			return nil, newProblem(http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: want text/csv or application/json", in.ContentType))
+		}
+		if p := bodyProblem(err, maxImport); p != nil {
+			return nil, p
 		}
 		if err != nil {
 			p, internal := toProblem(err)
@@ -232,7 +240,7 @@ func (s *server) importRoute(r *Registrar, maxImport int64) {
 		}
 		return &body[ImportResult]{Body: res}, nil
 	})
-
+	r.API.OpenAPI().Paths[importOp.Path].Post.RequestBody = reqBody
 }
 
 // fleetRoutes: nodes and the fleet summary.

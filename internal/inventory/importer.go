@@ -639,7 +639,9 @@ func (s *Service) Import(ctx context.Context, im *Import, actor string) (ImportR
 	var errs fleet.InputErrors
 	devs := make([]Device, len(im.Rows))
 	serials := make([]string, len(im.Rows))
-	where := make(map[string]fleet.Position, len(im.Rows))
+	// where is the row of each serial: an index, not its Position (80
+	// bytes a row; 200,000 rows held ~30 MB more in this map).
+	where := make(map[string]int, len(im.Rows))
 	for i, r := range im.Rows {
 		var d Device
 		n := len(errs)
@@ -647,13 +649,13 @@ func (s *Service) Import(ctx context.Context, im *Import, actor string) (ImportR
 		if len(errs) > n {
 			continue
 		}
-		if p, dup := where[d.Serial]; dup {
+		if first, dup := where[d.Serial]; dup {
 			pos := r.Pos
 			pos.Field = "serial"
-			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("duplicate serial %q (first on line %d)", d.Serial, p.Line)})
+			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("duplicate serial %q (first on line %d)", d.Serial, im.Rows[first].Pos.Line)})
 			continue
 		}
-		where[d.Serial] = r.Pos
+		where[d.Serial] = i
 		devs[i] = d
 		serials[i] = d.Serial
 	}
@@ -693,9 +695,9 @@ func (s *Service) Import(ctx context.Context, im *Import, actor string) (ImportR
 		return ImportResult{}, err
 	}
 	if len(existing) > 0 {
-		slices.SortFunc(existing, func(a, b string) int { return cmp.Compare(where[a].Line, where[b].Line) })
+		slices.SortFunc(existing, func(a, b string) int { return cmp.Compare(im.Rows[where[a]].Pos.Line, im.Rows[where[b]].Pos.Line) })
 		for _, sr := range existing {
-			pos := where[sr]
+			pos := im.Rows[where[sr]].Pos
 			pos.Field = "serial"
 			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("serial %q already exists", sr)})
 			if len(errs) == MaxImportErrors {
