@@ -55,7 +55,11 @@ func NewRoot(env *console.Env) *cobra.Command {
 	root.AddCommand(newVersion(env))
 	root.Version = buildinfo.Read().String()
 	root.SetVersionTemplate("{{.Version}}\n")
+	// cobra's `completion bash|zsh|fish|powershell`, added now rather than
+	// at Execute so that strictGroups covers it (`completion tcsh` exits 2).
+	root.InitDefaultCompletionCmd()
 	strictGroups(root)
+	completions(root, env)
 	return root
 }
 
