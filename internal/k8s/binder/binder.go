@@ -74,6 +74,8 @@ type Backend struct {
 	rejects map[string]string    // gang key → why it is not a job
 	ids     map[string]string    // job id → gang key
 	running Progress
+	assumed map[string]map[string]assumed // node → namespace/name → a pod created or bound there that the informer may not show yet
+	now     func() time.Time
 }
 
 var _ control.Backend = (*Backend)(nil)
@@ -96,9 +98,18 @@ func New(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	ni := cfg.Informers.Core().V1().Nodes()
-	return &Backend{cfg: cfg, pods: pi.Lister(), nodes: ni.Lister(), podIndex: pi.Informer().GetIndexer(),
+	b := &Backend{cfg: cfg, pods: pi.Lister(), nodes: ni.Lister(), podIndex: pi.Informer().GetIndexer(),
 		hasSynced: []cache.InformerSynced{pi.Informer().HasSynced, ni.Informer().HasSynced},
-		shown:     map[types.UID]string{}, rejects: map[string]string{}, ids: map[string]string{}}, nil
+		shown:     map[types.UID]string{}, rejects: map[string]string{}, ids: map[string]string{},
+		assumed: map[string]map[string]assumed{}, now: time.Now}
+	if _, err := pi.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    b.seen,
+		UpdateFunc: func(_, obj any) { b.seen(obj) },
+		DeleteFunc: b.seen,
+	}); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // NewTerm forgets what the backend remembers of the rounds it enacted (the
@@ -399,8 +410,9 @@ func (b *Backend) Enact(ctx context.Context, in control.Enactment) error {
 }
 
 // nodeStates returns a lookup of each node's state (the node and the
-// requests of the pods on it), each read once from the caches and then
-// updated by the caller as it places pods.
+// requests of the pods on it, and of the pods assumed there that the
+// informer does not show yet), each read once from the caches and then
+// updated by the caller as it places pods. Call with b.mu held.
 func (b *Backend) nodeStates() func(string) (*nodeState, error) {
 	nodes := map[string]*nodeState{}
 	return func(name string) (*nodeState, error) {
@@ -419,7 +431,7 @@ func (b *Backend) nodeStates() func(string) (*nodeState, error) {
 		for _, o := range objs {
 			pods = append(pods, o.(*corev1.Pod))
 		}
-		s := newNodeState(n, pods)
+		s := newNodeState(n, append(pods, b.assumedOn(name)...))
 		nodes[name] = s
 		return s, nil
 	}
@@ -427,25 +439,14 @@ func (b *Backend) nodeStates() func(string) (*nodeState, error) {
 
 // Fit says why pods cannot run on the nodes their spec.nodeName names —
 // judged as Enact judges a gang before binding it (cordon, taints,
-// affinity, allocatable minus the requests of the pods already there and
-// of the earlier pods of the list) — or "" when they all fit. The
-// GranaryJob controller calls it before creating a gang's pods on their
-// nodes. Safe for concurrent use.
+// affinity, allocatable minus the requests of the pods already there, of
+// the pods assumed there (Assume) and of the earlier pods of the list) —
+// or "" when they all fit. It assumes nothing: the GranaryJob controller
+// uses Assume. Safe for concurrent use.
 func (b *Backend) Fit(pods []*corev1.Pod) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	state := b.nodeStates()
-	for _, p := range pods {
-		st, err := state(p.Spec.NodeName)
-		if err != nil {
-			return fmt.Sprintf("node %s: %v", p.Spec.NodeName, err)
-		}
-		if msg := st.fit(p); msg != "" {
-			return msg
-		}
-		st.add(p)
-	}
-	return ""
+	return b.fit(pods)
 }
 
 // enactRun makes one placed gang run on its placement's nodes.
@@ -560,6 +561,7 @@ func (b *Backend) enactRun(ctx context.Context, g *gang, r control.Run, serialNo
 		bc.Spec.NodeName = x.node
 		done = append(done, bc)
 	}
+	b.assume(done) // counted on their nodes before the informer shows the bindings
 	for _, x := range plan {
 		b.event(ctx, x.pod, corev1.EventTypeNormal, "Scheduled", fmt.Sprintf("Successfully assigned %s/%s to %s (granary: gang %s on %s)", x.pod.Namespace, x.pod.Name, x.node, r.Job, b.name(r.Model)))
 		delete(b.shown, x.pod.UID)

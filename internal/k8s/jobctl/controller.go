@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,9 +54,12 @@ type Jobs interface {
 
 var _ Jobs = (*jobs.Service)(nil)
 
-// Fitter judges whether pods fit the nodes they name (*binder.Backend).
+// Fitter judges whether pods fit the nodes they name and, when they do,
+// counts them there until its pod cache shows them (Assume), or stops
+// counting them when their create failed (Forget): *binder.Backend.
 type Fitter interface {
-	Fit(pods []*corev1.Pod) string
+	Assume(pods []*corev1.Pod) string
+	Forget(pods []*corev1.Pod)
 }
 
 var _ Fitter = (*binder.Backend)(nil)
@@ -90,9 +94,10 @@ type Controller struct {
 	kick    chan event.GenericEvent
 	stop    <-chan struct{}
 
-	mu    sync.Mutex
-	round roundView // what the last enacted round said
-	prog  binder.Progress
+	mu      sync.Mutex
+	round   roundView // what the last enacted round said
+	prog    binder.Progress
+	waiters map[types.NamespacedName][]string // GranaryJobs whose pods did not fit → their nodes
 }
 
 // actor is who the controller submits and cancels jobs as.
@@ -111,7 +116,7 @@ func New(ctx context.Context, mgr manager.Manager, cfg Config) (*Controller, err
 		cfg.Workers = 4
 	}
 	c := &Controller{cfg: cfg, client: mgr.GetClient(), rec: mgr.GetEventRecorder("granary"),
-		kick: make(chan event.GenericEvent, 1024), stop: ctx.Done()}
+		kick: make(chan event.GenericEvent, 1024), stop: ctx.Done(), waiters: map[types.NamespacedName][]string{}}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, byJobID, func(o client.Object) []string {
 		if id := o.GetLabels()[JobIDLabel]; id != "" {
 			return []string{id}
@@ -124,6 +129,16 @@ func New(ctx context.Context, mgr manager.Manager, cfg Config) (*Controller, err
 	err := builder.ControllerManagedBy(mgr).Named("granaryjob").
 		For(&granaryjob.GranaryJob{}).
 		Owns(&corev1.Pod{}).
+		Watches(&corev1.Pod{}, handler.Funcs{
+			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				c.wake(e.Object, q)
+			},
+			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				if p, ok := e.ObjectNew.(*corev1.Pod); ok && finished(p) {
+					c.wake(p, q)
+				}
+			},
+		}).
 		WatchesRawSource(source.Channel(c.kick, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: cfg.Workers, RateLimiter: rl}).
 		WithLogConstructor(func(*reconcile.Request) logr.Logger { return logr.FromSlogHandler(cfg.Log.Handler()) }).
@@ -132,6 +147,41 @@ func New(ctx context.Context, mgr manager.Manager, cfg Config) (*Controller, err
 		return nil, err
 	}
 	return c, nil
+}
+
+// wake queues the GranaryJobs waiting for room on the node of a pod that
+// went (deleted, or finished): without it they would wait out their
+// backoff (up to MaxBackoff) when a move frees the devices they were
+// placed on.
+func (c *Controller) wake(o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	p, ok := o.(*corev1.Pod)
+	if !ok || p.Spec.NodeName == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, nodes := range c.waiters {
+		if slices.Contains(nodes, p.Spec.NodeName) {
+			q.Add(reconcile.Request{NamespacedName: key})
+		}
+	}
+}
+
+// waitFor records that gj's pods wait for room on nodes (nil: they do
+// not wait).
+func (c *Controller) waitFor(gj *granaryjob.GranaryJob, nodes []string) {
+	key := types.NamespacedName{Namespace: gj.Namespace, Name: gj.Name}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if nodes == nil {
+		delete(c.waiters, key)
+		return
+	}
+	c.waiters[key] = nodes
+}
+
+func finished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
 // MaxBackoff bounds the wait before a GranaryJob whose reconcile failed

@@ -48,6 +48,7 @@ func (c *Controller) pods(ctx context.Context, gj *granaryjob.GranaryJob, job *j
 			stale = append(stale, p)
 		}
 	}
+	c.waitFor(gj, nil)
 	if err := c.deletePods(ctx, gj, stale, stopReason(job, c.cfg.Names)); err != nil {
 		return podsView{}, err
 	}
@@ -85,7 +86,8 @@ func (c *Controller) pods(ctx context.Context, gj *granaryjob.GranaryJob, job *j
 			missing = append(missing, p)
 		}
 	}
-	if why := c.cfg.Fit.Fit(missing); why != "" {
+	if why := c.cfg.Fit.Assume(missing); why != "" {
+		c.waitFor(gj, uniq(a.Nodes))
 		v.wait = fmt.Sprintf("placed on %s, but its pods do not fit there yet: %s", c.name(a.Model), why)
 		return v, nil
 	}
@@ -94,8 +96,9 @@ func (c *Controller) pods(ctx context.Context, gj *granaryjob.GranaryJob, job *j
 
 // create creates an attempt's missing pods; first says none existed.
 func (c *Controller) create(ctx context.Context, gj *granaryjob.GranaryJob, a attempt, pods []*corev1.Pod, first bool) error {
-	for _, p := range pods {
+	for i, p := range pods {
 		if err := c.client.Create(ctx, p); err != nil && !apierrors.IsAlreadyExists(err) {
+			c.cfg.Fit.Forget(pods[i:])
 			c.rec.Eventf(gj, nil, corev1.EventTypeWarning, "FailedCreate", "CreatePod", "creating pod %s on %s: %v", p.Name, p.Spec.NodeName, err)
 			return fmt.Errorf("jobctl: creating pod %s/%s: %w", p.Namespace, p.Name, err)
 		}
