@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,6 +82,17 @@ type Run struct {
 type Observation struct {
 	Progress []jobs.Progress
 	Failed   []Failure
+	// Restarts are running jobs whose gang failed on devices that did not
+	// (a pod of the gang failed). Each goes back to its last checkpoint
+	// and waits for this round's plan, which starts it again wherever the
+	// policy places it; the restart is counted then.
+	Restarts []GangRestart
+}
+
+// GangRestart is a running job whose whole gang must restart.
+type GangRestart struct {
+	JobID  string
+	Reason string // what failed, e.g. "pod train-0-1 failed (Error, exit code 1)"
 }
 
 // Failure is a device that failed.
@@ -325,6 +337,10 @@ func (l *Loop) account(_ context.Context, w *roundWork) error {
 	for _, p := range w.obs.Progress {
 		prog[p.JobID] = p
 	}
+	restart := make(map[string]string, len(w.obs.Restarts))
+	for _, r := range w.obs.Restarts {
+		restart[r.JobID] = r.Reason
+	}
 	for i := range w.active {
 		j := &w.active[i]
 		if p, ok := prog[j.ID]; ok && j.State == jobs.Running {
@@ -340,6 +356,10 @@ func (l *Loop) account(_ context.Context, w *roundWork) error {
 		if j.Placement == nil {
 			continue
 		}
+		if why, ok := restart[j.ID]; ok && j.State == jobs.Running {
+			w.events[i] = append(w.events[i], gangRestart(j, w.now, why))
+			continue
+		}
 		for _, s := range j.Placement.Devices {
 			if _, ok := w.lostState[s]; !ok && !inService[s] {
 				w.lostState[s] = "out of service"
@@ -348,6 +368,20 @@ func (l *Loop) account(_ context.Context, w *roundWork) error {
 		w.events[i] = append(w.events[i], jobs.DevicesLost(j, w.now, w.lostState)...)
 	}
 	return nil
+}
+
+// gangRestart sends a running job whose gang failed back to its last
+// checkpoint, with no devices: the round's plan starts it again (Decide
+// counts the restart), as after a lost device, but the devices stay in
+// service.
+func gangRestart(j *jobs.Job, now time.Time, why string) jobs.Event {
+	back := j.StepsDone - j.CheckpointSteps
+	msg := fmt.Sprintf("%s on %s; the whole gang restarts from the checkpoint at step %.0f (%.0f steps redone)",
+		why, strings.Join(j.Placement.Nodes, ", "), j.CheckpointSteps, back)
+	j.StepsDone = j.CheckpointSteps
+	j.Placement = nil
+	j.State = jobs.Preempted
+	return jobs.Event{At: now, Kind: "gang-restart", Message: msg}
 }
 
 func (l *Loop) plan(_ context.Context, w *roundWork) error {

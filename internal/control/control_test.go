@@ -318,3 +318,63 @@ func TestJobMetricsMatchHistories(t *testing.T) {
 	}
 	t.Logf("preemptions %v, completions %v, started %v", preempt, done, started)
 }
+
+// restartingBackend reports a gang failure of the jobs in fail at its
+// next Observe.
+type restartingBackend struct {
+	control.Backend
+	fail []control.GangRestart
+}
+
+func (b *restartingBackend) Observe(ctx context.Context, now time.Time) (control.Observation, error) {
+	obs, err := b.Backend.Observe(ctx, now)
+	obs.Restarts, b.fail = b.fail, nil
+	return obs, err
+}
+
+// A gang the backend reports failed (a pod of it failed, its devices did
+// not) goes back to its last checkpoint and the same round starts it
+// again, its restart counted, its devices still in service, and the
+// reason in its history.
+func TestGangRestartFromCheckpoint(t *testing.T) {
+	r := newRig(t, fleetOf(8, 0), simbackend.Config{CheckpointEvery: 10 * time.Minute}, sched.LASHetero)
+	rb := &restartingBackend{Backend: r.backend}
+	var err error
+	r.loop, err = control.New(control.Config{Planner: jobs.PlannerConfig{Policy: sched.LASHetero}}, workloads(t), r.store, r.ledger, rb, r.clock,
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	j, _ := r.svc.Submit(ctx, jobs.Spec{Name: "r", Team: "a", Class: "resnet", Gang: 8, TotalSteps: 1e9}, "")
+	r.round(t) // starts at 0
+	r.round(t) // 360 s
+	r.round(t) // 720 s: checkpoint at 600 s
+	rb.fail = []control.GangRestart{{JobID: j.ID, Reason: "pod r-0-3 failed (Error, exit code 1)"}}
+	r.round(t) // 1080 s
+	got, _ := r.svc.Get(ctx, j.ID)
+	if got.State != jobs.Running || got.Placement == nil || got.Restarts != 1 {
+		t.Fatalf("not restarted: %s restarts %d placement %+v", got.State, got.Restarts, got.Placement)
+	}
+	if got.StepsDone != 600*32 {
+		t.Errorf("steps %v, want the checkpoint's 19200", got.StepsDone)
+	}
+	var msgs []string
+	for _, e := range got.History {
+		msgs = append(msgs, e.Kind+": "+e.Message)
+	}
+	want := "gang-restart: pod r-0-3 failed (Error, exit code 1) on h0; the whole gang restarts from the checkpoint at step 19200 (15360 steps redone)"
+	if !strings.Contains(strings.Join(msgs, "\n"), want) || !strings.Contains(msgs[len(msgs)-1], "(restart 1, from step 19200)") {
+		t.Errorf("history:\n%s\nwant %q, then a start with restart 1", strings.Join(msgs, "\n"), want)
+	}
+	in, err := r.ledger.InService(ctx)
+	if err != nil || len(in) != 8 {
+		t.Errorf("%d devices in service (%v), want all 8", len(in), err)
+	}
+	// A report for a job not running changes nothing.
+	rb.fail = []control.GangRestart{{JobID: "job-none", Reason: "x"}}
+	r.round(t)
+	if again, _ := r.svc.Get(ctx, j.ID); again.Restarts != 1 {
+		t.Errorf("restarts %d after an unrelated report", again.Restarts)
+	}
+}

@@ -2,6 +2,7 @@ package binder
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -87,5 +88,54 @@ func TestAssume(t *testing.T) {
 	b.seen(e) // the informer's delete of a pod it never listed
 	if why := b.Fit([]*corev1.Pod{gpus("c", "4")}); why != "" {
 		t.Errorf("after e's delete event: %s", why)
+	}
+}
+
+// The loop's fleet leaves out the devices Granary's terminating pods hold,
+// but never a device a running job is placed on (the round that moved the
+// old gang gave it to that job, whose pods wait for room); a foreign pod's
+// devices are left out whoever is placed on them.
+func TestFreeTerminatingKeepsPlacedDevices(t *testing.T) {
+	cs := fake.NewClientset()
+	inf := informers.NewSharedInformerFactory(cs, 0)
+	b, err := New(Config{Client: cs, Informers: inf, Jobs: noJobs{}, Mapping: k8s.Mapping{Catalog: accel.Default()}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Status: corev1.NodeStatus{Allocatable: rl("nvidia.com/gpu", "8", "pods", "110")}}
+	if err := inf.Core().V1().Nodes().Informer().GetIndexer().Add(node); err != nil {
+		t.Fatal(err)
+	}
+	var devs []jobs.Device
+	for i := range 8 {
+		devs = append(devs, jobs.Device{Serial: fmt.Sprintf("n:h800:%d", i), Model: "h800", Node: "n"})
+	}
+	placedOn := func(n int) map[string]bool {
+		m := map[string]bool{}
+		for _, d := range devs[:n] {
+			m[d.Serial] = true
+		}
+		return m
+	}
+	pods := inf.Core().V1().Pods().Informer().GetIndexer()
+	gone := metav1.Now()
+	old := testPod(rl("nvidia.com/gpu", "4"), func(p *corev1.Pod) {
+		p.Name, p.Namespace, p.Spec.NodeName, p.Spec.SchedulerName, p.DeletionTimestamp = "old", "ns", "n", SchedulerName, &gone
+	})
+	if err := pods.Add(old); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(b.free(devs, placedOn(8))); got != 8 {
+		t.Errorf("all 8 placed: %d devices kept, want 8", got)
+	}
+	if got := b.free(devs, placedOn(2)); len(got) != 4 || got[3].Serial != "n:h800:3" {
+		t.Errorf("2 placed: kept %v, want devices 0–3 (the terminating pod's 4 from the unplaced)", got)
+	}
+	foreign := testPod(rl("nvidia.com/gpu", "2"), func(p *corev1.Pod) { p.Name, p.Namespace, p.Spec.NodeName = "foreign", "ns", "n" })
+	if err := pods.Add(foreign); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.free(devs, placedOn(8)); len(got) != 6 {
+		t.Errorf("all placed, a foreign pod of 2: kept %d, want 6", len(got))
 	}
 }

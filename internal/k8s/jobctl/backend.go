@@ -8,11 +8,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/granaryhq/granary/internal/control"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s/binder"
+	"github.com/granaryhq/granary/internal/k8s/granaryjob"
 )
 
 // roundView is what the controller keeps of the last enacted round: where
@@ -70,11 +72,14 @@ func (b *backend) Observe(ctx context.Context, now time.Time) (control.Observati
 	done := map[string]bool{}
 	for id, j := range mine {
 		if j.State == jobs.Running && j.Placement != nil {
-			ok, err := b.c.succeeded(ctx, &j)
+			g, err := b.c.gang(ctx, &j)
 			if err != nil {
 				return obs, err
 			}
-			done[id] = ok
+			done[id] = g.succeeded
+			if g.failed != nil {
+				obs.Restarts = append(obs.Restarts, control.GangRestart{JobID: id, Reason: b.c.podFailed(g.failed, g.pods)})
+			}
 		}
 	}
 	var completed []jobs.Progress
@@ -87,24 +92,63 @@ func (b *backend) Observe(ctx context.Context, now time.Time) (control.Observati
 	return obs, nil
 }
 
-// succeeded reports whether every pod of the job's current start
-// succeeded.
-func (c *Controller) succeeded(ctx context.Context, j *jobs.Job) (bool, error) {
+// gangView is what the pods of a job's current start say.
+type gangView struct {
+	succeeded bool        // every pod of the gang succeeded
+	failed    *corev1.Pod // a pod that failed, or nil
+	pods      int         // the gang's pods
+}
+
+// gang reads the pods of the job's current start.
+func (c *Controller) gang(ctx context.Context, j *jobs.Job) (gangView, error) {
 	var ps corev1.PodList
 	if err := c.client.List(ctx, &ps, client.MatchingFields{byJobID: j.ID}); err != nil {
-		return false, err
+		return gangView{}, err
 	}
-	n, pods := 0, 0
-	for _, p := range ps.Items {
+	var v gangView
+	n := 0
+	for i := range ps.Items {
+		p := &ps.Items[i]
 		if p.Labels[AttemptLabel] != strconv.Itoa(j.Restarts) {
 			continue
 		}
-		pods = gangPods(&p, pods)
-		if p.Status.Phase == corev1.PodSucceeded {
+		v.pods = gangPods(p, v.pods)
+		switch p.Status.Phase {
+		case corev1.PodSucceeded:
 			n++
+		case corev1.PodFailed:
+			if v.failed == nil || p.Name < v.failed.Name {
+				v.failed = p
+			}
 		}
 	}
-	return n > 0 && n == pods, nil
+	v.succeeded = n > 0 && n == v.pods
+	return v, nil
+}
+
+// podFailed says why a pod of a running gang failed, with an Event on its
+// GranaryJob: the round restarts the whole gang.
+func (c *Controller) podFailed(p *corev1.Pod, pods int) string {
+	why := p.Status.Reason
+	for _, cs := range p.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+			why = fmt.Sprintf("container %s: %s, exit code %d", cs.Name, t.Reason, t.ExitCode)
+			break
+		}
+	}
+	if why == "" {
+		why = p.Status.Message
+	}
+	msg := fmt.Sprintf("pod %s failed", p.Name)
+	if why != "" {
+		msg += " (" + why + ")"
+	}
+	if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "GranaryJob" {
+		gj := &granaryjob.GranaryJob{}
+		gj.Namespace, gj.Name, gj.UID = p.Namespace, ref.Name, ref.UID
+		c.rec.Eventf(gj, nil, corev1.EventTypeWarning, "PodFailed", "RestartGang", "%s: the gang's %d pods are deleted and the whole gang restarts from its checkpoint", msg, pods)
+	}
+	return msg
 }
 
 // gangPods reads the gang size from a pod's contract env (the GranaryJob

@@ -3,6 +3,7 @@ package jobctl_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s/granaryjob"
@@ -170,7 +172,9 @@ func TestMissingVariant(t *testing.T) {
 		return nil
 	})
 	k8stest.Eventually(t, 10*time.Second, func() error {
-		if ev := c.events(t, "cuda-only", "Waiting"); len(ev) == 0 || !strings.Contains(ev[0], "no Huawei variant") {
+		// Events list in name order, not time order: the one before the
+		// first round ("submitted") may come first.
+		if ev := c.events(t, "cuda-only", "Waiting"); !slices.ContainsFunc(ev, func(e string) bool { return strings.Contains(e, "no Huawei variant") }) {
 			return fmt.Errorf("Waiting events %q", ev)
 		}
 		return nil
@@ -236,5 +240,79 @@ func TestBadSpecs(t *testing.T) {
 	active, err := c.svc.List(ctx, jobs.Filter{States: []jobs.State{jobs.Pending, jobs.Running, jobs.Preempted}})
 	if err != nil || len(active) != 0 {
 		t.Errorf("store holds %d active jobs (%v) for refused specs", len(active), err)
+	}
+}
+
+// TestGangRestartOnPodFailure: a pod of a running 2-pod GranaryJob fails;
+// the next round restarts the whole gang from its checkpoint — both pods
+// of attempt 0 deleted, two pods of attempt 1 created and Running —
+// counts the restart in the store and in status.restarts, and says why
+// in a Warning Event PodFailed and in the job's history.
+func TestGangRestartOnPodFailure(t *testing.T) {
+	env := k8stest.Start(t)
+	env.StartKwok(t)
+	cl := installCRD(t, env)
+	pools(t, env, 1)
+	c := start(t, env, cl)
+	ctx := context.Background()
+	cordon(t, env, "910b", true)
+	if err := c.c.Create(ctx, job("gang", 2, 4, "NVIDIA", "Huawei")); err != nil {
+		t.Fatal(err)
+	}
+	c.until(t, "running", c.runningOn(t, "gang", 2, "h800-", "nvidia.com/gpu", cuda, 4))
+	gj := c.get(t, "gang")
+	var failed corev1.Pod
+	if err := c.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "gang-0-1"}, &failed); err != nil {
+		t.Fatal(err)
+	}
+	failed.Status.Phase = corev1.PodFailed
+	failed.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "trainer", State: corev1.ContainerState{
+		Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}}}
+	if err := c.c.Status().Update(ctx, &failed); err != nil {
+		t.Fatal(err)
+	}
+	k8stest.Eventually(t, 60*time.Second, func() error {
+		c.round(t)
+		gj = c.get(t, "gang")
+		if gj.Status.Restarts != 1 {
+			j, _ := c.svc.Get(ctx, gj.Status.JobID)
+			return fmt.Errorf("status.restarts %d, want 1 (%s %s); history %+v", gj.Status.Restarts, gj.Status.Phase, gj.Status.Message, j.History)
+		}
+		ps := c.livePods(t, gj)
+		if len(ps) != 2 {
+			return fmt.Errorf("%d live pods", len(ps))
+		}
+		for _, p := range ps {
+			if p.Labels[jobctl.AttemptLabel] != "1" || p.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("pod %s attempt %s is %s", p.Name, p.Labels[jobctl.AttemptLabel], p.Status.Phase)
+			}
+		}
+		return nil
+	})
+	for _, name := range []string{"gang-0-0", "gang-0-1"} {
+		var p corev1.Pod
+		if err := c.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, &p); err == nil && p.DeletionTimestamp == nil {
+			t.Errorf("pod %s of the failed attempt is still there (%s)", name, p.Status.Phase)
+		}
+	}
+	ev := c.events(t, "gang", "PodFailed")
+	if !slices.ContainsFunc(ev, func(e string) bool {
+		return strings.Contains(e, "pod gang-0-1 failed (container trainer: OOMKilled, exit code 137)") && strings.Contains(e, "whole gang restarts")
+	}) {
+		t.Errorf("PodFailed events %q", ev)
+	}
+	if ev := c.events(t, "gang", "Restarted"); len(ev) == 0 || !strings.Contains(ev[0], "(restart 1)") {
+		t.Errorf("Restarted events %q", ev)
+	}
+	j, err := c.svc.Get(ctx, gj.Status.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hist []string
+	for _, e := range j.History {
+		hist = append(hist, e.Kind+": "+e.Message)
+	}
+	if j.Restarts != 1 || !strings.Contains(strings.Join(hist, "\n"), "gang-restart: pod gang-0-1 failed (container trainer: OOMKilled, exit code 137) on h800-00") {
+		t.Errorf("store job restarts %d, history:\n%s", j.Restarts, strings.Join(hist, "\n"))
 	}
 }

@@ -191,7 +191,7 @@ func (c *Controller) deletePods(ctx context.Context, gj *granaryjob.GranaryJob, 
 func stopReason(job *jobs.Job, names jobs.Names) string {
 	switch {
 	case job.State == jobs.Running && job.Placement != nil:
-		return fmt.Sprintf("job %s moves to %s on %s (restart %d)", job.ID, nameOf(names, job.Placement.Model), strings.Join(job.Placement.Nodes, ", "), job.Restarts)
+		return fmt.Sprintf("job %s starts again on %s on %s (restart %d)", job.ID, nameOf(names, job.Placement.Model), strings.Join(job.Placement.Nodes, ", "), job.Restarts)
 	case job.ID == "":
 		return "the GranaryJob has no job in Granary's queue"
 	}
