@@ -4,7 +4,8 @@
 # on stdout (everything else goes to stderr).
 #
 # - Installs PostgreSQL from Debian's packages (apt-get) when no server binary
-#   exists; the package's own "main" cluster is not created.
+#   exists, and postgresql-contrib when pg_trgm is missing; the package's own
+#   "main" cluster is not created.
 # - Keeps one cluster under the project's .testenv/pg (gitignored), listening
 #   on 127.0.0.1 only, on a free port chosen the first time, trust auth for
 #   the local test user "granary". Run as root, the server runs as the
@@ -46,6 +47,19 @@ if [ -z "$bindir" ]; then
 		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold postgresql >&2
 	bindir="$(find_bindir)"
 	[ -n "$bindir" ] || { log "installation did not provide a server binary"; exit 1; }
+fi
+
+# The device search's index needs the pg_trgm extension (migration 00180):
+# Debian ships it with the server; install postgresql-contrib where it is
+# missing.
+sharedir="$("$bindir/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgresql/$(basename "$(dirname "$bindir")")")"
+if [ ! -e "$sharedir/extension/pg_trgm.control" ]; then
+	log "no pg_trgm in $sharedir; installing Debian's postgresql-contrib"
+	sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo -n"
+	$sudo apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql-contrib >&2
+	[ -e "$sharedir/extension/pg_trgm.control" ] || { log "postgresql-contrib did not provide pg_trgm"; exit 1; }
 fi
 
 mkdir -p "$base"

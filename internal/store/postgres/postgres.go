@@ -138,6 +138,14 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices"}, deviceColList, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
+		// The sites devices name, for useTextIndex.
+		sites := make([]string, len(b.Devices))
+		for i, d := range b.Devices {
+			sites[i] = d.Site
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO device_sites (site) SELECT DISTINCT * FROM unnest($1::text[]) ON CONFLICT (site) DO NOTHING", sites); err != nil {
+			return fmt.Errorf("sites: %w", err)
+		}
 		if tally := inventory.Tally(b.Devices); len(tally) > 0 {
 			m, st, n := make([]string, len(tally)), make([]string, len(tally)), make([]int64, len(tally))
 			for i, c := range tally {
@@ -253,7 +261,11 @@ func (s *Store) Device(ctx context.Context, serial string) (inventory.Device, er
 
 // Devices implements inventory.DeviceStore.
 func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.Device, error) {
-	where, args := deviceWhere(q)
+	text, err := s.useTextIndex(ctx, q.Q)
+	if err != nil {
+		return nil, err
+	}
+	where, args := deviceWhere(q, text)
 	col, desc := inventory.SplitSort(q.Sort)
 	col = sortColumn(col)
 	cmp, dir := ">", ""
@@ -298,15 +310,20 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 // CountDevices implements inventory.DeviceStore: COUNT(*) under the
 // conditions Devices uses.
 func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, error) {
-	where, args := deviceWhere(q)
+	text, err := s.useTextIndex(ctx, q.Q)
+	if err != nil {
+		return 0, err
+	}
+	where, args := deviceWhere(q, text)
 	var n int
-	err := s.pool.QueryRow(ctx, "SELECT COUNT(*) FROM devices"+whereClause(where), args...).Scan(&n)
+	err = s.pool.QueryRow(ctx, "SELECT COUNT(*) FROM devices"+whereClause(where), args...).Scan(&n)
 	return n, err
 }
 
 // deviceWhere is the conditions of q's filter fields (not its cursor) with
-// their arguments, numbered from $1.
-func deviceWhere(q inventory.Filter) (where []string, args []any) {
+// their arguments, numbered from $1; text adds the devices_text condition
+// to a search (useTextIndex).
+func deviceWhere(q inventory.Filter, text bool) (where []string, args []any) {
 	add := func(col, v string) {
 		if v != "" {
 			args = append(args, v)
@@ -323,12 +340,39 @@ func deviceWhere(q inventory.Filter) (where []string, args []any) {
 	add("pool", q.Pool)
 	add("node", q.Node)
 	if q.Q != "" {
+		if text {
+			// The index's expression (devices_text): it contains the text
+			// whenever the serial or node does, so it only narrows.
+			args = append(args, "%"+likeEscaper.Replace(q.Q)+"%")
+			where = append(where, fmt.Sprintf("%s LIKE $%d", deviceText, len(args)))
+		}
 		args = append(args, q.Q)
 		n := len(args)
 		where = append(where, fmt.Sprintf("(strpos(lower(serial), $%d) > 0 OR strpos(lower(node), $%d) > 0 OR strpos(lower(site), $%d) > 0 OR strpos(lower(model), $%d) > 0)", n, n, n, n))
 	}
 	return where, args
 }
+
+// deviceText is the expression of the devices_text index (pg_trgm,
+// migration 00180), written the same way so the planner matches it.
+const deviceText = `((lower(serial) || ' ' || lower(node)) COLLATE "C")`
+
+// useTextIndex reports whether a search for q (lower-case) should add the
+// devices_text condition: q is in no site or model id (those match
+// thousands of devices each, and are not in the index's expression).
+// Whether the index or a scan serves it is the planner's choice.
+func (s *Store) useTextIndex(ctx context.Context, q string) (bool, error) {
+	if q == "" {
+		return false, nil
+	}
+	var inSiteOrModel bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM device_sites WHERE strpos(lower(site), $1) > 0)
+		OR EXISTS (SELECT 1 FROM device_counts WHERE strpos(lower(model), $1) > 0 AND devices > 0)`, q).Scan(&inSiteOrModel)
+	return !inSiteOrModel, err
+}
+
+// likeEscaper makes text a literal inside a LIKE pattern (escape '\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 func whereClause(where []string) string {
 	if len(where) == 0 {

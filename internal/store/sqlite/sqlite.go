@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -147,6 +148,16 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 			return s.duplicates(ctx, b.Devices, err)
 		}
 		return err
+	}
+	// The sites devices name, for useTextIndex.
+	sites := map[string]bool{}
+	for _, d := range b.Devices {
+		if !sites[d.Site] {
+			sites[d.Site] = true
+			if _, err := tx.ExecContext(ctx, "INSERT INTO device_sites (site) VALUES (?) ON CONFLICT (site) DO NOTHING", d.Site); err != nil {
+				return err
+			}
+		}
 	}
 	for _, c := range inventory.Tally(b.Devices) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_counts (model, state, devices) VALUES (?, ?, ?)
@@ -363,7 +374,11 @@ func (s *Store) Device(ctx context.Context, serial string) (inventory.Device, er
 
 // Devices implements inventory.DeviceStore.
 func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.Device, error) {
-	where, args := deviceWhere(q)
+	text, err := s.useTextIndex(ctx, q.Q)
+	if err != nil {
+		return nil, err
+	}
+	where, args := deviceWhere(q, text)
 	col, desc := inventory.SplitSort(q.Sort)
 	col = sortColumn(col)
 	cmp, dir := ">", ""
@@ -408,15 +423,20 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 // CountDevices implements inventory.DeviceStore: COUNT(*) under the
 // conditions Devices uses.
 func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, error) {
-	where, args := deviceWhere(q)
+	text, err := s.useTextIndex(ctx, q.Q)
+	if err != nil {
+		return 0, err
+	}
+	where, args := deviceWhere(q, text)
 	var n int
-	err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM devices"+whereClause(where), args...).Scan(&n)
+	err = s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM devices"+whereClause(where), args...).Scan(&n)
 	return n, err
 }
 
 // deviceWhere is the conditions of q's filter fields (not its cursor) with
-// their arguments.
-func deviceWhere(q inventory.Filter) (where []string, args []any) {
+// their arguments; text puts the search through the trigram index first
+// (useTextIndex).
+func deviceWhere(q inventory.Filter, text bool) (where []string, args []any) {
 	add := func(col, v string) {
 		if v != "" {
 			where = append(where, col+" = ?")
@@ -435,10 +455,51 @@ func deviceWhere(q inventory.Filter) (where []string, args []any) {
 	add("pool", q.Pool)
 	add("node", q.Node)
 	if q.Q != "" {
-		where = append(where, "(instr(lower(serial), ?) > 0 OR instr(lower(node), ?) > 0 OR instr(lower(site), ?) > 0 OR instr(lower(model), ?) > 0)")
-		args = append(args, q.Q, q.Q, q.Q, q.Q)
+		p := "%" + likeEscaper.Replace(q.Q) + "%"
+		if text {
+			where = append(where, "serial IN (SELECT serial FROM device_text WHERE serial LIKE ? UNION SELECT serial FROM device_text WHERE node LIKE ?)")
+			args = append(args, p, p)
+		}
+		// The exact test. LIKE folds ASCII letters as lower() does (both
+		// leave other letters alone) and, unlike instr(lower(…)), copies no
+		// value: 4 LIKEs took 40–65 % of the time of 4 instr(lower(…)) on
+		// 100,000 devices.
+		where = append(where, `(serial LIKE ? ESCAPE '\' OR node LIKE ? ESCAPE '\' OR site LIKE ? ESCAPE '\' OR model LIKE ? ESCAPE '\')`)
+		args = append(args, p, p, p, p)
 	}
 	return where, args
+}
+
+// likeEscaper makes text a literal inside a LIKE pattern with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
+// maxTextCandidates is how many devices device_text may propose for a
+// search before the store tests every device instead: reading N
+// candidates back by serial costs more than the ordered scan from about
+// 10,000 on (100,000 devices, loaded machine, measured with a first
+// version of the index: 10,240 candidates 70 ms for a page by index,
+// 150 ms by scan; 25,600: 390 ms by index, 70 ms by scan).
+const maxTextCandidates = 10_000
+
+// useTextIndex reports whether a search for q (lower-case) should read its
+// candidates from device_text: q has three characters or more (a trigram)
+// and no LIKE wildcard (FTS5 takes LIKE without ESCAPE), is in no site or
+// model id (those match thousands of devices and are not in device_text),
+// and the index proposes at most maxTextCandidates devices.
+func (s *Store) useTextIndex(ctx context.Context, q string) (bool, error) {
+	if utf8.RuneCountInString(q) < 3 || strings.ContainsAny(q, `%_\`) {
+		return false, nil
+	}
+	p := "%" + q + "%"
+	var inSiteOrModel bool
+	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM device_sites WHERE site LIKE ?1)
+		OR EXISTS (SELECT 1 FROM device_counts WHERE model LIKE ?1 AND devices > 0)`, p).Scan(&inSiteOrModel); err != nil || inSiteOrModel {
+		return false, err
+	}
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM device_text WHERE serial LIKE ?1
+		UNION ALL SELECT 1 FROM device_text WHERE node LIKE ?1 LIMIT ?2)`, p, maxTextCandidates+1).Scan(&n)
+	return n <= maxTextCandidates, err
 }
 
 func whereClause(where []string) string {

@@ -413,6 +413,13 @@ func testFilters(t *testing.T, st inventory.Store) {
 		{Q: all[7].Serial},              // one serial
 		{Q: "no-such-text"},             // none
 		{Q: "sh2", State: fleet.Failed}, // with a filter
+		{Q: "node_03"},                  // LIKE's wildcards are text: none
+		{Q: "n%3"},                      // none
+		{Q: "%"},                        // none
+		{Q: `\`},                        // none
+		{Q: `"node`},                    // a quote (FTS5 syntax) is text: none
+		{Q: "e-0"},                      // in nodes, not at a word start
+		{Q: "node-03", Site: "sh2"},     // with a filter
 		{Sort: "model"},
 		{Sort: "state", Site: "gz3"},
 		{Sort: "site", Q: "node"},
