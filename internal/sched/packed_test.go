@@ -3,11 +3,13 @@ package sched_test
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/sched/schedtest"
 )
 
 func pairTable(t *testing.T, singles []sched.ThroughputEntry, pairs []sched.PairEntry) *sched.Throughputs {
@@ -270,5 +272,43 @@ func TestPackedRoundsRunPairsTogether(t *testing.T) {
 	}
 	if len(partners) < 3 {
 		t.Errorf("pairs over 6 rounds %v: the charged time should rotate partners (≥ 3 distinct pairs)", partners)
+	}
+}
+
+// With teams and guarantees (the live pipeline's stages after prioritize),
+// packed rounds keep the placement invariants: a device is shared only by
+// two runs naming each other with a pair throughput > 0 for both.
+func TestPackedRoundsWithGuarantees(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for it := 0; it < 40; it++ {
+		s, tp := schedtest.Small(r, 12)
+		g := map[string]int{}
+		for m, n := range s.Fleet {
+			g[m] = n / 2
+		}
+		s.Teams = []sched.Team{{Name: "x", Weight: 1, Guarantees: g}, {Name: "y", Weight: 2}}
+		for i := range s.Jobs {
+			s.Jobs[i].Team = []string{"x", "y"}[i%2]
+		}
+		st := sched.NewRoundState(mustPolicy(t, sched.LASHeteroPacked), sched.RoundConfig{ResetInterval: -1})
+		all := s.Jobs
+		for round := 0; round < 6; round++ {
+			s.Jobs = all[:min(len(all), 2+round*2)]
+			s.Now = float64(round) * 360
+			pl, err := st.Next(s, tp)
+			if err != nil {
+				t.Fatalf("instance %d round %d: %v", it, round, err)
+			}
+			if err := schedtest.CheckPlacement(s, tp, pl); err != nil {
+				t.Fatalf("instance %d round %d: %v", it, round, err)
+			}
+			for _, run := range pl.Runs {
+				if run.With == "" {
+					st.Charge(run.Job, run.Model, 300)
+				} else if run.Job < run.With {
+					st.ChargePair(run.Job, run.With, run.Model, 300)
+				}
+			}
+		}
 	}
 }

@@ -165,8 +165,8 @@ func (st *RoundState) choosePair(s *Snapshot, pi, k, left int, chosen []int) int
 
 // placeRiders gives the second job of every pair its leader's devices once
 // the later stages have placed the leader; when the leader waits, or ended
-// on a model where the pair cannot share, the second job waits too and the
-// leader runs alone.
+// on a model where the pair cannot share, the second job waits too (unless
+// a later stage placed it on its own) and the leader runs alone.
 func (st *RoundState) placeRiders(c *cycle, cols []int) {
 	pr := &st.pairs
 	for i, q := range pr.partner {
@@ -174,6 +174,8 @@ func (st *RoundState) placeRiders(c *cycle, cols []int) {
 			continue
 		}
 		lp := c.run[q]
+		// A later stage (guarantees) may have placed the second job on
+		// devices of its own: then it runs there, and the leader alone.
 		ok := lp.col >= 0
 		if ok {
 			rec := pr.byKey[[2]string{c.eff.Jobs[min(i, q)].ID, c.eff.Jobs[max(i, q)].ID}]
