@@ -614,7 +614,7 @@ func (s *Service) ImportCSV(ctx context.Context, file string, r io.Reader, actor
 	if err != nil {
 		return ImportResult{}, err
 	}
-	return s.Import(ctx, im, actor)
+	return s.apply(ctx, im, actor, true)
 }
 
 // ImportJSON parses a JSON device import (see ParseJSON) and applies it all
@@ -624,7 +624,7 @@ func (s *Service) ImportJSON(ctx context.Context, file string, r io.Reader, acto
 	if err != nil {
 		return ImportResult{}, err
 	}
-	return s.Import(ctx, im, actor)
+	return s.apply(ctx, im, actor, true)
 }
 
 // Import applies a parsed import in one store transaction: every device with
@@ -636,6 +636,15 @@ func (s *Service) ImportJSON(ctx context.Context, file string, r io.Reader, acto
 // the check and the write fails the import with a *DuplicateError (wraps
 // fleet.ErrConflict). Nothing is written unless everything is.
 func (s *Service) Import(ctx context.Context, im *Import, actor string) (ImportResult, error) {
+	return s.apply(ctx, im, actor, false)
+}
+
+// apply is Import; owned says im is the caller's own (ImportCSV,
+// ImportJSON), so its Rows are dropped once every check that names a row's
+// position is done: the store's transaction then runs without them (~270
+// bytes a row beside the devices and events it writes: 54 MB of the 191 MB
+// a 200,000-row CSV held when the store began).
+func (s *Service) apply(ctx context.Context, im *Import, actor string, owned bool) (ImportResult, error) {
 	var errs fleet.InputErrors
 	devs := make([]Device, len(im.Rows))
 	serials := make([]string, len(im.Rows))
@@ -706,6 +715,9 @@ func (s *Service) Import(ctx context.Context, im *Import, actor string) (ImportR
 			}
 		}
 		return ImportResult{}, errs
+	}
+	if owned {
+		im.Rows = nil
 	}
 	now := s.clock()
 	evs := make([]Event, len(devs))
