@@ -7,24 +7,27 @@ import (
 )
 
 // granaryPacker is Granary's packer: FGD's fragmentation growth against
-// the same target, plus a term FGD does not have — the CPU a node's wholly
-// free devices will need. In the openb trace a whole-device pod asks for
-// about 11 cores per device (a G2 node has 12 per device), while shared
-// and CPU-only pods often take CPU with little or no device; a node whose
-// free CPU falls below what its free whole devices need strands them, and
-// FGD only sees that when a target shape no longer fits.
+// the same target, plus a term FGD does not have — the CPU a node's free
+// device capacity will need. In the openb trace a whole-device pod asks for
+// about 11 cores per device (a G2 node has 12 per device), a 0.47- or
+// 0.65-device pod for about 12 cores, and CPU-only pods take cores with no
+// device at all; a node whose free CPU falls below what its free device
+// capacity needs strands that capacity, and FGD only sees it when a target
+// shape no longer fits.
 //
 // For each node that fits, the packer computes
 //
-//	cost = Δfrag + α · 1000 · Δdeficit,  deficit = max(0, whole − freeCPU/cpuPerDevice)
+//	cost = Δfrag + α · 1000 · Δdeficit,  deficit = max(0, free/1000 − freeCPU/cpuPerDevice)
 //
-// where whole counts the node's wholly free devices, cpuPerDevice is the
-// target's mean CPU per device over its whole-device shapes, and α =
-// 0.25. Costs are banded as FGD bands its scores, at half its resolution
-// (int(100·sigmoid(−cost/2000))); within the best band the node with fewer
-// wholly free devices wins (packing into opened nodes, keeping idle ones
-// whole for gangs), then the first in the run's fixed random node order.
-// docs/sharing.md compares it with FGD on every openb workload.
+// where free is the node's free device capacity in milli-devices (whole
+// and partly used devices alike), cpuPerDevice is the target's mean CPU per
+// device over its whole-device shapes, and α = 1. Costs are banded as FGD
+// bands its scores, at half its resolution (int(100·sigmoid(−cost/2000)));
+// within the best band the node with fewer wholly free devices wins
+// (packing into opened nodes, keeping idle ones whole for gangs), then the
+// first in the run's fixed random node order. A share goes on the device
+// FGD would choose (the deficit does not depend on which). docs/sharing.md
+// compares it with FGD on every openb workload.
 type granaryPacker struct {
 	tieOrder
 	cache        *fragCache
@@ -35,7 +38,7 @@ type granaryPacker struct {
 
 // Granary's constants: the weight of the CPU deficit and the band width.
 const (
-	granaryAlpha = 0.25
+	granaryAlpha = 1.0
 	granaryScale = 2000 // milli-devices of cost per unit of the sigmoid's argument
 )
 
@@ -54,13 +57,14 @@ func newGranary(rng *rand.Rand, target []Shape) *granaryPacker {
 	return g
 }
 
-// deficit is how many of node i's wholly free devices (whole of them) its
-// free CPU cannot feed at cpuPerDevice each.
-func (p *granaryPacker) deficit(whole int, cpu int64) float64 {
+// deficit is how much of a node's free device capacity (free, in
+// milli-devices) its free CPU cannot feed at cpuPerDevice per device, in
+// devices.
+func (p *granaryPacker) deficit(free, cpu int64) float64 {
 	if p.cpuPerDevice == 0 {
 		return 0
 	}
-	return max(0, float64(whole)-float64(cpu)/p.cpuPerDevice)
+	return max(0, float64(free)/MilliPerDevice-float64(cpu)/p.cpuPerDevice)
 }
 
 func (p *granaryPacker) Place(c *Cluster, r Request) (Placement, bool) {
@@ -70,17 +74,15 @@ func (p *granaryPacker) Place(c *Cluster, r Request) (Placement, bool) {
 		if !c.Fits(i, r) {
 			continue
 		}
-		d, devs := p.cache.delta(c, i, sid, r)
-		whole, wholeAfter := 0, 0
-		for k, m := range c.milli[i] {
+		d, _ := p.cache.delta(c, i, sid, r)
+		whole, free := 0, int64(0)
+		for _, m := range c.milli[i] {
+			free += m
 			if m == MilliPerDevice {
 				whole++
-				if !slices.Contains(devs, k) {
-					wholeAfter++
-				}
 			}
 		}
-		cost := d + granaryAlpha*MilliPerDevice*(p.deficit(wholeAfter, c.cpu[i]-r.CPU)-p.deficit(whole, c.cpu[i]))
+		cost := d + granaryAlpha*MilliPerDevice*(p.deficit(free-r.TotalMilli(), c.cpu[i]-r.CPU)-p.deficit(free, c.cpu[i]))
 		band := int64(maxScore / (1 + math.Exp(cost/granaryScale)))
 		p.nodes = append(p.nodes, i)
 		p.scores = append(p.scores, band<<20-int64(whole))

@@ -151,6 +151,138 @@ func TestFGDAgainstNaiveReference(t *testing.T) {
 	}
 }
 
+// TestGranaryFeedsPartlyUsedDevices: the deficit counts the free capacity
+// of partly used devices too. Both nodes have two devices half used, so no
+// whole-device shape fits either and FGD's growth for a one-core CPU-only
+// pod is 0 on both (the half-device shape still fits: a tie). On the node
+// with 10.5 cores left, the 1.0 device free would be fed by 0.95 devices'
+// worth of CPU afterwards (deficit 0 → 0.05, cost 50, band 49 against
+// 50); granary always takes the node with 40 cores, FGD either.
+func TestGranaryFeedsPartlyUsedDevices(t *testing.T) {
+	target := []Shape{
+		{Req: Request{CPU: 10000, Devices: 1, Milli: MilliPerDevice}, Freq: 0.5},
+		{Req: Request{CPU: 1000, Devices: 1, Milli: 500}, Freq: 0.5},
+	}
+	nodes := []Node{
+		{Name: "lean", CPU: 12500, Mem: 1 << 16, Model: "T4", Devices: 2},
+		{Name: "fat", CPU: 42000, Mem: 1 << 16, Model: "T4", Devices: 2},
+	}
+	half := Request{CPU: 1000, Mem: 100, Devices: 1, Milli: 500}
+	r := Request{CPU: 1000, Mem: 100}
+	fgdLean := 0
+	for seed := range uint64(16) {
+		c, _ := NewCluster(nodes)
+		for i := range nodes {
+			for d := range 2 {
+				if err := c.Assign(half, Placement{Node: i, Devices: []int{d}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		g, _ := New(Granary, Options{Rand: rand.New(rand.NewPCG(seed, 0)), Target: target})
+		if pl, _ := g.Place(c, r); pl.Node != 1 {
+			t.Fatalf("seed %d: granary chose %s", seed, nodes[pl.Node].Name)
+		}
+		f, _ := New(FGD, Options{Rand: rand.New(rand.NewPCG(seed, 0)), Target: target})
+		if pl, _ := f.Place(c, r); pl.Node == 0 {
+			fgdLean++
+		}
+	}
+	if fgdLean == 0 {
+		t.Fatal("FGD never chose the lean node: the case does not separate the packers")
+	}
+}
+
+// TestGranaryAgainstNaiveReference: on random clusters, the placement
+// granary chooses has the best band among all placements, and among the
+// nodes in that band the fewest wholly free devices, where each
+// placement's cost is computed naively: clone the cluster, assign,
+// recompute the whole cluster's fragmentation and every node's CPU
+// deficit from scratch (CPU per device: the target's mean over its
+// whole-device shapes).
+func TestGranaryAgainstNaiveReference(t *testing.T) {
+	decided := 0 // placements whose band the deficit changes
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		c, _ := NewCluster(smallNodes())
+		var reqs []Request
+		for range 40 {
+			r := randomRequest(rng)
+			r.CPU *= 3 // CPU scarce enough for the deficit to decide
+			reqs = append(reqs, r)
+		}
+		target := TargetShapes(reqs, 1)
+		var cpu, dev float64
+		for _, s := range target {
+			if s.Req.Devices > 0 && !s.Req.Shared() {
+				cpu += s.Freq * float64(s.Req.CPU)
+				dev += s.Freq * float64(s.Req.Devices)
+			}
+		}
+		deficit := func(c *Cluster) float64 {
+			var d float64
+			for i := range c.Len() {
+				if dev > 0 && cpu > 0 {
+					d += max(0, float64(c.FreeMilli(i))/1000-float64(c.FreeCPU(i))/(cpu/dev))
+				}
+			}
+			return d
+		}
+		wholeFree := func(c *Cluster, i int) int {
+			n := 0
+			for _, m := range c.FreeDevices(i) {
+				if m == MilliPerDevice {
+					n++
+				}
+			}
+			return n
+		}
+		p, _ := New(Granary, Options{Rand: rng, Target: target})
+		for _, r := range reqs {
+			pl, ok := p.Place(c, r)
+			if !ok {
+				continue
+			}
+			frag, def := ClusterFrag(c, target), deficit(c)
+			bandOf := func(q Placement, alpha float64) int64 {
+				d := c.Clone()
+				if err := d.Assign(r, q); err != nil {
+					return -1
+				}
+				cost := ClusterFrag(d, target) - frag + alpha*1000*(deficit(d)-def)
+				return int64(maxScore / (1 + math.Exp(cost/2000)))
+			}
+			band := func(q Placement) int64 { return bandOf(q, 1) }
+			got := band(pl)
+			if got < 0 {
+				t.Fatalf("seed %d: granary chose an illegal placement %+v", seed, pl)
+			}
+			for i := range c.Len() {
+				for _, q := range allPlacements(c, i, r) {
+					b := band(q)
+					if b != bandOf(q, 0) {
+						decided++
+					}
+					if b > got {
+						t.Fatalf("seed %d: granary chose %+v (band %d) but %+v has band %d", seed, pl, got, q, b)
+					}
+					if b == got && wholeFree(c, i) < wholeFree(c, pl.Node) {
+						t.Fatalf("seed %d: granary chose node %d (%d devices wholly free) over node %d (%d) in band %d",
+							seed, pl.Node, wholeFree(c, pl.Node), i, wholeFree(c, i), b)
+					}
+				}
+			}
+			if err := c.Assign(r, pl); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if decided == 0 {
+		t.Fatal("the deficit never changed a band: the cases do not test it")
+	}
+	t.Logf("%d placements whose band the deficit changes", decided)
+}
+
 // allPlacements lists every placement of r on node i: any device for a
 // share, the lowest free devices for a gang (which whole devices a gang
 // takes does not change fragmentation).
@@ -242,7 +374,7 @@ func TestInflateAndCurve(t *testing.T) {
 // of one core leaves both nodes able to host that shape (FGD's growth is 0
 // on both, a tie), but on the 12-core node the two free devices would
 // then have 11 cores between them instead of 12 (deficit 0.8 → 0.9
-// devices, cost 0.25·1000·0.1 = 25, band 49 against 50): granary always
+// devices, cost 1·1000·0.1 = 100, band 48 against 50): granary always
 // takes the 40-core node; FGD takes either, by its tie order.
 func TestGranaryFeedsWholeDevices(t *testing.T) {
 	target := []Shape{
