@@ -135,15 +135,26 @@ func ClusterFrag(c *Cluster, target []Shape) float64 {
 // fragmentation and the devices that minimise it: for a share, each device
 // with room is tried (lowest index wins ties); whole devices are the
 // lowest-index free ones.
-func fragDelta(c *Cluster, i int, r Request, target []Shape, before float64, buf []int64) (float64, []int, []int64) {
+//
+// extra, when not nil, is a further cost of the placement given the node's
+// free device capacity after it; it is added to the growth and takes part
+// in choosing the device.
+func fragDelta(c *Cluster, i int, r Request, target []Shape, before float64, buf []int64, extra func(c *Cluster, i int, r Request, after []int64) float64) (float64, []int, []int64) {
 	model, cpu := c.nodes[i].Model, c.cpu[i]-r.CPU
 	buf = append(buf[:0], c.milli[i]...)
+	cost := func() float64 {
+		f := NodeFrag(model, cpu, buf, target) - before
+		if extra != nil {
+			f += extra(c, i, r, buf)
+		}
+		return f
+	}
 	if !r.Shared() {
 		devs := c.LowestDevices(i, r)
 		for _, d := range devs {
 			buf[d] -= r.Milli
 		}
-		return NodeFrag(model, cpu, buf, target) - before, devs, buf
+		return cost(), devs, buf
 	}
 	best, bestD := math.Inf(1), -1
 	seen := [MilliPerDevice + 1]bool{}
@@ -153,20 +164,22 @@ func fragDelta(c *Cluster, i int, r Request, target []Shape, before float64, buf
 		}
 		seen[m] = true
 		buf[d] -= r.Milli
-		f := NodeFrag(model, cpu, buf, target)
+		f := cost()
 		buf[d] += r.Milli
 		if f < best {
 			best, bestD = f, d
 		}
 	}
-	return best - before, []int{bestD}, buf
+	return best, []int{bestD}, buf
 }
 
 // fragCache remembers, per node, the node's fragmentation and, per request
-// shape, the best fragmentation growth and devices, valid while the node's
-// version is unchanged.
+// shape, the best fragmentation growth (plus extra, if set) and devices,
+// valid while the node's version is unchanged. extra must depend only on
+// the node's state and the request's shape.
 type fragCache struct {
 	target  []Shape
+	extra   func(c *Cluster, i int, r Request, after []int64) float64
 	shapes  map[string]int
 	nodeVer []uint64
 	nodeOK  []bool
@@ -203,7 +216,7 @@ func (fc *fragCache) delta(c *Cluster, i, sid int, r Request) (float64, []int) {
 	e := &fc.entries[i][sid]
 	if !e.ok || e.ver != v {
 		var d float64
-		d, e.devs, fc.buf = fragDelta(c, i, r, fc.target, fc.frag[i], fc.buf)
+		d, e.devs, fc.buf = fragDelta(c, i, r, fc.target, fc.frag[i], fc.buf, fc.extra)
 		e.delta, e.ver, e.ok = d, v, true
 	}
 	return e.delta, e.devs

@@ -19,14 +19,16 @@ import (
 //
 //	cost = Δfrag + α · 1000 · Δdeficit,  deficit = max(0, free/1000 − freeCPU/cpuPerDevice)
 //
-// where free is the node's free device capacity in milli-devices (whole
-// and partly used devices alike), cpuPerDevice is the target's mean CPU per
-// device over its whole-device shapes, and α = 1. Costs are banded as FGD
+// where free is the node's free device capacity in milli-devices on the
+// devices with at least 200 free (whole and partly used devices alike;
+// slivers below that take only the smallest shares, which ask for little
+// CPU), cpuPerDevice is the target's mean CPU per device over its
+// whole-device shapes, and α = 1. Costs are banded as FGD
 // bands its scores, at half its resolution (int(100·sigmoid(−cost/2000)));
 // within the best band the node with fewer wholly free devices wins
 // (packing into opened nodes, keeping idle ones whole for gangs), then the
 // first in the run's fixed random node order. A share goes on the device
-// FGD would choose (the deficit does not depend on which). docs/sharing.md
+// of least cost. docs/sharing.md
 // compares it with FGD on every openb workload.
 type granaryPacker struct {
 	tieOrder
@@ -36,10 +38,12 @@ type granaryPacker struct {
 	scores       []int64
 }
 
-// Granary's constants: the weight of the CPU deficit and the band width.
+// Granary's constants: the weight of the CPU deficit, the least free
+// capacity of a device the deficit counts, and the band width.
 const (
-	granaryAlpha = 1.0
-	granaryScale = 2000 // milli-devices of cost per unit of the sigmoid's argument
+	granaryAlpha   = 1.0
+	granaryMinFree = 200
+	granaryScale   = 2000 // milli-devices of cost per unit of the sigmoid's argument
 )
 
 func newGranary(rng *rand.Rand, target []Shape) *granaryPacker {
@@ -54,17 +58,34 @@ func newGranary(rng *rand.Rand, target []Shape) *granaryPacker {
 	if dev > 0 && cpu > 0 {
 		g.cpuPerDevice = cpu / dev
 	}
+	g.cache.extra = g.deficitGrowth
 	return g
 }
 
 // deficit is how much of a node's free device capacity (free, in
-// milli-devices) its free CPU cannot feed at cpuPerDevice per device, in
+// milli-devices, on devices with at least granaryMinFree) its free CPU
+// cannot feed at cpuPerDevice per device, in
 // devices.
 func (p *granaryPacker) deficit(free, cpu int64) float64 {
 	if p.cpuPerDevice == 0 {
 		return 0
 	}
 	return max(0, float64(free)/MilliPerDevice-float64(cpu)/p.cpuPerDevice)
+}
+
+// deficitGrowth is α · 1000 · Δdeficit for placing r on node i, leaving
+// the node's devices with after free.
+func (p *granaryPacker) deficitGrowth(c *Cluster, i int, r Request, after []int64) float64 {
+	var free, freeAfter int64
+	for k, m := range c.milli[i] {
+		if m >= granaryMinFree {
+			free += m
+		}
+		if after[k] >= granaryMinFree {
+			freeAfter += after[k]
+		}
+	}
+	return granaryAlpha * MilliPerDevice * (p.deficit(freeAfter, c.cpu[i]-r.CPU) - p.deficit(free, c.cpu[i]))
 }
 
 func (p *granaryPacker) Place(c *Cluster, r Request) (Placement, bool) {
@@ -74,15 +95,13 @@ func (p *granaryPacker) Place(c *Cluster, r Request) (Placement, bool) {
 		if !c.Fits(i, r) {
 			continue
 		}
-		d, _ := p.cache.delta(c, i, sid, r)
-		whole, free := 0, int64(0)
+		cost, _ := p.cache.delta(c, i, sid, r)
+		whole := 0
 		for _, m := range c.milli[i] {
-			free += m
 			if m == MilliPerDevice {
 				whole++
 			}
 		}
-		cost := d + granaryAlpha*MilliPerDevice*(p.deficit(free-r.TotalMilli(), c.cpu[i]-r.CPU)-p.deficit(free, c.cpu[i]))
 		band := int64(maxScore / (1 + math.Exp(cost/granaryScale)))
 		p.nodes = append(p.nodes, i)
 		p.scores = append(p.scores, band<<20-int64(whole))

@@ -3,8 +3,10 @@ package share_test
 import (
 	"encoding/csv"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -155,4 +157,103 @@ func BenchmarkExperiment(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(decisions), "ns/decision")
 		})
 	}
+}
+
+// TestGranaryWasteBound (GRANARY_FIGURES=1) explains why the issue's
+// target of ≥ 96.5 % allocated on openb_pod_list_default is out of reach
+// for a packer that places every pod that fits. For each of seeds 42..51
+// it runs granary and splits the unallocated GPUs at the end: on devices
+// holding a 0.81-GPU pod (the 810-milli pods are placed whenever they
+// arrive before the cluster saturates, whatever the packer; only pods of
+// ≤ 190 milli fit beside one), on other partly used devices, and on idle
+// devices. For the second group it also packs the same shares offline
+// with first-fit decreasing, ignoring CPU and memory. It asserts that the
+// first group plus that offline repack already exceeds the 217 GPUs that
+// 96.5 % allows, in the mean.
+func TestGranaryWasteBound(t *testing.T) {
+	if os.Getenv("GRANARY_FIGURES") != "1" {
+		t.Skip("set GRANARY_FIGURES=1 for the waste decomposition on the openb trace")
+	}
+	s := openbSetup(t, "openb_pod_list_default")
+	var on81, other, ffd, idle, used, capGPUs float64
+	const seeds = 10
+	for seed := uint64(42); seed < 42+seeds; seed++ {
+		c, err := share.NewCluster(s.Nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := share.TargetShapes(s.Workload, s.Popularity)
+		rng := rand.New(rand.NewPCG(seed, 0x6772616e617279)) // as Setup.RunSeed
+		arrivals := share.Inflate(rng, s.Workload, c.CapacityMilli(), s.Ratio)
+		p, err := share.New(share.Granary, share.Options{Rand: rng, Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tenants := map[[2]int][]int64{} // (node, device) → shares on it
+		for _, r := range arrivals {
+			pl, ok := p.Place(c, r)
+			if !ok {
+				continue
+			}
+			if err := c.Assign(r, pl); err != nil {
+				t.Fatal(err)
+			}
+			if r.Shared() {
+				tenants[[2]int{pl.Node, pl.Devices[0]}] = append(tenants[[2]int{pl.Node, pl.Devices[0]}], r.Milli)
+			}
+		}
+		var shares []int64
+		var w81, wOther, wIdle float64
+		for i := range c.Len() {
+			for d, free := range c.FreeDevices(i) {
+				ts := tenants[[2]int{i, d}]
+				switch {
+				case slices.Contains(ts, 810):
+					w81 += float64(free)
+				case free == share.MilliPerDevice:
+					wIdle += float64(free)
+				default:
+					wOther += float64(free)
+				}
+				if !slices.Contains(ts, 810) {
+					shares = append(shares, ts...)
+				}
+			}
+		}
+		on81 += w81 / 1000
+		other += wOther / 1000
+		idle += wIdle / 1000
+		ffd += firstFitDecreasing(shares) / 1000
+		used += 100 * float64(c.UsedMilli()) / float64(c.CapacityMilli())
+		capGPUs = float64(c.CapacityMilli()) / 1000
+	}
+	on81, other, ffd, idle, used = on81/seeds, other/seeds, ffd/seeds, idle/seeds, used/seeds
+	t.Logf("granary, mean of seeds 42..51: %.2f %% allocated at the end; unallocated GPUs on devices with a 0.81-GPU pod %.1f, on other partly used devices %.1f (offline first-fit decreasing of those shares: %.1f), idle %.1f",
+		used, on81, other, ffd, idle)
+	best := 100 * (1 - (on81+ffd)/capGPUs)
+	t.Logf("with the other shares repacked offline and no CPU or memory limits: %.2f %% allocated", best)
+	if best >= 96.5 {
+		t.Fatalf("the bound %.2f %% does not exclude the target 96.5 %%", best)
+	}
+}
+
+// firstFitDecreasing packs shares (milli) into devices of 1000 and
+// returns the milli left free on the devices it opened.
+func firstFitDecreasing(shares []int64) float64 {
+	s := slices.Clone(shares)
+	slices.SortFunc(s, func(a, b int64) int { return int(b - a) })
+	var free []int64
+	for _, x := range s {
+		k := slices.IndexFunc(free, func(f int64) bool { return f >= x })
+		if k < 0 {
+			free = append(free, share.MilliPerDevice-x)
+		} else {
+			free[k] -= x
+		}
+	}
+	var w float64
+	for _, f := range free {
+		w += float64(f)
+	}
+	return w
 }

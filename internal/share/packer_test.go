@@ -198,8 +198,8 @@ func TestGranaryFeedsPartlyUsedDevices(t *testing.T) {
 // nodes in that band the fewest wholly free devices, where each
 // placement's cost is computed naively: clone the cluster, assign,
 // recompute the whole cluster's fragmentation and every node's CPU
-// deficit from scratch (CPU per device: the target's mean over its
-// whole-device shapes).
+// deficit from scratch (free capacity on devices with at least 200 free;
+// CPU per device: the target's mean over its whole-device shapes).
 func TestGranaryAgainstNaiveReference(t *testing.T) {
 	decided := 0 // placements whose band the deficit changes
 	for seed := range uint64(30) {
@@ -222,8 +222,14 @@ func TestGranaryAgainstNaiveReference(t *testing.T) {
 		deficit := func(c *Cluster) float64 {
 			var d float64
 			for i := range c.Len() {
+				var free int64
+				for _, m := range c.FreeDevices(i) {
+					if m >= 200 {
+						free += m
+					}
+				}
 				if dev > 0 && cpu > 0 {
-					d += max(0, float64(c.FreeMilli(i))/1000-float64(c.FreeCPU(i))/(cpu/dev))
+					d += max(0, float64(free)/1000-float64(c.FreeCPU(i))/(cpu/dev))
 				}
 			}
 			return d
