@@ -1,15 +1,20 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/cli/remote"
+	"github.com/granaryhq/granary/internal/client"
 	"github.com/granaryhq/granary/internal/models"
 	"github.com/granaryhq/granary/internal/sched"
 )
@@ -21,7 +26,11 @@ import (
 // of jobs and teams; the fit advisor's models for the --model of jobs and
 // fit; scheduling policies for --policy (after a comma too); store kinds
 // and *.db files for --db; and the values a flag's own help lists for
-// --output and --format. Completion is registered here, over the built
+// --output and --format. From the server the command would talk to (its
+// --server, --config, GRANARY_SERVER and GRANARY_TOKEN; 2 s at most, and
+// nothing when it cannot answer): active job ids for jobs describe|cancel,
+// team names for teams set|delete and --team, serials for inventory
+// history|set-state. Completion is registered here, over the built
 // tree, so the command packages stay as they are; a flag or an argument
 // is matched by its name and its command's path.
 func completions(root *cobra.Command, env *console.Env) {
@@ -75,14 +84,76 @@ func completions(root *cobra.Command, env *console.Env) {
 	chipArgs := func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		return chips(toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
+	// remoteValues asks the command's server; one argument unless many.
+	remoteValues := func(many bool, f func(context.Context, *client.Client, string) []string) cobra.CompletionFunc {
+		return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 && !many {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			cl, err := remote.FromFlags(env, cmd).Client()
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return f(ctx, cl, toComplete), cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+	jobIDs := remoteValues(false, func(ctx context.Context, cl *client.Client, p string) []string {
+		l, err := cl.Jobs(ctx, client.JobListOptions{State: "active", Limit: 1000})
+		if err != nil {
+			return nil
+		}
+		var out []string
+		for _, j := range l.Jobs {
+			if strings.HasPrefix(j.ID, p) {
+				out = append(out, fmt.Sprintf("%s\t%s (%s, %s)", j.ID, j.Name, j.Team, j.State))
+			}
+		}
+		return out
+	})
+	teams := func(many bool) cobra.CompletionFunc {
+		return remoteValues(many, func(ctx context.Context, cl *client.Client, p string) []string {
+			ts, err := cl.Teams(ctx)
+			if err != nil {
+				return nil
+			}
+			var names []string
+			for _, t := range ts {
+				names = append(names, t.Name)
+			}
+			return prefixed(names, p)
+		})
+	}
+	serials := func(ctx context.Context, cl *client.Client, p string) []string {
+		l, err := cl.ListDevices(ctx, client.ListOptions{Q: p, Sort: "serial", Limit: 200})
+		if err != nil {
+			return nil
+		}
+		var names []string
+		for _, d := range l.Devices {
+			names = append(names, d.Serial)
+		}
+		return prefixed(names, p)
+	}
 	walk(root, func(c *cobra.Command) {
 		path := c.CommandPath()
 		under := func(group string) bool { return strings.HasPrefix(path, "granary "+group) }
+		var args cobra.CompletionFunc
 		switch path {
 		case "granary chips show", "granary chips compare", "granary chips classify":
-			if c.ValidArgsFunction == nil {
-				c.ValidArgsFunction = chipArgs
-			}
+			args = chipArgs
+		case "granary jobs describe", "granary jobs cancel":
+			args = jobIDs
+		case "granary teams set", "granary teams delete":
+			args = teams(false)
+		case "granary inventory history":
+			args = remoteValues(false, serials)
+		case "granary inventory set-state":
+			args = remoteValues(true, serials)
+		}
+		if args != nil && c.ValidArgsFunction == nil {
+			c.ValidArgsFunction = args
 		}
 		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
 			if f.Value.Type() != "string" && f.Value.Type() != "stringSlice" && f.Value.Type() != "stringArray" {
@@ -109,6 +180,8 @@ func completions(root *cobra.Command, env *console.Env) {
 				}
 			case (f.Name == "allow" || f.Name == "forbid") && under("jobs"):
 				fn = list(chips)
+			case f.Name == "team" && under("jobs"):
+				fn = teams(true)
 			case f.Name == "reference" && under("jobs"):
 				fn = values(chips)
 			case f.Name == "guarantee" && under("teams"):

@@ -44,6 +44,20 @@ func (c *Conn) Flags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&c.config, "config", "", "config file with server and token (default ~/.config/granary/config.yaml)")
 }
 
+// FromFlags is the connection the --server and --config flags of cmd (or
+// of its parents) name, for code that runs outside the command's own RunE
+// (shell completion).
+func FromFlags(env *console.Env, cmd *cobra.Command) *Conn {
+	c := &Conn{Env: env}
+	if f := cmd.Flags().Lookup("server"); f != nil {
+		c.server = f.Value.String()
+	}
+	if f := cmd.Flags().Lookup("config"); f != nil {
+		c.config = f.Value.String()
+	}
+	return c
+}
+
 // configPath is the config file to read: --config, or
 // $XDG_CONFIG_HOME/granary/config.yaml, or ~/.config/granary/config.yaml.
 func (c *Conn) configPath() (string, bool) {
