@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/granaryhq/granary/internal/sched"
 	"github.com/granaryhq/granary/internal/trace"
@@ -70,13 +72,29 @@ func BenchmarkRunTeamsNodes(b *testing.B) {
 	}
 	sort.Slice(cfg.Nodes, func(i, j int) bool { return cfg.Nodes[i].ID < cfg.Nodes[j].ID })
 	b.ReportAllocs()
+	cpu0 := cpuSeconds(b)
+	n := 0
 	for b.Loop() {
 		p, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
 		res, err := Run(p, tt.Table, jobs, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
+		n++
 		b.ReportMetric(float64(res.Allocations), "allocations")
 		b.ReportMetric(res.Summary.AvgJCT/3600, "avgJCT_h")
 	}
+	// The machine is shared: CPU time per run (the process's, GC
+	// included) is the figure that does not depend on the load; ns/op is
+	// wall time.
+	b.ReportMetric((cpuSeconds(b)-cpu0)/float64(n), "cpu_s/op")
+}
+
+// cpuSeconds is the process's user + system CPU time.
+func cpuSeconds(b *testing.B) float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
