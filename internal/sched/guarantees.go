@@ -73,6 +73,14 @@ func (c *cycle) guarantees() {
 			if k < 0 {
 				continue
 			}
+			// The jobs tn may take model k back from, most recently
+			// started first. They change only when a reclaim takes
+			// victims (tn's own starts are never candidates), so the list
+			// is built once and again after each reclaim, not once per
+			// waiting job (at 16,000 active jobs that rescan and sort
+			// was the round's largest cost).
+			var cands []int
+			fresh := false
 			for i := range jobs {
 				j := &jobs[i]
 				if j.Team != tn || c.chosen[i] != 0 || c.tput[i][k] <= 0 || over(tn, k)+j.Gang > 0 {
@@ -81,19 +89,22 @@ func (c *cycle) guarantees() {
 				need := j.Gang - free[k]
 				var victims []int
 				if need > 0 {
-					var cands []int
-					for v, ch := range c.chosen {
-						if ch == k+1 && jobs[v].Team != tn && over(jobs[v].Team, k) > 0 {
-							cands = append(cands, v)
+					if !fresh {
+						cands = cands[:0]
+						for v, ch := range c.chosen {
+							if ch == k+1 && jobs[v].Team != tn && over(jobs[v].Team, k) > 0 {
+								cands = append(cands, v)
+							}
 						}
+						sort.Slice(cands, func(a, b int) bool {
+							sa, sb := c.since(cands[a]), c.since(cands[b])
+							if sa != sb {
+								return sa > sb
+							}
+							return jobs[cands[a]].ID < jobs[cands[b]].ID
+						})
+						fresh = true
 					}
-					sort.Slice(cands, func(a, b int) bool {
-						sa, sb := c.since(cands[a]), c.since(cands[b])
-						if sa != sb {
-							return sa > sb
-						}
-						return jobs[cands[a]].ID < jobs[cands[b]].ID
-					})
 					left := map[string]int{}
 					got := 0
 					for _, v := range cands {
@@ -114,6 +125,9 @@ func (c *cycle) guarantees() {
 					if got < need {
 						continue
 					}
+				}
+				if len(victims) > 0 {
+					fresh = false
 				}
 				for _, v := range victims {
 					c.chosen[v] = 0
