@@ -13,6 +13,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/cli"
 	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/sharedtest"
 )
 
 func run(t *testing.T, args ...string) (string, string, int) {
@@ -101,12 +102,13 @@ func TestCompletionScripts(t *testing.T) {
 // script needs bash-completion's _get_comp_words_by_ref: the package's
 // when installed, else a stand-in that reads COMP_WORDS as it does.
 func TestCompletionInBash(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("no bash")
-	}
 	if testing.Short() {
 		t.Skip("builds the binary")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		sharedtest.Missing(t, "bash: %v", err)
+		return
 	}
 	helpers := `_get_comp_words_by_ref() { cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }`
 	if _, err := os.Stat("/usr/share/bash-completion/bash_completion"); err == nil {
