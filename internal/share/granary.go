@@ -23,7 +23,8 @@ import (
 // devices with at least 200 free (whole and partly used devices alike;
 // slivers below that take only the smallest shares, which ask for little
 // CPU), cpuPerDevice is the target's mean CPU per device over its
-// whole-device shapes, and α = 1. Costs are banded as FGD
+// whole-device shapes (with none, over its shares, per device's worth of
+// them), and α = 1. Costs are banded as FGD
 // bands its scores, at half its resolution (int(100·sigmoid(−cost/2000)));
 // within the best band the node with fewer wholly free devices wins
 // (packing into opened nodes, keeping idle ones whole for gangs), then the
@@ -52,6 +53,14 @@ func newGranary(rng *rand.Rand, target []Shape) *granaryPacker {
 		if s.Req.Devices > 0 && !s.Req.Shared() {
 			cpu += s.Freq * float64(s.Req.CPU)
 			dev += s.Freq * float64(s.Req.Devices)
+		}
+	}
+	if dev == 0 { // no whole-device shape: CPU per device's worth of shares
+		for _, s := range target {
+			if s.Req.Shared() {
+				cpu += s.Freq * float64(s.Req.CPU)
+				dev += s.Freq * float64(s.Req.Milli) / MilliPerDevice
+			}
 		}
 	}
 	g := &granaryPacker{tieOrder: tieOrder{rng: rng}, cache: newFragCache(target)}

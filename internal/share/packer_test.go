@@ -158,11 +158,24 @@ func TestFGDAgainstNaiveReference(t *testing.T) {
 // with 10.5 cores left, the 1.0 device free would be fed by 0.95 devices'
 // worth of CPU afterwards (deficit 0 → 0.05, cost 50, band 49 against
 // 50); granary always takes the node with 40 cores, FGD either.
+//
+// With a target of shares only (5 cores per half device), the CPU per
+// device is the shares' — 10 cores per device's worth — and the case is
+// the same.
 func TestGranaryFeedsPartlyUsedDevices(t *testing.T) {
-	target := []Shape{
-		{Req: Request{CPU: 10000, Devices: 1, Milli: MilliPerDevice}, Freq: 0.5},
-		{Req: Request{CPU: 1000, Devices: 1, Milli: 500}, Freq: 0.5},
+	for _, target := range [][]Shape{
+		{
+			{Req: Request{CPU: 10000, Devices: 1, Milli: MilliPerDevice}, Freq: 0.5},
+			{Req: Request{CPU: 1000, Devices: 1, Milli: 500}, Freq: 0.5},
+		},
+		{{Req: Request{CPU: 5000, Devices: 1, Milli: 500}, Freq: 1}},
+	} {
+		feedsPartlyUsed(t, target)
 	}
+}
+
+func feedsPartlyUsed(t *testing.T, target []Shape) {
+	t.Helper()
 	nodes := []Node{
 		{Name: "lean", CPU: 12500, Mem: 1 << 16, Model: "T4", Devices: 2},
 		{Name: "fat", CPU: 42000, Mem: 1 << 16, Model: "T4", Devices: 2},
@@ -217,6 +230,14 @@ func TestGranaryAgainstNaiveReference(t *testing.T) {
 			if s.Req.Devices > 0 && !s.Req.Shared() {
 				cpu += s.Freq * float64(s.Req.CPU)
 				dev += s.Freq * float64(s.Req.Devices)
+			}
+		}
+		if dev == 0 {
+			for _, s := range target {
+				if s.Req.Shared() {
+					cpu += s.Freq * float64(s.Req.CPU)
+					dev += s.Freq * float64(s.Req.Milli) / 1000
+				}
 			}
 		}
 		deficit := func(c *Cluster) float64 {
