@@ -77,12 +77,29 @@ func (b *backend) Observe(ctx context.Context, now time.Time) (control.Observati
 				return obs, err
 			}
 			done[id] = g.succeeded
-			if g.failed != nil {
+			switch gone := b.c.gone(&j, g.live); {
+			case g.failed != nil:
 				obs.Restarts = append(obs.Restarts, control.GangRestart{JobID: id, Reason: b.c.podFailed(g.failed, g.pods)})
+			case len(gone) > 0 && !g.succeeded:
+				owner := g.owner
+				if owner == nil { // every pod went: the job's name says whose it is
+					if ns, name, ok := strings.Cut(strings.TrimPrefix(j.Name, JobNamePrefix), "/"); ok {
+						owner = &granaryjob.GranaryJob{}
+						owner.Namespace, owner.Name = ns, name
+					}
+				}
+				obs.Restarts = append(obs.Restarts, control.GangRestart{JobID: id, Reason: b.c.podsGone(owner, gone, max(g.pods, len(gone)))})
 			}
 		}
 	}
 	var completed []jobs.Progress
+	b.c.mu.Lock()
+	for id, w := range b.c.whole {
+		if j, ok := mine[id]; !ok || j.Restarts != w.attempt {
+			delete(b.c.whole, id)
+		}
+	}
+	b.c.mu.Unlock()
 	for id := range done {
 		if done[id] {
 			completed = append(completed, jobs.Progress{JobID: id, Completed: true, CompletedAt: now, Model: mine[id].Placement.Model})
@@ -94,9 +111,11 @@ func (b *backend) Observe(ctx context.Context, now time.Time) (control.Observati
 
 // gangView is what the pods of a job's current start say.
 type gangView struct {
-	succeeded bool        // every pod of the gang succeeded
-	failed    *corev1.Pod // a pod that failed, or nil
-	pods      int         // the gang's pods
+	succeeded bool                   // every pod of the gang succeeded
+	failed    *corev1.Pod            // a pod that failed, or nil
+	pods      int                    // the gang's pods
+	live      map[string]*corev1.Pod // the start's pods not being deleted, by name
+	owner     *granaryjob.GranaryJob // the GranaryJob of the pods (name and uid only), or nil
 }
 
 // gang reads the pods of the job's current start.
@@ -105,12 +124,18 @@ func (c *Controller) gang(ctx context.Context, j *jobs.Job) (gangView, error) {
 	if err := c.client.List(ctx, &ps, client.MatchingFields{byJobID: j.ID}); err != nil {
 		return gangView{}, err
 	}
-	var v gangView
+	v := gangView{live: map[string]*corev1.Pod{}}
 	n := 0
 	for i := range ps.Items {
 		p := &ps.Items[i]
 		if p.Labels[AttemptLabel] != strconv.Itoa(j.Restarts) {
 			continue
+		}
+		if v.owner == nil {
+			v.owner = ownerOf(p)
+		}
+		if p.DeletionTimestamp == nil {
+			v.live[p.Name] = p
 		}
 		v.pods = gangPods(p, v.pods)
 		switch p.Status.Phase {
@@ -143,12 +168,33 @@ func (c *Controller) podFailed(p *corev1.Pod, pods int) string {
 	if why != "" {
 		msg += " (" + why + ")"
 	}
-	if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "GranaryJob" {
-		gj := &granaryjob.GranaryJob{}
-		gj.Namespace, gj.Name, gj.UID = p.Namespace, ref.Name, ref.UID
+	if gj := ownerOf(p); gj != nil {
 		c.rec.Eventf(gj, nil, corev1.EventTypeWarning, "PodFailed", "RestartGang", "%s: the gang's %d pods are deleted and the whole gang restarts from its checkpoint", msg, pods)
 	}
 	return msg
+}
+
+// podsGone says which pods of a running gang are gone (deleted, evicted:
+// not by Granary, which deletes only other starts' pods), with an Event
+// on its GranaryJob (owner, when known): the round restarts the whole
+// gang.
+func (c *Controller) podsGone(owner *granaryjob.GranaryJob, gone []string, pods int) string {
+	msg := fmt.Sprintf("pod %s of the running gang was deleted", strings.Join(gone, ", "))
+	if owner != nil {
+		c.rec.Eventf(owner, nil, corev1.EventTypeWarning, "PodDeleted", "RestartGang", "%s: the gang's %d pods are deleted and the whole gang restarts from its checkpoint", msg, pods)
+	}
+	return msg
+}
+
+// ownerOf is the GranaryJob that controls p (name and uid only), or nil.
+func ownerOf(p *corev1.Pod) *granaryjob.GranaryJob {
+	ref := metav1.GetControllerOf(p)
+	if ref == nil || ref.Kind != "GranaryJob" {
+		return nil
+	}
+	gj := &granaryjob.GranaryJob{}
+	gj.Namespace, gj.Name, gj.UID = p.Namespace, ref.Name, ref.UID
+	return gj
 }
 
 // gangPods reads the gang size from a pod's contract env (the GranaryJob

@@ -98,6 +98,16 @@ type Controller struct {
 	round   roundView // what the last enacted round said
 	prog    binder.Progress
 	waiters map[types.NamespacedName][]string // GranaryJobs whose pods did not fit → their nodes
+	// whole: job id → the start whose pods all existed, and their names. A
+	// pod of it that goes (deleted, evicted) is not recreated alone: the
+	// next round restarts the whole gang.
+	whole map[string]wholeGang
+}
+
+// wholeGang is a start of a job whose pods all existed.
+type wholeGang struct {
+	attempt int
+	pods    []string
 }
 
 // actor is who the controller submits and cancels jobs as.
@@ -116,7 +126,8 @@ func New(ctx context.Context, mgr manager.Manager, cfg Config) (*Controller, err
 		cfg.Workers = 4
 	}
 	c := &Controller{cfg: cfg, client: mgr.GetClient(), rec: mgr.GetEventRecorder("granary"),
-		kick: make(chan event.GenericEvent, 1024), stop: ctx.Done(), waiters: map[types.NamespacedName][]string{}}
+		kick: make(chan event.GenericEvent, 1024), stop: ctx.Done(), waiters: map[types.NamespacedName][]string{},
+		whole: map[string]wholeGang{}}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, byJobID, func(o client.Object) []string {
 		if id := o.GetLabels()[JobIDLabel]; id != "" {
 			return []string{id}
@@ -196,6 +207,7 @@ func (c *Controller) SetLeading(on bool) {
 	if c.leading.Swap(on) != on && on {
 		c.mu.Lock()
 		c.prog.Reset()
+		c.whole = map[string]wholeGang{} // another replica may have led since
 		c.mu.Unlock()
 		c.kickAll()
 	}

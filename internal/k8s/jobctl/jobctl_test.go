@@ -247,7 +247,9 @@ func TestBadSpecs(t *testing.T) {
 // the next round restarts the whole gang from its checkpoint — both pods
 // of attempt 0 deleted, two pods of attempt 1 created and Running —
 // counts the restart in the store and in status.restarts, and says why
-// in a Warning Event PodFailed and in the job's history.
+// in a Warning Event PodFailed and in the job's history. Then a pod of
+// attempt 1 is deleted: it is not recreated alone, and the next round
+// restarts the whole gang again (attempt 2).
 func TestGangRestartOnPodFailure(t *testing.T) {
 	env := k8stest.Start(t)
 	env.StartKwok(t)
@@ -314,5 +316,50 @@ func TestGangRestartOnPodFailure(t *testing.T) {
 	}
 	if j.Restarts != 1 || !strings.Contains(strings.Join(hist, "\n"), "gang-restart: pod gang-0-1 failed (container trainer: OOMKilled, exit code 137) on h800-00") {
 		t.Errorf("store job restarts %d, history:\n%s", j.Restarts, strings.Join(hist, "\n"))
+	}
+
+	// A pod of the running gang deleted (not failed): the pod is not
+	// recreated alone; the next round restarts the whole gang.
+	var gone corev1.Pod
+	if err := c.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "gang-1-0"}, &gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.c.Delete(ctx, &gone); err != nil {
+		t.Fatal(err)
+	}
+	k8stest.Eventually(t, 60*time.Second, func() error {
+		c.round(t)
+		gj = c.get(t, "gang")
+		if gj.Status.Restarts != 2 {
+			return fmt.Errorf("status.restarts %d, want 2 (%s %s)", gj.Status.Restarts, gj.Status.Phase, gj.Status.Message)
+		}
+		ps := c.livePods(t, gj)
+		if len(ps) != 2 {
+			return fmt.Errorf("%d live pods", len(ps))
+		}
+		for _, p := range ps {
+			if p.Labels[jobctl.AttemptLabel] != "2" || p.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("pod %s attempt %s is %s", p.Name, p.Labels[jobctl.AttemptLabel], p.Status.Phase)
+			}
+		}
+		return nil
+	})
+	var again corev1.Pod
+	if err := c.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "gang-1-0"}, &again); err == nil && again.UID != gone.UID && again.DeletionTimestamp == nil {
+		t.Errorf("the deleted pod gang-1-0 was recreated alone (%s)", again.Status.Phase)
+	}
+	k8stest.Eventually(t, 10*time.Second, func() error { // the recorder writes Events asynchronously
+		if ev := c.events(t, "gang", "PodDeleted"); !slices.ContainsFunc(ev, func(e string) bool {
+			return strings.Contains(e, "pod gang-1-0 of the running gang was deleted: the gang's 2 pods are deleted and the whole gang restarts")
+		}) {
+			return fmt.Errorf("PodDeleted events %q", ev)
+		}
+		return nil
+	})
+	if j, err = c.svc.Get(ctx, gj.Status.JobID); err != nil {
+		t.Fatal(err)
+	}
+	if last := j.History[len(j.History)-2]; last.Kind != "gang-restart" || !strings.HasPrefix(last.Message, "pod gang-1-0 of the running gang was deleted on h800-00") {
+		t.Errorf("history event before the last start: %s: %s", last.Kind, last.Message)
 	}
 }

@@ -62,6 +62,11 @@ func (c *Controller) pods(ctx context.Context, gj *granaryjob.GranaryJob, job *j
 		}
 	}
 	if len(cur) >= v.want {
+		c.setWhole(job, cur)
+		return v, nil
+	}
+	if gone := c.gone(job, cur); len(gone) > 0 {
+		v.wait = fmt.Sprintf("pod %s of the running gang is gone; the whole gang restarts at the next round", strings.Join(gone, ", "))
 		return v, nil
 	}
 	a, wait := c.attempt(ctx, gj, job)
@@ -92,6 +97,36 @@ func (c *Controller) pods(ctx context.Context, gj *granaryjob.GranaryJob, job *j
 		return v, nil
 	}
 	return v, c.create(ctx, gj, a, missing, len(cur) == 0)
+}
+
+// setWhole records that every pod of the job's current start exists, as
+// the pod cache shows them (pods just created are not yet in it, and a
+// pod it has not shown would look gone to the next Observe).
+func (c *Controller) setWhole(job *jobs.Job, cur map[string]*corev1.Pod) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w, ok := c.whole[job.ID]; ok && w.attempt == job.Restarts {
+		return
+	}
+	c.whole[job.ID] = wholeGang{attempt: job.Restarts, pods: sortedKeys(cur)}
+}
+
+// gone names the pods of the job's current start that all existed once
+// and are not among live now (nil when the start never was whole).
+func (c *Controller) gone(job *jobs.Job, live map[string]*corev1.Pod) []string {
+	c.mu.Lock()
+	w, ok := c.whole[job.ID]
+	c.mu.Unlock()
+	if !ok || w.attempt != job.Restarts {
+		return nil
+	}
+	var out []string
+	for _, name := range w.pods {
+		if live[name] == nil {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // create creates an attempt's missing pods; first says none existed.
