@@ -163,6 +163,20 @@ func TestLeaderFailover(t *testing.T) {
 		}
 	}
 	k8stest.Eventually(t, 60*time.Second, bound("first-0", "first-1"))
+	// The leader writes each pod's Scheduled event after binding the whole
+	// gang: kill it only once they are written (a leader killed in between
+	// leaves bound pods without their event, which the check below would
+	// count as a missing binding; it failed so twice on a loaded machine).
+	k8stest.Eventually(t, 30*time.Second, func() error {
+		evs, err := env.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "reason=Scheduled"})
+		if err != nil {
+			return err
+		}
+		if len(evs.Items) < 2 {
+			return fmt.Errorf("%d Scheduled events, want the first gang's 2", len(evs.Items))
+		}
+		return nil
+	})
 	before, err := pods.Get(ctx, "first-0", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
