@@ -240,7 +240,11 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 			t.Errorf("%s (%s): %s", name, path, p)
 		}
 		if scrollW > clientW {
-			t.Errorf("%s (%s): %d px wide in a %d px window (horizontal overflow)", name, path, scrollW, clientW)
+			// Name the innermost elements past the right edge.
+			wide := eval[string](t, bctx, `(() => { const w = document.documentElement.clientWidth, past = e => e.getBoundingClientRect().right > w + 1, out = [];
+				for (const e of document.querySelectorAll("body *")) if (past(e) && ![...e.children].some(past)) out.push(e.tagName.toLowerCase() + (e.className ? "." + e.className : "") + " " + JSON.stringify((e.innerText || "").slice(0, 60)));
+				return out.slice(0, 5).join("; "); })()`)
+			t.Errorf("%s (%s): %d px wide in a %d px window (horizontal overflow): %s", name, path, scrollW, clientW, wide)
 		}
 		for _, v := range accessibility(t, bctx, axeJS) {
 			t.Errorf("%s (%s): accessibility: %s", name, path, v)
@@ -453,6 +457,46 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 	}
 	if active == "" {
 		t.Fatal("no active job")
+	}
+	// The jobs list: a search typed into the form (upper case) lists the
+	// jobs whose id, name or class has the text, as many as the API's list
+	// has (read again after the page: the demo submits jobs), and a list
+	// longer than a page pages on.
+	jobMatches := func(needle string) int {
+		all, err := admin.Jobs(ctx, client.JobListOptions{State: "all", Limit: 1000})
+		if err != nil || len(all.Jobs) >= 1000 {
+			t.Fatalf("the API's jobs: %d, %v", len(all.Jobs), err)
+		}
+		n := 0
+		for _, j := range all.Jobs {
+			if strings.Contains(j.ID, needle) || strings.Contains(strings.ToLower(j.Name), needle) || strings.Contains(strings.ToLower(j.Class), needle) {
+				n++
+			}
+		}
+		return n
+	}
+	jobNeedle := strings.ToUpper(jobs[len(jobs)/2].Name)
+	visit("jobs-search", "/jobs?state=all")
+	if err := chromedp.Do(bctx, chromedp.SetValue(chromedp.CSS(`input[name=q]`), jobNeedle), chromedp.Submit(chromedp.CSS(`input[name=q]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`input[name=q][value=%q]`, jobNeedle)))); err != nil {
+		t.Fatal(err)
+	}
+	if rows, n := count("table.jobs tbody tr"), jobMatches(strings.ToLower(jobNeedle)); n == 0 || rows != min(n, 50) {
+		t.Errorf("jobs search %q: %d rows; the API has %d jobs with it", jobNeedle, rows, n)
+	}
+	for _, p := range w.take() {
+		t.Errorf("jobs search: %s", p)
+	}
+	visit("jobs-all", "/jobs?state=all")
+	if len(jobs) > 50 {
+		firstJob := text("table.jobs tbody tr td a")
+		next := eval[string](t, bctx, `document.querySelector("nav.pager a[rel=next]").getAttribute("href")`)
+		visit("jobs-page-2", next)
+		if got := text("table.jobs tbody tr td a"); got == firstJob || !strings.Contains(text("nav.pager"), "51–") {
+			t.Errorf("the second page of jobs starts with %q (the first with %q) and says %q", got, firstJob, text("nav.pager"))
+		}
+	} else {
+		t.Logf("%d jobs in the demo: one page, paging not exercised", len(jobs))
 	}
 	visit("job-as-viewer", "/jobs/"+active)
 	if count("#cancel") != 0 {
