@@ -24,6 +24,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/store/gomigrate"
 )
 
 //go:embed migrations/*.sql
@@ -82,7 +83,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(fillJobSearch()), goose.WithSessionLocker(locker))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(gomigrate.JobSearch("UPDATE jobs SET name_lc = $1, class_lc = $2 WHERE seq = $3")), goose.WithSessionLocker(locker))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

@@ -5,16 +5,15 @@ import (
 	"database/sql"
 	"io/fs"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/store/storetest"
 )
 
 // TestFillJobSearch: jobs stored before migration 00170 are found by their
-// name and class after Open (Go migration 00171 folds them as Go does).
+// name and class after Open (Go migration 00171, store/gomigrate, folds them as Go does).
 func TestFillJobSearch(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
@@ -33,7 +32,7 @@ func TestFillJobSearch(t *testing.T) {
 	if _, err := p.UpTo(ctx, 160); err != nil {
 		t.Fatal(err)
 	}
-	for _, spec := range []string{`{"name":"ÉTÉ Run","team":"x","class":"BERT-Large","gang":1}`, `{"name":"plain","team":"x","class":"resnet","gang":1}`} {
+	for _, spec := range storetest.OldJobSpecs {
 		if _, err := db.ExecContext(ctx, "INSERT INTO jobs (team, state, spec, submitted_at, why_code, why) VALUES ('x', 'pending', ?, 0, 'submitted', 'submitted')", spec); err != nil {
 			t.Fatal(err)
 		}
@@ -44,17 +43,5 @@ func TestFillJobSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for text, want := range map[string][]string{"été run": {"job-1"}, "bert": {"job-1"}, "RESNET": {"job-2"}, "job-": {"job-1", "job-2"}} {
-		l, err := st.Jobs(ctx, jobs.Filter{Text: text})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, j := range l {
-			got = append(got, j.ID)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("Text %q: %v; want %v", text, got, want)
-		}
-	}
+	storetest.OldJobsFound(t, st)
 }

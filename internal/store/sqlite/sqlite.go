@@ -23,6 +23,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/store/gomigrate"
 )
 
 //go:embed migrations/*.sql
@@ -91,7 +92,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(fillJobSearch()))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(gomigrate.JobSearch("UPDATE jobs SET name_lc = ?, class_lc = ? WHERE seq = ?")))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
