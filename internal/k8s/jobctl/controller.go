@@ -195,6 +195,11 @@ func finished(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
+// RoomPoll is how often a GranaryJob whose placed pods do not fit yet (the
+// pods of the job that held the devices are still going) is checked again,
+// besides being woken when a pod on its nodes goes.
+const RoomPoll = 2 * time.Second
+
 // MaxBackoff bounds the wait before a GranaryJob whose reconcile failed
 // (API or store errors, pods that do not fit yet) is tried again.
 const MaxBackoff = time.Minute
@@ -261,6 +266,12 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	c.setStatus(&gj, &job, refused, pods)
 	if err := c.writeStatus(ctx, &gj, old); err != nil {
 		return reconcile.Result{}, err
+	}
+	if pods.room {
+		// Waiting for room: a pod going on its nodes wakes it (wake); the
+		// poll covers a wake lost between the two caches (the manager's,
+		// which sees the delete, and the binder's, which the fit reads).
+		return reconcile.Result{RequeueAfter: RoomPoll}, nil
 	}
 	if pods.wait != "" {
 		return reconcile.Result{}, &waitError{pods.wait}

@@ -21,6 +21,7 @@ import (
 type podsView struct {
 	want, ready int    // pods of the current attempt wanted, and running or done
 	wait        string // why the attempt's pods cannot be created yet
+	room        bool   // wait is for room on the placed nodes (other pods still there)
 }
 
 // pods makes the GranaryJob's pods match its store job: the current
@@ -91,11 +92,13 @@ func (c *Controller) pods(ctx context.Context, gj *granaryjob.GranaryJob, job *j
 			missing = append(missing, p)
 		}
 	}
+	// A waiter before the check, so a pod that goes meanwhile wakes it.
+	c.waitFor(gj, uniq(a.Nodes))
 	if why := c.cfg.Fit.Assume(missing); why != "" {
-		c.waitFor(gj, uniq(a.Nodes))
-		v.wait = fmt.Sprintf("placed on %s, but its pods do not fit there yet: %s", c.name(a.Model), why)
+		v.wait, v.room = fmt.Sprintf("placed on %s, but its pods do not fit there yet: %s", c.name(a.Model), why), true
 		return v, nil
 	}
+	c.waitFor(gj, nil)
 	return v, c.create(ctx, gj, a, missing, len(cur) == 0)
 }
 
