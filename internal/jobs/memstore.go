@@ -116,6 +116,37 @@ func (m *MemStore) CountJobs(_ context.Context, f Filter) (int, error) {
 	return n, nil
 }
 
+// TeamLoad implements Store.
+func (m *MemStore) TeamLoad(context.Context) ([]TeamLoad, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	by := map[string]int{} // team → index in out
+	var out []TeamLoad
+	for i := range m.jobs {
+		j := &m.jobs[i]
+		if !j.State.Active() {
+			continue
+		}
+		k, ok := by[j.Team]
+		if !ok {
+			k = len(out)
+			by[j.Team] = k
+			out = append(out, TeamLoad{Team: j.Team})
+		}
+		l := &out[k]
+		if j.State == Running && j.Placement != nil {
+			l.Running++
+			if l.Use == nil {
+				l.Use = map[string]int{}
+			}
+			l.Use[j.Placement.Model] += len(j.Placement.Devices)
+		} else {
+			l.Waiting++
+		}
+	}
+	return out, nil
+}
+
 // hold moves device ownership from old to new for job id, failing with
 // fleet.ErrConflict when a device is held by another job.
 func (m *MemStore) hold(id string, old, pl *Placement) error {

@@ -194,7 +194,7 @@ func (s *Service) Teams(ctx context.Context) ([]TeamStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, err := s.c.Store.Jobs(ctx, Filter{States: []State{Pending, Running, Preempted}})
+	ls, err := s.c.Store.TeamLoad(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -202,18 +202,16 @@ func (s *Service) Teams(ctx context.Context) ([]TeamStatus, error) {
 	for _, t := range ts {
 		by[t.Name] = &TeamStatus{Team: t, Recorded: true, Use: map[string]int{}}
 	}
-	for i := range js {
-		j := &js[i]
-		st := by[j.Team]
+	for _, l := range ls {
+		st := by[l.Team]
 		if st == nil {
-			st = &TeamStatus{Team: DefaultTeam(j.Team), Use: map[string]int{}}
-			by[j.Team] = st
+			st = &TeamStatus{Team: DefaultTeam(l.Team), Use: map[string]int{}}
+			by[l.Team] = st
 		}
-		if j.State == Running && j.Placement != nil {
-			st.Running++
-			st.Use[j.Placement.Model] += len(j.Placement.Devices)
-		} else {
-			st.Waiting++
+		st.Running += l.Running
+		st.Waiting += l.Waiting
+		for m, n := range l.Use {
+			st.Use[m] += n
 		}
 	}
 	out := make([]TeamStatus, 0, len(by))

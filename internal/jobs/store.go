@@ -40,6 +40,12 @@ type Store interface {
 	// LastRound returns the latest round, or one with Seq 0 when none ran.
 	LastRound(ctx context.Context) (Round, error)
 
+	// TeamLoad returns, for every team named by an active job (pending,
+	// running or preempted), what those jobs hold: one TeamLoad a team, in
+	// no particular order. Counted by the store (GROUP BY in the SQL
+	// stores), so the jobs themselves are not read.
+	TeamLoad(ctx context.Context) ([]TeamLoad, error)
+
 	// Teams returns every team ordered by name.
 	Teams(ctx context.Context) ([]Team, error)
 	// PutTeam creates or replaces a team after check accepts the whole
@@ -47,6 +53,18 @@ type Store interface {
 	PutTeam(ctx context.Context, t Team, check func([]Team) error) error
 	// DeleteTeam removes a team, or wraps fleet.ErrNotFound.
 	DeleteTeam(ctx context.Context, name string) error
+}
+
+// TeamLoad is what one team's active jobs hold now.
+type TeamLoad struct {
+	Team string
+	// Running counts the jobs running with a placement; Waiting every
+	// other active job (pending, preempted, running without a placement).
+	Running, Waiting int
+	// Use is devices per model of the running jobs' placements (a model
+	// appears, maybe with 0, as soon as one of them names it); nil when
+	// none runs.
+	Use map[string]int
 }
 
 // Filter selects jobs. Zero fields match everything.

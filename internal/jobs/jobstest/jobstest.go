@@ -104,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 
 	t.Run("PagingNewestFirst", func(t *testing.T) { pagingNewestFirst(t, open(t)) })
 	t.Run("TextSearch", func(t *testing.T) { textSearch(t, open(t)) })
+	t.Run("TeamLoad", func(t *testing.T) { teamLoad(t, open(t)) })
 
 	t.Run("SaveRoundAndDeviceUniqueness", func(t *testing.T) {
 		s := open(t)

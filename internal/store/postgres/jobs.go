@@ -456,6 +456,55 @@ func pgTeams(ctx context.Context, q pgQuerier) ([]jobs.Team, error) {
 	return out, err
 }
 
+// TeamLoad implements jobs.Store: one GROUP BY over the active jobs
+// (index jobs_state), reading only team, state and the placement's model
+// and device count (placement is JSON text, cast to jsonb); no spec is
+// decoded.
+func (s *Store) TeamLoad(ctx context.Context) ([]jobs.TeamLoad, error) {
+	rows, err := s.pool.Query(ctx, `SELECT team, run, model, count(*), coalesce(sum(n), 0) FROM (
+			SELECT team, p IS NOT NULL AS run,
+				coalesce(p->>'model', '') AS model,
+				CASE WHEN jsonb_typeof(p->'devices') = 'array' THEN jsonb_array_length(p->'devices') ELSE 0 END AS n
+			FROM (SELECT team, CASE WHEN state = 'running' THEN placement::jsonb END AS p
+				FROM jobs WHERE state IN ('pending', 'running', 'preempted')) a) b
+		GROUP BY team, run, model`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		out []jobs.TeamLoad
+		by  = map[string]int{} // team → index in out
+	)
+	for rows.Next() {
+		var (
+			team, model string
+			run         bool
+			count, n    int64
+		)
+		if err := rows.Scan(&team, &run, &model, &count, &n); err != nil {
+			return nil, err
+		}
+		k, ok := by[team]
+		if !ok {
+			k = len(out)
+			by[team] = k
+			out = append(out, jobs.TeamLoad{Team: team})
+		}
+		l := &out[k]
+		if !run {
+			l.Waiting += int(count)
+			continue
+		}
+		l.Running += int(count)
+		if l.Use == nil {
+			l.Use = map[string]int{}
+		}
+		l.Use[model] += int(n)
+	}
+	return out, rows.Err()
+}
+
 // Teams implements jobs.Store.
 func (s *Store) Teams(ctx context.Context) ([]jobs.Team, error) { return pgTeams(ctx, s.pool) }
 

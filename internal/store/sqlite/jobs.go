@@ -469,6 +469,53 @@ func (s *Store) LastRound(ctx context.Context) (jobs.Round, error) {
 	return r, nil
 }
 
+// TeamLoad implements jobs.Store: one GROUP BY over the active jobs
+// (index jobs_state), reading only team, state and the placement's model
+// and device count; no spec is decoded.
+func (s *Store) TeamLoad(ctx context.Context) ([]jobs.TeamLoad, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT team, run, model, count(*), coalesce(sum(n), 0) FROM (
+			SELECT team, state = 'running' AND placement IS NOT NULL AS run,
+				CASE WHEN state = 'running' AND placement IS NOT NULL THEN coalesce(json_extract(placement, '$.model'), '') ELSE '' END AS model,
+				CASE WHEN state = 'running' AND placement IS NOT NULL THEN json_array_length(placement, '$.devices') END AS n
+			FROM jobs WHERE state IN ('pending', 'running', 'preempted'))
+		GROUP BY team, run, model`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		out []jobs.TeamLoad
+		by  = map[string]int{} // team → index in out
+	)
+	for rows.Next() {
+		var (
+			team, model string
+			run         bool
+			count, n    int
+		)
+		if err := rows.Scan(&team, &run, &model, &count, &n); err != nil {
+			return nil, err
+		}
+		k, ok := by[team]
+		if !ok {
+			k = len(out)
+			by[team] = k
+			out = append(out, jobs.TeamLoad{Team: team})
+		}
+		l := &out[k]
+		if !run {
+			l.Waiting += count
+			continue
+		}
+		l.Running += count
+		if l.Use == nil {
+			l.Use = map[string]int{}
+		}
+		l.Use[model] += n
+	}
+	return out, rows.Err()
+}
+
 // Teams implements jobs.Store.
 func (s *Store) Teams(ctx context.Context) ([]jobs.Team, error) {
 	return readTeams(ctx, s.r)
