@@ -31,6 +31,11 @@ type Import struct {
 	File  string
 	Rows  []Row
 	Nodes []Node
+
+	// labels, when not nil, holds each row's labels encoded as
+	// Batch.Labels wants them, and the rows' Labels maps are nil: how
+	// ImportCSV and ImportJSON parse (see rowChecker.compact).
+	labels []string
 }
 
 // Row is one device of an import and its position in the source: Line is
@@ -72,6 +77,14 @@ type rowChecker struct {
 	nodes   map[string]nodeSeen
 	order   []string // node hostnames in first-seen order
 	full    bool     // MaxImportErrors reached
+
+	// compact keeps accepted rows small for the store's Batch: labels
+	// encoded into labels instead of a map per device, the serial copied
+	// out of the CSV record and node, site and pool interned, so the
+	// record's string is not held by every device.
+	compact bool
+	labels  []string
+	strs    map[string]string
 }
 
 type modelRes struct {
@@ -124,6 +137,37 @@ func modelMsg(err error) string {
 		return "unknown model " + rest
 	}
 	return "model " + msg
+}
+
+// keep returns d as an accepted row holds it (see compact).
+func (c *rowChecker) keep(d Device) Device {
+	if !c.compact {
+		return d
+	}
+	js, err := EncodeLabels(d.Labels)
+	if err != nil { // string keys and values always encode
+		panic(err)
+	}
+	c.labels = append(c.labels, js)
+	d.Labels = nil
+	d.Serial = strings.Clone(d.Serial)
+	d.Node, d.Site, d.Pool = c.intern(d.Node), c.intern(d.Site), c.intern(d.Pool)
+	return d
+}
+
+func (c *rowChecker) intern(v string) string {
+	if v == "" {
+		return ""
+	}
+	if w, ok := c.strs[v]; ok {
+		return w
+	}
+	if c.strs == nil {
+		c.strs = map[string]string{}
+	}
+	v = strings.Clone(v)
+	c.strs[v] = v
+	return v
 }
 
 // field is one raw value with its position.
@@ -242,7 +286,10 @@ func (c *rowChecker) result(rows []Row) (*Import, error) {
 	if err := c.errs.Err(); err != nil {
 		return nil, err
 	}
-	im := &Import{File: c.file, Rows: rows, Nodes: make([]Node, 0, len(c.order))}
+	im := &Import{File: c.file, Rows: rows, Nodes: make([]Node, 0, len(c.order)), labels: c.labels}
+	if c.compact && im.labels == nil {
+		im.labels = []string{}
+	}
 	for _, h := range c.order {
 		im.Nodes = append(im.Nodes, Node{Hostname: h, Site: c.nodes[h].site})
 	}
@@ -257,7 +304,11 @@ func (c *rowChecker) result(rows []Row) (*Import, error) {
 // fleet.InputErrors (wrapping fleet.ErrInvalid) with file:line:column and the
 // field of each problem, at most MaxImportErrors of them.
 func ParseCSV(cat *accel.Catalog, file string, r io.Reader) (*Import, error) {
-	c := newRowChecker(cat, file)
+	return parseCSV(newRowChecker(cat, file), r)
+}
+
+func parseCSV(c *rowChecker, r io.Reader) (*Import, error) {
+	file := c.file
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -329,7 +380,7 @@ func ParseCSV(cat *accel.Catalog, file string, r io.Reader) (*Import, error) {
 		d, ok := c.row(f, nil, nil)
 		if ok {
 			s := f["serial"]
-			rows = append(rows, Row{Device: d, Pos: fleet.Position{File: file, Line: s.line, Column: s.col}})
+			rows = append(rows, Row{Device: c.keep(d), Pos: fleet.Position{File: file, Line: s.line, Column: s.col}})
 		}
 	}
 	return c.result(rows)
@@ -377,11 +428,15 @@ var ImportLimits = decode.Limits{MaxBytes: 1 << 30, MaxDepth: 8}
 // the error type are those of ParseCSV; positions are line:column of the
 // offending object (or value, for type errors).
 func ParseJSON(cat *accel.Catalog, file string, r io.Reader) (*Import, error) {
+	return parseJSON(newRowChecker(cat, file), r)
+}
+
+func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
+	file := c.file
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
-	c := newRowChecker(cat, file)
 	lines := newLineIndex(data)
 	pos := func(off int64) (int, int) { return lines.pos(off) }
 	failAt := func(off int64, field, msg string) {
@@ -477,7 +532,7 @@ func parseJSONDevices(c *rowChecker, dec *json.Decoder, data []byte, pos func(in
 		f["labels"] = field{line: line, col: col}
 		d, ok := c.row(f, jd.Labels, jd.CostUSD)
 		if ok {
-			rows = append(rows, Row{Device: d, Pos: fleet.Position{File: c.file, Line: line, Column: col}})
+			rows = append(rows, Row{Device: c.keep(d), Pos: fleet.Position{File: c.file, Line: line, Column: col}})
 		}
 	}
 	if _, err := dec.Token(); err != nil && !c.full { // closing ]
@@ -610,7 +665,9 @@ func (li lineIndex) pos(off int64) (int, int) {
 
 // ImportCSV parses a device CSV (see ParseCSV) and applies it all or nothing.
 func (s *Service) ImportCSV(ctx context.Context, file string, r io.Reader, actor string) (ImportResult, error) {
-	im, err := ParseCSV(s.cat, file, r)
+	c := newRowChecker(s.cat, file)
+	c.compact = true
+	im, err := parseCSV(c, r)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -620,7 +677,9 @@ func (s *Service) ImportCSV(ctx context.Context, file string, r io.Reader, actor
 // ImportJSON parses a JSON device import (see ParseJSON) and applies it all
 // or nothing.
 func (s *Service) ImportJSON(ctx context.Context, file string, r io.Reader, actor string) (ImportResult, error) {
-	im, err := ParseJSON(s.cat, file, r)
+	c := newRowChecker(s.cat, file)
+	c.compact = true
+	im, err := parseJSON(c, r)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -716,16 +775,18 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string, owned boo
 		}
 		return ImportResult{}, errs
 	}
+	labels := im.labels
 	if owned {
-		im.Rows = nil
+		im.Rows, im.labels = nil, nil
 	}
 	now := s.clock()
-	evs := make([]Event, len(devs))
 	for i := range devs {
 		devs[i].UpdatedAt = now
-		evs[i] = Event{Serial: devs[i].Serial, To: devs[i].State, Reason: "imported", Actor: actor, At: now}
 	}
-	if err := s.store.Insert(ctx, Batch{Nodes: im.Nodes, Devices: devs, Events: evs}); err != nil {
+	// One creation event per device, made by the store as it writes them
+	// (Batch.Created), and the labels as parsed into JSON (Batch.Labels).
+	b := Batch{Nodes: im.Nodes, Devices: devs, Labels: labels, Created: Event{Reason: "imported", Actor: actor, At: now}}
+	if err := s.store.Insert(ctx, b); err != nil {
 		return ImportResult{}, err
 	}
 	return ImportResult{Devices: len(devs), Nodes: len(im.Nodes)}, nil

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -27,10 +28,12 @@ type Store interface {
 type DeviceStore interface {
 	// Insert writes a batch in ONE transaction: every node in b.Nodes that
 	// does not exist yet (existing nodes are left as they are), every
-	// device, and every event. Either all of it is committed or none of it.
+	// device (with its labels from b.LabelsJSON), and every event
+	// (b.Event(i) for i < b.EventCount()). Either all of it is committed
+	// or none of it.
 	// A serial that already exists fails the whole batch with an error
 	// wrapping fleet.ErrConflict and a *DuplicateError naming the serials.
-	// The store assigns the events' Seq in slice order.
+	// The store assigns the events' Seq in that order.
 	Insert(ctx context.Context, b Batch) error
 
 	// Device returns one device, or an error wrapping fleet.ErrNotFound.
@@ -119,6 +122,62 @@ type Batch struct {
 	Nodes   []Node
 	Devices []Device
 	Events  []Event
+
+	// Labels, when not nil, has one entry per device: Devices[i]'s labels
+	// already encoded as a JSON object with sorted keys ("" for none), used
+	// instead of Devices[i].Labels. A bulk import sets it and leaves the
+	// devices' maps nil: a Go map per device was 52 MB of a 200,000-row
+	// import's heap, its JSON is ~7 MB.
+	Labels []string
+
+	// Created, when its Reason is set, is the creation event of every
+	// device in Devices: each gets a copy with Serial and To taken from
+	// the device, appended after Events in Devices order. A bulk import
+	// uses it instead of materialising one Event per device (~22 MB at
+	// 200,000 devices).
+	Created Event
+}
+
+// LabelsJSON returns device i's labels as the store writes them: a JSON
+// object with sorted keys, or "" for none.
+func (b *Batch) LabelsJSON(i int) (string, error) {
+	if b.Labels != nil {
+		return b.Labels[i], nil
+	}
+	return EncodeLabels(b.Devices[i].Labels)
+}
+
+// EncodeLabels encodes labels as a JSON object with sorted keys, or ""
+// when there are none.
+func EncodeLabels(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "", nil
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	return string(data), nil
+}
+
+// EventCount is how many events Insert writes for b: Events, and one per
+// device when Created is set.
+func (b *Batch) EventCount() int {
+	if b.Created.Reason == "" {
+		return len(b.Events)
+	}
+	return len(b.Events) + len(b.Devices)
+}
+
+// Event returns the i-th event Insert writes for b (see EventCount).
+func (b *Batch) Event(i int) Event {
+	if i < len(b.Events) {
+		return b.Events[i]
+	}
+	d := &b.Devices[i-len(b.Events)]
+	e := b.Created
+	e.Serial, e.To = d.Serial, d.State
+	return e
 }
 
 // DuplicateError names serials that already exist. It wraps

@@ -128,15 +128,29 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 				return fmt.Errorf("nodes: %w", err)
 			}
 		}
-		rows := make([][]any, len(b.Devices))
-		for i, d := range b.Devices {
-			labels, err := encodeLabels(d.Labels)
-			if err != nil {
-				return err
+		// COPY rows are made one at a time into one reused slice, not
+		// held for the whole batch (a [][]any of 200,000 devices was
+		// ~90 MB with its boxed values).
+		row := make([]any, len(deviceColList))
+		i := 0
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices"}, deviceColList, pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(b.Devices) {
+				return nil, nil
 			}
-			rows[i] = []any{d.Serial, d.Model, d.Node, d.Site, d.Pool, string(d.State), date(d.Acquired), d.CostUSD, date(d.WarrantyUntil), labels, d.UpdatedAt}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices"}, deviceColList, pgx.CopyFromRows(rows)); err != nil {
+			labels, err := b.LabelsJSON(i)
+			if err != nil {
+				return nil, err
+			}
+			var lv any
+			if labels != "" {
+				lv = labels
+			}
+			d := &b.Devices[i]
+			i++
+			row[0], row[1], row[2], row[3], row[4], row[5] = d.Serial, d.Model, d.Node, d.Site, d.Pool, string(d.State)
+			row[6], row[7], row[8], row[9], row[10] = date(d.Acquired), d.CostUSD, date(d.WarrantyUntil), lv, d.UpdatedAt
+			return row, nil
+		})); err != nil {
 			return err
 		}
 		// The sites devices name, for useTextIndex.
@@ -158,11 +172,16 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 				return fmt.Errorf("counts: %w", err)
 			}
 		}
-		evs := make([][]any, len(b.Events))
-		for i, e := range b.Events {
-			evs[i] = []any{e.Serial, string(e.From), string(e.To), e.Reason, e.Actor, e.At}
-		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"serial", "from_state", "to_state", "reason", "actor", "at"}, pgx.CopyFromRows(evs))
+		ev, j, n := make([]any, 6), 0, b.EventCount()
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"serial", "from_state", "to_state", "reason", "actor", "at"}, pgx.CopyFromFunc(func() ([]any, error) {
+			if j == n {
+				return nil, nil
+			}
+			e := b.Event(j)
+			j++
+			ev[0], ev[1], ev[2], ev[3], ev[4], ev[5] = e.Serial, string(e.From), string(e.To), e.Reason, e.Actor, e.At
+			return ev, nil
+		}))
 		return err
 	})
 	if isUnique(err) {
@@ -197,17 +216,6 @@ func date(t time.Time) any {
 		return nil
 	}
 	return t
-}
-
-func encodeLabels(m map[string]string) (any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
 }
 
 // ExistingSerials implements inventory.DeviceStore.

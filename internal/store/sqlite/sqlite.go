@@ -142,7 +142,12 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		st.Close()
 	}
 	if err := insertRows(ctx, tx, "devices", deviceCols, 11, len(b.Devices), func(i int, args []any) error {
-		return deviceArgs(b.Devices[i], args)
+		labels, err := b.LabelsJSON(i)
+		if err != nil {
+			return err
+		}
+		deviceArgs(&b.Devices[i], labels, args)
+		return nil
 	}); err != nil {
 		if isUnique(err) {
 			tx.Rollback()
@@ -166,8 +171,8 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 			return err
 		}
 	}
-	if err := insertRows(ctx, tx, "events", "serial, from_state, to_state, reason, actor, at", 6, len(b.Events), func(i int, args []any) error {
-		e := b.Events[i]
+	if err := insertRows(ctx, tx, "events", "serial, from_state, to_state, reason, actor, at", 6, b.EventCount(), func(i int, args []any) error {
+		e := b.Event(i)
 		args[0], args[1], args[2], args[3], args[4], args[5] = e.Serial, string(e.From), string(e.To), e.Reason, e.Actor, e.At.UnixMicro()
 		return nil
 	}); err != nil {
@@ -249,14 +254,15 @@ func insertSQL(table, cols string, width, rows int) string {
 	return b.String()
 }
 
-func deviceArgs(d inventory.Device, a []any) error {
-	labels, err := encodeLabels(d.Labels)
-	if err != nil {
-		return err
+// deviceArgs fills a with d's row; labels is its labels' JSON ("" for
+// none, written as NULL).
+func deviceArgs(d *inventory.Device, labels string, a []any) {
+	var lv any
+	if labels != "" {
+		lv = labels
 	}
 	a[0], a[1], a[2], a[3], a[4], a[5] = d.Serial, d.Model, d.Node, d.Site, d.Pool, string(d.State)
-	a[6], a[7], a[8], a[9], a[10] = date(d.Acquired), cost(d.CostUSD), date(d.WarrantyUntil), labels, d.UpdatedAt.UnixMicro()
-	return nil
+	a[6], a[7], a[8], a[9], a[10] = date(d.Acquired), cost(d.CostUSD), date(d.WarrantyUntil), lv, d.UpdatedAt.UnixMicro()
 }
 
 func date(t time.Time) any {
@@ -271,17 +277,6 @@ func cost(c *float64) any {
 		return nil
 	}
 	return *c
-}
-
-func encodeLabels(m map[string]string) (any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
 }
 
 func isUnique(err error) bool {

@@ -74,6 +74,7 @@ func Run(t *testing.T, open Opener) {
 		{"Pagination", testPagination},
 		{"ImportAllOrNothing", testImportAllOrNothing},
 		{"InsertDuplicateWritesNothing", testInsertDuplicate},
+		{"InsertEncodedLabelsAndCreated", testInsertCreated},
 		{"History", testHistory},
 		{"ConcurrentStateChanges", testConcurrent},
 		{"ConcurrentSameTransition", testSameTransition},
@@ -658,6 +659,57 @@ func testInsertDuplicate(t *testing.T, st inventory.Store) {
 	}
 	if d, e, n := countAll(t, st); d != d0 || e != e0 || n != n0 {
 		t.Errorf("failed Insert wrote something (devices %d→%d, events %d→%d, nodes %d→%d)", d0, d, e0, e, n0, n)
+	}
+}
+
+// testInsertCreated: a Batch as a bulk import writes it, with the labels
+// already encoded (Batch.Labels) and one creation event per device made
+// from Batch.Created after the explicit Events, is stored as if it had
+// the maps and the events.
+func testInsertCreated(t *testing.T, st inventory.Store) {
+	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	b := inventory.Batch{
+		Devices: []inventory.Device{
+			{Serial: "C-1", Model: "h20-96gb", State: fleet.Reserve, UpdatedAt: at, Labels: map[string]string{"ignored": "x"}},
+			{Serial: "C-2", Model: "h20-96gb", State: fleet.InService, UpdatedAt: at},
+			{Serial: "C-3", Model: "h20-96gb", State: fleet.Failed, UpdatedAt: at},
+		},
+		Labels:  []string{`{"po":"PO-1","rack":"r7"}`, "", `{"a":"b"}`},
+		Events:  []inventory.Event{{Serial: "C-9", To: fleet.Retired, Reason: "explicit", Actor: "e", At: at}},
+		Created: inventory.Event{Reason: "imported", Actor: "imp", At: at},
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]string{{"po": "PO-1", "rack": "r7"}, nil, {"a": "b"}}
+	for i, d := range b.Devices {
+		got, err := st.Device(ctx, d.Serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cmp.Equal(got.Labels, want[i], cmpopts.EquateEmpty()) {
+			t.Errorf("%s: labels %v, want %v", d.Serial, got.Labels, want[i])
+		}
+	}
+	evs, err := st.Events(ctx, inventory.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, e := range evs {
+		if i > 0 && e.Seq <= evs[i-1].Seq {
+			t.Errorf("event %d: seq %d after %d", i, e.Seq, evs[i-1].Seq)
+		}
+		got = append(got, fmt.Sprintf("%s %s>%s %s %s %s", e.Serial, e.From, e.To, e.Reason, e.Actor, e.At.UTC().Format(time.RFC3339)))
+	}
+	wantEvs := []string{
+		`C-9 >retired explicit e 2026-02-01T00:00:00Z`,
+		`C-1 >reserve imported imp 2026-02-01T00:00:00Z`,
+		`C-2 >in-service imported imp 2026-02-01T00:00:00Z`,
+		`C-3 >failed imported imp 2026-02-01T00:00:00Z`,
+	}
+	if !slices.Equal(got, wantEvs) {
+		t.Errorf("events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantEvs, "\n"))
 	}
 }
 
