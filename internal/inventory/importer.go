@@ -32,10 +32,34 @@ type Import struct {
 	Rows  []Row
 	Nodes []Node
 
-	// labels, when not nil, holds each row's labels encoded as
-	// Batch.Labels wants them, and the rows' Labels maps are nil: how
-	// ImportCSV and ImportJSON parse (see rowChecker.compact).
+	// devs, at and labels, when devs is not nil, are the rows instead of
+	// Rows (which is then empty): each device, its line and column, and
+	// its labels encoded as Batch.Labels wants them (the devices' Labels
+	// maps are nil). This is how ImportCSV and ImportJSON parse (see
+	// rowChecker.compact): the devices are the slice the store is given,
+	// not a copy of Rows beside it.
+	devs   []Device
+	at     []rowAt
 	labels []string
+}
+
+// rowAt is a compact row's line and column.
+type rowAt struct{ line, col int32 }
+
+// len is the number of rows.
+func (im *Import) len() int {
+	if im.devs != nil {
+		return len(im.devs)
+	}
+	return len(im.Rows)
+}
+
+// pos is row i's position.
+func (im *Import) pos(i int) fleet.Position {
+	if im.devs != nil {
+		return fleet.Position{File: im.File, Line: int(im.at[i].line), Column: int(im.at[i].col)}
+	}
+	return im.Rows[i].Pos
 }
 
 // Row is one device of an import and its position in the source: Line is
@@ -83,6 +107,8 @@ type rowChecker struct {
 	// out of the CSV record and node, site and pool interned, so the
 	// record's string is not held by every device.
 	compact bool
+	devs    []Device
+	at      []rowAt
 	labels  []string
 	strs    map[string]string
 }
@@ -139,11 +165,18 @@ func modelMsg(err error) string {
 	return "model " + msg
 }
 
-// keep returns d as an accepted row holds it (see compact).
-func (c *rowChecker) keep(d Device) Device {
+// accept adds an accepted row at line:col.
+func (c *rowChecker) accept(rows []Row, d Device, line, col int) []Row {
 	if !c.compact {
-		return d
+		return append(rows, Row{Device: d, Pos: fleet.Position{File: c.file, Line: line, Column: col}})
 	}
+	c.devs = append(c.devs, c.keep(d))
+	c.at = append(c.at, rowAt{int32(line), int32(col)})
+	return rows
+}
+
+// keep returns d as a compact row holds it.
+func (c *rowChecker) keep(d Device) Device {
 	js, err := EncodeLabels(d.Labels)
 	if err != nil { // string keys and values always encode
 		panic(err)
@@ -286,9 +319,12 @@ func (c *rowChecker) result(rows []Row) (*Import, error) {
 	if err := c.errs.Err(); err != nil {
 		return nil, err
 	}
-	im := &Import{File: c.file, Rows: rows, Nodes: make([]Node, 0, len(c.order)), labels: c.labels}
-	if c.compact && im.labels == nil {
-		im.labels = []string{}
+	im := &Import{File: c.file, Rows: rows, Nodes: make([]Node, 0, len(c.order))}
+	if c.compact {
+		im.devs, im.at, im.labels = c.devs, c.at, c.labels
+		if im.devs == nil {
+			im.devs, im.labels = []Device{}, []string{}
+		}
 	}
 	for _, h := range c.order {
 		im.Nodes = append(im.Nodes, Node{Hostname: h, Site: c.nodes[h].site})
@@ -380,7 +416,7 @@ func parseCSV(c *rowChecker, r io.Reader) (*Import, error) {
 		d, ok := c.row(f, nil, nil)
 		if ok {
 			s := f["serial"]
-			rows = append(rows, Row{Device: c.keep(d), Pos: fleet.Position{File: file, Line: s.line, Column: s.col}})
+			rows = c.accept(rows, d, s.line, s.col)
 		}
 	}
 	return c.result(rows)
@@ -532,7 +568,7 @@ func parseJSONDevices(c *rowChecker, dec *json.Decoder, data []byte, pos func(in
 		f["labels"] = field{line: line, col: col}
 		d, ok := c.row(f, jd.Labels, jd.CostUSD)
 		if ok {
-			rows = append(rows, Row{Device: c.keep(d), Pos: fleet.Position{File: c.file, Line: line, Column: col}})
+			rows = c.accept(rows, d, line, col)
 		}
 	}
 	if _, err := dec.Token(); err != nil && !c.full { // closing ]
@@ -699,31 +735,41 @@ func (s *Service) Import(ctx context.Context, im *Import, actor string) (ImportR
 }
 
 // apply is Import; owned says im is the caller's own (ImportCSV,
-// ImportJSON), so its Rows are dropped once every check that names a row's
-// position is done: the store's transaction then runs without them (~270
-// bytes a row beside the devices and events it writes: 54 MB of the 191 MB
-// a 200,000-row CSV held when the store began).
+// ImportJSON): its compact rows (Import.devs) are checked in place and
+// handed to the store, and it is emptied before the store's transaction.
 func (s *Service) apply(ctx context.Context, im *Import, actor string, owned bool) (ImportResult, error) {
 	var errs fleet.InputErrors
-	devs := make([]Device, len(im.Rows))
-	serials := make([]string, len(im.Rows))
-	// where is the row of each serial: an index, not its Position (80
-	// bytes a row; 200,000 rows held ~30 MB more in this map).
-	where := make(map[string]int, len(im.Rows))
-	for i, r := range im.Rows {
-		var d Device
-		n := len(errs)
-		d, errs = s.normalize(r.Device, r.Pos, errs)
-		if len(errs) > n {
+	n := im.len()
+	devs := im.devs
+	if devs == nil {
+		devs = make([]Device, n)
+	}
+	serials := make([]string, n)
+	// where is the row of each serial, for a hand-built Import's duplicate
+	// check (the parsers have done it): an index, not its Position.
+	var where map[string]int
+	if im.devs == nil {
+		where = make(map[string]int, n)
+	}
+	for i := range n {
+		d := devs[i]
+		if im.devs == nil {
+			d = im.Rows[i].Device
+		}
+		m := len(errs)
+		d, errs = s.normalize(d, im.pos(i), errs)
+		if len(errs) > m {
 			continue
 		}
-		if first, dup := where[d.Serial]; dup {
-			pos := r.Pos
-			pos.Field = "serial"
-			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("duplicate serial %q (first on line %d)", d.Serial, im.Rows[first].Pos.Line)})
-			continue
+		if where != nil {
+			if first, dup := where[d.Serial]; dup {
+				pos := im.pos(i)
+				pos.Field = "serial"
+				errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("duplicate serial %q (first on line %d)", d.Serial, im.pos(first).Line)})
+				continue
+			}
+			where[d.Serial] = i
 		}
-		where[d.Serial] = i
 		devs[i] = d
 		serials[i] = d.Serial
 	}
@@ -741,11 +787,11 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string, owned boo
 		siteOf[n.Hostname] = n.Site
 	}
 	reported := map[string]bool{}
-	for i, r := range im.Rows {
-		d := devs[i]
+	for i := range devs {
+		d := &devs[i]
 		if have, ok := siteOf[d.Node]; ok && d.Node != "" && d.Site != "" && have != "" && have != d.Site {
 			reported[d.Node] = true
-			pos := r.Pos
+			pos := im.pos(i)
 			pos.Field = "site"
 			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("node %q is at site %q in the ledger, not %q", d.Node, have, d.Site)})
 		}
@@ -763,9 +809,18 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string, owned boo
 		return ImportResult{}, err
 	}
 	if len(existing) > 0 {
-		slices.SortFunc(existing, func(a, b string) int { return cmp.Compare(im.Rows[where[a]].Pos.Line, im.Rows[where[b]].Pos.Line) })
+		row := make(map[string]int, len(existing))
 		for _, sr := range existing {
-			pos := im.Rows[where[sr]].Pos
+			row[sr] = -1
+		}
+		for i, sr := range serials {
+			if _, ok := row[sr]; ok {
+				row[sr] = i
+			}
+		}
+		slices.SortFunc(existing, func(a, b string) int { return cmp.Compare(im.pos(row[a]).Line, im.pos(row[b]).Line) })
+		for _, sr := range existing {
+			pos := im.pos(row[sr])
 			pos.Field = "serial"
 			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("serial %q already exists", sr)})
 			if len(errs) == MaxImportErrors {
@@ -777,7 +832,7 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string, owned boo
 	}
 	labels := im.labels
 	if owned {
-		im.Rows, im.labels = nil, nil
+		im.Rows, im.devs, im.at, im.labels = nil, nil, nil, nil
 	}
 	now := s.clock()
 	for i := range devs {
