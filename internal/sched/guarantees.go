@@ -76,9 +76,8 @@ func (c *cycle) guarantees() {
 			// The jobs tn may take model k back from, most recently
 			// started first. They change only when a reclaim takes
 			// victims (tn's own starts are never candidates), so the list
-			// is built once and again after each reclaim, not once per
-			// waiting job (at 16,000 active jobs that rescan and sort
-			// was the round's largest cost).
+			// is built and sorted once and only loses the victims after
+			// each reclaim, not rebuilt once per waiting job.
 			var cands []int
 			fresh := false
 			for i := range jobs {
@@ -126,13 +125,23 @@ func (c *cycle) guarantees() {
 						continue
 					}
 				}
-				if len(victims) > 0 {
-					fresh = false
-				}
 				for _, v := range victims {
 					c.chosen[v] = 0
 					use(jobs[v].Team, k, -jobs[v].Gang)
 					c.setWait(v, Wait{Reason: ReasonReclaimed, Model: m, By: tn, Guarantee: g})
+				}
+				if len(victims) > 0 {
+					// Drop the victims, keeping the order. A rebuilt list
+					// would also drop the jobs of teams no longer above
+					// their guarantee; the loop above skips those
+					// (left ≤ 0), so the next reclaim takes the same jobs.
+					keep := cands[:0]
+					for _, v := range cands {
+						if c.chosen[v] == k+1 {
+							keep = append(keep, v)
+						}
+					}
+					cands = keep
 				}
 				c.chosen[i] = k + 1
 				use(tn, k, j.Gang)
