@@ -184,7 +184,6 @@ func (c *rowChecker) keep(d Device) Device {
 	c.labels = append(c.labels, js)
 	d.Labels = nil
 	d.Serial = strings.Clone(d.Serial)
-	d.Node, d.Site, d.Pool = c.intern(d.Node), c.intern(d.Site), c.intern(d.Pool)
 	return d
 }
 
@@ -241,6 +240,11 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	d.Node = strings.TrimSpace(get("node").v)
 	d.Site = strings.TrimSpace(get("site").v)
 	d.Pool = strings.TrimSpace(get("pool").v)
+	if c.compact {
+		// Before the node bookkeeping below, whose map and list would
+		// otherwise hold a CSV record per node.
+		d.Node, d.Site, d.Pool = c.intern(d.Node), c.intern(d.Site), c.intern(d.Pool)
+	}
 	for _, k := range []string{"node", "site", "pool"} {
 		if v := get(k); fleet.CheckText(v.v, MaxPlaceBytes) != "" {
 			c.fail(v.line, v.col, k, fleet.CheckText(v.v, MaxPlaceBytes))
