@@ -153,7 +153,7 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		})); err != nil {
 			return err
 		}
-		// The sites devices name, for useTextIndex.
+		// The sites devices name, for textSearch.
 		sites := make([]string, len(b.Devices))
 		for i, d := range b.Devices {
 			sites[i] = d.Site
@@ -270,7 +270,7 @@ func (s *Store) Device(ctx context.Context, serial string) (inventory.Device, er
 
 // Devices implements inventory.DeviceStore.
 func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.Device, error) {
-	text, err := s.useTextIndex(ctx, q.Q)
+	text, err := s.textSearch(ctx, q.Q)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +319,7 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 // CountDevices implements inventory.DeviceStore: COUNT(*) under the
 // conditions Devices uses.
 func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, error) {
-	text, err := s.useTextIndex(ctx, q.Q)
+	text, err := s.textSearch(ctx, q.Q)
 	if err != nil {
 		return 0, err
 	}
@@ -330,9 +330,9 @@ func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, erro
 }
 
 // deviceWhere is the conditions of q's filter fields (not its cursor) with
-// their arguments, numbered from $1; text adds the devices_text condition
-// to a search (useTextIndex).
-func deviceWhere(q inventory.Filter, text bool) (where []string, args []any) {
+// their arguments, numbered from $1; text is how the search reaches its
+// devices (textSearch).
+func deviceWhere(q inventory.Filter, text textPlan) (where []string, args []any) {
 	add := func(col, v string) {
 		if v != "" {
 			args = append(args, v)
@@ -349,15 +349,32 @@ func deviceWhere(q inventory.Filter, text bool) (where []string, args []any) {
 	add("pool", q.Pool)
 	add("node", q.Node)
 	if q.Q != "" {
-		if text {
-			// The index's expression (devices_text): it contains the text
-			// whenever the serial or node does, so it only narrows.
-			args = append(args, "%"+likeEscaper.Replace(q.Q)+"%")
-			where = append(where, fmt.Sprintf("%s LIKE $%d", deviceText, len(args)))
-		}
 		args = append(args, q.Q)
 		n := len(args)
-		where = append(where, fmt.Sprintf("(strpos(lower(serial), $%d) > 0 OR strpos(lower(node), $%d) > 0 OR strpos(lower(site), $%d) > 0 OR strpos(lower(model), $%d) > 0)", n, n, n, n))
+		if !text.resolved {
+			where = append(where, fmt.Sprintf("(strpos(lower(serial), $%d) > 0 OR strpos(lower(node), $%d) > 0 OR strpos(lower(site), $%d) > 0 OR strpos(lower(model), $%d) > 0)", n, n, n, n))
+			return where, args
+		}
+		// The site and model ids that contain the text are known (text):
+		// a device matches when it has one of them (the models' devices
+		// through devices_model), or when its serial or node contains the
+		// text, which the index's expression (devices_text) then contains
+		// too (text.index), tested exactly.
+		var or []string
+		if len(text.models) > 0 {
+			args = append(args, text.models)
+			or = append(or, fmt.Sprintf("model = ANY($%d)", len(args)))
+		}
+		if len(text.sites) > 0 {
+			args = append(args, text.sites)
+			or = append(or, fmt.Sprintf("site = ANY($%d)", len(args)))
+		}
+		rest := fmt.Sprintf("(strpos(lower(serial), $%d) > 0 OR strpos(lower(node), $%d) > 0)", n, n)
+		if text.index {
+			args = append(args, "%"+likeEscaper.Replace(q.Q)+"%")
+			rest = fmt.Sprintf("(%s LIKE $%d AND %s)", deviceText, len(args), rest)
+		}
+		where = append(where, "("+strings.Join(append(or, rest), " OR ")+")")
 	}
 	return where, args
 }
@@ -366,18 +383,37 @@ func deviceWhere(q inventory.Filter, text bool) (where []string, args []any) {
 // migration 00180), written the same way so the planner matches it.
 const deviceText = `((lower(serial) || ' ' || lower(node)) COLLATE "C")`
 
-// useTextIndex reports whether a search for q (lower-case) should add the
-// devices_text condition: q is in no site or model id (those match
-// thousands of devices each, and are not in the index's expression).
-// Whether the index or a scan serves it is the planner's choice.
-func (s *Store) useTextIndex(ctx context.Context, q string) (bool, error) {
+// textPlan is how a search reaches its devices. The zero plan tests
+// every device's four columns. A resolved plan knows the site and model
+// ids that contain the text (sites, models): a device with one of them
+// matches, any other only by its serial or node, which devices_text can
+// serve (index).
+type textPlan struct {
+	resolved      bool
+	sites, models []string
+	index         bool
+}
+
+// textSearch plans a search for q (lower-case). The site and model ids
+// that contain q, folded as the exact test folds them, are resolved first
+// from device_sites and device_counts (a few dozen rows), so that a
+// device's site and model are compared, not searched. The serials and
+// nodes go through devices_text unless q is in a site id (there is no site
+// index: imports are cheaper without it, and the scan is needed anyway);
+// whether the indexes or a scan serve it is the planner's choice.
+func (s *Store) textSearch(ctx context.Context, q string) (textPlan, error) {
 	if q == "" {
-		return false, nil
+		return textPlan{}, nil
 	}
-	var inSiteOrModel bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM device_sites WHERE strpos(lower(site), $1) > 0)
-		OR EXISTS (SELECT 1 FROM device_counts WHERE strpos(lower(model), $1) > 0 AND devices > 0)`, q).Scan(&inSiteOrModel)
-	return !inSiteOrModel, err
+	plan := textPlan{resolved: true}
+	err := s.pool.QueryRow(ctx, `SELECT
+		coalesce((SELECT array_agg(site ORDER BY site) FROM device_sites WHERE strpos(lower(site), $1) > 0), '{}'),
+		coalesce((SELECT array_agg(DISTINCT model) FROM device_counts WHERE strpos(lower(model), $1) > 0 AND devices > 0), '{}')`, q).Scan(&plan.sites, &plan.models)
+	if err != nil {
+		return textPlan{}, err
+	}
+	plan.index = len(plan.sites) == 0
+	return plan, nil
 }
 
 // likeEscaper makes text a literal inside a LIKE pattern (escape '\').

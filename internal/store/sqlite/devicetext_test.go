@@ -33,7 +33,7 @@ func TestDeviceTextIndex(t *testing.T) {
 	ds := batch.Devices
 	d := ds[len(ds)/2]
 	t.Logf("%d devices; one: %+v", len(ds), d)
-	serials := func(q inventory.Filter, text bool) []string {
+	serials := func(q inventory.Filter, text textPlan) []string {
 		t.Helper()
 		where, args := deviceWhere(q, text)
 		rows, err := st.r.QueryContext(ctx, "SELECT serial FROM devices"+whereClause(where)+" ORDER BY serial", args...)
@@ -61,36 +61,44 @@ func TestDeviceTextIndex(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	// Texts in serials and nodes go through the index; texts in a site or
-	// model id, short ones and ones with a LIKE wildcard do not. Either
-	// way the list is exactly the naive one.
-	viaIndex := []string{strings.ToLower(d.Serial), strings.ToLower(d.Serial[2:7]), d.Node, d.Node[:5], d.Node[3:9], "no-such", `a"b`, "gy1-l20-0481"}
-	viaScan := []string{d.Site, d.Model, d.Model[1:4], "h800", "-0", "00", "%", "_0", `\`, `"`, "gy1-l20_0481", "l20-%"}
+	// Texts in serials, nodes and model ids go through the indexes (a
+	// model id's devices by devices_model); texts in a site id, short ones
+	// and ones with a LIKE wildcard do not. Either way the list is exactly
+	// the naive one.
+	viaIndex := []string{strings.ToLower(d.Serial), strings.ToLower(d.Serial[2:7]), d.Node, d.Node[:5], d.Node[3:9], "no-such", `a"b`, "gy1-l20-0481", d.Model, d.Model[1:4], "h800", "910"}
+	viaScan := []string{d.Site, "-0", "00", "%", "_0", `\`, `"`, "gy1-l20_0481", "l20-%", "h8"}
+	withModels := 0
 	for _, q := range append(viaIndex, viaScan...) {
 		want := naive(q)
-		use, err := st.useTextIndex(ctx, q)
+		plan, err := st.textSearch(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if use != slices.Contains(viaIndex, q) {
-			t.Errorf("q %q (%d matches): through the index %v, want %v", q, len(want), use, !use)
+		if plan.index != slices.Contains(viaIndex, q) {
+			t.Errorf("q %q (%d matches): through the indexes %v, want %v", q, len(want), plan.index, !plan.index)
 		}
-		if got := serials(inventory.Filter{Q: q}, use); !slices.Equal(got, want) {
-			t.Errorf("q %q, index %v: %d devices, want %d", q, use, len(got), len(want))
+		if len(plan.models) > 0 {
+			withModels++
 		}
-		if got := serials(inventory.Filter{Q: q}, false); !slices.Equal(got, want) {
+		if got := serials(inventory.Filter{Q: q}, plan); !slices.Equal(got, want) {
+			t.Errorf("q %q, plan %+v: %d devices, want %d", q, plan, len(got), len(want))
+		}
+		if got := serials(inventory.Filter{Q: q}, textPlan{}); !slices.Equal(got, want) {
 			t.Errorf("q %q, scan: %d devices, want %d", q, len(got), len(want))
 		}
+	}
+	if withModels < 4 {
+		t.Errorf("%d texts went through the model index, want 4 (d.Model, d.Model[1:4], h800, 910)", withModels)
 	}
 	// A device moved to another node (as an agent's report does) is found
 	// by the new node only.
 	if _, err := st.w.ExecContext(ctx, "UPDATE devices SET node = 'moved-node-x' WHERE serial = ?", d.Serial); err != nil {
 		t.Fatal(err)
 	}
-	if got := serials(inventory.Filter{Q: "moved-node-x"}, true); !slices.Equal(got, []string{d.Serial}) {
+	if got := serials(inventory.Filter{Q: "moved-node-x"}, textPlan{index: true}); !slices.Equal(got, []string{d.Serial}) {
 		t.Errorf("after the move, the new node finds %v; want %s", got, d.Serial)
 	}
-	if got := serials(inventory.Filter{Q: strings.ToLower(d.Node)}, true); slices.Contains(got, d.Serial) {
+	if got := serials(inventory.Filter{Q: strings.ToLower(d.Node)}, textPlan{index: true}); slices.Contains(got, d.Serial) {
 		t.Errorf("after the move, the old node %s still finds %s", d.Node, d.Serial)
 	}
 	var n int

@@ -155,7 +155,7 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		}
 		return err
 	}
-	// The sites devices name, for useTextIndex.
+	// The sites devices name, for textSearch.
 	sites := map[string]bool{}
 	for _, d := range b.Devices {
 		if !sites[d.Site] {
@@ -370,7 +370,7 @@ func (s *Store) Device(ctx context.Context, serial string) (inventory.Device, er
 
 // Devices implements inventory.DeviceStore.
 func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.Device, error) {
-	text, err := s.useTextIndex(ctx, q.Q)
+	text, err := s.textSearch(ctx, q.Q)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +419,7 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 // CountDevices implements inventory.DeviceStore: COUNT(*) under the
 // conditions Devices uses.
 func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, error) {
-	text, err := s.useTextIndex(ctx, q.Q)
+	text, err := s.textSearch(ctx, q.Q)
 	if err != nil {
 		return 0, err
 	}
@@ -430,9 +430,9 @@ func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, erro
 }
 
 // deviceWhere is the conditions of q's filter fields (not its cursor) with
-// their arguments; text puts the search through the trigram index first
-// (useTextIndex).
-func deviceWhere(q inventory.Filter, text bool) (where []string, args []any) {
+// their arguments; text is how the search reaches its devices
+// (textSearch).
+func deviceWhere(q inventory.Filter, text textPlan) (where []string, args []any) {
 	add := func(col, v string) {
 		if v != "" {
 			where = append(where, col+" = ?")
@@ -452,16 +452,37 @@ func deviceWhere(q inventory.Filter, text bool) (where []string, args []any) {
 	add("node", q.Node)
 	if q.Q != "" {
 		p := "%" + likeEscaper.Replace(q.Q) + "%"
-		if text {
-			where = append(where, "serial IN (SELECT serial FROM device_text WHERE serial LIKE ? UNION SELECT serial FROM device_text WHERE node LIKE ?)")
-			args = append(args, p, p)
-		}
 		// The exact test. LIKE folds ASCII letters as lower() does (both
 		// leave other letters alone) and, unlike instr(lower(…)), copies no
 		// value: 4 LIKEs took 40–65 % of the time of 4 instr(lower(…)) on
 		// 100,000 devices.
-		where = append(where, `(serial LIKE ? ESCAPE '\' OR node LIKE ? ESCAPE '\' OR site LIKE ? ESCAPE '\' OR model LIKE ? ESCAPE '\')`)
-		args = append(args, p, p, p, p)
+		if !text.resolved {
+			where = append(where, `(serial LIKE ? ESCAPE '\' OR node LIKE ? ESCAPE '\' OR site LIKE ? ESCAPE '\' OR model LIKE ? ESCAPE '\')`)
+			args = append(args, p, p, p, p)
+			return where, args
+		}
+		// The site and model ids that contain the text are known (text):
+		// a device matches when it has one of them, or when its serial or
+		// node contains the text, which then is one of device_text's
+		// candidates (text.index) and is tested exactly.
+		var or []string
+		in := func(col string, ids []string) {
+			if len(ids) > 0 {
+				or = append(or, col+" IN (?"+strings.Repeat(", ?", len(ids)-1)+")")
+				for _, id := range ids {
+					args = append(args, id)
+				}
+			}
+		}
+		in("model", text.models)
+		in("site", text.sites)
+		rest := `(serial LIKE ? ESCAPE '\' OR node LIKE ? ESCAPE '\')`
+		if text.index {
+			rest = "(serial IN (SELECT serial FROM device_text WHERE serial LIKE ? UNION SELECT serial FROM device_text WHERE node LIKE ?) AND " + rest + ")"
+			args = append(args, p, p)
+		}
+		where = append(where, "("+strings.Join(append(or, rest), " OR ")+")")
+		args = append(args, p, p)
 	}
 	return where, args
 }
@@ -477,25 +498,64 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 // 150 ms by scan; 25,600: 390 ms by index, 70 ms by scan).
 const maxTextCandidates = 10_000
 
-// useTextIndex reports whether a search for q (lower-case) should read its
-// candidates from device_text: q has three characters or more (a trigram)
-// and no LIKE wildcard (FTS5 takes LIKE without ESCAPE), is in no site or
-// model id (those match thousands of devices and are not in device_text),
-// and the index proposes at most maxTextCandidates devices.
-func (s *Store) useTextIndex(ctx context.Context, q string) (bool, error) {
-	if utf8.RuneCountInString(q) < 3 || strings.ContainsAny(q, `%_\`) {
-		return false, nil
+// textPlan is how a search reaches its devices. The zero plan tests
+// every device's four columns. A resolved plan knows the site and model
+// ids that contain the text (sites, models): a device with one of them
+// matches, any other only by its serial or node, tested on every device,
+// or (index) on device_text's candidates only.
+type textPlan struct {
+	resolved      bool
+	sites, models []string
+	index         bool
+}
+
+// textSearch plans a search for q (lower-case). The site and model ids
+// that contain q are resolved first, from device_sites and device_counts
+// (a few dozen rows), so that a device's site and model are compared, not
+// searched: the scan tests two columns instead of four. The serials and
+// nodes are searched through device_text when q has three characters or
+// more (a trigram), no LIKE wildcard (FTS5 takes LIKE without ESCAPE), is
+// in no site id (there is no site index: imports are cheaper without
+// it), and device_text proposes at most maxTextCandidates devices; the
+// devices of the models are then read from devices_model.
+func (s *Store) textSearch(ctx context.Context, q string) (textPlan, error) {
+	if q == "" {
+		return textPlan{}, nil
 	}
-	p := "%" + q + "%"
-	var inSiteOrModel bool
-	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM device_sites WHERE site LIKE ?1)
-		OR EXISTS (SELECT 1 FROM device_counts WHERE model LIKE ?1 AND devices > 0)`, p).Scan(&inSiteOrModel); err != nil || inSiteOrModel {
-		return false, err
+	p := "%" + likeEscaper.Replace(q) + "%"
+	ids := func(query string) ([]string, error) {
+		rows, err := s.r.QueryContext(ctx, query, p)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			out = append(out, id)
+		}
+		return out, rows.Err()
+	}
+	sites, err := ids(`SELECT site FROM device_sites WHERE site LIKE ? ESCAPE '\' ORDER BY site`)
+	if err != nil {
+		return textPlan{}, err
+	}
+	models, err := ids(`SELECT DISTINCT model FROM device_counts WHERE model LIKE ? ESCAPE '\' AND devices > 0 ORDER BY model`)
+	if err != nil {
+		return textPlan{}, err
+	}
+	plan := textPlan{resolved: true, sites: sites, models: models}
+	if len(sites) > 0 || utf8.RuneCountInString(q) < 3 || strings.ContainsAny(q, `%_\`) {
+		return plan, nil
 	}
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM device_text WHERE serial LIKE ?1
-		UNION ALL SELECT 1 FROM device_text WHERE node LIKE ?1 LIMIT ?2)`, p, maxTextCandidates+1).Scan(&n)
-	return n <= maxTextCandidates, err
+	err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM device_text WHERE serial LIKE ?1
+		UNION ALL SELECT 1 FROM device_text WHERE node LIKE ?1 LIMIT ?2)`, "%"+q+"%", maxTextCandidates+1).Scan(&n)
+	plan.index = n <= maxTextCandidates
+	return plan, err
 }
 
 func whereClause(where []string) string {

@@ -408,19 +408,27 @@ func testFilters(t *testing.T, st inventory.Store) {
 		{Models: []string{"h800-sxm5-80gb", "ascend-910c"}},
 		{Models: []string{"h20-96gb", "k80"}, Sort: "model", State: fleet.InService},
 		{Q: "node-03"},
-		{Q: "BJ1"},                      // site and node, case-folded
-		{Q: "ascend"},                   // model id
-		{Q: "-a"},                       // serials ending in -A and models with "-a" (ascend, ...)
-		{Q: all[7].Serial},              // one serial
-		{Q: "no-such-text"},             // none
-		{Q: "sh2", State: fleet.Failed}, // with a filter
-		{Q: "node_03"},                  // LIKE's wildcards are text: none
-		{Q: "n%3"},                      // none
-		{Q: "%"},                        // none
-		{Q: `\`},                        // none
-		{Q: `"node`},                    // a quote (FTS5 syntax) is text: none
-		{Q: "e-0"},                      // in nodes, not at a word start
-		{Q: "node-03", Site: "sh2"},     // with a filter
+		{Q: "BJ1"},                       // site and node, case-folded
+		{Q: "ascend"},                    // model id
+		{Q: "-a"},                        // serials ending in -A and models with "-a" (ascend, ...)
+		{Q: all[7].Serial},               // one serial
+		{Q: "no-such-text"},              // none
+		{Q: "sh2", State: fleet.Failed},  // with a filter
+		{Q: "node_03"},                   // LIKE's wildcards are text: none
+		{Q: "n%3"},                       // none
+		{Q: "%"},                         // none
+		{Q: `\`},                         // none
+		{Q: `"node`},                     // a quote (FTS5 syntax) is text: none
+		{Q: "e-0"},                       // in nodes, not at a word start
+		{Q: "node-03", Site: "sh2"},      // with a filter
+		{Q: "h800"},                      // one model id (through its index where the store has one)
+		{Q: "SXM"},                       // two model ids, case-folded
+		{Q: "910", State: fleet.Reserve}, // model ids with a filter
+		{Q: "k100", Site: "bj1"},         // a model id with a site filter
+		{Q: "00-"},                       // a model id (h800-sxm5-…) and serials (SN-…00-A)
+		{Q: "ascend", Sort: "-node"},     // a model id, in another order
+		{Q: "gz3", Sort: "model"},        // a site id (and its nodes)
+		{Q: "z3-"},                       // in nodes, not in the site id
 		{Sort: "model"},
 		{Sort: "state", Site: "gz3"},
 		{Sort: "site", Q: "node"},
@@ -508,7 +516,7 @@ func testPagination(t *testing.T, st inventory.Store) {
 	for _, f := range []inventory.Filter{{Limit: 7}, {Limit: 10, State: fleet.InService}, {Limit: 1}, {Limit: 103}, {Limit: 200},
 		{Limit: 7, Sort: "model"}, {Limit: 5, Sort: "site"}, {Limit: 3, Sort: "node", Q: "node-0"}, {Limit: 9, Sort: "state", Q: "-b"},
 		{Limit: 7, Sort: "-serial"}, {Limit: 6, Sort: "-model"}, {Limit: 4, Sort: "-site", State: fleet.InService}, {Limit: 11, Sort: "-node", Q: "node-0"},
-		{Limit: 8, Sort: "-state", Class: "3A090.a"}} {
+		{Limit: 8, Sort: "-state", Class: "3A090.a"}, {Limit: 5, Sort: "-serial", Q: "h800"}, {Limit: 4, Sort: "model", Q: "00-"}} {
 		var got []inventory.Device
 		pages := 0
 		for {

@@ -1,5 +1,5 @@
 -- Free-text device search (inventory.Filter.Q, a substring of the serial,
--- node, site or model id; see useTextIndex in postgres.go), as on SQLite:
+-- node, site or model id; see textSearch in postgres.go), as on SQLite:
 --
 -- * devices_text, a pg_trgm GIN index on the lower-cased serial and node,
 --   serves LIKE '%…%' on that expression (the planner still scans when a

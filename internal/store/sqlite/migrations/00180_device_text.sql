@@ -1,5 +1,5 @@
 -- Free-text device search (inventory.Filter.Q, a substring of the serial,
--- node, site or model id; see useTextIndex in sqlite.go):
+-- node, site or model id; see textSearch in sqlite.go):
 --
 -- * device_text, an FTS5 table with the trigram tokenizer over the serial
 --   and node of every device, kept by triggers, serves LIKE '%…%' on those
