@@ -13,7 +13,8 @@ import (
 // shape: 10,000 jobs, every one distinct (random weight, remaining work and
 // arrival: see distinct), on 100,000 devices of 10 models; and las /
 // las-hetero with 100,000 distinct jobs on 1,000,000 devices; and, loaded,
-// the max-min policies with 10,000 jobs on 5,000 devices.
+// the max-min policies with 10,000 jobs on 5,000 devices; and 512 distinct
+// jobs on 5,120 devices, the largest max-min LP solved exactly.
 func BenchmarkScale(b *testing.B) {
 	type tc struct {
 		jobs, perModel int
@@ -27,6 +28,10 @@ func BenchmarkScale(b *testing.B) {
 	// Loaded: 10,000 jobs on 5,000 devices, where capacity binds.
 	for _, p := range scalePolicies {
 		cases = append(cases, tc{10000, 500, p})
+	}
+	// The largest LP still solved exactly (exactRows distinct rows).
+	for _, p := range scalePolicies {
+		cases = append(cases, tc{512, 512, p})
 	}
 	for _, c := range cases {
 		b.Run(fmt.Sprintf("%s/jobs=%d/devices=%d", c.policy, c.jobs, 10*c.perModel), func(b *testing.B) {
