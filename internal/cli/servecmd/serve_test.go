@@ -273,3 +273,34 @@ func TestServeFromEnvironmentAndFile(t *testing.T) {
 		t.Errorf("the config file's db was not used: %v", err)
 	}
 }
+
+// TestServePolicy: issue 14's `serve --policy granary` is accepted and the
+// live scheduler runs it (the jobs page names it); a *-packed policy is
+// refused with exit 2 and the reason, since the live loop has no pair
+// throughputs.
+func TestServePolicy(t *testing.T) {
+	dir := t.TempDir()
+	url, _, stop := start(t, nil, "--db", filepath.Join(dir, "g.db"), "--policy", "granary")
+	resp, err := http.Get(url + "/jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "policy <b>granary</b>") {
+		t.Errorf("GET /jobs under --policy granary: %d, body lacks the policy:\n%.400s", resp.StatusCode, b)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after cancel", err)
+	}
+
+	e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cmd := New(e)
+	cmd.SetArgs([]string{"--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "p.db"), "--policy", "las-hetero-packed"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err = cmd.ExecuteContext(context.Background())
+	if console.ExitCode(err) != 2 || !strings.Contains(err.Error(), "policy las-hetero-packed: space sharing is simulator-only") {
+		t.Errorf("--policy las-hetero-packed: exit %d (%v), want 2 saying space sharing is simulator-only", console.ExitCode(err), err)
+	}
+}
