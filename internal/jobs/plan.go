@@ -71,6 +71,25 @@ func (p *Planner) fleetOf(devs []Device) (Capacity, pool) {
 	return c.capa, c.pool
 }
 
+// CheckLivePolicy refuses a policy name the live loop cannot run: an
+// unknown name (the error lists the valid ones) or a *-packed policy —
+// space sharing needs pair throughputs, which the live loop does not
+// measure yet, so only `granary sim` runs them. serve calls it before it
+// opens anything, so a refused flag leaves no store behind.
+func CheckLivePolicy(name string) error {
+	if name == "" {
+		return nil // NewPlanner's default
+	}
+	pol, err := sched.PolicyByName(name, sched.Options{})
+	if err != nil {
+		return err
+	}
+	if sched.IsPacked(pol) {
+		return fmt.Errorf("%w: policy %s: space sharing is simulator-only (the live loop has no pair throughputs)", fleet.ErrInvalid, pol.Name())
+	}
+	return nil
+}
+
 // NewPlanner builds a planner for the workloads. epoch is any fixed time
 // before the first round (sched counts seconds from it).
 func NewPlanner(w *Workloads, cfg PlannerConfig, epoch time.Time) (*Planner, error) {
@@ -83,14 +102,12 @@ func NewPlanner(w *Workloads, cfg PlannerConfig, epoch time.Time) (*Planner, err
 	// A PCG given as Source: its state is saved with the planner's, so
 	// the agnostic fifo draws after a restart what it would have drawn.
 	src := rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)
+	if err := CheckLivePolicy(cfg.Policy); err != nil {
+		return nil, err
+	}
 	pol, err := sched.PolicyByName(cfg.Policy, sched.Options{Source: src, Cost: cfg.Cost})
 	if err != nil {
 		return nil, err
-	}
-	if sched.IsPacked(pol) {
-		// Space sharing needs pair throughputs, which the live loop does
-		// not measure yet: only `granary sim` runs the *-packed policies.
-		return nil, fmt.Errorf("%w: policy %s: space sharing is simulator-only (the live loop has no pair throughputs)", fleet.ErrInvalid, pol.Name())
 	}
 	reset := -1.0
 	if cfg.ResetInterval > 0 {

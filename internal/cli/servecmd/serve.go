@@ -29,6 +29,7 @@ import (
 	"github.com/granaryhq/granary/internal/demo"
 	"github.com/granaryhq/granary/internal/exportctl"
 	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s/kubeserve"
 	"github.com/granaryhq/granary/internal/store"
 	"github.com/granaryhq/granary/internal/web"
@@ -175,6 +176,11 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	log, h, err := newLogger(env, cfg)
 	if err != nil {
 		return err
+	}
+	// A policy the live loop cannot run is refused before anything is
+	// opened or written (no store file, no bootstrap token).
+	if err := jobs.CheckLivePolicy(cfg.Policy); err != nil {
+		return fmt.Errorf("--policy: %w", err)
 	}
 	cat, err := env.Catalog()
 	if err != nil {

@@ -294,13 +294,24 @@ func TestServePolicy(t *testing.T) {
 		t.Fatalf("serve returned %v after cancel", err)
 	}
 
-	e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
-	cmd := New(e)
-	cmd.SetArgs([]string{"--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "p.db"), "--policy", "las-hetero-packed"})
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	err = cmd.ExecuteContext(context.Background())
-	if console.ExitCode(err) != 2 || !strings.Contains(err.Error(), "policy las-hetero-packed: space sharing is simulator-only") {
-		t.Errorf("--policy las-hetero-packed: exit %d (%v), want 2 saying space sharing is simulator-only", console.ExitCode(err), err)
+	// Refused policies exit 2 before anything is opened: no store file
+	// (and so no bootstrap token nobody saw) is left behind.
+	for policy, want := range map[string]string{
+		"las-hetero-packed": "policy las-hetero-packed: space sharing is simulator-only",
+		"bogus":             "las-hetero", // the valid names are listed
+	} {
+		db := filepath.Join(dir, policy+".db")
+		e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+		cmd := New(e)
+		cmd.SetArgs([]string{"--addr", "127.0.0.1:0", "--db", db, "--policy", policy})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		err = cmd.ExecuteContext(context.Background())
+		if console.ExitCode(err) != 2 || !strings.Contains(err.Error(), want) {
+			t.Errorf("--policy %s: exit %d (%v), want 2 saying %q", policy, console.ExitCode(err), err, want)
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Errorf("--policy %s: the store %s exists after the refusal (%v)", policy, db, err)
+		}
 	}
 }
