@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -80,12 +81,12 @@ func CheckLivePolicy(name string) error {
 	if name == "" {
 		return nil // NewPlanner's default
 	}
-	pol, err := sched.PolicyByName(name, sched.Options{})
+	n, err := sched.CanonicalPolicy(name)
 	if err != nil {
 		return err
 	}
-	if sched.IsPacked(pol) {
-		return fmt.Errorf("%w: policy %s: space sharing is simulator-only (the live loop has no pair throughputs)", fleet.ErrInvalid, pol.Name())
+	if strings.HasSuffix(n, "-packed") {
+		return fmt.Errorf("%w: policy %s: space sharing is simulator-only (the live loop has no pair throughputs)", fleet.ErrInvalid, n)
 	}
 	return nil
 }

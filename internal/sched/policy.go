@@ -71,10 +71,7 @@ func PolicyNames() []string {
 // and missing options give an error wrapping fleet.ErrInvalid that lists the
 // valid names.
 func PolicyByName(name string, opt Options) (Policy, error) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	if a, ok := gavelAliases[n]; ok {
-		n = a
-	}
+	n := canonicalPolicy(name)
 	switch n {
 	case FIFO:
 		if opt.Source != nil {
@@ -118,6 +115,29 @@ func PolicyByName(name string, opt Options) (Policy, error) {
 		return &maxThroughputPolicy{cost: c}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown policy %q (valid: %s)", fleet.ErrInvalid, name, strings.Join(PolicyNames(), ", "))
+}
+
+// canonicalPolicy is name folded to lower case, with Gavel's aliases
+// resolved.
+func canonicalPolicy(name string) string {
+	n := strings.ToLower(strings.TrimSpace(name))
+	if a, ok := gavelAliases[n]; ok {
+		n = a
+	}
+	return n
+}
+
+// CanonicalPolicy returns the policy's name as PolicyNames spells it, or
+// PolicyByName's error for an unknown name (listing the valid ones). It
+// builds nothing, so it needs none of the Options.
+func CanonicalPolicy(name string) (string, error) {
+	n := canonicalPolicy(name)
+	for _, v := range PolicyNames() {
+		if n == v {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("%w: unknown policy %q (valid: %s)", fleet.ErrInvalid, name, strings.Join(PolicyNames(), ", "))
 }
 
 var gavelAliases = map[string]string{

@@ -192,3 +192,30 @@ func TestAllocateErrors(t *testing.T) {
 		t.Errorf("duplicate entry accepted: %v", err)
 	}
 }
+
+// CanonicalPolicy agrees with PolicyByName on every name and alias (case
+// and spaces folded), refuses what PolicyByName refuses as unknown, and a
+// name ends in "-packed" exactly when its policy space-shares (IsPacked):
+// the live loop refuses *-packed by name before it builds anything.
+func TestCanonicalPolicy(t *testing.T) {
+	opt := sched.Options{Source: rand.NewPCG(1, 2), Cost: map[string]float64{"v100": 1}}
+	for _, name := range append(sched.PolicyNames(), " LAS-Hetero ", "max_min_fairness_packed", "finish_time_fairness_perf") {
+		n, err := sched.CanonicalPolicy(name)
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		p, err := sched.PolicyByName(name, opt)
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		if p.Name() != n {
+			t.Errorf("%q: canonical %q, policy named %q", name, n, p.Name())
+		}
+		if strings.HasSuffix(n, "-packed") != sched.IsPacked(p) {
+			t.Errorf("%q: name %q, IsPacked %v", name, n, sched.IsPacked(p))
+		}
+	}
+	if _, err := sched.CanonicalPolicy("bogus"); !errors.Is(err, fleet.ErrInvalid) || !strings.Contains(err.Error(), sched.LASHetero) {
+		t.Errorf("bogus: %v, want ErrInvalid listing the names", err)
+	}
+}
