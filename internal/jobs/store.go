@@ -67,6 +67,41 @@ type TeamLoad struct {
 	Use map[string]int
 }
 
+// TeamLoads folds grouped rows (team, running or not, model, jobs, devices)
+// into TeamLoad values, in the order teams first appear: the SQL stores
+// group in the database and fold here.
+type TeamLoads struct {
+	out []TeamLoad
+	by  map[string]int
+}
+
+// Add counts count jobs of team: running on model holding devices devices
+// in all, or waiting (model and devices ignored).
+func (t *TeamLoads) Add(team string, running bool, model string, count, devices int) {
+	if t.by == nil {
+		t.by = map[string]int{}
+	}
+	k, ok := t.by[team]
+	if !ok {
+		k = len(t.out)
+		t.by[team] = k
+		t.out = append(t.out, TeamLoad{Team: team})
+	}
+	l := &t.out[k]
+	if !running {
+		l.Waiting += count
+		return
+	}
+	l.Running += count
+	if l.Use == nil {
+		l.Use = map[string]int{}
+	}
+	l.Use[model] += devices
+}
+
+// Loads returns the folded values.
+func (t *TeamLoads) Loads() []TeamLoad { return t.out }
+
 // Filter selects jobs. Zero fields match everything.
 type Filter struct {
 	Team   string

@@ -483,10 +483,7 @@ func (s *Store) TeamLoad(ctx context.Context) ([]jobs.TeamLoad, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var (
-		out []jobs.TeamLoad
-		by  = map[string]int{} // team → index in out
-	)
+	var tl jobs.TeamLoads
 	for rows.Next() {
 		var (
 			team, model string
@@ -496,24 +493,9 @@ func (s *Store) TeamLoad(ctx context.Context) ([]jobs.TeamLoad, error) {
 		if err := rows.Scan(&team, &run, &model, &count, &n); err != nil {
 			return nil, err
 		}
-		k, ok := by[team]
-		if !ok {
-			k = len(out)
-			by[team] = k
-			out = append(out, jobs.TeamLoad{Team: team})
-		}
-		l := &out[k]
-		if !run {
-			l.Waiting += count
-			continue
-		}
-		l.Running += count
-		if l.Use == nil {
-			l.Use = map[string]int{}
-		}
-		l.Use[model] += n
+		tl.Add(team, run, model, count, n)
 	}
-	return out, rows.Err()
+	return tl.Loads(), rows.Err()
 }
 
 // Teams implements jobs.Store.
