@@ -34,175 +34,199 @@ import (
 // tree, so the command packages stay as they are; a flag or an argument
 // is matched by its name and its command's path.
 func completions(root *cobra.Command, env *console.Env) {
-	chips := func(toComplete string) []string {
-		cat, err := env.Catalog()
-		if err != nil {
-			return nil
-		}
-		var names []string
-		for _, c := range cat.All() {
-			names = append(names, c.ID)
-			for _, a := range c.Aliases {
-				if !strings.ContainsAny(a, " \t") {
-					names = append(names, a)
-				}
-			}
-		}
-		return prefixed(names, toComplete)
-	}
-	llms := func(toComplete string) []string {
-		var names []string
-		for _, m := range models.Default().All() {
-			names = append(names, m.Name)
-			for _, a := range m.Aliases {
-				if !strings.ContainsAny(a, " \t") {
-					names = append(names, a)
-				}
-			}
-		}
-		return prefixed(names, toComplete)
-	}
-	values := func(f func(string) []string) cobra.CompletionFunc {
-		return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			return f(toComplete), cobra.ShellCompDirectiveNoFileComp
-		}
-	}
-	// list completes the last element of a comma-separated value.
-	list := func(f func(string) []string) cobra.CompletionFunc {
-		return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			head, last := "", toComplete
-			if i := strings.LastIndexByte(toComplete, ','); i >= 0 {
-				head, last = toComplete[:i+1], toComplete[i+1:]
-			}
-			var out []string
-			for _, v := range f(last) {
-				out = append(out, head+v)
-			}
-			return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
-		}
-	}
-	chipArgs := func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		return chips(toComplete), cobra.ShellCompDirectiveNoFileComp
-	}
-	// remoteValues asks the command's server; one argument unless many.
-	remoteValues := func(many bool, f func(context.Context, *client.Client, string) []string) cobra.CompletionFunc {
-		return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 && !many {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			cl, err := remote.FromFlags(env, cmd).Client()
-			if err != nil {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			return f(ctx, cl, toComplete), cobra.ShellCompDirectiveNoFileComp
-		}
-	}
-	jobIDs := remoteValues(false, func(ctx context.Context, cl *client.Client, p string) []string {
-		l, err := cl.Jobs(ctx, client.JobListOptions{State: "active", Limit: 1000})
-		if err != nil {
-			return nil
-		}
-		var out []string
-		for _, j := range l.Jobs {
-			if strings.HasPrefix(j.ID, p) {
-				out = append(out, fmt.Sprintf("%s\t%s (%s, %s)", j.ID, j.Name, j.Team, j.State))
-			}
-		}
-		return out
-	})
-	teams := func(many bool) cobra.CompletionFunc {
-		return remoteValues(many, func(ctx context.Context, cl *client.Client, p string) []string {
-			ts, err := cl.Teams(ctx)
-			if err != nil {
-				return nil
-			}
-			var names []string
-			for _, t := range ts {
-				names = append(names, t.Name)
-			}
-			return prefixed(names, p)
-		})
-	}
-	serials := func(ctx context.Context, cl *client.Client, p string) []string {
-		l, err := cl.ListDevices(ctx, client.ListOptions{Q: p, Sort: "serial", Limit: 200})
-		if err != nil {
-			return nil
-		}
-		var names []string
-		for _, d := range l.Devices {
-			names = append(names, d.Serial)
-		}
-		return prefixed(names, p)
-	}
+	cp := completer{env: env}
 	walk(root, func(c *cobra.Command) {
 		path := c.CommandPath()
-		under := func(group string) bool { return strings.HasPrefix(path, "granary "+group) }
-		var args cobra.CompletionFunc
-		switch path {
-		case "granary chips show", "granary chips compare", "granary chips classify":
-			args = chipArgs
-		case "granary jobs describe", "granary jobs cancel":
-			args = jobIDs
-		case "granary teams set", "granary teams delete":
-			args = teams(false)
-		case "granary inventory history":
-			args = remoteValues(false, serials)
-		case "granary inventory set-state":
-			args = remoteValues(true, serials)
-		}
-		if args != nil && c.ValidArgsFunction == nil {
+		if args := cp.forArgs(path); args != nil && c.ValidArgsFunction == nil {
 			c.ValidArgsFunction = args
 		}
 		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
 			if f.Value.Type() != "string" && f.Value.Type() != "stringSlice" && f.Value.Type() != "stringArray" {
 				return
 			}
-			var fn cobra.CompletionFunc
-			switch {
-			case f.Name == "policy":
-				fn = list(func(s string) []string { return prefixed(sched.PolicyNames(), s) })
-			case f.Name == "db":
-				fn = func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-					out := prefixed([]string{"sqlite:", "postgres://"}, toComplete)
-					dbs, _ := filepath.Glob(toComplete + "*.db")
-					return append(out, dbs...), cobra.ShellCompDirectiveNoSpace
-				}
-			case f.Name == "model" && under("inventory"):
-				fn = values(chips)
-			case f.Name == "model" && under("jobs"):
-				fn = values(llms)
-			case f.Name == "model" && under("fit"):
-				// Or a path to a config.json: files when no model matches.
-				fn = func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-					return llms(toComplete), cobra.ShellCompDirectiveDefault
-				}
-			case (f.Name == "allow" || f.Name == "forbid") && under("jobs"):
-				fn = list(chips)
-			case f.Name == "team" && under("jobs"):
-				fn = teams(true)
-			case f.Name == "reference" && under("jobs"):
-				fn = values(chips)
-			case f.Name == "guarantee" && under("teams"):
-				fn = func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-					var out []string
-					for _, n := range chips(toComplete) {
-						out = append(out, n+"=")
-					}
-					return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
-				}
-			case f.Name == "output" || f.Name == "format":
-				if vs := listedValues(f.Usage); len(vs) >= 2 {
-					fn = values(func(s string) []string { return prefixed(vs, s) })
-				}
-			}
-			if fn != nil {
+			if fn := cp.forFlag(path, f); fn != nil {
 				// An error means the flag has one already: keep it.
 				_ = c.RegisterFlagCompletionFunc(f.Name, fn)
 			}
 		})
 	})
+}
+
+// completer makes the completion functions of completions.
+type completer struct{ env *console.Env }
+
+// forArgs is the completion of the arguments of the command at path, or nil.
+func (cp completer) forArgs(path string) cobra.CompletionFunc {
+	switch path {
+	case "granary chips show", "granary chips compare", "granary chips classify":
+		return values(cp.chips)
+	case "granary jobs describe", "granary jobs cancel":
+		return cp.remote(false, jobIDs)
+	case "granary teams set", "granary teams delete":
+		return cp.remote(false, teamNames)
+	case "granary inventory history":
+		return cp.remote(false, serials)
+	case "granary inventory set-state":
+		return cp.remote(true, serials)
+	}
+	return nil
+}
+
+// forFlag is the completion of flag f of the command at path, or nil.
+func (cp completer) forFlag(path string, f *pflag.Flag) cobra.CompletionFunc {
+	under := func(group string) bool { return strings.HasPrefix(path, "granary "+group) }
+	switch {
+	case f.Name == "policy":
+		return list(func(s string) []string { return prefixed(sched.PolicyNames(), s) })
+	case f.Name == "db":
+		return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			out := prefixed([]string{"sqlite:", "postgres://"}, toComplete)
+			dbs, _ := filepath.Glob(toComplete + "*.db")
+			return append(out, dbs...), cobra.ShellCompDirectiveNoSpace
+		}
+	case f.Name == "model" && under("inventory"):
+		return values(cp.chips)
+	case f.Name == "model" && under("jobs"):
+		return values(llms)
+	case f.Name == "model" && under("fit"):
+		// Or a path to a config.json: files when no model matches.
+		return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return llms(toComplete), cobra.ShellCompDirectiveDefault
+		}
+	case (f.Name == "allow" || f.Name == "forbid") && under("jobs"):
+		return list(cp.chips)
+	case f.Name == "team" && under("jobs"):
+		return cp.remote(true, teamNames)
+	case f.Name == "reference" && under("jobs"):
+		return values(cp.chips)
+	case f.Name == "guarantee" && under("teams"):
+		return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			var out []string
+			for _, n := range cp.chips(toComplete) {
+				out = append(out, n+"=")
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+		}
+	case f.Name == "output" || f.Name == "format":
+		if vs := listedValues(f.Usage); len(vs) >= 2 {
+			return values(func(s string) []string { return prefixed(vs, s) })
+		}
+	}
+	return nil
+}
+
+// chips is the catalog's chip ids and one-word aliases that start with
+// toComplete.
+func (cp completer) chips(toComplete string) []string {
+	cat, err := cp.env.Catalog()
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, c := range cat.All() {
+		names = append(names, c.ID)
+		names = append(names, oneWord(c.Aliases)...)
+	}
+	return prefixed(names, toComplete)
+}
+
+// llms is the fit advisor's model names and one-word aliases that start
+// with toComplete.
+func llms(toComplete string) []string {
+	var names []string
+	for _, m := range models.Default().All() {
+		names = append(names, m.Name)
+		names = append(names, oneWord(m.Aliases)...)
+	}
+	return prefixed(names, toComplete)
+}
+
+func oneWord(aliases []string) []string {
+	var out []string
+	for _, a := range aliases {
+		if !strings.ContainsAny(a, " \t") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// remote asks the command's server (2 s at most; nothing when it cannot
+// answer); one argument unless many.
+func (cp completer) remote(many bool, f func(context.Context, *client.Client, string) []string) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 && !many {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		cl, err := remote.FromFlags(cp.env, cmd).Client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return f(ctx, cl, toComplete), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// jobIDs is the active jobs whose id starts with p, each with a description.
+func jobIDs(ctx context.Context, cl *client.Client, p string) []string {
+	l, err := cl.Jobs(ctx, client.JobListOptions{State: "active", Limit: 1000})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, j := range l.Jobs {
+		if strings.HasPrefix(j.ID, p) {
+			out = append(out, fmt.Sprintf("%s\t%s (%s, %s)", j.ID, j.Name, j.Team, j.State))
+		}
+	}
+	return out
+}
+
+func teamNames(ctx context.Context, cl *client.Client, p string) []string {
+	ts, err := cl.Teams(ctx)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, t := range ts {
+		names = append(names, t.Name)
+	}
+	return prefixed(names, p)
+}
+
+func serials(ctx context.Context, cl *client.Client, p string) []string {
+	l, err := cl.ListDevices(ctx, client.ListOptions{Q: p, Sort: "serial", Limit: 200})
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, d := range l.Devices {
+		names = append(names, d.Serial)
+	}
+	return prefixed(names, p)
+}
+
+// values completes a whole value with f.
+func values(f func(string) []string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return f(toComplete), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// list completes the last element of a comma-separated value with f.
+func list(f func(string) []string) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		head, last := "", toComplete
+		if i := strings.LastIndexByte(toComplete, ','); i >= 0 {
+			head, last = toComplete[:i+1], toComplete[i+1:]
+		}
+		var out []string
+		for _, v := range f(last) {
+			out = append(out, head+v)
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	}
 }
 
 func walk(c *cobra.Command, f func(*cobra.Command)) {
