@@ -31,237 +31,14 @@ func job(name, team string, gang int) jobs.Job {
 // Run checks the contract on stores made by open (each call: a new, empty
 // store).
 func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
-	ctx := context.Background()
-
-	t.Run("CreateGetList", func(t *testing.T) {
-		s := open(t)
-		a, err := s.CreateJob(ctx, job("a", "x", 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := s.CreateJob(ctx, job("b", "y", 2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.ID != "job-1" || b.ID != "job-2" {
-			t.Fatalf("ids %s, %s; want job-1, job-2", a.ID, b.ID)
-		}
-		got, err := s.Job(ctx, "job-2")
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := job("b", "y", 2)
-		want.ID = "job-2"
-		if d := cmp.Diff(want, got); d != "" {
-			t.Errorf("round trip (-want +got):\n%s", d)
-		}
-		if _, err := s.Job(ctx, "job-3"); !errors.Is(err, fleet.ErrNotFound) {
-			t.Errorf("missing job: %v", err)
-		}
-		if _, err := s.Job(ctx, "nonsense"); !errors.Is(err, fleet.ErrNotFound) {
-			t.Errorf("bad id: %v", err)
-		}
-		l, err := s.Jobs(ctx, jobs.Filter{Team: "y"})
-		if err != nil || len(l) != 1 || l[0].ID != "job-2" || l[0].History != nil {
-			t.Errorf("filter by team: %+v %v", l, err)
-		}
-		l, _ = s.Jobs(ctx, jobs.Filter{States: []jobs.State{jobs.Running}})
-		if len(l) != 0 {
-			t.Errorf("filter by state: %d jobs", len(l))
-		}
-		l, _ = s.Jobs(ctx, jobs.Filter{Limit: 1})
-		if len(l) != 1 || l[0].ID != "job-1" {
-			t.Errorf("limit: %+v", l)
-		}
-		l, _ = s.Jobs(ctx, jobs.Filter{Offset: 1, Limit: 1})
-		if len(l) != 1 || l[0].ID != "job-2" {
-			t.Errorf("offset 1, limit 1: %+v", l)
-		}
-		l, _ = s.Jobs(ctx, jobs.Filter{Offset: 1})
-		if len(l) != 1 || l[0].ID != "job-2" {
-			t.Errorf("offset 1: %+v", l)
-		}
-		if l, _ = s.Jobs(ctx, jobs.Filter{Offset: 5}); len(l) != 0 {
-			t.Errorf("offset past the end: %+v", l)
-		}
-		for _, c := range []struct {
-			f    jobs.Filter
-			want int
-		}{
-			{jobs.Filter{}, 2},
-			{jobs.Filter{Team: "y"}, 1},
-			{jobs.Filter{Team: "z"}, 0},
-			{jobs.Filter{States: []jobs.State{jobs.Pending}}, 2},
-			{jobs.Filter{States: []jobs.State{jobs.Running, jobs.Completed}}, 0},
-			{jobs.Filter{Team: "x", States: []jobs.State{jobs.Pending, jobs.Running}}, 1},
-			{jobs.Filter{Offset: 1, Limit: 1}, 2}, // paging is ignored
-		} {
-			if n, err := s.CountJobs(ctx, c.f); err != nil || n != c.want {
-				t.Errorf("CountJobs(%+v) = %d, %v; want %d", c.f, n, err, c.want)
-			}
-		}
-	})
-
+	t.Run("CreateGetList", func(t *testing.T) { createGetList(t, open(t)) })
 	t.Run("PagingNewestFirst", func(t *testing.T) { pagingNewestFirst(t, open(t)) })
 	t.Run("TextSearch", func(t *testing.T) { textSearch(t, open(t)) })
 	t.Run("TeamLoad", func(t *testing.T) { teamLoad(t, open(t)) })
-
-	t.Run("SaveRoundAndDeviceUniqueness", func(t *testing.T) {
-		s := open(t)
-		a, _ := s.CreateJob(ctx, job("a", "x", 2))
-		b, _ := s.CreateJob(ctx, job("b", "x", 2))
-		a.State = jobs.Running
-		a.StepsDone = 10.5
-		a.AttainedSeconds = 360
-		a.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d1", "d2"}, Nodes: []string{"n1"}, Since: t0, StepsPerSecond: 3.5}
-		a.Why = jobs.Explanation{Code: jobs.CodePlacedBest, Message: "placed"}
-		ev := jobs.Event{At: t0.Add(time.Minute), Kind: "started", Message: "2 × H800"}
-		if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero", Running: 1, Waiting: 1}, []jobs.Update{{Job: a, Events: []jobs.Event{ev}, Moved: true}}); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := s.Job(ctx, a.ID)
-		a.History = append(a.History, ev)
-		if d := cmp.Diff(a, got); d != "" {
-			t.Errorf("after round (-want +got):\n%s", d)
-		}
-		// A progress-only update writes the counters.
-		pr := got
-		pr.StepsDone, pr.CheckpointSteps, pr.AttainedSeconds, pr.Restarts = 20.25, 10.5, 720, 1
-		if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero"}, []jobs.Update{{Job: pr, Progress: true}}); err != nil {
-			t.Fatal(err)
-		}
-		got, _ = s.Job(ctx, a.ID)
-		if d := cmp.Diff(pr, got); d != "" {
-			t.Errorf("after a progress update (-want +got):\n%s", d)
-		}
-		r, err := s.LastRound(ctx)
-		if err != nil || r.Seq != 2 || r.Policy != "las-hetero" || !r.At.Equal(t0) {
-			t.Errorf("last round %+v %v", r, err)
-		}
-		// The scheduler's state is kept with the latest round, replaced by
-		// the next one, and a failed round does not touch it.
-		if r.State != nil {
-			t.Errorf("state %q saved by a round that had none", r.State)
-		}
-		if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero", State: []byte(`{"v":1}`)}, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero", State: []byte(`{"v":2}`)}, nil); err != nil {
-			t.Fatal(err)
-		}
-		if r, err := s.LastRound(ctx); err != nil || r.Seq != 4 || string(r.State) != `{"v":2}` {
-			t.Fatalf("last round after two states: seq %d state %q %v, want 4 and v 2", r.Seq, r.State, err)
-		}
-		// b on a device a holds: the whole round fails, nothing changes.
-		b.State = jobs.Running
-		b.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d2", "d3"}, Nodes: []string{"n1"}, Since: t0}
-		a2 := got
-		a2.StepsDone = 99
-		err = s.SaveRound(ctx, jobs.Round{At: t0.Add(time.Hour)}, []jobs.Update{{Job: a2}, {Job: b, Moved: true}})
-		if !errors.Is(err, fleet.ErrConflict) {
-			t.Fatalf("device placed twice: %v, want ErrConflict", err)
-		}
-		if got, _ := s.Job(ctx, a.ID); got.StepsDone != 20.25 {
-			t.Errorf("failed round changed job a: steps %v", got.StepsDone)
-		}
-		if r, _ := s.LastRound(ctx); r.Seq != 4 || string(r.State) != `{"v":2}` {
-			t.Errorf("failed round recorded: %+v", r)
-		}
-		// Moving a off d2 and b onto it in the same round is fine.
-		a2.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d5", "d6"}, Nodes: []string{"n2"}, Since: t0}
-		if err := s.SaveRound(ctx, jobs.Round{At: t0.Add(time.Hour)}, []jobs.Update{{Job: a2, Moved: true}, {Job: b, Moved: true}}); err != nil {
-			t.Fatal(err)
-		}
-	})
-
-	t.Run("CancelWinsOverRound", func(t *testing.T) {
-		s := open(t)
-		a, _ := s.CreateJob(ctx, job("a", "x", 1))
-		stale := a
-		_, err := s.UpdateJob(ctx, a.ID, func(j jobs.Job) (jobs.Job, []jobs.Event, error) {
-			evs, err := jobs.Cancel(&j, t0, "me")
-			return j, evs, err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		stale.State = jobs.Running
-		stale.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d1"}, Since: t0}
-		if err := s.SaveRound(ctx, jobs.Round{At: t0}, []jobs.Update{{Job: stale, Moved: true, Events: []jobs.Event{{At: t0, Kind: "started"}}}}); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := s.Job(ctx, a.ID)
-		if got.State != jobs.Cancelled || got.Placement != nil || len(got.History) != 2 {
-			t.Errorf("cancel lost: %+v", got)
-		}
-		_, err = s.UpdateJob(ctx, a.ID, func(j jobs.Job) (jobs.Job, []jobs.Event, error) {
-			evs, err := jobs.Cancel(&j, t0, "me")
-			return j, evs, err
-		})
-		if !errors.Is(err, fleet.ErrConflict) {
-			t.Errorf("second cancel: %v, want ErrConflict", err)
-		}
-		// The device is free for another job.
-		b, _ := s.CreateJob(ctx, job("b", "x", 1))
-		b.State = jobs.Running
-		b.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d1"}, Since: t0}
-		if err := s.SaveRound(ctx, jobs.Round{At: t0}, []jobs.Update{{Job: b, Moved: true}}); err != nil {
-			t.Fatal(err)
-		}
-	})
-
-	t.Run("Teams", func(t *testing.T) {
-		s := open(t)
-		ok := func([]jobs.Team) error { return nil }
-		if err := s.PutTeam(ctx, jobs.Team{Name: "b", Weight: 2, Guarantees: map[string]int{"h800": 8}}, ok); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutTeam(ctx, jobs.Team{Name: "a", Weight: 1}, ok); err != nil {
-			t.Fatal(err)
-		}
-		refuse := errors.New("no")
-		var seen []jobs.Team
-		err := s.PutTeam(ctx, jobs.Team{Name: "a", Weight: 5}, func(all []jobs.Team) error { seen = all; return refuse })
-		if !errors.Is(err, refuse) {
-			t.Fatalf("check error not returned: %v", err)
-		}
-		if len(seen) != 2 || seen[0].Name != "a" || seen[0].Weight != 5 {
-			t.Errorf("check saw %+v", seen)
-		}
-		ts, err := s.Teams(ctx)
-		want := []jobs.Team{{Name: "a", Weight: 1}, {Name: "b", Weight: 2, Guarantees: map[string]int{"h800": 8}}}
-		if err != nil || !cmp.Equal(ts, want, cmp.Comparer(func(a, b map[string]int) bool { return len(a) == len(b) && (len(a) == 0 || cmp.Equal(a, b)) })) {
-			t.Errorf("teams %+v %v, want %+v", ts, err, want)
-		}
-		if err := s.DeleteTeam(ctx, "a"); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.DeleteTeam(ctx, "a"); !errors.Is(err, fleet.ErrNotFound) {
-			t.Errorf("delete missing team: %v", err)
-		}
-	})
-
-	t.Run("ConcurrentCreates", func(t *testing.T) {
-		s := open(t)
-		var wg sync.WaitGroup
-		ids := make([]string, 16)
-		for i := range ids {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				j, err := s.CreateJob(ctx, job("c", "x", 1))
-				if err != nil {
-					t.Error(err)
-				}
-				ids[i] = j.ID
-			}()
-		}
-		wg.Wait()
-		slices.Sort(ids)
-		if len(slices.Compact(ids)) != 16 {
-			t.Errorf("duplicate ids: %v", ids)
-		}
-	})
+	t.Run("SaveRoundAndDeviceUniqueness", func(t *testing.T) { saveRoundAndDeviceUniqueness(t, open(t)) })
+	t.Run("CancelWinsOverRound", func(t *testing.T) { cancelWinsOverRound(t, open(t)) })
+	t.Run("Teams", func(t *testing.T) { teams(t, open(t)) })
+	t.Run("ConcurrentCreates", func(t *testing.T) { concurrentCreates(t, open(t)) })
 }
 
 // pagingNewestFirst checks the keyset cursor (Before, Newest) and
@@ -407,4 +184,230 @@ func textSearch(t *testing.T, s jobs.Store) {
 	check(jobs.Filter{Text: "plain", Team: "x"}, []string{"job-8", "job-9", "job-10", "job-11"})
 	check(jobs.Filter{Text: "renamed"}, []string{"job-6"})
 	check(jobs.Filter{Text: "other-class"}, []string{"job-6"})
+}
+
+func createGetList(t *testing.T, s jobs.Store) {
+	ctx := context.Background()
+	a, err := s.CreateJob(ctx, job("a", "x", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.CreateJob(ctx, job("b", "y", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != "job-1" || b.ID != "job-2" {
+		t.Fatalf("ids %s, %s; want job-1, job-2", a.ID, b.ID)
+	}
+	got, err := s.Job(ctx, "job-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := job("b", "y", 2)
+	want.ID = "job-2"
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("round trip (-want +got):\n%s", d)
+	}
+	if _, err := s.Job(ctx, "job-3"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("missing job: %v", err)
+	}
+	if _, err := s.Job(ctx, "nonsense"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("bad id: %v", err)
+	}
+	l, err := s.Jobs(ctx, jobs.Filter{Team: "y"})
+	if err != nil || len(l) != 1 || l[0].ID != "job-2" || l[0].History != nil {
+		t.Errorf("filter by team: %+v %v", l, err)
+	}
+	l, _ = s.Jobs(ctx, jobs.Filter{States: []jobs.State{jobs.Running}})
+	if len(l) != 0 {
+		t.Errorf("filter by state: %d jobs", len(l))
+	}
+	l, _ = s.Jobs(ctx, jobs.Filter{Limit: 1})
+	if len(l) != 1 || l[0].ID != "job-1" {
+		t.Errorf("limit: %+v", l)
+	}
+	l, _ = s.Jobs(ctx, jobs.Filter{Offset: 1, Limit: 1})
+	if len(l) != 1 || l[0].ID != "job-2" {
+		t.Errorf("offset 1, limit 1: %+v", l)
+	}
+	l, _ = s.Jobs(ctx, jobs.Filter{Offset: 1})
+	if len(l) != 1 || l[0].ID != "job-2" {
+		t.Errorf("offset 1: %+v", l)
+	}
+	if l, _ = s.Jobs(ctx, jobs.Filter{Offset: 5}); len(l) != 0 {
+		t.Errorf("offset past the end: %+v", l)
+	}
+	for _, c := range []struct {
+		f    jobs.Filter
+		want int
+	}{
+		{jobs.Filter{}, 2},
+		{jobs.Filter{Team: "y"}, 1},
+		{jobs.Filter{Team: "z"}, 0},
+		{jobs.Filter{States: []jobs.State{jobs.Pending}}, 2},
+		{jobs.Filter{States: []jobs.State{jobs.Running, jobs.Completed}}, 0},
+		{jobs.Filter{Team: "x", States: []jobs.State{jobs.Pending, jobs.Running}}, 1},
+		{jobs.Filter{Offset: 1, Limit: 1}, 2}, // paging is ignored
+	} {
+		if n, err := s.CountJobs(ctx, c.f); err != nil || n != c.want {
+			t.Errorf("CountJobs(%+v) = %d, %v; want %d", c.f, n, err, c.want)
+		}
+	}
+}
+
+func saveRoundAndDeviceUniqueness(t *testing.T, s jobs.Store) {
+	ctx := context.Background()
+	a, _ := s.CreateJob(ctx, job("a", "x", 2))
+	b, _ := s.CreateJob(ctx, job("b", "x", 2))
+	a.State = jobs.Running
+	a.StepsDone = 10.5
+	a.AttainedSeconds = 360
+	a.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d1", "d2"}, Nodes: []string{"n1"}, Since: t0, StepsPerSecond: 3.5}
+	a.Why = jobs.Explanation{Code: jobs.CodePlacedBest, Message: "placed"}
+	ev := jobs.Event{At: t0.Add(time.Minute), Kind: "started", Message: "2 × H800"}
+	if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero", Running: 1, Waiting: 1}, []jobs.Update{{Job: a, Events: []jobs.Event{ev}, Moved: true}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Job(ctx, a.ID)
+	a.History = append(a.History, ev)
+	if d := cmp.Diff(a, got); d != "" {
+		t.Errorf("after round (-want +got):\n%s", d)
+	}
+	// A progress-only update writes the counters.
+	pr := got
+	pr.StepsDone, pr.CheckpointSteps, pr.AttainedSeconds, pr.Restarts = 20.25, 10.5, 720, 1
+	if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero"}, []jobs.Update{{Job: pr, Progress: true}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Job(ctx, a.ID)
+	if d := cmp.Diff(pr, got); d != "" {
+		t.Errorf("after a progress update (-want +got):\n%s", d)
+	}
+	r, err := s.LastRound(ctx)
+	if err != nil || r.Seq != 2 || r.Policy != "las-hetero" || !r.At.Equal(t0) {
+		t.Errorf("last round %+v %v", r, err)
+	}
+	// The scheduler's state is kept with the latest round, replaced by
+	// the next one, and a failed round does not touch it.
+	if r.State != nil {
+		t.Errorf("state %q saved by a round that had none", r.State)
+	}
+	if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero", State: []byte(`{"v":1}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero", State: []byte(`{"v":2}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.LastRound(ctx); err != nil || r.Seq != 4 || string(r.State) != `{"v":2}` {
+		t.Fatalf("last round after two states: seq %d state %q %v, want 4 and v 2", r.Seq, r.State, err)
+	}
+	// b on a device a holds: the whole round fails, nothing changes.
+	b.State = jobs.Running
+	b.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d2", "d3"}, Nodes: []string{"n1"}, Since: t0}
+	a2 := got
+	a2.StepsDone = 99
+	err = s.SaveRound(ctx, jobs.Round{At: t0.Add(time.Hour)}, []jobs.Update{{Job: a2}, {Job: b, Moved: true}})
+	if !errors.Is(err, fleet.ErrConflict) {
+		t.Fatalf("device placed twice: %v, want ErrConflict", err)
+	}
+	if got, _ := s.Job(ctx, a.ID); got.StepsDone != 20.25 {
+		t.Errorf("failed round changed job a: steps %v", got.StepsDone)
+	}
+	if r, _ := s.LastRound(ctx); r.Seq != 4 || string(r.State) != `{"v":2}` {
+		t.Errorf("failed round recorded: %+v", r)
+	}
+	// Moving a off d2 and b onto it in the same round is fine.
+	a2.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d5", "d6"}, Nodes: []string{"n2"}, Since: t0}
+	if err := s.SaveRound(ctx, jobs.Round{At: t0.Add(time.Hour)}, []jobs.Update{{Job: a2, Moved: true}, {Job: b, Moved: true}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cancelWinsOverRound(t *testing.T, s jobs.Store) {
+	ctx := context.Background()
+	a, _ := s.CreateJob(ctx, job("a", "x", 1))
+	stale := a
+	_, err := s.UpdateJob(ctx, a.ID, func(j jobs.Job) (jobs.Job, []jobs.Event, error) {
+		evs, err := jobs.Cancel(&j, t0, "me")
+		return j, evs, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.State = jobs.Running
+	stale.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d1"}, Since: t0}
+	if err := s.SaveRound(ctx, jobs.Round{At: t0}, []jobs.Update{{Job: stale, Moved: true, Events: []jobs.Event{{At: t0, Kind: "started"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Job(ctx, a.ID)
+	if got.State != jobs.Cancelled || got.Placement != nil || len(got.History) != 2 {
+		t.Errorf("cancel lost: %+v", got)
+	}
+	_, err = s.UpdateJob(ctx, a.ID, func(j jobs.Job) (jobs.Job, []jobs.Event, error) {
+		evs, err := jobs.Cancel(&j, t0, "me")
+		return j, evs, err
+	})
+	if !errors.Is(err, fleet.ErrConflict) {
+		t.Errorf("second cancel: %v, want ErrConflict", err)
+	}
+	// The device is free for another job.
+	b, _ := s.CreateJob(ctx, job("b", "x", 1))
+	b.State = jobs.Running
+	b.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d1"}, Since: t0}
+	if err := s.SaveRound(ctx, jobs.Round{At: t0}, []jobs.Update{{Job: b, Moved: true}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func teams(t *testing.T, s jobs.Store) {
+	ctx := context.Background()
+	ok := func([]jobs.Team) error { return nil }
+	if err := s.PutTeam(ctx, jobs.Team{Name: "b", Weight: 2, Guarantees: map[string]int{"h800": 8}}, ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutTeam(ctx, jobs.Team{Name: "a", Weight: 1}, ok); err != nil {
+		t.Fatal(err)
+	}
+	refuse := errors.New("no")
+	var seen []jobs.Team
+	err := s.PutTeam(ctx, jobs.Team{Name: "a", Weight: 5}, func(all []jobs.Team) error { seen = all; return refuse })
+	if !errors.Is(err, refuse) {
+		t.Fatalf("check error not returned: %v", err)
+	}
+	if len(seen) != 2 || seen[0].Name != "a" || seen[0].Weight != 5 {
+		t.Errorf("check saw %+v", seen)
+	}
+	ts, err := s.Teams(ctx)
+	want := []jobs.Team{{Name: "a", Weight: 1}, {Name: "b", Weight: 2, Guarantees: map[string]int{"h800": 8}}}
+	if err != nil || !cmp.Equal(ts, want, cmp.Comparer(func(a, b map[string]int) bool { return len(a) == len(b) && (len(a) == 0 || cmp.Equal(a, b)) })) {
+		t.Errorf("teams %+v %v, want %+v", ts, err, want)
+	}
+	if err := s.DeleteTeam(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTeam(ctx, "a"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("delete missing team: %v", err)
+	}
+}
+
+func concurrentCreates(t *testing.T, s jobs.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	ids := make([]string, 16)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j, err := s.CreateJob(ctx, job("c", "x", 1))
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = j.ID
+		}()
+	}
+	wg.Wait()
+	slices.Sort(ids)
+	if len(slices.Compact(ids)) != 16 {
+		t.Errorf("duplicate ids: %v", ids)
+	}
 }
