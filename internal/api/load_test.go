@@ -75,12 +75,10 @@ func runLoad(t *testing.T, o apitest.Options, clients int, dur time.Duration) {
 	}()
 	srv := apitest.Start(t, o)
 	ctx := context.Background()
-	const devices = 2000
 	var b strings.Builder
 	b.WriteString("serial,model,state,site,pool\n")
-	models := []string{"A800", "H800", "H20", "910B3", "P800"}
-	for i := range devices {
-		fmt.Fprintf(&b, "L%05d,%s,in-service,site-%d,pool-%d\n", i, models[i%len(models)], i%3, i%4)
+	for i := range loadDevices {
+		fmt.Fprintf(&b, "L%05d,%s,in-service,site-%d,pool-%d\n", i, loadModels[i%len(loadModels)], i%3, i%4)
 	}
 	if _, err := srv.Ledger.ImportCSV(ctx, "load.csv", strings.NewReader(b.String()), "seed"); err != nil {
 		t.Fatal(err)
@@ -92,53 +90,11 @@ func runLoad(t *testing.T, o apitest.Options, clients int, dur time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Target states weighted so that few devices end up retired.
-	targets := []fleet.DeviceState{fleet.InService, fleet.InService, fleet.Reserve, fleet.Reserve, fleet.Maintenance, fleet.Maintenance, fleet.Failed, fleet.Failed, fleet.InService, fleet.Retired}
-	type result struct {
-		lat      []time.Duration
-		accepted []accepted
-		conflict int
-		errs     []string
-	}
-	results := make([]result, clients)
+	results := make([]loadClientResult, clients)
 	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
 	for c := range clients {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(c), 99))
-			res := &results[c]
-			for n := 0; time.Now().Before(deadline) && n < 1_000_000; n++ {
-				serial := fmt.Sprintf("L%05d", r.IntN(devices))
-				start := time.Now()
-				var err error
-				switch u := r.IntN(100); {
-				case u < 35:
-					_, err = cl.ListDevices(ctx, client.ListOptions{Model: models[r.IntN(len(models))], Site: fmt.Sprintf("site-%d", r.IntN(3)), Limit: 100})
-				case u < 60:
-					_, err = cl.Device(ctx, serial)
-				case u < 65:
-					_, err = cl.Summary(ctx)
-				case u < 70:
-					_, err = cl.History(ctx, serial)
-				default:
-					var ev inventory.Event
-					ev, err = cl.SetState(ctx, serial, targets[r.IntN(len(targets))], fmt.Sprintf("load client %d op %d", c, n))
-					if err == nil {
-						res.accepted = append(res.accepted, accepted{serial, ev})
-					} else if ce, ok := err.(*client.Error); ok && ce.Status == http.StatusConflict {
-						res.conflict++
-						err = nil
-					}
-				}
-				res.lat = append(res.lat, time.Since(start))
-				if err != nil {
-					res.errs = append(res.errs, err.Error())
-					if len(res.errs) > 20 {
-						return
-					}
-				}
-			}
-		})
+		wg.Go(func() { results[c] = loadClient(cl, c, deadline) })
 	}
 	wg.Wait()
 
@@ -153,16 +109,76 @@ func runLoad(t *testing.T, o apitest.Options, clients int, dur time.Duration) {
 			t.Errorf("request failed: %s", e)
 		}
 	}
-	slices.Sort(lat)
-	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	if len(lat) == 0 {
+		t.Fatal("no request completed")
+	}
 	t.Logf("load: %d clients × %v: %d requests (%.0f/s), %d accepted state changes, %d refused (409); latency p50 %v p99 %v max %v",
 		clients, dur, len(lat), float64(len(lat))/dur.Seconds(), len(acc), conflicts,
-		q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+		quantile(lat, 0.50), quantile(lat, 0.99), slices.Max(lat).Round(time.Microsecond))
 	if len(acc) == 0 {
 		t.Fatal("no state change was accepted")
 	}
 
-	// Every accepted change is present, exactly once.
+	checkAccepted(t, srv, acc)
+}
+
+// loadClientResult is what one client of runLoad saw.
+type loadClientResult struct {
+	lat      []time.Duration
+	accepted []accepted
+	conflict int
+	errs     []string
+}
+
+// loadTargets are the states clients ask for, weighted so that few
+// devices end up retired.
+var loadTargets = []fleet.DeviceState{fleet.InService, fleet.InService, fleet.Reserve, fleet.Reserve, fleet.Maintenance, fleet.Maintenance, fleet.Failed, fleet.Failed, fleet.InService, fleet.Retired}
+
+// loadClient c sends reads (70 %) and state changes (30 %) until deadline
+// (or its 21st error); a 409 is a refused change, not an error.
+func loadClient(cl *client.Client, c int, deadline time.Time) loadClientResult {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(uint64(c), 99))
+	var res loadClientResult
+	for n := 0; time.Now().Before(deadline) && n < 1_000_000; n++ {
+		serial := fmt.Sprintf("L%05d", r.IntN(loadDevices))
+		start := time.Now()
+		var err error
+		switch u := r.IntN(100); {
+		case u < 35:
+			_, err = cl.ListDevices(ctx, client.ListOptions{Model: loadModels[r.IntN(len(loadModels))], Site: fmt.Sprintf("site-%d", r.IntN(3)), Limit: 100})
+		case u < 60:
+			_, err = cl.Device(ctx, serial)
+		case u < 65:
+			_, err = cl.Summary(ctx)
+		case u < 70:
+			_, err = cl.History(ctx, serial)
+		default:
+			var ev inventory.Event
+			ev, err = cl.SetState(ctx, serial, loadTargets[r.IntN(len(loadTargets))], fmt.Sprintf("load client %d op %d", c, n))
+			if err == nil {
+				res.accepted = append(res.accepted, accepted{serial, ev})
+			} else if ce, ok := err.(*client.Error); ok && ce.Status == http.StatusConflict {
+				res.conflict++
+				err = nil
+			}
+		}
+		res.lat = append(res.lat, time.Since(start))
+		if err != nil {
+			res.errs = append(res.errs, err.Error())
+			if len(res.errs) > 20 {
+				break
+			}
+		}
+	}
+	return res
+}
+
+// checkAccepted checks that every accepted change is in the ledger exactly
+// once, in the order the clients were told, and that each device ends in
+// its last accepted state.
+func checkAccepted(t *testing.T, srv *apitest.Server, acc []accepted) {
+	ctx := context.Background()
 	bySerial := map[string][]inventory.Event{}
 	seqs := map[int64]bool{}
 	for _, a := range acc {
