@@ -102,6 +102,15 @@ func TestGranaryJobCRD(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	installCRD(ctx, t, c)
+	t.Run("valid job round-trips", func(t *testing.T) { validRoundTrips(ctx, t, c, env) })
+	t.Run("example manifest accepted", func(t *testing.T) { exampleAccepted(ctx, t, c) })
+	badSpecsRefused(ctx, t, c)
+}
+
+// installCRD creates the GranaryJob CRD from deploy/ and waits until the
+// type is served.
+func installCRD(ctx context.Context, t *testing.T, c client.Client) {
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	readYAML(t, "kubernetes/crd-granaryjobs.yaml", crd)
 	if err := c.Create(ctx, crd); err != nil {
@@ -135,78 +144,87 @@ func TestGranaryJobCRD(t *testing.T) {
 		}
 	}
 
-	t.Run("valid job round-trips", func(t *testing.T) {
-		j := valid()
-		if err := c.Create(ctx, j); err != nil {
-			t.Fatalf("valid job refused: %v", err)
-		}
-		var got granaryjob.GranaryJob
-		if err := c.Get(ctx, client.ObjectKeyFromObject(j), &got); err != nil {
-			t.Fatal(err)
-		}
-		w := valid().Spec
-		if got.Spec.Gang != w.Gang || got.Spec.Model != w.Model || got.Spec.Team != w.Team || len(got.Spec.Variants) != 2 ||
-			got.Spec.Variants[1].Image != "cann:1" || got.Spec.Variants[0].Env[0].Value != "1" ||
-			!got.Spec.Variants[0].Resources.Name("rdma/hca", resource.DecimalSI).Equal(resource.MustParse("1")) ||
-			got.Spec.Template.Spec.Containers[0].Name != "trainer" {
-			t.Errorf("read back %+v, want %+v", got.Spec, w)
-		}
-		// The status subresource: a status write through the main resource
-		// is ignored, through /status it is kept.
-		got.Status = granaryjob.Status{Phase: granaryjob.Running, Model: "h800-sxm5-80gb", Nodes: []string{"n1", "n2"}, Reason: "running", Restarts: 1,
-			Conditions: []metav1.Condition{{Type: "Admitted", Status: metav1.ConditionTrue, Reason: "Placed", Message: "on 2 H800 nodes", LastTransitionTime: metav1.Now()}}}
-		if err := c.Status().Update(ctx, &got); err != nil {
-			t.Fatalf("status update: %v", err)
-		}
-		var again granaryjob.GranaryJob
-		if err := c.Get(ctx, client.ObjectKeyFromObject(j), &again); err != nil {
-			t.Fatal(err)
-		}
-		if again.Status.Phase != granaryjob.Running || again.Status.Model != "h800-sxm5-80gb" || len(again.Status.Nodes) != 2 || len(again.Status.Conditions) != 1 {
-			t.Errorf("status read back %+v", again.Status)
-		}
-		if again.Generation != got.Generation {
-			t.Errorf("a status write bumped the generation %d → %d", got.Generation, again.Generation)
-		}
-		// kubectl get granaryjobs: the printer columns, as a Table.
-		raw, err := env.Client.CoreV1().RESTClient().Get().AbsPath("/apis/granary.io/v1alpha1/namespaces/default/granaryjobs/j").
-			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var table metav1.Table
-		if err := json.Unmarshal(raw, &table); err != nil {
-			t.Fatal(err)
-		}
-		var cols []string
-		for _, col := range table.ColumnDefinitions {
-			cols = append(cols, col.Name)
-		}
-		if len(table.Rows) != 1 {
-			t.Fatalf("table rows %d, want 1", len(table.Rows))
-		}
-		row := fmt.Sprint(table.Rows[0].Cells)
-		if strings.Join(cols, ",") != "Name,Team,Model,Gang,Per-Pod,Phase,Reason,Age" || !strings.HasPrefix(row, "[j research h800-sxm5-80gb 2 8 Running running ") {
-			t.Errorf("kubectl get columns %v row %s", cols, row)
-		}
-	})
+}
 
-	t.Run("example manifest accepted", func(t *testing.T) {
-		var j granaryjob.GranaryJob
-		readYAML(t, "examples/granaryjob-cuda-cann.yaml", &j)
-		j.Namespace = "default"
-		if err := c.Create(ctx, &j); err != nil {
-			t.Fatalf("deploy/examples/granaryjob-cuda-cann.yaml refused: %v", err)
-		}
-		vendors := []string{}
-		for _, v := range j.Spec.Variants {
-			vendors = append(vendors, v.Vendor)
-		}
-		if strings.Join(vendors, ",") != "NVIDIA,Huawei" {
-			t.Errorf("example variants %v, want a CUDA (NVIDIA) and a CANN (Huawei) one", vendors)
-		}
-	})
+// validRoundTrips: a valid job reads back as written, its status
+// subresource keeps status writes apart, and kubectl's table has the
+// printer columns.
+func validRoundTrips(ctx context.Context, t *testing.T, c client.Client, env *k8stest.Env) {
+	j := valid()
+	if err := c.Create(ctx, j); err != nil {
+		t.Fatalf("valid job refused: %v", err)
+	}
+	var got granaryjob.GranaryJob
+	if err := c.Get(ctx, client.ObjectKeyFromObject(j), &got); err != nil {
+		t.Fatal(err)
+	}
+	w := valid().Spec
+	if got.Spec.Gang != w.Gang || got.Spec.Model != w.Model || got.Spec.Team != w.Team || len(got.Spec.Variants) != 2 ||
+		got.Spec.Variants[1].Image != "cann:1" || got.Spec.Variants[0].Env[0].Value != "1" ||
+		!got.Spec.Variants[0].Resources.Name("rdma/hca", resource.DecimalSI).Equal(resource.MustParse("1")) ||
+		got.Spec.Template.Spec.Containers[0].Name != "trainer" {
+		t.Errorf("read back %+v, want %+v", got.Spec, w)
+	}
+	// The status subresource: a status write through the main resource
+	// is ignored, through /status it is kept.
+	got.Status = granaryjob.Status{Phase: granaryjob.Running, Model: "h800-sxm5-80gb", Nodes: []string{"n1", "n2"}, Reason: "running", Restarts: 1,
+		Conditions: []metav1.Condition{{Type: "Admitted", Status: metav1.ConditionTrue, Reason: "Placed", Message: "on 2 H800 nodes", LastTransitionTime: metav1.Now()}}}
+	if err := c.Status().Update(ctx, &got); err != nil {
+		t.Fatalf("status update: %v", err)
+	}
+	var again granaryjob.GranaryJob
+	if err := c.Get(ctx, client.ObjectKeyFromObject(j), &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.Status.Phase != granaryjob.Running || again.Status.Model != "h800-sxm5-80gb" || len(again.Status.Nodes) != 2 || len(again.Status.Conditions) != 1 {
+		t.Errorf("status read back %+v", again.Status)
+	}
+	if again.Generation != got.Generation {
+		t.Errorf("a status write bumped the generation %d → %d", got.Generation, again.Generation)
+	}
+	// kubectl get granaryjobs: the printer columns, as a Table.
+	raw, err := env.Client.CoreV1().RESTClient().Get().AbsPath("/apis/granary.io/v1alpha1/namespaces/default/granaryjobs/j").
+		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	for _, col := range table.ColumnDefinitions {
+		cols = append(cols, col.Name)
+	}
+	if len(table.Rows) != 1 {
+		t.Fatalf("table rows %d, want 1", len(table.Rows))
+	}
+	row := fmt.Sprint(table.Rows[0].Cells)
+	if strings.Join(cols, ",") != "Name,Team,Model,Gang,Per-Pod,Phase,Reason,Age" || !strings.HasPrefix(row, "[j research h800-sxm5-80gb 2 8 Running running ") {
+		t.Errorf("kubectl get columns %v row %s", cols, row)
+	}
+}
 
+// exampleAccepted: the example manifest in deploy/ is a valid GranaryJob.
+func exampleAccepted(ctx context.Context, t *testing.T, c client.Client) {
+	var j granaryjob.GranaryJob
+	readYAML(t, "examples/granaryjob-cuda-cann.yaml", &j)
+	j.Namespace = "default"
+	if err := c.Create(ctx, &j); err != nil {
+		t.Fatalf("deploy/examples/granaryjob-cuda-cann.yaml refused: %v", err)
+	}
+	vendors := []string{}
+	for _, v := range j.Spec.Variants {
+		vendors = append(vendors, v.Vendor)
+	}
+	if strings.Join(vendors, ",") != "NVIDIA,Huawei" {
+		t.Errorf("example variants %v, want a CUDA (NVIDIA) and a CANN (Huawei) one", vendors)
+	}
+}
+
+// badSpecsRefused: each invalid spec is refused with 422 naming its
+// fields; the control case is accepted.
+func badSpecsRefused(ctx context.Context, t *testing.T, c client.Client) {
 	bad := []struct {
 		name   string
 		mutate func(*granaryjob.Spec)
