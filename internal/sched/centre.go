@@ -320,173 +320,217 @@ func (c *barrier) value(p *point) float64 {
 // step lands on the equalities. While they do not hold (τ just moved), the
 // step is as long as positivity allows; then it is damped on the barrier.
 func (c *barrier) newton(p *point) {
-	nk, G := c.nk, c.G
-	dx := zeros(G, nk)
-	du := make([]float64, G)
-	dv := make([]float64, G)
-	dw := make([]float64, nk)
-	pinv := make([][4]float64, G) // inverse of each group's 2×2 block
-	q := zeros(G, 2*nk)           // Q_g: rows R1, R2 × models
-	S := zeros(nk, nk)
-	Sinv := zeros(nk, nk)
-	lamC := make([]float64, nk)
-	r1 := make([]float64, G)
-	r2 := make([]float64, G)
-	rC := make([]float64, nk)
+	n := c.newNewtonStep()
 	for it := 0; it < 100; it++ {
-		// Residuals of the equalities.
-		resid := 0.0
-		for k := range rC {
-			rC[k] = p.w[k] - c.capacity[k]
-		}
-		for g, row := range p.x {
-			r1[g] = p.u[g] - 1
-			r2[g] = dot(c.a[g], row) - p.v[g] - c.tau
-			for k, xv := range row {
-				r1[g] += xv
-				rC[k] += c.count[g] * c.s[g] * xv
-			}
-			resid = math.Max(resid, math.Max(math.Abs(r1[g]), math.Abs(r2[g])/math.Max(c.tau, 1e-300)))
-		}
-		for k := range rC {
-			resid = math.Max(resid, math.Abs(rC[k])/c.capacity[k])
-		}
-		feasible := resid < 1e-9
-		for k := range S {
-			for l := range S[k] {
-				S[k][l] = 0
-			}
-			S[k][k] = p.w[k] * p.w[k]
-		}
-		rhsC := make([]float64, nk)
-		for k := range rhsC {
-			rhsC[k] = c.capacity[k] + 2*rC[k]
-		}
-		ok := true
-		for g, row := range p.x {
-			cg, q0 := c.count[g], c.count[g]*c.s[g]
-			var m11, m12, m22 float64
-			for k, xv := range row {
-				dk := xv * xv / cg
-				m11 += dk
-				m12 += c.a[g][k] * dk
-				m22 += c.a[g][k] * c.a[g][k] * dk
-				q[g][k] = q0 * dk
-				q[g][nk+k] = c.a[g][k] * q0 * dk
-				S[k][k] += q0 * q0 * dk
-			}
-			_, dvg, _, shift := c.rowTerm(p.v[g])
-			U, V := p.u[g]*p.u[g]/cg, dvg/cg
-			// det = m11·m22 − m12², written without cancellation
-			// (Lagrange: Σd·Σa²d − (Σad)² = ½ Σ_kl d_k d_l (a_k − a_l)²).
-			det := U*m22 + V*m11 + U*V
-			for k, xk := range row {
-				for l := k + 1; l < len(row); l++ {
-					da := c.a[g][k] - c.a[g][l]
-					det += xk * xk / cg * row[l] * row[l] / cg * da * da
-				}
-			}
-			m11 += U
-			m22 += V
-			if !(det > 0) {
-				ok = false
-				break
-			}
-			pi := [4]float64{m22 / det, -m12 / det, -m12 / det, m11 / det}
-			pinv[g] = pi
-			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]+shift
-			y1, y2 := pi[0]*e1+pi[1]*e2, pi[2]*e1+pi[3]*e2
-			for k := 0; k < nk; k++ {
-				rhsC[k] -= q[g][k]*y1 + q[g][nk+k]*y2
-				z1 := pi[0]*q[g][k] + pi[1]*q[g][nk+k]
-				z2 := pi[2]*q[g][k] + pi[3]*q[g][nk+k]
-				for l := 0; l < nk; l++ {
-					S[l][k] -= q[g][l]*z1 + q[g][nk+l]*z2
-				}
-			}
-		}
-		if !ok || !invert(S, Sinv) {
+		feasible := c.residuals(p, n)
+		if !c.reduce(p, n) || !invert(n.S, n.Sinv) {
 			return
 		}
-		for k := range lamC {
-			lamC[k] = dot(Sinv[k], rhsC)
-		}
-		dec := 0.0
-		for g, row := range p.x {
-			cg, q0 := c.count[g], c.count[g]*c.s[g]
-			_, dvg, zvg, shift := c.rowTerm(p.v[g])
-			e1, e2 := 1+2*r1[g], c.tau+2*r2[g]+shift
-			for k := 0; k < nk; k++ {
-				e1 -= q[g][k] * lamC[k]
-				e2 -= q[g][nk+k] * lamC[k]
-			}
-			pi := pinv[g]
-			l1, l2 := pi[0]*e1+pi[1]*e2, pi[2]*e1+pi[3]*e2
-			for k, xv := range row {
-				dx[g][k] = xv - xv*xv/cg*(l1+c.a[g][k]*l2+q0*lamC[k])
-				dec += cg * dx[g][k] * dx[g][k] / (xv * xv)
-			}
-			du[g] = p.u[g] - p.u[g]*p.u[g]/cg*l1
-			dv[g] = zvg + dvg/cg*l2
-			dec += cg*du[g]*du[g]/(p.u[g]*p.u[g]) + cg*dv[g]*dv[g]/dvg
-		}
-		for k := range dw {
-			dw[k] = p.w[k] - p.w[k]*p.w[k]*lamC[k]
-			dec += dw[k] * dw[k] / (p.w[k] * p.w[k])
-		}
+		dec := c.direction(p, n)
 		if feasible && !(dec > 1e-10) {
 			return
 		}
-		// Longest step keeping every variable positive.
-		step := 1.0
-		shrink := func(val, d float64) {
-			if d < 0 {
-				step = math.Min(step, -0.99*val/d)
-			}
-		}
-		for g, row := range p.x {
-			for k, xv := range row {
-				shrink(xv, dx[g][k])
-			}
-			shrink(p.u[g], du[g])
-			shrink(p.v[g], dv[g])
-		}
-		for k := range dw {
-			shrink(p.w[k], dw[k])
-		}
-		move := func(s float64) *point {
-			np := &point{x: zeros(G, nk), u: make([]float64, G), v: make([]float64, G), w: make([]float64, nk)}
-			for g, row := range p.x {
-				for k := range row {
-					np.x[g][k] = row[k] + s*dx[g][k]
-				}
-				np.u[g] = p.u[g] + s*du[g]
-				np.v[g] = p.v[g] + s*dv[g]
-			}
-			for k := range np.w {
-				np.w[k] = p.w[k] + s*dw[k]
-			}
-			return np
-		}
+		step := n.longestStep(p)
 		if !feasible {
-			*p = *move(step)
+			*p = *n.move(p, step)
 			continue
 		}
-		f := c.value(p)
-		improved := false
-		for ls := 0; ls < 40; ls++ {
-			np := move(step)
-			if ft := c.value(np); ft < f && ft <= f-0.25*step*dec {
-				*p = *np
-				improved = true
-				break
-			}
-			step /= 2
-		}
-		if !improved {
+		if !c.lineSearch(p, n, step, dec) {
 			return
 		}
 	}
+}
+
+// newtonStep is newton's workspace: the residuals of the equalities, the
+// reduced KKT system and the step it gives.
+type newtonStep struct {
+	dx         [][]float64
+	du, dv, dw []float64
+	pinv       [][4]float64 // inverse of each group's 2×2 block
+	q          [][]float64  // Q_g: rows R1, R2 × models
+	S, Sinv    [][]float64  // models × models, after eliminating the groups
+	lamC, rhsC []float64    // per-model multipliers and their right-hand side
+	r1, r2, rC []float64    // residuals: rows' Σx + u − 1, a·x − v − τ; models'
+}
+
+func (c *barrier) newNewtonStep() *newtonStep {
+	nk, G := c.nk, c.G
+	return &newtonStep{
+		dx: zeros(G, nk), du: make([]float64, G), dv: make([]float64, G), dw: make([]float64, nk),
+		pinv: make([][4]float64, G), q: zeros(G, 2*nk),
+		S: zeros(nk, nk), Sinv: zeros(nk, nk),
+		lamC: make([]float64, nk),
+		r1:   make([]float64, G), r2: make([]float64, G), rC: make([]float64, nk),
+	}
+}
+
+// residuals sets the residuals of the equalities at p and reports whether
+// they hold (relative 1e-9).
+func (c *barrier) residuals(p *point, n *newtonStep) bool {
+	resid := 0.0
+	for k := range n.rC {
+		n.rC[k] = p.w[k] - c.capacity[k]
+	}
+	for g, row := range p.x {
+		n.r1[g] = p.u[g] - 1
+		n.r2[g] = dot(c.a[g], row) - p.v[g] - c.tau
+		for k, xv := range row {
+			n.r1[g] += xv
+			n.rC[k] += c.count[g] * c.s[g] * xv
+		}
+		resid = math.Max(resid, math.Max(math.Abs(n.r1[g]), math.Abs(n.r2[g])/math.Max(c.tau, 1e-300)))
+	}
+	for k := range n.rC {
+		resid = math.Max(resid, math.Abs(n.rC[k])/c.capacity[k])
+	}
+	return resid < 1e-9
+}
+
+// reduce builds the models × models system S·λ_C = rhsC left after
+// eliminating each group's two row multipliers (its 2×2 block, inverted
+// into pinv); false if a block is singular.
+func (c *barrier) reduce(p *point, n *newtonStep) bool {
+	nk, S, q := c.nk, n.S, n.q
+	for k := range S {
+		for l := range S[k] {
+			S[k][l] = 0
+		}
+		S[k][k] = p.w[k] * p.w[k]
+	}
+	n.rhsC = make([]float64, nk)
+	for k := range n.rhsC {
+		n.rhsC[k] = c.capacity[k] + 2*n.rC[k]
+	}
+	for g, row := range p.x {
+		cg, q0 := c.count[g], c.count[g]*c.s[g]
+		var m11, m12, m22 float64
+		for k, xv := range row {
+			dk := xv * xv / cg
+			m11 += dk
+			m12 += c.a[g][k] * dk
+			m22 += c.a[g][k] * c.a[g][k] * dk
+			q[g][k] = q0 * dk
+			q[g][nk+k] = c.a[g][k] * q0 * dk
+			S[k][k] += q0 * q0 * dk
+		}
+		_, dvg, _, shift := c.rowTerm(p.v[g])
+		U, V := p.u[g]*p.u[g]/cg, dvg/cg
+		// det = m11·m22 − m12², written without cancellation
+		// (Lagrange: Σd·Σa²d − (Σad)² = ½ Σ_kl d_k d_l (a_k − a_l)²).
+		det := U*m22 + V*m11 + U*V
+		for k, xk := range row {
+			for l := k + 1; l < len(row); l++ {
+				da := c.a[g][k] - c.a[g][l]
+				det += xk * xk / cg * row[l] * row[l] / cg * da * da
+			}
+		}
+		m11 += U
+		m22 += V
+		if !(det > 0) {
+			return false
+		}
+		pi := [4]float64{m22 / det, -m12 / det, -m12 / det, m11 / det}
+		n.pinv[g] = pi
+		e1, e2 := 1+2*n.r1[g], c.tau+2*n.r2[g]+shift
+		y1, y2 := pi[0]*e1+pi[1]*e2, pi[2]*e1+pi[3]*e2
+		for k := 0; k < nk; k++ {
+			n.rhsC[k] -= q[g][k]*y1 + q[g][nk+k]*y2
+			z1 := pi[0]*q[g][k] + pi[1]*q[g][nk+k]
+			z2 := pi[2]*q[g][k] + pi[3]*q[g][nk+k]
+			for l := 0; l < nk; l++ {
+				S[l][k] -= q[g][l]*z1 + q[g][nk+l]*z2
+			}
+		}
+	}
+	return true
+}
+
+// direction solves for the models' multipliers (S inverted) and back-
+// substitutes the step dx, du, dv, dw; it returns the Newton decrement.
+func (c *barrier) direction(p *point, n *newtonStep) float64 {
+	nk, q := c.nk, n.q
+	for k := range n.lamC {
+		n.lamC[k] = dot(n.Sinv[k], n.rhsC)
+	}
+	dec := 0.0
+	for g, row := range p.x {
+		cg, q0 := c.count[g], c.count[g]*c.s[g]
+		_, dvg, zvg, shift := c.rowTerm(p.v[g])
+		e1, e2 := 1+2*n.r1[g], c.tau+2*n.r2[g]+shift
+		for k := 0; k < nk; k++ {
+			e1 -= q[g][k] * n.lamC[k]
+			e2 -= q[g][nk+k] * n.lamC[k]
+		}
+		pi := n.pinv[g]
+		l1, l2 := pi[0]*e1+pi[1]*e2, pi[2]*e1+pi[3]*e2
+		for k, xv := range row {
+			n.dx[g][k] = xv - xv*xv/cg*(l1+c.a[g][k]*l2+q0*n.lamC[k])
+			dec += cg * n.dx[g][k] * n.dx[g][k] / (xv * xv)
+		}
+		n.du[g] = p.u[g] - p.u[g]*p.u[g]/cg*l1
+		n.dv[g] = zvg + dvg/cg*l2
+		dec += cg*n.du[g]*n.du[g]/(p.u[g]*p.u[g]) + cg*n.dv[g]*n.dv[g]/dvg
+	}
+	for k := range n.dw {
+		n.dw[k] = p.w[k] - p.w[k]*p.w[k]*n.lamC[k]
+		dec += n.dw[k] * n.dw[k] / (p.w[k] * p.w[k])
+	}
+	return dec
+}
+
+// longestStep is the longest step (at most 1) along the direction that
+// keeps every variable positive, backed off to 99 % of the boundary.
+func (n *newtonStep) longestStep(p *point) float64 {
+	step := 1.0
+	shrink := func(val, d float64) {
+		if d < 0 {
+			step = math.Min(step, -0.99*val/d)
+		}
+	}
+	for g, row := range p.x {
+		for k, xv := range row {
+			shrink(xv, n.dx[g][k])
+		}
+		shrink(p.u[g], n.du[g])
+		shrink(p.v[g], n.dv[g])
+	}
+	for k := range n.dw {
+		shrink(p.w[k], n.dw[k])
+	}
+	return step
+}
+
+// move returns p + s·direction.
+func (n *newtonStep) move(p *point, s float64) *point {
+	G, nk := len(p.x), len(p.w)
+	np := &point{x: zeros(G, nk), u: make([]float64, G), v: make([]float64, G), w: make([]float64, nk)}
+	for g, row := range p.x {
+		for k := range row {
+			np.x[g][k] = row[k] + s*n.dx[g][k]
+		}
+		np.u[g] = p.u[g] + s*n.du[g]
+		np.v[g] = p.v[g] + s*n.dv[g]
+	}
+	for k := range np.w {
+		np.w[k] = p.w[k] + s*n.dw[k]
+	}
+	return np
+}
+
+// lineSearch backtracks from step (halving, at most 40 times) until the
+// barrier decreases enough (Armijo, 1/4 of the decrement) and moves p
+// there; false if no step did.
+func (c *barrier) lineSearch(p *point, n *newtonStep, step, dec float64) bool {
+	f := c.value(p)
+	for ls := 0; ls < 40; ls++ {
+		np := n.move(p, step)
+		if ft := c.value(np); ft < f && ft <= f-0.25*step*dec {
+			*p = *np
+			return true
+		}
+		step /= 2
+	}
+	return false
 }
 
 // invert writes the inverse of the small dense matrix m into out

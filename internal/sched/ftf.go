@@ -52,135 +52,182 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 	if !f.hetero {
 		T = p.agnosticTput(p.reference(f.ref))
 	}
+	r, rhoLo := f.ratios(s, p, T)
+	f.remember(s, r)
+	al := p.emptyAllocation()
+	anyUse := false
+	for _, u := range r.use {
+		anyUse = anyUse || u
+	}
+	if !anyUse {
+		return al, nil
+	}
+	// Start above ρ* at Gavel's isolated allocation (feasible by
+	// construction), below it at the pole max_i tss_i/D_i.
+	xHi := r.isolated(p)
+	hi := r.worst(xHi)
+	if math.IsInf(hi, 1) {
+		return Allocation{}, fmt.Errorf("%s: no finite finish-time ratio", f.Name())
+	}
+	hi, xHi, err = r.descend(rhoLo, hi, xHi)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	// Return the centre of the optimal set, as Gavel's interior-point
+	// solver does, not the vertex the simplex ended on, under the barrier
+	// ECOS puts on FTF's cone form of each ratio (see centreCone).
+	if tc, xc, err := r.solve(hi); err == nil && tc > 0 {
+		xHi = r.mm.centreCone(math.Min(tc, 1), xc)
+	}
+	al.X = xHi
+	al.Objective = hi
+	return al, nil
+}
+
+// ftfRatios holds one call's finish-time ratios: ρ_i(X) = (tss_i +
+// R_i/Σ_k T[i][k]·X[i][k]) / D_i for the used jobs, and the max-min LP
+// whose rows are rescaled for each ρ tried.
+type ftfRatios struct {
+	p              *problem
+	T              [][]float64
+	iso, D, tss, R []float64
+	use            []bool
+	a              [][]float64
+	mm             *maxMin
+}
+
+// ratios computes each job's isolated throughput, remaining steps, time
+// since arrival and D_i = cum_i + R_i/iso_i (charging cum_i with the steps
+// done since the previous call), and the pole max_i tss_i/D_i, a lower
+// bound on ρ*.
+func (f *ftfPolicy) ratios(s *Snapshot, p *problem, T [][]float64) (*ftfRatios, float64) {
 	n := len(T)
-	iso := make([]float64, n)
-	D := make([]float64, n)
-	tss := make([]float64, n)
-	R := make([]float64, n)
-	use := make([]bool, n)
+	r := &ftfRatios{p: p, T: T, iso: make([]float64, n), D: make([]float64, n), tss: make([]float64, n),
+		R: make([]float64, n), use: make([]bool, n), a: zeros(n, len(p.models))}
 	rhoLo := 0.0
 	for i, row := range T {
 		id := s.Jobs[i].ID
 		for k, v := range row {
-			iso[i] += v * p.isoShare(i, k, n)
+			r.iso[i] += v * p.isoShare(i, k, n)
 		}
 		if pr, ok := f.prevRem[id]; ok && f.prevIso[id] > 0 {
 			f.cum[id] += (pr - s.Jobs[i].RemainingSteps) / f.prevIso[id]
 		}
-		R[i] = s.Jobs[i].RemainingSteps
-		tss[i] = s.Now - s.Jobs[i].Arrival
-		if !p.ok[i] || R[i] <= 0 || iso[i] <= 0 {
+		r.R[i] = s.Jobs[i].RemainingSteps
+		r.tss[i] = s.Now - s.Jobs[i].Arrival
+		if !p.ok[i] || r.R[i] <= 0 || r.iso[i] <= 0 {
 			continue
 		}
-		use[i] = true
-		D[i] = f.cum[id] + R[i]/iso[i]
-		rhoLo = math.Max(rhoLo, tss[i]/D[i])
+		r.use[i] = true
+		r.D[i] = f.cum[id] + r.R[i]/r.iso[i]
+		rhoLo = math.Max(rhoLo, r.tss[i]/r.D[i])
 	}
-	// Remember this call's view for the next one (Gavel keeps every job).
+	return r, rhoLo
+}
+
+// remember keeps this call's view for the next one (Gavel keeps every job)
+// and forgets the jobs that left.
+func (f *ftfPolicy) remember(s *Snapshot, r *ftfRatios) {
 	clear(f.prevRem)
 	clear(f.prevIso)
-	active := make(map[string]bool, n)
-	for i := range T {
+	active := make(map[string]bool, len(r.T))
+	for i := range r.T {
 		id := s.Jobs[i].ID
 		active[id] = true
-		f.prevRem[id] = R[i]
-		f.prevIso[id] = iso[i]
+		f.prevRem[id] = r.R[i]
+		f.prevIso[id] = r.iso[i]
 	}
 	for id := range f.cum {
 		if !active[id] {
 			delete(f.cum, id)
 		}
 	}
+}
 
-	a := zeros(n, len(p.models))
-	var mm *maxMin
-	solve := func(rho float64) (float64, [][]float64, error) {
-		for i, row := range T {
-			if !use[i] {
-				continue
-			}
-			scale := (rho*D[i] - tss[i]) / R[i]
-			for k, v := range row {
-				a[i][k] = v * scale
-			}
+// solve is the max-min LP of "ρ feasible": its optimum is ≥ 1 iff it is.
+func (r *ftfRatios) solve(rho float64) (float64, [][]float64, error) {
+	for i, row := range r.T {
+		if !r.use[i] {
+			continue
 		}
-		// Successive ρ only rescale rows of a: re-solve from the last basis.
-		if mm == nil {
-			mm = newMaxMin(a, p.gang, p.cap, use)
-			return mm.solve(false)
+		scale := (rho*r.D[i] - r.tss[i]) / r.R[i]
+		for k, v := range row {
+			r.a[i][k] = v * scale
 		}
-		return mm.solve(true)
 	}
-	al := p.emptyAllocation()
-	anyUse := false
-	for _, u := range use {
-		anyUse = anyUse || u
+	// Successive ρ only rescale rows of a: re-solve from the last basis.
+	if r.mm == nil {
+		r.mm = newMaxMin(r.a, r.p.gang, r.p.cap, r.use)
+		return r.mm.solve(false)
 	}
-	if !anyUse {
-		return al, nil
-	}
-	// Descend from above: any X gives the upper bound max_i ρ_i(X), which
-	// is < ρ when X has t(ρ) > 1 and = ρ exactly at ρ* (t = 1); iterate
-	// ρ ← max_i ρ_i(X(ρ)) (a Dinkelbach-style step, superlinear when the
-	// bottleneck set settles). Guard with bisection on [lo, hi] when a step
-	// does not at least halve the distance to lo.
-	worst := func(x [][]float64) float64 {
-		w := 0.0
-		for i, row := range T {
-			if !use[i] {
-				continue
-			}
-			thr := 0.0
-			for k, v := range row {
-				thr += v * x[i][k]
-			}
-			if thr <= 0 {
-				return math.Inf(1)
-			}
-			w = math.Max(w, (tss[i]+R[i]/thr)/D[i])
+	return r.mm.solve(true)
+}
+
+// worst is max_i ρ_i(X), an upper bound on ρ* for any feasible X.
+func (r *ftfRatios) worst(x [][]float64) float64 {
+	w := 0.0
+	for i, row := range r.T {
+		if !r.use[i] {
+			continue
 		}
-		return w
+		thr := 0.0
+		for k, v := range row {
+			thr += v * x[i][k]
+		}
+		if thr <= 0 {
+			return math.Inf(1)
+		}
+		w = math.Max(w, (r.tss[i]+r.R[i]/thr)/r.D[i])
 	}
-	// Start above ρ* at Gavel's isolated allocation (feasible by
-	// construction), below it at the pole max_i tss_i/D_i.
-	lo := rhoLo
-	xHi := zeros(n, len(p.models))
-	for i := range xHi {
-		if use[i] {
-			for k := range xHi[i] {
-				xHi[i][k] = p.isoShare(i, k, n)
+	return w
+}
+
+// isolated is Gavel's isolated allocation of the used jobs, scaled down
+// until it fits: Gavel's isolated shares can oversubscribe a model (when
+// Σ_i s_i > Σ N).
+func (r *ftfRatios) isolated(p *problem) [][]float64 {
+	n := len(r.T)
+	x := zeros(n, len(p.models))
+	for i := range x {
+		if r.use[i] {
+			for k := range x[i] {
+				x[i][k] = p.isoShare(i, k, n)
 			}
 		}
 	}
-	// Gavel's isolated shares can oversubscribe a model (when
-	// Σ_i s_i > Σ N); scale them down until they fit.
 	over := 1.0
 	for k := range p.models {
 		u := 0.0
-		for i := range xHi {
-			u += p.gang[i] * xHi[i][k]
+		for i := range x {
+			u += p.gang[i] * x[i][k]
 		}
 		over = math.Max(over, u/p.cap[k])
 	}
-	for i := range xHi {
-		for k := range xHi[i] {
-			xHi[i][k] /= over
+	for i := range x {
+		for k := range x[i] {
+			x[i][k] /= over
 		}
 	}
-	hi := worst(xHi)
-	if math.IsInf(hi, 1) {
-		return Allocation{}, fmt.Errorf("%s: no finite finish-time ratio", f.Name())
-	}
+	return x
+}
+
+// descend finds ρ* from above, starting at hi = worst(xHi) with lo below
+// ρ*: any X gives the upper bound max_i ρ_i(X), which is < ρ when X has
+// t(ρ) > 1 and = ρ exactly at ρ* (t = 1); iterate ρ ← max_i ρ_i(X(ρ)) (a
+// Dinkelbach-style step, superlinear when the bottleneck set settles).
+// Guard with bisection on [lo, hi] when a step does not at least halve the
+// distance to lo.
+func (r *ftfRatios) descend(lo, hi float64, xHi [][]float64) (float64, [][]float64, error) {
 	prevStep := math.Inf(1)
 	for it := 0; it < 100; it++ {
-		tm, xm, err := solve(hi)
+		tm, xm, err := r.solve(hi)
 		if err != nil {
-			return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
+			return 0, nil, err
 		}
 		if tm < 1 {
 			break // numerically at ρ*: hi is achieved by xHi
 		}
-		next := worst(xm)
+		next := r.worst(xm)
 		step := hi - next
 		if step <= 1e-10*hi {
 			if next <= hi {
@@ -191,12 +238,12 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 		if step > prevStep/2 {
 			// Slow step: probe the middle of the bracket.
 			mid := (lo + hi) / 2
-			tb, xb, err := solve(mid)
+			tb, xb, err := r.solve(mid)
 			if err != nil {
-				return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
+				return 0, nil, err
 			}
 			if tb >= 1 {
-				if w := worst(xb); w < next {
+				if w := r.worst(xb); w < next {
 					next, xm = w, xb
 				}
 			} else {
@@ -206,15 +253,7 @@ func (f *ftfPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 		prevStep = step
 		hi, xHi = next, xm
 	}
-	// Return the centre of the optimal set, as Gavel's interior-point
-	// solver does, not the vertex the simplex ended on, under the barrier
-	// ECOS puts on FTF's cone form of each ratio (see centreCone).
-	if tc, xc, err := solve(hi); err == nil && tc > 0 {
-		xHi = mm.centreCone(math.Min(tc, 1), xc)
-	}
-	al.X = xHi
-	al.Objective = hi
-	return al, nil
+	return hi, xHi, nil
 }
 
 // isoShare is job i's isolated share of model k among n active jobs (Gavel's
