@@ -29,6 +29,10 @@ type NewJob struct {
 	Workload        string   `json:"workload,omitempty" enum:"train,serve" doc:"With model: train (default; steps are optimizer steps of 4M tokens) or serve (steps are output tokens)"`
 	Gang            int      `json:"gang" minimum:"1" doc:"Devices needed at once, all of one model: on one node when a node is that large, otherwise on whole nodes of one site"`
 	SpanSites       bool     `json:"span_sites,omitempty" doc:"Let a gang larger than a node span sites"`
+	DeviceMilli     int64    `json:"device_milli,omitempty" doc:"A share of one device in thousandths, 1–999 (250 = a quarter), with gang 1: several such jobs share a device. Absent or 0: whole devices, gang of them. Out of range, or with a gang above 1, is refused with 422 naming the field"`
+	DeviceMemoryMiB int64    `json:"device_memory_mib,omitempty" doc:"With device_milli: the device memory the job needs, MiB (0–16777216); the share goes only on a device with that much free"`
+	CPUMilli        int64    `json:"cpu_milli,omitempty" doc:"CPU the job needs on its node, milli-cores (0–1073741824); counted where the node's capacity is known"`
+	MemoryMiB       int64    `json:"memory_mib,omitempty" doc:"Memory the job needs on its node, MiB (0–17179869184); counted where the node's capacity is known"`
 	Weight          *float64 `json:"weight,omitempty" doc:"Priority weight inside the team: greater than 0, at most 1e6; omitted means 1 (0 is refused with 422)"`
 	Allowed         []string `json:"allowed,omitempty" doc:"Only these accelerator models (any catalog name)"`
 	Forbidden       []string `json:"forbidden,omitempty" doc:"Never these accelerator models"`
@@ -78,7 +82,8 @@ type NewJobs struct {
 // included, is checked as given (jobs.WeightProblem).
 func (b NewJob) spec() jobs.Spec {
 	sp := jobs.Spec{Name: b.Name, Team: b.Team, Class: b.Class, Model: b.Model, Precision: b.Precision, Workload: b.Workload, Gang: b.Gang,
-		SpanSites: b.SpanSites, Allowed: b.Allowed, Forbidden: b.Forbidden, TotalSteps: b.TotalSteps, DurationSeconds: b.DurationSeconds, ReferenceModel: b.ReferenceModel}
+		SpanSites: b.SpanSites, Allowed: b.Allowed, Forbidden: b.Forbidden, TotalSteps: b.TotalSteps, DurationSeconds: b.DurationSeconds, ReferenceModel: b.ReferenceModel,
+		DeviceMilli: b.DeviceMilli, DeviceMemoryMiB: b.DeviceMemoryMiB, CPUMilli: b.CPUMilli, MemoryMiB: b.MemoryMiB}
 	if b.Weight != nil {
 		sp.Weight, sp.WeightGiven = *b.Weight, true
 	}
@@ -123,8 +128,9 @@ type putTeamInput struct {
 }
 
 type jobListInput struct {
-	Team  string `query:"team" maxLength:"64" doc:"Only this team's jobs"`
-	State string `query:"state" enum:"pending,running,preempted,completed,failed,cancelled,active,all" doc:"A state; active (pending, running or preempted); all. Absent: active jobs and jobs finished in the last 24 hours"`
+	Team   string `query:"team" maxLength:"64" doc:"Only this team's jobs"`
+	State  string `query:"state" enum:"pending,running,preempted,completed,failed,cancelled,active,all" doc:"A state; active (pending, running or preempted); all. Absent: active jobs and jobs finished in the last 24 hours"`
+	Shared bool   `query:"shared" doc:"Only jobs that ask for a share of a device (device_milli)"`
 	PageQuery
 }
 
@@ -135,7 +141,7 @@ const RecentFinished = 24 * time.Hour
 
 // filter turns the query into a store filter, newest first from the cursor.
 func (in *jobListInput) filter(now time.Time) (jobs.Filter, error) {
-	f := jobs.Filter{Team: in.Team, Limit: in.Limit, Newest: true}
+	f := jobs.Filter{Team: in.Team, Limit: in.Limit, Newest: true, Shared: in.Shared}
 	after, err := decodeCursor("jobs", in.Cursor)
 	if err != nil {
 		return f, err
@@ -168,7 +174,8 @@ func jobRoutes(r *Registrar, svc *jobs.Service) {
 		Summary: "Submit a job",
 		Description: "Queues a job for the scheduler. Give its workload as a class of the throughput table, or as model + precision + workload " +
 			"(train or serve), which the fit advisor turns into a class (fit:llama-3-8b:bf16:train) with throughputs on every model of the fleet. A job that can never run on today's fleet — an unknown class, a gang larger than any node and site, " +
-			"only forbidden models, zero throughput on every model it may use — is a 422 that says why.",
+			"only forbidden models, zero throughput on every model it may use — is a 422 that says why. A job may ask for a share of one device instead " +
+			"(device_milli, 1–999 thousandths, with gang 1; optionally device_memory_mib), plus cpu_milli and memory_mib on its node: several shares go on one device (docs/sharing.md).",
 		DefaultStatus: http.StatusCreated,
 		Errors:        []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge},
 	}, write, func(ctx context.Context, in *body[NewJob]) (*body[Job], error) {

@@ -333,3 +333,56 @@ func TestWeightZeroRefused(t *testing.T) {
 		}
 	}
 }
+
+// A share of a device and node resources: out-of-range values, a share
+// with a gang above 1, and device memory without a share are 422s naming
+// the field (jobs.Check, the one place they are checked), and nothing is
+// stored; a valid share is stored and listed with ?shared=true.
+func TestJobShareFields(t *testing.T) {
+	srv, _ := jobsServerRaw(t)
+	do := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+apitest.AdminSecret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Server.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	job := `{"name":"bad","team":"llm","class":"llm-7b","total_steps":5`
+	for _, tc := range []struct{ body, field, want string }{
+		{job + `,"gang":1,"device_milli":1000}`, "device_milli", "must be between 1 and 999, got 1000"},
+		{job + `,"gang":1,"device_milli":-5}`, "device_milli", "must be between 1 and 999, got -5"},
+		{job + `,"gang":2,"device_milli":500}`, "device_milli", "gang must be 1, got 2"},
+		{job + `,"gang":1,"device_memory_mib":4096}`, "device_memory_mib", "give device_milli (1–999) with it"},
+		{job + `,"gang":1,"device_milli":500,"device_memory_mib":-1}`, "device_memory_mib", "between 0 and 16777216 MiB, got -1"},
+		{job + `,"gang":1,"cpu_milli":-1}`, "cpu_milli", "between 0 and 1073741824 milli-cores, got -1"},
+		{job + `,"gang":1,"memory_mib":17179869185}`, "memory_mib", "between 0 and 17179869184 MiB, got 17179869185"},
+	} {
+		code, b := do("POST", "/api/v1/jobs", tc.body)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(b, tc.want) || !strings.Contains(b, `"location":"body.`+tc.field+`"`) {
+			t.Errorf("%s: %d %s, want 422 at %s with %q", tc.body, code, b, tc.field, tc.want)
+		}
+	}
+	if code, b := do("POST", "/api/v1/jobs/batch", `{"jobs":[`+job+`,"gang":1},`+job+`,"gang":1,"device_milli":1500}]}`); code != http.StatusUnprocessableEntity || !strings.Contains(b, `"location":"body.jobs[1].device_milli"`) {
+		t.Errorf("batch with a bad share: %d %s, want 422 at jobs[1].device_milli", code, b)
+	}
+	if code, b := do("GET", "/api/v1/jobs?state=all", ""); code != 200 || strings.Contains(b, `"name":"bad"`) {
+		t.Errorf("a refused job was stored: %d %s", code, b)
+	}
+	ok := `{"name":"quarter","team":"llm","class":"llm-7b","total_steps":5,"gang":1,"device_milli":250,"device_memory_mib":20480,"cpu_milli":4000,"memory_mib":32768}`
+	if code, b := do("POST", "/api/v1/jobs", ok); code != http.StatusCreated || !strings.Contains(b, `"device_milli":250,"device_memory_mib":20480,"cpu_milli":4000,"memory_mib":32768`) {
+		t.Fatalf("a valid share: %d %s", code, b)
+	}
+	if code, b := do("POST", "/api/v1/jobs", `{"name":"whole","team":"llm","class":"llm-7b","total_steps":5,"gang":1}`); code != http.StatusCreated || strings.Contains(b, "device_milli") {
+		t.Fatalf("a whole device: %d %s", code, b)
+	}
+	code, b := do("GET", "/api/v1/jobs?shared=true", "")
+	if code != 200 || !strings.Contains(b, `"name":"quarter"`) || strings.Contains(b, `"name":"whole"`) {
+		t.Errorf("shared=true: %d %s, want quarter only", code, b)
+	}
+}

@@ -399,3 +399,28 @@ func seedAgents(t *testing.T, srv *apitest.Server) {
 		}
 	}
 }
+
+// TestOpenAPIJobShareFields: the submission (NewJob) and the job (Job)
+// schemas show a share of a device and node resources, and the job list
+// takes shared.
+func TestOpenAPIJobShareFields(t *testing.T) {
+	_, _, doc := fullServer(t)
+	for _, schema := range []string{"NewJob", "Job"} {
+		props := doc.Components.Schemas[schema].Properties
+		for _, f := range []string{"device_milli", "device_memory_mib", "cpu_milli", "memory_mib", "allowed"} {
+			if _, ok := props[f]; !ok {
+				t.Errorf("schema %s has no %s", schema, f)
+			}
+		}
+	}
+	if d := string(doc.Components.Schemas["NewJob"].Properties["device_milli"]); !strings.Contains(d, "1–999") {
+		t.Errorf("NewJob.device_milli does not state its range: %s", d)
+	}
+	var names []string
+	for _, p := range doc.Paths["/api/v1/jobs"]["get"].Parameters {
+		names = append(names, p.Name)
+	}
+	if !slices.Contains(names, "shared") {
+		t.Errorf("GET /api/v1/jobs takes %v, want shared", names)
+	}
+}

@@ -32,6 +32,7 @@ type JobListOptions struct {
 	Team, State string
 	Cursor      string // the Next of the previous page
 	Limit       int    // page size; 0: the server's default (100)
+	Shared      bool   // only jobs that ask for a share of a device
 }
 
 // Jobs returns one page of jobs, newest first; its Next is the cursor of
@@ -45,6 +46,9 @@ func (c *Client) Jobs(ctx context.Context, o JobListOptions) (api.JobList, error
 	}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Shared {
+		q.Set("shared", "true")
 	}
 	var out api.JobList
 	err := c.do(ctx, http.MethodGet, "/api/v1/jobs", q, "", nil, &out)

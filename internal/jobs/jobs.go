@@ -11,6 +11,7 @@ package jobs
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -70,6 +71,19 @@ type Spec struct {
 	Gang int `json:"gang"`
 	// SpanSites lets a gang larger than a node span sites.
 	SpanSites bool `json:"span_sites,omitempty"`
+	// DeviceMilli, when 1–999, asks for that share of one device in
+	// thousandths (250 = a quarter) instead of whole devices: several such
+	// jobs share a device (docs/sharing.md), and Gang must be 1. 0 (or
+	// absent) is whole devices, Gang of them.
+	DeviceMilli int64 `json:"device_milli,omitempty"`
+	// DeviceMemoryMiB is the device memory a shared job needs, MiB; 0 is
+	// not constrained. Only with DeviceMilli.
+	DeviceMemoryMiB int64 `json:"device_memory_mib,omitempty"`
+	// CPUMilli (milli-cores) and MemoryMiB are what the job needs of its
+	// node besides devices; 0 is nothing. The share stage counts them on
+	// nodes whose capacity is known.
+	CPUMilli  int64 `json:"cpu_milli,omitempty"`
+	MemoryMiB int64 `json:"memory_mib,omitempty"`
 	// Weight is the job's priority weight inside its team, in (0,
 	// MaxWeight]. 0 with WeightGiven false means not given (a pod group
 	// without the weight annotation): Check makes it DefaultWeight.
@@ -96,8 +110,22 @@ type Placement struct {
 	Devices []string  `json:"devices"` // serials, Gang of them
 	Nodes   []string  `json:"nodes"`   // distinct hostnames of Devices
 	Since   time.Time `json:"since"`   // when it started on these devices
-	// StepsPerSecond is the whole gang's throughput there.
+	// StepsPerSecond is the whole gang's throughput there (a share's part
+	// of one device's: Milli/1000 of it).
 	StepsPerSecond float64 `json:"steps_per_second"`
+	// Milli is the share of Devices[0] the job holds, 1–999, for a job
+	// with a DeviceMilli; 0 is whole devices. The placement is stored with
+	// the job, so a restart knows which device each share is on.
+	Milli int64 `json:"milli,omitempty"`
+}
+
+// DeviceMilli is how much of each of its devices the placement holds, in
+// thousandths: Milli for a share, 1000 for whole devices.
+func (p *Placement) DeviceMilli() int64 {
+	if p.Milli > 0 {
+		return p.Milli
+	}
+	return 1000
 }
 
 // Explanation says where and why a job runs, or why it waits: a stable
@@ -130,6 +158,21 @@ type Job struct {
 	Why             Explanation `json:"why"`
 	Restarts        int         `json:"restarts"` // starts after the first one (each costs the restart time)
 	History         []Event     `json:"history,omitempty"`
+}
+
+// Shared reports whether the job asks for a share of one device.
+func (sp *Spec) Shared() bool { return sp.DeviceMilli > 0 }
+
+// ShareText is a job's request of devices as users read it: "0.25 of a
+// device" or "4 devices" (jobs list and show).
+func (sp *Spec) ShareText() string {
+	if sp.Shared() {
+		return strconv.FormatFloat(float64(sp.DeviceMilli)/1000, 'f', -1, 64) + " of a device"
+	}
+	if sp.Gang == 1 {
+		return "1 device"
+	}
+	return strconv.Itoa(sp.Gang) + " devices"
 }
 
 // Remaining is the number of steps left.

@@ -3,7 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -13,8 +15,8 @@ import (
 // same contract (jobstest) as the SQL stores.
 type MemStore struct {
 	mu     sync.Mutex
-	jobs   []Job             // index = seq-1
-	holder map[string]string // device serial → job id
+	jobs   []Job   // index = seq-1
+	holder holders // device serial → job id → milli held
 	rounds []Round
 	teams  map[string]Team
 }
@@ -23,7 +25,7 @@ var _ Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{holder: map[string]string{}, teams: map[string]Team{}}
+	return &MemStore{holder: holders{}, teams: map[string]Team{}}
 }
 
 func cloneJob(j Job, history bool) Job {
@@ -148,29 +150,63 @@ func (m *MemStore) TeamLoad(context.Context) ([]TeamLoad, error) {
 }
 
 // hold moves device ownership from old to new for job id, failing with
-// fleet.ErrConflict when a device is held by another job.
+// fleet.ErrConflict when a device would hold more than a whole device
+// (another job's whole device, or shares summing above 1000 milli).
 func (m *MemStore) hold(id string, old, pl *Placement) error {
-	if pl != nil {
-		for _, d := range pl.Devices {
-			if h, ok := m.holder[d]; ok && h != id {
-				if old == nil || !slices.Contains(old.Devices, d) {
-					return fmt.Errorf("%w: device %s is held by %s, cannot place %s on it", fleet.ErrConflict, d, h, id)
-				}
-			}
-		}
-	}
+	h := m.holder.clone()
 	if old != nil {
-		for _, d := range old.Devices {
-			if m.holder[d] == id {
-				delete(m.holder, d)
-			}
-		}
+		h.release(id, old.Devices)
 	}
 	if pl != nil {
 		for _, d := range pl.Devices {
-			m.holder[d] = id
+			if err := h.take(d, id, pl.DeviceMilli()); err != nil {
+				return err
+			}
 		}
 	}
+	m.holder = h
+	return nil
+}
+
+// holders is who holds each device and how much of it: serial → job id →
+// milli (1000 for a whole device). The SQL stores keep the same in
+// job_devices, whose trigger refuses shares above a whole device.
+type holders map[string]map[string]int64
+
+func (h holders) clone() holders {
+	out := make(holders, len(h))
+	for d, js := range h {
+		out[d] = maps.Clone(js)
+	}
+	return out
+}
+
+func (h holders) release(id string, devs []string) {
+	for _, d := range devs {
+		delete(h[d], id)
+		if len(h[d]) == 0 {
+			delete(h, d)
+		}
+	}
+}
+
+func (h holders) take(d, id string, milli int64) error {
+	sum := milli
+	var others []string
+	for j, v := range h[d] {
+		if j != id {
+			sum += v
+			others = append(others, j)
+		}
+	}
+	if sum > 1000 {
+		slices.Sort(others)
+		return fmt.Errorf("%w: device %s is held by %s, cannot place %s on it (%d milli of it would be held)", fleet.ErrConflict, d, strings.Join(others, ", "), id, sum)
+	}
+	if h[d] == nil {
+		h[d] = map[string]int64{}
+	}
+	h[d][id] = milli
 	return nil
 }
 
@@ -201,10 +237,7 @@ func (m *MemStore) SaveRound(_ context.Context, r Round, us []Update) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// Check first so a failure changes nothing.
-	holder := make(map[string]string, len(m.holder))
-	for k, v := range m.holder {
-		holder[k] = v
-	}
+	holder := m.holder.clone()
 	var apply []int
 	for i := range us {
 		cur, err := m.get(us[i].Job.ID)
@@ -216,20 +249,15 @@ func (m *MemStore) SaveRound(_ context.Context, r Round, us []Update) error {
 		}
 		apply = append(apply, i)
 		if cur.Placement != nil {
-			for _, d := range cur.Placement.Devices {
-				if holder[d] == cur.ID {
-					delete(holder, d)
-				}
-			}
+			holder.release(cur.ID, cur.Placement.Devices)
 		}
 	}
 	for _, i := range apply {
 		if pl := us[i].Job.Placement; pl != nil {
 			for _, d := range pl.Devices {
-				if h, ok := holder[d]; ok && h != us[i].Job.ID {
-					return fmt.Errorf("%w: device %s placed twice (%s and %s)", fleet.ErrConflict, d, h, us[i].Job.ID)
+				if err := holder.take(d, us[i].Job.ID, pl.DeviceMilli()); err != nil {
+					return fmt.Errorf("device %s placed twice: %w", d, err)
 				}
-				holder[d] = us[i].Job.ID
 			}
 		}
 	}

@@ -122,6 +122,9 @@ type Filter struct {
 	// on any text: the SQL stores keep the folded name and class in
 	// columns written from Go). "" = no text condition.
 	Text string
+	// Shared keeps only the jobs that ask for a share of a device
+	// (Spec.DeviceMilli > 0; the SQL stores keep it in a column).
+	Shared bool
 }
 
 // Folded is the text a Filter's Text is looked for in: a job's name and
@@ -134,6 +137,9 @@ func Folded(sp *Spec) (name, class string) {
 // Match reports whether j passes f (ignoring Limit, Offset and Newest).
 func (f Filter) Match(j *Job) bool {
 	if f.Team != "" && j.Team != f.Team {
+		return false
+	}
+	if f.Shared && !j.Shared() {
 		return false
 	}
 	if f.Before > 0 {

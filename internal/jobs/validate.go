@@ -152,6 +152,9 @@ const (
 	MaxDurationSeconds = 100 * 365 * 24 * 3600.0 // duration_s: a century
 	MaxGang            = 1 << 20                 // devices in one gang
 	MaxGuarantee       = 1 << 30                 // devices guaranteed to a team on one model
+	MaxDeviceMemoryMiB = 1 << 24                 // device_memory_mib: 16 TiB, far above any device
+	MaxCPUMilli        = 1 << 30                 // cpu_milli: a million cores
+	MaxMemoryMiB       = 1 << 34                 // memory_mib: 16 PiB
 )
 
 // DefaultWeight is the weight of a job or team that was given none.
@@ -189,6 +192,10 @@ func OutOfRange(j *Job, teamWeight float64) (field, msg string) {
 		return "remaining_steps", fmt.Sprintf("remaining steps %v are outside [0, %g]", j.Remaining(), MaxSteps)
 	case j.Gang < 1 || j.Gang > MaxGang:
 		return "gang", fmt.Sprintf("gang %d is outside [1, %d]", j.Gang, MaxGang)
+	case j.DeviceMilli < 0 || j.DeviceMilli >= 1000 || (j.DeviceMilli > 0 && j.Gang != 1):
+		return "device_milli", fmt.Sprintf("device_milli %d with gang %d is not a share of one device (1–999 with gang 1)", j.DeviceMilli, j.Gang)
+	case j.DeviceMemoryMiB < 0 || j.CPUMilli < 0 || j.MemoryMiB < 0:
+		return "cpu_milli", fmt.Sprintf("negative node or device resources (cpu_milli %d, memory_mib %d, device_memory_mib %d)", j.CPUMilli, j.MemoryMiB, j.DeviceMemoryMiB)
 	}
 	return "", ""
 }
@@ -221,6 +228,7 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 	if sp.Gang < 1 || sp.Gang > MaxGang {
 		bad("gang", "gang must be between 1 and %d, got %d", MaxGang, sp.Gang)
 	}
+	checkShare(&sp, bad)
 	if sp.Weight == 0 && !sp.WeightGiven {
 		sp.Weight = DefaultWeight
 	} else if msg := WeightProblem(sp.Weight); msg != "" {
@@ -349,6 +357,32 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 		}
 	}
 	return sp, errs.Err()
+}
+
+// checkShare validates the request of a share of one device and of node
+// resources (the one place these fields are checked; the API, the CLI and
+// Kubernetes pod groups all submit through Check).
+func checkShare(sp *Spec, bad func(field, format string, args ...any)) {
+	switch {
+	case sp.DeviceMilli < 0 || sp.DeviceMilli >= 1000:
+		bad("device_milli", "device_milli is a share of one device in thousandths and must be between 1 and 999, got %d (omit it, or give 0, for whole devices: gang of them)", sp.DeviceMilli)
+	case sp.DeviceMilli > 0 && sp.Gang != 1:
+		bad("device_milli", "a share of a device (device_milli %d) is one device's: gang must be 1, got %d", sp.DeviceMilli, sp.Gang)
+	case sp.DeviceMilli > 0 && sp.SpanSites:
+		bad("span_sites", "span_sites is for gangs of whole devices, not a share of one device (device_milli %d)", sp.DeviceMilli)
+	}
+	switch {
+	case sp.DeviceMemoryMiB < 0 || sp.DeviceMemoryMiB > MaxDeviceMemoryMiB:
+		bad("device_memory_mib", "device_memory_mib must be between 0 and %d MiB, got %d", MaxDeviceMemoryMiB, sp.DeviceMemoryMiB)
+	case sp.DeviceMemoryMiB > 0 && sp.DeviceMilli == 0:
+		bad("device_memory_mib", "device_memory_mib limits a share of a device: give device_milli (1–999) with it; a whole device has all its memory")
+	}
+	if sp.CPUMilli < 0 || sp.CPUMilli > MaxCPUMilli {
+		bad("cpu_milli", "cpu_milli must be between 0 and %d milli-cores, got %d", MaxCPUMilli, sp.CPUMilli)
+	}
+	if sp.MemoryMiB < 0 || sp.MemoryMiB > MaxMemoryMiB {
+		bad("memory_mib", "memory_mib must be between 0 and %d MiB, got %d", MaxMemoryMiB, sp.MemoryMiB)
+	}
 }
 
 // allowedOn reports whether the spec's allowed/forbidden lists let it use m.

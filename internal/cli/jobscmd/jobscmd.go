@@ -68,6 +68,7 @@ func submitCmd(c *conn) *cobra.Command {
 		Example: `  granary jobs submit --name pretrain-7b --team llm --class llm-7b-pretrain --gang 8 --steps 200000
   granary jobs submit --name ft-8b --team llm --model Llama-3-8B --precision bf16 --gang 8 --steps 500
   granary jobs submit --name pretrain-70b --team llm --model Llama-3-70B --gang 64 --steps 20000
+  granary jobs submit --name notebook --team dev --class llm-7b --device-milli 250 --device-memory-mib 20480 --steps 100   # a quarter of one device
   granary jobs submit job.yaml -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -114,6 +115,10 @@ func submitCmd(c *conn) *cobra.Command {
 	fl.StringVar(&nj.Workload, "workload", "", "with --model: train (default) or serve")
 	fl.IntVar(&nj.Gang, "gang", 1, "devices needed at once, of one model: on one node, or on whole nodes of one site when larger than any node")
 	fl.BoolVar(&nj.SpanSites, "span-sites", false, "let a gang larger than a node span sites")
+	fl.Int64Var(&nj.DeviceMilli, "device-milli", 0, "a share of one device in thousandths, 1–999 (250 = a quarter), with --gang 1; several such jobs share a device (0: whole devices)")
+	fl.Int64Var(&nj.DeviceMemoryMiB, "device-memory-mib", 0, "with --device-milli: device memory the job needs, MiB")
+	fl.Int64Var(&nj.CPUMilli, "cpu-milli", 0, "CPU the job needs on its node, milli-cores")
+	fl.Int64Var(&nj.MemoryMiB, "memory-mib", 0, "memory the job needs on its node, MiB")
 	weight := fl.Float64("weight", jobs.DefaultWeight, fmt.Sprintf("priority weight inside the team, greater than 0 and at most %g", jobs.MaxWeight))
 	fl.StringSliceVar(&allowed, "allow", nil, "only these accelerator models")
 	fl.StringSliceVar(&forbidden, "forbid", nil, "never these accelerator models")
@@ -224,6 +229,7 @@ func listCmd(c *conn) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.Team, "team", "", "only this team's jobs")
+	cmd.Flags().BoolVar(&o.Shared, "shared", false, "only jobs that ask for a share of a device (--device-milli)")
 	cmd.Flags().StringVar(&o.State, "state", "", "only jobs in this state (pending, running, preempted, completed, failed, cancelled, active, all)")
 	cmd.Flags().IntVar(&o.Limit, "limit", 0, "jobs per page (default 100, at most 1000)")
 	cmd.Flags().StringVar(&o.Cursor, "cursor", "", "the next page's cursor, as printed by the previous listing")
@@ -272,12 +278,21 @@ func writeJobs(env *console.Env, f console.Format, js []api.Job, list bool) erro
 		if j.TotalSteps > 0 {
 			prog = fmt.Sprintf("%.1f%%", 100*j.StepsDone/j.TotalSteps)
 		}
-		rows = append(rows, []string{j.ID, j.Name, j.Team, string(j.State), j.Class, strconv.Itoa(j.Gang), model, prog, string(j.Why.Code)})
+		rows = append(rows, []string{j.ID, j.Name, j.Team, string(j.State), j.Class, gangText(&j.Spec), model, prog, string(j.Why.Code)})
 	}
 	if f == console.CSV {
 		return console.WriteCSV(env.Stdout, rows)
 	}
 	return console.WriteTable(env.Stdout, rows)
+}
+
+// gangText is the GANG column: the gang, or a share of one device as a
+// fraction ("0.25").
+func gangText(sp *jobs.Spec) string {
+	if sp.Shared() {
+		return strconv.FormatFloat(float64(sp.DeviceMilli)/1000, 'f', -1, 64)
+	}
+	return strconv.Itoa(sp.Gang)
 }
 
 func describeCmd(c *conn) *cobra.Command {
@@ -313,9 +328,23 @@ func describe(env *console.Env, f console.Format, j api.Job) error {
 	if j.Model != "" {
 		fmt.Fprintf(w, "Workload:    %s %s %s (throughputs from the fit advisor)\n", j.Model, j.Precision, j.Workload)
 	}
+	if j.Shared() {
+		mem := ""
+		if j.DeviceMemoryMiB > 0 {
+			mem = fmt.Sprintf(", %d MiB of its memory", j.DeviceMemoryMiB)
+		}
+		fmt.Fprintf(w, "Share:       %s (%d milli%s)\n", j.ShareText(), j.DeviceMilli, mem)
+	}
+	if j.CPUMilli > 0 || j.MemoryMiB > 0 {
+		fmt.Fprintf(w, "Node needs:  %d milli-cores, %d MiB memory\n", j.CPUMilli, j.MemoryMiB)
+	}
 	fmt.Fprintf(w, "Why:         %s — %s\n", j.Why.Code, j.Why.Message)
 	if j.Placement != nil {
-		fmt.Fprintf(w, "Placement:   %d × %s on %s since %s (%s steps/s)\n", len(j.Placement.Devices), j.Placement.Model, strings.Join(j.Placement.Nodes, ", "),
+		what := fmt.Sprintf("%d ×", len(j.Placement.Devices))
+		if j.Placement.Milli > 0 {
+			what = fmt.Sprintf("%d milli of 1 ×", j.Placement.Milli)
+		}
+		fmt.Fprintf(w, "Placement:   %s %s on %s since %s (%s steps/s)\n", what, j.Placement.Model, strings.Join(j.Placement.Nodes, ", "),
 			j.Placement.Since.UTC().Format(time.RFC3339), console.Num(round3(j.Placement.StepsPerSecond)))
 		fmt.Fprintf(w, "Devices:     %s\n", strings.Join(j.Placement.Devices, ", "))
 	}

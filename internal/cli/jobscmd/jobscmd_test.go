@@ -323,3 +323,43 @@ func TestJobsListPages(t *testing.T) {
 		t.Errorf("bad cursor: exit %d %s", code, errs)
 	}
 }
+
+// A share of a device from flags and from a job file: list shows the share
+// in the GANG column and --shared keeps the shared jobs, describe shows
+// the share and the node's needs; a bad share in a file is exit 2 naming
+// the field, and nothing is submitted.
+func TestJobsCLIShare(t *testing.T) {
+	r := start(t)
+	out, errs, code := r.run(t, jobscmd.New, "submit", "--name", "nb", "--team", "dev", "--class", "resnet50", "--steps", "100",
+		"--device-milli", "250", "--device-memory-mib", "20480", "--cpu-milli", "4000", "--memory-mib", "32768", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"device_milli": 250`) || !strings.Contains(out, `"cpu_milli": 4000`) {
+		t.Fatalf("submit --device-milli: exit %d\n%s%s", code, out, errs)
+	}
+	f := filepath.Join(t.TempDir(), "share.yaml")
+	os.WriteFile(f, []byte("- {name: half, team: dev, class: resnet50, gang: 1, total_steps: 10, device_milli: 500, memory_mib: 1024}\n- {name: bad, team: dev, class: resnet50, gang: 8, total_steps: 10, device_milli: 500}\n"), 0o644)
+	_, errs, code = r.run(t, jobscmd.New, "submit", f)
+	if code != 2 || !strings.Contains(errs, "body.jobs[1].device_milli: jobs[1] (bad): a share of a device (device_milli 500) is one device's: gang must be 1, got 8") {
+		t.Errorf("file with a share and gang 8: exit %d\n%s", code, errs)
+	}
+	os.WriteFile(f, []byte("- {name: half, team: dev, class: resnet50, gang: 1, total_steps: 10, device_milli: 500, memory_mib: 1024}\n- {name: whole, team: dev, class: resnet50, gang: 8, total_steps: 10}\n"), 0o644)
+	if _, errs, code = r.run(t, jobscmd.New, "submit", f); code != 0 {
+		t.Fatalf("good file: exit %d\n%s", code, errs)
+	}
+	out, _, _ = r.run(t, jobscmd.New, "list")
+	for _, want := range []string{"nb     dev   pending  resnet50  0.25", "half   dev   pending  resnet50  0.5", "whole  dev   pending  resnet50  8"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = r.run(t, jobscmd.New, "list", "--shared", "-o", "json")
+	var js []api.Job
+	if err := json.Unmarshal([]byte(out), &js); err != nil || len(js) != 2 || js[0].Name != "half" || js[1].Name != "nb" {
+		t.Errorf("list --shared: %v %s", err, out)
+	}
+	out, _, _ = r.run(t, jobscmd.New, "describe", "job-1")
+	for _, want := range []string{"Share:       0.25 of a device (250 milli, 20480 MiB of its memory)", "Node needs:  4000 milli-cores, 32768 MiB memory"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s", want, out)
+		}
+	}
+}

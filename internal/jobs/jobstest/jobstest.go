@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) jobs.Store) {
 	t.Run("CancelWinsOverRound", func(t *testing.T) { cancelWinsOverRound(t, open(t)) })
 	t.Run("Teams", func(t *testing.T) { teams(t, open(t)) })
 	t.Run("ConcurrentCreates", func(t *testing.T) { concurrentCreates(t, open(t)) })
+	t.Run("SharesOfADevice", func(t *testing.T) { sharesOfADevice(t, open(t)) })
 }
 
 // pagingNewestFirst checks the keyset cursor (Before, Newest) and
@@ -409,5 +410,86 @@ func concurrentCreates(t *testing.T, s jobs.Store) {
 	slices.Sort(ids)
 	if len(slices.Compact(ids)) != 16 {
 		t.Errorf("duplicate ids: %v", ids)
+	}
+}
+
+// sharesOfADevice: a job's share and node resources round-trip; four
+// quarter shares hold one device together (round and UpdateJob paths), a
+// fifth share or a whole-device job on it is a conflict that changes
+// nothing, and Filter.Shared keeps the shared jobs.
+func sharesOfADevice(t *testing.T, s jobs.Store) {
+	ctx := context.Background()
+	quarter := func(name string) jobs.Job {
+		j := job(name, "x", 1)
+		j.DeviceMilli, j.DeviceMemoryMiB, j.CPUMilli, j.MemoryMiB = 250, 20480, 4000, 32768
+		return j
+	}
+	var qs []jobs.Job
+	for _, n := range []string{"q1", "q2", "q3", "q4", "q5"} {
+		j, err := s.CreateJob(ctx, quarter(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs = append(qs, j)
+	}
+	whole, err := s.CreateJob(ctx, job("whole", "x", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Job(ctx, qs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(qs[0], got); d != "" || got.DeviceMilli != 250 || got.DeviceMemoryMiB != 20480 || got.CPUMilli != 4000 || got.MemoryMiB != 32768 {
+		t.Errorf("share round trip (-want +got):\n%s\ngot %+v", d, got.Spec)
+	}
+	place := func(j jobs.Job, milli int64) jobs.Job {
+		j.State = jobs.Running
+		j.Placement = &jobs.Placement{Model: "h800", Devices: []string{"d1"}, Nodes: []string{"n1"}, Since: t0, StepsPerSecond: 0.5, Milli: milli}
+		return j
+	}
+	var us []jobs.Update
+	for _, j := range qs[:3] {
+		us = append(us, jobs.Update{Job: place(j, 250), Moved: true})
+	}
+	if err := s.SaveRound(ctx, jobs.Round{At: t0, Policy: "las-hetero"}, us); err != nil {
+		t.Fatalf("three quarters on one device: %v", err)
+	}
+	if _, err := s.UpdateJob(ctx, qs[3].ID, func(j jobs.Job) (jobs.Job, []jobs.Event, error) { return place(j, 250), nil, nil }); err != nil {
+		t.Fatalf("the fourth quarter (UpdateJob): %v", err)
+	}
+	for _, j := range qs[:4] {
+		got, _ := s.Job(ctx, j.ID)
+		if got.Placement == nil || got.Placement.Milli != 250 || !slices.Equal(got.Placement.Devices, []string{"d1"}) {
+			t.Errorf("%s placement %+v, want 250 milli of d1", j.ID, got.Placement)
+		}
+	}
+	// The device is full: a fifth quarter and a whole device are refused,
+	// in a round and alone, and change nothing.
+	err = s.SaveRound(ctx, jobs.Round{At: t0.Add(time.Hour)}, []jobs.Update{{Job: place(qs[4], 250), Moved: true}})
+	if !errors.Is(err, fleet.ErrConflict) {
+		t.Errorf("a fifth quarter on a full device: %v, want ErrConflict", err)
+	}
+	_, err = s.UpdateJob(ctx, whole.ID, func(j jobs.Job) (jobs.Job, []jobs.Event, error) { return place(j, 0), nil, nil })
+	if !errors.Is(err, fleet.ErrConflict) {
+		t.Errorf("a whole device on a shared one: %v, want ErrConflict", err)
+	}
+	for _, j := range []jobs.Job{qs[4], whole} {
+		if got, _ := s.Job(ctx, j.ID); got.State != jobs.Pending || got.Placement != nil {
+			t.Errorf("refused %s changed: %s %+v", j.ID, got.State, got.Placement)
+		}
+	}
+	// One quarter leaves: the fifth fits where it was.
+	q0 := place(qs[0], 250)
+	q0.State, q0.Placement = jobs.Preempted, nil
+	if err := s.SaveRound(ctx, jobs.Round{At: t0.Add(2 * time.Hour)}, []jobs.Update{{Job: q0, Moved: true}, {Job: place(qs[4], 250), Moved: true}}); err != nil {
+		t.Errorf("a quarter leaves, another takes its place: %v", err)
+	}
+	l, err := s.Jobs(ctx, jobs.Filter{Shared: true})
+	if err != nil || len(l) != 5 {
+		t.Errorf("shared filter: %d jobs %v, want the 5 quarters", len(l), err)
+	}
+	if n, err := s.CountJobs(ctx, jobs.Filter{Shared: true, States: []jobs.State{jobs.Running}}); err != nil || n != 4 {
+		t.Errorf("running shared jobs: %d %v, want 4", n, err)
 	}
 }

@@ -110,12 +110,15 @@ func pgEvents(ctx context.Context, tx pgx.Tx, seq int64, evs []jobs.Event) error
 	return err
 }
 
-func pgHold(ctx context.Context, tx pgx.Tx, serials []string, seqs []int64) error {
+// pgHold writes serials[i] as held by job seqs[i], milli[i] of it; a device
+// that would hold more than a whole device (migration 00190's trigger) is a
+// fleet.ErrConflict.
+func pgHold(ctx context.Context, tx pgx.Tx, serials []string, seqs, milli []int64) error {
 	if len(serials) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, "INSERT INTO job_devices (serial, job) SELECT * FROM unnest($1::text[], $2::bigint[])", serials, seqs)
-	if isUnique(err) {
+	_, err := tx.Exec(ctx, "INSERT INTO job_devices (serial, job, milli) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])", serials, seqs, milli)
+	if isUnique(err) || isCheck(err) {
 		return fmt.Errorf("%w: a device would be placed twice: %v", fleet.ErrConflict, err)
 	}
 	return err
@@ -138,9 +141,9 @@ func (s *Store) CreateJob(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var seq int64
 		name, class := jobs.Folded(&j.Spec)
-		if err := tx.QueryRow(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why, name_lc, class_lc)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
-			j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class).Scan(&seq); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why, name_lc, class_lc, device_milli)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`,
+			j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class, j.DeviceMilli).Scan(&seq); err != nil {
 			return err
 		}
 		j.ID = jobs.FormatID(seq)
@@ -148,7 +151,7 @@ func (s *Store) CreateJob(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 			return err
 		}
 		if j.Placement != nil {
-			return pgHold(ctx, tx, j.Placement.Devices, repeat(seq, len(j.Placement.Devices)))
+			return pgHold(ctx, tx, j.Placement.Devices, repeat(seq, len(j.Placement.Devices)), repeat(j.Placement.DeviceMilli(), len(j.Placement.Devices)))
 		}
 		return nil
 	})
@@ -221,6 +224,9 @@ func jobsWhere(f jobs.Filter) (string, []any) {
 		n := len(args)
 		where = append(where, fmt.Sprintf("(strpos('job-' || seq, $%d) > 0 OR strpos(name_lc, $%d) > 0 OR strpos(class_lc, $%d) > 0)", n, n, n))
 	}
+	if f.Shared {
+		where = append(where, "device_milli > 0")
+	}
 	if len(where) == 0 {
 		return "", nil
 	}
@@ -261,7 +267,7 @@ func (s *Store) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, error) {
 }
 
 const pgUpdateJob = `UPDATE jobs SET team = $1, state = $2, spec = $3, finished_at = $4, steps_done = $5, checkpoint_steps = $6,
-	attained_s = $7, restarts = $8, placement = $9, why_code = $10, why = $11, name_lc = $12, class_lc = $13 WHERE seq = $14`
+	attained_s = $7, restarts = $8, placement = $9, why_code = $10, why = $11, name_lc = $12, class_lc = $13, device_milli = $15 WHERE seq = $14`
 
 // UpdateJob implements jobs.Store.
 func (s *Store) UpdateJob(ctx context.Context, id string, decide func(jobs.Job) (jobs.Job, []jobs.Event, error)) (jobs.Job, error) {
@@ -286,14 +292,14 @@ func (s *Store) UpdateJob(ctx context.Context, id string, decide func(jobs.Job) 
 			return err
 		}
 		name, class := jobs.Folded(&nj.Spec)
-		if _, err := tx.Exec(ctx, pgUpdateJob, nj.Team, string(nj.State), spec, fin, nj.StepsDone, nj.CheckpointSteps, nj.AttainedSeconds, nj.Restarts, placement, string(nj.Why.Code), nj.Why.Message, name, class, seq); err != nil {
+		if _, err := tx.Exec(ctx, pgUpdateJob, nj.Team, string(nj.State), spec, fin, nj.StepsDone, nj.CheckpointSteps, nj.AttainedSeconds, nj.Restarts, placement, string(nj.Why.Code), nj.Why.Message, name, class, seq, nj.DeviceMilli); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM job_devices WHERE job = $1", seq); err != nil {
 			return err
 		}
 		if nj.Placement != nil {
-			if err := pgHold(ctx, tx, nj.Placement.Devices, repeat(seq, len(nj.Placement.Devices))); err != nil {
+			if err := pgHold(ctx, tx, nj.Placement.Devices, repeat(seq, len(nj.Placement.Devices)), repeat(nj.Placement.DeviceMilli(), len(nj.Placement.Devices))); err != nil {
 				return err
 			}
 		}
@@ -349,6 +355,7 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 			release                  []int64
 			holdSerials              []string
 			holdSeqs, evJob, evAt    []int64
+			holdMilli                []int64
 			evKind, evMsg            []string
 		)
 		for i := range us {
@@ -367,12 +374,13 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 				return err
 			}
 			name, class := jobs.Folded(&j.Spec)
-			b.Queue(pgUpdateJob, j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class, seqs[i])
+			b.Queue(pgUpdateJob, j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class, seqs[i], j.DeviceMilli)
 			if us[i].Moved {
 				release = append(release, seqs[i])
 				if j.Placement != nil {
 					holdSerials = append(holdSerials, j.Placement.Devices...)
 					holdSeqs = append(holdSeqs, repeat(seqs[i], len(j.Placement.Devices))...)
+					holdMilli = append(holdMilli, repeat(j.Placement.DeviceMilli(), len(j.Placement.Devices))...)
 				}
 			}
 			for _, e := range us[i].Events {
@@ -402,7 +410,7 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
-		return pgHold(ctx, tx, holdSerials, holdSeqs)
+		return pgHold(ctx, tx, holdSerials, holdSeqs, holdMilli)
 	})
 }
 

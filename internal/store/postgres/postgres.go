@@ -114,6 +114,13 @@ func isUnique(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// isCheck reports a check violation (23514), e.g. job_devices' trigger
+// refusing more than a whole device on one serial.
+func isCheck(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514"
+}
+
 // Insert implements inventory.DeviceStore: nodes with one INSERT … SELECT
 // unnest, devices and events with COPY, all in one transaction.
 func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {

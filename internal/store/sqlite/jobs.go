@@ -115,9 +115,9 @@ func (s *Store) CreateJob(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 	}
 	var seq int64
 	name, class := jobs.Folded(&j.Spec)
-	err = tx.QueryRowContext(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why, name_lc, class_lc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-		j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class).Scan(&seq)
+	err = tx.QueryRowContext(ctx, `INSERT INTO jobs (team, state, spec, submitted_at, finished_at, steps_done, checkpoint_steps, attained_s, restarts, placement, why_code, why, name_lc, class_lc, device_milli)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		j.Team, string(j.State), spec, j.SubmittedAt.UnixMicro(), fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class, j.DeviceMilli).Scan(&seq)
 	if err != nil {
 		return jobs.Job{}, err
 	}
@@ -126,7 +126,7 @@ func (s *Store) CreateJob(ctx context.Context, j jobs.Job) (jobs.Job, error) {
 		return jobs.Job{}, err
 	}
 	if j.Placement != nil {
-		if err := holdDevices(ctx, tx, seq, j.Placement.Devices); err != nil {
+		if err := holdDevices(ctx, tx, seq, j.Placement); err != nil {
 			return jobs.Job{}, err
 		}
 	}
@@ -145,12 +145,18 @@ func insertJobEvents(ctx context.Context, tx *sql.Tx, seq int64, evs []jobs.Even
 	return nil
 }
 
-func holdDevices(ctx context.Context, tx *sql.Tx, seq int64, serials []string) error {
-	for _, d := range serials {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO job_devices (serial, job) VALUES (?, ?)", d, seq); err != nil {
-			if strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY") {
+// holdDevices writes the devices of pl (nil: none) as held by job seq, each
+// with the placement's share; a device that would hold more than a whole
+// device (migration 00190's trigger) is a fleet.ErrConflict naming a holder.
+func holdDevices(ctx context.Context, tx *sql.Tx, seq int64, pl *jobs.Placement) error {
+	if pl == nil {
+		return nil
+	}
+	for _, d := range pl.Devices {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO job_devices (serial, job, milli) VALUES (?, ?, ?)", d, seq, pl.DeviceMilli()); err != nil {
+			if strings.Contains(err.Error(), "constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY") {
 				var holder int64
-				_ = tx.QueryRowContext(ctx, "SELECT job FROM job_devices WHERE serial = ?", d).Scan(&holder)
+				_ = tx.QueryRowContext(ctx, "SELECT job FROM job_devices WHERE serial = ? AND job <> ? ORDER BY job LIMIT 1", d, seq).Scan(&holder)
 				return fmt.Errorf("%w: device %s is held by %s, cannot place %s on it", fleet.ErrConflict, d, jobs.FormatID(holder), jobs.FormatID(seq))
 			}
 			return err
@@ -224,6 +230,9 @@ func jobsWhere(f jobs.Filter) (string, []any) {
 		needle := strings.ToLower(f.Text)
 		where = append(where, "(instr('job-' || seq, ?) > 0 OR instr(name_lc, ?) > 0 OR instr(class_lc, ?) > 0)")
 		args = append(args, needle, needle, needle)
+	}
+	if f.Shared {
+		where = append(where, "device_milli > 0")
 	}
 	if len(where) == 0 {
 		return "", nil
@@ -304,7 +313,7 @@ func (s *Store) UpdateJob(ctx context.Context, id string, decide func(jobs.Job) 
 		return jobs.Job{}, err
 	}
 	if nj.Placement != nil {
-		if err := holdDevices(ctx, tx, seq, nj.Placement.Devices); err != nil {
+		if err := holdDevices(ctx, tx, seq, nj.Placement); err != nil {
 			return jobs.Job{}, err
 		}
 	}
@@ -326,8 +335,8 @@ func updateJobRow(ctx context.Context, tx *sql.Tx, seq int64, j *jobs.Job) (bool
 	}
 	name, class := jobs.Folded(&j.Spec)
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET team = ?, state = ?, spec = ?, finished_at = ?, steps_done = ?, checkpoint_steps = ?,
-		attained_s = ?, restarts = ?, placement = ?, why_code = ?, why = ?, name_lc = ?, class_lc = ? WHERE seq = ?`,
-		j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class, seq)
+		attained_s = ?, restarts = ?, placement = ?, why_code = ?, why = ?, name_lc = ?, class_lc = ?, device_milli = ? WHERE seq = ?`,
+		j.Team, string(j.State), spec, fin, j.StepsDone, j.CheckpointSteps, j.AttainedSeconds, j.Restarts, placement, string(j.Why.Code), j.Why.Message, name, class, j.DeviceMilli, seq)
 	if err != nil {
 		return false, err
 	}
@@ -401,7 +410,7 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 		}
 	}
 	// Hold devices after every release, so swaps within a round work.
-	hold, err := tx.PrepareContext(ctx, "INSERT INTO job_devices (serial, job) VALUES (?, ?)")
+	hold, err := tx.PrepareContext(ctx, "INSERT INTO job_devices (serial, job, milli) VALUES (?, ?, ?)")
 	if err != nil {
 		return err
 	}
@@ -417,7 +426,7 @@ func (s *Store) SaveRound(ctx context.Context, r jobs.Round, us []jobs.Update) e
 		}
 		if pl := us[i].Job.Placement; pl != nil && us[i].Moved {
 			for _, d := range pl.Devices {
-				if _, err := hold.ExecContext(ctx, d, seqs[i]); err != nil {
+				if _, err := hold.ExecContext(ctx, d, seqs[i], pl.DeviceMilli()); err != nil {
 					if strings.Contains(err.Error(), "constraint") {
 						return fmt.Errorf("%w: device %s placed twice (job %s): %v", fleet.ErrConflict, d, us[i].Job.ID, err)
 					}
