@@ -180,9 +180,24 @@ type Page struct {
 
 // EventFilter selects history entries, ordered by Seq.
 type EventFilter struct {
-	Serial   string // empty = every device
-	AfterSeq int64  // return events with Seq > AfterSeq
-	Limit    int    // 0 = no limit
+	Serial   string    // empty = every device
+	AfterSeq int64     // return events with Seq > AfterSeq
+	Since    time.Time // not zero: events with At >= Since (an index on At)
+	Before   time.Time // not zero: events with At < Before
+	Limit    int       // 0 = no limit
+}
+
+// StateAtFilter selects the devices that were in one state at an instant,
+// as the ledger's events tell it: a device's state just before Before is
+// the To of its last event (the highest Seq) whose At is before Before; a
+// device with no event before Before did not exist yet. The fleet page's
+// per-day chart counts the same (its day D ends at Before, 00:00 UTC of
+// D+1), so each of its numbers links to this list.
+type StateAtFilter struct {
+	Before time.Time
+	State  fleet.DeviceState
+	After  string // serial cursor: list serials > After
+	Limit  int    // 0 = no limit
 }
 
 // ModelStateCount is one row of the summary aggregation the store computes:

@@ -436,5 +436,34 @@ func (s *Service) Events(ctx context.Context, q EventFilter) ([]Event, error) {
 	return s.store.Events(ctx, q)
 }
 
+// StateAt returns one page of the devices in q.State just before q.Before
+// (StateAtFilter), each with its last event before then, ordered by
+// serial; q.Limit 0 is DefaultPageSize, capped at MaxPageSize. A state
+// that is not a device state wraps fleet.ErrInvalid.
+func (s *Service) StateAt(ctx context.Context, q StateAtFilter) ([]Event, error) {
+	st, err := fleet.ParseDeviceState(string(q.State))
+	if err != nil {
+		return nil, err
+	}
+	q.State = st
+	switch {
+	case q.Limit <= 0:
+		q.Limit = DefaultPageSize
+	case q.Limit > MaxPageSize:
+		q.Limit = MaxPageSize
+	}
+	return s.store.StateAt(ctx, q)
+}
+
+// CountStateAt counts the devices in q.State just before q.Before.
+func (s *Service) CountStateAt(ctx context.Context, q StateAtFilter) (int, error) {
+	st, err := fleet.ParseDeviceState(string(q.State))
+	if err != nil {
+		return 0, err
+	}
+	q.State = st
+	return s.store.CountStateAt(ctx, q)
+}
+
 // Nodes returns every node.
 func (s *Service) Nodes(ctx context.Context) ([]Node, error) { return s.store.Nodes(ctx) }

@@ -92,6 +92,17 @@ type DeviceStore interface {
 type EventStore interface {
 	// Events returns events matching q ordered by Seq.
 	Events(ctx context.Context, q EventFilter) ([]Event, error)
+
+	// StateAt returns, for every device that was in q.State just before
+	// q.Before (see StateAtFilter), its last event before q.Before, ordered
+	// by serial (byte order), serial > q.After, at most q.Limit (<= 0: no
+	// limit). It reads an index of the events by serial, not every event
+	// per device.
+	StateAt(ctx context.Context, q StateAtFilter) ([]Event, error)
+
+	// CountStateAt counts the devices StateAt lists for q without its
+	// cursor and limit.
+	CountStateAt(ctx context.Context, q StateAtFilter) (int, error)
 }
 
 // TokenStore keeps API tokens (hashed).

@@ -18,6 +18,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/demo"
+	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/sched"
@@ -187,33 +188,38 @@ func TestBadInputNeverA500(t *testing.T) {
 		}
 	}
 	for path, want := range map[string]string{
-		"/devices?state=sleeping":              "in-service",
-		"/devices?limit=0":                     "1 to 1000",
-		"/devices?limit=abc":                   "not a page size",
-		"/devices?limit=-5":                    "not a page size",
-		"/devices?limit=1000000":               "1 to 1000",
-		"/devices?sort=cost":                   "serial, model",
-		"/devices?sort=-":                      "device order",
-		"/devices?class=3A090.z":               "3A090.a",
-		"/devices?class=3A090.a&rules=x":       "2022-10",
-		"/devices?after=%zz":                   "malformed",
-		"/jobs?q=50%":                          "malformed",
-		"/devices?model=no-such-chip":          "no-such-chip",
-		"/devices/no-such-serial":              "No device has serial",
-		"/nodes/no-such-host":                  "No node has hostname",
-		"/jobs?page=x":                         "not a page number",
-		"/jobs?page=0":                         "not a page number",
-		"/jobs?page=-3":                        "not a page number",
-		"/jobs?state=sleeping":                 "valid: active",
-		"/jobs/job-999999":                     "No job has id",
-		"/jobs/not-an-id":                      "No job has id",
-		"/chips?sort=x":                        "",
-		"/chips/no-such-chip":                  "",
-		"/?rules=1999":                         "2022-10",
-		"/fit?model=Llama-3-70B&precision=fp3": "precision",
-		"/fit?model=Llama-3-70B&devices=many":  "devices",
-		"/fit?model=no-such-model":             "no-such-model",
-		"/no/such/page":                        "There is no page",
+		"/devices?state=sleeping":                       "in-service",
+		"/devices?limit=0":                              "1 to 1000",
+		"/devices?limit=abc":                            "not a page size",
+		"/devices?limit=-5":                             "not a page size",
+		"/devices?limit=1000000":                        "1 to 1000",
+		"/devices?sort=cost":                            "serial, model",
+		"/devices?sort=-":                               "device order",
+		"/devices?class=3A090.z":                        "3A090.a",
+		"/devices?class=3A090.a&rules=x":                "2022-10",
+		"/devices?after=%zz":                            "malformed",
+		"/history?state=reserve":                        "YYYY-MM-DD",
+		"/history?day=2026-13-01&state=reserve":         "not a date",
+		"/history?day=2026-11-01":                       "in-service",
+		"/history?day=2026-11-01&state=gone":            "unknown state",
+		"/history?day=2026-11-01&state=reserve&limit=0": "1 to 1000",
+		"/jobs?q=50%":                                   "malformed",
+		"/devices?model=no-such-chip":                   "no-such-chip",
+		"/devices/no-such-serial":                       "No device has serial",
+		"/nodes/no-such-host":                           "No node has hostname",
+		"/jobs?page=x":                                  "not a page number",
+		"/jobs?page=0":                                  "not a page number",
+		"/jobs?page=-3":                                 "not a page number",
+		"/jobs?state=sleeping":                          "valid: active",
+		"/jobs/job-999999":                              "No job has id",
+		"/jobs/not-an-id":                               "No job has id",
+		"/chips?sort=x":                                 "",
+		"/chips/no-such-chip":                           "",
+		"/?rules=1999":                                  "2022-10",
+		"/fit?model=Llama-3-70B&precision=fp3":          "precision",
+		"/fit?model=Llama-3-70B&devices=many":           "devices",
+		"/fit?model=no-such-model":                      "no-such-model",
+		"/no/such/page":                                 "There is no page",
 	} {
 		code, body, _ := b.do("GET", path, nil)
 		clean(path, code, body, want)
@@ -275,23 +281,28 @@ func TestFleetNumbersMatchTheirLists(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET /: %d", code)
 	}
-	links := regexp.MustCompile(`<a (?:class="tile" )?href="(/devices[^"]*)">(?:<span class="v"[^>]*>)?([0-9\x{202f}]+)<`).FindAllStringSubmatch(body, -1)
+	links := regexp.MustCompile(`<a (?:class="tile" )?href="(/(?:devices|history)[^"]*)">(?:<span class="v"[^>]*>)?([0-9\x{202f}]+)<`).FindAllStringSubmatch(body, -1)
 	seen := map[string]bool{}
+	days := 0
 	for _, l := range links {
 		href := html.UnescapeString(l[1])
-		seen[strings.SplitN(strings.TrimPrefix(href, "/devices?"), "=", 2)[0]] = true
+		if strings.HasPrefix(href, "/history?") {
+			days++
+		}
+		seen[strings.SplitN(strings.TrimPrefix(strings.TrimPrefix(href, "/devices?"), "/history?"), "=", 2)[0]] = true
 		_, list, _ := b.do("GET", href, nil)
 		m := regexp.MustCompile(`<span id="count">([0-9\x{202f}]+) devices match`).FindStringSubmatch(list)
 		if m == nil || m[1] != l[2] {
 			t.Errorf("%s: the fleet page says %s, the list %v", href, l[2], m)
 		}
 	}
-	for _, k := range []string{"", "state", "model", "class"} {
+	for _, k := range []string{"", "state", "model", "class", "day"} {
 		if !seen[k] && !(k == "" && strings.Contains(body, `href="/devices">`)) {
 			t.Errorf("no number links to a list filtered by %q", k)
 		}
 	}
-	if len(links) < 30 {
-		t.Errorf("%d linked numbers on the fleet page", len(links))
+	if len(links) < 30 || days < 2*len(fleet.DeviceStates) {
+		t.Errorf("%d linked numbers on the fleet page, %d of them in the per-day table", len(links), days)
 	}
+	t.Logf("%d linked numbers on the fleet page, %d of them in the per-day table: each equals its list's count", len(links), days)
 }

@@ -362,6 +362,31 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.take()
+	// Numbers on the fleet page, clicked: each list counts what was
+	// clicked. A past day of the per-day table (its numbers no longer
+	// change), its oldest day, a model × state, an export class in
+	// reserve and the reserve tile. The table is opened and the link
+	// followed in one step, so the page's live update cannot swap it in
+	// between.
+	visit("fleet-signed-in", "/")
+	for _, sel := range []string{`table.days tbody tr:nth-child(2) td a`, `table.days tbody tr:last-child td a`,
+		`table.models tbody td.n a[href*="state="]`, `table.classes tbody td.n a[href*="state=reserve"]`, `a.tile[href="/devices?state=reserve"]`} {
+		clicked := eval[[]string](t, bctx, fmt.Sprintf(`(() => { const a = document.querySelector(%q); if (!a) return [];
+			const d = a.closest("details"); if (d) d.open = true;
+			const out = [a.textContent, a.getAttribute("href")]; a.click(); return out; })()`, sel))
+		if len(clicked) != 2 {
+			t.Errorf("fleet page: no number at %s", sel)
+			continue
+		}
+		if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS("#count"))); err != nil {
+			t.Fatalf("following %s (%s): %v", sel, clicked[1], err)
+		}
+		check("fleet-number", clicked[1])
+		if got := num(strings.Split(text("#count"), "devices")[0]); got != num(clicked[0]) || got == "" {
+			t.Errorf("fleet page: %s (%s) says %s, its list %q", sel, clicked[1], num(clicked[0]), text("#count"))
+		}
+		visit("fleet-signed-in", "/")
+	}
 	visit("devices", "/devices")
 	if got := text("#count"); num(strings.Split(got, "devices")[0]) != fmt.Sprint(sum.Totals.Devices) {
 		t.Errorf("devices page says %q, the API counts %d", got, sum.Totals.Devices)
@@ -487,17 +512,50 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 	for _, p := range w.take() {
 		t.Errorf("jobs search: %s", p)
 	}
-	visit("jobs-all", "/jobs?state=all")
-	if len(jobs) > 50 {
-		firstJob := text("table.jobs tbody tr td a")
-		next := eval[string](t, bctx, `document.querySelector("nav.pager a[rel=next]").getAttribute("href")`)
-		visit("jobs-page-2", next)
-		if got := text("table.jobs tbody tr td a"); got == firstJob || !strings.Contains(text("nav.pager"), "51–") {
-			t.Errorf("the second page of jobs starts with %q (the first with %q) and says %q", got, firstJob, text("nav.pager"))
-		}
-	} else {
-		t.Logf("%d jobs in the demo: one page, paging not exercised", len(jobs))
+	// Paging: 60 more jobs (the demo has a page's worth), found by their
+	// name; next walks every page to the last, and the pages list exactly
+	// those jobs, each once; first goes back.
+	var extra []api.NewJob
+	for i := range 60 {
+		extra = append(extra, api.NewJob{Name: fmt.Sprintf("paging-%02d", i), Team: jobs[0].Team, Class: jobs[0].Class, Gang: jobs[0].Gang, TotalSteps: 1e6})
 	}
+	added, err := admin.SubmitJobs(ctx, extra)
+	if err != nil || len(added) != len(extra) {
+		t.Fatalf("submitting %d jobs: %d, %v", len(extra), len(added), err)
+	}
+	visit("jobs-paged", "/jobs?state=all&q=paging-")
+	seen := map[string]int{}
+	pages := 0
+	for {
+		pages++
+		for _, id := range eval[[]string](t, bctx, `[...document.querySelectorAll("table.jobs tbody tr td:first-child a")].map(a => a.textContent)`) {
+			seen[id]++
+		}
+		if count(`nav.pager a[rel=next]`) == 0 || pages > 5 {
+			break
+		}
+		next := eval[string](t, bctx, `document.querySelector("nav.pager a[rel=next]").getAttribute("href")`)
+		visit(fmt.Sprintf("jobs-page-%d", pages+1), next)
+	}
+	if pager := text("nav.pager"); pages != 2 || !strings.HasPrefix(pager, "51–60 of 60") {
+		t.Errorf("jobs paging: %d pages, the last says %q; want 2, 51–60 of 60", pages, pager)
+	}
+	for _, j := range added {
+		if seen[j.ID] != 1 {
+			t.Errorf("jobs paging: %s (%s) listed %d times", j.ID, j.Name, seen[j.ID])
+		}
+	}
+	if len(seen) != len(added) {
+		t.Errorf("jobs paging: %d jobs listed, %d submitted", len(seen), len(added))
+	}
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`nav.pager a[rel=first]`)), chromedp.WaitVisible(chromedp.CSS("table.jobs"))); err != nil {
+		t.Fatal(err)
+	}
+	check("jobs-first-page", "first")
+	if pager := text("nav.pager"); !strings.HasPrefix(pager, "1–50 of 60") {
+		t.Errorf("jobs paging: back on the first page the pager says %q", pager)
+	}
+	visit("jobs-all", "/jobs?state=all")
 	visit("job-as-viewer", "/jobs/"+active)
 	if count("#cancel") != 0 {
 		t.Error("a viewer is offered the cancel button")

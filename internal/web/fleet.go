@@ -31,6 +31,7 @@ type indexPage struct {
 	Sites      []siteCount
 	Days       template.HTML // chart: devices by state per day
 	DaysNote   string
+	DayRows    []dayRow      // the chart's numbers, newest day first
 	Jobs       *jobsOverview // nil without a scheduler
 }
 
@@ -58,6 +59,36 @@ type siteCount struct {
 // URL is the devices list of the site.
 func (s siteCount) URL() string {
 	return devicesQuery{Site: s.Site, Limit: inventory.DefaultPageSize}.url("")
+}
+
+// dayRow is one day of the per-day chart: the devices in each state
+// (fleet.DeviceStates order) at the end of the UTC day.
+type dayRow struct {
+	Day    time.Time
+	Counts [5]int
+}
+
+// Cells are the row's numbers, each with the list of its devices.
+func (d dayRow) Cells() []dayCell {
+	out := make([]dayCell, len(fleet.DeviceStates))
+	for i, st := range fleet.DeviceStates {
+		out[i] = dayCell{N: d.Counts[i], URL: dayURL(d.Day, st)}
+	}
+	return out
+}
+
+type dayCell struct {
+	N   int
+	URL string
+}
+
+// rows are d's days, newest first.
+func (d dayCounts) rows() []dayRow {
+	out := make([]dayRow, len(d.Counts))
+	for i, c := range d.Counts {
+		out[len(out)-1-i] = dayRow{Day: d.First.AddDate(0, 0, i), Counts: c}
+	}
+	return out
 }
 
 // jobsOverview is the fleet page's jobs section.
@@ -106,6 +137,9 @@ func (h *Handler) index(w http.ResponseWriter, r *http.Request) {
 	}
 	if pg.Days, pg.DaysNote, err = daysChart(days); err != nil {
 		h.log.WarnContext(ctx, "web: chart", "err", err)
+	}
+	if pg.Days != "" {
+		pg.DayRows = days.rows()
 	}
 	if h.jobs != nil {
 		ov, err := h.overview(ctx)

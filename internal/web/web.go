@@ -44,6 +44,8 @@ type Ledger interface {
 	Get(ctx context.Context, serial string) (inventory.Device, error)
 	History(ctx context.Context, serial string) ([]inventory.Event, error)
 	Events(ctx context.Context, q inventory.EventFilter) ([]inventory.Event, error)
+	StateAt(ctx context.Context, q inventory.StateAtFilter) ([]inventory.Event, error)
+	CountStateAt(ctx context.Context, q inventory.StateAtFilter) (int, error)
 	Nodes(ctx context.Context) ([]inventory.Node, error)
 	SetState(ctx context.Context, serial string, to fleet.DeviceState, reason, actor string) (inventory.Event, error)
 	Authenticate(ctx context.Context, secret string) (inventory.Token, error)
@@ -110,7 +112,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	for _, o := range opts {
 		o(h)
 	}
-	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "chips.html", "chip.html", "fit.html", "runway.html", "failures.html", "signin.html", "problem.html"} {
+	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "history.html", "chips.html", "chip.html", "fit.html", "runway.html", "failures.html", "signin.html", "problem.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/parts.html", "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -126,6 +128,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	pages.HandleFunc("GET /devices", h.devicesPage)
 	pages.HandleFunc("GET /devices/{serial}", h.devicePage)
 	pages.HandleFunc("GET /nodes/{host}", h.nodePage)
+	pages.HandleFunc("GET /history", h.historyPage)
 	pages.HandleFunc("GET /jobs", h.jobsPage)
 	pages.HandleFunc("GET /jobs/{id}", h.jobPage)
 	pages.HandleFunc("GET /chips", h.chipsPage)

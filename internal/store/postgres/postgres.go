@@ -553,6 +553,14 @@ func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventor
 		args = append(args, q.Serial)
 		query += fmt.Sprintf(" AND serial = $%d", len(args))
 	}
+	if !q.Since.IsZero() {
+		args = append(args, q.Since)
+		query += fmt.Sprintf(" AND at >= $%d", len(args))
+	}
+	if !q.Before.IsZero() {
+		args = append(args, q.Before)
+		query += fmt.Sprintf(" AND at < $%d", len(args))
+	}
 	query += " ORDER BY seq"
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
@@ -562,6 +570,56 @@ func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventor
 	if err != nil {
 		return nil, err
 	}
+	return collectEvents(rows)
+}
+
+// stateAtTouched are the devices with an event at or after $1, each with
+// its last event (the highest seq) before $1 (none when it did not exist
+// yet): their state then. Any other device's events are all before $1, so
+// its state then is its state now, the To of its last event (Insert and
+// UpdateState keep the two equal). events_at finds the touched devices,
+// events_serial_last their last events (migration 00200): a day of the
+// last months reads its few thousand later events, not the whole history.
+const stateAtTouched = `WITH touched AS (SELECT DISTINCT serial FROM events WHERE at >= $1),
+	past AS (SELECT t.serial, (SELECT f.seq FROM events f WHERE f.serial = t.serial AND f.at < $1 ORDER BY f.seq DESC LIMIT 1) AS seq FROM touched t)`
+
+// StateAt implements inventory.EventStore: the untouched devices in the
+// state now (devices_state, in serial order, with their last event) merged
+// with the touched devices that were in it (stateAtTouched).
+func (s *Store) StateAt(ctx context.Context, q inventory.StateAtFilter) ([]inventory.Event, error) {
+	var limit *int
+	if q.Limit > 0 {
+		limit = &q.Limit
+	}
+	rows, err := s.pool.Query(ctx, stateAtTouched+`,
+		now AS (SELECT d.serial, (SELECT f.seq FROM events f WHERE f.serial = d.serial ORDER BY f.seq DESC LIMIT 1) AS seq FROM devices d
+			WHERE d.state = $2 AND d.serial > $3 AND NOT EXISTS (SELECT 1 FROM touched t WHERE t.serial = d.serial) ORDER BY d.serial LIMIT $4)
+		SELECT e.seq, e.serial, e.from_state, e.to_state, e.reason, e.actor, e.at FROM (
+			SELECT seq FROM now
+			UNION ALL
+			SELECT p.seq FROM past p JOIN events e ON e.seq = p.seq WHERE e.to_state = $2 AND p.serial > $3
+		) l JOIN events e ON e.seq = l.seq ORDER BY e.serial LIMIT $4`,
+		q.Before, string(q.State), q.After, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collectEvents(rows)
+}
+
+// CountStateAt implements inventory.EventStore: the devices in the state
+// now (device_counts), less the touched ones in it now, plus the touched
+// ones that were in it.
+func (s *Store) CountStateAt(ctx context.Context, q inventory.StateAtFilter) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, stateAtTouched+`
+		SELECT (SELECT coalesce(sum(devices), 0) FROM device_counts WHERE state = $2)
+			- (SELECT count(*) FROM devices WHERE serial IN (SELECT serial FROM touched) AND state = $2)
+			+ (SELECT count(*) FROM past p JOIN events e ON e.seq = p.seq WHERE e.to_state = $2)`,
+		q.Before, string(q.State)).Scan(&n)
+	return n, err
+}
+
+func collectEvents(rows pgx.Rows) ([]inventory.Event, error) {
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (inventory.Event, error) {
 		var e inventory.Event
 		var from, to string

@@ -692,6 +692,14 @@ func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventor
 		query += " AND serial = ?"
 		args = append(args, q.Serial)
 	}
+	if !q.Since.IsZero() {
+		query += " AND at >= ?"
+		args = append(args, q.Since.UnixMicro())
+	}
+	if !q.Before.IsZero() {
+		query += " AND at < ?"
+		args = append(args, q.Before.UnixMicro())
+	}
 	query += " ORDER BY seq"
 	if q.Limit > 0 {
 		query += " LIMIT ?"
@@ -701,6 +709,58 @@ func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventor
 	if err != nil {
 		return nil, err
 	}
+	return scanEvents(rows)
+}
+
+// stateAtTouched are the devices with an event at or after ?1, each with
+// its last event (the highest seq) before ?1 (NULL when it had none, not
+// existing yet): their state then. Any other device's events are all
+// before ?1, so its state then is its state now, the To of its last event
+// (Insert and UpdateState keep the two equal). events_at finds the
+// touched devices, events_serial_at their last events (migration 00200):
+// a day of the last months reads its few thousand later events, not the
+// whole history. INDEXED BY: without it SQLite prefers the DISTINCT that
+// events_serial_at's order gives, a scan of every event (100 ms against
+// 5 ms of CPU for the count of a day at 197,914 events).
+const stateAtTouched = `WITH touched AS (SELECT DISTINCT serial FROM events INDEXED BY events_at WHERE at >= ?1),
+	past AS (SELECT t.serial, (SELECT max(seq) FROM events f WHERE f.serial = t.serial AND f.at < ?1) AS seq FROM touched t)`
+
+// StateAt implements inventory.EventStore: the untouched devices in the
+// state now (in serial order off the primary key, with their last event)
+// merged with the touched devices that were in it (stateAtTouched).
+func (s *Store) StateAt(ctx context.Context, q inventory.StateAtFilter) ([]inventory.Event, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, stateAtTouched+`
+		SELECT e.seq, e.serial, e.from_state, e.to_state, e.reason, e.actor, e.at FROM (
+			SELECT seq FROM (SELECT d.serial, (SELECT max(seq) FROM events f WHERE f.serial = d.serial) AS seq FROM devices d
+				WHERE d.state = ?2 AND d.serial > ?3 AND d.serial NOT IN (SELECT serial FROM touched) ORDER BY d.serial LIMIT ?4)
+			UNION ALL
+			SELECT p.seq FROM past p JOIN events e ON e.seq = p.seq WHERE e.to_state = ?2 AND p.serial > ?3
+		) l JOIN events e ON e.seq = l.seq ORDER BY e.serial LIMIT ?4`,
+		q.Before.UnixMicro(), string(q.State), q.After, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows)
+}
+
+// CountStateAt implements inventory.EventStore: the devices in the state
+// now (device_counts), less the touched ones in it now, plus the touched
+// ones that were in it.
+func (s *Store) CountStateAt(ctx context.Context, q inventory.StateAtFilter) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, stateAtTouched+`
+		SELECT (SELECT coalesce(sum(devices), 0) FROM device_counts WHERE state = ?2)
+			- (SELECT count(*) FROM devices WHERE serial IN (SELECT serial FROM touched) AND state = ?2)
+			+ (SELECT count(*) FROM past p JOIN events e ON e.seq = p.seq WHERE e.to_state = ?2)`,
+		q.Before.UnixMicro(), string(q.State)).Scan(&n)
+	return n, err
+}
+
+func scanEvents(rows *sql.Rows) ([]inventory.Event, error) {
 	defer rows.Close()
 	out := []inventory.Event{}
 	for rows.Next() {

@@ -80,6 +80,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentSameTransition", testSameTransition},
 		{"Summary", testSummary},
 		{"Events", testEvents},
+		{"StateAt", testStateAt},
 		{"Tokens", testTokens},
 		{"TokenLifeCycle", testTokenLifeCycle},
 		{"Nodes", testNodes},
@@ -1194,5 +1195,121 @@ func testNodes(t *testing.T, st inventory.Store) {
 	d, _ := svc.Get(ctx, "J-1")
 	if d.CostUSD == nil || *d.CostUSD != 12.5 || d.Labels["k"] != "v" || !d.Acquired.Equal(dayOf(2025, 1, 31)) {
 		t.Errorf("J-1 = %+v", d)
+	}
+}
+
+// testStateAt: the events of a time range are those a naive filter keeps;
+// the devices in a state at an instant are, for every
+// instant around the events' times (including ties, times out of seq
+// order and instants before any event) and every state, exactly a naive
+// fold of the whole history (each device's highest-seq event before the
+// instant), listed whole, counted, and walked in pages.
+func testStateAt(t *testing.T, st inventory.Store) {
+	r := rand.New(rand.NewPCG(7, 11))
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	ds := fixture(40, 9)
+	b := inventory.Batch{Devices: ds}
+	for i, d := range ds {
+		b.Events = append(b.Events, inventory.Event{Serial: d.Serial, To: d.State, Reason: "imported", Actor: "test", At: base.Add(time.Duration(i%10) * time.Hour)})
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for range 150 {
+		d := ds[r.IntN(len(ds))]
+		to := fleet.DeviceStates[r.IntN(len(fleet.DeviceStates))]
+		// Mostly later than the creation, sometimes earlier (an event
+		// recorded late), sometimes at the same instant as another.
+		at := base.Add(time.Duration(r.IntN(96)-6) * time.Hour)
+		if _, err := st.UpdateState(ctx, d.Serial, func(cur inventory.Device) (inventory.Event, error) {
+			return inventory.Event{From: cur.State, To: to, Reason: "moved", Actor: "test", At: at}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := st.Events(ctx, inventory.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	naive := func(before time.Time, state fleet.DeviceState) []inventory.Event {
+		last := map[string]inventory.Event{}
+		for _, e := range all {
+			if e.At.Before(before) && e.Seq > last[e.Serial].Seq {
+				last[e.Serial] = e
+			}
+		}
+		out := []inventory.Event{}
+		for _, e := range last {
+			if e.To == state {
+				out = append(out, e)
+			}
+		}
+		slices.SortFunc(out, func(a, b inventory.Event) int { return strings.Compare(a.Serial, b.Serial) })
+		return out
+	}
+	instants := []time.Time{base.Add(-24 * time.Hour), base.Add(200 * time.Hour)}
+	for _, e := range all {
+		if r.IntN(4) == 0 {
+			instants = append(instants, e.At, e.At.Add(time.Microsecond))
+		}
+	}
+	// The events of a time range: At in [Since, Before), with a serial too.
+	for i := 0; i+1 < len(instants); i += 2 {
+		since, before := instants[i], instants[i+1]
+		if before.Before(since) {
+			since, before = before, since
+		}
+		for _, f := range []inventory.EventFilter{{Since: since}, {Before: before}, {Since: since, Before: before}, {Since: since, Serial: ds[i%len(ds)].Serial}} {
+			want := []inventory.Event{}
+			for _, e := range all {
+				if (f.Since.IsZero() || !e.At.Before(f.Since)) && (f.Before.IsZero() || e.At.Before(f.Before)) && (f.Serial == "" || e.Serial == f.Serial) {
+					want = append(want, e)
+				}
+			}
+			got, err := st.Events(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("Events(%+v) (-naive +store):\n%s", f, diff)
+			}
+		}
+	}
+	checked := 0
+	for _, before := range instants {
+		for _, state := range fleet.DeviceStates {
+			want := naive(before, state)
+			q := inventory.StateAtFilter{Before: before, State: state}
+			got, err := st.StateAt(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("StateAt(%s, %s) (-naive +store):\n%s", before, state, diff)
+			}
+			n, err := st.CountStateAt(ctx, q)
+			if err != nil || n != len(want) {
+				t.Fatalf("CountStateAt(%s, %s) = %d, %v; naive %d", before, state, n, err, len(want))
+			}
+			var walked []inventory.Event
+			for q.Limit = 3; ; {
+				page, err := st.StateAt(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				walked = append(walked, page...)
+				if len(page) < q.Limit {
+					break
+				}
+				q.After = page[len(page)-1].Serial
+			}
+			if diff := cmp.Diff(want, append([]inventory.Event{}, walked...)); diff != "" {
+				t.Fatalf("StateAt(%s, %s) in pages of 3 (-naive +store):\n%s", before, state, diff)
+			}
+			checked += len(want)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no device in any state at any instant: the test checks nothing")
 	}
 }

@@ -1,0 +1,22 @@
+-- The devices in a state at an instant (inventory.StateAtFilter, the lists
+-- behind the fleet page's per-day chart), and the events of a time range
+-- (inventory.EventFilter Since and Before).
+--
+-- * events_at finds the events at or after an instant: the devices they
+--   touch are the only ones whose state then differs from their state now,
+--   so a list of a recent day reads those events and the devices table, not
+--   the whole history;
+-- * events_serial_last finds a device's last event before an instant (its
+--   events newest first, with their time and state: INCLUDE). It replaces
+--   events_serial (serial, seq), which a device's history reads as well
+--   backwards, so an import writes one index more than before, not two.
+
+-- +goose Up
+CREATE INDEX events_at ON events (at);
+CREATE INDEX events_serial_last ON events (serial, seq DESC) INCLUDE (at, to_state);
+DROP INDEX events_serial;
+
+-- +goose Down
+CREATE INDEX events_serial ON events (serial, seq);
+DROP INDEX events_serial_last;
+DROP INDEX events_at;
