@@ -106,12 +106,14 @@ func (c *barrier) centreRows(vert [][]float64, t float64) [][]float64 {
 //
 // for τ < t, where t is the max-min LP's optimum and xv an optimal vertex
 // (same a, gang, capacity, use as maxMinLP): the point an interior-point
-// solver returns for a feasibility problem with a constant objective (the
-// central path of a zero objective is that centre at every step). Gavel's
-// min_total_duration asks exactly that of ECOS at the T its bisection ends
-// on. The barrier is followed from τ = t/2 (where the start is strictly
-// inside) to τ along the same stages as centre; if the Newton steps break
-// down, the vertex is returned.
+// solver approaches for a feasibility problem with a constant objective
+// when it starts feasible (the central path of a zero objective is that
+// centre at every step). ECOS, which Gavel's min_total_duration asks at the
+// T its bisection ends on, starts infeasible and stops elsewhere; makespan
+// replays it (ecosFeasible) and falls back to this centre only when the
+// replay fails. The barrier is followed from τ = t/2 (where the start is
+// strictly inside) to τ along the same stages as centre; if the Newton
+// steps break down, the vertex is returned.
 func feasibleCentre(a [][]float64, gang, capacity []float64, use []bool, t, tau float64, xv [][]float64) [][]float64 {
 	c, rep, of := newBarrier(a, gang, capacity, use)
 	if c == nil || !(t > 0) || math.IsInf(t, 0) || !(tau > 0) || tau >= t {

@@ -151,11 +151,13 @@ func (l *lasPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, error) {
 // We solve it exactly as the max-min LP  max t s.t. Σ_k (T[i][k]/R_i)·X[i][k]
 // ≥ t,  T* = 1/t (Objective reports T* in seconds). Gavel instead bisects on
 // T with a 5% stopping gap and returns what ECOS finds for "is T feasible?"
-// at the last feasible T; X is therefore the centre of that feasibility
-// polytope at Gavel's T (gavelBisection, feasibleCentre), not a vertex of
+// at the last feasible T; X is therefore the point ECOS's iterations stop
+// at on that feasibility LP (gavelBisection, ecosFeasible), not a vertex of
 // the optimum: every job gets slack, and the share of the jobs that do not
 // bound the makespan is what average JCT depends on. Agnostic: every model
-// is as fast as the reference model (Gavel: v100).
+// is as fast as the reference model (Gavel: v100), and X is ECOS's on those
+// throughputs, as Gavel's min_total_duration hands them to its _perf
+// variant (not re-spread: see spread).
 type makespanPolicy struct {
 	hetero bool
 	ref    string
@@ -194,10 +196,8 @@ func (mp *makespanPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, er
 	if err != nil {
 		return Allocation{}, fmt.Errorf("%s: %w", mp.Name(), err)
 	}
-	if tg := gavelBisection(1 / t); tg > 1/t {
-		x = mm.feasibleCentre(t, 1/tg, x)
-	}
-	if !mp.hetero {
+	x, replayed := mp.gavelX(s, p, T, use, mm, t, x)
+	if !mp.hetero && !replayed {
 		p.spread(x, use)
 	}
 	al := p.emptyAllocation()
@@ -207,6 +207,46 @@ func (mp *makespanPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, er
 		al.Objective, al.Bound = 0, 0
 	}
 	return al, nil
+}
+
+// gavelX returns the X Gavel's min_total_duration ends on: its bisection
+// stops at a T within 5 % above the optimum 1/t, and X is what ECOS
+// returns for "can every job finish by T?" there (ecosFeasible, replayed =
+// true). Shares on models where a job's throughput is 0 are dropped (the
+// round mechanism never places a job there). The replay costs O(jobs ×
+// models³) per iteration, so beyond exactRows jobs (where the LP itself is
+// aggregated), or should the replay not reach ECOS's stopping rule, X is
+// the analytic centre of that polytope (feasibleCentre), the limit an
+// interior-point method approaches from a feasible start; when T is the
+// optimum itself, the vertex x is kept.
+func (mp *makespanPolicy) gavelX(s *Snapshot, p *problem, T [][]float64, use []bool, mm *maxMin, t float64, x [][]float64) ([][]float64, bool) {
+	tg := gavelBisection(1 / t)
+	if !(tg > 1/t) {
+		return x, false
+	}
+	rem := make([]float64, len(T))
+	n := 0
+	for i := range rem {
+		rem[i] = s.Jobs[i].RemainingSteps
+		if use[i] {
+			n++
+		}
+	}
+	if mm.big || n > exactRows {
+		return mm.feasibleCentre(t, 1/tg, x), false
+	}
+	xe, ok := ecosFeasible(T, rem, p.gang, p.cap, use, tg)
+	if !ok {
+		return mm.feasibleCentre(t, 1/tg, x), false
+	}
+	for i, row := range T {
+		for k, v := range row {
+			if v == 0 {
+				xe[i][k] = 0
+			}
+		}
+	}
+	return xe, true
 }
 
 // maxThroughputPolicy is Gavel's max_sum_throughput_perf and, with costs,
