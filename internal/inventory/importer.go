@@ -32,32 +32,25 @@ type Import struct {
 	Rows  []Row
 	Nodes []Node
 
-	// devs, at and labels, when devs is not nil, are the rows instead of
-	// Rows (which is then empty): each device, its line and column, and
-	// its labels encoded as Batch.Labels wants them (the devices' Labels
-	// maps are nil). This is how ImportCSV and ImportJSON parse (see
-	// rowChecker.compact): the devices are the slice the store is given,
-	// not a copy of Rows beside it.
-	devs   []Device
-	at     []rowAt
-	labels []string
+	// rows, when not nil, are the rows instead of Rows (then empty):
+	// how ImportCSV and ImportJSON parse, so that the devices are the
+	// compact table the store is given (DeviceRows), never a []Device.
+	rows *DeviceRows
 }
-
-// rowAt is a compact row's line and column.
-type rowAt struct{ line, col int32 }
 
 // len is the number of rows.
 func (im *Import) len() int {
-	if im.devs != nil {
-		return len(im.devs)
+	if im.rows != nil {
+		return im.rows.Len()
 	}
 	return len(im.Rows)
 }
 
 // pos is row i's position.
 func (im *Import) pos(i int) fleet.Position {
-	if im.devs != nil {
-		return fleet.Position{File: im.File, Line: int(im.at[i].line), Column: int(im.at[i].col)}
+	if im.rows != nil {
+		line, col := im.rows.Pos(i)
+		return fleet.Position{File: im.File, Line: line, Column: col}
 	}
 	return im.Rows[i].Pos
 }
@@ -90,27 +83,35 @@ func CSVColumns() []string { return append(append([]string{}, csvRequired...), c
 const dateLayout = "2006-01-02"
 
 // rowChecker validates the fields of import rows, collecting problems with
-// their positions. It caches catalog look-ups (100,000 rows name a handful of
-// models).
+// their positions, and keeps the accepted rows in a DeviceRows. It caches
+// catalog look-ups (100,000 rows name a handful of models).
 type rowChecker struct {
-	cat     *accel.Catalog
-	file    string
-	models  map[string]modelRes
-	errs    fleet.InputErrors
-	serials map[string]int // serial → line of first occurrence
-	nodes   map[string]nodeSeen
-	order   []string // node hostnames in first-seen order
-	full    bool     // MaxImportErrors reached
+	cat    *accel.Catalog
+	file   string
+	models map[string]modelRes
+	errs   fleet.InputErrors
+	errAt  []rowAt             // the record of each of errs: where its serial is
+	at     rowAt               // the record being checked
+	nodes  map[uint32]nodeSeen // by the hostname's index in rows' values
+	order  []uint32            // node hostnames in first-seen order
+	full   bool                // MaxImportErrors reached
 
-	// compact keeps accepted rows small for the store's Batch: labels
-	// encoded into labels instead of a map per device, the serial copied
-	// out of the CSV record and node, site and pool interned, so the
-	// record's string is not held by every device.
-	compact bool
-	devs    []Device
-	at      []rowAt
-	labels  []string
-	strs    map[string]string
+	rows *DeviceRows
+	// refused are the valid serials of rows refused for another problem,
+	// which a later row may repeat (at most MaxImportErrors+1 of them).
+	refused []refusedSerial
+}
+
+// rowAt is a row's line and column (its serial's, or its object's).
+type rowAt struct{ line, col int32 }
+
+func (a rowAt) cmp(b rowAt) int {
+	return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.col, b.col))
+}
+
+type refusedSerial struct {
+	serial string
+	at     rowAt
 }
 
 type modelRes struct {
@@ -119,12 +120,12 @@ type modelRes struct {
 }
 
 type nodeSeen struct {
-	site string
-	line int
+	site uint32 // index in rows' values
+	line int32
 }
 
 func newRowChecker(cat *accel.Catalog, file string) *rowChecker {
-	return &rowChecker{cat: cat, file: file, models: map[string]modelRes{}, serials: map[string]int{}, nodes: map[string]nodeSeen{}}
+	return &rowChecker{cat: cat, file: file, models: map[string]modelRes{}, nodes: map[uint32]nodeSeen{}, rows: newDeviceRows()}
 }
 
 func (c *rowChecker) fail(line, col int, field, msg string) {
@@ -133,10 +134,16 @@ func (c *rowChecker) fail(line, col int, field, msg string) {
 	}
 	if len(c.errs) == MaxImportErrors {
 		c.full = true
-		c.errs = append(c.errs, &fleet.InputError{Pos: fleet.Position{File: c.file, Line: line}, Msg: "too many errors; stopped checking"})
+		c.errs = append(c.errs, tooMany(c.file, line))
+		c.errAt = append(c.errAt, c.at)
 		return
 	}
 	c.errs = append(c.errs, &fleet.InputError{Pos: fleet.Position{File: c.file, Line: line, Column: col, Field: field}, Msg: msg})
+	c.errAt = append(c.errAt, c.at)
+}
+
+func tooMany(file string, line int) *fleet.InputError {
+	return &fleet.InputError{Pos: fleet.Position{File: file, Line: line}, Msg: "too many errors; stopped checking"}
 }
 
 func (c *rowChecker) model(name string) (string, error) {
@@ -166,40 +173,77 @@ func modelMsg(err error) string {
 }
 
 // accept adds an accepted row at line:col.
-func (c *rowChecker) accept(rows []Row, d Device, line, col int) []Row {
-	if !c.compact {
-		return append(rows, Row{Device: d, Pos: fleet.Position{File: c.file, Line: line, Column: col}})
-	}
-	c.devs = append(c.devs, c.keep(d))
-	c.at = append(c.at, rowAt{int32(line), int32(col)})
-	return rows
-}
-
-// keep returns d as a compact row holds it.
-func (c *rowChecker) keep(d Device) Device {
+func (c *rowChecker) accept(d Device, line, col int) {
 	js, err := EncodeLabels(d.Labels)
 	if err != nil { // string keys and values always encode
 		panic(err)
 	}
-	c.labels = append(c.labels, js)
-	d.Labels = nil
-	d.Serial = strings.Clone(d.Serial)
-	return d
+	c.rows.add(&d, js, line, col)
 }
 
-func (c *rowChecker) intern(v string) string {
-	if v == "" {
-		return ""
+// duplicates reports every row whose serial an earlier row has (refused
+// rows included), merged into errs in row order: a duplicate is its row's
+// first problem, as the serial is checked first. It sorts the rows by
+// serial instead of keeping a map of 200,000 serials while parsing.
+func (c *rowChecker) duplicates() {
+	n := c.rows.Len()
+	serial := func(k int32) string {
+		if int(k) < n {
+			return c.rows.Serial(int(k))
+		}
+		return c.refused[int(k)-n].serial
 	}
-	if w, ok := c.strs[v]; ok {
-		return w
+	at := func(k int32) rowAt {
+		if int(k) < n {
+			line, col := c.rows.Pos(int(k))
+			return rowAt{int32(line), int32(col)}
+		}
+		return c.refused[int(k)-n].at
 	}
-	if c.strs == nil {
-		c.strs = map[string]string{}
+	idx := make([]int32, n+len(c.refused))
+	for i := range idx {
+		idx[i] = int32(i)
 	}
-	v = strings.Clone(v)
-	c.strs[v] = v
-	return v
+	slices.SortFunc(idx, func(a, b int32) int {
+		return cmp.Or(strings.Compare(serial(a), serial(b)), at(a).cmp(at(b)))
+	})
+	type dup struct {
+		at    rowAt
+		first int32
+	}
+	var dups []dup
+	first := 0
+	for k := 1; k < len(idx); k++ {
+		if serial(idx[k]) != serial(idx[first]) {
+			first = k
+			continue
+		}
+		dups = append(dups, dup{at(idx[k]), idx[first]})
+	}
+	if len(dups) == 0 {
+		return
+	}
+	slices.SortFunc(dups, func(a, b dup) int { return a.at.cmp(b.at) })
+	errs, errAt := c.errs, c.errAt
+	if c.full { // the "too many" entry is made again below
+		errs, errAt = errs[:len(errs)-1], errAt[:len(errAt)-1]
+	}
+	merged := make(fleet.InputErrors, 0, min(len(errs)+len(dups), MaxImportErrors+1))
+	j := 0
+	for _, d := range dups {
+		for ; j < len(errs) && errAt[j].cmp(d.at) < 0; j++ {
+			merged = append(merged, errs[j])
+		}
+		s := serial(d.first)
+		merged = append(merged, &fleet.InputError{
+			Pos: fleet.Position{File: c.file, Line: int(d.at.line), Column: int(d.at.col), Field: "serial"},
+			Msg: fmt.Sprintf("duplicate serial %q (first on line %d)", s, at(d.first).line)})
+	}
+	merged = append(merged, errs[j:]...)
+	if len(merged) > MaxImportErrors {
+		merged = append(merged[:MaxImportErrors], tooMany(c.file, merged[MaxImportErrors].Pos.Line))
+	}
+	c.errs = merged
 }
 
 // field is one raw value with its position.
@@ -216,12 +260,9 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	var d Device
 	s := get("serial")
 	d.Serial = strings.TrimSpace(s.v)
-	if msg := checkSerial(d.Serial); msg != "" {
-		c.fail(s.line, s.col, "serial", msg)
-	} else if first, dup := c.serials[d.Serial]; dup {
-		c.fail(s.line, s.col, "serial", fmt.Sprintf("duplicate serial %q (first on line %d)", d.Serial, first))
-	} else {
-		c.serials[d.Serial] = s.line
+	serialOK := checkSerial(d.Serial) == ""
+	if !serialOK {
+		c.fail(s.line, s.col, "serial", checkSerial(d.Serial))
 	}
 	m := get("model")
 	if strings.TrimSpace(m.v) == "" {
@@ -240,11 +281,12 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	d.Node = strings.TrimSpace(get("node").v)
 	d.Site = strings.TrimSpace(get("site").v)
 	d.Pool = strings.TrimSpace(get("pool").v)
-	if c.compact {
-		// Before the node bookkeeping below, whose map and list would
-		// otherwise hold a CSV record per node.
-		d.Node, d.Site, d.Pool = c.intern(d.Node), c.intern(d.Site), c.intern(d.Pool)
-	}
+	// Interned before the node bookkeeping below, whose map and list
+	// would otherwise hold a CSV record per node.
+	var node, site uint32
+	node, d.Node = c.rows.intern(d.Node)
+	site, d.Site = c.rows.intern(d.Site)
+	_, d.Pool = c.rows.intern(d.Pool)
 	for _, k := range []string{"node", "site", "pool"} {
 		if v := get(k); fleet.CheckText(v.v, MaxPlaceBytes) != "" {
 			c.fail(v.line, v.col, k, fleet.CheckText(v.v, MaxPlaceBytes))
@@ -256,6 +298,10 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	}
 	if d.WarrantyUntil, ok = c.date(get("warranty_until"), "warranty_until"); !ok {
 		d.WarrantyUntil = time.Time{}
+	}
+	if msg := warrantyMsg(&d); msg != "" {
+		w := get("warranty_until")
+		c.fail(w.line, w.col, "warranty_until", msg)
 	}
 	if cost != nil {
 		d.CostUSD = cost
@@ -289,17 +335,21 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	}
 	if d.Node != "" {
 		nv := get("node")
-		if prev, seen := c.nodes[d.Node]; !seen {
-			c.nodes[d.Node] = nodeSeen{site: d.Site, line: nv.line}
-			c.order = append(c.order, d.Node)
-		} else if d.Site != "" && prev.site != "" && prev.site != d.Site {
+		if prev, seen := c.nodes[node]; !seen {
+			c.nodes[node] = nodeSeen{site: site, line: int32(nv.line)}
+			c.order = append(c.order, node)
+		} else if site != 0 && prev.site != 0 && prev.site != site {
 			sv := get("site")
-			c.fail(sv.line, sv.col, "site", fmt.Sprintf("node %q is at site %q on line %d", d.Node, prev.site, prev.line))
-		} else if prev.site == "" && d.Site != "" {
-			c.nodes[d.Node] = nodeSeen{site: d.Site, line: prev.line}
+			c.fail(sv.line, sv.col, "site", fmt.Sprintf("node %q is at site %q on line %d", d.Node, c.rows.vals[prev.site], prev.line))
+		} else if prev.site == 0 && site != 0 {
+			c.nodes[node] = nodeSeen{site: site, line: prev.line}
 		}
 	}
-	return d, len(c.errs) == n
+	ok = len(c.errs) == n
+	if !ok && serialOK && !c.full {
+		c.refused = append(c.refused, refusedSerial{strings.Clone(d.Serial), rowAt{int32(s.line), int32(s.col)}})
+	}
+	return d, ok
 }
 
 func (c *rowChecker) date(f field, name string) (time.Time, bool) {
@@ -319,20 +369,30 @@ func (c *rowChecker) date(f field, name string) (time.Time, bool) {
 	return t, true
 }
 
-func (c *rowChecker) result(rows []Row) (*Import, error) {
+// result ends the parse: the duplicates are checked, and the import is
+// returned with its compact rows, or the problems found.
+func (c *rowChecker) result() (*Import, error) {
+	c.rows.finish()
+	c.duplicates()
 	if err := c.errs.Err(); err != nil {
 		return nil, err
 	}
-	im := &Import{File: c.file, Rows: rows, Nodes: make([]Node, 0, len(c.order))}
-	if c.compact {
-		im.devs, im.at, im.labels = c.devs, c.at, c.labels
-		if im.devs == nil {
-			im.devs, im.labels = []Device{}, []string{}
-		}
-	}
+	im := &Import{File: c.file, Nodes: make([]Node, 0, len(c.order)), rows: c.rows}
 	for _, h := range c.order {
-		im.Nodes = append(im.Nodes, Node{Hostname: h, Site: c.nodes[h].site})
+		im.Nodes = append(im.Nodes, Node{Hostname: c.rows.vals[h], Site: c.rows.vals[c.nodes[h].site]})
 	}
+	return im, nil
+}
+
+// withRows returns im with its rows as Rows (ParseCSV, ParseJSON).
+func withRows(im *Import, err error) (*Import, error) {
+	if err != nil {
+		return nil, err
+	}
+	if im.Rows, err = im.rows.rows(im.File); err != nil {
+		return nil, err
+	}
+	im.rows = nil
 	return im, nil
 }
 
@@ -344,7 +404,7 @@ func (c *rowChecker) result(rows []Row) (*Import, error) {
 // fleet.InputErrors (wrapping fleet.ErrInvalid) with file:line:column and the
 // field of each problem, at most MaxImportErrors of them.
 func ParseCSV(cat *accel.Catalog, file string, r io.Reader) (*Import, error) {
-	return parseCSV(newRowChecker(cat, file), r)
+	return withRows(parseCSV(newRowChecker(cat, file), r))
 }
 
 func parseCSV(c *rowChecker, r io.Reader) (*Import, error) {
@@ -355,7 +415,7 @@ func parseCSV(c *rowChecker, r io.Reader) (*Import, error) {
 	header, err := cr.Read()
 	if err == io.EOF {
 		c.fail(1, 1, "", "empty file; want a header row: "+strings.Join(CSVColumns(), ","))
-		return c.result(nil)
+		return c.result()
 	}
 	if err != nil {
 		return nil, csvError(file, err)
@@ -385,9 +445,8 @@ func parseCSV(c *rowChecker, r io.Reader) (*Import, error) {
 		}
 	}
 	if len(c.errs) > 0 {
-		return c.result(nil)
+		return c.result()
 	}
-	var rows []Row
 	f := map[string]field{}
 	for !c.full {
 		rec, err := cr.Read()
@@ -397,12 +456,14 @@ func parseCSV(c *rowChecker, r io.Reader) (*Import, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
+				c.at = rowAt{int32(pe.Line), 0}
 				c.fail(pe.Line, pe.Column, "", pe.Err.Error())
 				break
 			}
 			return nil, err
 		}
 		line, _ := cr.FieldPos(0)
+		c.at = rowAt{int32(line), 0}
 		if len(rec) != len(header) {
 			c.fail(line, 1, "", fmt.Sprintf("record has %d fields, the header has %d", len(rec), len(header)))
 			continue
@@ -417,13 +478,13 @@ func parseCSV(c *rowChecker, r io.Reader) (*Import, error) {
 				f[k] = field{line: line, col: 1}
 			}
 		}
-		d, ok := c.row(f, nil, nil)
-		if ok {
-			s := f["serial"]
-			rows = c.accept(rows, d, s.line, s.col)
+		s := f["serial"]
+		c.at = rowAt{int32(s.line), int32(s.col)}
+		if d, ok := c.row(f, nil, nil); ok {
+			c.accept(d, s.line, s.col)
 		}
 	}
-	return c.result(rows)
+	return c.result()
 }
 
 func csvError(file string, err error) error {
@@ -468,7 +529,7 @@ var ImportLimits = decode.Limits{MaxBytes: 1 << 30, MaxDepth: 8}
 // the error type are those of ParseCSV; positions are line:column of the
 // offending object (or value, for type errors).
 func ParseJSON(cat *accel.Catalog, file string, r io.Reader) (*Import, error) {
-	return parseJSON(newRowChecker(cat, file), r)
+	return withRows(parseJSON(newRowChecker(cat, file), r))
 }
 
 func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
@@ -481,6 +542,7 @@ func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
 	pos := func(off int64) (int, int) { return lines.pos(off) }
 	failAt := func(off int64, field, msg string) {
 		l, col := pos(off)
+		c.at = rowAt{int32(l), int32(col)}
 		c.fail(l, col, field, msg)
 	}
 	if err := decode.CheckJSON(file, data, ImportLimits); err != nil {
@@ -490,42 +552,41 @@ func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		failAt(dec.InputOffset(), "", jsonMsg(err))
-		return c.result(nil)
+		return c.result()
 	}
-	var rows []Row
 	var extraNodes []Node
 	switch tok {
 	case json.Delim('['):
-		rows = parseJSONDevices(c, dec, data, pos, failAt)
+		parseJSONDevices(c, dec, data, pos, failAt)
 	case json.Delim('{'):
 		for dec.More() && !c.full {
 			kt, err := dec.Token()
 			if err != nil {
 				failAt(dec.InputOffset(), "", jsonMsg(err))
-				return c.result(nil)
+				return c.result()
 			}
 			key, _ := kt.(string)
 			start := dec.InputOffset()
 			t, err := dec.Token()
 			if err != nil || t != json.Delim('[') {
 				failAt(start, key, fmt.Sprintf("%q must be an array", key))
-				return c.result(nil)
+				return c.result()
 			}
 			switch key {
 			case "devices":
-				rows = append(rows, parseJSONDevices(c, dec, data, pos, failAt)...)
+				parseJSONDevices(c, dec, data, pos, failAt)
 			case "nodes":
 				extraNodes = append(extraNodes, parseJSONNodes(c, dec, data, failAt)...)
 			default:
 				failAt(start, key, fmt.Sprintf("unknown key %q (want \"nodes\" and \"devices\")", key))
-				return c.result(nil)
+				return c.result()
 			}
 		}
 	default:
 		failAt(0, "", "want an array of devices or an object with \"devices\"")
-		return c.result(nil)
+		return c.result()
 	}
-	im, err := c.result(rows)
+	im, err := c.result()
 	if err != nil {
 		return nil, err
 	}
@@ -547,15 +608,14 @@ func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
 	return im, nil
 }
 
-func parseJSONDevices(c *rowChecker, dec *json.Decoder, data []byte, pos func(int64) (int, int), failAt func(int64, string, string)) []Row {
-	var rows []Row
+func parseJSONDevices(c *rowChecker, dec *json.Decoder, data []byte, pos func(int64) (int, int), failAt func(int64, string, string)) {
 	for i := 0; dec.More() && !c.full; i++ {
 		start := skipSep(data, dec.InputOffset())
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			failAt(dec.InputOffset(), "", jsonMsg(err))
 			c.full = true
-			return rows
+			return
 		}
 		var jd jsonDevice
 		if err := strictUnmarshal(raw, &jd); err != nil {
@@ -570,15 +630,14 @@ func parseJSONDevices(c *rowChecker, dec *json.Decoder, data []byte, pos func(in
 		}
 		f["cost_usd"] = field{line: line, col: col}
 		f["labels"] = field{line: line, col: col}
-		d, ok := c.row(f, jd.Labels, jd.CostUSD)
-		if ok {
-			rows = c.accept(rows, d, line, col)
+		c.at = rowAt{int32(line), int32(col)}
+		if d, ok := c.row(f, jd.Labels, jd.CostUSD); ok {
+			c.accept(d, line, col)
 		}
 	}
 	if _, err := dec.Token(); err != nil && !c.full { // closing ]
 		failAt(dec.InputOffset(), "", jsonMsg(err))
 	}
-	return rows
 }
 
 func parseJSONNodes(c *rowChecker, dec *json.Decoder, data []byte, failAt func(int64, string, string)) []Node {
@@ -705,25 +764,21 @@ func (li lineIndex) pos(off int64) (int, int) {
 
 // ImportCSV parses a device CSV (see ParseCSV) and applies it all or nothing.
 func (s *Service) ImportCSV(ctx context.Context, file string, r io.Reader, actor string) (ImportResult, error) {
-	c := newRowChecker(s.cat, file)
-	c.compact = true
-	im, err := parseCSV(c, r)
+	im, err := parseCSV(newRowChecker(s.cat, file), r)
 	if err != nil {
 		return ImportResult{}, err
 	}
-	return s.apply(ctx, im, actor, true)
+	return s.apply(ctx, im, actor)
 }
 
 // ImportJSON parses a JSON device import (see ParseJSON) and applies it all
 // or nothing.
 func (s *Service) ImportJSON(ctx context.Context, file string, r io.Reader, actor string) (ImportResult, error) {
-	c := newRowChecker(s.cat, file)
-	c.compact = true
-	im, err := parseJSON(c, r)
+	im, err := parseJSON(newRowChecker(s.cat, file), r)
 	if err != nil {
 		return ImportResult{}, err
 	}
-	return s.apply(ctx, im, actor, true)
+	return s.apply(ctx, im, actor)
 }
 
 // Import applies a parsed import in one store transaction: every device with
@@ -735,37 +790,29 @@ func (s *Service) ImportJSON(ctx context.Context, file string, r io.Reader, acto
 // the check and the write fails the import with a *DuplicateError (wraps
 // fleet.ErrConflict). Nothing is written unless everything is.
 func (s *Service) Import(ctx context.Context, im *Import, actor string) (ImportResult, error) {
-	return s.apply(ctx, im, actor, false)
+	return s.apply(ctx, im, actor)
 }
 
-// apply is Import; owned says im is the caller's own (ImportCSV,
-// ImportJSON): its compact rows (Import.devs) are checked in place and
-// handed to the store, and it is emptied before the store's transaction.
-func (s *Service) apply(ctx context.Context, im *Import, actor string, owned bool) (ImportResult, error) {
+// existingChunk is how many serials apply asks the store about at once.
+const existingChunk = 10_000
+
+// apply is Import. The rows of a parsed import (ImportCSV, ImportJSON) have
+// been checked by the parser and are handed to the store as they are; a
+// hand-built import's Rows are checked here and packed the same way.
+func (s *Service) apply(ctx context.Context, im *Import, actor string) (ImportResult, error) {
 	var errs fleet.InputErrors
-	n := im.len()
-	devs := im.devs
-	if devs == nil {
-		devs = make([]Device, n)
-	}
-	serials := make([]string, n)
-	// where is the row of each serial, for a hand-built Import's duplicate
-	// check (the parsers have done it): an index, not its Position.
-	var where map[string]int
-	if im.devs == nil {
-		where = make(map[string]int, n)
-	}
-	for i := range n {
-		d := devs[i]
-		if im.devs == nil {
-			d = im.Rows[i].Device
-		}
-		m := len(errs)
-		d, errs = s.normalize(d, im.pos(i), errs)
-		if len(errs) > m {
-			continue
-		}
-		if where != nil {
+	rows := im.rows
+	if rows == nil {
+		rows = newDeviceRows()
+		// where is the row of each serial: an index, not its Position.
+		where := make(map[string]int, len(im.Rows))
+		for i := range im.Rows {
+			m := len(errs)
+			var d Device
+			d, errs = s.normalize(im.Rows[i].Device, im.pos(i), errs)
+			if len(errs) > m {
+				continue
+			}
 			if first, dup := where[d.Serial]; dup {
 				pos := im.pos(i)
 				pos.Field = "serial"
@@ -773,12 +820,16 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string, owned boo
 				continue
 			}
 			where[d.Serial] = i
+			js, err := EncodeLabels(d.Labels)
+			if err != nil {
+				return ImportResult{}, err
+			}
+			rows.add(&d, js, i, 0) // positions stay in im.Rows
 		}
-		devs[i] = d
-		serials[i] = d.Serial
-	}
-	if err := errs.Err(); err != nil {
-		return ImportResult{}, err
+		rows.finish()
+		if err := errs.Err(); err != nil {
+			return ImportResult{}, err
+		}
 	}
 	// A device placed on a node the ledger already has at another site is
 	// refused: the node keeps one site.
@@ -791,13 +842,13 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string, owned boo
 		siteOf[n.Hostname] = n.Site
 	}
 	reported := map[string]bool{}
-	for i := range devs {
-		d := &devs[i]
-		if have, ok := siteOf[d.Node]; ok && d.Node != "" && d.Site != "" && have != "" && have != d.Site {
-			reported[d.Node] = true
+	for i := range rows.Len() {
+		node, site := rows.Place(i)
+		if have, ok := siteOf[node]; ok && node != "" && site != "" && have != "" && have != site {
+			reported[node] = true
 			pos := im.pos(i)
 			pos.Field = "site"
-			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("node %q is at site %q in the ledger, not %q", d.Node, have, d.Site)})
+			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("node %q is at site %q in the ledger, not %q", node, have, site)})
 		}
 	}
 	for _, n := range im.Nodes {
@@ -808,45 +859,48 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string, owned boo
 	if err := errs.Err(); err != nil {
 		return ImportResult{}, err
 	}
-	existing, err := s.store.ExistingSerials(ctx, serials)
-	if err != nil {
+	// Serials already stored, asked in chunks (not one list of every
+	// serial), reported in row order.
+	existing := 0
+	chunk := make([]string, 0, min(existingChunk, rows.Len()))
+	for start := 0; start < rows.Len(); start += existingChunk {
+		chunk = chunk[:0]
+		for i := start; i < min(start+existingChunk, rows.Len()); i++ {
+			chunk = append(chunk, rows.Serial(i))
+		}
+		have, err := s.store.ExistingSerials(ctx, chunk)
+		if err != nil {
+			return ImportResult{}, err
+		}
+		if len(have) == 0 {
+			continue
+		}
+		existing += len(have)
+		in := make(map[string]bool, len(have))
+		for _, sr := range have {
+			in[sr] = true
+		}
+		for i, sr := range chunk {
+			if in[sr] && len(errs) < MaxImportErrors {
+				pos := im.pos(start + i)
+				pos.Field = "serial"
+				errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("serial %q already exists", sr)})
+			}
+		}
+	}
+	if existing > len(errs) {
+		errs = append(errs, &fleet.InputError{Pos: fleet.Position{File: im.File}, Msg: fmt.Sprintf("%d serials already exist in all", existing)})
+	}
+	if err := errs.Err(); err != nil {
 		return ImportResult{}, err
 	}
-	if len(existing) > 0 {
-		row := make(map[string]int, len(existing))
-		for _, sr := range existing {
-			row[sr] = -1
-		}
-		for i, sr := range serials {
-			if _, ok := row[sr]; ok {
-				row[sr] = i
-			}
-		}
-		slices.SortFunc(existing, func(a, b string) int { return cmp.Compare(im.pos(row[a]).Line, im.pos(row[b]).Line) })
-		for _, sr := range existing {
-			pos := im.pos(row[sr])
-			pos.Field = "serial"
-			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("serial %q already exists", sr)})
-			if len(errs) == MaxImportErrors {
-				errs = append(errs, &fleet.InputError{Pos: fleet.Position{File: im.File}, Msg: fmt.Sprintf("%d serials already exist in all", len(existing))})
-				break
-			}
-		}
-		return ImportResult{}, errs
-	}
-	labels := im.labels
-	if owned {
-		im.Rows, im.devs, im.at, im.labels = nil, nil, nil, nil
-	}
 	now := s.clock()
-	for i := range devs {
-		devs[i].UpdatedAt = now
-	}
+	rows.updated = now
 	// One creation event per device, made by the store as it writes them
-	// (Batch.Created), and the labels as parsed into JSON (Batch.Labels).
-	b := Batch{Nodes: im.Nodes, Devices: devs, Labels: labels, Created: Event{Reason: "imported", Actor: actor, At: now}}
+	// (Batch.Created).
+	b := Batch{Nodes: im.Nodes, Rows: rows, Created: Event{Reason: "imported", Actor: actor, At: now}}
 	if err := s.store.Insert(ctx, b); err != nil {
 		return ImportResult{}, err
 	}
-	return ImportResult{Devices: len(devs), Nodes: len(im.Nodes)}, nil
+	return ImportResult{Devices: rows.Len(), Nodes: len(im.Nodes)}, nil
 }

@@ -130,6 +130,17 @@ func TestParseCSVErrors(t *testing.T) {
 			`f.csv:2:1: field "serial": serial "A 1" has spaces or control characters`}},
 		{"duplicate", hdr + "A,H800,reserve\nB,H800,reserve\nA,H20,failed\n", []string{
 			`f.csv:4:1: field "serial": duplicate serial "A" (first on line 2)`}},
+		{"duplicate of a refused row", hdr + "A,H800,lost\nA,H800,reserve\n", []string{
+			`f.csv:2:8: field "state": unknown state "lost" (valid: in-service, reserve, maintenance, failed, retired)`,
+			`f.csv:3:1: field "serial": duplicate serial "A" (first on line 2)`}},
+		{"duplicate first in its row", hdr + "A,H800,reserve\nB,H800,lost\nA,H800,lost\nB,H20,reserve\n", []string{
+			`f.csv:3:8: field "state": unknown state "lost" (valid: in-service, reserve, maintenance, failed, retired)`,
+			`f.csv:4:1: field "serial": duplicate serial "A" (first on line 2)`,
+			`f.csv:4:8: field "state": unknown state "lost" (valid: in-service, reserve, maintenance, failed, retired)`,
+			`f.csv:5:1: field "serial": duplicate serial "B" (first on line 3)`}},
+		{"serial not first", "state,model,serial\nlost,H800,A\nreserve,H800,A\n", []string{
+			`f.csv:2:1: field "state": unknown state "lost" (valid: in-service, reserve, maintenance, failed, retired)`,
+			`f.csv:3:14: field "serial": duplicate serial "A" (first on line 2)`}},
 		{"bad date", "serial,model,state,acquired,warranty_until\nA,H800,reserve,2024-02-30,31/12/2027\n", []string{
 			`f.csv:2:16: field "acquired": bad date "2024-02-30" (want YYYY-MM-DD)`,
 			`f.csv:2:27: field "warranty_until": bad date "31/12/2027" (want YYYY-MM-DD)`}},
@@ -178,6 +189,19 @@ func TestParseCSVErrors(t *testing.T) {
 		if !errors.As(err, &ies) || len(ies) != inventory.MaxImportErrors+1 || !strings.Contains(ies[len(ies)-1].Msg, "too many errors") {
 			t.Errorf("got %d errors, want %d and a final 'too many'", len(ies), inventory.MaxImportErrors+1)
 		}
+		// Line 2: model and state; then a duplicate serial, model and
+		// state per line: the 100th problem is line 35's state.
+		if len(ies) == inventory.MaxImportErrors+1 {
+			if got := ies[2].Error(); got != `f.csv:3:1: field "serial": duplicate serial "X" (first on line 2)` {
+				t.Errorf("third problem %s", got)
+			}
+			if last := ies[inventory.MaxImportErrors-1].Pos; last.Line != 35 || last.Field != "model" {
+				t.Errorf("100th problem at %v, want line 35's model", last)
+			}
+			if m := ies[inventory.MaxImportErrors].Pos; m.Line != 35 {
+				t.Errorf("'too many' at %v, want line 35", m)
+			}
+		}
 	})
 }
 
@@ -206,6 +230,9 @@ func TestParseJSON(t *testing.T) {
 		{"not a list", `"hello"`, `f.json:1:1: want an array of devices or an object with "devices"`},
 		{"unknown key", `{"machines": []}`, `f.json:1:12: field "machines": unknown key "machines" (want "nodes" and "devices")`},
 		{"truncated", `[{"serial": "J", "model": "H800", "state": "reserve"}`, `f.json:1:54: unexpected end of input`},
+		{"duplicate on one line", `[{"serial": "J", "model": "H800", "state": "gone"}, {"serial": "J", "model": "H800", "state": "reserve"}]`,
+			"f.json:1:2: field \"state\": unknown state \"gone\" (valid: in-service, reserve, maintenance, failed, retired)\n" +
+				`f.json:1:53: field "serial": duplicate serial "J" (first on line 1)`},
 	} {
 		_, err := inventory.ParseJSON(accel.Default(), "f.json", strings.NewReader(tc.in))
 		if !errors.Is(err, fleet.ErrInvalid) || err.Error() != tc.want {

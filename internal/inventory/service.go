@@ -156,10 +156,19 @@ func (s *Service) normalize(d Device, pos fleet.Position, errs fleet.InputErrors
 	}
 	d.Acquired = day(d.Acquired)
 	d.WarrantyUntil = day(d.WarrantyUntil)
-	if !d.Acquired.IsZero() && !d.WarrantyUntil.IsZero() && d.WarrantyUntil.Before(d.Acquired) {
-		add("warranty_until", fmt.Sprintf("warranty ends %s, before the device was acquired (%s)", d.WarrantyUntil.Format(time.DateOnly), d.Acquired.Format(time.DateOnly)))
+	if msg := warrantyMsg(&d); msg != "" {
+		add("warranty_until", msg)
 	}
 	return d, errs
+}
+
+// warrantyMsg is the problem with d's warranty, if it ends before d was
+// acquired.
+func warrantyMsg(d *Device) string {
+	if !d.Acquired.IsZero() && !d.WarrantyUntil.IsZero() && d.WarrantyUntil.Before(d.Acquired) {
+		return fmt.Sprintf("warranty ends %s, before the device was acquired (%s)", d.WarrantyUntil.Format(time.DateOnly), d.Acquired.Format(time.DateOnly))
+	}
+	return ""
 }
 
 func day(t time.Time) time.Time {

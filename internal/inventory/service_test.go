@@ -47,7 +47,7 @@ func TestSummaryUsesExportBandsByDefault(t *testing.T) {
 	}
 }
 
-// warranty_until before acquired is refused, naming the field.
+// warranty_until before acquired is refused, naming the field at its column.
 func TestWarrantyBeforeAcquiredRefused(t *testing.T) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
@@ -60,7 +60,7 @@ func TestWarrantyBeforeAcquiredRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = svc.ImportCSV(ctx, "w.csv", strings.NewReader("serial,model,state,acquired,warranty_until\nW-1,H800,reserve,2025-06-01,2024-06-01\n"), "t")
-	if err == nil || !strings.Contains(err.Error(), `w.csv:2:1: field "warranty_until": warranty ends 2024-06-01, before the device was acquired (2025-06-01)`) {
+	if err == nil || !strings.Contains(err.Error(), `w.csv:2:29: field "warranty_until": warranty ends 2024-06-01, before the device was acquired (2025-06-01)`) {
 		t.Errorf("err = %v", err)
 	}
 }

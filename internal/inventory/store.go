@@ -28,7 +28,8 @@ type Store interface {
 type DeviceStore interface {
 	// Insert writes a batch in ONE transaction: every node in b.Nodes that
 	// does not exist yet (existing nodes are left as they are), every
-	// device (with its labels from b.LabelsJSON), and every event
+	// device (b.Device(i) with its labels from b.LabelsJSON(i) for i <
+	// b.DeviceCount()), and every event
 	// (b.Event(i) for i < b.EventCount()). Either all of it is committed
 	// or none of it.
 	// A serial that already exists fails the whole batch with an error
@@ -128,34 +129,92 @@ type TokenStore interface {
 	TouchToken(ctx context.Context, id string, at time.Time, every time.Duration) error
 }
 
-// Batch is what one Insert writes.
+// Batch is what one Insert writes. Stores read its devices through
+// DeviceCount, Device and LabelsJSON (a bulk import's are not in Devices),
+// its events through EventCount and Event.
 type Batch struct {
 	Nodes   []Node
 	Devices []Device
 	Events  []Event
 
-	// Labels, when not nil, has one entry per device: Devices[i]'s labels
-	// already encoded as a JSON object with sorted keys ("" for none), used
-	// instead of Devices[i].Labels. A bulk import sets it and leaves the
-	// devices' maps nil: a Go map per device was 52 MB of a 200,000-row
-	// import's heap, its JSON is ~7 MB.
-	Labels []string
+	// Rows, when not nil, are the devices instead of Devices: a bulk
+	// import's, in the compact form it parsed them into (PackedBatch
+	// makes one).
+	Rows *DeviceRows
 
 	// Created, when its Reason is set, is the creation event of every
-	// device in Devices: each gets a copy with Serial and To taken from
-	// the device, appended after Events in Devices order. A bulk import
-	// uses it instead of materialising one Event per device (~22 MB at
-	// 200,000 devices).
+	// device: each gets a copy with Serial and To taken from the device,
+	// appended after Events in device order. A bulk import uses it
+	// instead of materialising one Event per device (~22 MB at 200,000
+	// devices).
 	Created Event
+}
+
+// DeviceCount is how many devices Insert writes for b.
+func (b *Batch) DeviceCount() int {
+	if b.Rows != nil {
+		return b.Rows.Len()
+	}
+	return len(b.Devices)
+}
+
+// Device returns the i-th device Insert writes for b (i < DeviceCount).
+// Its Labels may be nil when it has labels: write LabelsJSON(i).
+func (b *Batch) Device(i int) Device {
+	if b.Rows != nil {
+		return b.Rows.Device(i)
+	}
+	return b.Devices[i]
 }
 
 // LabelsJSON returns device i's labels as the store writes them: a JSON
 // object with sorted keys, or "" for none.
 func (b *Batch) LabelsJSON(i int) (string, error) {
-	if b.Labels != nil {
-		return b.Labels[i], nil
+	if b.Rows != nil {
+		return b.Rows.Labels(i), nil
 	}
 	return EncodeLabels(b.Devices[i].Labels)
+}
+
+// Serials lists the devices' serials in order.
+func (b *Batch) Serials() []string {
+	out := make([]string, b.DeviceCount())
+	for i := range out {
+		out[i] = b.serial(i)
+	}
+	return out
+}
+
+func (b *Batch) serial(i int) string {
+	if b.Rows != nil {
+		return b.Rows.Serial(i)
+	}
+	return b.Devices[i].Serial
+}
+
+// Sites lists the distinct sites of the devices ("" included when a
+// device has none), in first-seen order.
+func (b *Batch) Sites() []string {
+	if b.Rows != nil {
+		return b.Rows.sites()
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i := range b.Devices {
+		if s := b.Devices[i].Site; !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Tally is Tally of the devices.
+func (b *Batch) Tally() []ModelStateCount {
+	if b.Rows != nil {
+		return b.Rows.tally()
+	}
+	return Tally(b.Devices)
 }
 
 // EncodeLabels encodes labels as a JSON object with sorted keys, or ""
@@ -177,7 +236,7 @@ func (b *Batch) EventCount() int {
 	if b.Created.Reason == "" {
 		return len(b.Events)
 	}
-	return len(b.Events) + len(b.Devices)
+	return len(b.Events) + b.DeviceCount()
 }
 
 // Event returns the i-th event Insert writes for b (see EventCount).
@@ -185,9 +244,13 @@ func (b *Batch) Event(i int) Event {
 	if i < len(b.Events) {
 		return b.Events[i]
 	}
-	d := &b.Devices[i-len(b.Events)]
+	j := i - len(b.Events)
 	e := b.Created
-	e.Serial, e.To = d.Serial, d.State
+	if b.Rows != nil {
+		e.Serial, e.To = b.Rows.Serial(j), b.Rows.State(j)
+	} else {
+		e.Serial, e.To = b.Devices[j].Serial, b.Devices[j].State
+	}
 	return e
 }
 

@@ -143,14 +143,20 @@ func (s *Service) summarize(counts []ModelStateCount) Summary {
 // the naive reference for Store.CountByModelState, and what stores use to
 // keep their counts current within an insert.
 func Tally(ds []Device) []ModelStateCount {
-	type key struct {
-		m string
-		s fleet.DeviceState
-	}
-	n := map[key]int{}
+	n := map[modelState]int{}
 	for _, d := range ds {
-		n[key{d.Model, d.State}]++
+		n[modelState{d.Model, d.State}]++
 	}
+	return tallied(n)
+}
+
+type modelState struct {
+	m string
+	s fleet.DeviceState
+}
+
+// tallied is Tally's answer for the counts n.
+func tallied(n map[modelState]int) []ModelStateCount {
 	out := make([]ModelStateCount, 0, len(n))
 	for k, v := range n {
 		out = append(out, ModelStateCount{Model: k.m, State: k.s, Devices: v})

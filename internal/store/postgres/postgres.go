@@ -141,7 +141,7 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		row := make([]any, len(deviceColList))
 		i := 0
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"devices"}, deviceColList, pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(b.Devices) {
+			if i == b.DeviceCount() {
 				return nil, nil
 			}
 			labels, err := b.LabelsJSON(i)
@@ -152,7 +152,7 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 			if labels != "" {
 				lv = labels
 			}
-			d := &b.Devices[i]
+			d := b.Device(i)
 			i++
 			row[0], row[1], row[2], row[3], row[4], row[5] = d.Serial, d.Model, d.Node, d.Site, d.Pool, string(d.State)
 			row[6], row[7], row[8], row[9], row[10] = date(d.Acquired), d.CostUSD, date(d.WarrantyUntil), lv, d.UpdatedAt
@@ -161,14 +161,10 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 			return err
 		}
 		// The sites devices name, for textSearch.
-		sites := make([]string, len(b.Devices))
-		for i, d := range b.Devices {
-			sites[i] = d.Site
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO device_sites (site) SELECT DISTINCT * FROM unnest($1::text[]) ON CONFLICT (site) DO NOTHING", sites); err != nil {
+		if _, err := tx.Exec(ctx, "INSERT INTO device_sites (site) SELECT DISTINCT * FROM unnest($1::text[]) ON CONFLICT (site) DO NOTHING", b.Sites()); err != nil {
 			return fmt.Errorf("sites: %w", err)
 		}
-		if tally := inventory.Tally(b.Devices); len(tally) > 0 {
+		if tally := b.Tally(); len(tally) > 0 {
 			m, st, n := make([]string, len(tally)), make([]string, len(tally)), make([]int64, len(tally))
 			for i, c := range tally {
 				m[i], st[i], n[i] = c.Model, string(c.State), int64(c.Devices)
@@ -192,17 +188,13 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		return err
 	})
 	if isUnique(err) {
-		serials := make([]string, len(b.Devices))
-		for i, d := range b.Devices {
-			serials[i] = d.Serial
-		}
-		dup, qerr := s.ExistingSerials(ctx, serials)
+		dup, qerr := s.ExistingSerials(ctx, b.Serials())
 		if qerr != nil || len(dup) == 0 {
 			return fmt.Errorf("%w: %v", fleet.ErrConflict, err)
 		}
 		return &inventory.DuplicateError{Serials: dup}
 	}
-	if err == nil && len(b.Devices) >= analyzeAfter {
+	if err == nil && b.DeviceCount() >= analyzeAfter {
 		// Fresh statistics after a bulk load: without them the planner
 		// guesses and a filtered page can take ten times longer until
 		// autovacuum gets round to it.

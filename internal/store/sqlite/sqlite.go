@@ -141,31 +141,28 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		}
 		st.Close()
 	}
-	if err := insertRows(ctx, tx, "devices", deviceCols, 11, len(b.Devices), func(i int, args []any) error {
+	if err := insertRows(ctx, tx, "devices", deviceCols, 11, b.DeviceCount(), func(i int, args []any) error {
 		labels, err := b.LabelsJSON(i)
 		if err != nil {
 			return err
 		}
-		deviceArgs(&b.Devices[i], labels, args)
+		d := b.Device(i)
+		deviceArgs(&d, labels, args)
 		return nil
 	}); err != nil {
 		if isUnique(err) {
 			tx.Rollback()
-			return s.duplicates(ctx, b.Devices, err)
+			return s.duplicates(ctx, b.Serials(), err)
 		}
 		return err
 	}
 	// The sites devices name, for textSearch.
-	sites := map[string]bool{}
-	for _, d := range b.Devices {
-		if !sites[d.Site] {
-			sites[d.Site] = true
-			if _, err := tx.ExecContext(ctx, "INSERT INTO device_sites (site) VALUES (?) ON CONFLICT (site) DO NOTHING", d.Site); err != nil {
-				return err
-			}
+	for _, site := range b.Sites() {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO device_sites (site) VALUES (?) ON CONFLICT (site) DO NOTHING", site); err != nil {
+			return err
 		}
 	}
-	for _, c := range inventory.Tally(b.Devices) {
+	for _, c := range b.Tally() {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_counts (model, state, devices) VALUES (?, ?, ?)
 			ON CONFLICT (model, state) DO UPDATE SET devices = devices + excluded.devices`, c.Model, string(c.State), c.Devices); err != nil {
 			return err
@@ -181,7 +178,7 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	if len(b.Devices) >= analyzeAfter {
+	if b.DeviceCount() >= analyzeAfter {
 		// Fresh planner statistics after a bulk load (sampled: analysis_limit).
 		if _, err := s.w.ExecContext(ctx, "PRAGMA analysis_limit = 2000; ANALYZE devices; ANALYZE events"); err != nil {
 			return fmt.Errorf("import committed; analyze: %w", err)
@@ -195,11 +192,7 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 const analyzeAfter = 5000
 
 // duplicates explains a unique violation of an insert: which serials exist.
-func (s *Store) duplicates(ctx context.Context, ds []inventory.Device, cause error) error {
-	serials := make([]string, len(ds))
-	for i, d := range ds {
-		serials[i] = d.Serial
-	}
+func (s *Store) duplicates(ctx context.Context, serials []string, cause error) error {
 	dup, err := existing(ctx, s.r, serials)
 	if err != nil || len(dup) == 0 {
 		// A serial repeated inside the batch itself.

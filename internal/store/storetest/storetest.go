@@ -671,33 +671,39 @@ func testInsertDuplicate(t *testing.T, st inventory.Store) {
 	}
 }
 
-// testInsertCreated: a Batch as a bulk import writes it, with the labels
-// already encoded (Batch.Labels) and one creation event per device made
-// from Batch.Created after the explicit Events, is stored as if it had
-// the maps and the events.
+// testInsertCreated: a Batch as a bulk import writes it (PackedBatch:
+// compact rows with the labels already encoded, one creation event per
+// device made from Batch.Created after the explicit Events) is stored as
+// the devices and events it stands for.
 func testInsertCreated(t *testing.T, st inventory.Store) {
 	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
-	b := inventory.Batch{
-		Devices: []inventory.Device{
-			{Serial: "C-1", Model: "h20-96gb", State: fleet.Reserve, UpdatedAt: at, Labels: map[string]string{"ignored": "x"}},
-			{Serial: "C-2", Model: "h20-96gb", State: fleet.InService, UpdatedAt: at},
-			{Serial: "C-3", Model: "h20-96gb", State: fleet.Failed, UpdatedAt: at},
-		},
-		Labels:  []string{`{"po":"PO-1","rack":"r7"}`, "", `{"a":"b"}`},
-		Events:  []inventory.Event{{Serial: "C-9", To: fleet.Retired, Reason: "explicit", Actor: "e", At: at}},
-		Created: inventory.Event{Reason: "imported", Actor: "imp", At: at},
+	cost := 12500.25
+	devs := []inventory.Device{
+		{Serial: "C-1", Model: "h20-96gb", State: fleet.Reserve, UpdatedAt: at, Labels: map[string]string{"rack": "r7", "po": "PO-1"},
+			Node: "c-node", Site: "c-site", Pool: "c-pool", CostUSD: &cost,
+			Acquired: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), WarrantyUntil: time.Date(2029, 2, 28, 0, 0, 0, 0, time.UTC)},
+		{Serial: "C-2", Model: "h20-96gb", State: fleet.InService, UpdatedAt: at},
+		{Serial: "C-3", Model: "h20-96gb", State: fleet.Failed, UpdatedAt: at, Labels: map[string]string{"a": "b"}},
+	}
+	b, err := inventory.PackedBatch([]inventory.Node{{Hostname: "c-node", Site: "c-site"}}, devs,
+		[]inventory.Event{{Serial: "C-9", To: fleet.Retired, Reason: "explicit", Actor: "e", At: at}},
+		inventory.Event{Reason: "imported", Actor: "imp", At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.DeviceCount() != len(devs) || b.EventCount() != len(devs)+1 {
+		t.Fatalf("PackedBatch: %d devices, %d events", b.DeviceCount(), b.EventCount())
 	}
 	if err := st.Insert(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	want := []map[string]string{{"po": "PO-1", "rack": "r7"}, nil, {"a": "b"}}
-	for i, d := range b.Devices {
+	for _, d := range devs {
 		got, err := st.Device(ctx, d.Serial)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !cmp.Equal(got.Labels, want[i], cmpopts.EquateEmpty()) {
-			t.Errorf("%s: labels %v, want %v", d.Serial, got.Labels, want[i])
+		if diff := cmp.Diff(d, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s (-put +stored):\n%s", d.Serial, diff)
 		}
 	}
 	evs, err := st.Events(ctx, inventory.EventFilter{})

@@ -1,0 +1,302 @@
+package inventory
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/granaryhq/granary/internal/fleet"
+)
+
+// DeviceRows is a bulk import's devices in a compact form, from the parser
+// to the store: one fixed-size entry per device (packedDevice, 56 bytes)
+// in blocks of rowBlock, the serials in shared text chunks, and the model,
+// node, site, pool and labels' JSON as indices into one list of distinct
+// values (label sets repeat: a rack's devices, a purchase order's; past
+// maxSharedLabels distinct ones, labels are kept with the serial). A Device is 184 bytes before its strings and labels
+// map: 200,000 parsed devices held as []Device with their labels' JSON were
+// ~50 MB, here ~20 MB. Stores read it through Batch.Device and
+// Batch.LabelsJSON.
+type DeviceRows struct {
+	blocks [][]packedDevice
+	n      int
+
+	chunks []string // finished text chunks
+	buf    []byte   // the chunk being filled: chunks[len(chunks)] once finished
+
+	vals   []string          // distinct model, node, site, pool and labels values; vals[0] is ""
+	index  map[string]uint32 // vals' indices, until finish
+	shared int               // label sets in vals
+	states []fleet.DeviceState
+
+	// updated is every device's UpdatedAt.
+	updated time.Time
+}
+
+// packedDevice is one device of a DeviceRows.
+type packedDevice struct {
+	cost                    float64
+	chunk, off              uint32 // the serial at off in chunks[chunk]
+	labels                  uint32 // its labels' JSON: an index into vals, or (flags) its length after the serial
+	model, node, site, pool uint32 // indices into vals
+	acquired, warranty      int32  // days since 1970-01-01, when flags say so
+	line, col               int32  // the row's position in its file
+	serial                  uint16 // the serial's length
+	state                   uint8  // index into states
+	flags                   uint8
+}
+
+const (
+	hasCost uint8 = 1 << iota
+	hasAcquired
+	hasWarranty
+	inlineLabels // labels is a length, the JSON after the serial
+)
+
+// maxSharedLabels is how many distinct label sets a DeviceRows keeps once.
+const maxSharedLabels = 1 << 14
+
+const (
+	rowBlock  = 4096      // entries per block
+	textChunk = 256 << 10 // bytes per text chunk (a longer entry gets its own)
+)
+
+func newDeviceRows() *DeviceRows {
+	return &DeviceRows{vals: []string{""}, index: map[string]uint32{"": 0}}
+}
+
+// Len is the number of devices.
+func (r *DeviceRows) Len() int { return r.n }
+
+// intern returns v's index and the one copy of v that r keeps.
+func (r *DeviceRows) intern(v string) (uint32, string) {
+	if i, ok := r.index[v]; ok {
+		return i, r.vals[i]
+	}
+	v = string([]byte(v)) // not a slice of the caller's record
+	i := uint32(len(r.vals))
+	r.vals = append(r.vals, v)
+	r.index[v] = i
+	return i, v
+}
+
+// add appends d (its Labels ignored: labels is their JSON, "" for none) at
+// line:col. d's fields must have been checked (normalize or rowChecker).
+func (r *DeviceRows) add(d *Device, labels string, line, col int) {
+	if len(d.Serial) > 1<<16-1 || len(labels) > 1<<32-1 {
+		panic(fmt.Sprintf("inventory: device %.20q too large for an import row", d.Serial))
+	}
+	p := packedDevice{serial: uint16(len(d.Serial)), line: int32(line), col: int32(col)}
+	if _, ok := r.index[labels]; ok || r.shared < maxSharedLabels {
+		if !ok {
+			r.shared++
+		}
+		p.labels, _ = r.intern(labels)
+		p.chunk, p.off = r.text(d.Serial, "")
+	} else {
+		p.labels, p.flags = uint32(len(labels)), inlineLabels
+		p.chunk, p.off = r.text(d.Serial, labels)
+	}
+	p.model, _ = r.intern(d.Model)
+	p.node, _ = r.intern(d.Node)
+	p.site, _ = r.intern(d.Site)
+	p.pool, _ = r.intern(d.Pool)
+	p.state = 255
+	for i, s := range r.states {
+		if s == d.State {
+			p.state = uint8(i)
+		}
+	}
+	if p.state == 255 {
+		p.state = uint8(len(r.states))
+		r.states = append(r.states, d.State)
+	}
+	if d.CostUSD != nil {
+		p.cost, p.flags = *d.CostUSD, p.flags|hasCost
+	}
+	if !d.Acquired.IsZero() {
+		p.acquired, p.flags = days(d.Acquired), p.flags|hasAcquired
+	}
+	if !d.WarrantyUntil.IsZero() {
+		p.warranty, p.flags = days(d.WarrantyUntil), p.flags|hasWarranty
+	}
+	if r.n%rowBlock == 0 {
+		r.blocks = append(r.blocks, make([]packedDevice, 0, rowBlock))
+	}
+	b := &r.blocks[len(r.blocks)-1]
+	*b = append(*b, p)
+	r.n++
+}
+
+// text stores serial and labels one after the other and returns where.
+func (r *DeviceRows) text(serial, labels string) (chunk, off uint32) {
+	n := len(serial) + len(labels)
+	if len(r.buf)+n > textChunk {
+		r.flush()
+	}
+	if n > textChunk {
+		r.chunks = append(r.chunks, serial+labels)
+		return uint32(len(r.chunks) - 1), 0
+	}
+	if r.buf == nil {
+		r.buf = make([]byte, 0, textChunk)
+	}
+	off = uint32(len(r.buf))
+	r.buf = append(append(r.buf, serial...), labels...)
+	return uint32(len(r.chunks)), off
+}
+
+// flush finishes the chunk being filled (its buffer is reused).
+func (r *DeviceRows) flush() {
+	if len(r.buf) > 0 {
+		r.chunks = append(r.chunks, string(r.buf))
+		r.buf = r.buf[:0]
+	}
+}
+
+// finish ends adding: the last chunk is finished, its buffer and the
+// values' index dropped.
+func (r *DeviceRows) finish() {
+	r.flush()
+	r.buf, r.index = nil, nil
+}
+
+func (r *DeviceRows) at(i int) *packedDevice { return &r.blocks[i/rowBlock][i%rowBlock] }
+
+// str returns n bytes at off of chunk c.
+func (r *DeviceRows) str(c, off, n uint32) string {
+	if int(c) == len(r.chunks) { // not finished yet
+		return string(r.buf[off : off+n])
+	}
+	return r.chunks[c][off : off+n]
+}
+
+// Serial is device i's serial.
+func (r *DeviceRows) Serial(i int) string {
+	p := r.at(i)
+	return r.str(p.chunk, p.off, uint32(p.serial))
+}
+
+// Labels is device i's labels as JSON with sorted keys, "" for none.
+func (r *DeviceRows) Labels(i int) string {
+	p := r.at(i)
+	if p.flags&inlineLabels == 0 {
+		return r.vals[p.labels]
+	}
+	return r.str(p.chunk, p.off+uint32(p.serial), p.labels)
+}
+
+// State is device i's state.
+func (r *DeviceRows) State(i int) fleet.DeviceState { return r.states[r.at(i).state] }
+
+// Place is device i's node and site.
+func (r *DeviceRows) Place(i int) (node, site string) {
+	p := r.at(i)
+	return r.vals[p.node], r.vals[p.site]
+}
+
+// Pos is device i's line and column.
+func (r *DeviceRows) Pos(i int) (line, col int) {
+	p := r.at(i)
+	return int(p.line), int(p.col)
+}
+
+// Device is device i without its labels (see Labels); its strings are
+// shared with r.
+func (r *DeviceRows) Device(i int) Device {
+	p := r.at(i)
+	d := Device{
+		Serial: r.str(p.chunk, p.off, uint32(p.serial)),
+		Model:  r.vals[p.model], Node: r.vals[p.node], Site: r.vals[p.site], Pool: r.vals[p.pool],
+		State:     r.states[p.state],
+		UpdatedAt: r.updated,
+	}
+	if p.flags&hasCost != 0 {
+		c := p.cost
+		d.CostUSD = &c
+	}
+	if p.flags&hasAcquired != 0 {
+		d.Acquired = fromDays(p.acquired)
+	}
+	if p.flags&hasWarranty != 0 {
+		d.WarrantyUntil = fromDays(p.warranty)
+	}
+	return d
+}
+
+// rows returns r as an Import's Rows, labels decoded, positions in file.
+func (r *DeviceRows) rows(file string) ([]Row, error) {
+	out := make([]Row, r.n)
+	for i := range out {
+		d := r.Device(i)
+		if js := r.Labels(i); js != "" {
+			if err := json.Unmarshal([]byte(js), &d.Labels); err != nil {
+				return nil, err
+			}
+		}
+		line, col := r.Pos(i)
+		out[i] = Row{Device: d, Pos: fleet.Position{File: file, Line: line, Column: col}}
+	}
+	return out, nil
+}
+
+// tally is Tally over r's devices.
+func (r *DeviceRows) tally() []ModelStateCount {
+	type key struct {
+		model uint32
+		state uint8
+	}
+	n := map[key]int{}
+	for _, b := range r.blocks {
+		for j := range b {
+			n[key{b[j].model, b[j].state}]++
+		}
+	}
+	m := make(map[modelState]int, len(n))
+	for k, c := range n {
+		m[modelState{r.vals[k.model], r.states[k.state]}] = c
+	}
+	return tallied(m)
+}
+
+// sites lists the distinct sites of r's devices ("" included), in first
+// seen order.
+func (r *DeviceRows) sites() []string {
+	seen := map[uint32]bool{}
+	var out []string
+	for _, b := range r.blocks {
+		for j := range b {
+			if s := b[j].site; !seen[s] {
+				seen[s] = true
+				out = append(out, r.vals[s])
+			}
+		}
+	}
+	return out
+}
+
+// days is t's day as days since 1970-01-01 (t is a UTC midnight).
+func days(t time.Time) int32 { return int32(t.Unix() / 86400) }
+
+func fromDays(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
+
+// PackedBatch returns a Batch that holds ds as a bulk import does (compact
+// rows, the labels as JSON, ds[0].UpdatedAt as every device's), with
+// nodes, events and created as given. ds must be valid devices (as
+// normalized: model ids, dates at UTC midnight). It lets store tests write
+// what an import writes.
+func PackedBatch(nodes []Node, ds []Device, events []Event, created Event) (Batch, error) {
+	r := newDeviceRows()
+	for i := range ds {
+		js, err := EncodeLabels(ds[i].Labels)
+		if err != nil {
+			return Batch{}, err
+		}
+		r.add(&ds[i], js, i+1, 1)
+	}
+	r.finish()
+	if len(ds) > 0 {
+		r.updated = ds[0].UpdatedAt
+	}
+	return Batch{Nodes: nodes, Events: events, Created: created, Rows: r}, nil
+}
