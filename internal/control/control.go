@@ -68,7 +68,10 @@ type Run struct {
 	Job            string
 	Model          string
 	Devices        []string
-	StepsPerSecond float64 // whole gang, on Model
+	StepsPerSecond float64 // whole gang, on Model (a share: its part)
+	// Milli is, for a job holding a share of one device, its share of
+	// Devices[0] in thousandths; 0 is whole devices.
+	Milli int64
 	// StepsDone, CheckpointSteps and TotalSteps are the job's progress as
 	// stored; a restarted job resumes from StepsDone (already rolled back to
 	// its checkpoint after a failure).
@@ -410,7 +413,7 @@ func (l *Loop) decide(_ context.Context, w *roundWork) error {
 			evs, moved = jobs.Decide(j, w.now, pl, plan.Why[j.ID], l.cfg.Planner.Names)
 			w.events[i] = append(w.events[i], evs...)
 			if j.State == jobs.Running {
-				w.runs = append(w.runs, Run{Job: j.ID, Model: j.Placement.Model, Devices: slices.Clone(j.Placement.Devices),
+				w.runs = append(w.runs, Run{Job: j.ID, Model: j.Placement.Model, Devices: slices.Clone(j.Placement.Devices), Milli: j.Placement.Milli,
 					StepsPerSecond: j.Placement.StepsPerSecond, StepsDone: j.StepsDone, CheckpointSteps: j.CheckpointSteps,
 					TotalSteps: j.TotalSteps, Restart: moved})
 			} else {
@@ -460,7 +463,7 @@ func placementChanged(a, b *jobs.Job) bool {
 	if a.Placement == nil {
 		return false
 	}
-	return a.Placement.Model != b.Placement.Model || !slices.Equal(a.Placement.Devices, b.Placement.Devices)
+	return a.Placement.Model != b.Placement.Model || !slices.Equal(a.Placement.Devices, b.Placement.Devices) || a.Placement.Milli != b.Placement.Milli
 }
 
 // onlyProgress: a running job whose counters moved and nothing else.

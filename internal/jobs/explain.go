@@ -17,12 +17,13 @@ const (
 	CodePlacedOnly        Code = "placed-only"        // on the only model it can run on
 	CodePlacedAlternative Code = "placed-alternative" // on a slower model: its share of faster ones went elsewhere
 	// Waiting, for now.
-	CodeQueued     Code = "queued"     // the policy gave it no share this round
-	CodeOutranked  Code = "outranked"  // it has a share, but higher-priority jobs took the devices
-	CodeFragmented Code = "fragmented" // enough devices, but no node with its gang free
-	CodeReclaimed  Code = "reclaimed"  // ran on devices lent from a team's guarantee, now returned
-	CodeNoDevices  Code = "no-devices" // nothing is in service
-	CodeInvalid    Code = "invalid"    // a derived quantity is not finite; excluded until fixed
+	CodeQueued      Code = "queued"        // the policy gave it no share this round
+	CodeOutranked   Code = "outranked"     // it has a share, but higher-priority jobs took the devices
+	CodeFragmented  Code = "fragmented"    // enough devices, but no node with its gang free
+	CodeNoShareRoom Code = "no-share-room" // no device it may use has its share free (with its device memory, node CPU and memory)
+	CodeReclaimed   Code = "reclaimed"     // ran on devices lent from a team's guarantee, now returned
+	CodeNoDevices   Code = "no-devices"    // nothing is in service
+	CodeInvalid     Code = "invalid"       // a derived quantity is not finite; excluded until fixed
 	// Waiting, and it cannot run on today's fleet.
 	CodeNoThroughput Code = "no-throughput"  // zero throughput on every eligible in-service model
 	CodeGangTooLarge Code = "gang-too-large" // no node, nor site, of an eligible model is as large as the gang
@@ -64,6 +65,9 @@ func explainWait(w sched.Wait, j *Job, policy string, names Names) (Explanation,
 			return Explanation{CodeFragmented, fmt.Sprintf("needs %d × %s on whole nodes of one site; no site has that many on free nodes this round (most: %d), nor another model it may use", j.Gang, names.of(w.Model), w.Free)}, nil
 		}
 		return Explanation{CodeFragmented, fmt.Sprintf("needs %d × %s on one node; no node has %d free this round (most free on one node: %d), nor a node of another model it may use", j.Gang, names.of(w.Model), j.Gang, w.Free)}, nil
+	case sched.ReasonNoShareRoom:
+		return Explanation{CodeNoShareRoom, fmt.Sprintf("needs %s (%d milli%s); no device of a model it may use has that much free this round%s",
+			j.ShareText(), j.DeviceMilli, memText(j.DeviceMemoryMiB), nodeText(j.CPUMilli, j.MemoryMiB))}, nil
 	}
 	return Explanation{}, fmt.Errorf("job %s: sched reason %q has no explanation", j.ID, w.Reason)
 }
@@ -85,4 +89,18 @@ func explainPlaced(j *Job, m string, row []float64, models []string, names Names
 		return Explanation{CodePlacedBest, fmt.Sprintf("placed on %s: %s its throughput on %s", names.of(m), ratio(here/altV), names.of(alt))}
 	}
 	return Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, whose devices go to other jobs' shares this round", names.of(m), ratio(here/altV), names.of(alt))}
+}
+
+func memText(mib int64) string {
+	if mib == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d MiB of its memory", mib)
+}
+
+func nodeText(cpu, mem int64) string {
+	if cpu == 0 && mem == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" on a node with %d milli-cores and %d MiB of memory free", cpu, mem)
 }

@@ -97,6 +97,9 @@ func Decide(j *Job, now time.Time, pl *Placement, why Explanation, names Names) 
 	j.Placement = &cp
 	kind := "started"
 	msg := fmt.Sprintf("%d × %s on %s: %s", len(cp.Devices), names.of(cp.Model), strings.Join(cp.Nodes, ", "), why.Message)
+	if cp.Milli > 0 {
+		msg = fmt.Sprintf("%d milli of %s %s on %s: %s", cp.Milli, names.of(cp.Model), cp.Devices[0], strings.Join(cp.Nodes, ", "), why.Message)
+	}
 	if prev != nil {
 		kind = "moved"
 		msg = fmt.Sprintf("moved from %s to %s", names.of(prev.Model), msg)

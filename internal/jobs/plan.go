@@ -12,6 +12,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/share"
 )
 
 // PlannerConfig configures a Planner.
@@ -30,6 +31,14 @@ type PlannerConfig struct {
 	Cost map[string]float64
 	// Names gives models their short names in explanations.
 	Names Names
+	// Sharer places jobs that ask for a share of one device (DeviceMilli;
+	// sched's pack stage for shares). serve chooses it (--share-packer,
+	// Granary's packer by default); nil: internal/share's best-fit.
+	Sharer sched.Sharer
+	// DeviceMemoryMiB gives a model's memory per device, MiB, which shares
+	// with a DeviceMemoryMiB are checked against; nil or 0: not known, not
+	// checked.
+	DeviceMemoryMiB func(model string) int64
 }
 
 // Planner turns the fleet and the active jobs into placements, round after
@@ -65,6 +74,11 @@ func (p *Planner) fleetOf(devs []Device) (Capacity, pool) {
 	c := &p.fleet
 	if len(devs) == 0 || c.first != &devs[0] || c.n != len(devs) {
 		*c = fleetCache{n: len(devs), capa: CapacityOf(devs), pool: newPool(devs)}
+		if mem := p.cfg.DeviceMemoryMiB; mem != nil {
+			for i := range c.pool.nodes {
+				c.pool.nodes[i].DevMem = mem(c.pool.nodes[i].Model)
+			}
+		}
 		if len(devs) > 0 {
 			c.first = &devs[0]
 		}
@@ -114,7 +128,12 @@ func NewPlanner(w *Workloads, cfg PlannerConfig, epoch time.Time) (*Planner, err
 	if cfg.ResetInterval > 0 {
 		reset = cfg.ResetInterval.Seconds()
 	}
-	st := sched.NewRoundState(pol, sched.RoundConfig{RoundSeconds: cfg.Round.Seconds(), ResetInterval: reset})
+	if cfg.Sharer == nil {
+		if cfg.Sharer, err = share.New(share.BestFit, share.Options{Rand: rand.New(rand.NewPCG(cfg.Seed, 0x7368617265))}); err != nil {
+			return nil, err
+		}
+	}
+	st := sched.NewRoundState(pol, sched.RoundConfig{RoundSeconds: cfg.Round.Seconds(), ResetInterval: reset, Sharer: cfg.Sharer})
 	return &Planner{cfg: cfg, w: w, st: st, epoch: epoch, policy: pol.Name()}, nil
 }
 
@@ -286,6 +305,7 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 			Arrival:    j.SubmittedAt.Sub(p.epoch).Seconds(),
 			TotalSteps: j.TotalSteps, RemainingSteps: j.Remaining(),
 			Allowed: j.Allowed, Forbidden: j.Forbidden, SpanSites: j.SpanSites,
+			Milli: j.DeviceMilli, DevMem: j.DeviceMemoryMiB, CPU: j.CPUMilli, Mem: j.MemoryMiB,
 			Held: fleetPool.held(j.Placement, p.epoch),
 		})
 	}
@@ -305,17 +325,25 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 	}
 	for _, r := range sp.Runs {
 		j := byID[r.Job]
-		pl := Placement{Model: r.Model, Nodes: r.Nodes, Since: in.Now, Devices: make([]string, len(r.Devices))}
+		pl := Placement{Model: r.Model, Nodes: r.Nodes, Since: in.Now, Devices: make([]string, len(r.Devices)), Milli: r.Milli}
 		for i, d := range r.Devices {
 			pl.Devices[i] = fleetPool.serials[r.Model][d]
 		}
 		pl.StepsPerSecond, _ = tp.Lookup(j.Class, j.Gang, r.Model)
+		if r.Milli > 0 { // a share of the device: that part of its throughput
+			pl.StepsPerSecond *= float64(r.Milli) / 1000
+		}
 		if r.Kept && j.Placement != nil {
 			pl.Since = j.Placement.Since
 		}
 		out.Runs[j.ID] = pl
 		row := rowOf(j)
 		out.Why[j.ID] = explainPlaced(j, r.Model, row, models, names)
+		if r.Milli > 0 {
+			e := out.Why[j.ID]
+			e.Message = fmt.Sprintf("%s; a share of device %s (%d milli)", e.Message, pl.Devices[0], r.Milli)
+			out.Why[j.ID] = e
+		}
 		if r.Wanted != "" {
 			out.Why[j.ID] = Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, where no node had %d devices free this round",
 				names.of(r.Model), ratio(pl.StepsPerSecond/tputOn(row, models, r.Wanted)), names.of(r.Wanted), j.Gang)}

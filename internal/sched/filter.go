@@ -27,6 +27,10 @@ func (c *cycle) filter() {
 			c.wait[si] = Wait{Job: j.ID, Reason: ReasonInvalid}
 			continue
 		}
+		if j.Milli > 0 { // a share of one device: fraction.go
+			c.addShare(si)
+			continue
+		}
 		r, ok := raw[key{j.Class, j.Gang}]
 		if !ok {
 			r = make([]float64, nm)

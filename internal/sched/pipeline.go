@@ -20,6 +20,9 @@ type Run struct {
 	// With is the job sharing Devices with this one this round (space
 	// sharing, *-packed policies); "" when it runs alone.
 	With string
+	// Milli is, for a job asking for a share of one device (Job.Milli),
+	// its share of Devices[0]; 0 for whole devices.
+	Milli int64
 }
 
 // Wait is one active job not placed for the next round, and why.
@@ -63,6 +66,7 @@ type cycle struct {
 	models []string // s.models(): columns
 	topo   *topology
 	free   *freeState // the pack stage's device bookkeeping
+	sh     *shares    // the pack stage for shares (fraction.go); nil: no share asked
 
 	eff   Snapshot // the jobs the policy sees (filter), weighted (fairness)
 	src   []int    // eff job → s job
@@ -110,6 +114,12 @@ type placed struct {
 //  8. upgrade: a job starting on a model slower than one with free room
 //     moves there.
 //
+// Jobs asking for a share of one device (Job.Milli) skip stages 2–8:
+// between keep and pack they keep the device they hold, which the pack
+// stage then sees as taken (no gang lands on a device partly used); after
+// upgrade the others go where RoundConfig.Sharer puts them in the room the
+// gangs left (fraction.go).
+//
 // With RoundConfig.GavelCompat, stages 6–8 keep only lease extension: a job
 // runs on the chosen model or waits, as in Gavel. The error is the policy's,
 // or a snapshot that is not valid (duplicate job ids, nodes that do not sum
@@ -129,10 +139,12 @@ func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
 	c.fromMechanism(st, chosen, cols)
 	c.guarantees()
 	c.keep(st.cfg.GavelCompat)
+	c.holdShares()
 	c.pack(st.cfg.GavelCompat)
 	if !st.cfg.GavelCompat {
 		c.upgrade()
 	}
+	c.placeShares(st.cfg.Sharer)
 	return c.placement(st, cols), nil
 }
 
@@ -246,9 +258,10 @@ func (c *cycle) placement(st *RoundState, cols []int) Placement {
 		rec := st.order[i]
 		rec.prevK, rec.prevDevs = cols[p.col], p.devs
 	}
+	out.Runs = append(out.Runs, c.shareRuns()...)
 	for si := range c.s.Jobs {
 		// A wait recorded by an earlier stage may have been overruled.
-		if i := c.effOf[si]; i >= 0 && c.run[i].col >= 0 {
+		if i := c.effOf[si]; (i >= 0 && c.run[i].col >= 0) || c.shareRunning(si) {
 			continue
 		}
 		if c.reason[si] == "" {

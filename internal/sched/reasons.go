@@ -45,12 +45,19 @@ const (
 	// not on one node (or, for a multi-node gang, not on enough whole nodes
 	// of one site), and no other model it may use has room.
 	ReasonFragmented Reason = "fragmented"
+
+	// pack for shares (fraction.go).
+
+	// ReasonNoShareRoom: no device of a model it may use has its share
+	// free (with its device memory, and its node's CPU and memory) this
+	// round.
+	ReasonNoShareRoom Reason = "no-share-room"
 )
 
 // Reasons lists every reason code (tests check that every consumer maps
 // each of them).
 var Reasons = []Reason{ReasonInvalid, ReasonNotAllowed, ReasonNoThroughput, ReasonGangTooLarge,
-	ReasonNotYetAllocated, ReasonNoShare, ReasonOutranked, ReasonReclaimed, ReasonFragmented}
+	ReasonNotYetAllocated, ReasonNoShare, ReasonOutranked, ReasonReclaimed, ReasonFragmented, ReasonNoShareRoom}
 
 var messages = map[Reason]string{
 	ReasonInvalid:         "a derived quantity of the job is not a finite number",
@@ -62,6 +69,7 @@ var messages = map[Reason]string{
 	ReasonOutranked:       "devices taken by higher-priority jobs this round",
 	ReasonReclaimed:       "its devices were lent from another team's guarantee and are reclaimed",
 	ReasonFragmented:      "no node (or site, for a multi-node gang) has its gang free this round",
+	ReasonNoShareRoom:     "no device of a model it may use has its share free this round",
 }
 
 // Message is a sentence for the reason ("" for an unknown code).

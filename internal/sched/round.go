@@ -34,6 +34,10 @@ type RoundConfig struct {
 	// the chosen one has room, and the upgrade stage moves a job starting
 	// on a slower model to a faster one with free room.
 	GavelCompat bool
+	// Sharer places jobs that ask for a share of one device (Job.Milli;
+	// fraction.go); nil: such jobs keep the shares they hold and others
+	// wait (ReasonNoShareRoom).
+	Sharer Sharer
 }
 
 // RoundState is the placement pipeline's memory (see Next) and Gavel's

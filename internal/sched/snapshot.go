@@ -42,6 +42,10 @@ type Node struct {
 	Devices int
 	Site    string
 	Switch  string
+	// CPU (milli-cores) and Mem (MiB) are the node's capacity for jobs
+	// that share devices (fraction.go); 0: not known, not a limit.
+	// DevMem is each device's memory in MiB; 0: not known, not checked.
+	CPU, Mem, DevMem int64
 }
 
 // Team is a group of jobs sharing a weight and guarantees.
@@ -87,6 +91,13 @@ type Job struct {
 	// SpanSites lets a gang larger than a node span sites (by default it
 	// stays within one site).
 	SpanSites bool
+	// Milli, when 1..999, asks for that share of one device (Gang 1)
+	// instead of whole devices: the policy does not see the job; the pack
+	// stage for shares (fraction.go) places it where a share of a device,
+	// DevMem MiB of its memory, and CPU and Mem on its node are free.
+	Milli int64
+	// DevMem (MiB), CPU (milli-cores) and Mem (MiB) go with Milli.
+	DevMem, CPU, Mem int64
 	// Held, when set, is the devices the job runs on now (the live loop
 	// reads it from its store). When nil, the pipeline uses its memory of
 	// the job's last placement.
@@ -153,6 +164,10 @@ func (s *Snapshot) Validate() error {
 			return bad("remaining_steps", j.RemainingSteps)
 		case !finite(j.TotalSteps) || j.TotalSteps < 0:
 			return bad("total_steps", j.TotalSteps)
+		case j.Milli < 0 || j.Milli >= 1000 || (j.Milli > 0 && j.Gang != 1):
+			return bad("milli", j.Milli)
+		case j.DevMem < 0 || j.CPU < 0 || j.Mem < 0:
+			return bad("cpu/mem", [3]int64{j.DevMem, j.CPU, j.Mem})
 		}
 		ids[j.ID] = true
 	}

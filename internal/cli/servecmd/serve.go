@@ -37,16 +37,17 @@ import (
 
 // Config is what `granary serve` runs with.
 type Config struct {
-	Addr      string        // listen address; loopback unless told otherwise
-	DB        string        // PATH, sqlite:PATH or postgres://…
-	Demo      bool          // seed the demo stockpile on an empty store
-	DemoSeed  uint64        // seed of the demo's randomness
-	DemoScale float64       // 1 ≈ 20,000 devices
-	LogLevel  string        // debug, info, warn, error
-	LogFormat string        // text or json
-	Shutdown  time.Duration // grace period for in-flight requests
-	Policy    string        // live scheduling policy (internal/sched name)
-	Round     time.Duration // live scheduling round
+	Addr        string        // listen address; loopback unless told otherwise
+	DB          string        // PATH, sqlite:PATH or postgres://…
+	Demo        bool          // seed the demo stockpile on an empty store
+	DemoSeed    uint64        // seed of the demo's randomness
+	DemoScale   float64       // 1 ≈ 20,000 devices
+	LogLevel    string        // debug, info, warn, error
+	LogFormat   string        // text or json
+	Shutdown    time.Duration // grace period for in-flight requests
+	Policy      string        // live scheduling policy (internal/sched name)
+	SharePacker string        // packer of shares of a device (internal/share name)
+	Round       time.Duration // live scheduling round
 	// HealthRules is a YAML file of agent health rules (docs/agent.md);
 	// "" means the defaults.
 	HealthRules string
@@ -67,7 +68,7 @@ type Config struct {
 // Default returns the defaults of the flags.
 func Default() Config {
 	return Config{Addr: "127.0.0.1:8080", DB: "granary.db", DemoSeed: 1, DemoScale: 1, LogLevel: "info", LogFormat: "text", Shutdown: 10 * time.Second,
-		Policy: "las-hetero", Round: 360 * time.Second, AgentGrace: inventory.DefaultAgentGrace, Lease: 15 * time.Second}
+		Policy: "las-hetero", SharePacker: "granary", Round: 360 * time.Second, AgentGrace: inventory.DefaultAgentGrace, Lease: 15 * time.Second}
 }
 
 // Validate checks the configuration. Errors name each value's source.
@@ -161,6 +162,7 @@ the file.`,
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format on stderr: text or json")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", cfg.Shutdown, "how long to wait for in-flight requests on shutdown")
 	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "scheduling policy of the live scheduler (as granary sim --policy)")
+	f.StringVar(&cfg.SharePacker, "share-packer", cfg.SharePacker, "packer of the jobs that ask for a share of a device (device_milli): granary, fgd, best-fit, gpu-packing, gpu-clustering, dot-product or random (docs/sharing.md)")
 	f.StringVar(&cfg.HealthRules, "health-rules", "", "YAML file of the agents' health rules (docs/agent.md); default: the documented defaults")
 	f.DurationVar(&cfg.AgentGrace, "agent-grace", cfg.AgentGrace, "how long a node agent may be silent before its node is shown unreachable")
 	f.DurationVar(&cfg.Round, "round", cfg.Round, "scheduling round (with --demo the scheduler's clock runs 60× faster)")
@@ -181,6 +183,9 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	// opened or written (no store file, no bootstrap token).
 	if err := jobs.CheckLivePolicy(cfg.Policy); err != nil {
 		return fmt.Errorf("--policy: %w", err)
+	}
+	if _, err := live.SharePacker(cfg.SharePacker, 0); err != nil {
+		return console.Usagef("%v", err)
 	}
 	cat, err := env.Catalog()
 	if err != nil {
@@ -297,7 +302,7 @@ func assemble(ctx context.Context, env *console.Env, cfg Config, st store.Store,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lcfg := live.Config{Store: st, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
-		Demo: cfg.Demo, Policy: cfg.Policy, Round: cfg.Round, Seed: cfg.DemoSeed}
+		Demo: cfg.Demo, Policy: cfg.Policy, SharePacker: cfg.SharePacker, Round: cfg.Round, Seed: cfg.DemoSeed}
 	var kube *kubeserve.Kube
 	if cfg.Kube {
 		var err error

@@ -315,3 +315,21 @@ func TestServePolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSharePacker: an unknown --share-packer is exit 2 naming the
+// flag and the packers, before anything is opened.
+func TestServeSharePacker(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "g.db")
+	e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cmd := New(e)
+	cmd.SetArgs([]string{"--addr", "127.0.0.1:0", "--db", db, "--share-packer", "tetris"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.ExecuteContext(context.Background())
+	if console.ExitCode(err) != 2 || !strings.Contains(err.Error(), `--share-packer: unknown packer "tetris"`) || !strings.Contains(err.Error(), "fgd, granary") {
+		t.Errorf("--share-packer tetris: exit %d (%v), want 2 naming the packers", console.ExitCode(err), err)
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("the store %s exists after the refusal (%v)", db, err)
+	}
+}

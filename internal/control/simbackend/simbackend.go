@@ -186,7 +186,11 @@ func (b *Backend) Observe(_ context.Context, now time.Time) (control.Observation
 			p.CompletedAt = b.last.Add(time.Duration(p.RanSeconds * float64(time.Second)))
 			delete(b.runs, id)
 		}
-		b.stats.Busy[r.Model] += p.RanSeconds * float64(len(r.Devices))
+		busy := float64(len(r.Devices))
+		if r.Milli > 0 { // a share of one device
+			busy = float64(r.Milli) / 1000
+		}
+		b.stats.Busy[r.Model] += p.RanSeconds * busy
 		obs.Progress = append(obs.Progress, p)
 	}
 	b.last = now

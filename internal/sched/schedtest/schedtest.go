@@ -266,6 +266,7 @@ func CheckPlacement(s *sched.Snapshot, tp *sched.Throughputs, p sched.Placement)
 		jobs[s.Jobs[i].ID] = &s.Jobs[i]
 	}
 	used := map[string]map[int]string{}
+	shared := map[string]map[int]int64{} // model → device → milli of shares
 	for _, r := range p.Runs {
 		seen[r.Job]++
 		j, ok := jobs[r.Job]
@@ -278,10 +279,30 @@ func CheckPlacement(s *sched.Snapshot, tp *sched.Throughputs, p sched.Placement)
 		if v, _ := tp.Lookup(j.Class, j.Gang, r.Model); v <= 0 {
 			return fmt.Errorf("job %s placed on %s where its throughput is 0", r.Job, r.Model)
 		}
+		if r.Milli != j.Milli {
+			return fmt.Errorf("job %s asks for %d milli of a device but got %d", r.Job, j.Milli, r.Milli)
+		}
 		if used[r.Model] == nil {
 			used[r.Model] = map[int]string{}
+			shared[r.Model] = map[int]int64{}
+		}
+		if r.Milli > 0 { // a share: shares of a device sum to at most a whole one, never beside a gang
+			d := r.Devices[0]
+			if d < 0 || d >= s.Fleet[r.Model] {
+				return fmt.Errorf("job %s: device %s/%d does not exist (%d devices)", r.Job, r.Model, d, s.Fleet[r.Model])
+			}
+			if other, dup := used[r.Model][d]; dup {
+				return fmt.Errorf("device %s/%d given to %s whole and to %s as a share", r.Model, d, other, r.Job)
+			}
+			if shared[r.Model][d] += r.Milli; shared[r.Model][d] > 1000 {
+				return fmt.Errorf("device %s/%d: shares sum to %d milli (job %s)", r.Model, d, shared[r.Model][d], r.Job)
+			}
+			continue
 		}
 		for _, d := range r.Devices {
+			if shared[r.Model][d] > 0 {
+				return fmt.Errorf("device %s/%d given to %s whole while shares use it", r.Model, d, r.Job)
+			}
 			if d < 0 || d >= s.Fleet[r.Model] {
 				return fmt.Errorf("job %s: device %s/%d does not exist (%d devices)", r.Job, r.Model, d, s.Fleet[r.Model])
 			}

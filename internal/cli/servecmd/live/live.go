@@ -24,6 +24,7 @@ import (
 	"github.com/granaryhq/granary/internal/control/workload"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
+	"github.com/granaryhq/granary/internal/share"
 	"github.com/granaryhq/granary/internal/trace"
 )
 
@@ -46,7 +47,10 @@ type Config struct {
 	Demo bool
 	// Policy (default las-hetero), Round (default 360 s).
 	Policy string
-	Round  time.Duration
+	// SharePacker places jobs that ask for a share of a device: a packer
+	// of internal/share (default granary, Granary's own; fgd, best-fit, …).
+	SharePacker string
+	Round       time.Duration
 	// Speed is how much faster than real time the scheduler's clock runs
 	// (default 1; the demo defaults to 60: a round every 6 s).
 	Speed float64
@@ -75,6 +79,49 @@ type Live struct {
 	// Register adds /api/v1/jobs and /api/v1/teams to the API: put it in
 	// api.Options.Register. Live also implements web.Jobs (the jobs pages).
 	Register func(*api.Registrar)
+}
+
+// ShareTarget is the mix of request shapes the fgd and granary packers
+// measure fragmentation against in a live fleet: the GPU requests of
+// Alibaba's openb trace (openb_pod_list_default: 55.4 % one whole device,
+// 20.9 % a share above 0.5, 18.3 % up to 0.5, 4.4 % up to 0.25, 1 % gangs
+// of 2–8), each share rounded up to 750, 500 or 250 milli.
+func ShareTarget() []share.Shape {
+	one := func(milli int64, f float64) share.Shape {
+		return share.Shape{Req: share.Request{Devices: 1, Milli: milli}, Freq: f}
+	}
+	gang := func(n int, f float64) share.Shape {
+		return share.Shape{Req: share.Request{Devices: n, Milli: share.MilliPerDevice}, Freq: f}
+	}
+	return []share.Shape{one(1000, 0.554), one(750, 0.209), one(500, 0.183), one(250, 0.044), gang(8, 0.006), gang(2, 0.002), gang(4, 0.002)}
+}
+
+// SharePacker builds the packer called name ("": granary) against
+// ShareTarget, its ties broken by a stream seeded with seed.
+func SharePacker(name string, seed uint64) (share.Packer, error) {
+	if name == "" {
+		name = share.Granary
+	}
+	p, err := share.New(name, share.Options{Rand: rand.New(rand.NewPCG(seed, 0x7061636b)), Target: ShareTarget()})
+	if err != nil {
+		return nil, fmt.Errorf("--share-packer: %w", err)
+	}
+	return p, nil
+}
+
+// deviceMemory is a model's memory per device in MiB from the catalog
+// (its memory_gb × 1024, as vendors count "80 GB"); 0 when not known.
+func deviceMemory(cat *accel.Catalog) func(string) int64 {
+	return func(model string) int64 {
+		if cat == nil {
+			return 0
+		}
+		c, ok := cat.Get(model)
+		if !ok || c.MemoryGB == nil {
+			return 0
+		}
+		return int64(*c.MemoryGB * 1024)
+	}
 }
 
 // New builds it.
@@ -121,7 +168,12 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: cfg.Policy, Round: cfg.Round, Names: names, Seed: cfg.Seed}},
+	packer, err := SharePacker(cfg.SharePacker, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: cfg.Policy, Round: cfg.Round, Names: names, Seed: cfg.Seed,
+		Sharer: packer, DeviceMemoryMiB: deviceMemory(cfg.Catalog)}},
 		w, st, ledger, be, clock, cfg.Log.With("component", "scheduler"), cfg.Registry)
 	if err != nil {
 		return nil, err
