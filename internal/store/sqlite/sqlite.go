@@ -416,10 +416,19 @@ func (s *Store) CountDevices(ctx context.Context, q inventory.Filter) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	where, args := deviceWhere(q, text)
+	query, args := countQuery(q, text)
 	var n int
-	err = s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM devices"+whereClause(where), args...).Scan(&n)
+	err = s.r.QueryRowContext(ctx, query, args...).Scan(&n)
 	return n, err
+}
+
+// countQuery is CountDevices' statement. A search that tests every device
+// (text not through device_text) reads only serial, node, site and model,
+// which devices_node carries (migration 00201): SQLite then scans that
+// index, a fifth of the table's bytes, instead of the table.
+func countQuery(q inventory.Filter, text textPlan) (string, []any) {
+	where, args := deviceWhere(q, text)
+	return "SELECT COUNT(*) FROM devices" + whereClause(where), args
 }
 
 // deviceWhere is the conditions of q's filter fields (not its cursor) with
