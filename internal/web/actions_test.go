@@ -306,3 +306,31 @@ func TestFleetNumbersMatchTheirLists(t *testing.T) {
 	}
 	t.Logf("%d linked numbers on the fleet page, %d of them in the per-day table: each equals its list's count", len(links), days)
 }
+
+// Every number of the jobs page's teams table links to the jobs list it
+// counts (the team's running or waiting jobs), and equals that list's
+// total.
+func TestJobsNumbersMatchTheirLists(t *testing.T) {
+	h, _, _ := liveServer(t, 75)
+	b := &browser{t: t, h: h}
+	code, body, _ := b.do("GET", "/jobs", nil)
+	if code != 200 {
+		t.Fatalf("GET /jobs: %d", code)
+	}
+	links := regexp.MustCompile(`<a href="(/jobs\?team=[^"]*state=(?:running|waiting))">([0-9\x{202f}]+)</a>`).FindAllStringSubmatch(body, -1)
+	waiting := 0
+	for _, l := range links {
+		href := html.UnescapeString(l[1])
+		_, list, _ := b.do("GET", href, nil)
+		m := regexp.MustCompile(`<nav class="pager" aria-label="Pages">\s*<span>(?:[0-9\x{202f}]+–[0-9\x{202f}]+ of )?([0-9\x{202f}]+)(?: of 0)?</span>`).FindStringSubmatch(list)
+		if m == nil || m[1] != l[2] {
+			t.Errorf("%s: the jobs page says %s, the list %v", href, l[2], m)
+		}
+		if strings.HasSuffix(href, "waiting") && l[2] != "0" {
+			waiting++
+		}
+	}
+	if len(links) < 2 || waiting == 0 {
+		t.Errorf("%d linked numbers in the teams table, %d of them non-zero waiting counts", len(links), waiting)
+	}
+}
