@@ -212,13 +212,13 @@ func (mp *makespanPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, er
 // gavelX returns the X Gavel's min_total_duration ends on: its bisection
 // stops at a T within 5 % above the optimum 1/t, and X is what ECOS
 // returns for "can every job finish by T?" there (ecosFeasible, replayed =
-// true). Shares on models where a job's throughput is 0 are dropped (the
-// round mechanism never places a job there). The replay costs O(jobs ×
-// models³) per iteration, so beyond exactRows jobs (where the LP itself is
-// aggregated), or should the replay not reach ECOS's stopping rule, X is
-// the analytic centre of that polytope (feasibleCentre), the limit an
-// interior-point method approaches from a feasible start; when T is the
-// optimum itself, the vertex x is kept.
+// true). Like Gavel's, it may give a job a share on a model where its
+// throughput is 0 (unused: the round never places a job there). The replay
+// costs O(jobs × models³) per iteration, so beyond exactRows jobs (where
+// the LP itself is aggregated), or should the replay not reach ECOS's
+// stopping rule, X is the analytic centre of that polytope
+// (feasibleCentre), the limit an interior-point method approaches from a
+// feasible start; when T is the optimum itself, the vertex x is kept.
 func (mp *makespanPolicy) gavelX(s *Snapshot, p *problem, T [][]float64, use []bool, mm *maxMin, t float64, x [][]float64) ([][]float64, bool) {
 	tg := gavelBisection(1 / t)
 	if !(tg > 1/t) {
@@ -238,13 +238,6 @@ func (mp *makespanPolicy) gavelX(s *Snapshot, p *problem, T [][]float64, use []b
 	xe, ok := ecosFeasible(T, rem, p.gang, p.cap, use, tg)
 	if !ok {
 		return mm.feasibleCentre(t, 1/tg, x), false
-	}
-	for i, row := range T {
-		for k, v := range row {
-			if v == 0 {
-				xe[i][k] = 0
-			}
-		}
 	}
 	return xe, true
 }
