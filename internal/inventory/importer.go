@@ -377,11 +377,10 @@ func (c *rowChecker) result() (*Import, error) {
 	if err := c.errs.Err(); err != nil {
 		return nil, err
 	}
-	im := &Import{File: c.file, Nodes: make([]Node, 0, len(c.order)), rows: c.rows}
 	for _, h := range c.order {
-		im.Nodes = append(im.Nodes, Node{Hostname: c.rows.vals[h], Site: c.rows.vals[c.nodes[h].site]})
+		c.rows.addNode(h, c.nodes[h].site)
 	}
-	return im, nil
+	return &Import{File: c.file, rows: c.rows}, nil
 }
 
 // withRows returns im with its rows as Rows (ParseCSV, ParseJSON).
@@ -391,6 +390,10 @@ func withRows(im *Import, err error) (*Import, error) {
 	}
 	if im.Rows, err = im.rows.rows(im.File); err != nil {
 		return nil, err
+	}
+	im.Nodes = append(im.rows.takeNodes(), im.Nodes...)
+	if len(im.Nodes) == 0 {
+		im.Nodes = []Node{}
 	}
 	im.rows = nil
 	return im, nil
@@ -592,6 +595,7 @@ func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
 	}
 	// Explicit nodes win over the ones derived from devices.
 	if len(extraNodes) > 0 {
+		im.Nodes = im.rows.takeNodes()
 		byName := map[string]int{}
 		for i, n := range im.Nodes {
 			byName[n.Hostname] = i
@@ -851,7 +855,9 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string) (ImportRe
 			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("node %q is at site %q in the ledger, not %q", node, have, site)})
 		}
 	}
-	for _, n := range im.Nodes {
+	b := Batch{Nodes: im.Nodes, Rows: rows}
+	for i := range b.NodeCount() {
+		n := b.Node(i)
 		if have, ok := siteOf[n.Hostname]; ok && !reported[n.Hostname] && n.Site != "" && have != "" && have != n.Site {
 			errs = append(errs, &fleet.InputError{Pos: fleet.Position{File: im.File, Field: "nodes"}, Msg: fmt.Sprintf("node %q is at site %q in the ledger, not %q", n.Hostname, have, n.Site)})
 		}
@@ -898,9 +904,9 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string) (ImportRe
 	rows.updated = now
 	// One creation event per device, made by the store as it writes them
 	// (Batch.Created).
-	b := Batch{Nodes: im.Nodes, Rows: rows, Created: Event{Reason: "imported", Actor: actor, At: now}}
+	b.Created = Event{Reason: "imported", Actor: actor, At: now}
 	if err := s.store.Insert(ctx, b); err != nil {
 		return ImportResult{}, err
 	}
-	return ImportResult{Devices: rows.Len(), Nodes: len(im.Nodes)}, nil
+	return ImportResult{Devices: rows.Len(), Nodes: b.NodeCount()}, nil
 }

@@ -29,6 +29,10 @@ type DeviceRows struct {
 	shared int               // label sets in vals
 	states []fleet.DeviceState
 
+	// nodes are nodes the rows name, as indices into vals (a 200,000-row
+	// import may name 75,000 nodes: 3.6 MB as []Node).
+	nodes []packedNode
+
 	// updated is every device's UpdatedAt.
 	updated time.Time
 }
@@ -45,6 +49,9 @@ type packedDevice struct {
 	state                   uint8  // index into states
 	flags                   uint8
 }
+
+// packedNode is a node of a DeviceRows.
+type packedNode struct{ host, site, domain uint32 }
 
 const (
 	hasCost uint8 = 1 << iota
@@ -222,6 +229,31 @@ func (r *DeviceRows) Device(i int) Device {
 		d.WarrantyUntil = fromDays(p.warranty)
 	}
 	return d
+}
+
+// addNode appends a node whose hostname and site are r's values host
+// and site.
+func (r *DeviceRows) addNode(host, site uint32) {
+	r.nodes = append(r.nodes, packedNode{host: host, site: site})
+}
+
+// NodeCount is how many nodes r holds besides its devices.
+func (r *DeviceRows) NodeCount() int { return len(r.nodes) }
+
+// Node is node i.
+func (r *DeviceRows) Node(i int) Node {
+	n := r.nodes[i]
+	return Node{Hostname: r.vals[n.host], Site: r.vals[n.site], InterconnectDomain: r.vals[n.domain]}
+}
+
+// takeNodes returns r's nodes as a list and drops them from r.
+func (r *DeviceRows) takeNodes() []Node {
+	out := make([]Node, len(r.nodes))
+	for i := range out {
+		out[i] = r.Node(i)
+	}
+	r.nodes = nil
+	return out
 }
 
 // rows returns r as an Import's Rows, labels decoded, positions in file.

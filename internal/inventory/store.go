@@ -26,8 +26,8 @@ type Store interface {
 
 // DeviceStore keeps devices and nodes.
 type DeviceStore interface {
-	// Insert writes a batch in ONE transaction: every node in b.Nodes that
-	// does not exist yet (existing nodes are left as they are), every
+	// Insert writes a batch in ONE transaction: every node (b.Node(i) for
+	// i < b.NodeCount()) that does not exist yet (existing nodes are left as they are), every
 	// device (b.Device(i) with its labels from b.LabelsJSON(i) for i <
 	// b.DeviceCount()), and every event
 	// (b.Event(i) for i < b.EventCount()). Either all of it is committed
@@ -148,6 +148,23 @@ type Batch struct {
 	// instead of materialising one Event per device (~22 MB at 200,000
 	// devices).
 	Created Event
+}
+
+// NodeCount is how many nodes Insert writes for b (unless they exist):
+// Nodes, then those of Rows.
+func (b *Batch) NodeCount() int {
+	if b.Rows != nil {
+		return len(b.Nodes) + b.Rows.NodeCount()
+	}
+	return len(b.Nodes)
+}
+
+// Node returns the i-th node of b (i < NodeCount).
+func (b *Batch) Node(i int) Node {
+	if i < len(b.Nodes) {
+		return b.Nodes[i]
+	}
+	return b.Rows.Node(i - len(b.Nodes))
 }
 
 // DeviceCount is how many devices Insert writes for b.

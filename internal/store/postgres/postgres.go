@@ -125,9 +125,10 @@ func isCheck(err error) bool {
 // unnest, devices and events with COPY, all in one transaction.
 func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if len(b.Nodes) > 0 {
-			h, site, dom := make([]string, len(b.Nodes)), make([]string, len(b.Nodes)), make([]string, len(b.Nodes))
-			for i, n := range b.Nodes {
+		if k := b.NodeCount(); k > 0 {
+			h, site, dom := make([]string, k), make([]string, k), make([]string, k)
+			for i := range k {
+				n := b.Node(i)
 				h[i], site[i], dom[i] = n.Hostname, n.Site, n.InterconnectDomain
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO nodes (hostname, site, interconnect_domain)

@@ -129,12 +129,13 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 		return err
 	}
 	defer tx.Rollback()
-	if len(b.Nodes) > 0 {
+	if b.NodeCount() > 0 {
 		st, err := tx.PrepareContext(ctx, "INSERT INTO nodes (hostname, site, interconnect_domain) VALUES (?, ?, ?) ON CONFLICT (hostname) DO NOTHING")
 		if err != nil {
 			return err
 		}
-		for _, n := range b.Nodes {
+		for i := range b.NodeCount() {
+			n := b.Node(i)
 			if _, err := st.ExecContext(ctx, n.Hostname, n.Site, n.InterconnectDomain); err != nil {
 				return fmt.Errorf("node %s: %w", n.Hostname, err)
 			}
