@@ -9,10 +9,11 @@ package sched
 func (c *cycle) filter() {
 	s, t := c.s, c.topo
 	nm := len(c.models)
-	c.effOf = make([]int, len(s.Jobs))
-	c.eff.Jobs = make([]Job, 0, len(s.Jobs))
-	c.src = make([]int, 0, len(s.Jobs))
-	flat := make([]float64, 0, len(s.Jobs)*nm)
+	c.effOf = reuse(c.effOf, len(s.Jobs))
+	if cap(c.flat) < len(s.Jobs)*nm {
+		c.flat = make([]float64, 0, len(s.Jobs)*nm)
+	}
+	flat := c.flat[:0]
 	type key struct {
 		class string
 		gang  int
@@ -41,6 +42,7 @@ func (c *cycle) filter() {
 		}
 		row := flat[len(flat) : len(flat)+nm : len(flat)+nm]
 		flat = flat[:len(flat)+nm]
+		clear(row)
 		var deny uint64
 		allowed, runs := false, false
 		for k, m := range c.models {
@@ -97,33 +99,69 @@ func contains(xs []string, x string) bool {
 // fairness is stage 2: when jobs name teams, teams share by team weight
 // whatever their number of jobs — a job's weight is its team's weight × its
 // own ÷ the sum of its team's active job weights (a one-level version of
-// Gavel's hierarchical max-min fairness).
+// Gavel's hierarchical max-min fairness). It also numbers the jobs' teams
+// (c.teamOf) for the guarantees stage.
 func (c *cycle) fairness() {
 	named := false
+	c.teamOf = reuse(c.teamOf, len(c.eff.Jobs))
 	for i := range c.eff.Jobs {
-		if c.eff.Jobs[i].Team != "" {
-			named = true
-			break
-		}
+		t := c.eff.Jobs[i].Team
+		c.teamOf[i] = c.teamIndex(t)
+		named = named || t != ""
 	}
 	if !named {
 		return
 	}
-	tw := map[string]float64{}
+	tw := make([]float64, len(c.teamNames))
 	for _, t := range c.s.Teams {
-		tw[t.Name] = t.Weight
+		if ti, ok := c.lookupTeam(t.Name); ok {
+			tw[ti] = t.Weight
+		}
 	}
-	sum := map[string]float64{}
+	sum := make([]float64, len(c.teamNames))
+	for i := range c.eff.Jobs {
+		sum[c.teamOf[i]] += c.eff.Jobs[i].weight()
+	}
 	for i := range c.eff.Jobs {
 		j := &c.eff.Jobs[i]
-		sum[j.Team] += j.weight()
-	}
-	for i := range c.eff.Jobs {
-		j := &c.eff.Jobs[i]
-		w := tw[j.Team]
+		ti := c.teamOf[i]
+		w := tw[ti]
 		if w <= 0 {
 			w = 1
 		}
-		j.Weight = w * j.weight() / sum[j.Team]
+		j.Weight = w * j.weight() / sum[ti]
 	}
+}
+
+// teamIndex numbers team names in the order jobs name them: a scan of the
+// few names seen so far (team names of a snapshot usually share their
+// bytes, so the comparisons are cheap), a map once there are many.
+func (c *cycle) teamIndex(name string) int32 {
+	if ti, ok := c.lookupTeam(name); ok {
+		return ti
+	}
+	ti := int32(len(c.teamNames))
+	c.teamNames = append(c.teamNames, name)
+	if c.teamMap != nil {
+		c.teamMap[name] = ti
+	} else if len(c.teamNames) > 16 {
+		c.teamMap = make(map[string]int32, 2*len(c.teamNames))
+		for i, n := range c.teamNames {
+			c.teamMap[n] = int32(i)
+		}
+	}
+	return ti
+}
+
+func (c *cycle) lookupTeam(name string) (int32, bool) {
+	if c.teamMap != nil {
+		ti, ok := c.teamMap[name]
+		return ti, ok
+	}
+	for i, n := range c.teamNames {
+		if n == name {
+			return int32(i), true
+		}
+	}
+	return 0, false
 }

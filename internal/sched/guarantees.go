@@ -30,38 +30,42 @@ func (c *cycle) guarantees() {
 		return
 	}
 	jobs := c.eff.Jobs
-	used := map[string][]int{} // team → devices per column
-	free := make([]int, len(c.models))
+	// Teams by c.teamOf's numbering, devices by column: used and
+	// guaranteed devices of team t on column k at [t*nm+k].
+	nm, nt := len(c.models), len(c.teamNames)
+	used := make([]int, nt*nm)
+	gq := make([]int, nt*nm)
+	for t, name := range c.teamNames {
+		for k, m := range c.models {
+			gq[t*nm+k] = guar[name][m]
+		}
+	}
+	free := make([]int, nm)
 	for k, m := range c.models {
 		free[k] = c.s.Fleet[m]
 	}
-	use := func(team string, k, n int) {
-		u := used[team]
-		if u == nil {
-			u = make([]int, len(c.models))
-			used[team] = u
-		}
-		u[k] += n
+	use := func(t int32, k, n int) {
+		used[int(t)*nm+k] += n
 		free[k] -= n
 	}
 	for i, ch := range c.chosen {
 		if ch > 0 {
-			use(jobs[i].Team, ch-1, jobs[i].Gang)
+			use(c.teamOf[i], ch-1, jobs[i].Gang)
 		}
 	}
-	over := func(team string, k int) int {
-		u := 0
-		if used[team] != nil {
-			u = used[team][k]
-		}
-		return u - guar[team][c.models[k]]
-	}
+	over := func(t int32, k int) int { return used[int(t)*nm+k] - gq[int(t)*nm+k] }
 	names := make([]string, 0, len(guar))
 	for n := range guar {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	left := make([]int, nt) // per team, devices above its guarantee not yet taken
+	var cands []int
 	for _, tn := range names {
+		ti, ok := c.lookupTeam(tn)
+		if !ok {
+			continue // no job of tn is active
+		}
 		ms := make([]string, 0, len(guar[tn]))
 		for m := range guar[tn] {
 			ms = append(ms, m)
@@ -78,11 +82,11 @@ func (c *cycle) guarantees() {
 			// victims (tn's own starts are never candidates), so the list
 			// is built and sorted once and only loses the victims after
 			// each reclaim, not rebuilt once per waiting job.
-			var cands []int
+			cands = cands[:0]
 			fresh := false
 			for i := range jobs {
 				j := &jobs[i]
-				if j.Team != tn || c.chosen[i] != 0 || c.tput[i][k] <= 0 || over(tn, k)+j.Gang > 0 {
+				if c.teamOf[i] != ti || c.chosen[i] != 0 || c.tput[i][k] <= 0 || over(ti, k)+j.Gang > 0 {
 					continue
 				}
 				need := j.Gang - free[k]
@@ -91,7 +95,7 @@ func (c *cycle) guarantees() {
 					if !fresh {
 						cands = cands[:0]
 						for v, ch := range c.chosen {
-							if ch == k+1 && jobs[v].Team != tn && over(jobs[v].Team, k) > 0 {
+							if ch == k+1 && c.teamOf[v] != ti && over(c.teamOf[v], k) > 0 {
 								cands = append(cands, v)
 							}
 						}
@@ -104,16 +108,17 @@ func (c *cycle) guarantees() {
 						})
 						fresh = true
 					}
-					left := map[string]int{}
+					// Each team's devices above its guarantee, taken as
+					// victims are picked.
+					for t := range left {
+						left[t] = over(int32(t), k)
+					}
 					got := 0
 					for _, v := range cands {
 						if got >= need {
 							break
 						}
-						vt := jobs[v].Team
-						if _, ok := left[vt]; !ok {
-							left[vt] = over(vt, k)
-						}
+						vt := c.teamOf[v]
 						if left[vt] <= 0 {
 							continue
 						}
@@ -127,7 +132,7 @@ func (c *cycle) guarantees() {
 				}
 				for _, v := range victims {
 					c.chosen[v] = 0
-					use(jobs[v].Team, k, -jobs[v].Gang)
+					use(c.teamOf[v], k, -jobs[v].Gang)
 					c.setWait(v, Wait{Reason: ReasonReclaimed, Model: m, By: tn, Guarantee: g})
 				}
 				if len(victims) > 0 {
@@ -144,7 +149,7 @@ func (c *cycle) guarantees() {
 					cands = keep
 				}
 				c.chosen[i] = k + 1
-				use(tn, k, j.Gang)
+				use(ti, k, j.Gang)
 			}
 		}
 	}

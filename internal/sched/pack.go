@@ -278,7 +278,8 @@ func (f *freeState) mostFree(k, gang int) int {
 func (c *cycle) keep(compat bool) {
 	c.free = newFreeState(c.topo)
 	jobs := c.eff.Jobs
-	order := c.byGang()
+	c.order = c.byGang()
+	order := c.order
 	for _, i := range order {
 		k := c.chosen[i] - 1
 		h := c.held[i]
@@ -311,8 +312,10 @@ func (c *cycle) keep(compat bool) {
 }
 
 // byGang returns the chosen jobs, largest gang first (then snapshot order).
+// keep computes it into c.order; the chosen set does not change after
+// (pack and upgrade walk the same list).
 func (c *cycle) byGang() []int {
-	var order []int
+	order := c.order[:0]
 	for i, ch := range c.chosen {
 		if ch > 0 {
 			order = append(order, i)
@@ -328,7 +331,7 @@ func (c *cycle) byGang() []int {
 // waits, fragmented.
 func (c *cycle) pack(compat bool) {
 	jobs := c.eff.Jobs
-	for _, i := range c.byGang() {
+	for _, i := range c.order {
 		if c.run[i].col >= 0 {
 			continue
 		}
@@ -380,7 +383,7 @@ func (c *cycle) fastest(i, skip int, floor float64) (int, []int) {
 // nothing from anyone this round.
 func (c *cycle) upgrade() {
 	jobs := c.eff.Jobs
-	for _, i := range c.byGang() {
+	for _, i := range c.order {
 		p := c.run[i]
 		if p.col < 0 || p.kept {
 			continue

@@ -79,6 +79,12 @@ type cycle struct {
 	chosen []int       // column + 1 chosen by prioritize/guarantees (0: none)
 	run    []placed    // where it runs (pack, upgrade)
 	held   []*Held     // what it holds from the previous round
+	teamOf []int32     // index of its team in teamNames (fairness)
+
+	flat      []float64 // tput's rows
+	order     []int     // the chosen jobs, largest gang first (keep)
+	teamNames []string  // the teams jobs name, "" included, in first-seen order
+	teamMap   map[string]int32
 }
 
 type placed struct {
@@ -177,10 +183,35 @@ func (st *RoundState) newCycle(s *Snapshot, tp *Throughputs) (*cycle, error) {
 	if st.topo == nil || !st.topo.same(s, models) {
 		st.topo = newTopology(s, models)
 	}
-	c := &cycle{s: s, tp: tp, models: models, topo: st.topo,
-		reason: make([]Reason, len(s.Jobs)), wait: make([]Wait, len(s.Jobs))}
-	c.eff = Snapshot{Now: s.Now, Fleet: s.Fleet, Nodes: s.Nodes, Teams: s.Teams}
+	// The cycle's per-job slices are the previous round's, reused: at
+	// ~16,000 active jobs a round, allocating them anew each round was most
+	// of the simulator's garbage. Nothing of a cycle outlives Next (the
+	// Placement's slices are its own).
+	c := &st.cyc
+	old := *c
+	*c = cycle{s: s, tp: tp, models: models, topo: st.topo,
+		reason: reuse(old.reason, len(s.Jobs)), wait: old.wait,
+		effOf: old.effOf[:0], src: old.src[:0], flat: old.flat[:0], tput: old.tput[:0],
+		chosen: old.chosen, run: old.run, held: old.held, order: old.order[:0],
+		teamOf: old.teamOf[:0], teamNames: old.teamNames[:0]}
+	// wait[si] is read only where reason[si] was set this round.
+	if cap(c.wait) < len(s.Jobs) {
+		c.wait = make([]Wait, len(s.Jobs))
+	}
+	c.wait = c.wait[:len(s.Jobs)]
+	c.eff = Snapshot{Now: s.Now, Fleet: s.Fleet, Nodes: s.Nodes, Teams: s.Teams, Jobs: old.eff.Jobs[:0]}
 	return c, nil
+}
+
+// reuse returns buf with length n and every element zero, reusing its
+// array when it is large enough.
+func reuse[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
 }
 
 // fromMechanism records prioritize's choices (model indices of st) as
@@ -194,9 +225,9 @@ func (c *cycle) fromMechanism(st *RoundState, chosen, cols []int) {
 		colOf[k] = col
 	}
 	n := len(c.eff.Jobs)
-	c.chosen = make([]int, n)
-	c.run = make([]placed, n)
-	c.held = make([]*Held, n)
+	c.chosen = reuse(c.chosen, n)
+	c.run = reuse(c.run, n)
+	c.held = reuse(c.held, n)
 	for i := range c.eff.Jobs {
 		if chosen[i] > 0 {
 			c.chosen[i] = colOf[chosen[i]-1] + 1
@@ -207,9 +238,11 @@ func (c *cycle) fromMechanism(st *RoundState, chosen, cols []int) {
 		case j.Held != nil:
 			c.held[i] = j.Held
 		case rec.prevK >= 0 && colOf[rec.prevK] >= 0:
-			c.held[i] = &Held{Model: st.models[rec.prevK], Devices: rec.prevDevs}
+			rec.held = Held{Model: st.models[rec.prevK], Devices: rec.prevDevs}
+			c.held[i] = &rec.held
 		}
 	}
+	st.whyRound(&c.eff, cols)
 	for i := range c.eff.Jobs {
 		if c.chosen[i] == 0 {
 			c.setWait(i, Wait{Reason: st.waitReason(&c.eff, i, st.order[i], cols)})

@@ -74,9 +74,16 @@ type RoundState struct {
 
 	topo *topology // the fleet's nodes, rebuilt when they change
 
+	// whyGen numbers the (allocation, fleet) states waitReason's answers
+	// are kept for; whyFleet is the last round's (model index, devices)
+	// per column.
+	whyGen   int
+	whyFleet []int
+
 	pairs pairRound // space sharing (pairround.go)
 
 	// scratch
+	cyc     cycle // the last round's cycle, its slices reused by the next
 	entries []entry
 	order   []*jobRec // records in the last snapshot's order
 	fill    []int     // default model fill order, recomputed on reallocation
@@ -93,7 +100,13 @@ type jobRec struct {
 	seen     int
 	prevK    int   // model index of the previous round's run, -1 if none
 	prevDevs []int // its devices
-	deny     uint64
+	held     Held  // the same as a Held, for the cycle (no allocation per job and round)
+	// why is waitReason's answer for whyGen (RoundState.whyGen) and gang
+	// whyGang; a new throughput row invalidates it (whyGen -1).
+	why     Reason
+	whyGen  int
+	whyGang int
+	deny    uint64
 }
 
 type entry struct {
@@ -217,7 +230,7 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 			// A job new to the state is not in the allocation in force (it
 			// was computed before the job arrived); setAllocation assigns
 			// rows when an allocation naming it is installed.
-			rec = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1}
+			rec = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1, whyGen: -1}
 			st.jobs[j.ID] = rec
 			st.dirty = true
 		}
@@ -236,6 +249,7 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 				}
 			}
 			rec.tpGen, rec.deny = st.tpGen, j.deny
+			rec.whyGen = -1
 		}
 		rec.seen = st.gen
 		st.order = append(st.order, rec)
@@ -253,6 +267,7 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 
 func (st *RoundState) setAllocation(a *Allocation) {
 	st.alloc = a
+	st.whyGen++
 	st.fill = nil
 	for _, rec := range st.jobs {
 		rec.row = -1
@@ -383,7 +398,36 @@ func (st *RoundState) prioritize(s *Snapshot, cols []int) (chosen, order []int) 
 	return chosen, order
 }
 
+// waitReason says why job i, which prioritize did not choose, waits. The
+// answer depends only on the job's throughputs and gang, the fleet's
+// models and counts, and the allocation in force, which change rarely: it
+// is kept in the job's record until one of them changes (whyRound).
 func (st *RoundState) waitReason(s *Snapshot, i int, rec *jobRec, cols []int) Reason {
+	if rec.whyGen == st.whyGen && rec.whyGang == s.Jobs[i].Gang {
+		return rec.why
+	}
+	rec.why, rec.whyGen, rec.whyGang = st.computeWaitReason(s, i, rec, cols), st.whyGen, s.Jobs[i].Gang
+	return rec.why
+}
+
+// whyRound starts a round for waitReason's memory: a change in the fleet's
+// models (cols) or their device counts forgets every job's answer.
+func (st *RoundState) whyRound(s *Snapshot, cols []int) {
+	same := len(st.whyFleet) == 2*len(cols)
+	for c, k := range cols {
+		same = same && st.whyFleet[2*c] == k && st.whyFleet[2*c+1] == s.Fleet[st.models[k]]
+	}
+	if same {
+		return
+	}
+	st.whyFleet = st.whyFleet[:0]
+	for _, k := range cols {
+		st.whyFleet = append(st.whyFleet, k, s.Fleet[st.models[k]])
+	}
+	st.whyGen++
+}
+
+func (st *RoundState) computeWaitReason(s *Snapshot, i int, rec *jobRec, cols []int) Reason {
 	runs, fits, share := false, false, false
 	for _, k := range cols {
 		if rec.tput[k] > 0 {

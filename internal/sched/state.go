@@ -153,7 +153,7 @@ func (st *RoundState) Restore(s State) error {
 		if err != nil {
 			return err
 		}
-		fresh.jobs[j.ID] = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1, time: tm, deficit: def}
+		fresh.jobs[j.ID] = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1, whyGen: -1, time: tm, deficit: def}
 	}
 	if s.X != nil {
 		a := &Allocation{Models: s.AllocModels, Jobs: s.AllocJobs, X: x, Reasons: make([]Reason, len(s.AllocJobs)), Objective: math.NaN(), Bound: math.NaN()}

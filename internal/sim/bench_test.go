@@ -1,9 +1,12 @@
 package sim
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sort"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -45,10 +48,21 @@ func BenchmarkRun(b *testing.B) {
 // multi-GPU jobs at 370 jobs/h on 10,000 devices as 1,250 nodes of 8 (two
 // sites, 32 nodes per switch) and four teams (llm weight 2 with 1,024 V100
 // guaranteed, search 512 P100, vision 512 K80, research none; jobs dealt to
-// teams by id), las-hetero.
+// teams by id), las-hetero. GRANARY_BENCH_JOBS sets another prefix length
+// (the profiles of docs/simulator.md "Scale" use 20,000). With -v it logs a
+// hash of the per-job results (Result.Jobs), to show that a speed-up moved
+// no placement.
 func BenchmarkRunTeamsNodes(b *testing.B) {
 	tt := gavelThroughputs(b)
-	gen, err := trace.Generate(rand.New(rand.NewPCG(9, 9)), tt, trace.GenerateOptions{Jobs: 5000, RatePerHour: 4.0 * 10000 / 108, Reference: v100, MultiGPU: true})
+	njobs := 5000
+	if v := os.Getenv("GRANARY_BENCH_JOBS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("GRANARY_BENCH_JOBS=%q: want a job count ≥ 1", v)
+		}
+		njobs = n
+	}
+	gen, err := trace.Generate(rand.New(rand.NewPCG(9, 9)), tt, trace.GenerateOptions{Jobs: njobs, RatePerHour: 4.0 * 10000 / 108, Reference: v100, MultiGPU: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,6 +94,9 @@ func BenchmarkRunTeamsNodes(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if n == 0 {
+			b.Logf("%d jobs: hash of Result.Jobs %s, avg JCT %.4f h", njobs, jobsHash(res.Jobs), res.Summary.AvgJCT/3600)
+		}
 		n++
 		b.ReportMetric(float64(res.Allocations), "allocations")
 		b.ReportMetric(res.Summary.AvgJCT/3600, "avgJCT_h")
@@ -97,4 +114,13 @@ func cpuSeconds(b *testing.B) float64 {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// jobsHash is a SHA-256 of the per-job results, every field exact.
+func jobsHash(jobs []JobResult) string {
+	h := sha256.New()
+	for _, j := range jobs {
+		fmt.Fprintf(h, "%d %q %v %v %v %v %d %v\n", j.ID, j.Name, j.Arrival, j.Start, j.Completion, j.JCT, j.Restarts, j.FTF)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))[:16]
 }
