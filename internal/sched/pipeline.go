@@ -173,7 +173,10 @@ func (st *RoundState) allocate(s *Snapshot, tp *Throughputs, cols []int) error {
 }
 
 func (st *RoundState) newCycle(s *Snapshot, tp *Throughputs) (*cycle, error) {
-	if err := s.Validate(); err != nil {
+	if err := s.validateFleet(); err != nil {
+		return nil, err
+	}
+	if err := s.validateJobs(st.uniqueIDs(s)); err != nil {
 		return nil, err
 	}
 	models := s.models()
@@ -201,6 +204,47 @@ func (st *RoundState) newCycle(s *Snapshot, tp *Throughputs) (*cycle, error) {
 	c.wait = c.wait[:len(s.Jobs)]
 	c.eff = Snapshot{Now: s.Now, Fleet: s.Fleet, Nodes: s.Nodes, Teams: s.Teams, Jobs: old.eff.Jobs[:0]}
 	return c, nil
+}
+
+// uniqueIDs is Validate's duplicate-id check for snapshot s without a map
+// of every id each round: s's jobs usually follow the previous round's
+// order (st.order, distinct ids), so a cursor into it finds most of them;
+// the others are looked up in st.jobs, then among the round's new ids.
+// A record met twice in a round (mark) is a duplicate.
+func (st *RoundState) uniqueIDs(s *Snapshot) func(i int) bool {
+	st.mark++
+	mark := st.mark
+	prev := st.order
+	cur := 0
+	if st.newIDs == nil {
+		st.newIDs = map[string]bool{}
+	}
+	clear(st.newIDs)
+	return func(i int) bool {
+		id := s.Jobs[i].ID
+		for look := 0; look < 4 && cur+look < len(prev); look++ {
+			if rec := prev[cur+look]; rec.id == id {
+				cur += look + 1
+				if rec.mark == mark {
+					return true
+				}
+				rec.mark = mark
+				return false
+			}
+		}
+		if rec, ok := st.jobs[id]; ok {
+			if rec.mark == mark {
+				return true
+			}
+			rec.mark = mark
+			return false
+		}
+		if st.newIDs[id] {
+			return true
+		}
+		st.newIDs[id] = true
+		return false
+	}
 }
 
 // reuse returns buf with length n and every element zero, reusing its

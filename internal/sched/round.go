@@ -83,7 +83,9 @@ type RoundState struct {
 	pairs pairRound // space sharing (pairround.go)
 
 	// scratch
-	cyc     cycle // the last round's cycle, its slices reused by the next
+	mark    int             // uniqueIDs' round counter
+	newIDs  map[string]bool // uniqueIDs: ids of jobs without a record
+	cyc     cycle           // the last round's cycle, its slices reused by the next
 	entries []entry
 	order   []*jobRec // records in the last snapshot's order
 	fill    []int     // default model fill order, recomputed on reallocation
@@ -91,12 +93,16 @@ type RoundState struct {
 
 // jobRec is everything the mechanism keeps about one active job.
 type jobRec struct {
-	id       string
-	time     []float64 // by model index: seconds received since reset (starts at RoundSeconds/2)
-	deficit  []float64 // by model index
-	tput     []float64 // by model index, for tpGen
+	id      string
+	time    []float64 // by model index: seconds received since reset (starts at RoundSeconds/2)
+	deficit []float64 // by model index
+	tput    []float64 // by model index, for tpGen
+	row     int       // row in the allocation in force, -1 if absent
+	// inline holds time, deficit and tput while there are at most 4
+	// models: the fields prioritize reads for every job and model of every
+	// round then share the record's cache lines.
+	inline   [12]float64
 	tpGen    int
-	row      int // row in the allocation in force, -1 if absent
 	seen     int
 	prevK    int   // model index of the previous round's run, -1 if none
 	prevDevs []int // its devices
@@ -107,6 +113,7 @@ type jobRec struct {
 	whyGen  int
 	whyGang int
 	deny    uint64
+	mark    int // uniqueIDs' round mark
 }
 
 type entry struct {
@@ -231,6 +238,10 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 			// was computed before the job arrived); setAllocation assigns
 			// rows when an allocation naming it is installed.
 			rec = &jobRec{id: j.ID, row: -1, prevK: -1, tpGen: -1, whyGen: -1}
+			if n := len(st.models); 3*n <= len(rec.inline) {
+				// Appends beyond n models move them to the heap.
+				rec.time, rec.deficit, rec.tput = rec.inline[:0:n], rec.inline[n:n:2*n], rec.inline[2*n:2*n:3*n]
+			}
 			st.jobs[j.ID] = rec
 			st.dirty = true
 		}

@@ -119,6 +119,22 @@ func (j *Job) weight() float64 {
 // Gang ≥ 1, finite non-negative numbers, non-negative fleet counts, and Nodes
 // (when set) summing to Fleet. Errors wrap fleet.ErrInvalid.
 func (s *Snapshot) Validate() error {
+	if err := s.validateFleet(); err != nil {
+		return err
+	}
+	ids := make(map[string]bool, len(s.Jobs))
+	return s.validateJobs(func(i int) bool {
+		id := s.Jobs[i].ID
+		if ids[id] {
+			return true
+		}
+		ids[id] = true
+		return false
+	})
+}
+
+// validateFleet is Validate's check of the fleet and the nodes.
+func (s *Snapshot) validateFleet() error {
 	for m, n := range s.Fleet {
 		if m == "" || n < 0 {
 			return fmt.Errorf("%w: fleet: model %q has %d devices", fleet.ErrInvalid, m, n)
@@ -143,7 +159,12 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 	}
-	ids := make(map[string]bool, len(s.Jobs))
+	return nil
+}
+
+// validateJobs is Validate's check of the jobs and the time; seen(i)
+// reports whether job i's id is one of jobs 0..i-1's (and remembers it).
+func (s *Snapshot) validateJobs(seen func(i int) bool) error {
 	for i := range s.Jobs {
 		j := &s.Jobs[i]
 		bad := func(f string, v any) error {
@@ -152,7 +173,7 @@ func (s *Snapshot) Validate() error {
 		switch {
 		case j.ID == "":
 			return bad("id", `""`)
-		case ids[j.ID]:
+		case seen(i):
 			return fmt.Errorf("%w: job %d: duplicate id %q", fleet.ErrInvalid, i, j.ID)
 		case j.Gang < 1:
 			return bad("gang", j.Gang)
@@ -169,7 +190,6 @@ func (s *Snapshot) Validate() error {
 		case j.DevMem < 0 || j.CPU < 0 || j.Mem < 0:
 			return bad("cpu/mem", [3]int64{j.DevMem, j.CPU, j.Mem})
 		}
-		ids[j.ID] = true
 	}
 	if !finite(s.Now) {
 		return fmt.Errorf("%w: snapshot time %v", fleet.ErrInvalid, s.Now)

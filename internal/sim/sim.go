@@ -226,6 +226,7 @@ type jobState struct {
 	lastDevs  []int
 	failures  int // consecutive failed rounds (GavelCompat)
 	dropped   bool
+	teamBusy  []float64 // s.byTeam[Team], once the job has run
 }
 
 type run struct {
@@ -331,7 +332,6 @@ type simulation struct {
 	tp           *sched.Throughputs
 	cfg          Config
 	models       []string
-	col          map[string]int // model → column in per-model slices
 	totalDevices int
 	res          *Result
 	st           *sched.RoundState
@@ -354,7 +354,6 @@ type simulation struct {
 func newSimulation(p sched.Policy, tp *sched.Throughputs, cfg Config, models []string) *simulation {
 	s := &simulation{
 		p: p, tp: tp, cfg: cfg, models: models,
-		col:    make(map[string]int, len(models)),
 		res:    &Result{Policy: p.Name(), Models: models},
 		byTeam: map[string][]float64{},
 		busy:   make([]float64, len(models)),
@@ -366,8 +365,7 @@ func newSimulation(p sched.Policy, tp *sched.Throughputs, cfg Config, models []s
 			GavelCompat:   cfg.GavelCompat,
 		}),
 	}
-	for k, m := range models {
-		s.col[m] = k
+	for _, m := range models {
 		s.totalDevices += cfg.Fleet[m]
 	}
 	return s
@@ -541,7 +539,10 @@ func (s *simulation) settleRun(r run) {
 	if r.with == nil || r.lead {
 		s.busy[r.col] += ran * float64(j.Gang)
 		if j.Team != "" {
-			s.teamBusy(j.Team)[r.col] += ran * float64(j.Gang)
+			if j.teamBusy == nil {
+				j.teamBusy = s.teamBusy(j.Team)
+			}
+			j.teamBusy[r.col] += ran * float64(j.Gang)
 		}
 	}
 	switch {
@@ -627,7 +628,7 @@ func (s *simulation) start(r sched.Run) (run, error) {
 		return run{}, fmt.Errorf("policy %s placed unknown job %q", name, r.Job)
 	}
 	j := s.states[pos]
-	k, ok := s.col[r.Model]
+	k, ok := s.column(r.Model)
 	if !ok {
 		return run{}, fmt.Errorf("policy %s placed job %q on unknown model %q", name, r.Job, r.Model)
 	}
@@ -669,6 +670,17 @@ func (s *simulation) start(r sched.Run) (run, error) {
 		steps = math.Min(steps, j.remaining)
 	}
 	return run{j: j, model: r.Model, col: k, devs: r.Devices, steps: steps, finish: s.t + cost + steps/thr, failed: failed, with: with}, nil
+}
+
+// column is the index of a fleet model in s.models (a scan: the fleet has
+// a few models and the policy names them with the same strings).
+func (s *simulation) column(model string) (int, bool) {
+	for k, m := range s.models {
+		if m == model {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 func (s *simulation) progress() {
