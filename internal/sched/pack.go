@@ -155,7 +155,18 @@ func (f *freeState) hold(k int, devs []int) []int {
 	for _, d := range devs {
 		f.take(k, d)
 	}
-	return slices.Clone(devs)
+	return devs
+}
+
+// heldDevices is the devices eff job i holds, for its run: the pipeline's
+// own memory (the previous round's Run.Devices, which callers only read) as
+// is, a caller's Held copied.
+func (c *cycle) heldDevices(i int) []int {
+	h := c.held[i]
+	if h == &c.recs[i].held {
+		return h.Devices
+	}
+	return slices.Clone(h.Devices)
 }
 
 // place puts a gang on column k: a gang that fits a node on the fullest
@@ -286,7 +297,7 @@ func (c *cycle) keep(compat bool) {
 		if h == nil || h.Model != c.models[k] || !c.free.holdable(k, jobs[i].Gang, h.Devices) {
 			continue
 		}
-		c.run[i] = placed{col: k, devs: c.free.hold(k, h.Devices), wanted: -1, kept: true}
+		c.run[i] = placed{col: k, devs: c.free.hold(k, c.heldDevices(i)), wanted: -1, kept: true}
 	}
 	if compat {
 		return
@@ -305,7 +316,7 @@ func (c *cycle) keep(compat bool) {
 		if p < 0 || c.tput[i][p] <= c.tput[i][k] || c.s.Fleet[h.Model]-use[p] < g || !c.free.holdable(p, g, h.Devices) {
 			continue
 		}
-		c.run[i] = placed{col: p, devs: c.free.hold(p, h.Devices), wanted: -1, kept: true}
+		c.run[i] = placed{col: p, devs: c.free.hold(p, c.heldDevices(i)), wanted: -1, kept: true}
 		use[p] += g
 		use[k] -= g
 	}
@@ -343,7 +354,7 @@ func (c *cycle) pack(compat bool) {
 		if !compat {
 			if h := c.held[i]; h != nil {
 				if p := indexOf(c.models, h.Model); p >= 0 && c.tput[i][p] > 0 && c.free.holdable(p, g, h.Devices) {
-					c.run[i] = placed{col: p, devs: c.free.hold(p, h.Devices), wanted: -1, kept: true}
+					c.run[i] = placed{col: p, devs: c.free.hold(p, c.heldDevices(i)), wanted: -1, kept: true}
 					continue
 				}
 			}
@@ -396,7 +407,7 @@ func (c *cycle) upgrade() {
 		if h := c.held[i]; h != nil {
 			if hk := indexOf(c.models, h.Model); hk >= 0 && c.tput[i][hk] > here && c.free.holdable(hk, g, h.Devices) {
 				c.free.release(p.col, p.devs)
-				c.run[i] = placed{col: hk, devs: c.free.hold(hk, h.Devices), wanted: -1, kept: true}
+				c.run[i] = placed{col: hk, devs: c.free.hold(hk, c.heldDevices(i)), wanted: -1, kept: true}
 				continue
 			}
 		}

@@ -10,7 +10,9 @@ type Run struct {
 	Model   string
 	Devices []int
 	// Nodes are the ids of the nodes Devices are on, in order (nil when the
-	// snapshot has no nodes).
+	// snapshot has no nodes). Devices and Nodes are read-only: a job that
+	// keeps its devices gets its previous Run's Devices slice again, and
+	// Nodes may be shared between runs.
 	Nodes []string
 	// Wanted is the model the policy chose when the job runs on another
 	// (no node of Wanted had room); "" otherwise.
@@ -80,6 +82,7 @@ type cycle struct {
 	run    []placed    // where it runs (pack, upgrade)
 	held   []*Held     // what it holds from the previous round
 	teamOf []int32     // index of its team in teamNames (fairness)
+	recs   []*jobRec   // its record (RoundState.order)
 
 	flat      []float64 // tput's rows
 	order     []int     // the chosen jobs, largest gang first (keep)
@@ -269,6 +272,7 @@ func (c *cycle) fromMechanism(st *RoundState, chosen, cols []int) {
 		colOf[k] = col
 	}
 	n := len(c.eff.Jobs)
+	c.recs = st.order
 	c.chosen = reuse(c.chosen, n)
 	c.run = reuse(c.run, n)
 	c.held = reuse(c.held, n)
@@ -316,6 +320,7 @@ func (c *cycle) placement(st *RoundState, cols []int) Placement {
 	for _, rec := range st.order {
 		rec.prevK, rec.prevDevs = -1, nil
 	}
+	st.lastRuns = st.lastRuns[:0]
 	for i := range c.eff.Jobs {
 		p := c.run[i]
 		if p.col < 0 {
@@ -334,6 +339,7 @@ func (c *cycle) placement(st *RoundState, cols []int) Placement {
 		out.Runs = append(out.Runs, r)
 		rec := st.order[i]
 		rec.prevK, rec.prevDevs = cols[p.col], p.devs
+		st.lastRuns = append(st.lastRuns, rec)
 	}
 	out.Runs = append(out.Runs, c.shareRuns()...)
 	for si := range c.s.Jobs {

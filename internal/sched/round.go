@@ -83,12 +83,14 @@ type RoundState struct {
 	pairs pairRound // space sharing (pairround.go)
 
 	// scratch
-	mark    int             // uniqueIDs' round counter
-	newIDs  map[string]bool // uniqueIDs: ids of jobs without a record
-	cyc     cycle           // the last round's cycle, its slices reused by the next
-	entries []entry
-	order   []*jobRec // records in the last snapshot's order
-	fill    []int     // default model fill order, recomputed on reallocation
+	mark   int             // uniqueIDs' round counter
+	newIDs map[string]bool // uniqueIDs: ids of jobs without a record
+	cyc    cycle           // the last round's cycle, its slices reused by the next
+	// lastRuns is the record of each run of the last placement (ChargeRun).
+	lastRuns []*jobRec
+	entries  []entry
+	order    []*jobRec // records in the last snapshot's order
+	fill     []int     // default model fill order, recomputed on reallocation
 }
 
 // jobRec is everything the mechanism keeps about one active job.
@@ -168,6 +170,30 @@ func (st *RoundState) Charge(jobID, model string, seconds float64) {
 	if !ok || k < 0 || !(seconds > 0) {
 		return
 	}
+	st.grow(rec)
+	rec.time[k] += seconds
+	st.modelTime[k] += seconds
+}
+
+// ChargeRun is Charge(jobID, model, seconds) for the n-th run of the
+// placement Next returned last (Placement.Runs[n]): it finds the job's
+// record without looking it up by id when that run is jobID's on model
+// (and falls back to Charge otherwise).
+func (st *RoundState) ChargeRun(n int, jobID, model string, seconds float64) {
+	if n < 0 || n >= len(st.lastRuns) {
+		st.Charge(jobID, model, seconds)
+		return
+	}
+	// A record not seen by the last sync may have left st.jobs.
+	if rec := st.lastRuns[n]; rec.seen != st.gen || rec.id != jobID || rec.prevK < 0 || st.models[rec.prevK] != model {
+		st.Charge(jobID, model, seconds)
+		return
+	}
+	if !(seconds > 0) {
+		return
+	}
+	rec := st.lastRuns[n]
+	k := rec.prevK
 	st.grow(rec)
 	rec.time[k] += seconds
 	st.modelTime[k] += seconds

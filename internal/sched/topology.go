@@ -15,6 +15,7 @@ type topology struct {
 	siteCap [][]int    // per column, per site: devices
 	groups  [][]tgroup // per column
 	sites   [][]string // per column: site names
+	ids     [][]string // per column: node ids, built by nodeIDs
 }
 
 type tnode struct {
@@ -121,8 +122,31 @@ func (t *topology) fits(k, gang int, span bool) bool {
 // multi reports whether a gang on column k spans nodes.
 func (t *topology) multi(k, gang int) bool { return gang > t.largest[k] }
 
-// nodeIDs returns the distinct ids of the nodes of devs, in order.
+// nodeIDs returns the distinct ids of the nodes of devs, in order. A gang
+// on one node gets a slice shared by every run on that node.
 func (t *topology) nodeIDs(k int, devs []int) []string {
+	if len(devs) > 0 {
+		n := t.nodeOf[k][devs[0]]
+		one := true
+		for _, d := range devs[1:] {
+			if t.nodeOf[k][d] != n {
+				one = false
+				break
+			}
+		}
+		if one {
+			if t.ids == nil {
+				t.ids = make([][]string, len(t.nodes))
+			}
+			if t.ids[k] == nil {
+				t.ids[k] = make([]string, len(t.nodes[k]))
+				for i, nd := range t.nodes[k] {
+					t.ids[k][i] = nd.id
+				}
+			}
+			return t.ids[k][n : n+1 : n+1]
+		}
+	}
 	var ids []string
 	last := int32(-1)
 	for _, d := range devs {

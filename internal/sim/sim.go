@@ -381,6 +381,17 @@ func (s *simulation) inWindow(id int) bool {
 func (s *simulation) admit(jobs []Job) error {
 	holds := Holds(s.cfg.Fleet, s.cfg.Nodes)
 	s.states = make([]*jobState, 0, len(jobs))
+	// The states, their throughput rows and their snapshot ids live in
+	// three blocks, in arrival order: the active jobs, which every round
+	// walks, are then close together in memory.
+	slab := make([]jobState, len(jobs))
+	tputs := make([]float64, len(jobs)*len(s.models))
+	var sids []byte
+	for i := range jobs {
+		sids = strconv.AppendInt(sids, int64(i), 10)
+	}
+	allIDs := string(sids)
+	at := 0
 	ids := make(map[int]bool, len(jobs))
 	prev := 0.0
 	for i := range jobs {
@@ -396,7 +407,14 @@ func (s *simulation) admit(jobs []Job) error {
 			s.res.Unrunnable = append(s.res.Unrunnable, Unrunnable{ID: j.ID, Name: j.Name, Reason: reason})
 			continue
 		}
-		js := &jobState{Job: j, sid: strconv.Itoa(len(s.states)), remaining: j.Steps, lastRound: -2, tput: make([]float64, len(s.models))}
+		// State n's id is the n-th of the block.
+		n := len(s.states)
+		var buf [20]byte
+		l := len(strconv.AppendInt(buf[:0], int64(n), 10))
+		sid := allIDs[at : at+l]
+		at += l
+		js := &slab[n]
+		*js = jobState{Job: j, sid: sid, remaining: j.Steps, lastRound: -2, tput: tputs[n*len(s.models) : (n+1)*len(s.models) : (n+1)*len(s.models)]}
 		for k, m := range s.models {
 			js.tput[k], _ = s.tp.Lookup(j.Class, j.Gang, m)
 		}
@@ -498,8 +516,8 @@ func (s *simulation) settle() {
 	for k := range s.busy {
 		s.busy[k] = 0
 	}
-	for _, r := range s.running {
-		s.settleRun(r)
+	for n, r := range s.running {
+		s.settleRun(n, r)
 	}
 	s.res.Util = append(s.res.Util, UtilSample{Start: s.roundStart, End: end, Busy: append([]float64(nil), s.busy...)})
 	s.t = end
@@ -514,8 +532,9 @@ func (s *simulation) settle() {
 	s.active = kept
 }
 
-// settleRun books one placement of the round that ended.
-func (s *simulation) settleRun(r run) {
+// settleRun books one placement of the round that ended, the n-th of
+// the round's placement.
+func (s *simulation) settleRun(n int, r run) {
 	j := r.j
 	if r.failed {
 		// Gavel: no progress, no time charged, the allocation is
@@ -547,7 +566,7 @@ func (s *simulation) settleRun(r run) {
 	}
 	switch {
 	case r.with == nil:
-		s.st.Charge(j.sid, r.model, ran)
+		s.st.ChargeRun(n, j.sid, r.model, ran)
 	case r.lead:
 		s.st.ChargePair(j.sid, r.with.sid, r.model, ran)
 	}
