@@ -44,7 +44,8 @@ type Wait struct {
 }
 
 // Placement is the outcome of one round: who runs where, who waits and why.
-// Every active job of the snapshot is in exactly one of Runs or Waiting.
+// Every active job of the snapshot is in exactly one of Runs or Waiting
+// (Waiting is empty with RoundConfig.NoWaiting).
 type Placement struct {
 	Runs    []Run
 	Waiting []Wait
@@ -290,6 +291,9 @@ func (c *cycle) fromMechanism(st *RoundState, chosen, cols []int) {
 			c.held[i] = &rec.held
 		}
 	}
+	if st.cfg.NoWaiting {
+		return
+	}
 	st.whyRound(&c.eff, cols)
 	for i := range c.eff.Jobs {
 		if c.chosen[i] == 0 {
@@ -342,6 +346,9 @@ func (c *cycle) placement(st *RoundState, cols []int) Placement {
 		st.lastRuns = append(st.lastRuns, rec)
 	}
 	out.Runs = append(out.Runs, c.shareRuns()...)
+	if st.cfg.NoWaiting {
+		return out
+	}
 	for si := range c.s.Jobs {
 		// A wait recorded by an earlier stage may have been overruled.
 		if i := c.effOf[si]; (i >= 0 && c.run[i].col >= 0) || c.shareRunning(si) {

@@ -363,6 +363,7 @@ func newSimulation(p sched.Policy, tp *sched.Throughputs, cfg Config, models []s
 			Rand:          cfg.Rand,
 			ModelOrder:    cfg.ModelOrder,
 			GavelCompat:   cfg.GavelCompat,
+			NoWaiting:     true, // plan reads only the runs
 		}),
 	}
 	for _, m := range models {
