@@ -32,6 +32,17 @@ func (c *cycle) filter() {
 			c.addShare(si)
 			continue
 		}
+		row := flat[len(flat) : len(flat)+nm : len(flat)+nm]
+		flat = flat[:len(flat)+nm]
+		// A job the previous rounds saw keeps its answer while its class,
+		// gang and span, the fleet's models and nodes and the table are
+		// the same (rec.filterOK).
+		rec := c.srec[si]
+		if rec.filterOK(c, j) {
+			copy(row, rec.fRow[:nm])
+			c.admit(si, j, row, rec.fDeny, rec.fWhy)
+			continue
+		}
 		r, ok := raw[key{j.Class, j.Gang}]
 		if !ok {
 			r = make([]float64, nm)
@@ -40,8 +51,6 @@ func (c *cycle) filter() {
 			}
 			raw[key{j.Class, j.Gang}] = r
 		}
-		row := flat[len(flat) : len(flat)+nm : len(flat)+nm]
-		flat = flat[:len(flat)+nm]
 		clear(row)
 		var deny uint64
 		allowed, runs := false, false
@@ -66,18 +75,38 @@ func (c *cycle) filter() {
 		case deny == 1<<nm-1:
 			why = ReasonGangTooLarge
 		}
-		if why != "" {
-			c.reason[si] = why
-			c.wait[si] = Wait{Job: j.ID, Reason: why}
-			continue
+		if rec != nil && len(j.Allowed) == 0 && len(j.Forbidden) == 0 && nm <= len(rec.fRow) {
+			rec.fGen, rec.fClass, rec.fGang, rec.fSpan = c.filterGen, j.Class, j.Gang, j.SpanSites
+			copy(rec.fRow[:], row)
+			rec.fDeny, rec.fWhy = deny, why
 		}
-		c.effOf[si] = len(c.eff.Jobs)
-		c.src = append(c.src, si)
-		ej := *j
-		ej.deny = deny
-		c.eff.Jobs = append(c.eff.Jobs, ej)
-		c.tput = append(c.tput, row)
+		c.admit(si, j, row, deny, why)
 	}
+}
+
+// filterOK reports whether rec (nil: a job new to the state) holds the
+// filter's answer for j this round: same class, gang and span, no
+// allowed/forbidden lists, and the same models, nodes and table
+// (c.filterGen).
+func (rec *jobRec) filterOK(c *cycle, j *Job) bool {
+	return rec != nil && rec.fGen == c.filterGen && rec.fGang == j.Gang && rec.fSpan == j.SpanSites &&
+		len(j.Allowed) == 0 && len(j.Forbidden) == 0 && rec.fClass == j.Class
+}
+
+// admit records the filter's decision for snapshot job si: it waits with
+// why, or the policy sees it with the models in deny masked.
+func (c *cycle) admit(si int, j *Job, row []float64, deny uint64, why Reason) {
+	if why != "" {
+		c.reason[si] = why
+		c.wait[si] = Wait{Job: j.ID, Reason: why}
+		return
+	}
+	c.effOf[si] = len(c.eff.Jobs)
+	c.src = append(c.src, si)
+	c.eff.Jobs = append(c.eff.Jobs, *j)
+	c.eff.Jobs[len(c.eff.Jobs)-1].deny = deny
+	c.tput = append(c.tput, row)
+	c.effRec = append(c.effRec, c.srec[si])
 }
 
 func allowedOn(j *Job, m string) bool {

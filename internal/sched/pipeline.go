@@ -1,6 +1,9 @@
 package sched
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Run is one job placed for the next round: Gang devices of one model.
 // Devices are indices into the model's pool, 0..Fleet[Model]-1, numbered in
@@ -84,6 +87,10 @@ type cycle struct {
 	held   []*Held     // what it holds from the previous round
 	teamOf []int32     // index of its team in teamNames (fairness)
 	recs   []*jobRec   // its record (RoundState.order)
+	effRec []*jobRec   // its record before sync (nil: new), from srec
+
+	srec      []*jobRec // by s job: its record when it has one (uniqueIDs)
+	filterGen int       // RoundState.filterGen this round
 
 	flat      []float64 // tput's rows
 	order     []int     // the chosen jobs, largest gang first (keep)
@@ -141,7 +148,7 @@ func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
 	}
 	c.filter()
 	c.fairness()
-	cols := st.sync(&c.eff, tp)
+	cols := st.sync(&c.eff, tp, c.effRec)
 	if err := st.allocate(&c.eff, tp, cols); err != nil {
 		return Placement{}, err
 	}
@@ -200,7 +207,8 @@ func (st *RoundState) newCycle(s *Snapshot, tp *Throughputs) (*cycle, error) {
 		reason: reuse(old.reason, len(s.Jobs)), wait: old.wait,
 		effOf: old.effOf[:0], src: old.src[:0], flat: old.flat[:0], tput: old.tput[:0],
 		chosen: old.chosen, run: old.run, held: old.held, order: old.order[:0],
-		teamOf: old.teamOf[:0], teamNames: old.teamNames[:0]}
+		teamOf: old.teamOf[:0], teamNames: old.teamNames[:0],
+		effRec: old.effRec[:0], srec: st.srec, filterGen: st.filterRound(s, models, tp)}
 	// wait[si] is read only where reason[si] was set this round.
 	if cap(c.wait) < len(s.Jobs) {
 		c.wait = make([]Wait, len(s.Jobs))
@@ -224,6 +232,7 @@ func (st *RoundState) uniqueIDs(s *Snapshot) func(i int) bool {
 		st.newIDs = map[string]bool{}
 	}
 	clear(st.newIDs)
+	st.srec = reuse(st.srec, len(s.Jobs))
 	return func(i int) bool {
 		id := s.Jobs[i].ID
 		for look := 0; look < 4 && cur+look < len(prev); look++ {
@@ -233,6 +242,7 @@ func (st *RoundState) uniqueIDs(s *Snapshot) func(i int) bool {
 					return true
 				}
 				rec.mark = mark
+				st.srec[i] = rec
 				return false
 			}
 		}
@@ -241,6 +251,7 @@ func (st *RoundState) uniqueIDs(s *Snapshot) func(i int) bool {
 				return true
 			}
 			rec.mark = mark
+			st.srec[i] = rec
 			return false
 		}
 		if st.newIDs[id] {
@@ -249,6 +260,17 @@ func (st *RoundState) uniqueIDs(s *Snapshot) func(i int) bool {
 		st.newIDs[id] = true
 		return false
 	}
+}
+
+// filterRound returns the generation of the filter's answers kept in job
+// records: a new one when the fleet's models, its nodes (the topology) or
+// the throughput table changed since the last round.
+func (st *RoundState) filterRound(s *Snapshot, models []string, tp *Throughputs) int {
+	if st.topo != st.fTopo || tp != st.fTp || !slices.Equal(models, st.fModels) {
+		st.fTopo, st.fTp, st.fModels = st.topo, tp, slices.Clone(models)
+		st.filterGen++
+	}
+	return st.filterGen
 }
 
 // reuse returns buf with length n and every element zero, reusing its

@@ -91,6 +91,13 @@ type RoundState struct {
 	mark   int             // uniqueIDs' round counter
 	newIDs map[string]bool // uniqueIDs: ids of jobs without a record
 	cyc    cycle           // the last round's cycle, its slices reused by the next
+	srec   []*jobRec       // uniqueIDs: each snapshot job's record, nil if new
+	// filterGen numbers the (topology, table, models) the filter's answers
+	// kept in job records are for (filterRound).
+	filterGen int
+	fTopo     *topology
+	fTp       *Throughputs
+	fModels   []string
 	// lastRuns is the record of each run of the last placement (ChargeRun).
 	lastRuns []*jobRec
 	entries  []entry
@@ -121,6 +128,15 @@ type jobRec struct {
 	whyGang int
 	deny    uint64
 	mark    int // uniqueIDs' round mark
+	// The filter's answer for the job (filterOK): for fGen, class, gang
+	// and span, its row of throughputs by column, deny mask and reason.
+	fGen   int
+	fClass string
+	fGang  int
+	fSpan  bool
+	fRow   [4]float64
+	fDeny  uint64
+	fWhy   Reason
 }
 
 type entry struct {
@@ -230,7 +246,9 @@ func (st *RoundState) grow(rec *jobRec) {
 	}
 }
 
-func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
+// sync brings the records up to snapshot s; hint[i], when not nil, is job
+// i's record (found by newCycle's id check).
+func (st *RoundState) sync(s *Snapshot, tp *Throughputs, hint []*jobRec) (cols []int) {
 	models := s.models()
 	cols = make([]int, len(models))
 	for c, m := range models {
@@ -254,7 +272,10 @@ func (st *RoundState) sync(s *Snapshot, tp *Throughputs) (cols []int) {
 		// with a cursor before falling back to the map.
 		var rec *jobRec
 		ok := false
-		for look := 0; look < 4 && cur+look < len(prev); look++ {
+		if i < len(hint) && hint[i] != nil {
+			rec, ok = hint[i], true
+		}
+		for look := 0; !ok && look < 4 && cur+look < len(prev); look++ {
 			if prev[cur+look].id == j.ID {
 				rec, ok = prev[cur+look], true
 				cur += look + 1
