@@ -387,6 +387,17 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 		}
 		visit("fleet-signed-in", "/")
 	}
+	// The table stays open when the page updates itself.
+	_ = eval[bool](t, bctx, `(() => { document.querySelector("#day-numbers").open = true; return true; })()`)
+	readAt = text("header .sub")
+	for deadline := time.Now().Add(30 * time.Second); text("header .sub") == readAt; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the fleet page did not update itself within 30 s")
+		}
+	}
+	if !eval[bool](t, bctx, `document.querySelector("#day-numbers").open`) {
+		t.Error("the fleet page's per-day numbers closed when the page updated itself")
+	}
 	visit("devices", "/devices")
 	if got := text("#count"); num(strings.Split(got, "devices")[0]) != fmt.Sprint(sum.Totals.Devices) {
 		t.Errorf("devices page says %q, the API counts %d", got, sum.Totals.Devices)

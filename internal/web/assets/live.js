@@ -17,7 +17,14 @@
         if (!html) return;
         var doc = new DOMParser().parseFromString(html, "text/html");
         var main = doc.querySelector("main"), sub = doc.querySelector("header .sub");
-        if (main) document.querySelector("main").replaceWith(main);
+        if (main) {
+          // A <details> the user opened stays open.
+          document.querySelectorAll("main details[open][id]").forEach(function (d) {
+            var n = main.querySelector("details[id='" + d.id + "']");
+            if (n) n.open = true;
+          });
+          document.querySelector("main").replaceWith(main);
+        }
         if (sub) document.querySelector("header .sub").replaceWith(sub);
       })
       .catch(function () { /* the next tick tries again */ });
