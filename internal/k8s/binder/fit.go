@@ -10,6 +10,8 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
+
+	"github.com/granaryhq/granary/internal/k8s"
 )
 
 // nodeState is a node and what the pods already on it request: every pod
@@ -36,7 +38,12 @@ func finished(p *corev1.Pod) bool {
 }
 
 func (s *nodeState) add(p *corev1.Pod) {
-	for r, q := range resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{}) {
+	req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+	shared := isShare(req)
+	for r, q := range req {
+		if shared && (k8s.IsShareResource(r) || isWholeOfShare(req, r)) {
+			continue
+		}
 		u := s.used[r]
 		u.Add(q)
 		s.used[r] = u
@@ -66,8 +73,14 @@ func (s *nodeState) fit(p *corev1.Pod) string {
 		return fmt.Sprintf("node %s has room for no more pods (%d)", n.Name, max)
 	}
 	req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+	shared := isShare(req)
 	names := make([]string, 0, len(req))
 	for r := range req {
+		// A share's device is Granary's share stage's to account: its
+		// count, cores and memory need not be in allocatable.
+		if shared && (k8s.IsShareResource(r) || isWholeOfShare(req, r)) {
+			continue
+		}
 		names = append(names, string(r))
 	}
 	slices.Sort(names)
@@ -91,6 +104,19 @@ func (s *nodeState) fit(p *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// isShare reports whether requests ask for a share of a device.
+func isShare(req corev1.ResourceList) bool {
+	_, found, _ := k8s.ParseShare(req)
+	return found
+}
+
+// isWholeOfShare reports whether r is the whole-device resource of the
+// share req asks for (HAMi's nvidia.com/gpu: 1 beside nvidia.com/gpucores).
+func isWholeOfShare(req corev1.ResourceList, r corev1.ResourceName) bool {
+	sh, found, _ := k8s.ParseShare(req)
+	return found && (r == sh.Names.Whole || r == sh.Names.Count)
 }
 
 func tolerates(p *corev1.Pod, t corev1.Taint) bool {

@@ -69,9 +69,17 @@ func gangKey(p *corev1.Pod) string {
 // JobName is the job name of a gang key.
 func JobName(key string) string { return JobNamePrefix + key }
 
-// accelOf returns the accelerator resource a pod requests and how many.
+// accelOf returns the accelerator resource a pod requests and how many; a
+// pod asking for a share of a device (k8s.ParseShare) requests one of its
+// layer's whole-device resource.
 func accelOf(m k8s.Mapping, p *corev1.Pod) (corev1.ResourceName, int, error) {
 	req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+	if sh, found, err := k8s.ParseShare(req); found {
+		if err != nil {
+			return "", 0, fmt.Errorf("pod %s: %w", p.Name, err)
+		}
+		return sh.Names.Whole, 1, nil
+	}
 	var name corev1.ResourceName
 	n := 0
 	for r, q := range req {
@@ -146,6 +154,14 @@ func spec(m k8s.Mapping, g gang, size int, models map[corev1.ResourceName][]stri
 			return jobs.Spec{}, &specError{fmt.Sprintf("annotation %s=%q: want a weight > 0", WeightAnnotation, v)}
 		}
 		sp.Weight = f
+	}
+	// A share of one device (HAMi's names, or Volcano's, Koordinator's):
+	// its share, its device memory, and the pod's CPU and memory.
+	req := resourcehelper.PodRequests(first, resourcehelper.PodResourcesOptions{})
+	if sh, found, _ := k8s.ParseShare(req); found {
+		sp.DeviceMilli, sp.DeviceMemoryMiB = sh.Milli, sh.MemoryMiB
+		sp.CPUMilli = req.Cpu().MilliValue()
+		sp.MemoryMiB = req.Memory().Value() >> 20
 	}
 	sp.Allowed = list(a[AllowedAnnotation])
 	sp.Forbidden = list(a[ForbiddenAnnotation])
@@ -224,7 +240,9 @@ var fieldAnnotation = map[string]string{
 	"class": ClassAnnotation, "model": ModelAnnotation, "precision": PrecisionAnnotation, "workload": WorkloadAnnotation,
 	"allowed": AllowedAnnotation, "forbidden": ForbiddenAnnotation, "total_steps": StepsAnnotation, "weight": WeightAnnotation,
 	"team": "label " + TeamLabel + " (or the namespace)", "gang": "the gang (" + MinMemberAnnotation + " × accelerators per pod)",
-	"name": "the pod group name",
+	"name":         "the pod group name",
+	"device_milli": "the pod's share of a device (e.g. nvidia.com/gpucores)", "device_memory_mib": "the pod's device memory (e.g. nvidia.com/gpumem)",
+	"cpu_milli": "the pod's cpu request", "memory_mib": "the pod's memory request",
 }
 
 // submitMessage turns a rejected submission into the sentence its pods

@@ -50,7 +50,11 @@ type Spec struct {
 	// vendor's variant fills its first container.
 	Template corev1.PodTemplateSpec `json:"template"`
 	Gang     Gang                   `json:"gang"`
-	Team     string                 `json:"team"`
+	// Share, when set, asks for a share of one device instead of whole
+	// devices (gang 1 × 1; docs/sharing.md): its pod requests the
+	// vendor's sharing names (k8s.Shares) instead of the whole device.
+	Share Share  `json:"share,omitzero"`
+	Team  string `json:"team"`
 	// Class is a job class of the loaded throughput table.
 	Class string `json:"class,omitempty"`
 	// Model is a models catalog name (e.g. Llama-3-8B); Precision is bf16
@@ -70,6 +74,13 @@ type Spec struct {
 type Gang struct {
 	Pods               int32 `json:"pods"`
 	AcceleratorsPerPod int32 `json:"acceleratorsPerPod"`
+}
+
+// Share is a share of one device: DeviceMilli thousandths of it (1–999)
+// and optionally DeviceMemoryMiB of its memory.
+type Share struct {
+	DeviceMilli     int64 `json:"deviceMilli,omitempty"`
+	DeviceMemoryMiB int64 `json:"deviceMemoryMiB,omitempty"`
 }
 
 // Variant is how the job runs on one vendor's accelerators. The

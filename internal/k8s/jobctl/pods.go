@@ -53,6 +53,9 @@ type attempt struct {
 	Vendor   k8s.Vendor
 	Resource corev1.ResourceName
 	Nodes    []string // node of each rank
+	// Milli and MemoryMiB are, for a share of one device, the share and
+	// the device memory its pod requests in the vendor's sharing names.
+	Milli, MemoryMiB int64
 }
 
 // podName is the name of one rank's pod in one attempt.
@@ -94,7 +97,17 @@ func buildPods(gj *granaryjob.GranaryJob, a attempt) ([]*corev1.Pod, error) {
 			c.Args = slices.Clone(v.Args)
 		}
 		c.Env = append(c.Env, v.Env...)
-		setRequest(c, a.Resource, *resource.NewQuantity(int64(gj.Spec.Gang.AcceleratorsPerPod), resource.DecimalSI))
+		if a.Milli > 0 {
+			names, ok := k8s.ShareOf(a.Vendor.Name)
+			if !ok {
+				return nil, &specError{fmt.Sprintf("spec.share: Granary writes no share of a %s device (docs/sharing.md lists the vendors)", a.Vendor.Name)}
+			}
+			for r, q := range names.Requests(a.Milli, a.MemoryMiB) {
+				setRequest(c, r, q)
+			}
+		} else {
+			setRequest(c, a.Resource, *resource.NewQuantity(int64(gj.Spec.Gang.AcceleratorsPerPod), resource.DecimalSI))
+		}
 		for r, q := range v.Resources {
 			setRequest(c, r, q)
 		}

@@ -215,3 +215,48 @@ func TestCamel(t *testing.T) {
 		}
 	}
 }
+
+// A GranaryJob asking for a share of one device: its job asks for the
+// share (and the template's CPU and memory), on the models of vendors
+// Granary writes shares for; its pod requests HAMi's names instead of a
+// whole device; a share placed where no sharing names are known is refused.
+func TestShareGranaryJob(t *testing.T) {
+	gj := example()
+	gj.Spec.Gang = granaryjob.Gang{Pods: 1, AcceleratorsPerPod: 1}
+	gj.Spec.Share = granaryjob.Share{DeviceMilli: 250, DeviceMemoryMiB: 20480}
+	gj.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceMemory] = resource.MustParse("32Gi")
+	m := mapping()
+	sp, err := jobSpec(gj, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.DeviceMilli != 250 || sp.DeviceMemoryMiB != 20480 || sp.CPUMilli != 4000 || sp.MemoryMiB != 32768 || sp.Gang != 1 {
+		t.Errorf("job spec %+v, want 250 milli, 20480 MiB, 4000 milli-cores, 32768 MiB, gang 1", sp)
+	}
+	for _, id := range sp.Allowed {
+		if v, _ := m.VendorOfModel(id); v.Name != "NVIDIA" {
+			t.Errorf("allowed %s (%s): Granary writes no %s share", id, v.Name, v.Name)
+		}
+	}
+	if len(sp.Allowed) == 0 {
+		t.Error("no model allowed")
+	}
+	nv, _ := vendorNamed(m, "NVIDIA")
+	pods, err := buildPods(gj, attempt{JobID: "job-3", Model: "h800-sxm5-80gb", Vendor: nv, Resource: "nvidia.com/gpu", Nodes: []string{"n0"}, Milli: 250, MemoryMiB: 20480})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pods[0].Spec.Containers[0]
+	for r, want := range map[corev1.ResourceName]int64{"nvidia.com/gpu": 1, "nvidia.com/gpucores": 25, "nvidia.com/gpumem": 20480} {
+		if q, l := c.Resources.Requests[r], c.Resources.Limits[r]; q.Value() != want || l.Value() != want {
+			t.Errorf("%s: request %s limit %s, want %d", r, q.String(), l.String(), want)
+		}
+	}
+	if sh, found, err := k8s.ParseShare(c.Resources.Requests); !found || err != nil || sh.Milli != 250 || sh.MemoryMiB != 20480 {
+		t.Errorf("the pod's share reads back as %+v %v %v", sh, found, err)
+	}
+	hw, _ := vendorNamed(m, "Huawei")
+	if _, err := buildPods(gj, attempt{JobID: "job-3", Model: "ascend-910b3", Vendor: hw, Resource: "huawei.com/Ascend910", Nodes: []string{"n0"}, Milli: 250}); err == nil || !strings.Contains(err.Error(), "no share of a Huawei device") {
+		t.Errorf("a share on Ascend: %v", err)
+	}
+}

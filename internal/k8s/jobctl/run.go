@@ -186,7 +186,8 @@ func (c *Controller) attempt(ctx context.Context, gj *granaryjob.GranaryJob, job
 	if res == "" {
 		return attempt{}, fmt.Sprintf("placed on %s, but node %s advertises no accelerator resource of that model", c.name(pl.Model), nodes[0])
 	}
-	a := attempt{JobID: job.ID, Restarts: int32(job.Restarts), Model: pl.Model, Vendor: v, Resource: corev1.ResourceName(res), Nodes: nodes}
+	a := attempt{JobID: job.ID, Restarts: int32(job.Restarts), Model: pl.Model, Vendor: v, Resource: corev1.ResourceName(res), Nodes: nodes,
+		Milli: pl.Milli, MemoryMiB: job.DeviceMemoryMiB}
 	if job.Restarts > 0 && gj.Status.Model != pl.Model {
 		a.Previous = gj.Status.Model
 	}

@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
+
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s"
 	"github.com/granaryhq/granary/internal/k8s/binder"
@@ -30,6 +33,8 @@ var specFields = map[string]string{
 	"name": "metadata.name", "team": "spec.team", "class": "spec.class", "model": "spec.model",
 	"precision": "spec.precision", "workload": "spec.workload", "gang": "spec.gang (pods × acceleratorsPerPod)",
 	"allowed": "spec.allowedModels (with the models of the vendors in spec.variants)", "forbidden": "spec.forbiddenModels",
+	"device_milli": "spec.share.deviceMilli", "device_memory_mib": "spec.share.deviceMemoryMiB",
+	"cpu_milli": "the template's cpu requests", "memory_mib": "the template's memory requests",
 }
 
 // jobSpec is the job submission that stands for gj. The job may run only
@@ -40,7 +45,11 @@ func jobSpec(gj *granaryjob.GranaryJob, m k8s.Mapping) (jobs.Spec, error) {
 	s := gj.Spec
 	sp := jobs.Spec{Name: JobName(gj.Namespace, gj.Name), Team: s.Team, Class: s.Class, Model: s.Model,
 		Precision: s.Precision, Workload: s.Workload, Gang: int(s.Gang.Pods) * int(s.Gang.AcceleratorsPerPod),
-		TotalSteps: binder.UntilDone}
+		TotalSteps: binder.UntilDone, DeviceMilli: s.Share.DeviceMilli, DeviceMemoryMiB: s.Share.DeviceMemoryMiB}
+	if sp.DeviceMilli != 0 && len(s.Template.Spec.Containers) > 0 {
+		req := resourcehelper.PodRequests(&corev1.Pod{Spec: s.Template.Spec}, resourcehelper.PodResourcesOptions{})
+		sp.CPUMilli, sp.MemoryMiB = req.Cpu().MilliValue(), req.Memory().Value()>>20
+	}
 	if len(s.Variants) == 0 {
 		return sp, &specError{"spec.variants: a job needs a variant for at least one vendor"}
 	}
@@ -76,6 +85,9 @@ func jobSpec(gj *granaryjob.GranaryJob, m k8s.Mapping) (jobs.Spec, error) {
 			continue
 		}
 		if v, ok := m.VendorOfModel(c.ID); ok && variantFor(gj, v.Name) != nil {
+			if _, names := k8s.ShareOf(v.Name); sp.DeviceMilli != 0 && !names {
+				continue // no sharing names Granary can write for this vendor
+			}
 			sp.Allowed = append(sp.Allowed, c.ID)
 		}
 	}
@@ -144,7 +156,7 @@ func vendorNames(m k8s.Mapping) []string {
 // jobSpec builds it): a GranaryJob whose spec changed in any of these is
 // resubmitted.
 func sameSpec(j *jobs.Job, sp jobs.Spec) bool {
-	return j.Team == sp.Team && j.Gang == sp.Gang && slices.Equal(j.Allowed, sp.Allowed) && slices.Equal(j.Forbidden, sp.Forbidden) &&
+	return j.Team == sp.Team && j.Gang == sp.Gang && j.DeviceMilli == sp.DeviceMilli && j.DeviceMemoryMiB == sp.DeviceMemoryMiB && slices.Equal(j.Allowed, sp.Allowed) && slices.Equal(j.Forbidden, sp.Forbidden) &&
 		(sp.Class == "" || j.Class == sp.Class) && strings.EqualFold(j.Model, sp.Model) &&
 		(sp.Precision == "" || j.Precision == sp.Precision) && (sp.Workload == "" || j.Workload == sp.Workload)
 }
