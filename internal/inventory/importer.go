@@ -90,11 +90,11 @@ type rowChecker struct {
 	file   string
 	models map[string]modelRes
 	errs   fleet.InputErrors
-	errAt  []rowAt             // the record of each of errs: where its serial is
-	at     rowAt               // the record being checked
-	nodes  map[uint32]nodeSeen // by the hostname's index in rows' values
-	order  []uint32            // node hostnames in first-seen order
-	full   bool                // MaxImportErrors reached
+	errAt  []rowAt    // the record of each of errs: where its serial is
+	at     rowAt      // the record being checked
+	nodes  []nodeSeen // by the hostname's index in rows' values (line 0: not seen)
+	order  []uint32   // node hostnames in first-seen order
+	full   bool       // MaxImportErrors reached
 
 	rows *DeviceRows
 	// refused are the valid serials of rows refused for another problem,
@@ -125,7 +125,7 @@ type nodeSeen struct {
 }
 
 func newRowChecker(cat *accel.Catalog, file string) *rowChecker {
-	return &rowChecker{cat: cat, file: file, models: map[string]modelRes{}, nodes: map[uint32]nodeSeen{}, rows: newDeviceRows()}
+	return &rowChecker{cat: cat, file: file, models: map[string]modelRes{}, rows: newDeviceRows()}
 }
 
 func (c *rowChecker) fail(line, col int, field, msg string) {
@@ -335,7 +335,10 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 	}
 	if d.Node != "" {
 		nv := get("node")
-		if prev, seen := c.nodes[node]; !seen {
+		if int(node) >= len(c.nodes) {
+			c.nodes = append(c.nodes, make([]nodeSeen, int(node)+1-len(c.nodes))...)
+		}
+		if prev := c.nodes[node]; prev.line == 0 {
 			c.nodes[node] = nodeSeen{site: site, line: int32(nv.line)}
 			c.order = append(c.order, node)
 		} else if site != 0 && prev.site != 0 && prev.site != site {

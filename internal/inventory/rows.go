@@ -9,14 +9,15 @@ import (
 )
 
 // DeviceRows is a bulk import's devices in a compact form, from the parser
-// to the store: one fixed-size entry per device (packedDevice, 56 bytes)
-// in blocks of rowBlock, the serials in shared text chunks, and the model,
-// node, site, pool and labels' JSON as indices into one list of distinct
-// values (label sets repeat: a rack's devices, a purchase order's; past
-// maxSharedLabels distinct ones, labels are kept with the serial). A Device is 184 bytes before its strings and labels
-// map: 200,000 parsed devices held as []Device with their labels' JSON were
-// ~50 MB, here ~20 MB. Stores read it through Batch.Device and
-// Batch.LabelsJSON.
+// to the store: one fixed-size entry per device (packedDevice, 48 bytes)
+// in blocks of rowBlock, the serials in shared text chunks, and the node,
+// site, pool and labels' JSON as indices into one list of distinct values
+// (label sets repeat: a rack's devices, a purchase order's; past
+// maxSharedLabels distinct ones, short ones are kept after the serial),
+// the model and state into lists of their own. A Device is 184 bytes
+// before its strings and labels map: the 200,000 devices as
+// []Device with their labels' JSON were ~50 MB, as DeviceRows ~15 MB.
+// Stores read it through Batch (Device, LabelsJSON, Node, …).
 type DeviceRows struct {
 	blocks [][]packedDevice
 	n      int
@@ -24,10 +25,13 @@ type DeviceRows struct {
 	chunks []string // finished text chunks
 	buf    []byte   // the chunk being filled: chunks[len(chunks)] once finished
 
-	vals   []string          // distinct model, node, site, pool and labels values; vals[0] is ""
+	vals   []string          // distinct node, site, pool and labels values; vals[0] is ""
 	index  map[string]uint32 // vals' indices, until finish
 	shared int               // label sets in vals
 	states []fleet.DeviceState
+
+	models     []string // distinct models
+	modelIndex map[string]uint16
 
 	// nodes are nodes the rows name, as indices into vals (a 200,000-row
 	// import may name 75,000 nodes: 3.6 MB as []Node).
@@ -37,17 +41,19 @@ type DeviceRows struct {
 	updated time.Time
 }
 
-// packedDevice is one device of a DeviceRows.
+// packedDevice is one device of a DeviceRows (48 bytes).
 type packedDevice struct {
-	cost                    float64
-	chunk, off              uint32 // the serial at off in chunks[chunk]
-	labels                  uint32 // its labels' JSON: an index into vals, or (flags) its length after the serial
-	model, node, site, pool uint32 // indices into vals
-	acquired, warranty      int32  // days since 1970-01-01, when flags say so
-	line, col               int32  // the row's position in its file
-	serial                  uint16 // the serial's length
-	state                   uint8  // index into states
-	flags                   uint8
+	cost               float64
+	text               uint32 // where the serial is: chunks[text/textChunk][text%textChunk:]
+	labels             uint32 // its labels' JSON: an index into vals, or (flags) its length after the serial
+	node, site, pool   uint32 // indices into vals
+	acquired, warranty int32  // days since 1970-01-01, when flags say so
+	line               int32  // the row's position in its file
+	col                uint16 // 0 past 65,535
+	model              uint16 // index into models
+	serial             uint8  // the serial's length
+	state              uint8  // index into states
+	flags              uint8
 }
 
 // packedNode is a node of a DeviceRows.
@@ -60,16 +66,20 @@ const (
 	inlineLabels // labels is a length, the JSON after the serial
 )
 
-// maxSharedLabels is how many distinct label sets a DeviceRows keeps once.
-const maxSharedLabels = 1 << 14
+// maxSharedLabels is how many distinct label sets a DeviceRows keeps
+// once; label sets longer than maxInlineLabels are always kept there.
+const (
+	maxSharedLabels = 1 << 14
+	maxInlineLabels = 4 << 10
+)
 
 const (
 	rowBlock  = 4096      // entries per block
-	textChunk = 256 << 10 // bytes per text chunk (a longer entry gets its own)
+	textChunk = 256 << 10 // bytes per text chunk
 )
 
 func newDeviceRows() *DeviceRows {
-	return &DeviceRows{vals: []string{""}, index: map[string]uint32{"": 0}}
+	return &DeviceRows{vals: []string{""}, index: map[string]uint32{"": 0}, modelIndex: map[string]uint16{}}
 }
 
 // Len is the number of devices.
@@ -90,21 +100,33 @@ func (r *DeviceRows) intern(v string) (uint32, string) {
 // add appends d (its Labels ignored: labels is their JSON, "" for none) at
 // line:col. d's fields must have been checked (normalize or rowChecker).
 func (r *DeviceRows) add(d *Device, labels string, line, col int) {
-	if len(d.Serial) > 1<<16-1 || len(labels) > 1<<32-1 {
+	if len(d.Serial) > 1<<8-1 || len(labels) > 1<<32-1 {
 		panic(fmt.Sprintf("inventory: device %.20q too large for an import row", d.Serial))
 	}
-	p := packedDevice{serial: uint16(len(d.Serial)), line: int32(line), col: int32(col)}
-	if _, ok := r.index[labels]; ok || r.shared < maxSharedLabels {
-		if !ok {
+	p := packedDevice{serial: uint8(len(d.Serial)), line: int32(line)}
+	if col <= 1<<16-1 {
+		p.col = uint16(col)
+	}
+	if _, ok := r.index[labels]; ok || r.shared < maxSharedLabels || len(labels) > maxInlineLabels {
+		if !ok && len(labels) <= maxInlineLabels {
 			r.shared++
 		}
 		p.labels, _ = r.intern(labels)
-		p.chunk, p.off = r.text(d.Serial, "")
+		p.text = r.text(d.Serial, "")
 	} else {
 		p.labels, p.flags = uint32(len(labels)), inlineLabels
-		p.chunk, p.off = r.text(d.Serial, labels)
+		p.text = r.text(d.Serial, labels)
 	}
-	p.model, _ = r.intern(d.Model)
+	m, ok := r.modelIndex[d.Model]
+	if !ok {
+		if len(r.models) == 1<<16-1 {
+			panic("inventory: more than 65,535 models in one import")
+		}
+		m = uint16(len(r.models))
+		r.models = append(r.models, d.Model)
+		r.modelIndex[d.Model] = m
+	}
+	p.model = m
 	p.node, _ = r.intern(d.Node)
 	p.site, _ = r.intern(d.Site)
 	p.pool, _ = r.intern(d.Pool)
@@ -135,28 +157,27 @@ func (r *DeviceRows) add(d *Device, labels string, line, col int) {
 	r.n++
 }
 
-// text stores serial and labels one after the other and returns where.
-func (r *DeviceRows) text(serial, labels string) (chunk, off uint32) {
-	n := len(serial) + len(labels)
-	if len(r.buf)+n > textChunk {
+// text stores serial and labels (together shorter than a chunk) one after
+// the other and returns where.
+func (r *DeviceRows) text(serial, labels string) uint32 {
+	if len(r.buf)+len(serial)+len(labels) > textChunk {
 		r.flush()
 	}
-	if n > textChunk {
-		r.chunks = append(r.chunks, serial+labels)
-		return uint32(len(r.chunks) - 1), 0
+	if len(r.chunks) >= 1<<32/textChunk-1 {
+		panic("inventory: more than 4 GiB of serials in one import")
 	}
 	if r.buf == nil {
 		r.buf = make([]byte, 0, textChunk)
 	}
-	off = uint32(len(r.buf))
+	at := uint32(len(r.chunks)*textChunk + len(r.buf))
 	r.buf = append(append(r.buf, serial...), labels...)
-	return uint32(len(r.chunks)), off
+	return at
 }
 
 // flush finishes the chunk being filled (its buffer is reused).
 func (r *DeviceRows) flush() {
 	if len(r.buf) > 0 {
-		r.chunks = append(r.chunks, string(r.buf))
+		r.chunks = append(r.chunks, string(r.buf)) // shorter than textChunk when the next entry did not fit
 		r.buf = r.buf[:0]
 	}
 }
@@ -165,13 +186,14 @@ func (r *DeviceRows) flush() {
 // values' index dropped.
 func (r *DeviceRows) finish() {
 	r.flush()
-	r.buf, r.index = nil, nil
+	r.buf, r.index, r.modelIndex = nil, nil, nil
 }
 
 func (r *DeviceRows) at(i int) *packedDevice { return &r.blocks[i/rowBlock][i%rowBlock] }
 
-// str returns n bytes at off of chunk c.
-func (r *DeviceRows) str(c, off, n uint32) string {
+// str returns n bytes of text at at.
+func (r *DeviceRows) str(at, n uint32) string {
+	c, off := at/textChunk, at%textChunk
 	if int(c) == len(r.chunks) { // not finished yet
 		return string(r.buf[off : off+n])
 	}
@@ -181,7 +203,7 @@ func (r *DeviceRows) str(c, off, n uint32) string {
 // Serial is device i's serial.
 func (r *DeviceRows) Serial(i int) string {
 	p := r.at(i)
-	return r.str(p.chunk, p.off, uint32(p.serial))
+	return r.str(p.text, uint32(p.serial))
 }
 
 // Labels is device i's labels as JSON with sorted keys, "" for none.
@@ -190,7 +212,7 @@ func (r *DeviceRows) Labels(i int) string {
 	if p.flags&inlineLabels == 0 {
 		return r.vals[p.labels]
 	}
-	return r.str(p.chunk, p.off+uint32(p.serial), p.labels)
+	return r.str(p.text+uint32(p.serial), p.labels)
 }
 
 // State is device i's state.
@@ -213,8 +235,8 @@ func (r *DeviceRows) Pos(i int) (line, col int) {
 func (r *DeviceRows) Device(i int) Device {
 	p := r.at(i)
 	d := Device{
-		Serial: r.str(p.chunk, p.off, uint32(p.serial)),
-		Model:  r.vals[p.model], Node: r.vals[p.node], Site: r.vals[p.site], Pool: r.vals[p.pool],
+		Serial: r.str(p.text, uint32(p.serial)),
+		Model:  r.models[p.model], Node: r.vals[p.node], Site: r.vals[p.site], Pool: r.vals[p.pool],
 		State:     r.states[p.state],
 		UpdatedAt: r.updated,
 	}
@@ -275,7 +297,7 @@ func (r *DeviceRows) rows(file string) ([]Row, error) {
 // tally is Tally over r's devices.
 func (r *DeviceRows) tally() []ModelStateCount {
 	type key struct {
-		model uint32
+		model uint16
 		state uint8
 	}
 	n := map[key]int{}
@@ -286,7 +308,7 @@ func (r *DeviceRows) tally() []ModelStateCount {
 	}
 	m := make(map[modelState]int, len(n))
 	for k, c := range n {
-		m[modelState{r.vals[k.model], r.states[k.state]}] = c
+		m[modelState{r.models[k.model], r.states[k.state]}] = c
 	}
 	return tallied(m)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -36,7 +37,7 @@ func TestDeviceRowsRoundTrip(t *testing.T) {
 		}
 		js := ""
 		switch {
-		case i == 7 || i == n-3: // shared, then inline in a chunk of its own
+		case i == 7 || i == n-3: // long: shared even past maxSharedLabels
 			js = fmt.Sprintf(`{"big%d":"%s"}`, i, strings.Repeat("x", textChunk+10))
 		case i%4 != 3:
 			js = fmt.Sprintf(`{"rack":"r%d"}`, i)
@@ -45,8 +46,9 @@ func TestDeviceRowsRoundTrip(t *testing.T) {
 	}
 	r := newDeviceRows()
 	r.updated = at
+	col := func(i int) int { return 1 + i%3*70_000 } // past 65,535 it is not kept
 	for i := range in {
-		r.add(&in[i], labels[i], i+2, 1)
+		r.add(&in[i], labels[i], i+2, col(i))
 	}
 	check := func(when string) {
 		if r.Len() != n {
@@ -59,8 +61,12 @@ func TestDeviceRowsRoundTrip(t *testing.T) {
 			if r.Labels(i) != labels[i] {
 				t.Fatalf("%s: labels %d = %.40q, want %.40q", when, i, r.Labels(i), labels[i])
 			}
-			if line, col := r.Pos(i); line != i+2 || col != 1 {
-				t.Fatalf("%s: pos %d = %d:%d", when, i, line, col)
+			want := col(i)
+			if want > 65_535 {
+				want = 0
+			}
+			if line, c := r.Pos(i); line != i+2 || c != want {
+				t.Fatalf("%s: pos %d = %d:%d, want %d:%d", when, i, line, c, i+2, want)
 			}
 		}
 	}
@@ -73,12 +79,16 @@ func TestDeviceRowsRoundTrip(t *testing.T) {
 			inline++
 		}
 	}
-	// Row 7 takes one more shared set than the rows with i%4 != 3.
-	if want := n*3/4 + 1 - maxSharedLabels; inline != want {
+	// Rows with i%4 != 3 have labels of their own; n-3's (and 7's) are
+	// long, shared without counting against maxSharedLabels.
+	if want := n*3/4 - 1 - maxSharedLabels; inline != want {
 		t.Errorf("%d devices with their labels inline, want %d", inline, want)
 	}
-	if long := slices.IndexFunc(r.chunks, func(c string) bool { return len(c) > textChunk }); long < 0 {
-		t.Errorf("no chunk of its own for the long inline labels")
+	if long := slices.IndexFunc(r.chunks, func(c string) bool { return len(c) > textChunk }); long >= 0 {
+		t.Errorf("text chunk %d is %d bytes, longer than %d", long, len(r.chunks[long]), textChunk)
+	}
+	if s := unsafe.Sizeof(packedDevice{}); s != 48 {
+		t.Errorf("a packed device is %d bytes, want 48", s)
 	}
 	if got := r.tally(); len(got) != 10 || got[0].Devices+got[1].Devices == 0 {
 		t.Errorf("tally %v", got)
