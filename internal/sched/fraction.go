@@ -134,11 +134,19 @@ func (sh *shares) column(i int) int {
 	return k - 1
 }
 
+// ShareAgingRounds is how many rounds a share may wait behind the gangs
+// the policy starts: a share waiting longer goes before them (after the
+// gangs that keep their devices), so a fleet busy with gangs cannot keep
+// it waiting for ever — the next device a gang leaves is its.
+const ShareAgingRounds = 3
+
 // holdShares runs after keep: the devices of the gangs that keep theirs
 // are full, and shares keep the device they hold while it (its memory,
-// its node's CPU and memory) still has room; those devices are taken from
-// the pack stage, so no gang lands on a device partly used.
-func (c *cycle) holdShares() {
+// its node's CPU and memory) still has room; shares that have waited
+// since at least aged go next, where s puts them. The devices shares hold
+// are taken from the pack stage, so no gang lands on a device partly
+// used.
+func (c *cycle) holdShares(s Sharer, aged float64) {
 	if c.sh == nil || len(c.sh.jobs) == 0 {
 		return
 	}
@@ -158,7 +166,16 @@ func (c *cycle) holdShares() {
 		}
 		if sh.cl.Assign(*sh.req[si], sh.at(c.topo, k, d)) == nil {
 			sh.run[si] = c.shareRun(si, k, d, true)
-			if !sh.onDev[k][d] {
+		}
+	}
+	for _, si := range sh.jobs {
+		if sh.run[si] == nil && c.s.Jobs[si].Arrival <= aged {
+			c.placeShare(s, si)
+		}
+	}
+	for _, si := range sh.jobs {
+		if r := sh.run[si]; r != nil {
+			if k, d := indexOf(c.models, r.Model), r.Devices[0]; !sh.onDev[k][d] {
 				sh.onDev[k][d] = true
 				c.free.take(k, d)
 			}
@@ -169,29 +186,32 @@ func (c *cycle) holdShares() {
 // placeShares runs after upgrade: every device a gang runs on is full,
 // and the shares that hold nothing, in arrival order, go where s puts
 // them, or wait with ReasonNoShareRoom. Gangs the policy starts come
-// first: a share never breaks the node a gang needs this round.
+// before shares younger than ShareAgingRounds: a new share does not break
+// the node a gang needs this round.
 func (c *cycle) placeShares(s Sharer) {
 	if c.sh == nil || len(c.sh.jobs) == 0 {
 		return
 	}
-	sh := c.sh
 	c.fillGangs()
-	for _, si := range sh.jobs {
-		if sh.run[si] != nil {
-			continue
+	for _, si := range c.sh.jobs {
+		if c.sh.run[si] == nil && c.reason[si] == "" {
+			c.placeShare(s, si)
 		}
-		if s != nil {
-			if p, ok := s.Place(sh.cl, *sh.req[si]); ok && sh.cl.Assign(*sh.req[si], p) == nil {
-				k := sh.column(p.Node)
-				d := sh.poolIndex(c.topo, k, p)
-				sh.onDev[k][d] = true
-				sh.run[si] = c.shareRun(si, k, d, false)
-				continue
-			}
-		}
-		c.reason[si] = ReasonNoShareRoom
-		c.wait[si] = Wait{Job: c.s.Jobs[si].ID, Reason: ReasonNoShareRoom}
 	}
+}
+
+// placeShare puts share si where s says, or records that it waits.
+func (c *cycle) placeShare(s Sharer, si int) {
+	sh := c.sh
+	if s != nil {
+		if p, ok := s.Place(sh.cl, *sh.req[si]); ok && sh.cl.Assign(*sh.req[si], p) == nil {
+			k := sh.column(p.Node)
+			sh.run[si] = c.shareRun(si, k, sh.poolIndex(c.topo, k, p), false)
+			return
+		}
+	}
+	c.reason[si] = ReasonNoShareRoom
+	c.wait[si] = Wait{Job: c.s.Jobs[si].ID, Reason: ReasonNoShareRoom}
 }
 
 // fillGangs marks the devices of the gangs placed so far full in the

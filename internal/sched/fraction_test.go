@@ -167,3 +167,33 @@ func TestSharesFilterReasons(t *testing.T) {
 		t.Error("a share with gang 2 was accepted")
 	}
 }
+
+// A share that has waited ShareAgingRounds rounds goes before the gangs
+// the policy starts: two new gangs and an old quarter on two devices — the
+// quarter runs, one gang waits; the same quarter arrived now waits.
+func TestSharesAging(t *testing.T) {
+	tp := table(t, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 1})
+	pol, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+	for _, tc := range []struct {
+		waited    float64 // rounds
+		wantShare bool
+	}{{sched.ShareAgingRounds + 1, true}, {sched.ShareAgingRounds, true}, {sched.ShareAgingRounds - 1, false}, {0, false}} {
+		now := 100 * 360.0
+		q := shareJob("q", 250)
+		q.Arrival = now - tc.waited*360
+		w1, w2 := job("w1", "c", 1), job("w2", "c", 1)
+		w1.Arrival, w2.Arrival = now, now
+		s := &sched.Snapshot{Now: now, Fleet: map[string]int{"m": 2}, Nodes: []sched.Node{{ID: "n1", Model: "m", Devices: 2}}, Jobs: []sched.Job{w1, w2, q}}
+		p := next(t, sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.Granary)}), s, tp)
+		_, runs := p.RunOf("q")
+		gangs := 0
+		for _, id := range []string{"w1", "w2"} {
+			if _, ok := p.RunOf(id); ok {
+				gangs++
+			}
+		}
+		if runs != tc.wantShare || (runs && gangs != 1) || (!runs && gangs != 2) {
+			t.Errorf("a share that waited %v rounds: runs %v, %d gangs run; want share %v", tc.waited, runs, gangs, tc.wantShare)
+		}
+	}
+}

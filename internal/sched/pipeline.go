@@ -156,7 +156,7 @@ func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
 	c.fromMechanism(st, chosen, cols)
 	c.guarantees()
 	c.keep(st.cfg.GavelCompat)
-	c.holdShares()
+	c.holdShares(st.cfg.Sharer, s.Now-ShareAgingRounds*st.cfg.RoundSeconds)
 	c.pack(st.cfg.GavelCompat)
 	if !st.cfg.GavelCompat {
 		c.upgrade()
