@@ -3,6 +3,7 @@ package inventory
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -25,9 +26,10 @@ type DeviceRows struct {
 	chunks []string // finished text chunks
 	buf    []byte   // the chunk being filled: chunks[len(chunks)] once finished
 
-	vals   []string          // distinct node, site, pool and labels values; vals[0] is ""
-	index  map[string]uint32 // vals' indices, until finish
-	shared int               // label sets in vals
+	vals   []string // distinct node, site, pool and labels values; vals[0] is ""
+	slots  []uint32 // vals' indices + 1 by hash (open addressing; 0 is free), until finish
+	seed   maphash.Seed
+	shared int // label sets in vals
 	states []fleet.DeviceState
 
 	models     []string // distinct models
@@ -79,7 +81,9 @@ const (
 )
 
 func newDeviceRows() *DeviceRows {
-	return &DeviceRows{vals: []string{""}, index: map[string]uint32{"": 0}, modelIndex: map[string]uint16{}}
+	r := &DeviceRows{vals: []string{""}, seed: maphash.MakeSeed(), modelIndex: map[string]uint16{}}
+	r.rehash(1 << 10)
+	return r
 }
 
 // Len is the number of devices.
@@ -87,14 +91,43 @@ func (r *DeviceRows) Len() int { return r.n }
 
 // intern returns v's index and the one copy of v that r keeps.
 func (r *DeviceRows) intern(v string) (uint32, string) {
-	if i, ok := r.index[v]; ok {
+	slot, i, ok := r.lookup(v)
+	if ok {
 		return i, r.vals[i]
 	}
 	v = string([]byte(v)) // not a slice of the caller's record
-	i := uint32(len(r.vals))
+	i = uint32(len(r.vals))
 	r.vals = append(r.vals, v)
-	r.index[v] = i
+	r.slots[slot] = i + 1
+	if 2*len(r.vals) > len(r.slots) {
+		r.rehash(2 * len(r.slots))
+	}
 	return i, v
+}
+
+// lookup finds v's slot, and its index when it is there. The slots take
+// 8 to 16 bytes a value (4 bytes a slot, at most half of them used); a
+// map[string]uint32 takes 29 to 57 (~75,000 node names in the issue's
+// import).
+func (r *DeviceRows) lookup(v string) (slot int, i uint32, ok bool) {
+	mask := len(r.slots) - 1
+	for h := int(maphash.String(r.seed, v)) & mask; ; h = (h + 1) & mask {
+		switch s := r.slots[h]; {
+		case s == 0:
+			return h, 0, false
+		case r.vals[s-1] == v:
+			return h, s - 1, true
+		}
+	}
+}
+
+// rehash makes the slots n (a power of two, more than the values).
+func (r *DeviceRows) rehash(n int) {
+	r.slots = make([]uint32, n)
+	for i, v := range r.vals {
+		slot, _, _ := r.lookup(v)
+		r.slots[slot] = uint32(i) + 1
+	}
 }
 
 // add appends d (its Labels ignored: labels is their JSON, "" for none) at
@@ -107,7 +140,7 @@ func (r *DeviceRows) add(d *Device, labels string, line, col int) {
 	if col <= 1<<16-1 {
 		p.col = uint16(col)
 	}
-	if _, ok := r.index[labels]; ok || r.shared < maxSharedLabels || len(labels) > maxInlineLabels {
+	if _, _, ok := r.lookup(labels); ok || r.shared < maxSharedLabels || len(labels) > maxInlineLabels {
 		if !ok && len(labels) <= maxInlineLabels {
 			r.shared++
 		}
@@ -186,7 +219,7 @@ func (r *DeviceRows) flush() {
 // values' index dropped.
 func (r *DeviceRows) finish() {
 	r.flush()
-	r.buf, r.index, r.modelIndex = nil, nil, nil
+	r.buf, r.slots, r.modelIndex = nil, nil, nil
 }
 
 func (r *DeviceRows) at(i int) *packedDevice { return &r.blocks[i/rowBlock][i%rowBlock] }
