@@ -1,13 +1,16 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/granaryhq/granary/internal/demo"
+	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/store/storetest"
 )
@@ -126,5 +129,76 @@ func TestDeviceTextIndex(t *testing.T) {
 		_ = st.pool.QueryRow(ctx, "SELECT coalesce(string_agg(indexdef, '; '), '') FROM pg_indexes WHERE tablename = 'devices' AND schemaname = current_schema()").Scan(&idx)
 		t.Logf("indexes: %s", idx)
 		t.Errorf("%d devices: a search for node %s is not planned through devices_text:\n%s", len(batch.Devices), d.Node, p)
+	}
+}
+
+// TestSortReadsIndex: a page ordered by model or node, either way, first
+// or after a cursor, is read in order from devices_model or devices_node
+// (model and node are "C" columns, migration 00201), not sorted; the
+// lists themselves are storetest's (Filters, Pagination).
+func TestSortReadsIndex(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	batch, err := demo.Generate(demo.Config{Rand: rand.New(rand.NewPCG(1, 2)), Now: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC), Scale: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, "ANALYZE devices"); err != nil {
+		t.Fatal(err)
+	}
+	// The scheduler's devices still join nodes on the node's hostname
+	// ("C" against the database's collation).
+	in, err := st.InService(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, d := range batch.Devices {
+		if d.State == fleet.InService {
+			want++
+		}
+	}
+	if len(in) != want || want == 0 {
+		t.Errorf("InService: %d devices, %d in service", len(in), want)
+	}
+	for _, sort := range []string{"model", "-model", "node", "-node"} {
+		// A cursor with most devices after it: the planner sorts a short
+		// rest rightly.
+		ds := slices.Clone(batch.Devices)
+		slices.SortFunc(ds, func(a, b inventory.Device) int {
+			return cmp.Or(strings.Compare(a.SortKey(sort), b.SortKey(sort)), strings.Compare(a.Serial, b.Serial))
+		})
+		d := ds[len(ds)/10]
+		if strings.HasPrefix(sort, "-") {
+			d = ds[len(ds)*9/10]
+		}
+		for _, f := range []inventory.Filter{{Sort: sort, Limit: 101}, {Sort: sort, AfterKey: d.SortKey(sort), After: d.Serial, Limit: 101}} {
+			query, args := pageQuery(f, textPlan{})
+			rows, err := st.pool.Query(ctx, "EXPLAIN "+query, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				var l string
+				if err := rows.Scan(&l); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, strings.TrimSpace(l))
+			}
+			rows.Close()
+			p := strings.Join(plan, "\n")
+			index := "devices_" + strings.TrimPrefix(sort, "-")
+			if strings.Contains(p, "Sort") || !strings.Contains(p, "Index Scan") || !strings.Contains(p, index) {
+				t.Errorf("sort %s, after %q: the plan does not read %s in order:\n%s", sort, f.After, index, p)
+			}
+		}
 	}
 }

@@ -274,6 +274,28 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 	if err != nil {
 		return nil, err
 	}
+	query, args := pageQuery(q, text)
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []inventory.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// pageQuery is Devices' statement: q's filter, its cursor, its order and
+// its limit. The sort columns compare byte-wise (COLLATE "C", as SQLite
+// does); model and node are "C" columns since migration 00201, so
+// devices_model and devices_node give that order without a sort.
+func pageQuery(q inventory.Filter, text textPlan) (string, []any) {
 	where, args := deviceWhere(q, text)
 	col, desc := inventory.SplitSort(q.Sort)
 	col = sortColumn(col)
@@ -300,20 +322,7 @@ func (s *Store) Devices(ctx context.Context, q inventory.Filter) ([]inventory.De
 		args = append(args, q.Limit)
 		query += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []inventory.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return query, args
 }
 
 // CountDevices implements inventory.DeviceStore: COUNT(*) under the
