@@ -339,14 +339,18 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 		out.Runs[j.ID] = pl
 		row := rowOf(j)
 		out.Why[j.ID] = explainPlaced(j, r.Model, row, models, names)
+		switch {
+		case r.Wanted != "" && r.Milli > 0:
+			out.Why[j.ID] = Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, where no device had %d milli free this round",
+				names.of(r.Model), ratio(tputOn(row, models, r.Model)/tputOn(row, models, r.Wanted)), names.of(r.Wanted), r.Milli)}
+		case r.Wanted != "":
+			out.Why[j.ID] = Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, where no node had %d devices free this round",
+				names.of(r.Model), ratio(pl.StepsPerSecond/tputOn(row, models, r.Wanted)), names.of(r.Wanted), j.Gang)}
+		}
 		if r.Milli > 0 {
 			e := out.Why[j.ID]
 			e.Message = fmt.Sprintf("%s; a share of device %s (%d milli)", e.Message, pl.Devices[0], r.Milli)
 			out.Why[j.ID] = e
-		}
-		if r.Wanted != "" {
-			out.Why[j.ID] = Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, where no node had %d devices free this round",
-				names.of(r.Model), ratio(pl.StepsPerSecond/tputOn(row, models, r.Wanted)), names.of(r.Wanted), j.Gang)}
 		}
 		u := out.Use[j.Team]
 		if u == nil {

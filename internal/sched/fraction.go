@@ -56,6 +56,9 @@ func (c *cycle) addShare(si int) {
 			models = append(models, m)
 		}
 	}
+	// Fastest model first (placeShare tries them in this order).
+	tput := func(k int) float64 { v, _ := c.tp.Lookup(j.Class, 1, c.models[k]); return v }
+	slices.SortStableFunc(cols, func(a, b int) int { return cmp.Compare(tput(b), tput(a)) })
 	var why Reason
 	switch {
 	case !allowed:
@@ -128,12 +131,6 @@ func (sh *shares) poolIndex(t *topology, k int, p share.Placement) int {
 	return int(t.nodes[k][n].start) + p.Devices[0]
 }
 
-// column returns the column of cluster node i.
-func (sh *shares) column(i int) int {
-	k, _ := slices.BinarySearch(sh.base, i+1)
-	return k - 1
-}
-
 // ShareAgingRounds is how many rounds a share may wait behind the gangs
 // the policy starts: a share waiting longer goes before them (after the
 // gangs that keep their devices), so a fleet busy with gangs cannot keep
@@ -200,13 +197,23 @@ func (c *cycle) placeShares(s Sharer) {
 	}
 }
 
-// placeShare puts share si where s says, or records that it waits.
+// placeShare puts share si on the fastest model it may use where s finds
+// room (s chooses the node and device among that model's), or records
+// that it waits.
 func (c *cycle) placeShare(s Sharer, si int) {
 	sh := c.sh
-	if s != nil {
-		if p, ok := s.Place(sh.cl, *sh.req[si]); ok && sh.cl.Assign(*sh.req[si], p) == nil {
-			k := sh.column(p.Node)
-			sh.run[si] = c.shareRun(si, k, sh.poolIndex(c.topo, k, p), false)
+	for i, k := range sh.cols[si] {
+		if s == nil {
+			break
+		}
+		r := *sh.req[si]
+		r.Models = []string{c.models[k]}
+		if p, ok := s.Place(sh.cl, r); ok && sh.cl.Assign(r, p) == nil {
+			run := c.shareRun(si, k, sh.poolIndex(c.topo, k, p), false)
+			if i > 0 {
+				run.Wanted = c.models[sh.cols[si][0]]
+			}
+			sh.run[si] = run
 			return
 		}
 	}

@@ -197,3 +197,20 @@ func TestSharesAging(t *testing.T) {
 		}
 	}
 }
+
+// A share goes on the fastest model with room, the packer choosing the
+// device among that model's; when it has none, on the next one, naming
+// the model it wanted.
+func TestSharesFastestModelFirst(t *testing.T) {
+	tp := table(t, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "fast", StepsPerSecond: 3},
+		sched.ThroughputEntry{Class: "c", Gang: 1, Model: "slow", StepsPerSecond: 1})
+	pol, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+	nodes := []sched.Node{{ID: "f", Model: "fast", Devices: 1}, {ID: "s", Model: "slow", Devices: 1}}
+	s := &sched.Snapshot{Fleet: map[string]int{"fast": 1, "slow": 1}, Nodes: nodes, Jobs: []sched.Job{shareJob("a", 600), shareJob("b", 600)}}
+	p := next(t, sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.Granary)}), s, tp)
+	a, _ := p.RunOf("a")
+	b, _ := p.RunOf("b")
+	if a.Model != "fast" || a.Wanted != "" || b.Model != "slow" || b.Wanted != "fast" {
+		t.Errorf("a %+v, b %+v; want a on fast, b on slow wanting fast", a, b)
+	}
+}
