@@ -211,10 +211,40 @@ type Resolver func(name string) (string, error)
 // field; a job that could never run here is rejected with the reason in
 // words.
 func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Spec, error) {
-	var errs fleet.InputErrors
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &fleet.InputError{Pos: fleet.Position{Field: field}, Msg: fmt.Sprintf(format, args...)})
+	ck := &checker{w: w, c: c, resolve: resolve, names: names}
+	ck.fields(&sp)
+	sp.Allowed = ck.resolveAll("allowed", sp.Allowed)
+	sp.Forbidden = ck.resolveAll("forbidden", sp.Forbidden)
+	ck.class(sp)
+	if len(ck.errs) > 0 {
+		return sp, ck.errs
 	}
+	ck.work(&sp)
+	if len(ck.errs) > 0 {
+		return sp, ck.errs
+	}
+	ck.runnable(sp)
+	return sp, ck.errs.Err()
+}
+
+// checker gathers Check's problems, each a *fleet.InputError naming its
+// field.
+type checker struct {
+	w       *Workloads
+	c       Capacity
+	resolve Resolver
+	names   Names
+	errs    fleet.InputErrors
+}
+
+func (ck *checker) bad(field, format string, args ...any) {
+	ck.errs = append(ck.errs, &fleet.InputError{Pos: fleet.Position{Field: field}, Msg: fmt.Sprintf(format, args...)})
+}
+
+// fields checks and normalizes the fields that need nothing else: name,
+// team, gang, share and weight.
+func (ck *checker) fields(sp *Spec) {
+	bad := ck.bad
 	sp.Name = strings.TrimSpace(sp.Name)
 	sp.Team = strings.TrimSpace(sp.Team)
 	if sp.Name == "" || len(sp.Name) > 200 {
@@ -228,48 +258,53 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 	if sp.Gang < 1 || sp.Gang > MaxGang {
 		bad("gang", "gang must be between 1 and %d, got %d", MaxGang, sp.Gang)
 	}
-	checkShare(&sp, bad)
+	checkShare(sp, bad)
 	if sp.Weight == 0 && !sp.WeightGiven {
 		sp.Weight = DefaultWeight
 	} else if msg := WeightProblem(sp.Weight); msg != "" {
 		bad("weight", "%s", msg)
 	}
 	sp.WeightGiven = false
-	resolveAll := func(field string, in []string) []string {
-		var out []string
-		for _, n := range in {
-			id := n
-			if resolve != nil {
-				var err error
-				if id, err = resolve(n); err != nil {
-					bad(field, "%v", err)
-					continue
-				}
-			}
-			if !slices.Contains(out, id) {
-				out = append(out, id)
+}
+
+// resolveAll turns the model names of field into sorted catalog ids
+// without repeats.
+func (ck *checker) resolveAll(field string, in []string) []string {
+	var out []string
+	for _, n := range in {
+		id := n
+		if ck.resolve != nil {
+			var err error
+			if id, err = ck.resolve(n); err != nil {
+				ck.bad(field, "%v", err)
+				continue
 			}
 		}
-		slices.Sort(out)
-		return out
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
 	}
-	sp.Allowed = resolveAll("allowed", sp.Allowed)
-	sp.Forbidden = resolveAll("forbidden", sp.Forbidden)
-	gangs := w.Gangs(sp.Class)
-	known := len(gangs) > 0
+	slices.Sort(out)
+	return out
+}
+
+// class checks that the throughput table knows the class at this gang.
+func (ck *checker) class(sp Spec) {
+	gangs := ck.w.Gangs(sp.Class)
 	switch {
 	case sp.Class == "":
-		bad("class", "a job needs a class (one of the throughput table's: %s)", listSome(w.Classes(), 8))
-	case !known:
-		bad("class", "unknown class %q (known: %s)", sp.Class, listSome(w.Classes(), 8))
+		ck.bad("class", "a job needs a class (one of the throughput table's: %s)", listSome(ck.w.Classes(), 8))
+	case len(gangs) == 0:
+		ck.bad("class", "unknown class %q (known: %s)", sp.Class, listSome(ck.w.Classes(), 8))
 	case sp.Gang >= 1 && !slices.Contains(gangs, sp.Gang):
-		bad("gang", "class %q has no throughput for a gang of %d (it has: %s)", sp.Class, sp.Gang, joinInts(gangs))
+		ck.bad("gang", "class %q has no throughput for a gang of %d (it has: %s)", sp.Class, sp.Gang, joinInts(gangs))
 	}
-	if len(errs) > 0 {
-		return sp, errs
-	}
+}
 
-	// Work.
+// work checks the amount of work and turns a duration on a reference
+// model into TotalSteps.
+func (ck *checker) work(sp *Spec) {
+	bad, w, names := ck.bad, ck.w, ck.names
 	switch {
 	case !(sp.TotalSteps >= 0 && sp.TotalSteps <= MaxSteps):
 		bad("total_steps", "total_steps must be a number > 0 and at most %g, got %v", MaxSteps, sp.TotalSteps)
@@ -285,8 +320,8 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 			bad("reference_model", "duration_s needs the reference_model it was estimated on")
 			break
 		}
-		if resolve != nil {
-			id, err := resolve(ref)
+		if ck.resolve != nil {
+			id, err := ck.resolve(ref)
 			if err != nil {
 				bad("reference_model", "%v", err)
 				break
@@ -304,11 +339,12 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 			bad("duration_s", "duration_s %v at %v steps/s on %s is %g steps; the limit is %g", sp.DurationSeconds, v, names.of(ref), sp.TotalSteps, MaxSteps)
 		}
 	}
-	if len(errs) > 0 {
-		return sp, errs
-	}
+}
 
-	// Can it ever run here?
+// runnable checks that the job can ever run here: a model it may use that
+// has throughput for it and room for its gang.
+func (ck *checker) runnable(sp Spec) {
+	bad, w, c, names := ck.bad, ck.w, ck.c, ck.names
 	var eligible, runs []string
 	for _, m := range sortedKeys(c.Devices) {
 		if c.Devices[m] == 0 || !allowedOn(sp, m) {
@@ -356,7 +392,6 @@ func Check(sp Spec, w *Workloads, c Capacity, resolve Resolver, names Names) (Sp
 			bad("gang", "a gang of %d exceeds the in-service capacity of every model it can run on (largest: %d × %s in %s)", sp.Gang, largest, names.of(on), where)
 		}
 	}
-	return sp, errs.Err()
 }
 
 // checkShare validates the request of a share of one device and of node
