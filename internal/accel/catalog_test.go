@@ -1,9 +1,7 @@
 package accel
 
 import (
-	"encoding/csv"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -16,15 +14,7 @@ import (
 
 func TestEmbeddedCatalogHasEveryChipOfTheSharedData(t *testing.T) {
 	cat := Default()
-	f, err := os.Open(sharedtest.File(t, "data/chips.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := sharedtest.CSV(t, "data/chips.csv")
 	names := map[string]bool{}
 	for _, c := range cat.All() {
 		names[c.Name] = true

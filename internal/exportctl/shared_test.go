@@ -1,9 +1,7 @@
 package exportctl
 
 import (
-	"encoding/csv"
 	"math"
-	"os"
 	"strconv"
 	"testing"
 
@@ -19,19 +17,8 @@ import (
 // Rows where the two differ for a known reason are listed with the value
 // computed here.
 func TestMatchesSharedChipsCSV(t *testing.T) {
-	f, err := os.Open(sharedtest.File(t, "data/chips.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, h := range rows[0] {
-		col[h] = i
-	}
+	rows := sharedtest.CSV(t, "data/chips.csv")
+	col := sharedtest.Columns(rows[0])
 	// Explained differences: CSV name → the TPP computed here and why.
 	explained := map[string]struct {
 		tpp, pd float64 // -1: unknown
@@ -101,19 +88,8 @@ func parseNum(s string) (float64, bool) {
 // verdict is compared). Rows whose text is a conditional the CSV itself
 // leaves open are listed with the band computed here.
 func TestBandsMatchSharedChipsCSV(t *testing.T) {
-	f, err := os.Open(sharedtest.File(t, "data/chips.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, h := range rows[0] {
-		col[h] = i
-	}
+	rows := sharedtest.CSV(t, "data/chips.csv")
+	col := sharedtest.Columns(rows[0])
 	explained := map[string]Band{
 		// "not 3A090 per IC; card-level 2048 -> b.2 only if PD>=3.2": the
 		// catalog entry is the card, whose logic area is unknown.

@@ -1,7 +1,6 @@
 package models
 
 import (
-	"encoding/csv"
 	"errors"
 	"math"
 	"os"
@@ -16,19 +15,8 @@ import (
 )
 
 func TestKVBytesPerTokenMatchesEveryRowOfTheSharedCSV(t *testing.T) {
-	f, err := os.Open(sharedtest.File(t, "data/model-configs.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := map[string]int{}
-	for i, h := range rows[0] {
-		col[h] = i
-	}
+	rows := sharedtest.CSV(t, "data/model-configs.csv")
+	col := sharedtest.Columns(rows[0])
 	cat := Default()
 	for _, r := range rows[1:] {
 		name := strings.SplitN(r[col["model"]], " (", 2)[0]

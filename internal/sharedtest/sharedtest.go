@@ -7,6 +7,7 @@
 package sharedtest
 
 import (
+	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,4 +59,32 @@ func Missing(t testing.TB, format string, args ...any) {
 		t.Fatalf("%s (CI=true: a missing dependency fails the run; make test installs what the tests need)", msg)
 	}
 	t.Skip(msg + "; skipping")
+}
+
+// CSV reads ../shared/<rel> whole as CSV (header row first), skipping the
+// test when the file is absent and failing it when the file does not parse.
+func CSV(t testing.TB, rel string) [][]string {
+	t.Helper()
+	f, err := os.Open(File(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		t.Fatalf("shared data %s is empty", rel)
+	}
+	return rows
+}
+
+// Columns maps each name of a CSV header row to its index.
+func Columns(header []string) map[string]int {
+	col := make(map[string]int, len(header))
+	for i, h := range header {
+		col[h] = i
+	}
+	return col
 }
