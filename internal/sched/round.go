@@ -100,7 +100,8 @@ type RoundState struct {
 	fModels   []string
 	// lastRuns is the record of each run of the last placement (ChargeRun).
 	lastRuns []*jobRec
-	entries  []entry
+	prio     [][]entry // prioEntries' lists, by position in the model order
+	chosen   []int     // prioritize's answer
 	order    []*jobRec // records in the last snapshot's order
 	fill     []int     // default model fill order, recomputed on reallocation
 }
@@ -406,37 +407,27 @@ func (st *RoundState) prioritize(s *Snapshot, cols []int) (chosen, order []int) 
 	for _, k := range cols {
 		left[k] = s.Fleet[st.models[k]]
 	}
-	chosen = make([]int, nj) // model index + 1, 0 = not scheduled
+	st.chosen = reuse(st.chosen, nj)
+	chosen = st.chosen // model index + 1, 0 = not scheduled
 	st.pairs.begin(s)
 	// Per model, a max-heap on (priority, deficit, X, −snapshot index) —
 	// the order of Gavel's sorted queue — popped only until the model is
 	// full: the rest of its queue could not be scheduled anyway. Entries
 	// that can never be scheduled (throughput 0, not in the allocation,
-	// fifo without priority) are left out.
-	for _, k := range order {
+	// fifo without priority) are left out. Each model's entries are
+	// gathered in one pass over the jobs for all models (a job record is
+	// read once a round, not once per model); the jobs an earlier model
+	// took are dropped from a model's list when its turn comes.
+	lists := st.prioEntries(s, order, left)
+	for o, k := range order {
 		if left[k] == 0 || st.alloc == nil {
 			continue
 		}
-		mt := st.modelTime[k]
-		h := st.entries[:0]
-		for i, rec := range recs {
-			if chosen[i] != 0 || rec.row < 0 || rec.tput[k] <= 0 || s.Jobs[i].Gang > left[k] {
-				continue
+		h := lists[o][:0]
+		for _, e := range lists[o] {
+			if chosen[e.job] == 0 {
+				h = append(h, e)
 			}
-			x, _ := st.share(rec, k)
-			prio := 0.0
-			if x > 0 {
-				prio = x * 1e9
-				if mt > 0 {
-					if frac := rec.time[k] / mt; frac > 0 {
-						prio = x / frac
-					}
-				}
-			}
-			if st.fifo && prio <= 0 {
-				continue
-			}
-			h = append(h, entry{prio: prio, def: rec.deficit[k], x: x, job: int32(i)})
 		}
 		h = st.pairEntries(h, s, k, left[k], chosen)
 		heapify(h)
@@ -456,7 +447,7 @@ func (st *RoundState) prioritize(s *Snapshot, cols []int) (chosen, order []int) 
 				chosen[i] = k + 1
 			}
 		}
-		st.entries = h[:0]
+		lists[o] = h[:0]
 	}
 	return chosen, order
 }
@@ -465,6 +456,49 @@ func (st *RoundState) prioritize(s *Snapshot, cols []int) (chosen, order []int) 
 // answer depends only on the job's throughputs and gang, the fleet's
 // models and counts, and the allocation in force, which change rarely: it
 // is kept in the job's record until one of them changes (whyRound).
+// prioEntries returns, for each model of order (position o), the heap
+// entries of the jobs that may be scheduled on it as the round starts
+// (prioritize): in the allocation, throughput > 0, gang ≤ the model's
+// devices (left, untouched until the model's turn), priority > 0 for fifo.
+func (st *RoundState) prioEntries(s *Snapshot, order, left []int) [][]entry {
+	for len(st.prio) < len(order) {
+		st.prio = append(st.prio, nil)
+	}
+	lists := st.prio[:len(order)]
+	for o := range lists {
+		lists[o] = lists[o][:0]
+	}
+	if st.alloc == nil {
+		return lists
+	}
+	for i, rec := range st.order {
+		if rec.row < 0 {
+			continue
+		}
+		g := s.Jobs[i].Gang
+		for o, k := range order {
+			if left[k] == 0 || rec.tput[k] <= 0 || g > left[k] {
+				continue
+			}
+			x, _ := st.share(rec, k)
+			prio := 0.0
+			if x > 0 {
+				prio = x * 1e9
+				if mt := st.modelTime[k]; mt > 0 {
+					if frac := rec.time[k] / mt; frac > 0 {
+						prio = x / frac
+					}
+				}
+			}
+			if st.fifo && prio <= 0 {
+				continue
+			}
+			lists[o] = append(lists[o], entry{prio: prio, def: rec.deficit[k], x: x, job: int32(i)})
+		}
+	}
+	return lists
+}
+
 func (st *RoundState) waitReason(s *Snapshot, i int, rec *jobRec, cols []int) Reason {
 	if rec.whyGen == st.whyGen && rec.whyGang == s.Jobs[i].Gang {
 		return rec.why
