@@ -327,12 +327,34 @@ func (c *cycle) keep(compat bool) {
 // (pack and upgrade walk the same list).
 func (c *cycle) byGang() []int {
 	order := c.order[:0]
+	most := 0
 	for i, ch := range c.chosen {
 		if ch > 0 {
 			order = append(order, i)
+			most = max(most, c.eff.Jobs[i].Gang)
 		}
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(c.eff.Jobs[b].Gang, c.eff.Jobs[a].Gang) })
+	if most > 1024 {
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(c.eff.Jobs[b].Gang, c.eff.Jobs[a].Gang) })
+		return order
+	}
+	// A counting sort on the gang, largest first: stable, as the sort
+	// above, in one pass.
+	count := make([]int, most+1)
+	for _, i := range order {
+		count[c.eff.Jobs[i].Gang]++
+	}
+	at := 0
+	for g := most; g >= 0; g-- {
+		count[g], at = at, at+count[g]
+	}
+	c.byGangBuf = reuse(c.byGangBuf, len(order))
+	for _, i := range order {
+		g := c.eff.Jobs[i].Gang
+		c.byGangBuf[count[g]] = i
+		count[g]++
+	}
+	copy(order, c.byGangBuf)
 	return order
 }
 

@@ -94,6 +94,7 @@ type cycle struct {
 
 	flat      []float64 // tput's rows
 	order     []int     // the chosen jobs, largest gang first (keep)
+	byGangBuf []int     // byGang's scratch
 	teamNames []string  // the teams jobs name, "" included, in first-seen order
 	teamMap   map[string]int32
 }
@@ -206,7 +207,7 @@ func (st *RoundState) newCycle(s *Snapshot, tp *Throughputs) (*cycle, error) {
 	*c = cycle{s: s, tp: tp, models: models, topo: st.topo,
 		reason: reuse(old.reason, len(s.Jobs)), wait: old.wait,
 		effOf: old.effOf[:0], src: old.src[:0], flat: old.flat[:0], tput: old.tput[:0],
-		chosen: old.chosen, run: old.run, held: old.held, order: old.order[:0],
+		chosen: old.chosen, run: old.run, held: old.held, order: old.order[:0], byGangBuf: old.byGangBuf,
 		teamOf: old.teamOf[:0], teamNames: old.teamNames[:0],
 		effRec: old.effRec[:0], srec: st.srec, filterGen: st.filterRound(s, models, tp)}
 	// wait[si] is read only where reason[si] was set this round.
