@@ -121,14 +121,16 @@ func isCheck(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23514"
 }
 
-// Insert implements inventory.DeviceStore: nodes with one INSERT … SELECT
-// unnest, devices and events with COPY, all in one transaction.
+// Insert implements inventory.DeviceStore: nodes with INSERT … SELECT
+// unnest (nodeChunk at a time), devices and events with COPY, all in one
+// transaction.
 func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if k := b.NodeCount(); k > 0 {
+		for start := 0; start < b.NodeCount(); start += nodeChunk {
+			k := min(nodeChunk, b.NodeCount()-start)
 			h, site, dom := make([]string, k), make([]string, k), make([]string, k)
 			for i := range k {
-				n := b.Node(i)
+				n := b.Node(start + i)
 				h[i], site[i], dom[i] = n.Hostname, n.Site, n.InterconnectDomain
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO nodes (hostname, site, interconnect_domain)
@@ -206,6 +208,11 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 	}
 	return err
 }
+
+// nodeChunk is how many nodes one INSERT of Insert writes: the issue's
+// 200,000-row import names 75,000, whose three arrays and their encoding
+// were ~5 MB at once.
+const nodeChunk = 10_000
 
 // analyzeAfter is the batch size from which Insert refreshes the planner's
 // statistics.

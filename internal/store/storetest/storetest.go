@@ -75,6 +75,7 @@ func Run(t *testing.T, open Opener) {
 		{"ImportAllOrNothing", testImportAllOrNothing},
 		{"InsertDuplicateWritesNothing", testInsertDuplicate},
 		{"InsertEncodedLabelsAndCreated", testInsertCreated},
+		{"InsertManyNodes", testInsertManyNodes},
 		{"History", testHistory},
 		{"ConcurrentStateChanges", testConcurrent},
 		{"ConcurrentSameTransition", testSameTransition},
@@ -668,6 +669,27 @@ func testInsertDuplicate(t *testing.T, st inventory.Store) {
 	}
 	if d, e, n := countAll(t, st); d != d0 || e != e0 || n != n0 {
 		t.Errorf("failed Insert wrote something (devices %d→%d, events %d→%d, nodes %d→%d)", d0, d, e0, e, n0, n)
+	}
+}
+
+// testInsertManyNodes: a batch naming more nodes than a store writes in
+// one statement (PostgreSQL: 10,000) writes every one of them, the first
+// and the last as given.
+func testInsertManyNodes(t *testing.T, st inventory.Store) {
+	const n = 25_001
+	nodes := make([]inventory.Node, n)
+	for i := range nodes {
+		nodes[i] = inventory.Node{Hostname: fmt.Sprintf("many-%05d", i), Site: fmt.Sprintf("site-%d", i%3), InterconnectDomain: "ib0"}
+	}
+	if err := st.Insert(ctx, inventory.Batch{Nodes: nodes}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n || got[0] != nodes[0] || got[n-1] != nodes[n-1] {
+		t.Fatalf("%d nodes stored, want %d (first %v, last %v)", len(got), n, got[0], got[len(got)-1])
 	}
 }
 
