@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,8 +16,7 @@ import (
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
-	"github.com/granaryhq/granary/internal/sched"
-	"github.com/granaryhq/granary/internal/sched/schedtest"
+	"github.com/granaryhq/granary/internal/jobs/jobstest"
 	"github.com/granaryhq/granary/internal/store/sqlite"
 )
 
@@ -45,39 +43,8 @@ func benchRound(b *testing.B, nDev, nJobs, nGangs int) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	r := rand.New(rand.NewPCG(7, 8))
-	models := make([]string, 10)
-	for i := range models {
-		models[i] = fmt.Sprintf("model-%d", i)
-	}
-	classes := schedtest.Classes(26)
-	tp := schedtest.Table(r, classes, models, false)
-	var es []sched.ThroughputEntry
-	big := []int{16, 32, 64, 128, 256, 512}
-	var distributed []schedtest.Class
-	for _, c := range classes {
-		for _, g := range []int{1, 2, 4, 8} {
-			for _, m := range models {
-				if v, ok := tp.Lookup(c.Name, g, m); ok {
-					es = append(es, sched.ThroughputEntry{Class: c.Name, Gang: g, Model: m, StepsPerSecond: v})
-				}
-			}
-		}
-		if !c.Distributed {
-			continue
-		}
-		distributed = append(distributed, c)
-		for _, g := range big {
-			for _, m := range models {
-				v, _ := tp.Lookup(c.Name, 8, m)
-				es = append(es, sched.ThroughputEntry{Class: c.Name, Gang: g, Model: m, StepsPerSecond: v * float64(g) / 8 * 0.9})
-			}
-		}
-	}
-	w, err := jobs.NewWorkloads(es)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bw := jobstest.NewBench(b)
+	models, w := bw.Models, bw.Workloads
 	var batch inventory.Batch
 	for i := 0; i < nDev; i++ {
 		m := models[i%len(models)]
@@ -100,16 +67,7 @@ func benchRound(b *testing.B, nDev, nJobs, nGangs int) {
 		}
 	}
 	for i := 0; i < nJobs; i++ {
-		c := classes[r.IntN(len(classes))]
-		g := 1
-		switch {
-		case i < nGangs:
-			c = distributed[r.IntN(len(distributed))]
-			g = big[r.IntN(len(big))]
-		case c.Distributed:
-			g = []int{1, 1, 1, 2, 4, 8}[r.IntN(6)]
-		}
-		j := jobs.Job{Spec: jobs.Spec{Name: fmt.Sprint("j", i), Team: teams[i%len(teams)], Class: c.Name, Gang: g, Weight: 1, TotalSteps: 1e12},
+		j := jobs.Job{Spec: bw.Spec(i, nGangs, teams),
 			State: jobs.Pending, SubmittedAt: t0, Why: jobs.Explanation{Code: jobs.CodeSubmitted, Message: "submitted"},
 			History: []jobs.Event{{At: t0, Kind: "submitted", Message: "submitted"}}}
 		if _, err := st.CreateJob(ctx, j); err != nil {

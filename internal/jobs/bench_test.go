@@ -2,13 +2,11 @@ package jobs_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/granaryhq/granary/internal/jobs"
-	"github.com/granaryhq/granary/internal/sched"
-	"github.com/granaryhq/granary/internal/sched/schedtest"
+	"github.com/granaryhq/granary/internal/jobs/jobstest"
 )
 
 // BenchmarkPlanMultiNode times one steady-state round of the placement
@@ -20,38 +18,8 @@ import (
 // iteration is the next round, with the previous placements held.
 func BenchmarkPlanMultiNode(b *testing.B) {
 	const nDev, nJobs, nGangs = 100000, 10000, 500
-	r := rand.New(rand.NewPCG(7, 8))
-	models := make([]string, 10)
-	for i := range models {
-		models[i] = fmt.Sprintf("model-%d", i)
-	}
-	classes := schedtest.Classes(26)
-	tp := schedtest.Table(r, classes, models, false)
-	big := []int{16, 32, 64, 128, 256, 512}
-	var es []sched.ThroughputEntry
-	var distributed []schedtest.Class
-	for _, c := range classes {
-		for _, g := range []int{1, 2, 4, 8} {
-			for _, m := range models {
-				if v, ok := tp.Lookup(c.Name, g, m); ok {
-					es = append(es, sched.ThroughputEntry{Class: c.Name, Gang: g, Model: m, StepsPerSecond: v})
-				}
-			}
-		}
-		if c.Distributed {
-			distributed = append(distributed, c)
-			for _, g := range big {
-				for _, m := range models {
-					v, _ := tp.Lookup(c.Name, 8, m)
-					es = append(es, sched.ThroughputEntry{Class: c.Name, Gang: g, Model: m, StepsPerSecond: v * float64(g) / 8 * 0.9})
-				}
-			}
-		}
-	}
-	w, err := jobs.NewWorkloads(es)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bw := jobstest.NewBench(b)
+	models, w := bw.Models, bw.Workloads
 	devs := make([]jobs.Device, nDev)
 	for i := range devs {
 		m, n := models[i%len(models)], i/len(models)/8
@@ -65,16 +33,7 @@ func BenchmarkPlanMultiNode(b *testing.B) {
 	}
 	js := make([]jobs.Job, nJobs)
 	for i := range js {
-		c := classes[r.IntN(len(classes))]
-		g := 1
-		switch {
-		case i < nGangs:
-			c = distributed[r.IntN(len(distributed))]
-			g = big[r.IntN(len(big))]
-		case c.Distributed:
-			g = []int{1, 1, 1, 2, 4, 8}[r.IntN(6)]
-		}
-		js[i] = jobs.Job{ID: fmt.Sprint("job-", i), Spec: jobs.Spec{Name: fmt.Sprint("j", i), Team: teamNames[i%len(teamNames)], Class: c.Name, Gang: g, Weight: 1, TotalSteps: 1e12},
+		js[i] = jobs.Job{ID: fmt.Sprint("job-", i), Spec: bw.Spec(i, nGangs, teamNames),
 			State: jobs.Pending, SubmittedAt: t0}
 	}
 	p, err := jobs.NewPlanner(w, jobs.PlannerConfig{}, t0.Add(-time.Hour))

@@ -1,5 +1,6 @@
 // Package jobstest is the contract every jobs.Store must pass: run Run from
-// a store's tests with a constructor of empty stores.
+// a store's tests with a constructor of empty stores. It also holds the
+// synthetic workload the scheduling benchmarks share (Bench).
 package jobstest
 
 import (
