@@ -21,7 +21,6 @@ import (
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/workload"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s"
@@ -68,27 +67,7 @@ func startClusterOn(t *testing.T, env *k8stest.Env, db string) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{env: env, store: st}
-	var models []string
-	for _, ch := range cat.All() {
-		models = append(models, ch.ID)
-	}
-	es, err := workload.Table(cat, models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := jobs.NewWorkloads(es)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resolve := func(n string) (string, error) {
-		ch, err := cat.Resolve(n)
-		return ch.ID, err
-	}
-	names := workload.ShortName(cat)
-	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: st, Workloads: w, Resolve: resolve, Names: names})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, w, names := k8stest.Jobs(t, cat, st, st)
 	c.b, err = binder.New(binder.Config{Client: env.Client, Informers: inf, Jobs: svc, Mapping: m, Names: names, Log: log})
 	if err != nil {
 		t.Fatal(err)

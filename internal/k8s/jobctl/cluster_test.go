@@ -14,17 +14,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/workload"
 	"github.com/granaryhq/granary/internal/inventory"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s"
@@ -49,26 +44,9 @@ type cluster struct {
 // type is served.
 func installCRD(t testing.TB, env *k8stest.Env) client.Client {
 	t.Helper()
-	sch := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, granaryjob.AddToScheme} {
-		if err := add(sch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(env.Config, client.Options{Scheme: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "kubernetes", "crd-granaryjobs.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	if err := yaml.UnmarshalStrict(data, crd); err != nil {
-		t.Fatal(err)
-	}
+	c := env.GranaryJobClient(t)
 	ctx := context.Background()
-	if err := c.Create(ctx, crd); err != nil {
+	if err := c.Create(ctx, k8stest.GranaryJobCRD(t)); err != nil {
 		t.Fatalf("creating the CRD: %v", err)
 	}
 	k8stest.Eventually(t, time.Minute, func() error {
@@ -76,6 +54,17 @@ func installCRD(t testing.TB, env *k8stest.Env) client.Client {
 		return c.List(ctx, &l)
 	})
 	return c
+}
+
+// startOnPools starts a control plane with kwok and the GranaryJob CRD,
+// creates n nodes of each pool (see pools) and runs Granary on it.
+func startOnPools(t testing.TB, n int) (*k8stest.Env, *cluster) {
+	t.Helper()
+	env := k8stest.Start(t)
+	env.StartKwok(t)
+	cl := installCRD(t, env)
+	pools(t, env, n)
+	return env, start(t, env, cl)
 }
 
 // start runs Granary against env (whose CRD is installed).
@@ -102,27 +91,7 @@ func start(t testing.TB, env *k8stest.Env, c client.Client) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var models []string
-	for _, ch := range cat.All() {
-		models = append(models, ch.ID)
-	}
-	es, err := workload.Table(cat, models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := jobs.NewWorkloads(es)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resolve := func(n string) (string, error) {
-		ch, err := cat.Resolve(n)
-		return ch.ID, err
-	}
-	names := workload.ShortName(cat)
-	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: st, Workloads: w, Resolve: resolve, Names: names})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, w, names := k8stest.Jobs(t, cat, st, st)
 	b, err := binder.New(binder.Config{Client: env.Client, Informers: inf, Jobs: svc, Mapping: m, Names: names, Log: log})
 	if err != nil {
 		t.Fatal(err)

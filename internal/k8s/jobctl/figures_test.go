@@ -26,11 +26,7 @@ import (
 // them), with no further round. Reported, not asserted (issue's bound:
 // 5 s); small enough for CI.
 func TestMoveGang16(t *testing.T) {
-	env := k8stest.Start(t)
-	env.StartKwok(t)
-	cl := installCRD(t, env)
-	pools(t, env, 2)
-	c := start(t, env, cl)
+	env, c := startOnPools(t, 2)
 	ctx := context.Background()
 	cordon(t, env, "910b", true)
 	if err := c.c.Create(ctx, job("big", 16, 1, "NVIDIA", "Huawei")); err != nil {
@@ -79,11 +75,7 @@ func TestManyGranaryJobs(t *testing.T) {
 	if os.Getenv("GRANARY_FIGURES") == "1" {
 		n, nodes = 200, 40
 	}
-	env := k8stest.Start(t)
-	env.StartKwok(t)
-	cl := installCRD(t, env)
-	pools(t, env, nodes)
-	c := start(t, env, cl)
+	_, c := startOnPools(t, nodes)
 	ctx := context.Background()
 	for i := range n {
 		if err := c.c.Create(ctx, job(fmt.Sprintf("j%03d", i), int32(1+(i*7)%32), 1, "NVIDIA", "Huawei")); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,17 +38,39 @@ func (c *cluster) until(t *testing.T, what string, cond func() error) {
 	})
 }
 
+// restarted runs rounds until the GranaryJob name has restarted n times and
+// its pods of attempt n (all of its live pods) are Running, and returns it.
+func (c *cluster) restarted(t *testing.T, name string, pods int, n int32) *granaryjob.GranaryJob {
+	t.Helper()
+	var gj *granaryjob.GranaryJob
+	k8stest.Eventually(t, 60*time.Second, func() error {
+		c.round(t)
+		gj = c.get(t, name)
+		if gj.Status.Restarts != n {
+			j, _ := c.svc.Get(context.Background(), gj.Status.JobID)
+			return fmt.Errorf("status.restarts %d, want %d (%s %s); history %+v", gj.Status.Restarts, n, gj.Status.Phase, gj.Status.Message, j.History)
+		}
+		ps := c.livePods(t, gj)
+		if len(ps) != pods {
+			return fmt.Errorf("%d live pods, want %d", len(ps), pods)
+		}
+		for _, p := range ps {
+			if p.Labels[jobctl.AttemptLabel] != strconv.Itoa(int(n)) || p.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("pod %s attempt %s is %s", p.Name, p.Labels[jobctl.AttemptLabel], p.Status.Phase)
+			}
+		}
+		return nil
+	})
+	return gj
+}
+
 // TestMoveBetweenPools: a GranaryJob with a CUDA and a CANN variant runs
 // on the H800 pool; when the H800 nodes are cordoned the next round moves
 // it to the 910B3 pool — pods recreated with huawei.com/Ascend910 and the
 // CANN image, restarts 1 — and back when the 910B3 nodes are cordoned and
 // the H800 ones return. The store's job and the GranaryJob agree.
 func TestMoveBetweenPools(t *testing.T) {
-	env := k8stest.Start(t)
-	env.StartKwok(t)
-	cl := installCRD(t, env)
-	pools(t, env, 2)
-	c := start(t, env, cl)
+	env, c := startOnPools(t, 2)
 	ctx := context.Background()
 	cordon(t, env, "910b", true) // first on H800
 	if err := c.c.Create(ctx, job("llama", 2, 8, "NVIDIA", "Huawei")); err != nil {
@@ -147,11 +170,7 @@ func swap(t *testing.T, env *k8stest.Env, in, out string) {
 // pipeline's code and a sentence naming the missing Huawei variant, and a
 // Warning Event.
 func TestMissingVariant(t *testing.T) {
-	env := k8stest.Start(t)
-	env.StartKwok(t)
-	cl := installCRD(t, env)
-	pools(t, env, 1)
-	c := start(t, env, cl)
+	_, c := startOnPools(t, 1)
 	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "default"},
 		Spec: corev1.PodSpec{NodeName: "h800-00", Containers: []corev1.Container{{Name: "c", Image: "x",
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}, Limits: corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("8")}}}}}}
@@ -189,11 +208,7 @@ func TestMissingVariant(t *testing.T) {
 // variant's vendor) stay Pending with reason invalid, a message naming the
 // field, and one Warning Event; rounds do not rewrite them (no loop).
 func TestBadSpecs(t *testing.T) {
-	env := k8stest.Start(t)
-	env.StartKwok(t)
-	cl := installCRD(t, env)
-	pools(t, env, 1)
-	c := start(t, env, cl)
+	_, c := startOnPools(t, 1)
 	ctx := context.Background()
 	unknown := job("unknown-model", 1, 8, "NVIDIA")
 	unknown.Spec.Model = "No-Such-LLM-9000B"
@@ -251,11 +266,7 @@ func TestBadSpecs(t *testing.T) {
 // attempt 1 is deleted: it is not recreated alone, and the next round
 // restarts the whole gang again (attempt 2).
 func TestGangRestartOnPodFailure(t *testing.T) {
-	env := k8stest.Start(t)
-	env.StartKwok(t)
-	cl := installCRD(t, env)
-	pools(t, env, 1)
-	c := start(t, env, cl)
+	env, c := startOnPools(t, 1)
 	ctx := context.Background()
 	cordon(t, env, "910b", true)
 	if err := c.c.Create(ctx, job("gang", 2, 4, "NVIDIA", "Huawei")); err != nil {
@@ -273,24 +284,7 @@ func TestGangRestartOnPodFailure(t *testing.T) {
 	if err := c.c.Status().Update(ctx, &failed); err != nil {
 		t.Fatal(err)
 	}
-	k8stest.Eventually(t, 60*time.Second, func() error {
-		c.round(t)
-		gj = c.get(t, "gang")
-		if gj.Status.Restarts != 1 {
-			j, _ := c.svc.Get(ctx, gj.Status.JobID)
-			return fmt.Errorf("status.restarts %d, want 1 (%s %s); history %+v", gj.Status.Restarts, gj.Status.Phase, gj.Status.Message, j.History)
-		}
-		ps := c.livePods(t, gj)
-		if len(ps) != 2 {
-			return fmt.Errorf("%d live pods", len(ps))
-		}
-		for _, p := range ps {
-			if p.Labels[jobctl.AttemptLabel] != "1" || p.Status.Phase != corev1.PodRunning {
-				return fmt.Errorf("pod %s attempt %s is %s", p.Name, p.Labels[jobctl.AttemptLabel], p.Status.Phase)
-			}
-		}
-		return nil
-	})
+	gj = c.restarted(t, "gang", 2, 1)
 	for _, name := range []string{"gang-0-0", "gang-0-1"} {
 		var p corev1.Pod
 		if err := c.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, &p); err == nil && p.DeletionTimestamp == nil {
@@ -327,23 +321,7 @@ func TestGangRestartOnPodFailure(t *testing.T) {
 	if err := c.c.Delete(ctx, &gone); err != nil {
 		t.Fatal(err)
 	}
-	k8stest.Eventually(t, 60*time.Second, func() error {
-		c.round(t)
-		gj = c.get(t, "gang")
-		if gj.Status.Restarts != 2 {
-			return fmt.Errorf("status.restarts %d, want 2 (%s %s)", gj.Status.Restarts, gj.Status.Phase, gj.Status.Message)
-		}
-		ps := c.livePods(t, gj)
-		if len(ps) != 2 {
-			return fmt.Errorf("%d live pods", len(ps))
-		}
-		for _, p := range ps {
-			if p.Labels[jobctl.AttemptLabel] != "2" || p.Status.Phase != corev1.PodRunning {
-				return fmt.Errorf("pod %s attempt %s is %s", p.Name, p.Labels[jobctl.AttemptLabel], p.Status.Phase)
-			}
-		}
-		return nil
-	})
+	gj = c.restarted(t, "gang", 2, 2)
 	var again corev1.Pod
 	if err := c.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "gang-1-0"}, &again); err == nil && again.UID != gone.UID && again.DeletionTimestamp == nil {
 		t.Errorf("the deleted pod gang-1-0 was recreated alone (%s)", again.Status.Phase)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s/granaryjob"
-	"github.com/granaryhq/granary/internal/k8s/k8stest"
 )
 
 // GranaryJobs asking for a quarter of a GPU (spec.share) on the real API
@@ -15,11 +14,7 @@ import (
 // node requesting HAMi's nvidia.com/gpucores 25 and nvidia.com/gpumem
 // 20480, and the store has all four on one device, 250 milli each.
 func TestShareGranaryJobs(t *testing.T) {
-	env := k8stest.Start(t)
-	env.StartKwok(t)
-	cl := installCRD(t, env)
-	pools(t, env, 1)
-	c := start(t, env, cl)
+	_, c := startOnPools(t, 1)
 	names := []string{"q0", "q1", "q2", "q3"}
 	for _, n := range names {
 		gj := job(n, 1, 1, "NVIDIA", "Huawei")

@@ -3,7 +3,6 @@ package kubeserve_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,12 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/granaryhq/granary/internal/k8s/granaryjob"
 	"github.com/granaryhq/granary/internal/k8s/k8stest"
@@ -47,25 +42,8 @@ func TestServeRunsGranaryJobs(t *testing.T) {
 		return nil
 	})
 
-	sch := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, granaryjob.AddToScheme} {
-		if err := add(sch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(env.Config, client.Options{Scheme: sch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "kubernetes", "crd-granaryjobs.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	if err := yaml.UnmarshalStrict(data, crd); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, crd); err != nil {
+	c := env.GranaryJobClient(t)
+	if err := c.Create(ctx, k8stest.GranaryJobCRD(t)); err != nil {
 		t.Fatal(err)
 	}
 	gj := &granaryjob.GranaryJob{ObjectMeta: metav1.ObjectMeta{Name: "llama", Namespace: "default"},
