@@ -190,6 +190,7 @@ func TestBadInputNeverA500(t *testing.T) {
 	for path, want := range map[string]string{
 		"/devices?state=sleeping":                       "in-service",
 		"/devices?limit=0":                              "1 to 1000",
+		"/nodes?limit=0":                                "1 to 1000",
 		"/devices?limit=abc":                            "not a page size",
 		"/devices?limit=-5":                             "not a page size",
 		"/devices?limit=1000000":                        "1 to 1000",
@@ -281,17 +282,22 @@ func TestFleetNumbersMatchTheirLists(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET /: %d", code)
 	}
-	links := regexp.MustCompile(`<a (?:class="tile" )?href="(/(?:devices|history)[^"]*)">(?:<span class="v"[^>]*>)?([0-9\x{202f}]+)<`).FindAllStringSubmatch(body, -1)
+	links := regexp.MustCompile(`<a (?:class="tile" )?href="(/(?:devices|history|nodes)[^"]*)"(?: title="[^"]*")?>(?:<span class="v"[^>]*>)?([0-9\x{202f}]+)<`).FindAllStringSubmatch(body, -1)
 	seen := map[string]bool{}
-	days := 0
+	days, nodes := 0, 0
 	for _, l := range links {
 		href := html.UnescapeString(l[1])
-		if strings.HasPrefix(href, "/history?") {
+		what := "devices"
+		switch {
+		case strings.HasPrefix(href, "/history?"):
 			days++
+		case strings.HasPrefix(href, "/nodes?"):
+			nodes++
+			what = "nodes"
 		}
-		seen[strings.SplitN(strings.TrimPrefix(strings.TrimPrefix(href, "/devices?"), "/history?"), "=", 2)[0]] = true
+		seen[strings.SplitN(strings.TrimLeft(strings.TrimPrefix(strings.TrimPrefix(href, "/devices"), "/history"), "?"), "=", 2)[0]] = true
 		_, list, _ := b.do("GET", href, nil)
-		m := regexp.MustCompile(`<span id="count">([0-9\x{202f}]+) devices match`).FindStringSubmatch(list)
+		m := regexp.MustCompile(`<span id="count">([0-9\x{202f}]+) ` + what + ` match`).FindStringSubmatch(list)
 		if m == nil || m[1] != l[2] {
 			t.Errorf("%s: the fleet page says %s, the list %v", href, l[2], m)
 		}
@@ -301,10 +307,14 @@ func TestFleetNumbersMatchTheirLists(t *testing.T) {
 			t.Errorf("no number links to a list filtered by %q", k)
 		}
 	}
-	if len(links) < 30 || days < 2*len(fleet.DeviceStates) {
-		t.Errorf("%d linked numbers on the fleet page, %d of them in the per-day table", len(links), days)
+	all, err := led.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("%d linked numbers on the fleet page, %d of them in the per-day table: each equals its list's count", len(links), days)
+	if len(links) < 30 || days < 2*len(fleet.DeviceStates) || nodes != len(sitesOf(all)) || nodes < 2 {
+		t.Errorf("%d linked numbers on the fleet page, %d of them in the per-day table, %d nodes per site (%d sites)", len(links), days, nodes, len(sitesOf(all)))
+	}
+	t.Logf("%d linked numbers on the fleet page, %d of them in the per-day table, %d nodes per site: each equals its list's count", len(links), days, nodes)
 }
 
 // Every number of the jobs page's teams table links to the jobs list it

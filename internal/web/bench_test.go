@@ -122,7 +122,7 @@ func benchPages(b *testing.B, st benchStore) {
 	for _, page := range []string{"/", "/devices", "/devices?state=failed", "/devices?model=h800-sxm5-80gb&limit=1000",
 		"/devices?site=" + url.QueryEscape(mid.Site), "/devices?q=" + url.QueryEscape(mid.Node), "/devices?q=h800", "/devices?q=guizhou", "/devices?sort=-model",
 		"/history?day=2026-11-27&state=in-service", "/history?day=2026-11-27&state=failed",
-		"/devices/" + url.PathEscape(mid.Serial), "/nodes/" + url.PathEscape(mid.Node), "/jobs", "/jobs?state=all&page=150", "/jobs?state=all&q=job-0999",
+		"/devices/" + url.PathEscape(mid.Serial), "/nodes/" + url.PathEscape(mid.Node), "/nodes?site=" + url.QueryEscape(mid.Site), "/jobs", "/jobs?state=all&page=150", "/jobs?state=all&q=job-0999",
 		"/jobs/job-5000", "/chips", "/chips/h800-sxm5-80gb"} {
 		get := func(b *testing.B) int {
 			req := httptest.NewRequest("GET", page, nil)

@@ -61,6 +61,9 @@ func (s siteCount) URL() string {
 	return devicesQuery{Site: s.Site, Limit: inventory.DefaultPageSize}.url("")
 }
 
+// NodesURL is the nodes list of the site, whose count is Nodes.
+func (s siteCount) NodesURL() string { return nodesURL(s.Site) }
+
 // dayRow is one day of the per-day chart: the devices in each state
 // (fleet.DeviceStates order) at the end of the UTC day.
 type dayRow struct {

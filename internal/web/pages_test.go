@@ -329,3 +329,87 @@ func TestSafeNext(t *testing.T) {
 		}
 	}
 }
+
+// Nodes: sign-in needed; paging every site's list (and the list of every
+// site) walks exactly the ledger's nodes of that site, in hostname order,
+// each once, each linked to its page, and "N nodes match" is that many;
+// a bad page size is a 400.
+func TestNodesListPagingAndSites(t *testing.T) {
+	led := demoLedger(t, 0.02)
+	ctx := context.Background()
+	h, err := New(led, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, h: h}
+	if code, body, _ := b.do("GET", "/nodes", nil); code != 401 || !strings.Contains(body, `action="/signin"`) {
+		t.Fatalf("/nodes without a session: %d", code)
+	}
+	_, viewer, err := led.CreateToken(ctx, inventory.RoleViewer, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("POST", "/signin", url.Values{"token": {viewer}})
+	all, err := led.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"": nil} // "": every site
+	bySite := map[string][]string{}
+	for _, n := range all {
+		want[""] = append(want[""], n.Hostname)
+		bySite[n.Site] = append(bySite[n.Site], n.Hostname)
+	}
+	if len(bySite) < 2 || len(all) < 20 {
+		t.Fatalf("the demo ledger has %d nodes at %d sites: too few to test paging by site", len(all), len(bySite))
+	}
+	hostRE := regexp.MustCompile(`<td><a href="/nodes/([^"]+)">`)
+	countRE := regexp.MustCompile(`<span id="count">([0-9\x{202f}]+) nodes match`)
+	walk := func(first string) (hosts []string, counts []string) {
+		path := first
+		for pages := 0; path != ""; pages++ {
+			code, body, _ := b.do("GET", path, nil)
+			if code != 200 || pages > 1000 {
+				t.Fatalf("%s: %d", path, code)
+			}
+			for _, m := range hostRE.FindAllStringSubmatch(body, -1) {
+				hosts = append(hosts, m[1])
+			}
+			if m := countRE.FindStringSubmatch(body); m != nil {
+				counts = append(counts, m[1])
+			}
+			path = ""
+			if m := nextRE.FindStringSubmatch(body); m != nil {
+				path = strings.ReplaceAll(m[1], "&amp;", "&")
+			}
+		}
+		return hosts, counts
+	}
+	check := func(first string, want []string) {
+		t.Helper()
+		got, counts := walk(first)
+		sorted := slices.Clone(want)
+		slices.Sort(sorted)
+		if !slices.Equal(got, sorted) {
+			t.Errorf("%s: paging listed %d nodes, the ledger has %d (%v…)", first, len(got), len(sorted), got[:min(3, len(got))])
+		}
+		for _, c := range counts {
+			if c != thousands(len(want)) {
+				t.Errorf("%s: a page says %s nodes match, the ledger has %d", first, c, len(want))
+			}
+		}
+		if len(counts) == 0 {
+			t.Errorf("%s: no count", first)
+		}
+	}
+	check("/nodes?limit=7", want[""])
+	for site, hosts := range bySite {
+		check(nodesQuery{Site: site, BySite: true, Limit: 5}.url(""), hosts)
+	}
+	if code, body, _ := b.do("GET", "/nodes?site=no-such-site", nil); code != 200 || !strings.Contains(body, "No node matches") {
+		t.Errorf("an unknown site: %d", code)
+	}
+	if code, body, _ := b.do("GET", "/nodes?limit=0", nil); code != 400 || !strings.Contains(body, "is not a page size") {
+		t.Errorf("limit=0: %d", code)
+	}
+}

@@ -3,7 +3,7 @@
 // internal/plot, one small script that refreshes live pages) over the
 // ledger, the chip catalog, the fit advisor, the runway forecast and, when
 // a scheduler runs, its jobs and teams. Pages: / (fleet), /devices and
-// /devices/{serial}, /nodes/{host}, /jobs and /jobs/{id}, /chips and
+// /devices/{serial}, /nodes and /nodes/{host}, /jobs and /jobs/{id}, /chips and
 // /chips/{id}, /fit, /runway, /failures, /signin (docs/dashboard.md). Lists are
 // filtered and paged on the server. Sign-in and the forms that change state
 // are in auth.go. The handler reads through small interfaces (Ledger, Jobs,
@@ -112,7 +112,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	for _, o := range opts {
 		o(h)
 	}
-	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "history.html", "chips.html", "chip.html", "fit.html", "runway.html", "failures.html", "signin.html", "problem.html"} {
+	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "nodes.html", "history.html", "chips.html", "chip.html", "fit.html", "runway.html", "failures.html", "signin.html", "problem.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/parts.html", "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -127,6 +127,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	pages.HandleFunc("GET /{$}", h.index)
 	pages.HandleFunc("GET /devices", h.devicesPage)
 	pages.HandleFunc("GET /devices/{serial}", h.devicePage)
+	pages.HandleFunc("GET /nodes", h.nodesPage)
 	pages.HandleFunc("GET /nodes/{host}", h.nodePage)
 	pages.HandleFunc("GET /history", h.historyPage)
 	pages.HandleFunc("GET /jobs", h.jobsPage)
