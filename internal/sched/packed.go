@@ -17,8 +17,8 @@ const LASHeteroPacked = "las-hetero-packed"
 // its Allocation has Pairs, and it needs pair throughputs in the table
 // (Throughputs.CheckPairs).
 func IsPacked(p Policy) bool {
-	_, ok := p.(interface{ packs() })
-	return ok
+	pk, ok := p.(interface{ packs() bool })
+	return ok && pk.packs()
 }
 
 // lasPackedPolicy is Gavel's MaxMinFairnessPolicyWithPacking: the max-min
@@ -44,7 +44,7 @@ func IsPacked(p Policy) bool {
 type lasPackedPolicy struct{}
 
 func (lasPackedPolicy) Name() string { return LASHeteroPacked }
-func (lasPackedPolicy) packs()       {}
+func (lasPackedPolicy) packs() bool  { return true }
 
 type packGroup struct {
 	members []int   // job rows
@@ -76,7 +76,7 @@ func (l lasPackedPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, err
 		al.Objective, al.Bound = math.Inf(1), math.Inf(1)
 		return al, nil
 	}
-	t0, sol, err := waterFill(groups, cols, p.cap)
+	t0, sol, err := waterFill(groups, cols, p.cap, len(groups))
 	if err != nil {
 		return Allocation{}, fmt.Errorf("%s: %w", l.Name(), err)
 	}
@@ -159,13 +159,14 @@ func packColumns(s *Snapshot, p *problem, tp *Throughputs, groups []packGroup) [
 // slack basis stays feasible for the simplex), the time budget of group g
 // (Σ its time ÷ n_g ≤ 1) and the capacity of model k (÷ N_k ≤ 1). A group
 // is frozen when its level row has a positive dual: it is tight in every
-// optimum, so it cannot rise without lowering another.
-func waterFill(groups []packGroup, cols []packCol, capacity []float64) (float64, []float64, error) {
+// optimum, so it cannot rise without lowering another. At most rounds
+// LPs are solved (1: the max-min level alone).
+func waterFill(groups []packGroup, cols []packCol, capacity []float64, rounds int) (float64, []float64, error) {
 	G, nk := len(groups), len(capacity)
 	frozen := make([]float64, G) // level, 0: not frozen
 	var best []float64
 	first := math.NaN()
-	for round := 0; round < G; round++ {
+	for round := 0; round < min(G, rounds); round++ {
 		var fz []int
 		for g := range groups {
 			if frozen[g] > 0 {

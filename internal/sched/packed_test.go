@@ -132,9 +132,19 @@ func TestPackedOnlyPairsInTable(t *testing.T) {
 	if len(al.Pairs) != 1 {
 		t.Errorf("pairs %v, want (x, y) used", al.Pairs)
 	}
-	// Without pair entries at all the policy refuses.
-	if _, err := mustPolicy(t, sched.LASHeteroPacked).Allocate(s, pairTable(t, singles, nil)); !errors.Is(err, fleet.ErrNotFound) {
-		t.Errorf("no pairs: %v, want ErrNotFound", err)
+	// ftf-hetero-packed uses the same pair columns.
+	al = packedAlloc(t, sched.FTFHeteroPacked, s, tp)
+	checkPackedFeasible(t, s, al)
+	for _, p := range al.Pairs {
+		if al.Jobs[p.A] != "x" || al.Jobs[p.B] != "y" {
+			t.Errorf("ftf-hetero-packed: pair (%s, %s) allocated; only (x, y) is in the table with both > 0", al.Jobs[p.A], al.Jobs[p.B])
+		}
+	}
+	// Without pair entries at all the packed policies refuse.
+	for _, name := range []string{sched.LASHeteroPacked, sched.FTFHeteroPacked, sched.GranaryPacked} {
+		if _, err := mustPolicy(t, name).Allocate(s, pairTable(t, singles, nil)); !errors.Is(err, fleet.ErrNotFound) {
+			t.Errorf("%s, no pairs: %v, want ErrNotFound", name, err)
+		}
 	}
 }
 
@@ -170,6 +180,53 @@ func TestPackedFeasibleAndNoWorse(t *testing.T) {
 	}
 	if len(packed.Pairs) == 0 {
 		t.Error("no pairs allocated although sharing is worth 0.5–0.8× each")
+	}
+	// ftf: sharing never raises the worst finish-time ratio.
+	for i := range s.Jobs {
+		s.Jobs[i].TotalSteps = float64(1000 * (1 + i%4))
+		s.Jobs[i].RemainingSteps = s.Jobs[i].TotalSteps * float64(1+i%3) / 3
+		s.Jobs[i].Arrival = -float64(100 * (i % 5))
+	}
+	fa := packedAlloc(t, sched.FTFHetero, s, tp)
+	fp := packedAlloc(t, sched.FTFHeteroPacked, s, tp)
+	checkPackedFeasible(t, s, fp)
+	if !(fp.Objective <= fa.Objective*(1+1e-6)) {
+		t.Errorf("ftf-hetero-packed max ρ %v > ftf-hetero's %v", fp.Objective, fa.Objective)
+	}
+	if len(fp.Pairs) == 0 {
+		t.Error("ftf-hetero-packed: no pairs allocated although sharing is worth 0.5–0.8× each")
+	}
+}
+
+// Four identical jobs on two devices, sharing at 0.8× each: alone each has
+// its isolated half device (ρ = 1); packed every job can run all the time
+// at 8 of 10 steps/s, ρ = 5/8.
+func TestFTFPackedLowersRatioByPairThroughput(t *testing.T) {
+	singles := []sched.ThroughputEntry{{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 10}}
+	tp := pairTable(t, singles, []sched.PairEntry{{Class: "c", Other: "c", Gang: 1, Model: "m", Steps: [2]float64{8, 8}}})
+	var jobs []sched.Job
+	for _, id := range []string{"j1", "j2", "j3", "j4"} {
+		j := job(id, "c", 1)
+		j.TotalSteps, j.RemainingSteps = 3600, 3600
+		jobs = append(jobs, j)
+	}
+	s := &sched.Snapshot{Fleet: map[string]int{"m": 2}, Jobs: jobs}
+	alone := packedAlloc(t, sched.FTFHetero, s, tp)
+	packed := packedAlloc(t, sched.FTFHeteroPacked, s, tp)
+	if math.Abs(alone.Objective-1) > 1e-6 || math.Abs(packed.Objective-0.625) > 1e-6 {
+		t.Errorf("max ρ alone %v (want 1), packed %v (want 0.625)", alone.Objective, packed.Objective)
+	}
+	checkPackedFeasible(t, s, packed)
+	for i := range s.Jobs {
+		in := 0.0
+		for _, p := range packed.Pairs {
+			if p.A == i || p.B == i {
+				in += p.X[0]
+			}
+		}
+		if math.Abs(in-1) > 1e-6 {
+			t.Errorf("job %s shares %v of its time, want 1", s.Jobs[i].ID, in)
+		}
 	}
 }
 
@@ -279,6 +336,12 @@ func TestPackedRoundsRunPairsTogether(t *testing.T) {
 // packed rounds keep the placement invariants: a device is shared only by
 // two runs naming each other with a pair throughput > 0 for both.
 func TestPackedRoundsWithGuarantees(t *testing.T) {
+	for _, name := range []string{sched.LASHeteroPacked, sched.GranaryPacked, sched.FTFHeteroPacked} {
+		t.Run(name, func(t *testing.T) { packedRoundsWithGuarantees(t, name) })
+	}
+}
+
+func packedRoundsWithGuarantees(t *testing.T, name string) {
 	r := rand.New(rand.NewPCG(5, 5))
 	for it := 0; it < 40; it++ {
 		s, tp := schedtest.Small(r, 12)
@@ -290,7 +353,7 @@ func TestPackedRoundsWithGuarantees(t *testing.T) {
 		for i := range s.Jobs {
 			s.Jobs[i].Team = []string{"x", "y"}[i%2]
 		}
-		st := sched.NewRoundState(mustPolicy(t, sched.LASHeteroPacked), sched.RoundConfig{ResetInterval: -1})
+		st := sched.NewRoundState(mustPolicy(t, name), sched.RoundConfig{ResetInterval: -1})
 		all := s.Jobs
 		for round := 0; round < 6; round++ {
 			s.Jobs = all[:min(len(all), 2+round*2)]

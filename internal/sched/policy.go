@@ -62,7 +62,7 @@ const (
 
 // PolicyNames lists every valid policy name, in a stable order.
 func PolicyNames() []string {
-	return []string{FIFO, FIFOHetero, LAS, LASHetero, LASHeteroPacked, Granary, FTF, FTFHetero, Makespan, MakespanHetero, MaxThroughput, MaxThroughputPerCost}
+	return []string{FIFO, FIFOHetero, LAS, LASHetero, LASHeteroPacked, Granary, GranaryPacked, FTF, FTFHetero, FTFHeteroPacked, Makespan, MakespanHetero, MaxThroughput, MaxThroughputPerCost}
 }
 
 // PolicyByName returns a fresh policy. Names are case-insensitive; Gavel's
@@ -91,10 +91,14 @@ func PolicyByName(name string, opt Options) (Policy, error) {
 		return lasPackedPolicy{}, nil
 	case Granary:
 		return granaryPolicy{}, nil
+	case GranaryPacked:
+		return granaryPolicy{packed: true}, nil
 	case FTF:
 		return newFTF(false, opt.Reference), nil
 	case FTFHetero:
 		return newFTF(true, ""), nil
+	case FTFHeteroPacked:
+		return newFTFPacked(), nil
 	case Makespan:
 		return &makespanPolicy{hetero: false, ref: opt.Reference}, nil
 	case MakespanHetero:
@@ -141,16 +145,17 @@ func CanonicalPolicy(name string) (string, error) {
 }
 
 var gavelAliases = map[string]string{
-	"fifo_perf":                 FIFOHetero,
-	"max_min_fairness":          LAS,
-	"max_min_fairness_perf":     LASHetero,
-	"max_min_fairness_packed":   LASHeteroPacked,
-	"finish_time_fairness":      FTF,
-	"finish_time_fairness_perf": FTFHetero,
-	"min_total_duration":        Makespan,
-	"min_total_duration_perf":   MakespanHetero,
-	"max_sum_throughput_perf":   MaxThroughput,
-	"max_sum_throughput":        MaxThroughput,
+	"fifo_perf":                   FIFOHetero,
+	"max_min_fairness":            LAS,
+	"max_min_fairness_perf":       LASHetero,
+	"max_min_fairness_packed":     LASHeteroPacked,
+	"finish_time_fairness":        FTF,
+	"finish_time_fairness_perf":   FTFHetero,
+	"finish_time_fairness_packed": FTFHeteroPacked,
+	"min_total_duration":          Makespan,
+	"min_total_duration_perf":     MakespanHetero,
+	"max_sum_throughput_perf":     MaxThroughput,
+	"max_sum_throughput":          MaxThroughput,
 }
 
 // problem is the dense view of a snapshot that every policy starts from.

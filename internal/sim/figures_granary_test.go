@@ -38,31 +38,39 @@ func noisyRun(t *testing.T, tt *trace.ThroughputTable, policy string, rate float
 	return res
 }
 
-// TestFigureGranary: granary vs las-hetero with --estimate-noise 2, mean
-// of seeds 1-3 (docs/scheduler.md, "Granary's policy"). Asserts what the
-// policy meets today: ≥ 15 % lower average JCT at 5.6 jobs/h and on the
-// multi-GPU setup at 2.4 jobs/h, and lower at 5.2 jobs/h.
+// TestFigureGranary: granary-packed and granary against las-hetero and
+// las-hetero-packed with --estimate-noise 2, mean of seeds 1-3
+// (docs/scheduler.md, "Granary's policy"). Asserts the bar for
+// granary-packed: average JCT ≥ 15 % below las-hetero's and below
+// las-hetero-packed's, at 5.2 and 5.6 jobs/h and on the multi-GPU setup at
+// 2.4 jobs/h. Fairness (p99, share of ρ > 1) is logged, not asserted here:
+// the ftf-hetero runs it is held to take ~10 CPU-minutes each (the table in
+// the docs has them).
 func TestFigureGranary(t *testing.T) {
 	figures(t)
 	tt := gavelThroughputs(t)
 	var b strings.Builder
+	pols := []string{sched.GranaryPacked, sched.Granary, sched.LASHetero, sched.LASHeteroPacked}
 	for _, c := range []struct {
 		rate  float64
 		multi bool
-		want  float64 // granary ÷ las-hetero at most
-	}{{5.2, false, 1}, {5.6, false, 0.85}, {2.4, true, 0.85}} {
+	}{{5.2, false}, {5.6, false}, {2.4, true}} {
 		mean := map[string]float64{}
-		for _, pol := range []string{sched.Granary, sched.LASHetero} {
+		for _, pol := range pols {
 			for _, s := range []uint64{1, 2, 3} {
 				r := noisyRun(t, tt, pol, c.rate, c.multi, s, 2)
 				mean[pol] += r.Summary.AvgJCT / 3600 / 3
-				fmt.Fprintf(&b, "rate %.1f multi=%v seed %d %-10s avg %.2f h p99 %.1f h ρ>1 %.0f%%\n", c.rate, c.multi, s, pol, r.Summary.AvgJCT/3600, r.Summary.P99JCT/3600, 100*r.Summary.UnfairFrac)
+				fmt.Fprintf(&b, "rate %.1f multi=%v seed %d %-18s avg %.2f h p99 %.1f h ρ>1 %.1f%%\n", c.rate, c.multi, s, pol, r.Summary.AvgJCT/3600, r.Summary.P99JCT/3600, 100*r.Summary.UnfairFrac)
 			}
 		}
-		ratio := mean[sched.Granary] / mean[sched.LASHetero]
-		fmt.Fprintf(&b, "rate %.1f multi=%v: granary %.2f h, las-hetero %.2f h, ratio %.3f (want ≤ %.2f)\n", c.rate, c.multi, mean[sched.Granary], mean[sched.LASHetero], ratio, c.want)
-		if !(ratio <= c.want) {
-			t.Errorf("rate %.1f multi=%v: granary/las-hetero = %.3f, want ≤ %.2f", c.rate, c.multi, ratio, c.want)
+		g := mean[sched.GranaryPacked]
+		fmt.Fprintf(&b, "rate %.1f multi=%v: granary-packed %.2f h, granary %.2f h, las-hetero %.2f h, las-hetero-packed %.2f h\n",
+			c.rate, c.multi, g, mean[sched.Granary], mean[sched.LASHetero], mean[sched.LASHeteroPacked])
+		if r := g / mean[sched.LASHetero]; !(r <= 0.85) {
+			t.Errorf("rate %.1f multi=%v: granary-packed/las-hetero = %.3f, want ≤ 0.85", c.rate, c.multi, r)
+		}
+		if !(g < mean[sched.LASHeteroPacked]) {
+			t.Errorf("rate %.1f multi=%v: granary-packed %.2f h, not below las-hetero-packed's %.2f h", c.rate, c.multi, g, mean[sched.LASHeteroPacked])
 		}
 	}
 	t.Logf("granary figure:\n%s", b.String())

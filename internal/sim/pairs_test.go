@@ -50,15 +50,18 @@ func TestPackedChargesPairThroughput(t *testing.T) {
 		}
 		return res
 	}
-	packed, alone := run(sched.LASHeteroPacked), run(sched.LASHetero)
-	for _, j := range packed.Jobs {
-		if math.Abs(j.JCT-3600) > 1e-6 {
-			t.Errorf("packed job %d: JCT %v s, want 3600 (8 steps/s in a pair, all the time)", j.ID, j.JCT)
+	for _, name := range []string{sched.LASHeteroPacked, sched.GranaryPacked, sched.FTFHeteroPacked} {
+		packed := run(name)
+		for _, j := range packed.Jobs {
+			if math.Abs(j.JCT-3600) > 1e-6 {
+				t.Errorf("%s job %d: JCT %v s, want 3600 (8 steps/s in a pair, all the time)", name, j.ID, j.JCT)
+			}
+		}
+		if math.Abs(packed.Summary.Utilization-1) > 1e-9 {
+			t.Errorf("%s utilization %v, want 1 (a shared device counts once)", name, packed.Summary.Utilization)
 		}
 	}
-	if math.Abs(packed.Summary.Utilization-1) > 1e-9 {
-		t.Errorf("packed utilization %v, want 1 (a shared device counts once)", packed.Summary.Utilization)
-	}
+	alone := run(sched.LASHetero)
 	if !(alone.Summary.AvgJCT > 1.2*3600) {
 		t.Errorf("las-hetero avg JCT %v s: want > 1.2 h (4 × 0.8 h of work on 2 devices)", alone.Summary.AvgJCT)
 	}
@@ -68,14 +71,17 @@ func TestPackedChargesPairThroughput(t *testing.T) {
 // refused, naming the first missing pair.
 func TestPackedRefusesTableWithoutPairs(t *testing.T) {
 	jobs := []Job{{ID: 0, Class: "d", Gang: 1, Steps: 100}, {ID: 1, Class: "c", Gang: 1, Steps: 100}}
-	p, _ := sched.PolicyByName(sched.LASHeteroPacked, sched.Options{})
-	_, err := Run(p, packedTable(t, false), jobs, Config{Fleet: map[string]int{"m": 2}})
-	if !errors.Is(err, fleet.ErrNotFound) || !strings.Contains(err.Error(), "missing pair (c, c)") {
-		t.Errorf("err = %v, want ErrNotFound naming pair (c, c)", err)
-	}
-	// With pairs (d, d measured at 0 counts as present: it cannot share).
-	if _, err := Run(p, packedTable(t, true), jobs, Config{Fleet: map[string]int{"m": 2}}); err != nil {
-		t.Errorf("with pairs: %v", err)
+	for _, name := range []string{sched.LASHeteroPacked, sched.GranaryPacked, sched.FTFHeteroPacked} {
+		p, _ := sched.PolicyByName(name, sched.Options{})
+		_, err := Run(p, packedTable(t, false), jobs, Config{Fleet: map[string]int{"m": 2}})
+		if !errors.Is(err, fleet.ErrNotFound) || !strings.Contains(err.Error(), "missing pair (c, c)") {
+			t.Errorf("%s: err = %v, want ErrNotFound naming pair (c, c)", name, err)
+		}
+		// With pairs (d, d measured at 0 counts as present: it cannot share).
+		p, _ = sched.PolicyByName(name, sched.Options{})
+		if _, err := Run(p, packedTable(t, true), jobs, Config{Fleet: map[string]int{"m": 2}}); err != nil {
+			t.Errorf("%s with pairs: %v", name, err)
+		}
 	}
 }
 
