@@ -1,10 +1,8 @@
 package chipscmd_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,54 +10,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/spf13/cobra"
 
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/cli/chipscmd"
-	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/cli/clitest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// run executes `granary ARGS…` with the chips command under a root built
-// like internal/cli.NewRoot (persistent --catalog, flag errors are usage
-// errors), with buffers for streams. It returns stdout, stderr and the exit
-// code.
-func run(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	env := &console.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	root := &cobra.Command{Use: "granary", SilenceUsage: true, SilenceErrors: true}
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.PersistentFlags().StringVar(&env.CatalogFile, "catalog", "", "catalog file")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return console.UsageError{Err: err} })
-	root.AddCommand(chipscmd.New(env))
-	root.SetArgs(args)
-	err := root.Execute()
-	if err != nil {
-		fmt.Fprintln(&errb, "granary:", err)
-	}
-	return out.String(), errb.String(), console.ExitCode(err)
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, d)
-	}
-}
 
 // The product contracts: exact output, kept under testdata/.
 func TestGolden(t *testing.T) {
@@ -78,11 +35,11 @@ func TestGolden(t *testing.T) {
 		{"show-h800.txt", []string{"chips", "show", "NVIDIA-H800"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			out, errs, code := run(t, tc.args...)
+			out, errs, code := clitest.Run(t, chipscmd.New, tc.args...)
 			if code != 0 || errs != "" {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
-			golden(t, tc.file, out)
+			clitest.Golden(t, *update, tc.file, out)
 		})
 	}
 }
@@ -97,7 +54,7 @@ func TestClassifyJSONContract(t *testing.T) {
 		{"2022-10", "2022-10-07", []string{"3A090.a", "not-3A090", "not-3A090"}},
 		{"2023-10", "2023-10-17", []string{"3A090.a", "not-3A090", "3A090.a"}},
 	} {
-		out, errs, code := run(t, "chips", "classify", "H100", "H20", "A800", "--rules", tc.rules, "-o", "json")
+		out, errs, code := clitest.Run(t, chipscmd.New, "chips", "classify", "H100", "H20", "A800", "--rules", tc.rules, "-o", "json")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
@@ -131,7 +88,7 @@ func TestClassifyJSONContract(t *testing.T) {
 	}
 	// Spec chips follow the named ones in file order, named by their name;
 	// unknown values are null.
-	out, _, code := run(t, "chips", "classify", "A800", "H100", "--specs", "testdata/specs/good.yaml", "-o", "json")
+	out, _, code := clitest.Run(t, chipscmd.New, "chips", "classify", "A800", "H100", "--specs", "testdata/specs/good.yaml", "-o", "json")
 	var got []map[string]any
 	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 {
 		t.Fatal(err, code)
@@ -183,7 +140,7 @@ func TestBadSpecs(t *testing.T) {
 				}
 				wants = strings.Split(strings.TrimSpace(string(w)), "\n")
 			}
-			out, errs, code := run(t, "chips", "classify", "H100", "--specs", f, "-o", "json")
+			out, errs, code := clitest.Run(t, chipscmd.New, "chips", "classify", "H100", "--specs", f, "-o", "json")
 			if code != 2 {
 				t.Errorf("exit %d, want 2", code)
 			}
@@ -236,7 +193,7 @@ func TestExitCodes(t *testing.T) {
 		{"vendor by part of its name", []string{"chips", "list", "--vendor", "baidu"}, 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, errs, code := run(t, tc.args...)
+			_, errs, code := clitest.Run(t, chipscmd.New, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d (%s)", code, tc.code, errs)
 			}
@@ -254,7 +211,7 @@ func TestExitCodes(t *testing.T) {
 func TestListRoundTrips(t *testing.T) {
 	want := accel.Default().All()
 	for _, f := range []string{"yaml", "json"} {
-		out, errs, code := run(t, "chips", "list", "-o", f)
+		out, errs, code := clitest.Run(t, chipscmd.New, "chips", "list", "-o", f)
 		if code != 0 {
 			t.Fatal(errs)
 		}
@@ -275,7 +232,7 @@ func TestCatalogOverrideReachesClassify(t *testing.T) {
 	if err := os.WriteFile(path, []byte("- id: h20-96gb\n  tops: {bf16: 200}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errs, code := run(t, "--catalog", path, "chips", "classify", "NVIDIA-H20", "-o", "json")
+	out, errs, code := clitest.Run(t, chipscmd.New, "--catalog", path, "chips", "classify", "NVIDIA-H20", "-o", "json")
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -291,7 +248,7 @@ func TestCatalogOverrideReachesClassify(t *testing.T) {
 // Compare's ratios are value / first chip's value, and the relative speeds
 // follow the 16-bit rate (prefill) and memory bandwidth (decode).
 func TestCompareRatios(t *testing.T) {
-	out, _, code := run(t, "chips", "compare", "H800", "910B3", "H20", "-o", "json")
+	out, _, code := clitest.Run(t, chipscmd.New, "chips", "compare", "H800", "910B3", "H20", "-o", "json")
 	if code != 0 {
 		t.Fatal(code)
 	}

@@ -10,54 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/spf13/cobra"
-
 	"github.com/granaryhq/granary/internal/accel"
-	"github.com/granaryhq/granary/internal/cli/console"
+	"github.com/granaryhq/granary/internal/cli/clitest"
 	"github.com/granaryhq/granary/internal/cli/fitcmd"
 	"github.com/granaryhq/granary/internal/trace"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// run executes `granary ARGS…` with the fit command under a root built like
-// internal/cli.NewRoot, returning stdout, stderr and the exit code.
-func run(t testing.TB, args ...string) (string, string, int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	env := &console.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	root := &cobra.Command{Use: "granary", SilenceUsage: true, SilenceErrors: true}
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.PersistentFlags().StringVar(&env.CatalogFile, "catalog", "", "catalog file")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return console.UsageError{Err: err} })
-	root.AddCommand(fitcmd.New(env))
-	root.SetArgs(args)
-	err := root.Execute()
-	if err != nil {
-		fmt.Fprintln(&errb, "granary:", err)
-	}
-	return out.String(), errb.String(), console.ExitCode(err)
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, d)
-	}
-}
 
 // The product contracts: exact output, kept under testdata/.
 func TestGolden(t *testing.T) {
@@ -81,18 +40,18 @@ func TestGolden(t *testing.T) {
 		{"matrix.yaml", []string{"fit", "matrix", "--models", "Llama-3-8B,Qwen3-30B-A3B", "--chips", "H800,910B3,H20", "--gangs", "1,8", "-o", "yaml"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			out, errs, code := run(t, tc.args...)
+			out, errs, code := clitest.Run(t, fitcmd.New, tc.args...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
-			golden(t, tc.file, out)
+			clitest.Golden(t, *update, tc.file, out)
 		})
 	}
 }
 
 // The JSON contract: the fields the issue names, with the right types.
 func TestServeJSONContract(t *testing.T) {
-	out, errs, code := run(t, "fit", "serve", "--model", "Llama-3-70B", "--precision", "fp8", "--chips", "H800,L20", "-o", "json")
+	out, errs, code := clitest.Run(t, fitcmd.New, "fit", "serve", "--model", "Llama-3-70B", "--precision", "fp8", "--chips", "H800,L20", "-o", "json")
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -123,7 +82,7 @@ func TestServeJSONContract(t *testing.T) {
 			t.Errorf("plans not best first: %v before %v", a["chip"], b["chip"])
 		}
 	}
-	out, _, _ = run(t, "fit", "train", "--model", "Llama-3-8B", "--tokens", "1T", "--chip", "H800", "--devices", "64", "-o", "json")
+	out, _, _ = clitest.Run(t, fitcmd.New, "fit", "train", "--model", "Llama-3-8B", "--tokens", "1T", "--chip", "H800", "--devices", "64", "-o", "json")
 	var tr map[string]any
 	if err := json.Unmarshal([]byte(out), &tr); err != nil {
 		t.Fatal(err)
@@ -137,24 +96,24 @@ func TestServeJSONContract(t *testing.T) {
 
 // The valid range of an impossible concurrency is the plan's own maximum.
 func TestImpossibleConcurrencyRange(t *testing.T) {
-	out, _, _ := run(t, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "-o", "json")
+	out, _, _ := clitest.Run(t, fitcmd.New, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "-o", "json")
 	var plans []fitcmd.PlanJSON
 	if err := json.Unmarshal([]byte(out), &plans); err != nil || len(plans) != 1 || plans[0].MaxConcurrency < 1 {
 		t.Fatalf("%v %s", err, out)
 	}
 	max := plans[0].MaxConcurrency
-	_, errs, code := run(t, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", fmt.Sprint(max+1))
+	_, errs, code := clitest.Run(t, fitcmd.New, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", fmt.Sprint(max+1))
 	if code != 2 || !strings.Contains(errs, fmt.Sprintf("(valid: 1..%d)", max)) {
 		t.Errorf("exit %d: %s", code, errs)
 	}
-	if _, errs, code := run(t, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", fmt.Sprint(max)); code != 0 {
+	if _, errs, code := clitest.Run(t, fitcmd.New, "fit", "serve", "--model", "Llama-3-70B", "--chips", "H800", "--devices", "2", "--concurrency", fmt.Sprint(max)); code != 0 {
 		t.Errorf("the maximum itself must fit: %s", errs)
 	}
 }
 
 // `fit serve --devices N` uses exactly N devices.
 func TestServeExactDevices(t *testing.T) {
-	out, _, code := run(t, "fit", "serve", "--model", "Llama-3-8B", "--precision", "bf16", "--chips", "H800", "--devices", "4", "-o", "json")
+	out, _, code := clitest.Run(t, fitcmd.New, "fit", "serve", "--model", "Llama-3-8B", "--precision", "bf16", "--chips", "H800", "--devices", "4", "-o", "json")
 	if code != 0 {
 		t.Fatal(out)
 	}
@@ -170,7 +129,7 @@ func TestServeExactDevices(t *testing.T) {
 // Training steps/s follow 6·N·tokens: one step of 4 Mi tokens on 64 H800 at
 // the Hopper family MFU (0.40) for Llama-3-8B.
 func TestMatrixTrainSteps(t *testing.T) {
-	out, errs, code := run(t, "fit", "matrix", "--models", "Llama-3-8B", "--chips", "H800", "--gangs", "64", "--workload", "train", "--step-tokens", "4194304", "-o", "json")
+	out, errs, code := clitest.Run(t, fitcmd.New, "fit", "matrix", "--models", "Llama-3-8B", "--chips", "H800", "--gangs", "64", "--workload", "train", "--step-tokens", "4194304", "-o", "json")
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -190,7 +149,7 @@ func TestMatrixTrainSteps(t *testing.T) {
 
 func mustRun(t *testing.T, args ...string) string {
 	t.Helper()
-	out, errs, code := run(t, args...)
+	out, errs, code := clitest.Run(t, fitcmd.New, args...)
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -200,7 +159,7 @@ func mustRun(t *testing.T, args ...string) string {
 // The matrix output is a throughput table the scheduler reads.
 func TestMatrixRoundTripsThroughTheSchedulerReader(t *testing.T) {
 	for _, f := range []string{"csv", "yaml"} {
-		out, errs, code := run(t, "fit", "matrix", "--models", "Llama-3-8B,Llama-3-70B", "--chips", "H800,910B3", "--gangs", "1,2", "-o", f)
+		out, errs, code := clitest.Run(t, fitcmd.New, "fit", "matrix", "--models", "Llama-3-8B,Llama-3-70B", "--chips", "H800,910B3", "--gangs", "1,2", "-o", f)
 		if code != 0 {
 			t.Fatal(errs)
 		}
@@ -256,7 +215,7 @@ func TestBadInput(t *testing.T) {
 		{"matrix bad gang", []string{"fit", "matrix", "--models", "Llama-3-8B", "--chips", "H800", "--gangs", "0"}, []string{"1..4096"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errs, code := run(t, tc.args...)
+			out, errs, code := clitest.Run(t, fitcmd.New, tc.args...)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2; stdout %q stderr %q", code, out, errs)
 			}
@@ -278,7 +237,7 @@ func TestBadInput(t *testing.T) {
 // perf.BenchmarkServeAll, which perf.TestServeAllIsFast bounds.
 func BenchmarkFitServeAll(b *testing.B) {
 	for b.Loop() {
-		if _, errs, code := run(b, "fit", "serve", "--model", "DeepSeek-V3", "--precision", "fp8", "--all", "-o", "json"); code != 0 {
+		if _, errs, code := clitest.Run(b, fitcmd.New, "fit", "serve", "--model", "DeepSeek-V3", "--precision", "fp8", "--all", "-o", "json"); code != 0 {
 			b.Fatal(errs)
 		}
 	}
@@ -286,7 +245,7 @@ func BenchmarkFitServeAll(b *testing.B) {
 
 func TestServePlot(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "fit.svg")
-	out, errs, code := run(t, "fit", "serve", "--model", "Llama-3-8B", "--chips", "H800,910B3,L20", "--plot", file)
+	out, errs, code := clitest.Run(t, fitcmd.New, "fit", "serve", "--model", "Llama-3-8B", "--chips", "H800,910B3,L20", "--plot", file)
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -297,7 +256,7 @@ func TestServePlot(t *testing.T) {
 	if err != nil || !bytes.Contains(data, []byte("<svg")) || !bytes.Contains(data, []byte("ascend-910b3")) {
 		t.Errorf("svg not written: %v %.200s", err, data)
 	}
-	if _, errs, code := run(t, "fit", "serve", "--model", "Llama-3-8B", "--plot", "x.pdf"); code != 2 || !strings.Contains(errs, ".svg or .png") {
+	if _, errs, code := clitest.Run(t, fitcmd.New, "fit", "serve", "--model", "Llama-3-8B", "--plot", "x.pdf"); code != 2 || !strings.Contains(errs, ".svg or .png") {
 		t.Errorf("bad plot extension: exit %d %s", code, errs)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/api/apitest"
+	"github.com/granaryhq/granary/internal/cli/clitest"
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
@@ -29,42 +30,14 @@ type run struct {
 // granary runs one CLI command (built by mk) against srv with token.
 func granary(t *testing.T, env map[string]string, mk func(*console.Env) *cobra.Command, args ...string) run {
 	t.Helper()
-	var out, errb bytes.Buffer
-	e := &console.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
-	cmd := mk(e)
-	cmd.SetArgs(args)
-	cmd.SetOut(&errb)
-	cmd.SetErr(&errb)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return console.UsageError{Err: err} })
-	err := cmd.ExecuteContext(context.Background())
-	if err != nil {
-		errb.WriteString("granary: " + err.Error() + "\n")
-	}
-	return run{console.ExitCode(err), out.String(), errb.String()}
+	out, errs, code := clitest.Command(t, env, mk, args...)
+	return run{code, out, errs}
 }
 
 func setup(t *testing.T) (*apitest.Server, map[string]string) {
 	srv := apitest.Start(t, apitest.Options{})
 	env := map[string]string{"GRANARY_SERVER": srv.URL, "GRANARY_TOKEN": apitest.AdminSecret, "HOME": t.TempDir()}
 	return srv, env
-}
-
-func golden(t *testing.T, name string, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", name, got, want)
-	}
 }
 
 func TestSummaryJSONGolden(t *testing.T) {
@@ -77,7 +50,7 @@ func TestSummaryJSONGolden(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("summary: %+v", r)
 	}
-	golden(t, "summary.golden.json", r.stdout)
+	clitest.Golden(t, *update, "summary.golden.json", r.stdout)
 	// The contract of the issue: totals {devices, by_state} and one entry
 	// per model with model, devices, by_state, pflops, hbm_tb, classification.
 	for _, key := range []string{`"totals"`, `"devices": 10`, `"by_state"`, `"models"`, `"model": "a800-sxm4-80gb"`, `"pflops"`, `"hbm_tb"`, `"classification"`} {
@@ -89,7 +62,7 @@ func TestSummaryJSONGolden(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("summary table: %+v", r)
 	}
-	golden(t, "summary.golden.txt", r.stdout)
+	clitest.Golden(t, *update, "summary.golden.txt", r.stdout)
 }
 
 func TestImportRejectedExits2WithPositions(t *testing.T) {

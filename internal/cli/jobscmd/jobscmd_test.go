@@ -20,6 +20,7 @@ import (
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/api"
 	"github.com/granaryhq/granary/internal/api/apitest"
+	"github.com/granaryhq/granary/internal/cli/clitest"
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/cli/jobscmd"
 	"github.com/granaryhq/granary/internal/control"
@@ -79,20 +80,7 @@ func start(t *testing.T) *rig {
 
 func (r *rig) run(t *testing.T, mk func(*console.Env) *cobra.Command, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	env := map[string]string{"GRANARY_TOKEN": apitest.AdminSecret, "GRANARY_SERVER": r.url, "HOME": t.TempDir()}
-	e := &console.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
-	cmd := mk(e)
-	cmd.SetArgs(args)
-	cmd.SetOut(&errb)
-	cmd.SetErr(&errb)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return console.UsageError{Err: err} })
-	err := cmd.ExecuteContext(context.Background())
-	if err != nil {
-		errb.WriteString("granary: " + err.Error() + "\n")
-	}
-	return out.String(), errb.String(), console.ExitCode(err)
+	return clitest.Command(t, map[string]string{"GRANARY_TOKEN": apitest.AdminSecret, "GRANARY_SERVER": r.url, "HOME": t.TempDir()}, mk, args...)
 }
 
 func TestJobsCLI(t *testing.T) {

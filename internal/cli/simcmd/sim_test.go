@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/granaryhq/granary/internal/cli"
+	"github.com/granaryhq/granary/internal/cli/clitest"
 	"github.com/granaryhq/granary/internal/cli/console"
 )
 
@@ -27,30 +28,13 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update if intended):\n got:\n%s\nwant:\n%s", path, got, want)
-	}
-}
-
 func TestSimTableGolden(t *testing.T) {
 	out, errs, code := runCLI(t, "sim", "--trace", "testdata/small.trace", "--throughputs", "testdata/tput.csv",
 		"--fleet", "v100=2,p100=2,k80=2", "--policy", "fifo,fifo-hetero,las,las-hetero,max-throughput")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	golden(t, "small.table.golden", out)
+	clitest.Golden(t, *update, "small.table.golden", out)
 }
 
 func TestSimJSONContract(t *testing.T) {
@@ -60,7 +44,7 @@ func TestSimJSONContract(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	golden(t, "jobs.json.golden", out)
+	clitest.Golden(t, *update, "jobs.json.golden", out)
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
@@ -152,7 +136,7 @@ func TestGenerate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	golden(t, "generate.jsonl.golden", out)
+	clitest.Golden(t, *update, "generate.jsonl.golden", out)
 	// What generate writes, sim reads.
 	p := filepath.Join(t.TempDir(), "gen.jsonl")
 	os.WriteFile(p, []byte(out), 0o644)
