@@ -11,32 +11,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/granaryhq/granary/internal/cli/clitest"
 	"github.com/granaryhq/granary/internal/client"
 	"github.com/granaryhq/granary/internal/fleet"
 )
 
 const adminToken = "gry_agent_e2e_admin"
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var urlRE = regexp.MustCompile(`serving on (http://\S+)`)
 
@@ -51,7 +34,7 @@ func serve(t *testing.T) (bin, url string) {
 	}
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "g.db"), "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "GRANARY_BOOTSTRAP_TOKEN="+adminToken)
-	stderr := &syncBuffer{}
+	stderr := &clitest.Buffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

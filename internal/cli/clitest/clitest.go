@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -79,4 +80,23 @@ func Golden(t testing.TB, update bool, name, got string) {
 	if d := cmp.Diff(string(want), got); d != "" {
 		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, d)
 	}
+}
+
+// Buffer is a bytes.Buffer safe to write from a server or a child process
+// and read from the test at the same time.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/granaryhq/granary/internal/cli/clitest"
 	"github.com/granaryhq/granary/internal/client"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/store/storetest"
@@ -42,7 +43,7 @@ func buildBinary(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	url    string
-	stderr *syncBuffer
+	stderr *clitest.Buffer
 	done   chan error
 }
 
@@ -50,7 +51,7 @@ func startProc(t *testing.T, bin, db string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "GRANARY_BOOTSTRAP_TOKEN="+killToken)
-	p := &proc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stderr: &clitest.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

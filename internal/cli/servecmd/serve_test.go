@@ -10,39 +10,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/granaryhq/granary/internal/cli/clitest"
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/client"
 )
 
-// syncBuffer is a bytes.Buffer safe to write from the server and read from
-// the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var urlRE = regexp.MustCompile(`serving on (http://\S+)`)
 
 // start runs `granary serve` in-process until the returned stop is called.
-func start(t *testing.T, env map[string]string, args ...string) (url string, out *syncBuffer, stop func() error) {
+func start(t *testing.T, env map[string]string, args ...string) (url string, out *clitest.Buffer, stop func() error) {
 	t.Helper()
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &clitest.Buffer{}, &clitest.Buffer{}
 	e := &console.Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: errb, Getenv: func(k string) string { return env[k] }}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := New(e)
