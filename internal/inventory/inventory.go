@@ -122,10 +122,14 @@ type Filter struct {
 	Class string
 	Rules string
 	State fleet.DeviceState // exact state
-	Site  string
-	Pool  string
-	Node  string
-	Q     string // free text: a case-insensitive substring of serial, node, site or model id
+	// Held keeps the devices still in the stockpile: every state but
+	// retired (the summary's Held, PFLOPS and HBM count these). It cannot
+	// be combined with State.
+	Held bool
+	Site string
+	Pool string
+	Node string
+	Q    string // free text: a case-insensitive substring of serial, node, site or model id
 	// Sort is one of SortKeys ("" is serial), descending with a leading
 	// "-" ("-model": model Z to A, then serial Z to A).
 	Sort  string

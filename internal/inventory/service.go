@@ -361,6 +361,9 @@ func (s *Service) resolve(f Filter) (_ Filter, none bool, _ error) {
 			return f, false, err
 		}
 		f.State = st
+		if f.Held {
+			return f, false, fmt.Errorf("%w: held (every state but retired) and a state (%s) cannot be combined", fleet.ErrInvalid, st)
+		}
 	}
 	if name := strings.TrimPrefix(f.Sort, "-"); f.Sort != "" && !slices.Contains(SortKeys, name) {
 		return f, false, fmt.Errorf("%w: sort %q is not a device order (valid: %s, each descending with a leading '-')", fleet.ErrInvalid, f.Sort, strings.Join(SortKeys, ", "))

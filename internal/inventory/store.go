@@ -50,11 +50,12 @@ type DeviceStore interface {
 	// q.Limit <= 0 means no limit. A q.Sort with a leading "-" orders both
 	// the column and the serial descending, and the cursor is then
 	// serial < q.After, or (key, serial) < (q.AfterKey, q.After). q.Models,
-	// when not empty, is a set of catalog ids a device's model must be in.
+	// when not empty, is a set of catalog ids a device's model must be in;
+	// q.Held keeps every state but retired.
 	Devices(ctx context.Context, q Filter) ([]Device, error)
 
 	// CountDevices returns how many devices match q's filter fields (Model,
-	// Models, State, Site, Pool, Node, Q, as for Devices); Sort, After,
+	// Models, State, Held, Site, Pool, Node, Q, as for Devices); Sort, After,
 	// AfterKey and Limit are ignored.
 	CountDevices(ctx context.Context, q Filter) (int, error)
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,23 @@ func TestFleetNumbersMatchTheirLists(t *testing.T) {
 	_, secret, _ := led.CreateToken(context.Background(), inventory.RoleViewer, "v")
 	b := &browser{t: t, h: h}
 	b.do("POST", "/signin", url.Values{"token": {secret}})
+	// Retire two devices, so the held devices are not every device.
+	retired := 0
+	for _, st := range fleet.DeviceStates {
+		if retired == 2 || !slices.Contains(inventory.AllowedTransitions(st), fleet.Retired) {
+			continue
+		}
+		page, err := led.List(context.Background(), inventory.Filter{State: st, Limit: 2 - retired})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page.Devices {
+			if _, err := led.SetState(context.Background(), d.Serial, fleet.Retired, "end of life", "test"); err != nil {
+				t.Fatal(err)
+			}
+			retired++
+		}
+	}
 	code, body, _ := b.do("GET", "/", nil)
 	if code != 200 {
 		t.Fatalf("GET /: %d", code)
@@ -315,6 +333,66 @@ func TestFleetNumbersMatchTheirLists(t *testing.T) {
 		t.Errorf("%d linked numbers on the fleet page, %d of them in the per-day table, %d nodes per site (%d sites)", len(links), days, nodes, len(sitesOf(all)))
 	}
 	t.Logf("%d linked numbers on the fleet page, %d of them in the per-day table, %d nodes per site: each equals its list's count", len(links), days, nodes)
+
+	// The held, PFLOPS and HBM tiles link to the held devices, whose
+	// count is the held tile and whose chips' dense rates and memory
+	// total the others.
+	tile := func(id string) string {
+		m := regexp.MustCompile(`<a class="tile" href="([^"]*)" title="[^"]+"><span class="v" id="` + id + `">([^<]+)<`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no linked tile %s", id)
+		}
+		if m[1] != "/devices?state=held" {
+			t.Errorf("tile %s links to %s, not the held devices", id, m[1])
+		}
+		return m[2]
+	}
+	_, list, _ := b.do("GET", "/devices?state=held&limit=1000", nil)
+	if m := regexp.MustCompile(`<span id="count">([0-9\x{202f}]+) devices match`).FindStringSubmatch(list); m == nil || m[1] != tile("held") {
+		t.Errorf("the held tile says %s, its list %v", tile("held"), m)
+	}
+	cat := led.Catalog()
+	rates, hbm, held := map[fleet.Precision]float64{}, 0.0, 0
+	for after := ""; ; {
+		page, err := led.List(context.Background(), inventory.Filter{Held: true, After: after, Limit: inventory.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page.Devices {
+			if d.State == fleet.Retired {
+				t.Fatalf("the held list has retired %s", d.Serial)
+			}
+			held++
+			c, ok := cat.Get(d.Model)
+			if !ok {
+				continue
+			}
+			for _, p := range []fleet.Precision{fleet.BF16, fleet.FP8} {
+				if v, ok := c.Dense(p); ok {
+					rates[p] += v / 1000
+				}
+			}
+			if c.MemoryGB != nil {
+				hbm += *c.MemoryGB / 1000
+			}
+		}
+		if after = page.Next; after == "" {
+			break
+		}
+	}
+	if all, err := led.Count(context.Background(), inventory.Filter{}); err != nil || held == 0 || held == all {
+		t.Errorf("%d held devices of %d (%v): the ledger should have retired ones too", held, all, err)
+	}
+	if got, want := tile("pflops-bf16"), pflops(rates, fleet.BF16); got != want {
+		t.Errorf("the BF16 PFLOPS tile says %s, its list totals %s", got, want)
+	}
+	if got, want := tile("pflops-fp8"), pflops(rates, fleet.FP8); got != want {
+		t.Errorf("the FP8 PFLOPS tile says %s, its list totals %s", got, want)
+	}
+	if got, want := tile("hbm-tb"), num(hbm); got != want {
+		t.Errorf("the HBM tile says %s, its list totals %s", got, want)
+	}
+	t.Logf("held %s devices: %s BF16 PFLOPS, %s FP8 PFLOPS, %s HBM TB, each the total over the held list", tile("held"), tile("pflops-bf16"), tile("pflops-fp8"), tile("hbm-tb"))
 }
 
 // Every number of the jobs page's teams table links to the jobs list it

@@ -365,13 +365,13 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 	// Numbers on the fleet page, clicked: each list counts what was
 	// clicked. A past day of the per-day table (its numbers no longer
 	// change), its oldest day, a model × state, an export class in
-	// reserve, the reserve tile and a site's nodes. The table is opened and the link
+	// reserve, the reserve and held tiles and a site's nodes. The table is opened and the link
 	// followed in one step, so the page's live update cannot swap it in
 	// between.
 	visit("fleet-signed-in", "/")
 	for _, sel := range []string{`table.days tbody tr:nth-child(2) td a`, `table.days tbody tr:last-child td a`,
 		`table.models tbody td.n a[href*="state="]`, `table.classes tbody td.n a[href*="state=reserve"]`, `a.tile[href="/devices?state=reserve"]`,
-		`table.sites tbody td.n a[href^="/nodes?site="]`} {
+		`a.tile[href="/devices?state=held"]`, `table.sites tbody td.n a[href^="/nodes?site="]`} {
 		clicked := eval[[]string](t, bctx, fmt.Sprintf(`(() => { const a = document.querySelector(%q); if (!a) return [];
 			const d = a.closest("details"); if (d) d.open = true;
 			const out = [a.textContent, a.getAttribute("href")]; a.click(); return out; })()`, sel))

@@ -36,10 +36,10 @@ func parseDevicesQuery(v url.Values) (devicesQuery, error) {
 			return q, fmt.Errorf("sort %q is not a device order (valid: %s, each descending with a leading '-')", q.Sort, strings.Join(inventory.SortKeys, ", "))
 		}
 	}
-	if q.State != "" {
+	if q.State != "" && q.State != heldState {
 		st, err := fleet.ParseDeviceState(q.State)
 		if err != nil {
-			return q, err
+			return q, fmt.Errorf("%w (or %s: every state but retired)", err, heldState)
 		}
 		q.State = string(st)
 	}
@@ -67,9 +67,17 @@ func parseDevicesQuery(v url.Values) (devicesQuery, error) {
 	return q, nil
 }
 
+// heldState is the devices list's state filter for the devices still in
+// the stockpile, every state but retired (inventory.Filter.Held): the
+// fleet page's held, PFLOPS and HBM tiles total these.
+const heldState = "held"
+
 // filter is the ledger's filter for q (the rule set only with a class).
 func (q devicesQuery) filter() inventory.Filter {
 	f := inventory.Filter{Model: q.Model, State: fleet.DeviceState(q.State), Site: q.Site, Node: q.Node, Pool: q.Pool, Class: q.Class, Q: q.Q, Sort: q.Sort, After: q.After, Limit: q.Limit}
+	if q.State == heldState {
+		f.State, f.Held = "", true
+	}
 	if q.Class != "" {
 		f.Rules = q.Rules
 	}

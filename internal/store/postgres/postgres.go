@@ -361,6 +361,10 @@ func deviceWhere(q inventory.Filter, text textPlan) (where []string, args []any)
 		where = append(where, fmt.Sprintf("model = ANY($%d)", len(args)))
 	}
 	add("state", string(q.State))
+	if q.Held {
+		args = append(args, string(fleet.Retired))
+		where = append(where, fmt.Sprintf("state <> $%d", len(args)))
+	}
 	add("site", q.Site)
 	add("pool", q.Pool)
 	add("node", q.Node)

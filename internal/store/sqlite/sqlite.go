@@ -450,6 +450,10 @@ func deviceWhere(q inventory.Filter, text textPlan) (where []string, args []any)
 		}
 	}
 	add("state", string(q.State))
+	if q.Held {
+		where = append(where, "state <> ?")
+		args = append(args, string(fleet.Retired))
+	}
 	add("site", q.Site)
 	add("pool", q.Pool)
 	add("node", q.Node)

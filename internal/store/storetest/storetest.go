@@ -340,7 +340,7 @@ func naiveFilter(all []inventory.Device, f inventory.Filter) []inventory.Device 
 	var out []inventory.Device
 	for _, d := range all {
 		if (f.Model == "" || d.Model == f.Model) && (len(f.Models) == 0 || slices.Contains(f.Models, d.Model)) && (f.State == "" || d.State == f.State) &&
-			(f.Site == "" || d.Site == f.Site) && (f.Pool == "" || d.Pool == f.Pool) && (f.Node == "" || d.Node == f.Node) &&
+			(!f.Held || d.State != fleet.Retired) && (f.Site == "" || d.Site == f.Site) && (f.Pool == "" || d.Pool == f.Pool) && (f.Node == "" || d.Node == f.Node) &&
 			(f.Q == "" || naiveContains(d, strings.ToLower(f.Q))) && (f.Class == "" || naiveClass(d, f.Rules) == strings.ToLower(f.Class)) {
 			out = append(out, d)
 		}
@@ -404,6 +404,9 @@ func testFilters(t *testing.T, st inventory.Store) {
 		{Model: "ascend-910c", State: fleet.Reserve},
 		{Site: "bj1"},
 		{Pool: "infer", State: fleet.InService},
+		{Held: true},                              // every state but retired
+		{Held: true, Site: "sh2", Sort: "-state"}, // with a filter, in another order
+		{Held: true, Q: "node-03", Models: []string{"h800-sxm5-80gb", "h20-96gb"}},
 		{Node: all[0].Node},
 		{Site: "sh2", Pool: "train", Model: "h20-96gb"},
 		{Model: "k80"},
@@ -474,6 +477,12 @@ func testFilters(t *testing.T, st inventory.Store) {
 			t.Errorf("Count(%+v) = %d, want %d", f, n, len(want))
 		}
 	}
+	if held, retired := len(naiveFilter(all, inventory.Filter{Held: true})), len(naiveFilter(all, inventory.Filter{State: fleet.Retired})); held == 0 || retired == 0 || held+retired != len(all) {
+		t.Errorf("the fixture has %d held and %d retired devices of %d; the held case needs both", held, retired, len(all))
+	}
+	if _, err := svc.List(ctx, inventory.Filter{Held: true, State: fleet.Reserve}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("held with a state: %v, want ErrInvalid", err)
+	}
 	if len(classes) < 2 {
 		t.Errorf("the class cases matched devices in %d classes (%v); the fixture should cover at least two", len(classes), classes)
 	}
@@ -518,7 +527,7 @@ func testPagination(t *testing.T, st inventory.Store) {
 	for _, f := range []inventory.Filter{{Limit: 7}, {Limit: 10, State: fleet.InService}, {Limit: 1}, {Limit: 103}, {Limit: 200},
 		{Limit: 7, Sort: "model"}, {Limit: 5, Sort: "site"}, {Limit: 3, Sort: "node", Q: "node-0"}, {Limit: 9, Sort: "state", Q: "-b"},
 		{Limit: 7, Sort: "-serial"}, {Limit: 6, Sort: "-model"}, {Limit: 4, Sort: "-site", State: fleet.InService}, {Limit: 11, Sort: "-node", Q: "node-0"},
-		{Limit: 8, Sort: "-state", Class: "3A090.a"}, {Limit: 5, Sort: "-serial", Q: "h800"}, {Limit: 4, Sort: "model", Q: "00-"}} {
+		{Limit: 8, Sort: "-state", Class: "3A090.a"}, {Limit: 9, Held: true}, {Limit: 6, Held: true, Sort: "-model"}, {Limit: 5, Sort: "-serial", Q: "h800"}, {Limit: 4, Sort: "model", Q: "00-"}} {
 		var got []inventory.Device
 		pages := 0
 		for {
@@ -542,7 +551,7 @@ func testPagination(t *testing.T, st inventory.Store) {
 				t.Fatal("pagination does not end")
 			}
 		}
-		want := naiveFilter(all, inventory.Filter{State: f.State, Sort: f.Sort, Q: f.Q, Class: f.Class})
+		want := naiveFilter(all, inventory.Filter{State: f.State, Held: f.Held, Sort: f.Sort, Q: f.Q, Class: f.Class})
 		if diff := cmp.Diff(want, got, ignoreUpdated, cmpEmpty); diff != "" {
 			t.Errorf("walking pages of %d (-want +got):\n%s", f.Limit, diff)
 		}
