@@ -266,7 +266,7 @@ func (s *revised) duals() []float64 {
 	pi := make([]float64, m)
 	for i, j := range s.basis {
 		if j < s.n && s.c[j] != 0 {
-			axpy(pi, s.binv[i*m:(i+1)*m], s.c[j])
+			s.rowAxpy(pi, i, s.c[j])
 		}
 	}
 	return pi

@@ -11,17 +11,20 @@ import (
 // LPs have three non-zeros per structural column (its job's min row, its
 // job's share row, its model's capacity row), so working on B⁻¹ (m×m) and
 // the sparse columns instead of the whole tableau m×(n+m) cuts each pivot to
-// O(m·nnz(B⁻¹a_q) + nnz(A)). Pricing and anti-cycling are the tableau's
-// (Dantzig, Bland after 20 degenerate pivots); reduced costs are updated
-// from the pivot row and recomputed from scratch before optimality is
-// declared, and the primal values are recomputed from B⁻¹b at the end.
+// O(m·nnz(pivot row of B⁻¹) + nnz(A)). B⁻¹ is stored by columns, so the
+// update touches only its columns where the pivot row is non-zero (about
+// half of them in the simulator's LPs), each a contiguous run. Pricing and
+// anti-cycling are the tableau's (Dantzig, Bland after 20 degenerate
+// pivots); reduced costs are updated from the pivot row and recomputed from
+// scratch before optimality is declared, and the primal values are
+// recomputed from B⁻¹b at the end.
 type revised struct {
 	m, n  int
 	colR  [][]int32   // structural column j: row indices
 	colV  [][]float64 // and values
 	c     []float64   // structural costs
 	b     []float64
-	binv  []float64 // m×m, row-major
+	binv  []float64 // m×m, column-major: (B⁻¹)ᵢₖ is binv[k·m+i]
 	xb    []float64 // basic values
 	d     []float64 // reduced costs, n structural + m slack
 	basis []int     // column of each row (≥ n: slack n+i)
@@ -29,6 +32,7 @@ type revised struct {
 	alpha []float64 // scratch: B⁻¹ a_q
 	rho   []float64 // scratch: pivot row of B⁻¹
 	nz    []int     // scratch: non-zeros of the pivot row of B⁻¹
+	pv    []float64 // scratch: their values
 }
 
 // newRevised takes A as dense rows.
@@ -74,16 +78,15 @@ func (s *revised) column(q int) {
 	m := s.m
 	if q >= s.n {
 		k := q - s.n
-		for i := 0; i < m; i++ {
-			s.alpha[i] = s.binv[i*m+k]
-		}
+		copy(s.alpha, s.binv[k*m:(k+1)*m])
 		return
 	}
 	clear(s.alpha)
 	for t, r := range s.colR[q] {
 		v := s.colV[q][t]
-		for i := 0; i < m; i++ {
-			s.alpha[i] += s.binv[i*m+int(r)] * v
+		col := s.binv[int(r)*m : (int(r)+1)*m]
+		for i, b := range col {
+			s.alpha[i] += b * v
 		}
 	}
 }
@@ -100,7 +103,7 @@ func (s *revised) pricesFresh() {
 		if cb == 0 {
 			continue
 		}
-		axpy(pi, s.binv[i*m:(i+1)*m], cb)
+		s.rowAxpy(pi, i, cb)
 	}
 	for j := 0; j < s.n; j++ {
 		if s.inB[j] {
@@ -178,7 +181,7 @@ func (s *revised) solve() error {
 			degenerate = 0
 		}
 		// Reduced costs from the pivot row of B⁻¹A.
-		copy(s.rho, s.binv[r*m:(r+1)*m])
+		s.row(s.rho, r)
 		dq := s.d[q] / piv
 		if dq != 0 {
 			for j := 0; j < n; j++ {
@@ -211,31 +214,28 @@ func (s *revised) solve() error {
 		}
 		s.xb[r] = theta
 		// B⁻¹ update.
-		pr := s.binv[r*m : (r+1)*m]
 		inv := 1 / piv
-		nz := s.nz[:0]
-		for k, v := range pr {
-			if v != 0 {
-				pr[k] = v * inv
+		nz, pv := s.nz[:0], s.pv[:0]
+		for k := 0; k < m; k++ {
+			if v := s.binv[k*m+r]; v != 0 {
+				v *= inv
+				s.binv[k*m+r] = v
 				nz = append(nz, k)
+				pv = append(pv, v)
 			}
 		}
-		s.nz = nz
-		sparse := 3*len(nz) < m
-		for i := 0; i < m; i++ {
-			f := s.alpha[i]
-			if i == r || f == 0 {
-				continue
-			}
-			row := s.binv[i*m : (i+1)*m]
-			if sparse {
-				for _, k := range nz {
-					row[k] -= f * pr[k]
-				}
-			} else {
-				axpy(row, pr, -f)
-			}
+		s.nz, s.pv = nz, pv
+		// B⁻¹ −= α·(pivot row)ᵀ off row r, one column of B⁻¹ at a time and
+		// only where the pivot row is non-zero (the other columns do not
+		// change: B⁻¹ holds no −0, so y − α·0 = y bit for bit). Each
+		// element gets the same y + (−p)·α as a row-wise update would.
+		ar := s.alpha[r]
+		s.alpha[r] = 0
+		for t, k := range nz {
+			col := s.binv[k*m : (k+1)*m]
+			axpy(col, s.alpha, -pv[t])
 		}
+		s.alpha[r] = ar
 		leave := s.basis[r]
 		s.inB[leave] = false
 		s.d[leave] = -dq // leaving column's reduced cost: −d_q/α_rq
@@ -247,17 +247,38 @@ func (s *revised) solve() error {
 		return errIterLimit
 	}
 	// Recompute the primal values from B⁻¹ b.
-	for i := 0; i < m; i++ {
-		v := 0.0
-		row := s.binv[i*m : (i+1)*m]
-		for k, bk := range s.b {
-			if bk != 0 {
-				v += row[k] * bk
+	s.primal()
+	return nil
+}
+
+// primal sets xb = B⁻¹ b.
+func (s *revised) primal() {
+	m := s.m
+	clear(s.xb)
+	for k, bk := range s.b {
+		if bk != 0 {
+			col := s.binv[k*m : (k+1)*m]
+			for i, v := range col {
+				s.xb[i] += v * bk
 			}
 		}
-		s.xb[i] = v
 	}
-	return nil
+}
+
+// row copies row i of B⁻¹ into dst.
+func (s *revised) row(dst []float64, i int) {
+	m := s.m
+	for k := range dst[:m] {
+		dst[k] = s.binv[k*m+i]
+	}
+}
+
+// rowAxpy computes y += a·(row i of B⁻¹).
+func (s *revised) rowAxpy(y []float64, i int, a float64) {
+	m := s.m
+	for k := range y[:m] {
+		y[k] += a * s.binv[k*m+i]
+	}
 }
 
 // replaceColumn keeps the basis after column j's values changed (the new
@@ -282,29 +303,28 @@ func (s *revised) replaceColumn(j int, old []float64) bool {
 			if u == 0 {
 				continue
 			}
-			for i := 0; i < m; i++ {
-				w[i] += s.binv[i*m+int(r)] * u
+			col := s.binv[int(r)*m : (int(r)+1)*m]
+			for i, b := range col {
+				w[i] += b * u
 			}
 		}
 		den := 1 + w[p]
 		if math.Abs(den) < 1e-9 {
 			return false
 		}
-		rowp := append(s.rho[:0], s.binv[p*m:(p+1)*m]...)
-		for i := 0; i < m; i++ {
-			if f := w[i] / den; f != 0 {
-				axpy(s.binv[i*m:(i+1)*m], rowp, -f)
+		rowp := s.rho
+		s.row(rowp, p)
+		for i := range w {
+			w[i] /= den
+		}
+		for k, v := range rowp {
+			if v != 0 {
+				axpy(s.binv[k*m:(k+1)*m], w, -v)
 			}
 		}
 	}
-	for i := 0; i < m; i++ {
-		v := 0.0
-		row := s.binv[i*m : (i+1)*m]
-		for k, bk := range s.b {
-			if bk != 0 {
-				v += row[k] * bk
-			}
-		}
+	s.primal()
+	for i, v := range s.xb {
 		if v < -1e-9 {
 			return false
 		}
