@@ -38,14 +38,6 @@ type Import struct {
 	rows *DeviceRows
 }
 
-// len is the number of rows.
-func (im *Import) len() int {
-	if im.rows != nil {
-		return im.rows.Len()
-	}
-	return len(im.Rows)
-}
-
 // pos is row i's position.
 func (im *Import) pos(i int) fleet.Position {
 	if im.rows != nil {

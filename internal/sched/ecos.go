@@ -392,7 +392,7 @@ func (lp *ecosLP) solve() ([]float64, bool) {
 		for r := range bz {
 			bz[r] = s[r] - rz[r]
 		}
-		dx2, dz2 := f.solve(rx, bz)
+		_, dz2 := f.solve(rx, bz)
 		denom := kap/tau - dot(lp.h, dz1)
 		dtauAff := (rt - kap + dot(lp.h, dz2)) / denom
 		wdzAff := make([]float64, m)
@@ -416,7 +416,7 @@ func (lp *ecosLP) solve() ([]float64, bool) {
 		for r := range bz {
 			bz[r] = -(1-sigma)*rz[r] + W[r]*ds1[r]
 		}
-		dx2, dz2 = f.solve(bxc, bz)
+		dx2, dz2 := f.solve(bxc, bz)
 		bkap := kap*tau + dkapAff*dtauAff - sigma*mu
 		dtau := ((1-sigma)*rt - bkap/tau + dot(lp.h, dz2)) / denom
 		for c := range dx2 {

@@ -273,7 +273,6 @@ func TestGangRestartOnPodFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.until(t, "running", c.runningOn(t, "gang", 2, "h800-", "nvidia.com/gpu", cuda, 4))
-	gj := c.get(t, "gang")
 	var failed corev1.Pod
 	if err := c.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "gang-0-1"}, &failed); err != nil {
 		t.Fatal(err)
@@ -284,7 +283,7 @@ func TestGangRestartOnPodFailure(t *testing.T) {
 	if err := c.c.Status().Update(ctx, &failed); err != nil {
 		t.Fatal(err)
 	}
-	gj = c.restarted(t, "gang", 2, 1)
+	gj := c.restarted(t, "gang", 2, 1)
 	for _, name := range []string{"gang-0-0", "gang-0-1"} {
 		var p corev1.Pod
 		if err := c.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, &p); err == nil && p.DeletionTimestamp == nil {
