@@ -1,11 +1,13 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -90,19 +92,13 @@ func ComputeFailures(devs []Device, events []Event, until time.Time, conf float6
 		return accs[k]
 	}
 	names := bandNames(bands)
-	bandOf := func(age time.Duration) int {
-		y := age.Hours() / DeviceYear.Hours()
-		return sort.SearchFloat64s(bands, math.Nextafter(y, math.Inf(1)))
-	}
+	bandOf := func(age time.Duration) int { return ageBand(bands, age) }
 	for _, d := range devs {
 		evs := byDev[d.Serial]
 		if len(evs) == 0 {
 			continue
 		}
-		born := d.Acquired
-		if born.IsZero() || born.After(evs[0].At) {
-			born = evs[0].At
-		}
+		born := bornAt(d, evs[0])
 		// addExposure splits [from, to) at band boundaries.
 		addExposure := func(from, to time.Time) {
 			for from.Before(to) {
@@ -132,7 +128,7 @@ func ComputeFailures(devs []Device, events []Event, until time.Time, conf float6
 				addExposure(since, e.At)
 				in = false
 			}
-			if e.To == fleet.Failed && (e.From == fleet.InService || e.From == fleet.Maintenance) {
+			if isFailure(e) {
 				for _, band := range []string{"all", names[bandOf(e.At.Sub(born))]} {
 					get(d.Model, band).failures++
 				}
@@ -176,6 +172,74 @@ func ComputeFailures(devs []Device, events []Event, until time.Time, conf float6
 	return out
 }
 
+// ageBand is the index of the band (bands' upper edges in years) of a
+// device of this age.
+func ageBand(bands []float64, age time.Duration) int {
+	y := age.Hours() / DeviceYear.Hours()
+	return sort.SearchFloat64s(bands, math.Nextafter(y, math.Inf(1)))
+}
+
+// bornAt is when a device's age starts: its acquisition, or its first
+// event when that is earlier or the acquisition is unknown.
+func bornAt(d Device, first Event) time.Time {
+	if d.Acquired.IsZero() || d.Acquired.After(first.At) {
+		return first.At
+	}
+	return d.Acquired
+}
+
+// isFailure tells whether an event is a failure: a device leaving service
+// (or maintenance) for failed.
+func isFailure(e Event) bool {
+	return e.To == fleet.Failed && (e.From == fleet.InService || e.From == fleet.Maintenance)
+}
+
+// FailureEvent is one failure ComputeFailures counts: the event, the
+// device's model, and its age band and age in years then.
+type FailureEvent struct {
+	Event
+	Model    string  `json:"model"`
+	Band     string  `json:"band"`
+	AgeYears float64 `json:"age_years"`
+}
+
+// FailureEvents lists the failures ComputeFailures counts for model in
+// band ("all", or one of the bands' names such as "1-3y"), ordered by Seq:
+// as many as that row's Failures.
+func FailureEvents(devs []Device, events []Event, until time.Time, bands []float64, model, band string) []FailureEvent {
+	names := bandNames(bands)
+	byDev := map[string][]Event{}
+	for _, e := range events {
+		byDev[e.Serial] = append(byDev[e.Serial], e)
+	}
+	var out []FailureEvent
+	for _, d := range devs {
+		evs := byDev[d.Serial]
+		if d.Model != model || len(evs) == 0 {
+			continue
+		}
+		born := bornAt(d, evs[0])
+		for _, e := range evs {
+			if e.At.After(until) {
+				break
+			}
+			if !isFailure(e) {
+				continue
+			}
+			age := e.At.Sub(born)
+			if b := names[ageBand(bands, age)]; band == "all" || band == b {
+				out = append(out, FailureEvent{Event: e, Model: d.Model, Band: b, AgeYears: age.Hours() / DeviceYear.Hours()})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y FailureEvent) int { return cmp.Compare(x.Seq, y.Seq) })
+	return out
+}
+
+// AgeBands are the names of DefaultAgeBands, with "all" first: the bands
+// FailureEvents takes.
+func AgeBands() []string { return append([]string{"all"}, bandNames(DefaultAgeBands)...) }
+
 func bandNames(bands []float64) []string {
 	names := make([]string, len(bands)+1)
 	lo := 0.0
@@ -202,4 +266,21 @@ func (s *Service) Failures(ctx context.Context, conf float64) (FailureStats, err
 		return FailureStats{}, err
 	}
 	return ComputeFailures(devs, evs, s.clock(), conf, DefaultAgeBands), nil
+}
+
+// FailureEvents lists the failures Failures counts for one model (a
+// catalog id) in one band (AgeBands), up to now.
+func (s *Service) FailureEvents(ctx context.Context, model, band string) ([]FailureEvent, error) {
+	if !slices.Contains(AgeBands(), band) {
+		return nil, fmt.Errorf("%w: band %q is not an age band (valid: %s)", fleet.ErrInvalid, band, strings.Join(AgeBands(), ", "))
+	}
+	devs, err := s.store.Devices(ctx, Filter{Model: model})
+	if err != nil {
+		return nil, err
+	}
+	evs, err := s.store.Events(ctx, EventFilter{})
+	if err != nil {
+		return nil, err
+	}
+	return FailureEvents(devs, evs, s.clock(), DefaultAgeBands, model, band), nil
 }

@@ -62,6 +62,33 @@ func TestFailuresByHand(t *testing.T) {
 			t.Errorf("row %d: got %s %s %d failures in %.6f, want %s %s %d in %v", i, g.Model, g.Band, g.Failures, g.DeviceYears, w.model, w.band, w.failures, w.years)
 		}
 	}
+	// The failures each row counts, listed: B and D (from maintenance) at
+	// 0.5 in h800's 0-1y, E at age 3.5 in 910b's 3y+; none in 1-3y.
+	serials := func(model, band string) (out []string) {
+		for _, f := range FailureEvents(devs, evs, years(2), DefaultAgeBands, model, band) {
+			if f.Model != model || (band != "all" && f.Band != band) || !isFailure(f.Event) {
+				t.Errorf("%s %s lists %+v", model, band, f)
+			}
+			out = append(out, fmt.Sprintf("%s@%.2f", f.Serial, f.AgeYears))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		model, band string
+		want        []string
+	}{
+		{"h800", "all", []string{"B@0.50", "D@0.50"}}, {"h800", "0-1y", []string{"B@0.50", "D@0.50"}}, {"h800", "1-3y", nil},
+		{"910b", "all", []string{"E@3.50"}}, {"910b", "3y+", []string{"E@3.50"}}, {"910b", "1-3y", nil}, {"k80", "all", nil},
+	} {
+		if diff := cmp.Diff(c.want, serials(c.model, c.band)); diff != "" {
+			t.Errorf("FailureEvents(%s, %s) (-want +got):\n%s", c.model, c.band, diff)
+		}
+	}
+	for _, r := range got.Models {
+		if n := len(FailureEvents(devs, evs, years(2), DefaultAgeBands, r.Model, r.Band)); n != r.Failures {
+			t.Errorf("%s %s: %d failures counted, %d listed", r.Model, r.Band, r.Failures, n)
+		}
+	}
 	h := got.Models[3]
 	if math.Abs(h.Rate-2/6.75) > 1e-12 || h.Devices != 5 {
 		t.Errorf("h800 rate %v over %d devices, want %v over 5", h.Rate, h.Devices, 2/6.75)

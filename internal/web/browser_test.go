@@ -476,6 +476,19 @@ func TestBrowserDashboardInChromium(t *testing.T) {
 	if count("table.failures tbody tr") == 0 {
 		t.Error("failures: no model row")
 	}
+	// A failures count, clicked: its list says as many.
+	if clicked := eval[[]string](t, bctx, `(() => { const a = document.querySelector('table.failures a[href^="/failures/events"]'); if (!a) return [];
+		const out = [a.textContent, a.getAttribute("href")]; a.click(); return out; })()`); len(clicked) != 2 {
+		t.Error("failures: no failures count links to its list")
+	} else {
+		if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS("#count"))); err != nil {
+			t.Fatalf("following %s: %v", clicked[1], err)
+		}
+		check("failure-events", clicked[1])
+		if got := num(strings.Split(text("#count"), " match")[0]); got != num(clicked[0]) || got == "" {
+			t.Errorf("failures: %s says %s, its list %q", clicked[1], num(clicked[0]), text("#count"))
+		}
+	}
 	target := serials[len(serials)/2]
 	visit("device-as-viewer", "/devices/"+target)
 	if count(`form[action$="/state"]`) != 0 {

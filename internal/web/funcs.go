@@ -51,8 +51,9 @@ var funcs = template.FuncMap{
 		}
 		return num(p.OutputTokensPerS / float64(p.Devices()))
 	},
-	"last":     func(ds []inventory.Device) inventory.Device { return ds[len(ds)-1] },
-	"lastNode": func(ns []inventory.Node) inventory.Node { return ns[len(ns)-1] },
+	"last":        func(ds []inventory.Device) inventory.Device { return ds[len(ds)-1] },
+	"failuresURL": failuresURL,
+	"lastNode":    func(ns []inventory.Node) inventory.Node { return ns[len(ns)-1] },
 	"dense": func(c accel.Chip, p fleet.Precision) string {
 		if v, ok := c.Dense(p); ok {
 			return num(v)

@@ -4,7 +4,8 @@
 // ledger, the chip catalog, the fit advisor, the runway forecast and, when
 // a scheduler runs, its jobs and teams. Pages: / (fleet), /devices and
 // /devices/{serial}, /nodes and /nodes/{host}, /jobs and /jobs/{id}, /chips and
-// /chips/{id}, /fit, /runway, /failures, /signin (docs/dashboard.md). Lists are
+// /chips/{id}, /fit, /runway, /failures and /failures/events, /signin
+// (docs/dashboard.md). Lists are
 // filtered and paged on the server. Sign-in and the forms that change state
 // are in auth.go. The handler reads through small interfaces (Ledger, Jobs,
 // JobControl) that the inventory service, the live scheduler and the jobs
@@ -112,7 +113,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	for _, o := range opts {
 		o(h)
 	}
-	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "nodes.html", "history.html", "chips.html", "chip.html", "fit.html", "runway.html", "failures.html", "signin.html", "problem.html"} {
+	for _, name := range []string{"index.html", "jobs.html", "job.html", "devices.html", "device.html", "node.html", "nodes.html", "history.html", "chips.html", "chip.html", "fit.html", "runway.html", "failures.html", "failureevents.html", "signin.html", "problem.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/parts.html", "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -138,6 +139,7 @@ func New(led Ledger, log *slog.Logger, now func() time.Time, opts ...Option) (*H
 	pages.HandleFunc("POST /fit", h.fitUpload)
 	pages.HandleFunc("GET /runway", h.runwayForm)
 	pages.HandleFunc("GET /failures", h.failuresPage)
+	pages.HandleFunc("GET /failures/events", h.failureEventsPage)
 	pages.HandleFunc("POST /runway", h.runway)
 	pages.HandleFunc("GET /signin", h.signinForm)
 	pages.HandleFunc("POST /signin", h.signin)
