@@ -109,7 +109,7 @@ func benchPages(b *testing.B, st benchStore) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := New(led, slog.New(slog.DiscardHandler), nil, WithJobs(benchJobs{st: st, svc: svc}, svc))
+	h, err := New(led, slog.New(slog.DiscardHandler), nil, WithJobs(benchJobs{st: st, svc: svc}, svc), WithFailures(led))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func benchPages(b *testing.B, st benchStore) {
 		"/devices?site=" + url.QueryEscape(mid.Site), "/devices?q=" + url.QueryEscape(mid.Node), "/devices?q=h800", "/devices?q=guizhou", "/devices?sort=-model",
 		"/history?day=2026-11-27&state=in-service", "/history?day=2026-11-27&state=failed",
 		"/devices/" + url.PathEscape(mid.Serial), "/nodes/" + url.PathEscape(mid.Node), "/nodes?site=" + url.QueryEscape(mid.Site), "/jobs", "/jobs?state=all&page=150", "/jobs?state=all&q=job-0999",
-		"/jobs/job-5000", "/chips", "/chips/h800-sxm5-80gb"} {
+		"/jobs/job-5000", "/chips", "/chips/h800-sxm5-80gb", "/failures", "/failures/events?model=h800-sxm5-80gb&band=all"} {
 		get := func(b *testing.B) int {
 			req := httptest.NewRequest("GET", page, nil)
 			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: secret})
