@@ -57,12 +57,8 @@ func parseDevicesQuery(v url.Values) (devicesQuery, error) {
 		}
 		q.Rules = rs.ID
 	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > inventory.MaxPageSize {
-			return q, fmt.Errorf("limit %q is not a page size (1 to %d)", l, inventory.MaxPageSize)
-		}
-		q.Limit = n
+	if err := parseLimit(v, &q.Limit); err != nil {
+		return q, err
 	}
 	return q, nil
 }

@@ -31,12 +31,8 @@ func parseDayQuery(v url.Values) (dayQuery, error) {
 	if q.State, err = fleet.ParseDeviceState(v.Get("state")); err != nil {
 		return q, err
 	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > inventory.MaxPageSize {
-			return q, fmt.Errorf("limit %q is not a page size (1 to %d)", l, inventory.MaxPageSize)
-		}
-		q.Limit = n
+	if err := parseLimit(v, &q.Limit); err != nil {
+		return q, err
 	}
 	return q, nil
 }

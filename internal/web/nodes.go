@@ -22,12 +22,8 @@ type nodesQuery struct {
 
 func parseNodesQuery(v url.Values) (nodesQuery, error) {
 	q := nodesQuery{Site: v.Get("site"), BySite: v.Has("site"), After: v.Get("after"), Limit: inventory.DefaultPageSize}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > inventory.MaxPageSize {
-			return q, fmt.Errorf("limit %q is not a page size (1 to %d)", l, inventory.MaxPageSize)
-		}
-		q.Limit = n
+	if err := parseLimit(v, &q.Limit); err != nil {
+		return q, err
 	}
 	return q, nil
 }
@@ -106,4 +102,19 @@ func (h *Handler) nodesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.render(w, r, http.StatusOK, "nodes.html", view{Title: "Nodes", Nav: "devices", Sub: sub + ", ordered by hostname", Body: pg})
+}
+
+// parseLimit sets *limit from the query's page size ("limit", 1 to
+// inventory.MaxPageSize), when it has one.
+func parseLimit(v url.Values, limit *int) error {
+	l := v.Get("limit")
+	if l == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > inventory.MaxPageSize {
+		return fmt.Errorf("limit %q is not a page size (1 to %d)", l, inventory.MaxPageSize)
+	}
+	*limit = n
+	return nil
 }
