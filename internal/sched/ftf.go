@@ -218,16 +218,26 @@ func (r *ftfRatios) isolated(p *problem) [][]float64 {
 // Guard with bisection on [lo, hi] when a step does not at least halve the
 // distance to lo.
 func (r *ftfRatios) descend(lo, hi float64, xHi [][]float64) (float64, [][]float64, error) {
+	return ratioDescent(lo, hi, xHi, r.solve, r.worst)
+}
+
+// ratioDescent lowers hi, the worst finish-time ratio of the allocation
+// xHi, to the least one: each step solves "every ratio ≤ hi" (solve's t ≥ 1
+// when feasible) and takes the worst ratio of its answer as the next hi,
+// probing the middle of [lo, hi] when a step is less than half the one
+// before. FTF and its space-sharing variant share it.
+func ratioDescent[S any](lo, hi float64, xHi S, solve func(float64) (float64, S, error), worst func(S) float64) (float64, S, error) {
 	prevStep := math.Inf(1)
 	for it := 0; it < 100; it++ {
-		tm, xm, err := r.solve(hi)
+		tm, xm, err := solve(hi)
 		if err != nil {
-			return 0, nil, err
+			var none S
+			return 0, none, err
 		}
 		if tm < 1 {
 			break // numerically at ρ*: hi is achieved by xHi
 		}
-		next := r.worst(xm)
+		next := worst(xm)
 		step := hi - next
 		if step <= 1e-10*hi {
 			if next <= hi {
@@ -238,12 +248,13 @@ func (r *ftfRatios) descend(lo, hi float64, xHi [][]float64) (float64, [][]float
 		if step > prevStep/2 {
 			// Slow step: probe the middle of the bracket.
 			mid := (lo + hi) / 2
-			tb, xb, err := r.solve(mid)
+			tb, xb, err := solve(mid)
 			if err != nil {
-				return 0, nil, err
+				var none S
+				return 0, none, err
 			}
 			if tb >= 1 {
-				if w := r.worst(xb); w < next {
+				if w := worst(xb); w < next {
 					next, xm = w, xb
 				}
 			} else {

@@ -145,39 +145,9 @@ func (f *ftfPackedPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, er
 	if math.IsInf(hi, 1) {
 		return Allocation{}, fmt.Errorf("%s: no finite finish-time ratio", f.Name())
 	}
-	prev := math.Inf(1)
-	for it := 0; it < 100; it++ {
-		t, sol, err := solve(hi)
-		if err != nil {
-			return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
-		}
-		if t < 1 {
-			break // numerically at ρ*: hi is reached by best
-		}
-		next := worst(sol)
-		step := hi - next
-		if step <= 1e-10*hi {
-			if next <= hi {
-				hi, best = next, sol
-			}
-			break
-		}
-		if step > prev/2 {
-			mid := (lo + hi) / 2
-			tb, sb, err := solve(mid)
-			if err != nil {
-				return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
-			}
-			if tb >= 1 {
-				if w := worst(sb); w < next {
-					next, sol = w, sb
-				}
-			} else {
-				lo = mid
-			}
-		}
-		prev = step
-		hi, best = next, sol
+	hi, best, err = ratioDescent(lo, hi, best, solve, worst)
+	if err != nil {
+		return Allocation{}, fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	al.Pairs = spreadPairs(groups, cols, best, len(p.models), al.X)
 	al.Objective = hi
