@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/granaryhq/granary/internal/fleet"
 )
@@ -211,4 +213,173 @@ func TestCohorts(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("cohorts (-want +got):\n%s", diff)
 	}
+}
+
+// TestFailureFoldIncremental: a fold fed the history in chunks, read at a
+// later time after each chunk, gives what ComputeFailures gives for the
+// whole history so far — the rates Service.Failures serves from its cache.
+func TestFailureFoldIncremental(t *testing.T) {
+	states := []fleet.DeviceState{fleet.InService, fleet.Reserve, fleet.Maintenance, fleet.Failed}
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var devs []Device
+		var evs []Event
+		at, seq := 0.0, int64(0)
+		f := newFailureFold(DefaultAgeBands)
+		folded, known := 0, 0
+		state := map[string]fleet.DeviceState{}
+		for step := range 40 {
+			// A few new devices (some acquired years ago), then state changes.
+			for range rng.IntN(3) {
+				d := Device{Serial: fmt.Sprintf("D%d-%d", step, len(devs)), Model: []string{"h800", "910b"}[rng.IntN(2)]}
+				if rng.IntN(2) == 0 {
+					d.Acquired = years(at - 4*rng.Float64())
+				}
+				devs = append(devs, d)
+				seq++
+				to := states[rng.IntN(2)]
+				evs = append(evs, Event{Seq: seq, Serial: d.Serial, To: to, At: years(at)})
+				state[d.Serial] = to
+			}
+			for range rng.IntN(6) {
+				if len(devs) == 0 {
+					break
+				}
+				at += rng.Float64() / 4
+				d := devs[rng.IntN(len(devs))]
+				to := states[rng.IntN(len(states))]
+				if to == state[d.Serial] {
+					continue
+				}
+				seq++
+				evs = append(evs, Event{Seq: seq, Serial: d.Serial, From: state[d.Serial], To: to, At: years(at)})
+				state[d.Serial] = to
+			}
+			until := years(at + rng.Float64())
+			f.addDevices(devs[known:])
+			f.add(evs[folded:], until)
+			known, folded = len(devs), len(evs)
+			got, want := f.stats(until, 0.9), referenceFailures(devs, evs, until, 0.9, DefaultAgeBands)
+			if len(got.Models) != len(want.Models) {
+				t.Fatalf("seed %d step %d: %d rows, want %d", seed, step, len(got.Models), len(want.Models))
+			}
+			for i, w := range want.Models {
+				g := got.Models[i]
+				if g.Model != w.Model || g.Band != w.Band || g.Devices != w.Devices || g.Failures != w.Failures ||
+					math.Abs(g.DeviceYears-w.DeviceYears) > 1e-9*w.DeviceYears {
+					t.Fatalf("seed %d step %d row %d: got %+v, want %+v", seed, step, i, g, w)
+				}
+			}
+			if batch := ComputeFailures(devs, evs, until, 0.9, DefaultAgeBands); !cmp.Equal(batch.Models, got.Models, cmpopts.EquateApprox(1e-9, 0)) {
+				t.Fatalf("seed %d step %d: ComputeFailures and the fold differ:\n%s", seed, step, cmp.Diff(got.Models, batch.Models))
+			}
+			for _, band := range AgeBands() {
+				if g, w := f.failures("h800", band), FailureEvents(devs, evs, until, DefaultAgeBands, "h800", band); !cmp.Equal(g, w) {
+					t.Fatalf("seed %d step %d: failures of h800 %s differ:\n%s", seed, step, band, cmp.Diff(w, g))
+				}
+			}
+		}
+	}
+}
+
+// referenceFailures is ComputeFailures as it was before the fold: each
+// device's events in one pass, the open stretch closed at until. The fold
+// (and so ComputeFailures) must give the same rows.
+func referenceFailures(devs []Device, events []Event, until time.Time, conf float64, bands []float64) FailureStats {
+	byDev := map[string][]Event{}
+	for _, e := range events {
+		byDev[e.Serial] = append(byDev[e.Serial], e)
+	}
+	type acc struct {
+		devices  map[string]bool
+		failures int
+		exposure float64 // device-years (a time.Duration overflows at 292 years)
+	}
+	accs := map[[2]string]*acc{}
+	get := func(model, band string) *acc {
+		k := [2]string{model, band}
+		if accs[k] == nil {
+			accs[k] = &acc{devices: map[string]bool{}}
+		}
+		return accs[k]
+	}
+	names := bandNames(bands)
+	bandOf := func(age time.Duration) int { return ageBand(bands, age) }
+	for _, d := range devs {
+		evs := byDev[d.Serial]
+		if len(evs) == 0 {
+			continue
+		}
+		born := bornAt(d, evs[0])
+		// addExposure splits [from, to) at band boundaries.
+		addExposure := func(from, to time.Time) {
+			for from.Before(to) {
+				b := bandOf(from.Sub(born))
+				end := to
+				if b < len(bands) {
+					edge := born.Add(time.Duration(bands[b] * float64(DeviceYear)))
+					if edge.Before(end) {
+						end = edge
+					}
+				}
+				for _, band := range []string{"all", names[b]} {
+					a := get(d.Model, band)
+					a.exposure += end.Sub(from).Hours() / DeviceYear.Hours()
+					a.devices[d.Serial] = true
+				}
+				from = end
+			}
+		}
+		var since time.Time // start of the current in-service stretch
+		in := false
+		for _, e := range evs {
+			if e.At.After(until) {
+				break
+			}
+			if in && e.To != fleet.InService {
+				addExposure(since, e.At)
+				in = false
+			}
+			if isFailure(e) {
+				for _, band := range []string{"all", names[bandOf(e.At.Sub(born))]} {
+					get(d.Model, band).failures++
+				}
+			}
+			if !in && e.To == fleet.InService {
+				since, in = e.At, true
+			}
+		}
+		if in {
+			addExposure(since, until)
+		}
+	}
+	out := FailureStats{Until: until, Confidence: conf, Models: []ModelRate{}}
+	order := append([]string{"all"}, names...)
+	for k, a := range accs {
+		if a.exposure <= 0 {
+			delete(accs, k)
+		}
+	}
+	keys := make([][2]string, 0, len(accs))
+	for k := range accs {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y [2]string) int {
+		if x[0] != y[0] {
+			if x[0] < y[0] {
+				return -1
+			}
+			return 1
+		}
+		return slices.Index(order, x[1]) - slices.Index(order, y[1])
+	})
+	for _, k := range keys {
+		a := accs[k]
+		t := a.exposure
+		r := ModelRate{Model: k[0], Band: k[1], Devices: len(a.devices), Failures: a.failures, DeviceYears: t, Rate: float64(a.failures) / t}
+		r.RateLow, r.RateHigh = PoissonInterval(a.failures, t, conf)
+		r.AFR, r.AFRLow, r.AFRHigh = -math.Expm1(-r.Rate), -math.Expm1(-r.RateLow), -math.Expm1(-r.RateHigh)
+		out.Models = append(out.Models, r)
+	}
+	return out
 }

@@ -55,6 +55,7 @@ type Service struct {
 	random   io.Reader
 	rules    HealthRules
 	grace    time.Duration
+	fails    failureCache
 }
 
 // New builds a Service.

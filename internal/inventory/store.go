@@ -94,6 +94,11 @@ type DeviceStore interface {
 type EventStore interface {
 	// Events returns events matching q ordered by Seq.
 	Events(ctx context.Context, q EventFilter) ([]Event, error)
+	// CountEvents returns how many events the ledger holds: with the
+	// events after a Seq it tells whether an event of a lower Seq
+	// committed late (Service.Failures folds only the events after the
+	// last one it saw).
+	CountEvents(ctx context.Context) (int, error)
 
 	// StateAt returns, for every device that was in q.State just before
 	// q.Before (see StateAtFilter), its last event before q.Before, ordered

@@ -558,6 +558,13 @@ func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
 	return out, err
 }
 
+// CountEvents implements inventory.EventStore.
+func (s *Store) CountEvents(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n)
+	return n, err
+}
+
 // Events implements inventory.EventStore.
 func (s *Store) Events(ctx context.Context, q inventory.EventFilter) ([]inventory.Event, error) {
 	query := "SELECT seq, serial, from_state, to_state, reason, actor, at FROM events WHERE seq > $1"

@@ -81,6 +81,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentSameTransition", testSameTransition},
 		{"Summary", testSummary},
 		{"Events", testEvents},
+		{"FailuresFollowLedger", testFailuresFollowLedger},
 		{"StateAt", testStateAt},
 		{"Tokens", testTokens},
 		{"TokenLifeCycle", testTokenLifeCycle},
@@ -1048,6 +1049,9 @@ func testEvents(t *testing.T, st inventory.Store) {
 	if len(all) != 20 {
 		t.Fatalf("%d events after importing 20", len(all))
 	}
+	if n, err := st.CountEvents(ctx); err != nil || n != len(all) {
+		t.Fatalf("CountEvents = %d, %v; want %d", n, err, len(all))
+	}
 	for i := 1; i < len(all); i++ {
 		if all[i].Seq <= all[i-1].Seq {
 			t.Fatalf("events not ordered by seq")
@@ -1348,5 +1352,50 @@ func testStateAt(t *testing.T, st inventory.Store) {
 	}
 	if checked == 0 {
 		t.Fatal("no device in any state at any instant: the test checks nothing")
+	}
+}
+
+// testFailuresFollowLedger: the ledger service's failure rates, read
+// between imports and state changes (from its fold of the events since the
+// last read), equal the rates computed from the whole history at the same
+// instant.
+func testFailuresFollowLedger(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	r := rand.New(rand.NewPCG(5, 9))
+	targets := []fleet.DeviceState{fleet.InService, fleet.InService, fleet.Failed, fleet.Maintenance, fleet.Reserve}
+	for round := range 6 {
+		if round%2 == 0 {
+			importDevices(t, svc, fixture(10, uint64(100+round)))
+		}
+		devs, err := st.Devices(ctx, inventory.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 15 {
+			d := devs[r.IntN(len(devs))]
+			_, _ = svc.SetState(ctx, d.Serial, targets[r.IntN(len(targets))], "churn", "test") // a refused transition is fine
+		}
+		got, err := svc.Failures(ctx, 0.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := st.Events(ctx, inventory.EventFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if devs, err = st.Devices(ctx, inventory.Filter{}); err != nil {
+			t.Fatal(err)
+		}
+		want := inventory.ComputeFailures(devs, evs, got.Until, 0.9, inventory.DefaultAgeBands)
+		if !cmp.Equal(got.Models, want.Models, cmpopts.EquateApprox(1e-9, 0)) {
+			t.Fatalf("round %d: rates from the service differ from the whole history's:\n%s", round, cmp.Diff(want.Models, got.Models))
+		}
+		failures := 0
+		for _, m := range want.Models {
+			if m.Band == "all" {
+				failures += m.Failures
+			}
+		}
+		t.Logf("round %d: %d devices, %d events, %d failures", round, len(devs), len(evs), failures)
 	}
 }
