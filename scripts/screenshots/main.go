@@ -28,7 +28,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 4 {
-		return fmt.Errorf("usage: screenshots URL TOKEN OUTDIR NAME=PATH...")
+		return fmt.Errorf("usage: screenshots URL TOKEN OUTDIR NAME=PATH…")
 	}
 	url, token, outdir := strings.TrimRight(args[0], "/"), args[1], args[2]
 	chrome := os.Getenv("GRANARY_TEST_CHROMIUM")
