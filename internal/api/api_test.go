@@ -410,6 +410,33 @@ func testListFiltersAndCursor(t *testing.T, o apitest.Options) {
 	if len(serials) != 250 || pages != 3 || !slices.IsSorted(serials) || len(slices.Compact(slices.Clone(serials))) != 250 {
 		t.Errorf("paging: %d serials in %d pages (sorted %v)", len(serials), pages, slices.IsSorted(serials))
 	}
+	// held: every state but retired; with a state it is refused.
+	if _, err := srv.Ledger.SetState(ctx, "D0001", fleet.Retired, "gone", "test"); err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	if err := c.AllDevices(ctx, client.ListOptions{Held: true, Limit: 100}, func(ds []api.Device) error {
+		for _, d := range ds {
+			if d.State == fleet.Retired {
+				t.Errorf("held lists retired %s", d.Serial)
+			}
+		}
+		held += len(ds)
+		return nil
+	}); err != nil || held != 249 {
+		t.Errorf("held: %d devices, %v; want 249", held, err)
+	}
+	if _, err := c.ListDevices(ctx, client.ListOptions{Held: true, State: fleet.Reserve}); err == nil || !strings.Contains(err.Error(), "cannot be combined") {
+		t.Errorf("held with a state: %v, want refused", err)
+	}
+	want = map[key]int{} // D0001 is retired now
+	for i := range 250 {
+		if i == 1 {
+			continue
+		}
+		m, st, site := models[i%3], states[(i/3)%3], []string{"bj", "sh"}[i%2]
+		want[key{ids[m], st, site}]++
+	}
 	// Filters agree with a count done here.
 	for k, n := range want {
 		got := 0

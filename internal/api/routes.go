@@ -16,6 +16,7 @@ import (
 type listInput struct {
 	Model  string            `query:"model" doc:"Catalog model (any name the catalog resolves)" example:"H800"`
 	State  fleet.DeviceState `query:"state" enum:"in-service,reserve,maintenance,failed,retired" doc:"Device state"`
+	Held   bool              `query:"held" doc:"Only the devices still in the stockpile: every state but retired (what the summary's held, PFLOPS and HBM total); not with state"`
 	Site   string            `query:"site" doc:"Site (datacenter)"`
 	Pool   string            `query:"pool" doc:"Pool"`
 	Node   string            `query:"node" doc:"Node hostname"`
@@ -93,7 +94,7 @@ func (s *server) deviceReadRoutes(r *Registrar) {
 			return nil, err
 		}
 		p, err := s.ledger.List(ctx, inventory.Filter{
-			Model: in.Model, State: in.State, Site: in.Site, Pool: in.Pool, Node: in.Node, Class: in.Class, Rules: in.Rules, Q: in.Q, Sort: in.Sort, After: after, Limit: in.Limit,
+			Model: in.Model, State: in.State, Held: in.Held, Site: in.Site, Pool: in.Pool, Node: in.Node, Class: in.Class, Rules: in.Rules, Q: in.Q, Sort: in.Sort, After: after, Limit: in.Limit,
 		})
 		if err != nil {
 			return nil, err

@@ -180,6 +180,7 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) e
 type ListOptions struct {
 	Model, Site, Pool, Node string
 	State                   fleet.DeviceState
+	Held                    bool   // every state but retired; not with State
 	Class, Rules            string // export class under a rule set ("" = the latest)
 	Q                       string // free text: serial, node, site or model id
 	Sort                    string // serial, model, state, site or node; "-" first for descending
@@ -194,6 +195,9 @@ func (c *Client) ListDevices(ctx context.Context, o ListOptions) (api.DeviceList
 		if v != "" {
 			q.Set(k, v)
 		}
+	}
+	if o.Held {
+		q.Set("held", "true")
 	}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))

@@ -225,6 +225,7 @@ func listCmd(c *remote.Conn) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.Model, "model", "", "catalog model (any name the catalog resolves)")
 	f.StringVar(&state, "state", "", "state: in-service, reserve, maintenance, failed, retired")
+	f.BoolVar(&o.Held, "held", false, "only the devices still in the stockpile: every state but retired (not with --state)")
 	f.StringVar(&o.Site, "site", "", "site")
 	f.StringVar(&o.Pool, "pool", "", "pool")
 	f.StringVar(&o.Node, "node", "", "node hostname")
