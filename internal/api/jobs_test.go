@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -291,16 +290,7 @@ func TestWeightZeroRefused(t *testing.T) {
 	srv, _ := jobsServerRaw(t)
 	do := func(method, path, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+apitest.AdminSecret)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := srv.Server.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return srv.AdminDo(t, method, path, body)
 	}
 	const rng = "weight must be greater than 0 and at most 1e+06 (omit it for the default, 1), got 0"
 	job := `{"name":"a","team":"llm","class":"llm-7b","gang":1,"total_steps":5`
@@ -342,16 +332,7 @@ func TestJobShareFields(t *testing.T) {
 	srv, _ := jobsServerRaw(t)
 	do := func(method, path, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+apitest.AdminSecret)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := srv.Server.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return srv.AdminDo(t, method, path, body)
 	}
 	job := `{"name":"bad","team":"llm","class":"llm-7b","total_steps":5`
 	for _, tc := range []struct{ body, field, want string }{

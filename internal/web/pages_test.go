@@ -90,24 +90,32 @@ var (
 	csrfRE   = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 )
 
+// signedOut is a browser on led's dashboard, without a session, that was
+// sent to the sign-in form (401) for path, and a viewer token to sign in.
+func signedOut(t *testing.T, led *inventory.Service, path string) (*browser, string) {
+	t.Helper()
+	h, err := New(led, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, h: h}
+	if code, body, _ := b.do("GET", path, nil); code != 401 || !strings.Contains(body, `action="/signin"`) {
+		t.Fatalf("%s without a session: %d", path, code)
+	}
+	_, viewer, err := led.CreateToken(context.Background(), inventory.RoleViewer, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, viewer
+}
+
 // Devices: sign-in needed; every device reachable by paging, in serial
 // order, as many as the summary counts; filters narrow; bad parameters are
 // a 400 that says what is valid.
 func TestDevicesPagingAndFilters(t *testing.T) {
 	led := demoLedger(t, 0.02)
 	ctx := context.Background()
-	h, err := New(led, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t, h: h}
-	if code, body, _ := b.do("GET", "/devices", nil); code != 401 || !strings.Contains(body, `action="/signin"`) {
-		t.Fatalf("/devices without a session: %d", code)
-	}
-	_, viewer, err := led.CreateToken(ctx, inventory.RoleViewer, "v")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, viewer := signedOut(t, led, "/devices")
 	if code, body, _ := b.do("POST", "/signin", url.Values{"token": {"gry_nope"}, "next": {"/devices"}}); code != 401 || !strings.Contains(body, "That token is unknown") || b.cookie != nil {
 		t.Fatalf("unknown token: %d", code)
 	}
@@ -337,18 +345,7 @@ func TestSafeNext(t *testing.T) {
 func TestNodesListPagingAndSites(t *testing.T) {
 	led := demoLedger(t, 0.02)
 	ctx := context.Background()
-	h, err := New(led, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t, h: h}
-	if code, body, _ := b.do("GET", "/nodes", nil); code != 401 || !strings.Contains(body, `action="/signin"`) {
-		t.Fatalf("/nodes without a session: %d", code)
-	}
-	_, viewer, err := led.CreateToken(ctx, inventory.RoleViewer, "v")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, viewer := signedOut(t, led, "/nodes")
 	b.do("POST", "/signin", url.Values{"token": {viewer}})
 	all, err := led.Nodes(ctx)
 	if err != nil {

@@ -9,8 +9,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,4 +113,24 @@ func (s *Server) Token(t testing.TB, role inventory.Role) string {
 		t.Fatal(err)
 	}
 	return secret
+}
+
+// AdminDo sends a raw JSON request as the bootstrap admin (AdminSecret)
+// and returns the status and body: for the cases the typed client cannot
+// send (malformed or out-of-range bodies).
+func (s *Server) AdminDo(t testing.TB, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+AdminSecret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
