@@ -64,3 +64,26 @@ func TestTestenvExportsWorkingServices(t *testing.T) {
 		t.Fatalf("testenv: %v\n%s", err, out)
 	}
 }
+
+// TestCIRunFailsOnMissingDependencies: .ci/run exports CI=true before
+// `make test`, so that the browser, PostgreSQL and Kubernetes suites fail,
+// not skip, when scripts/env.d could not provide what they need
+// (sharedtest.Missing) — without relying on the runner to set CI.
+func TestCIRunFailsOnMissingDependencies(t *testing.T) {
+	src, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	export, run := -1, -1
+	for i, l := range strings.Split(string(src), "\n") {
+		switch strings.TrimSpace(l) {
+		case "export CI=true":
+			export = i
+		case "make test":
+			run = i
+		}
+	}
+	if export < 0 || run < 0 || export > run {
+		t.Fatalf(".ci/run must `export CI=true` before `make test` (export at line %d, make test at %d):\n%s", export+1, run+1, src)
+	}
+}
