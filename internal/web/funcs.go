@@ -21,6 +21,7 @@ var funcs = template.FuncMap{
 	"pflops":   pflops,
 	"ptr":      ptr,
 	"progress": progress,
+	"request":  func(j jobs.Job) string { return j.ShareText() },
 	"day": func(t time.Time) string {
 		if t.IsZero() {
 			return "–"

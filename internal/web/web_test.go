@@ -218,6 +218,8 @@ func TestJobsPage(t *testing.T) {
 		f.jobs = append(f.jobs, jobs.Job{ID: jobs.FormatID(int64(i + 1)), Spec: jobs.Spec{Name: fmt.Sprintf("run-%03d", i), Team: team, Class: "c", Gang: 1},
 			State: states[i%3], SubmittedAt: time.Date(2026, 11, 28, 11, 0, 0, 0, time.UTC)})
 	}
+	f.jobs[0].DeviceMilli = 250 // a share of one device
+	f.jobs[3].Gang = 8
 	h, err := New(fixed{}, slog.New(slog.DiscardHandler), nil, WithJobs(f, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +235,12 @@ func TestJobsPage(t *testing.T) {
 	code, body, _ := get(t, h, "/jobs")
 	if code != 200 || rows(body) != jobsPerPage || !strings.Contains(body, fmt.Sprintf("1–50 of %d<", active)) {
 		t.Fatalf("/jobs: %d, %d rows\n%.2000s", code, rows(body), body)
+	}
+	// Each job's request as users read it: a share, one device, a gang.
+	for _, want := range []string{"<td>c, 0.25 of a device</td>", "<td>c, 1 device</td>", "<td>c, 8 devices</td>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/jobs does not show %s", want)
+		}
 	}
 	if !strings.Contains(body, `href="/jobs?page=2" rel="next"`) || !strings.Contains(body, `href="/jobs?page=2" rel="last"`) {
 		t.Error("no link to the next and last page")
