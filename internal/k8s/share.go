@@ -3,6 +3,7 @@ package k8s
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,20 +27,34 @@ type ShareNames struct {
 	// Memory is the device memory, MemoryUnitMiB MiB a unit (0: bytes).
 	Memory        corev1.ResourceName
 	MemoryUnitMiB int64
+	// BareMemoryUnitMiB, when set, is the unit of a memory quantity given
+	// without a suffix, where a suffixed one is bytes (MemoryUnitMiB 0):
+	// MetaX reads "4" as 4 GiB and "2048Mi" as 2048 MiB.
+	BareMemoryUnitMiB int64
+	// Model restricts the names to one catalog chip ("": every chip of the
+	// vendor), for layers that name each chip (HAMi's Iluvatar names).
+	Model string
 }
 
 // Shares are the names Granary writes a share of a device as, per vendor:
-// HAMi's, where its documentation gives the units (NVIDIA, AMD, Hygon,
-// Enflame: percent and MiB; Moore Threads: 16 core units and 512 MiB
-// units a card). MetaX, Cambricon, Kunlunxin, Iluvatar and Ascend shares
-// are not written: their units or per-chip names are not clear from the
-// sources.
+// HAMi's, with the units its device code reads (HAMi pkg/device/*):
+// NVIDIA, AMD, Hygon, Enflame: percent and MiB; Moore Threads: 16 core
+// units and 512 MiB units a card; MetaX: percent, and memory in bytes
+// when suffixed, GiB when bare (sdevice.go); Cambricon: percent and
+// 256 MiB units (device.go multiplies by 256); Iluvatar: per-chip names
+// (iluvatar.ai/<chip>-vgpu, .vCore, .vMem) in percent and 256 MiB units,
+// for the chips of the catalog. Kunlunxin's vXPU is sliced by memory
+// alone and Ascend's vNPU by fixed templates: neither takes a compute
+// share, so Granary writes none for them.
 var Shares = []ShareNames{
 	{Vendor: "NVIDIA", Whole: "nvidia.com/gpu", Count: "nvidia.com/gpu", Cores: "nvidia.com/gpucores", CoresPerDevice: 100, Memory: "nvidia.com/gpumem", MemoryUnitMiB: 1},
 	{Vendor: "AMD", Whole: "amd.com/gpu", Count: "amd.com/gpu", Cores: "amd.com/gpucores", CoresPerDevice: 100, Memory: "amd.com/gpumem", MemoryUnitMiB: 1},
 	{Vendor: "Hygon", Whole: "hygon.com/dcu", Count: "hygon.com/dcunum", Cores: "hygon.com/dcucores", CoresPerDevice: 100, Memory: "hygon.com/dcumem", MemoryUnitMiB: 1},
 	{Vendor: "Enflame", Whole: "enflame.com/gcu", Count: "enflame.com/drs-gcu", Cores: "enflame.com/gcu-core", CoresPerDevice: 100, Memory: "enflame.com/gcu-memory", MemoryUnitMiB: 1},
 	{Vendor: "Moore Threads", Whole: "mthreads.com/gpu", Count: "mthreads.com/vgpu", Cores: "mthreads.com/sgpu-core", CoresPerDevice: 16, Memory: "mthreads.com/sgpu-memory", MemoryUnitMiB: 512},
+	{Vendor: "MetaX", Whole: "metax-tech.com/gpu", Count: "metax-tech.com/sgpu", Cores: "metax-tech.com/vcore", CoresPerDevice: 100, Memory: "metax-tech.com/vmemory", BareMemoryUnitMiB: 1024},
+	{Vendor: "Cambricon", Whole: "cambricon.com/mlu", Count: "cambricon.com/vmlu", Cores: "cambricon.com/mlu.smlu.vcore", CoresPerDevice: 100, Memory: "cambricon.com/mlu.smlu.vmemory", MemoryUnitMiB: 256},
+	{Vendor: "Iluvatar", Model: "iluvatar-bi-v150", Whole: "iluvatar.com/gpu", Count: "iluvatar.ai/BI-V150-vgpu", Cores: "iluvatar.ai/BI-V150.vCore", CoresPerDevice: 100, Memory: "iluvatar.ai/BI-V150.vMem", MemoryUnitMiB: 256},
 }
 
 // readOnlyShares are other schedulers' names for NVIDIA shares, read back
@@ -49,14 +64,22 @@ var readOnlyShares = []ShareNames{
 	{Vendor: "Koordinator", Whole: "nvidia.com/gpu", Cores: "koordinator.sh/gpu-core", CoresPerDevice: 100, Memory: "koordinator.sh/gpu-memory"},
 }
 
-// ShareOf returns the names a vendor's shares are written with.
-func ShareOf(vendor string) (ShareNames, bool) {
+// ShareOf returns the names a share of a vendor's chip model (a catalog
+// id) is written with: the chip's own names where the layer names each
+// chip, else the vendor's.
+func ShareOf(vendor, model string) (ShareNames, bool) {
+	var vendorWide ShareNames
+	found := false
 	for _, s := range Shares {
-		if s.Vendor == vendor {
+		switch {
+		case s.Vendor != vendor:
+		case s.Model == model && model != "":
 			return s, true
+		case s.Model == "" && !found:
+			vendorWide, found = s, true
 		}
 	}
-	return ShareNames{}, false
+	return vendorWide, found
 }
 
 // Requests is a share of milli thousandths of one device and memMiB MiB of
@@ -127,7 +150,9 @@ func ParseShare(req corev1.ResourceList) (sh Share, found bool, err error) {
 			sh.Milli = 1
 		}
 		if hasMem {
-			if s.MemoryUnitMiB == 0 {
+			if s.BareMemoryUnitMiB != 0 && !strings.ContainsAny(mem.String(), "kMGTPEi") {
+				sh.MemoryMiB = mem.Value() * s.BareMemoryUnitMiB
+			} else if s.MemoryUnitMiB == 0 {
 				sh.MemoryMiB = (mem.Value() + 1<<20 - 1) >> 20
 			} else {
 				sh.MemoryMiB = mem.Value() * s.MemoryUnitMiB

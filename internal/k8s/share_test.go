@@ -22,7 +22,7 @@ func rl(kv map[string]string) corev1.ResourceList {
 // (memory rounded up to the vendor's unit); the NVIDIA names are HAMi's
 // documented ones.
 func TestShareRoundTrip(t *testing.T) {
-	nv, ok := ShareOf("NVIDIA")
+	nv, ok := ShareOf("NVIDIA", "h800")
 	if !ok {
 		t.Fatal("no NVIDIA share names")
 	}
@@ -56,9 +56,54 @@ func TestShareRoundTrip(t *testing.T) {
 		}
 	}
 	// Moore Threads counts 16 core units and 512 MiB units a card.
-	mt, _ := ShareOf("Moore Threads")
+	mt, _ := ShareOf("Moore Threads", "")
 	if q := mt.Requests(250, 1000)["mthreads.com/sgpu-memory"]; q.Value() != 2 {
 		t.Errorf("Moore Threads 1000 MiB: %s units, want 2", q.String())
+	}
+	// Cambricon counts 256 MiB units (HAMi multiplies vmemory by 256).
+	mlu, _ := ShareOf("Cambricon", "mlu370-x8")
+	if q := mlu.Requests(500, 1000)["cambricon.com/mlu.smlu.vmemory"]; q.Value() != 4 {
+		t.Errorf("Cambricon 1000 MiB: %s units, want 4", q.String())
+	}
+}
+
+// Iluvatar's HAMi names are per chip: a catalog chip with names gets
+// them, another Iluvatar chip gets none (no vendor-wide names to fall back
+// on); vendors whose sharing takes no compute share get none.
+func TestShareOfPerChip(t *testing.T) {
+	il, ok := ShareOf("Iluvatar", "iluvatar-bi-v150")
+	if !ok || il.Cores != "iluvatar.ai/BI-V150.vCore" || il.Count != "iluvatar.ai/BI-V150-vgpu" {
+		t.Errorf("Iluvatar BI-V150: %+v %v, want the BI-V150 names", il, ok)
+	}
+	if q := il.Requests(300, 512)["iluvatar.ai/BI-V150.vMem"]; q.Value() != 2 {
+		t.Errorf("Iluvatar 512 MiB: %s units of 256 MiB, want 2", q.String())
+	}
+	for _, c := range [][2]string{{"Iluvatar", "iluvatar-mr-v100"}, {"Kunlunxin", "p800"}, {"Huawei", "ascend-910b3"}} {
+		if s, ok := ShareOf(c[0], c[1]); ok {
+			t.Errorf("ShareOf(%s, %s) = %+v, want none", c[0], c[1], s)
+		}
+	}
+	if s, ok := ShareOf("NVIDIA", "a800"); !ok || s.Cores != "nvidia.com/gpucores" {
+		t.Errorf("ShareOf(NVIDIA, a800) = %+v %v, want the vendor's names", s, ok)
+	}
+}
+
+// MetaX reads a bare vmemory as GiB and a suffixed one as bytes, as HAMi's
+// sdevice.go does; Granary writes it suffixed.
+func TestMetaXMemoryUnits(t *testing.T) {
+	for _, c := range []struct {
+		mem  string
+		want int64
+	}{{"4", 4096}, {"2048Mi", 2048}, {"3Gi", 3072}, {"4096", 4096 * 1024}} {
+		sh, found, err := ParseShare(rl(map[string]string{"metax-tech.com/sgpu": "1", "metax-tech.com/vcore": "60", "metax-tech.com/vmemory": c.mem}))
+		if !found || err != nil || sh.MemoryMiB != c.want || sh.Milli != 600 || sh.Names.Whole != "metax-tech.com/gpu" {
+			t.Errorf("vmemory %s: %+v %v %v, want 600 milli %d MiB", c.mem, sh, found, err, c.want)
+		}
+	}
+	mx, _ := ShareOf("MetaX", "metax-c500")
+	q := mx.Requests(600, 2048)["metax-tech.com/vmemory"]
+	if q.String() != "2Gi" {
+		t.Errorf("MetaX 2048 MiB written as %s, want 2Gi (suffixed: bytes)", q.String())
 	}
 }
 

@@ -98,7 +98,7 @@ func buildPods(gj *granaryjob.GranaryJob, a attempt) ([]*corev1.Pod, error) {
 		}
 		c.Env = append(c.Env, v.Env...)
 		if a.Milli > 0 {
-			names, ok := k8s.ShareOf(a.Vendor.Name)
+			names, ok := k8s.ShareOf(a.Vendor.Name, a.Model)
 			if !ok {
 				return nil, &specError{fmt.Sprintf("spec.share: Granary writes no share of a %s device (docs/sharing.md lists the vendors)", a.Vendor.Name)}
 			}

@@ -85,7 +85,7 @@ func jobSpec(gj *granaryjob.GranaryJob, m k8s.Mapping) (jobs.Spec, error) {
 			continue
 		}
 		if v, ok := m.VendorOfModel(c.ID); ok && variantFor(gj, v.Name) != nil {
-			if _, names := k8s.ShareOf(v.Name); sp.DeviceMilli != 0 && !names {
+			if _, names := k8s.ShareOf(v.Name, c.ID); sp.DeviceMilli != 0 && !names {
 				continue // no sharing names Granary can write for this vendor
 			}
 			sp.Allowed = append(sp.Allowed, c.ID)
