@@ -59,6 +59,9 @@ func explainWait(w sched.Wait, j *Job, policy string, names Names) (Explanation,
 	case sched.ReasonOutranked:
 		return Explanation{CodeOutranked, "has a share, but higher-priority jobs took the devices this round"}, nil
 	case sched.ReasonReclaimed:
+		if j.DeviceMilli > 0 {
+			return Explanation{CodeReclaimed, fmt.Sprintf("its share (%d milli) of a %s was lent from team %s's guarantee (%d × %s) and is reclaimed this round", j.DeviceMilli, names.of(w.Model), w.By, w.Guarantee, names.of(w.Model))}, nil
+		}
 		return Explanation{CodeReclaimed, fmt.Sprintf("its %d × %s were lent from team %s's guarantee (%d × %s) and are reclaimed this round", j.Gang, names.of(w.Model), w.By, w.Guarantee, names.of(w.Model))}, nil
 	case sched.ReasonFragmented:
 		if w.Multi {

@@ -20,10 +20,12 @@ type Sharer interface {
 const unbounded = 1 << 50
 
 // shares is the pack stage for shares: jobs asking for a share of one
-// device (Job.Milli) skip the policy — its allocation counts whole
-// devices — and go on a share.Cluster of the round's nodes: a share keeps
-// the device it holds (holdShares, before the gangs are packed), the
-// others go where the gangs left room (placeShares, after).
+// device (Job.Milli) are not in the policy's allocation — it counts whole
+// devices — but are in its guarantees, lending and reclaim, at Milli/1000
+// of a device (shareGuarantees, shareguar.go). They go on a share.Cluster
+// of the round's nodes: a share keeps the device it holds (holdShares,
+// before the gangs are packed) unless a team owed its guarantee takes it
+// back, the others go where the gangs left room (placeShares, after).
 type shares struct {
 	jobs  []int   // snapshot jobs asking for a share, arrival order
 	cols  [][]int // by snapshot job: the columns it may use
@@ -33,6 +35,11 @@ type shares struct {
 	onDev [][]bool         // per column, per pool device: shares hold it
 	whole []bool           // by policy job: its gang's devices are full in cl
 	req   []*share.Request // by snapshot job
+	// owedOn marks the columns where a gang is owed its team's guarantee
+	// this round; left is each team's guarantee minus its use there, in
+	// milli-devices (shareGuarantees; nil without guarantees).
+	owedOn []bool
+	left   map[shareTeamModel]int64
 }
 
 // addShare is the filter stage's part: a job asking for a share goes to
@@ -154,7 +161,7 @@ func (c *cycle) holdShares(s Sharer, aged float64) {
 	c.fillGangs()
 	for _, si := range sh.jobs {
 		h := c.s.Jobs[si].Held
-		if h == nil || len(h.Devices) != 1 {
+		if h == nil || len(h.Devices) != 1 || c.reason[si] != "" {
 			continue
 		}
 		k, d := indexOf(c.models, h.Model), h.Devices[0]
@@ -166,7 +173,7 @@ func (c *cycle) holdShares(s Sharer, aged float64) {
 		}
 	}
 	for _, si := range sh.jobs {
-		if sh.run[si] == nil && c.s.Jobs[si].Arrival <= aged {
+		if sh.run[si] == nil && c.reason[si] == "" && c.s.Jobs[si].Arrival <= aged && c.agedMayGo(si) {
 			c.placeShare(s, si)
 		}
 	}

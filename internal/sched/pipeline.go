@@ -132,11 +132,15 @@ type placed struct {
 //  8. upgrade: a job starting on a model slower than one with free room
 //     moves there.
 //
-// Jobs asking for a share of one device (Job.Milli) skip stages 2–8:
-// between keep and pack they keep the device they hold, which the pack
-// stage then sees as taken (no gang lands on a device partly used); after
-// upgrade the others go where RoundConfig.Sharer puts them in the room the
-// gangs left (fraction.go).
+// Jobs asking for a share of one device (Job.Milli) are not in the
+// policy's allocation (stages 2–4) but are in the guarantees stage at
+// Milli/1000 of a device: a device held only by shares of teams beyond
+// their guarantee goes back to a team owed its guarantee there, as a gang
+// lent from it would (shareguar.go). Between keep and pack the other
+// shares keep the device they hold, which the pack stage then sees as
+// taken (no gang lands on a device partly used); after upgrade the others
+// go where RoundConfig.Sharer puts them in the room the gangs left
+// (fraction.go).
 //
 // With RoundConfig.GavelCompat, stages 6–8 keep only lease extension: a job
 // runs on the chosen model or waits, as in Gavel. The error is the policy's,
@@ -156,6 +160,7 @@ func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
 	chosen, _ := st.prioritize(&c.eff, cols)
 	c.fromMechanism(st, chosen, cols)
 	c.guarantees()
+	c.shareGuarantees()
 	c.keep(st.cfg.GavelCompat)
 	c.holdShares(st.cfg.Sharer, s.Now-ShareAgingRounds*st.cfg.RoundSeconds)
 	c.pack(st.cfg.GavelCompat)

@@ -1,0 +1,99 @@
+package sched_test
+
+import (
+	"testing"
+
+	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/share"
+)
+
+// Shares are in the guarantees' accounting (issue 13): team a, with no
+// guarantee, holds both devices with half shares; team b, guaranteed one
+// device, submits a whole-device job. The device a's most recently started
+// shares hold goes back to b (they wait, reclaimed by b), b's job runs
+// there, a's older shares keep theirs. Before shares were counted, b's job
+// waited (fragmented) for as long as a's shares ran.
+func TestSharesBeyondGuaranteeGiveWay(t *testing.T) {
+	tp := table(t, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 1})
+	var jobs []sched.Job
+	for i, id := range []string{"a1", "a2", "a3", "a4"} {
+		j := shareJob(id, 500)
+		j.Team = "a"
+		j.Held = &sched.Held{Model: "m", Devices: []int{i / 2}, Since: float64(10 * (i / 2))}
+		jobs = append(jobs, j)
+	}
+	b := job("b", "c", 1)
+	b.Team = "b"
+	jobs = append(jobs, b)
+	s := &sched.Snapshot{Now: 100, Fleet: map[string]int{"m": 2}, Nodes: []sched.Node{{ID: "n1", Model: "m", Devices: 2}},
+		Teams: []sched.Team{{Name: "b", Guarantees: map[string]int{"m": 1}}}, Jobs: jobs}
+	pol, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+	st := sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.BestFit)})
+	p := next(t, st, s, tp)
+	r, ok := p.RunOf("b")
+	if !ok || len(r.Devices) != 1 || r.Devices[0] != 1 {
+		t.Fatalf("b: %+v (running %v), waiting %+v; want b on device 1, the one a's newer shares held", r, ok, p.Waiting)
+	}
+	for _, id := range []string{"a1", "a2"} {
+		if r, ok := p.RunOf(id); !ok || r.Devices[0] != 0 || !r.Kept {
+			t.Errorf("%s: %+v, want kept on device 0", id, r)
+		}
+	}
+	want := map[string]bool{"a3": true, "a4": true}
+	for _, w := range p.Waiting {
+		if !want[w.Job] || w.Reason != sched.ReasonReclaimed || w.By != "b" || w.Model != "m" || w.Guarantee != 1 {
+			t.Errorf("wait %+v, want a3 and a4 reclaimed by b (1 × m)", w)
+		}
+		delete(want, w.Job)
+	}
+	if len(want) != 0 {
+		t.Errorf("not waiting: %v", want)
+	}
+
+	// Without b's guarantee, a's shares keep both devices and b waits.
+	s.Teams = nil
+	st = sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.BestFit)})
+	p = next(t, st, s, tp)
+	if _, ok := p.RunOf("b"); ok || len(p.Runs) != 4 {
+		t.Errorf("without a guarantee: runs %+v, want a's four shares only", p.Runs)
+	}
+}
+
+// The reverse: shares within their team's guarantee are not taken for a
+// gang of a team beyond its own, and a team's shares count against its
+// guarantee: b, guaranteed one device, holds it with two half shares; its
+// whole-device job is beyond the guarantee and a's (guaranteed one device)
+// whole-device job gets the other device. Neither team takes from the
+// other.
+func TestSharesWithinGuaranteeKept(t *testing.T) {
+	tp := table(t, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 1})
+	var jobs []sched.Job
+	for _, id := range []string{"b1", "b2"} {
+		j := shareJob(id, 500)
+		j.Team = "b"
+		j.Held = &sched.Held{Model: "m", Devices: []int{0}, Since: 50}
+		jobs = append(jobs, j)
+	}
+	a := job("a", "c", 1)
+	a.Team = "a"
+	bw := job("bw", "c", 1)
+	bw.Team = "b"
+	bw.Arrival = 1
+	jobs = append(jobs, a, bw)
+	s := &sched.Snapshot{Now: 100, Fleet: map[string]int{"m": 2}, Nodes: []sched.Node{{ID: "n1", Model: "m", Devices: 2}},
+		Teams: []sched.Team{{Name: "a", Guarantees: map[string]int{"m": 1}}, {Name: "b", Guarantees: map[string]int{"m": 1}}}, Jobs: jobs}
+	pol, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+	st := sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.BestFit)})
+	p := next(t, st, s, tp)
+	for _, id := range []string{"b1", "b2"} {
+		if r, ok := p.RunOf(id); !ok || r.Devices[0] != 0 {
+			t.Errorf("%s: %+v, want kept on device 0", id, r)
+		}
+	}
+	if r, ok := p.RunOf("a"); !ok || r.Devices[0] != 1 {
+		t.Errorf("a: %+v (running %v), waiting %+v; want a on device 1", r, ok, p.Waiting)
+	}
+	if _, ok := p.RunOf("bw"); ok {
+		t.Errorf("bw runs: %+v", p.Runs)
+	}
+}
