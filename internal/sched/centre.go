@@ -230,19 +230,27 @@ type barrier struct {
 	cone     bool // row terms 2·log v − log(v+τ) (centreCone)
 }
 
-// rowTerm is a group's row barrier at slack v (per job), with its
-// Newton quantities: D = 1/f” (per job), z = −f'/f” and shift = v − z.
-// For the log barrier z = v and shift is exactly 0, so its steps are the
-// same bits as before the cone term existed (v − z in floating point
-// would not round to 0 after an addition).
-func (c *barrier) rowTerm(v float64) (val, D, z, shift float64) {
+// rowValue is a group's row barrier at slack v (per job).
+func (c *barrier) rowValue(v float64) float64 {
 	if !c.cone {
-		return math.Log(v), v * v, v, 0
+		return math.Log(v)
+	}
+	return 2*math.Log(v) - math.Log(v+c.tau)
+}
+
+// rowNewton gives the row barrier's Newton quantities at slack v: D = 1/f”
+// (per job), z = −f'/f” and shift = v − z. For the log barrier z = v and
+// shift is exactly 0, so its steps are the same bits as before the cone
+// term existed (v − z in floating point would not round to 0 after an
+// addition).
+func (c *barrier) rowNewton(v float64) (D, z, shift float64) {
+	if !c.cone {
+		return v * v, v, 0
 	}
 	w := v + c.tau
 	h := 2/(v*v) - 1/(w*w)
 	g := 2/v - 1/w
-	return 2*math.Log(v) - math.Log(w), 1 / h, g / h, v - g/h
+	return 1 / h, g / h, v - g/h
 }
 
 func dot(a, b []float64) float64 {
@@ -300,8 +308,7 @@ func (c *barrier) value(p *point) float64 {
 	}
 	f := 0.0
 	for g, row := range p.x {
-		rv, _, _, _ := c.rowTerm(p.v[g])
-		s := math.Log(p.u[g]) + rv
+		s := math.Log(p.u[g]) + c.rowValue(p.v[g])
 		for _, xv := range row {
 			s += math.Log(xv)
 		}
@@ -325,7 +332,7 @@ func (c *barrier) newton(p *point) {
 	n := c.newNewtonStep()
 	for it := 0; it < 100; it++ {
 		feasible := c.residuals(p, n)
-		if !c.reduce(p, n) || !invert(n.S, n.Sinv) {
+		if !c.reduce(p, n) || !invertInto(n.S, n.Sinv, n.inv) {
 			return
 		}
 		dec := c.direction(p, n)
@@ -334,7 +341,8 @@ func (c *barrier) newton(p *point) {
 		}
 		step := n.longestStep(p)
 		if !feasible {
-			*p = *n.move(p, step)
+			n.move(p, step)
+			n.accept(p)
 			continue
 		}
 		if !c.lineSearch(p, n, step, dec) {
@@ -351,6 +359,8 @@ type newtonStep struct {
 	pinv       [][4]float64 // inverse of each group's 2×2 block
 	q          [][]float64  // Q_g: rows R1, R2 × models
 	S, Sinv    [][]float64  // models × models, after eliminating the groups
+	inv        [][]float64  // invertInto's workspace
+	trial      *point       // p + step·direction (move)
 	lamC, rhsC []float64    // per-model multipliers and their right-hand side
 	r1, r2, rC []float64    // residuals: rows' Σx + u − 1, a·x − v − τ; models'
 }
@@ -360,9 +370,10 @@ func (c *barrier) newNewtonStep() *newtonStep {
 	return &newtonStep{
 		dx: zeros(G, nk), du: make([]float64, G), dv: make([]float64, G), dw: make([]float64, nk),
 		pinv: make([][4]float64, G), q: zeros(G, 2*nk),
-		S: zeros(nk, nk), Sinv: zeros(nk, nk),
-		lamC: make([]float64, nk),
-		r1:   make([]float64, G), r2: make([]float64, G), rC: make([]float64, nk),
+		S: zeros(nk, nk), Sinv: zeros(nk, nk), inv: zeros(nk, 2*nk),
+		trial: &point{x: zeros(G, nk), u: make([]float64, G), v: make([]float64, G), w: make([]float64, nk)},
+		lamC:  make([]float64, nk), rhsC: make([]float64, nk),
+		r1: make([]float64, G), r2: make([]float64, G), rC: make([]float64, nk),
 	}
 }
 
@@ -399,7 +410,6 @@ func (c *barrier) reduce(p *point, n *newtonStep) bool {
 		}
 		S[k][k] = p.w[k] * p.w[k]
 	}
-	n.rhsC = make([]float64, nk)
 	for k := range n.rhsC {
 		n.rhsC[k] = c.capacity[k] + 2*n.rC[k]
 	}
@@ -415,7 +425,7 @@ func (c *barrier) reduce(p *point, n *newtonStep) bool {
 			q[g][nk+k] = c.a[g][k] * q0 * dk
 			S[k][k] += q0 * q0 * dk
 		}
-		_, dvg, _, shift := c.rowTerm(p.v[g])
+		dvg, _, shift := c.rowNewton(p.v[g])
 		U, V := p.u[g]*p.u[g]/cg, dvg/cg
 		// det = m11·m22 − m12², written without cancellation
 		// (Lagrange: Σd·Σa²d − (Σad)² = ½ Σ_kl d_k d_l (a_k − a_l)²).
@@ -457,7 +467,7 @@ func (c *barrier) direction(p *point, n *newtonStep) float64 {
 	dec := 0.0
 	for g, row := range p.x {
 		cg, q0 := c.count[g], c.count[g]*c.s[g]
-		_, dvg, zvg, shift := c.rowTerm(p.v[g])
+		dvg, zvg, shift := c.rowNewton(p.v[g])
 		e1, e2 := 1+2*n.r1[g], c.tau+2*n.r2[g]+shift
 		for k := 0; k < nk; k++ {
 			e1 -= q[g][k] * n.lamC[k]
@@ -485,8 +495,10 @@ func (c *barrier) direction(p *point, n *newtonStep) float64 {
 func (n *newtonStep) longestStep(p *point) float64 {
 	step := 1.0
 	shrink := func(val, d float64) {
-		if d < 0 {
-			step = math.Min(step, -0.99*val/d)
+		// val > 0 and d < 0: the ratio is positive, never NaN, so this
+		// is math.Min without its NaN and −0 cases.
+		if r := -0.99 * val / d; d < 0 && r < step {
+			step = r
 		}
 	}
 	for g, row := range p.x {
@@ -502,13 +514,13 @@ func (n *newtonStep) longestStep(p *point) float64 {
 	return step
 }
 
-// move returns p + s·direction.
-func (n *newtonStep) move(p *point, s float64) *point {
-	G, nk := len(p.x), len(p.w)
-	np := &point{x: zeros(G, nk), u: make([]float64, G), v: make([]float64, G), w: make([]float64, nk)}
+// move sets n.trial to p + s·direction.
+func (n *newtonStep) move(p *point, s float64) {
+	np := n.trial
 	for g, row := range p.x {
+		nrow, drow := np.x[g], n.dx[g]
 		for k := range row {
-			np.x[g][k] = row[k] + s*n.dx[g][k]
+			nrow[k] = row[k] + s*drow[k]
 		}
 		np.u[g] = p.u[g] + s*n.du[g]
 		np.v[g] = p.v[g] + s*n.dv[g]
@@ -516,7 +528,11 @@ func (n *newtonStep) move(p *point, s float64) *point {
 	for k := range np.w {
 		np.w[k] = p.w[k] + s*n.dw[k]
 	}
-	return np
+}
+
+// accept moves p to n.trial (their storage is swapped).
+func (n *newtonStep) accept(p *point) {
+	*p, *n.trial = *n.trial, *p
 }
 
 // lineSearch backtracks from step (halving, at most 40 times) until the
@@ -525,9 +541,9 @@ func (n *newtonStep) move(p *point, s float64) *point {
 func (c *barrier) lineSearch(p *point, n *newtonStep, step, dec float64) bool {
 	f := c.value(p)
 	for ls := 0; ls < 40; ls++ {
-		np := n.move(p, step)
-		if ft := c.value(np); ft < f && ft <= f-0.25*step*dec {
-			*p = *np
+		n.move(p, step)
+		if ft := c.value(n.trial); ft < f && ft <= f-0.25*step*dec {
+			n.accept(p)
 			return true
 		}
 		step /= 2
@@ -535,13 +551,19 @@ func (c *barrier) lineSearch(p *point, n *newtonStep, step, dec float64) bool {
 	return false
 }
 
-// invert writes the inverse of the small dense matrix m into out
-// (Gauss–Jordan with partial pivoting); false if m is singular.
+// invert writes the inverse of the small dense matrix m into out; false if
+// m is singular.
 func invert(m, out [][]float64) bool {
+	return invertInto(m, out, zeros(len(m), 2*len(m)))
+}
+
+// invertInto is invert with its workspace w (n × 2n), Gauss–Jordan with
+// partial pivoting.
+func invertInto(m, out, w [][]float64) bool {
 	n := len(m)
-	w := zeros(n, 2*n)
 	for i := 0; i < n; i++ {
 		copy(w[i], m[i])
+		clear(w[i][n:])
 		w[i][n+i] = 1
 	}
 	for col := 0; col < n; col++ {

@@ -3,6 +3,8 @@ package sched
 import (
 	"errors"
 	"math"
+
+	"gonum.org/v1/gonum/floats"
 )
 
 // revised is the production LP engine: a revised primal simplex with an
@@ -83,11 +85,7 @@ func (s *revised) column(q int) {
 	}
 	clear(s.alpha)
 	for t, r := range s.colR[q] {
-		v := s.colV[q][t]
-		col := s.binv[int(r)*m : (int(r)+1)*m]
-		for i, b := range col {
-			s.alpha[i] += b * v
-		}
+		axpy(s.alpha, s.binv[int(r)*m:(int(r)+1)*m], s.colV[q][t])
 	}
 }
 
@@ -257,10 +255,7 @@ func (s *revised) primal() {
 	clear(s.xb)
 	for k, bk := range s.b {
 		if bk != 0 {
-			col := s.binv[k*m : (k+1)*m]
-			for i, v := range col {
-				s.xb[i] += v * bk
-			}
+			axpy(s.xb, s.binv[k*m:(k+1)*m], bk)
 		}
 	}
 }
@@ -354,18 +349,10 @@ const (
 	tolPivot = 1e-11 // smallest usable pivot element
 )
 
-// axpy computes y += a·x (len(y) == len(x)), unrolled by four.
+// axpy computes y += a·x (len(y) ≥ len(x)) with gonum's packed SSE2 loop:
+// each element is the same a·x + y, rounded twice, as a scalar loop (no
+// fused multiply-add), so the LP's results are the same bits, two elements
+// per instruction.
 func axpy(y, x []float64, a float64) {
-	n := len(x)
-	y = y[:n]
-	k := 0
-	for ; k+4 <= n; k += 4 {
-		y[k] += a * x[k]
-		y[k+1] += a * x[k+1]
-		y[k+2] += a * x[k+2]
-		y[k+3] += a * x[k+3]
-	}
-	for ; k < n; k++ {
-		y[k] += a * x[k]
-	}
+	floats.AddScaled(y[:len(x)], a, x)
 }
