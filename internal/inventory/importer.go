@@ -64,7 +64,7 @@ type ImportResult struct {
 // columns in any order.
 var (
 	csvRequired = []string{"serial", "model", "state"}
-	csvOptional = []string{"node", "site", "pool", "acquired", "cost_usd", "warranty_until", "labels"}
+	csvOptional = []string{"node", "site", "pool", "acquired", "cost_usd", "warranty_until", "labels", "node_cpu_milli", "node_memory_mib"}
 )
 
 // CSVColumns lists every CSV column, required ones first.
@@ -85,8 +85,11 @@ type rowChecker struct {
 	errAt  []rowAt    // the record of each of errs: where its serial is
 	at     rowAt      // the record being checked
 	nodes  []nodeSeen // by the hostname's index in rows' values (line 0: not seen)
-	order  []uint32   // node hostnames in first-seen order
-	full   bool       // MaxImportErrors reached
+	// figs are the CPU and memory of the nodes given them, by hostname
+	// index (most imports give none).
+	figs  map[uint32]*figuresSeen
+	order []uint32 // node hostnames in first-seen order
+	full  bool     // MaxImportErrors reached
 
 	rows *DeviceRows
 	// refused are the valid serials of rows refused for another problem,
@@ -114,6 +117,13 @@ type modelRes struct {
 type nodeSeen struct {
 	site uint32 // index in rows' values
 	line int32
+}
+
+// figuresSeen are a node's CPU and memory as the first row giving each
+// said (0: not given yet), on lines cpuLine and memLine.
+type figuresSeen struct {
+	nodeFigures
+	cpuLine, memLine int32
 }
 
 func newRowChecker(cat *accel.Catalog, file string) *rowChecker {
@@ -325,6 +335,19 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 			d.Labels = l
 		}
 	}
+	cpuF, memF := get("node_cpu_milli"), get("node_memory_mib")
+	cpu := c.nodeFigure(cpuF, "node_cpu_milli", MaxNodeCPUMilli, "milli-cores")
+	mem := c.nodeFigure(memF, "node_memory_mib", MaxNodeMemoryMiB, "MiB")
+	if d.Node == "" {
+		for _, f := range []struct {
+			v    field
+			name string
+		}{{cpuF, "node_cpu_milli"}, {memF, "node_memory_mib"}} {
+			if strings.TrimSpace(f.v.v) != "" {
+				c.fail(f.v.line, f.v.col, f.name, f.name+" is the CPU or memory of the device's node: give node with it")
+			}
+		}
+	}
 	if d.Node != "" {
 		nv := get("node")
 		if int(node) >= len(c.nodes) {
@@ -337,7 +360,10 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 			sv := get("site")
 			c.fail(sv.line, sv.col, "site", fmt.Sprintf("node %q is at site %q on line %d", d.Node, c.rows.vals[prev.site], prev.line))
 		} else if prev.site == 0 && site != 0 {
-			c.nodes[node] = nodeSeen{site: site, line: prev.line}
+			c.nodes[node].site = site
+		}
+		if cpu != 0 || mem != 0 {
+			c.nodeFigures(node, d.Node, cpu, mem, cpuF, memF)
 		}
 	}
 	ok = len(c.errs) == n
@@ -345,6 +371,57 @@ func (c *rowChecker) row(f map[string]field, labels map[string]string, cost *flo
 		c.refused = append(c.refused, refusedSerial{strings.Clone(d.Serial), rowAt{int32(s.line), int32(s.col)}})
 	}
 	return d, ok
+}
+
+// nodeFigure parses a node's CPU (milli-cores) or memory (MiB) field: a
+// whole number from 0 (not recorded) to max; "" is 0.
+func (c *rowChecker) nodeFigure(f field, name string, max int64, unit string) int64 {
+	v := strings.TrimSpace(f.v)
+	if v == "" {
+		return 0
+	}
+	x, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || x < 0 || x > max {
+		c.fail(f.line, f.col, name, fmt.Sprintf("%s %q is not a whole number of %s from 0 to %d", name, f.v, unit, max))
+		return 0
+	}
+	return x
+}
+
+// nodeFigures records a row's CPU and memory (0: not given) for its node,
+// refusing a figure another row gave differently.
+func (c *rowChecker) nodeFigures(node uint32, host string, cpu, mem int64, cpuF, memF field) {
+	if c.figs == nil {
+		c.figs = map[uint32]*figuresSeen{}
+	}
+	n := c.figs[node]
+	if n == nil {
+		n = &figuresSeen{}
+		c.figs[node] = n
+	}
+	if cpu != 0 {
+		switch {
+		case n.cpu == 0:
+			n.cpu, n.cpuLine = cpu, int32(cpuF.line)
+		case n.cpu != cpu:
+			c.fail(cpuF.line, cpuF.col, "node_cpu_milli", fmt.Sprintf("node %q has %d milli-cores on line %d", host, n.cpu, n.cpuLine))
+		}
+	}
+	if mem != 0 {
+		switch {
+		case n.mem == 0:
+			n.mem, n.memLine = mem, int32(memF.line)
+		case n.mem != mem:
+			c.fail(memF.line, memF.col, "node_memory_mib", fmt.Sprintf("node %q has %d MiB of memory on line %d", host, n.mem, n.memLine))
+		}
+	}
+	if n.at.line == 0 {
+		f := cpuF
+		if cpu == 0 {
+			f = memF
+		}
+		n.at = rowAt{int32(f.line), int32(f.col)}
+	}
 }
 
 func (c *rowChecker) date(f field, name string) (time.Time, bool) {
@@ -373,7 +450,11 @@ func (c *rowChecker) result() (*Import, error) {
 		return nil, err
 	}
 	for _, h := range c.order {
-		c.rows.addNode(h, c.nodes[h].site)
+		var f *nodeFigures
+		if fs := c.figs[h]; fs != nil {
+			f = &fs.nodeFigures
+		}
+		c.rows.addNode(h, c.nodes[h].site, f)
 	}
 	return &Import{File: c.file, rows: c.rows}, nil
 }
@@ -505,6 +586,8 @@ type jsonDevice struct {
 	CostUSD       *float64          `json:"cost_usd"`
 	WarrantyUntil string            `json:"warranty_until"`
 	Labels        map[string]string `json:"labels"`
+	NodeCPUMilli  *int64            `json:"node_cpu_milli"`
+	NodeMemoryMiB *int64            `json:"node_memory_mib"`
 	UpdatedAt     json.RawMessage   `json:"updated_at"` // accepted and ignored, so List output re-imports
 }
 
@@ -513,6 +596,8 @@ type jsonNode struct {
 	Hostname           string `json:"hostname"`
 	Site               string `json:"site"`
 	InterconnectDomain string `json:"interconnect_domain"`
+	CPUMilli           int64  `json:"cpu_milli"`
+	MemoryMiB          int64  `json:"memory_mib"`
 }
 
 // ParseJSON reads a device import in JSON: either an array of device objects
@@ -553,6 +638,7 @@ func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
 		return c.result()
 	}
 	var extraNodes []Node
+	var extraAt []rowAt // where each of extraNodes is
 	switch tok {
 	case json.Delim('['):
 		parseJSONDevices(c, dec, data, pos, failAt)
@@ -574,7 +660,8 @@ func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
 			case "devices":
 				parseJSONDevices(c, dec, data, pos, failAt)
 			case "nodes":
-				extraNodes = append(extraNodes, parseJSONNodes(c, dec, data, failAt)...)
+				ns, at := parseJSONNodes(c, dec, data, pos, failAt)
+				extraNodes, extraAt = append(extraNodes, ns...), append(extraAt, at...)
 			default:
 				failAt(start, key, fmt.Sprintf("unknown key %q (want \"nodes\" and \"devices\")", key))
 				return c.result()
@@ -588,20 +675,40 @@ func parseJSON(c *rowChecker, r io.Reader) (*Import, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Explicit nodes win over the ones derived from devices.
+	// Explicit nodes win over the ones derived from devices, but for a CPU
+	// or memory figure they do not give; a figure given differently by a
+	// device is refused.
 	if len(extraNodes) > 0 {
+		derived := im.rows.NodeCount()
 		im.Nodes = im.rows.takeNodes()
 		byName := map[string]int{}
 		for i, n := range im.Nodes {
 			byName[n.Hostname] = i
 		}
-		for _, n := range extraNodes {
+		var errs fleet.InputErrors
+		for k, n := range extraNodes {
 			if i, ok := byName[n.Hostname]; ok {
+				if i < derived {
+					d := im.Nodes[i]
+					at := extraAt[k]
+					if n.CPUMilli != 0 && d.CPUMilli != 0 && n.CPUMilli != d.CPUMilli {
+						errs = append(errs, &fleet.InputError{Pos: fleet.Position{File: file, Line: int(at.line), Column: int(at.col), Field: "cpu_milli"},
+							Msg: fmt.Sprintf("node %q has %d milli-cores here and %d in its devices' node_cpu_milli", n.Hostname, n.CPUMilli, d.CPUMilli)})
+					}
+					if n.MemoryMiB != 0 && d.MemoryMiB != 0 && n.MemoryMiB != d.MemoryMiB {
+						errs = append(errs, &fleet.InputError{Pos: fleet.Position{File: file, Line: int(at.line), Column: int(at.col), Field: "memory_mib"},
+							Msg: fmt.Sprintf("node %q has %d MiB of memory here and %d in its devices' node_memory_mib", n.Hostname, n.MemoryMiB, d.MemoryMiB)})
+					}
+					n.CPUMilli, n.MemoryMiB = cmp.Or(n.CPUMilli, d.CPUMilli), cmp.Or(n.MemoryMiB, d.MemoryMiB)
+				}
 				im.Nodes[i] = n
 			} else {
 				byName[n.Hostname] = len(im.Nodes)
 				im.Nodes = append(im.Nodes, n)
 			}
+		}
+		if err := errs.Err(); err != nil {
+			return nil, err
 		}
 	}
 	return im, nil
@@ -629,6 +736,12 @@ func parseJSONDevices(c *rowChecker, dec *json.Decoder, data []byte, pos func(in
 		}
 		f["cost_usd"] = field{line: line, col: col}
 		f["labels"] = field{line: line, col: col}
+		for k, v := range map[string]*int64{"node_cpu_milli": jd.NodeCPUMilli, "node_memory_mib": jd.NodeMemoryMiB} {
+			f[k] = field{line: line, col: col}
+			if v != nil {
+				f[k] = field{v: strconv.FormatInt(*v, 10), line: line, col: col}
+			}
+		}
 		c.at = rowAt{int32(line), int32(col)}
 		if d, ok := c.row(f, jd.Labels, jd.CostUSD); ok {
 			c.accept(d, line, col)
@@ -639,8 +752,9 @@ func parseJSONDevices(c *rowChecker, dec *json.Decoder, data []byte, pos func(in
 	}
 }
 
-func parseJSONNodes(c *rowChecker, dec *json.Decoder, data []byte, failAt func(int64, string, string)) []Node {
+func parseJSONNodes(c *rowChecker, dec *json.Decoder, data []byte, pos func(int64) (int, int), failAt func(int64, string, string)) ([]Node, []rowAt) {
 	var nodes []Node
+	var ats []rowAt
 	seen := map[string]bool{}
 	for i := 0; dec.More() && !c.full; i++ {
 		start := skipSep(data, dec.InputOffset())
@@ -648,7 +762,7 @@ func parseJSONNodes(c *rowChecker, dec *json.Decoder, data []byte, failAt func(i
 		if err := dec.Decode(&raw); err != nil {
 			failAt(dec.InputOffset(), "", jsonMsg(err))
 			c.full = true
-			return nodes
+			return nodes, ats
 		}
 		var jn jsonNode
 		if err := strictUnmarshal(raw, &jn); err != nil {
@@ -664,17 +778,24 @@ func parseJSONNodes(c *rowChecker, dec *json.Decoder, data []byte, failAt func(i
 			failAt(start, "site", fmt.Sprintf("nodes[%d]: site %s", i, fleet.CheckText(jn.Site, MaxPlaceBytes)))
 		case fleet.CheckText(jn.InterconnectDomain, MaxPlaceBytes) != "":
 			failAt(start, "interconnect_domain", fmt.Sprintf("nodes[%d]: interconnect_domain %s", i, fleet.CheckText(jn.InterconnectDomain, MaxPlaceBytes)))
+		case jn.CPUMilli < 0 || jn.CPUMilli > MaxNodeCPUMilli:
+			failAt(start, "cpu_milli", fmt.Sprintf("nodes[%d]: cpu_milli %d is not a whole number of milli-cores from 0 to %d", i, jn.CPUMilli, MaxNodeCPUMilli))
+		case jn.MemoryMiB < 0 || jn.MemoryMiB > MaxNodeMemoryMiB:
+			failAt(start, "memory_mib", fmt.Sprintf("nodes[%d]: memory_mib %d is not a whole number of MiB from 0 to %d", i, jn.MemoryMiB, MaxNodeMemoryMiB))
 		case seen[h]:
 			failAt(start, "hostname", fmt.Sprintf("nodes[%d]: duplicate hostname %q", i, h))
 		default:
 			seen[h] = true
-			nodes = append(nodes, Node{Hostname: h, Site: strings.TrimSpace(jn.Site), InterconnectDomain: strings.TrimSpace(jn.InterconnectDomain)})
+			nodes = append(nodes, Node{Hostname: h, Site: strings.TrimSpace(jn.Site), InterconnectDomain: strings.TrimSpace(jn.InterconnectDomain),
+				CPUMilli: jn.CPUMilli, MemoryMiB: jn.MemoryMiB})
+			line, col := pos(start)
+			ats = append(ats, rowAt{int32(line), int32(col)})
 		}
 	}
 	if _, err := dec.Token(); err != nil && !c.full {
 		failAt(dec.InputOffset(), "", jsonMsg(err))
 	}
-	return nodes
+	return nodes, ats
 }
 
 func strictUnmarshal(raw []byte, v any) error {
@@ -851,10 +972,42 @@ func (s *Service) apply(ctx context.Context, im *Import, actor string) (ImportRe
 		}
 	}
 	b := Batch{Nodes: im.Nodes, Rows: rows}
+	figures := make(map[string]Node, len(known)) // known nodes with a CPU or memory figure
+	for _, n := range known {
+		if n.CPUMilli != 0 || n.MemoryMiB != 0 {
+			figures[n.Hostname] = n
+		}
+	}
 	for i := range b.NodeCount() {
 		n := b.Node(i)
 		if have, ok := siteOf[n.Hostname]; ok && !reported[n.Hostname] && n.Site != "" && have != "" && have != n.Site {
 			errs = append(errs, &fleet.InputError{Pos: fleet.Position{File: im.File, Field: "nodes"}, Msg: fmt.Sprintf("node %q is at site %q in the ledger, not %q", n.Hostname, have, n.Site)})
+		}
+		if n.CPUMilli < 0 || n.CPUMilli > MaxNodeCPUMilli || n.MemoryMiB < 0 || n.MemoryMiB > MaxNodeMemoryMiB { // a hand-built Import
+			errs = append(errs, &fleet.InputError{Pos: fleet.Position{File: im.File, Field: "nodes"},
+				Msg: fmt.Sprintf("node %q: cpu_milli %d or memory_mib %d is outside 0 to %d milli-cores or %d MiB", n.Hostname, n.CPUMilli, n.MemoryMiB, MaxNodeCPUMilli, MaxNodeMemoryMiB)})
+		}
+		// A recorded figure is kept: an import may fill in one the
+		// ledger lacks, not change one it has.
+		have, ok := figures[n.Hostname]
+		if !ok {
+			continue
+		}
+		pos := fleet.Position{File: im.File, Field: "nodes"}
+		if j := i - len(b.Nodes); j >= 0 {
+			pos.Line, pos.Column = rows.nodeAt(j)
+		}
+		if n.CPUMilli != 0 && have.CPUMilli != 0 && n.CPUMilli != have.CPUMilli {
+			if pos.Line > 0 {
+				pos.Field = "node_cpu_milli"
+			}
+			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("node %q has %d milli-cores in the ledger, not %d", n.Hostname, have.CPUMilli, n.CPUMilli)})
+		}
+		if n.MemoryMiB != 0 && have.MemoryMiB != 0 && n.MemoryMiB != have.MemoryMiB {
+			if pos.Line > 0 {
+				pos.Field = "node_memory_mib"
+			}
+			errs = append(errs, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("node %q has %d MiB of memory in the ledger, not %d", n.Hostname, have.MemoryMiB, n.MemoryMiB)})
 		}
 	}
 	if err := errs.Err(); err != nil {

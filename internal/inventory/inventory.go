@@ -33,11 +33,26 @@ type Device struct {
 }
 
 // Node is a machine that hosts devices.
+//
+// CPUMilli and MemoryMiB are what the node offers jobs (a job's cpu_milli
+// and memory_mib are placed against them); 0 means not recorded, which the
+// scheduler reads as no limit. A node's figures, once recorded, are kept:
+// a later import may fill in a figure the ledger does not have, never
+// change one it has.
 type Node struct {
 	Hostname           string `json:"hostname"`                      // unique
 	Site               string `json:"site,omitempty"`                // datacenter / site
 	InterconnectDomain string `json:"interconnect_domain,omitempty"` // e.g. an NVLink/HCCS/IB fabric name
+	CPUMilli           int64  `json:"cpu_milli,omitempty"`           // CPU for jobs, milli-cores (1000 = one core); 0 = not recorded
+	MemoryMiB          int64  `json:"memory_mib,omitempty"`          // memory for jobs, MiB; 0 = not recorded
 }
+
+// Bounds of a node's recorded CPU and memory (the same as a job's
+// cpu_milli and memory_mib may ask for).
+const (
+	MaxNodeCPUMilli  = 1 << 30 // a million cores
+	MaxNodeMemoryMiB = 1 << 34 // 16 PiB
+)
 
 // Event is one entry of the append-only history. A device's creation is an
 // event with From == "" and Reason "created" (or "imported"); every accepted

@@ -114,8 +114,8 @@ func TestParseCSVErrors(t *testing.T) {
 		name, in string
 		want     []string // the errors, exactly
 	}{
-		{"empty", "", []string{`f.csv:1:1: empty file; want a header row: serial,model,state,node,site,pool,acquired,cost_usd,warranty_until,labels`}},
-		{"unknown column", "serial,model,state,colour\n", []string{`f.csv:1:20: unknown column "colour" (columns: serial, model, state, node, site, pool, acquired, cost_usd, warranty_until, labels)`}},
+		{"empty", "", []string{`f.csv:1:1: empty file; want a header row: serial,model,state,node,site,pool,acquired,cost_usd,warranty_until,labels,node_cpu_milli,node_memory_mib`}},
+		{"unknown column", "serial,model,state,colour\n", []string{`f.csv:1:20: unknown column "colour" (columns: serial, model, state, node, site, pool, acquired, cost_usd, warranty_until, labels, node_cpu_milli, node_memory_mib)`}},
 		{"missing column", "serial,model\nA,H800\n", []string{`f.csv:1:1: missing required column "state"`}},
 		{"twice", "serial,model,state,model\n", []string{`f.csv:1:20: column "model" appears twice`}},
 		{"field count", hdr + "A,H800,reserve,extra\nB,H800\n", []string{

@@ -38,6 +38,7 @@ type DeviceRows struct {
 	// nodes are nodes the rows name, as indices into vals (a 200,000-row
 	// import may name 75,000 nodes: 3.6 MB as []Node).
 	nodes []packedNode
+	figs  []nodeFigures // of the nodes given a CPU or memory figure
 
 	// updated is every device's UpdatedAt.
 	updated time.Time
@@ -59,7 +60,18 @@ type packedDevice struct {
 }
 
 // packedNode is a node of a DeviceRows.
-type packedNode struct{ host, site, domain uint32 }
+type packedNode struct {
+	host, site, domain uint32
+	fig                int32 // 1 + its index in DeviceRows.figs; 0: no CPU or memory given
+}
+
+// nodeFigures are a node's CPU and memory (Node.CPUMilli, MemoryMiB) and
+// where the first of them was given. Most imports give none: a node
+// holds them only when given.
+type nodeFigures struct {
+	cpu, mem int64
+	at       rowAt
+}
 
 const (
 	hasCost uint8 = 1 << iota
@@ -287,9 +299,24 @@ func (r *DeviceRows) Device(i int) Device {
 }
 
 // addNode appends a node whose hostname and site are r's values host
-// and site.
-func (r *DeviceRows) addNode(host, site uint32) {
-	r.nodes = append(r.nodes, packedNode{host: host, site: site})
+// and site, with its CPU and memory (0: not given) and where the first of
+// them was given (line 0: nowhere).
+func (r *DeviceRows) addNode(host, site uint32, f *nodeFigures) {
+	n := packedNode{host: host, site: site}
+	if f != nil && (f.cpu != 0 || f.mem != 0) {
+		r.figs = append(r.figs, *f)
+		n.fig = int32(len(r.figs))
+	}
+	r.nodes = append(r.nodes, n)
+}
+
+// nodeAt is where node i's CPU or memory was first given: line 0 when
+// nowhere (or the node was not made from rows).
+func (r *DeviceRows) nodeAt(i int) (line, col int) {
+	if f := r.nodes[i].fig; f > 0 {
+		return int(r.figs[f-1].at.line), int(r.figs[f-1].at.col)
+	}
+	return 0, 0
 }
 
 // NodeCount is how many nodes r holds besides its devices.
@@ -298,7 +325,11 @@ func (r *DeviceRows) NodeCount() int { return len(r.nodes) }
 // Node is node i.
 func (r *DeviceRows) Node(i int) Node {
 	n := r.nodes[i]
-	return Node{Hostname: r.vals[n.host], Site: r.vals[n.site], InterconnectDomain: r.vals[n.domain]}
+	out := Node{Hostname: r.vals[n.host], Site: r.vals[n.site], InterconnectDomain: r.vals[n.domain]}
+	if n.fig > 0 {
+		out.CPUMilli, out.MemoryMiB = r.figs[n.fig-1].cpu, r.figs[n.fig-1].mem
+	}
+	return out
 }
 
 // takeNodes returns r's nodes as a list and drops them from r.

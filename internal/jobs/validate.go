@@ -93,6 +93,10 @@ type Device struct {
 	Node   string // hostname; "" = a device alone
 	Site   string // datacenter / site; "" = unknown
 	Switch string // switch, rack or interconnect domain of its node; "" = unknown
+	// NodeCPUMilli (milli-cores) and NodeMemoryMiB are its node's CPU and
+	// memory for jobs, as the inventory records them; 0 = not recorded,
+	// no limit.
+	NodeCPUMilli, NodeMemoryMiB int64
 }
 
 // Capacity summarizes in-service devices per model.

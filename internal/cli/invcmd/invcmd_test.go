@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -111,7 +112,7 @@ func TestListSetStateHistory(t *testing.T) {
 		t.Errorf("list --sort cost: %+v, want exit 2 naming sort", r)
 	}
 	r = granary(t, env, New, "list", "--all", "--limit", "3", "-o", "csv")
-	if r.code != 0 || strings.Count(r.stdout, "\n") != 11 || !strings.HasPrefix(r.stdout, "serial,model,state,node,site,pool,acquired,cost_usd,warranty_until,labels\n") {
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 11 || !strings.HasPrefix(r.stdout, "serial,model,state,node,site,pool,acquired,cost_usd,warranty_until,labels,node_cpu_milli,node_memory_mib\n") {
 		t.Errorf("list --all -o csv: %+v", r)
 	}
 	// The CSV listing imports again into an empty server, identically.
@@ -256,5 +257,41 @@ func TestCSVRoundTripExact(t *testing.T) {
 	r := granary(t, env, New, "import", f)
 	if r.code != 2 || !strings.Contains(r.stderr, `node "节点-1" is at site "北京" in the ledger, not "上海"`) {
 		t.Errorf("node at another site: %+v", r)
+	}
+}
+
+// Nodes' CPU and memory: imported with their devices, listed by
+// `inventory nodes` (cores and GiB; "-" when not recorded), written by
+// `list -o csv` beside each device so that the listing imports again as
+// the same nodes; a bad figure is exit 2 naming file, line and column.
+func TestNodeFigures(t *testing.T) {
+	_, env := setup(t)
+	f := filepath.Join(t.TempDir(), "nodes.csv")
+	os.WriteFile(f, []byte("serial,model,state,node,site,node_cpu_milli,node_memory_mib\n"+
+		"H-1,H800,in-service,dgx-1,bj1,112000,2097152\n"+
+		"H-2,H800,in-service,dgx-1,bj1,,\n"+
+		"L-1,L20,reserve,pcie-1,bj1,,\n"), 0o644)
+	if r := granary(t, env, New, "import", f); r.code != 0 {
+		t.Fatal(r)
+	}
+	r := granary(t, env, New, "nodes")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^dgx-1 +bj1 +- +112 +2048$`).MatchString(r.stdout) || !regexp.MustCompile(`(?m)^pcie-1 +bj1 +- +- +-$`).MatchString(r.stdout) {
+		t.Errorf("nodes:\n%s%s", r.stdout, r.stderr)
+	}
+	list := granary(t, env, New, "list", "--all", "-o", "csv")
+	if list.code != 0 || !strings.Contains(list.stdout, "\nH-2,h800-sxm5-80gb,in-service,dgx-1,bj1,,,,,,112000,2097152\n") {
+		t.Errorf("list -o csv:\n%s", list.stdout)
+	}
+	_, env2 := setup(t)
+	os.WriteFile(f, []byte(list.stdout), 0o644)
+	if r := granary(t, env2, New, "import", f); r.code != 0 {
+		t.Fatalf("re-import: %+v", r)
+	}
+	if a, b := granary(t, env, New, "nodes", "-o", "json"), granary(t, env2, New, "nodes", "-o", "json"); a.code != 0 || a.stdout != b.stdout || !strings.Contains(a.stdout, `"cpu_milli": 112000`) {
+		t.Errorf("nodes after the CSV round trip differ:\n%s\n%s", a.stdout, b.stdout)
+	}
+	os.WriteFile(f, []byte("serial,model,state,node,node_cpu_milli\nX-1,H800,reserve,n9,-4\n"), 0o644)
+	if r := granary(t, env, New, "import", f); r.code != 2 || !strings.Contains(r.stderr, `nodes.csv:2:21: node_cpu_milli "-4" is not a whole number of milli-cores`) {
+		t.Errorf("a negative CPU: %+v", r)
 	}
 }

@@ -39,7 +39,7 @@ http://127.0.0.1:8080. The token is $GRANARY_TOKEN or token: in the config
 file (~/.config/granary/config.yaml).`,
 	}
 	c.Flags(cmd)
-	cmd.AddCommand(importCmd(c), listCmd(c), setStateCmd(c), summaryCmd(c), historyCmd(c), failuresCmd(c))
+	cmd.AddCommand(importCmd(c), listCmd(c), nodesCmd(c), setStateCmd(c), summaryCmd(c), historyCmd(c), failuresCmd(c))
 	return cmd
 }
 
@@ -61,11 +61,14 @@ transaction: any bad row rejects all of it, with a list of file:line:column
 problems, and the command exits 2.
 
 CSV: a header row names the columns; serial,model,state are required and
-node,site,pool,acquired,cost_usd,warranty_until,labels optional. Dates are
-YYYY-MM-DD; labels are key=value;key=value; model is any name the catalog
-resolves (A800, 910B3, P800…).
+node,site,pool,acquired,cost_usd,warranty_until,labels,node_cpu_milli,
+node_memory_mib optional. Dates are YYYY-MM-DD; labels are
+key=value;key=value; model is any name the catalog resolves (A800, 910B3,
+P800…). node_cpu_milli (milli-cores) and node_memory_mib are the device's
+node's CPU and memory for jobs, on one of its rows or on each (the same).
 
-JSON: an array of objects with the same keys, or {"nodes": [...], "devices": [...]}.`,
+JSON: an array of objects with the same keys, or {"nodes": [...], "devices": [...]}
+(a node object: hostname, site, interconnect_domain, cpu_milli, memory_mib).`,
 		Example: "  granary inventory import devices.csv\n  granary inventory list --all -o json | granary inventory import --format json -",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -210,9 +213,15 @@ func listCmd(c *remote.Conn) *cobra.Command {
 			case console.JSON, console.YAML:
 				return console.Encode(w, f, api.DeviceList{Devices: devs, Next: next})
 			case console.CSV:
-				return console.WriteCSV(w, deviceRows(devs, true))
+				// With their nodes' CPU and memory, so that the listing
+				// imports again as the same ledger.
+				nodes, err := nodesOf(cmd.Context(), cl, devs)
+				if err != nil {
+					return err
+				}
+				return console.WriteCSV(w, deviceRows(devs, nodes))
 			}
-			if err := console.WriteTable(w, deviceRows(devs, false)); err != nil {
+			if err := console.WriteTable(w, deviceRows(devs, nil)); err != nil {
 				return err
 			}
 			if next != "" {
@@ -239,17 +248,92 @@ func listCmd(c *remote.Conn) *cobra.Command {
 	return cmd
 }
 
-// deviceRows renders devices as rows. forImport gives the CSV import columns,
-// so the output can be imported again.
-func deviceRows(ds []api.Device, forImport bool) [][]string {
-	if forImport {
+func nodesCmd(c *remote.Conn) *cobra.Command {
+	var out, site string
+	cmd := &cobra.Command{
+		Use:   "nodes",
+		Short: "List nodes with their site, interconnect domain, and the CPU and memory they offer jobs",
+		Long: `List every node by hostname (--site: one site's). CPU is in cores and
+memory in GiB in the table; -o json and yaml give cpu_milli (milli-cores)
+and memory_mib as the API does. A node without them recorded shows "-": the
+scheduler does not limit jobs' cpu_milli and memory_mib on it.`,
+		Example: "  granary inventory nodes --site bj1\n  granary inventory nodes -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := console.ParseFormat(out, console.Table, console.JSON, console.YAML)
+			if err != nil {
+				return err
+			}
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			all, err := cl.Nodes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ns := []inventory.Node{}
+			for _, n := range all {
+				if !cmd.Flags().Changed("site") || n.Site == site {
+					ns = append(ns, n)
+				}
+			}
+			if f != console.Table {
+				return console.Encode(c.Env.Stdout, f, api.NodeList{Nodes: ns})
+			}
+			rows := [][]string{{"HOSTNAME", "SITE", "DOMAIN", "CPU (cores)", "MEMORY (GiB)"}}
+			for _, n := range ns {
+				cpu, mem := "-", "-"
+				if n.CPUMilli > 0 {
+					cpu = strconv.FormatFloat(float64(n.CPUMilli)/1000, 'f', -1, 64)
+				}
+				if n.MemoryMiB > 0 {
+					mem = strconv.FormatFloat(float64(n.MemoryMiB)/1024, 'f', -1, 64)
+				}
+				rows = append(rows, []string{n.Hostname, dash(n.Site), dash(n.InterconnectDomain), cpu, mem})
+			}
+			return console.WriteTable(c.Env.Stdout, rows)
+		},
+	}
+	outputFlag(cmd, &out, console.Table, console.JSON, console.YAML)
+	cmd.Flags().StringVar(&site, "site", "", "only the nodes of this site (\"\" for those without one)")
+	return cmd
+}
+
+// nodesOf returns the ledger's nodes by hostname when a device of ds has
+// a node, and an empty map otherwise.
+func nodesOf(ctx context.Context, cl *client.Client, ds []api.Device) (map[string]inventory.Node, error) {
+	out := map[string]inventory.Node{}
+	for _, d := range ds {
+		if d.Node == "" {
+			continue
+		}
+		ns, err := cl.Nodes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range ns {
+			out[n.Hostname] = n
+		}
+		break
+	}
+	return out, nil
+}
+
+// deviceRows renders devices as rows. With forImport (not nil: the nodes
+// by hostname) it gives the CSV import columns, each device with its
+// node's CPU and memory, so the output can be imported again.
+func deviceRows(ds []api.Device, forImport map[string]inventory.Node) [][]string {
+	if forImport != nil {
 		rows := [][]string{inventory.CSVColumns()}
 		for _, d := range ds {
 			cost := ""
 			if d.CostUSD != nil {
 				cost = strconv.FormatFloat(*d.CostUSD, 'f', -1, 64)
 			}
-			rows = append(rows, []string{d.Serial, d.Model, string(d.State), d.Node, d.Site, d.Pool, d.Acquired, cost, d.WarrantyUntil, labels(d.Labels)})
+			n := forImport[d.Node]
+			rows = append(rows, []string{d.Serial, d.Model, string(d.State), d.Node, d.Site, d.Pool, d.Acquired, cost, d.WarrantyUntil, labels(d.Labels),
+				figure(n.CPUMilli), figure(n.MemoryMiB)})
 		}
 		return rows
 	}
@@ -265,6 +349,15 @@ func deviceRows(ds []api.Device, forImport bool) [][]string {
 }
 
 func labels(m map[string]string) string { return inventory.FormatLabels(m) }
+
+// figure is a node's CPU or memory figure for a CSV cell: "" when not
+// recorded (0).
+func figure(v int64) string {
+	if v == 0 {
+		return ""
+	}
+	return strconv.FormatInt(v, 10)
+}
 
 func dash(s string) string {
 	if s == "" {

@@ -21,7 +21,8 @@ var _ jobs.Store = (*Store)(nil)
 // InService returns every device in service with its node's site and
 // interconnect domain (the scheduler's switch), ordered by serial.
 func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
-	rows, err := s.pool.Query(ctx, `SELECT d.serial, d.model, d.node, coalesce(nullif(d.site, ''), n.site, ''), coalesce(n.interconnect_domain, '')
+	rows, err := s.pool.Query(ctx, `SELECT d.serial, d.model, d.node, coalesce(nullif(d.site, ''), n.site, ''), coalesce(n.interconnect_domain, ''),
+		coalesce(n.cpu_milli, 0), coalesce(n.memory_mib, 0)
 		FROM devices d LEFT JOIN nodes n ON n.hostname = d.node AND d.node <> ''
 		WHERE d.state = 'in-service' ORDER BY d.serial`)
 	if err != nil {
@@ -29,7 +30,7 @@ func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (jobs.Device, error) {
 		var d jobs.Device
-		err := r.Scan(&d.Serial, &d.Model, &d.Node, &d.Site, &d.Switch)
+		err := r.Scan(&d.Serial, &d.Model, &d.Node, &d.Site, &d.Switch, &d.NodeCPUMilli, &d.NodeMemoryMiB)
 		return d, err
 	})
 }

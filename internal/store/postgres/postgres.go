@@ -128,13 +128,35 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for start := 0; start < b.NodeCount(); start += nodeChunk {
 			k := min(nodeChunk, b.NodeCount()-start)
-			h, site, dom := make([]string, k), make([]string, k), make([]string, k)
+			h, site, dom := make([]string, 0, k), make([]string, 0, k), make([]string, 0, k)
+			cpu, mem := make([]int64, 0, k), make([]int64, 0, k)
+			// A hostname twice in one statement would be a second update
+			// of its row, which PostgreSQL refuses: the first one stays,
+			// with the figures it lacks from the later ones (as row by row).
+			at := make(map[string]int, k)
 			for i := range k {
 				n := b.Node(start + i)
-				h[i], site[i], dom[i] = n.Hostname, n.Site, n.InterconnectDomain
+				if j, dup := at[n.Hostname]; dup {
+					if cpu[j] == 0 {
+						cpu[j] = n.CPUMilli
+					}
+					if mem[j] == 0 {
+						mem[j] = n.MemoryMiB
+					}
+					continue
+				}
+				at[n.Hostname] = len(h)
+				h, site, dom = append(h, n.Hostname), append(site, n.Site), append(dom, n.InterconnectDomain)
+				cpu, mem = append(cpu, n.CPUMilli), append(mem, n.MemoryMiB)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO nodes (hostname, site, interconnect_domain)
-				SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (hostname) DO NOTHING`, h, site, dom); err != nil {
+			// An existing node is left as it is, but for a CPU or memory
+			// figure it does not have (0) and the batch gives.
+			if _, err := tx.Exec(ctx, `INSERT INTO nodes (hostname, site, interconnect_domain, cpu_milli, memory_mib)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+				ON CONFLICT (hostname) DO UPDATE SET
+					cpu_milli = CASE WHEN nodes.cpu_milli = 0 THEN excluded.cpu_milli ELSE nodes.cpu_milli END,
+					memory_mib = CASE WHEN nodes.memory_mib = 0 THEN excluded.memory_mib ELSE nodes.memory_mib END
+				WHERE (nodes.cpu_milli = 0 AND excluded.cpu_milli <> 0) OR (nodes.memory_mib = 0 AND excluded.memory_mib <> 0)`, h, site, dom, cpu, mem); err != nil {
 				return fmt.Errorf("nodes: %w", err)
 			}
 		}
@@ -543,13 +565,13 @@ func (s *Store) CountBySiteModelState(ctx context.Context) ([]inventory.SiteMode
 
 // Nodes implements inventory.DeviceStore.
 func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
-	rows, err := s.pool.Query(ctx, "SELECT hostname, site, interconnect_domain FROM nodes ORDER BY hostname COLLATE \"C\"")
+	rows, err := s.pool.Query(ctx, "SELECT hostname, site, interconnect_domain, cpu_milli, memory_mib FROM nodes ORDER BY hostname COLLATE \"C\"")
 	if err != nil {
 		return nil, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (inventory.Node, error) {
 		var n inventory.Node
-		err := r.Scan(&n.Hostname, &n.Site, &n.InterconnectDomain)
+		err := r.Scan(&n.Hostname, &n.Site, &n.InterconnectDomain, &n.CPUMilli, &n.MemoryMiB)
 		return n, err
 	})
 	if out == nil && err == nil {

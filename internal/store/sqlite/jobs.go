@@ -22,7 +22,8 @@ var _ jobs.Store = (*Store)(nil)
 // interconnect domain (the scheduler's switch), ordered by serial: the fleet
 // the scheduler sees.
 func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT d.serial, d.model, d.node, coalesce(nullif(d.site, ''), n.site, ''), coalesce(n.interconnect_domain, '')
+	rows, err := s.r.QueryContext(ctx, `SELECT d.serial, d.model, d.node, coalesce(nullif(d.site, ''), n.site, ''), coalesce(n.interconnect_domain, ''),
+		coalesce(n.cpu_milli, 0), coalesce(n.memory_mib, 0)
 		FROM devices d LEFT JOIN nodes n ON n.hostname = d.node AND d.node <> ''
 		WHERE d.state = 'in-service' ORDER BY d.serial`)
 	if err != nil {
@@ -32,7 +33,7 @@ func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
 	var out []jobs.Device
 	for rows.Next() {
 		var d jobs.Device
-		if err := rows.Scan(&d.Serial, &d.Model, &d.Node, &d.Site, &d.Switch); err != nil {
+		if err := rows.Scan(&d.Serial, &d.Model, &d.Node, &d.Site, &d.Switch, &d.NodeCPUMilli, &d.NodeMemoryMiB); err != nil {
 			return nil, err
 		}
 		out = append(out, d)

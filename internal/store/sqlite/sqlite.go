@@ -116,6 +116,13 @@ func (s *Store) Ping(ctx context.Context) error {
 // String names the store for logs.
 func (s *Store) String() string { return "sqlite:" + s.path }
 
+// nodeConflict leaves an existing node as it is, but for a CPU or memory
+// figure it does not have (0) and the batch gives.
+const nodeConflict = `ON CONFLICT (hostname) DO UPDATE SET
+	cpu_milli = CASE WHEN nodes.cpu_milli = 0 THEN excluded.cpu_milli ELSE nodes.cpu_milli END,
+	memory_mib = CASE WHEN nodes.memory_mib = 0 THEN excluded.memory_mib ELSE nodes.memory_mib END
+	WHERE (nodes.cpu_milli = 0 AND excluded.cpu_milli <> 0) OR (nodes.memory_mib = 0 AND excluded.memory_mib <> 0)`
+
 const deviceCols = "serial, model, node, site, pool, state, acquired, cost_usd, warranty_until, labels, updated_at"
 
 // insertChunk is the number of rows per multi-row INSERT (11 parameters
@@ -130,13 +137,13 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 	}
 	defer tx.Rollback()
 	if b.NodeCount() > 0 {
-		st, err := tx.PrepareContext(ctx, "INSERT INTO nodes (hostname, site, interconnect_domain) VALUES (?, ?, ?) ON CONFLICT (hostname) DO NOTHING")
+		st, err := tx.PrepareContext(ctx, "INSERT INTO nodes (hostname, site, interconnect_domain, cpu_milli, memory_mib) VALUES (?, ?, ?, ?, ?) "+nodeConflict)
 		if err != nil {
 			return err
 		}
 		for i := range b.NodeCount() {
 			n := b.Node(i)
-			if _, err := st.ExecContext(ctx, n.Hostname, n.Site, n.InterconnectDomain); err != nil {
+			if _, err := st.ExecContext(ctx, n.Hostname, n.Site, n.InterconnectDomain, n.CPUMilli, n.MemoryMiB); err != nil {
 				return fmt.Errorf("node %s: %w", n.Hostname, err)
 			}
 		}
@@ -675,7 +682,7 @@ func (s *Store) CountBySiteModelState(ctx context.Context) ([]inventory.SiteMode
 
 // Nodes implements inventory.DeviceStore.
 func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT hostname, site, interconnect_domain FROM nodes ORDER BY hostname")
+	rows, err := s.r.QueryContext(ctx, "SELECT hostname, site, interconnect_domain, cpu_milli, memory_mib FROM nodes ORDER BY hostname")
 	if err != nil {
 		return nil, err
 	}
@@ -683,7 +690,7 @@ func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
 	out := []inventory.Node{}
 	for rows.Next() {
 		var n inventory.Node
-		if err := rows.Scan(&n.Hostname, &n.Site, &n.InterconnectDomain); err != nil {
+		if err := rows.Scan(&n.Hostname, &n.Site, &n.InterconnectDomain, &n.CPUMilli, &n.MemoryMiB); err != nil {
 			return nil, err
 		}
 		out = append(out, n)

@@ -86,6 +86,7 @@ func Run(t *testing.T, open Opener) {
 		{"Tokens", testTokens},
 		{"TokenLifeCycle", testTokenLifeCycle},
 		{"Nodes", testNodes},
+		{"NodeResources", testNodeResources},
 		{"AgentTokens", testAgentTokens},
 		{"AgentReports", testAgentReports},
 		{"AgentSaveRoundTrip", testAgentSave},

@@ -1,0 +1,94 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
+)
+
+// testNodeResources: a node's CPU and memory are stored as imported; a
+// later import fills in a figure the ledger lacks but may not change one
+// it has (the whole import is refused, nothing written); a node the
+// agent or a single create made has none; and the scheduler's fleet
+// (InService, when the store has it) carries its node's figures.
+func testNodeResources(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	csv := "serial,model,state,node,site,node_cpu_milli,node_memory_mib\n" +
+		"R-1,H800,in-service,dgx-1,bj1,112000,2097152\n" +
+		"R-2,H800,in-service,dgx-1,bj1,,\n" +
+		"R-3,L20,in-service,pcie-1,bj1,,524288\n"
+	if _, err := svc.ImportCSV(ctx, "nodes.csv", strings.NewReader(csv), "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Create(ctx, inventory.Device{Serial: "R-4", Model: "h20", State: fleet.InService, Node: "plain"}, "", "x"); err != nil {
+		t.Fatal(err)
+	}
+	want := []inventory.Node{
+		{Hostname: "dgx-1", Site: "bj1", CPUMilli: 112000, MemoryMiB: 2097152},
+		{Hostname: "pcie-1", Site: "bj1", MemoryMiB: 524288},
+		{Hostname: "plain"},
+	}
+	nodes := func() []inventory.Node {
+		t.Helper()
+		ns, err := st.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	if diff := cmp.Diff(want, nodes()); diff != "" {
+		t.Fatalf("nodes (-want +got):\n%s", diff)
+	}
+
+	// A figure that differs from the ledger's refuses the whole import.
+	d0, e0, n0 := countAll(t, st)
+	bad := "serial,model,state,node,node_cpu_milli\nR-5,L20,reserve,fresh,8000\nR-6,L20,reserve,dgx-1,96000\n"
+	_, err := svc.ImportCSV(ctx, "bad.csv", strings.NewReader(bad), "ops")
+	var ies fleet.InputErrors
+	if !errors.As(err, &ies) || len(ies) != 1 || ies[0].Error() != `bad.csv:3:23: field "node_cpu_milli": node "dgx-1" has 112000 milli-cores in the ledger, not 96000` {
+		t.Errorf("changing a recorded CPU: %v, want one error at bad.csv:3:23", err)
+	}
+	if d, e, n := countAll(t, st); d != d0 || e != e0 || n != n0 {
+		t.Errorf("refused import wrote something (devices %d→%d, events %d→%d, nodes %d→%d)", d0, d, e0, e, n0, n)
+	}
+
+	// The same figure again is fine; a missing one is filled in; the
+	// site and the figures a node has are kept.
+	js := `{"nodes": [{"hostname": "plain", "site": "sh2", "cpu_milli": 64000, "memory_mib": 262144}],
+	"devices": [{"serial": "R-7", "model": "L20", "state": "in-service", "node": "pcie-1", "node_cpu_milli": 48000, "node_memory_mib": 524288},
+	  {"serial": "R-8", "model": "H800", "state": "reserve", "node": "dgx-1", "node_cpu_milli": 112000}]}`
+	if _, err := svc.ImportJSON(ctx, "more.json", strings.NewReader(js), "ops"); err != nil {
+		t.Fatal(err)
+	}
+	want[1].CPUMilli = 48000
+	want[2].CPUMilli, want[2].MemoryMiB = 64000, 262144
+	if diff := cmp.Diff(want, nodes()); diff != "" {
+		t.Errorf("nodes after filling in (-want +got):\n%s", diff)
+	}
+
+	f, ok := st.(interface {
+		InService(context.Context) ([]jobs.Device, error)
+	})
+	if !ok {
+		return
+	}
+	devs, err := f.InService(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]int64{}
+	for _, d := range devs {
+		got[d.Serial] = [2]int64{d.NodeCPUMilli, d.NodeMemoryMiB}
+	}
+	wantDevs := map[string][2]int64{"R-1": {112000, 2097152}, "R-2": {112000, 2097152}, "R-3": {48000, 524288}, "R-4": {64000, 262144}, "R-7": {48000, 524288}}
+	if diff := cmp.Diff(wantDevs, got); diff != "" {
+		t.Errorf("InService node figures (-want +got):\n%s", diff)
+	}
+}
