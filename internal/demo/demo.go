@@ -47,6 +47,32 @@ type Lot struct {
 	RetireFrac  float64 // share retired
 }
 
+// Hosts are the CPU (milli-cores) and memory (MiB) of one node of each
+// model, what the live scheduler counts jobs' cpu_milli and memory_mib
+// against. Sourced where a vendor system is the usual host:
+//   - H800: NVIDIA DGX H800 (the DGX H100 datasheet's system): 2× Xeon
+//     Platinum 8480C, 56 cores each, and 2 TB of system memory.
+//   - A800: NVIDIA DGX A800 (the DGX A100 640 GB datasheet's system): 2×
+//     AMD EPYC 7742, 64 cores each, and 2 TB.
+//
+// The others are illustrative, of the usual size of an 8-device server of
+// that class (no vendor system with published figures is assumed): H20 as
+// the H800's HGX host; L20 (PCIe) 2× 32 cores, 1 TiB; Ascend 910B3 and
+// 910C 4× Kunpeng 920 of 48 cores (the Atlas 800T A2 has four Kunpeng
+// 920s), 1 TiB; Kunlunxin P800, Cambricon MLU590 and Hygon K100 2× 64
+// cores, 1 TiB.
+var Hosts = map[string][2]int64{
+	"h800-sxm5-80gb": {112_000, 2 << 20},
+	"a800-sxm4-80gb": {128_000, 2 << 20},
+	"h20-96gb":       {112_000, 2 << 20},
+	"l20-48gb":       {64_000, 1 << 20},
+	"ascend-910b3":   {192_000, 1 << 20},
+	"ascend-910c":    {192_000, 1 << 20},
+	"kunlunxin-p800": {128_000, 1 << 20},
+	"mlu590":         {128_000, 1 << 20},
+	"hygon-k100-ai":  {128_000, 1 << 20},
+}
+
 // Lots is the demo stockpile at scale 1 (19,968 devices).
 var Lots = []Lot{
 	{Model: "a800-sxm4-80gb", Serial: "A800", Count: 2048, Site: 0, Pool: "training", Fabric: "ib", PerNode: 8, From: "2023-02-01", To: "2023-08-31", CostUSD: 19500, ReserveFrac: 0.02, FailRate: 0.06, RetireFrac: 0.015},
@@ -236,6 +262,8 @@ func (g *gen) node(site Site, lot Lot) string {
 		Hostname:           host,
 		Site:               site.Name,
 		InterconnectDomain: fmt.Sprintf("%s-%s-%s-%02d", site.Prefix, lower(lot.Serial), lot.Fabric, k/32+1),
+		CPUMilli:           Hosts[lot.Model][0],
+		MemoryMiB:          Hosts[lot.Model][1],
 	})
 	return host
 }

@@ -120,6 +120,9 @@ func TestHistoriesReplayToState(t *testing.T) {
 		if nodes[n.Hostname] || n.InterconnectDomain == "" {
 			t.Fatalf("node %+v duplicate or without domain", n)
 		}
+		if n.CPUMilli < 64_000 || n.MemoryMiB < 1<<20 {
+			t.Errorf("node %+v: want at least 64 cores and 1 TiB recorded (demo.Hosts)", n)
+		}
 		nodes[n.Hostname] = true
 	}
 	for _, d := range b.Devices {

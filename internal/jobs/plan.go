@@ -226,7 +226,7 @@ func newPool(devs []Device) pool {
 			if id == "" {
 				id = d.Serial
 			}
-			p.nodes = append(p.nodes, sched.Node{ID: id, Model: d.Model, Site: d.Site, Switch: d.Switch})
+			p.nodes = append(p.nodes, sched.Node{ID: id, Model: d.Model, Site: d.Site, Switch: d.Switch, CPU: d.NodeCPUMilli, Mem: d.NodeMemoryMiB})
 		}
 		p.nodes[len(p.nodes)-1].Devices++
 		p.at[d.Serial] = len(p.serials[d.Model])

@@ -55,6 +55,18 @@ var funcs = template.FuncMap{
 	"last":        func(ds []inventory.Device) inventory.Device { return ds[len(ds)-1] },
 	"failuresURL": failuresURL,
 	"lastNode":    func(ns []inventory.Node) inventory.Node { return ns[len(ns)-1] },
+	// cores is milli-cores as cores ("112", "0.5"); mib is MiB in the
+	// largest binary unit that divides it ("2 TiB", "1536 GiB", "100 MiB").
+	"cores": func(milli int64) string { return strconv.FormatFloat(float64(milli)/1000, 'f', -1, 64) },
+	"mib": func(m int64) string {
+		switch {
+		case m%(1<<20) == 0:
+			return strconv.FormatInt(m>>20, 10) + " TiB"
+		case m%(1<<10) == 0:
+			return strconv.FormatInt(m>>10, 10) + " GiB"
+		}
+		return strconv.FormatInt(m, 10) + " MiB"
+	},
 	"dense": func(c accel.Chip, p fleet.Precision) string {
 		if v, ok := c.Dense(p); ok {
 			return num(v)

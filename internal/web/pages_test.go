@@ -410,3 +410,29 @@ func TestNodesListPagingAndSites(t *testing.T) {
 		t.Errorf("limit=0: %d", code)
 	}
 }
+
+// A node's page shows the CPU and memory the ledger records for jobs (the
+// demo's H800 nodes: a DGX H800's 112 cores and 2 TiB).
+func TestNodePageResources(t *testing.T) {
+	led := demoLedger(t, 0.02)
+	b, viewer := signedOut(t, led, "/nodes")
+	b.do("POST", "/signin", url.Values{"token": {viewer}})
+	all, err := led.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := ""
+	for _, n := range all {
+		if strings.Contains(n.Hostname, "-h800-") {
+			host = n.Hostname
+			break
+		}
+	}
+	if host == "" {
+		t.Fatal("no H800 node in the demo ledger")
+	}
+	code, body, _ := b.do("GET", "/nodes/"+host, nil)
+	if code != 200 || !strings.Contains(body, "<dt>CPU for jobs</dt><dd>112 cores</dd>") || !strings.Contains(body, "<dt>Memory for jobs</dt><dd>2 TiB</dd>") {
+		t.Errorf("/nodes/%s: %d, want 112 cores and 2 TiB among its facts", host, code)
+	}
+}
