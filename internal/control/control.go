@@ -72,6 +72,10 @@ type Run struct {
 	// Milli is, for a job holding a share of one device, its share of
 	// Devices[0] in thousandths; 0 is whole devices.
 	Milli int64
+	// With is the job sharing Devices with this one (space sharing, a
+	// *-packed policy: both run on the same devices, each at its pair
+	// throughput); "" when it runs alone.
+	With string
 	// StepsDone, CheckpointSteps and TotalSteps are the job's progress as
 	// stored; a restarted job resumes from StepsDone (already rolled back to
 	// its checkpoint after a failure).
@@ -344,10 +348,26 @@ func (l *Loop) account(_ context.Context, w *roundWork) error {
 	for _, r := range w.obs.Restarts {
 		restart[r.JobID] = r.Reason
 	}
+	// A pair's time counts for the pair (sched.RoundState.ChargePair):
+	// the longer of its two jobs' runs, charged once.
+	type pair struct{ a, b, model string }
+	var pairs map[pair]float64
 	for i := range w.active {
 		j := &w.active[i]
 		if p, ok := prog[j.ID]; ok && j.State == jobs.Running {
-			if p.RanSeconds > 0 && p.Model != "" {
+			with := ""
+			if j.Placement != nil {
+				with = j.Placement.With
+			}
+			switch {
+			case p.RanSeconds <= 0 || p.Model == "":
+			case with != "":
+				k := pair{min(j.ID, with), max(j.ID, with), p.Model}
+				if pairs == nil {
+					pairs = map[pair]float64{}
+				}
+				pairs[k] = max(pairs[k], p.RanSeconds)
+			default:
 				l.planner.Charge(j.ID, p.Model, p.RanSeconds)
 			}
 			w.events[i] = append(w.events[i], jobs.Observe(j, p)...)
@@ -369,6 +389,9 @@ func (l *Loop) account(_ context.Context, w *roundWork) error {
 			}
 		}
 		w.events[i] = append(w.events[i], jobs.DevicesLost(j, w.now, w.lostState)...)
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(pairs), func(x, y pair) int { return strings.Compare(x.a+"\x00"+x.b, y.a+"\x00"+y.b) }) {
+		l.planner.ChargePair(k.a, k.b, k.model, pairs[k])
 	}
 	return nil
 }
@@ -413,7 +436,7 @@ func (l *Loop) decide(_ context.Context, w *roundWork) error {
 			evs, moved = jobs.Decide(j, w.now, pl, plan.Why[j.ID], l.cfg.Planner.Names)
 			w.events[i] = append(w.events[i], evs...)
 			if j.State == jobs.Running {
-				w.runs = append(w.runs, Run{Job: j.ID, Model: j.Placement.Model, Devices: slices.Clone(j.Placement.Devices), Milli: j.Placement.Milli,
+				w.runs = append(w.runs, Run{Job: j.ID, Model: j.Placement.Model, Devices: slices.Clone(j.Placement.Devices), Milli: j.Placement.Milli, With: j.Placement.With,
 					StepsPerSecond: j.Placement.StepsPerSecond, StepsDone: j.StepsDone, CheckpointSteps: j.CheckpointSteps,
 					TotalSteps: j.TotalSteps, Restart: moved})
 			} else {
@@ -463,7 +486,8 @@ func placementChanged(a, b *jobs.Job) bool {
 	if a.Placement == nil {
 		return false
 	}
-	return a.Placement.Model != b.Placement.Model || !slices.Equal(a.Placement.Devices, b.Placement.Devices) || a.Placement.Milli != b.Placement.Milli
+	return a.Placement.Model != b.Placement.Model || !slices.Equal(a.Placement.Devices, b.Placement.Devices) || a.Placement.Milli != b.Placement.Milli ||
+		a.Placement.With != b.Placement.With
 }
 
 // onlyProgress: a running job whose counters moved and nothing else.

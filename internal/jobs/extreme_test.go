@@ -1,11 +1,13 @@
 package jobs_test
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/sched"
 )
@@ -17,8 +19,9 @@ import (
 // cannot include is excluded with a reason and the others are placed.
 func TestPlanSurvivesExtremeNumbers(t *testing.T) {
 	for _, pol := range sched.PolicyNames() {
+		w := workloads(t)
 		if strings.HasSuffix(pol, "-packed") {
-			continue // refused by the live loop (TestPlannerRefusesPacked)
+			w = pairedWorkloads(t) // refused without (TestPlannerRefusesPacked)
 		}
 		for _, tc := range []struct {
 			name     string
@@ -35,7 +38,7 @@ func TestPlanSurvivesExtremeNumbers(t *testing.T) {
 			{"weight tiny", 1e-300, func(j *jobs.Job) { j.Weight = 1e-300 }, ""},
 		} {
 			t.Run(pol+"/"+tc.name, func(t *testing.T) {
-				p, err := jobs.NewPlanner(workloads(t), jobs.PlannerConfig{Policy: pol, Names: shortNames,
+				p, err := jobs.NewPlanner(w, jobs.PlannerConfig{Policy: pol, Names: shortNames,
 					Cost: map[string]float64{"910b3": 2, "l20": 1}}, t0.Add(-time.Hour))
 				if err != nil {
 					t.Fatal(err)
@@ -65,11 +68,11 @@ func TestPlanSurvivesExtremeNumbers(t *testing.T) {
 	}
 }
 
-// The live loop has no pair throughputs: a *-packed policy is refused when
-// the planner is built, not at every round.
+// A *-packed policy on a table without pair throughputs is refused when
+// the planner is built, not at every round, naming the first missing pair.
 func TestPlannerRefusesPacked(t *testing.T) {
 	_, err := jobs.NewPlanner(workloads(t), jobs.PlannerConfig{Policy: sched.LASHeteroPacked, Names: shortNames}, t0)
-	if err == nil || !strings.Contains(err.Error(), "space sharing is simulator-only") {
-		t.Errorf("NewPlanner(las-hetero-packed) = %v, want refused", err)
+	if err == nil || !errors.Is(err, fleet.ErrNotFound) || !strings.Contains(err.Error(), "policy las-hetero-packed: ") || !strings.Contains(err.Error(), "missing pair (") {
+		t.Errorf("NewPlanner(las-hetero-packed) = %v, want refused naming the missing pair", err)
 	}
 }

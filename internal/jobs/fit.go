@@ -215,6 +215,11 @@ func (w *Workloads) ensureFit(class string, gang int, fleetModels []string) erro
 	if err != nil {
 		return err
 	}
+	if len(w.pairs) > 0 {
+		if nt, err = nt.WithPairs(w.pairs); err != nil {
+			return err
+		}
+	}
 	w.entries, w.table = all, nt
 	w.index(fresh)
 	for k, v := range reasons {

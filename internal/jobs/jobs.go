@@ -117,13 +117,26 @@ type Placement struct {
 	// with a DeviceMilli; 0 is whole devices. The placement is stored with
 	// the job, so a restart knows which device each share is on.
 	Milli int64 `json:"milli,omitempty"`
+	// With is, under a *-packed policy, the id of the job this one shares
+	// Devices with (space sharing: the two run on the same devices, each
+	// at its pair throughput); "" when it runs alone. Each of the two
+	// holds every device time-shared, PairMilli of it.
+	With string `json:"with,omitempty"`
 }
 
+// PairMilli is how much of each device each job of a pair holds (With):
+// half, so the two make one whole device in the stores' holdings.
+const PairMilli = 500
+
 // DeviceMilli is how much of each of its devices the placement holds, in
-// thousandths: Milli for a share, 1000 for whole devices.
+// thousandths: Milli for a share, PairMilli for one of a pair, 1000 for
+// whole devices.
 func (p *Placement) DeviceMilli() int64 {
-	if p.Milli > 0 {
+	switch {
+	case p.Milli > 0:
 		return p.Milli
+	case p.With != "":
+		return PairMilli
 	}
 	return 1000
 }

@@ -43,6 +43,41 @@ func workloads(t testing.TB) *jobs.Workloads {
 	return w
 }
 
+// pairedWorkloads is workloads' table with pair throughputs (the *-packed
+// policies): any two classes of one gang size on a model where both run,
+// each at 0.7 of its throughput alone.
+func pairedWorkloads(t testing.TB) *jobs.Workloads {
+	t.Helper()
+	tp := workloads(t).Table()
+	var es []sched.ThroughputEntry
+	var ps []sched.PairEntry
+	classes := []string{"resnet", "bert", "cpu-bound", "lstm"}
+	for _, m := range []string{"h800", "910b3", "l20"} {
+		for _, g := range []int{1, 2, 4, 8, 16, 64} {
+			for _, a := range classes {
+				va, ok := tp.Lookup(a, g, m)
+				if !ok {
+					continue
+				}
+				es = append(es, sched.ThroughputEntry{Class: a, Gang: g, Model: m, StepsPerSecond: va})
+				for _, b := range classes {
+					if vb, ok := tp.Lookup(b, g, m); ok && va > 0 && vb > 0 {
+						ps = append(ps, sched.PairEntry{Class: a, Other: b, Gang: g, Model: m, Steps: [2]float64{0.7 * va, 0.7 * vb}})
+					}
+				}
+			}
+		}
+	}
+	w, err := jobs.NewWorkloadsWithPairs(es, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CheckPairs(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // devices: nodes of 8 (h800 ×2 nodes, 910b3 ×2, l20 ×1).
 func devices(perModel map[string]int) []jobs.Device {
 	var out []jobs.Device

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/sched"
 	"github.com/granaryhq/granary/internal/share"
 )
@@ -87,22 +86,37 @@ func (p *Planner) fleetOf(devs []Device) (Capacity, pool) {
 }
 
 // CheckLivePolicy refuses a policy name the live loop cannot run: an
-// unknown name (the error lists the valid ones) or a *-packed policy —
-// space sharing needs pair throughputs, which the live loop does not
-// measure yet, so only `granary sim` runs them. serve calls it before it
-// opens anything, so a refused flag leaves no store behind.
+// unknown name (the error lists the valid ones). serve calls it before it
+// opens anything, so a refused flag leaves no store behind; a *-packed
+// policy is also checked against the throughput table (CheckPolicyTable).
 func CheckLivePolicy(name string) error {
 	if name == "" {
 		return nil // NewPlanner's default
 	}
-	n, err := sched.CanonicalPolicy(name)
-	if err != nil {
-		return err
+	_, err := sched.CanonicalPolicy(name)
+	return err
+}
+
+// CheckPolicyTable refuses a *-packed policy (space sharing) when the
+// table lacks a pair throughput it needs, naming the first missing pair
+// (Workloads.CheckPairs): a pair shares devices only when the table has
+// it. Other policies need no pairs.
+func CheckPolicyTable(name string, w *Workloads) error {
+	if !PackedPolicy(name) {
+		return nil
 	}
-	if strings.HasSuffix(n, "-packed") {
-		return fmt.Errorf("%w: policy %s: space sharing is simulator-only (the live loop has no pair throughputs)", fleet.ErrInvalid, n)
+	if err := w.CheckPairs(); err != nil {
+		n, _ := sched.CanonicalPolicy(name)
+		return fmt.Errorf("policy %s: %w", n, err)
 	}
 	return nil
+}
+
+// PackedPolicy reports whether name is a *-packed policy (space sharing:
+// pairs of jobs on the same devices, with pair throughputs).
+func PackedPolicy(name string) bool {
+	n, err := sched.CanonicalPolicy(name)
+	return err == nil && strings.HasSuffix(n, "-packed")
 }
 
 // NewPlanner builds a planner for the workloads. epoch is any fixed time
@@ -118,6 +132,9 @@ func NewPlanner(w *Workloads, cfg PlannerConfig, epoch time.Time) (*Planner, err
 	// the agnostic fifo draws after a restart what it would have drawn.
 	src := rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)
 	if err := CheckLivePolicy(cfg.Policy); err != nil {
+		return nil, err
+	}
+	if err := CheckPolicyTable(cfg.Policy, w); err != nil {
 		return nil, err
 	}
 	pol, err := sched.PolicyByName(cfg.Policy, sched.Options{Source: src, Cost: cfg.Cost})
@@ -178,6 +195,12 @@ func (p *Planner) Policy() string { return p.policy }
 // the round just finished (the time-received counters behind its
 // priorities).
 func (p *Planner) Charge(jobID, model string, seconds float64) { p.st.Charge(jobID, model, seconds) }
+
+// ChargePair is Charge for two jobs that ran together on the same devices
+// (Placement.With): the time counts for the pair, not for either alone.
+func (p *Planner) ChargePair(a, b, model string, seconds float64) {
+	p.st.ChargePair(a, b, model, seconds)
+}
 
 // Input is one round's snapshot.
 type Input struct {
@@ -333,7 +356,14 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 		if r.Milli > 0 { // a share of the device: that part of its throughput
 			pl.StepsPerSecond *= float64(r.Milli) / 1000
 		}
-		if r.Kept && j.Placement != nil {
+		var with *Job
+		if with = byID[r.With]; with != nil { // space sharing: its pair throughput beside r.With
+			pt, _ := tp.PairLookup(j.Class, with.Class, j.Gang, r.Model)
+			pl.With, pl.StepsPerSecond = r.With, pt[0]
+		}
+		// A pair's second job gets its partner's Kept: its own since only
+		// when it held the same devices.
+		if r.Kept && j.Placement != nil && slices.Equal(j.Placement.Devices, pl.Devices) {
 			pl.Since = j.Placement.Since
 		}
 		out.Runs[j.ID] = pl
@@ -352,12 +382,20 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 			e.Message = fmt.Sprintf("%s; a share of device %s (%d milli)", e.Message, pl.Devices[0], r.Milli)
 			out.Why[j.ID] = e
 		}
+		if with != nil {
+			e := out.Why[j.ID]
+			e.Message = fmt.Sprintf("%s; shares %s with job %s (space sharing, %s steps/s beside it)", e.Message, devicesText(pl.Devices), with.ID,
+				strconv.FormatFloat(pl.StepsPerSecond, 'g', 4, 64))
+			out.Why[j.ID] = e
+		}
 		u := out.Use[j.Team]
 		if u == nil {
 			u = map[string]int{}
 			out.Use[j.Team] = u
 		}
-		u[r.Model] += j.Gang
+		if with == nil || j.ID < with.ID { // a pair's devices are counted once
+			u[r.Model] += j.Gang
+		}
 	}
 	for _, w := range sp.Waiting {
 		e, err := explainWait(w, byID[w.Job], p.policy, names)
@@ -367,6 +405,14 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 		out.Why[w.Job] = e
 	}
 	return out, nil
+}
+
+// devicesText names a placement's devices: "device X", "devices X, Y".
+func devicesText(devs []string) string {
+	if len(devs) == 1 {
+		return "device " + devs[0]
+	}
+	return "devices " + strings.Join(devs, ", ")
 }
 
 func tputOn(row []float64, models []string, m string) float64 {

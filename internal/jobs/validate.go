@@ -19,6 +19,7 @@ import (
 type Workloads struct {
 	mu      sync.RWMutex
 	entries []sched.ThroughputEntry
+	pairs   []sched.PairEntry // space sharing (NewWorkloadsWithPairs)
 	table   *sched.Throughputs
 	classes map[string][]int  // class → sorted gang sizes with entries
 	reasons map[fitKey]string // why a fit class does not fit on a model
@@ -41,6 +42,40 @@ func NewWorkloads(entries []sched.ThroughputEntry) (*Workloads, error) {
 	w := &Workloads{table: t, entries: slices.Clone(entries), classes: map[string][]int{}, reasons: map[fitKey]string{}}
 	w.index(entries)
 	return w, nil
+}
+
+// NewWorkloadsWithPairs is NewWorkloads with the pair throughputs of jobs
+// run two on the same devices (space sharing, the *-packed policies;
+// sched.Throughputs.WithPairs checks them). Classes derived later (jobs
+// given by model + precision) have no pairs: they always run alone.
+func NewWorkloadsWithPairs(entries []sched.ThroughputEntry, pairs []sched.PairEntry) (*Workloads, error) {
+	w, err := NewWorkloads(entries)
+	if err != nil || len(pairs) == 0 {
+		return w, err
+	}
+	if w.table, err = w.table.WithPairs(pairs); err != nil {
+		return nil, err
+	}
+	w.pairs = slices.Clone(pairs)
+	return w, nil
+}
+
+// CheckPairs is what a *-packed policy needs of the table, checked when
+// the live loop starts: a pair throughput for every two classes of the
+// table with the same gang size on every model where both run
+// (sched.Throughputs.CheckPairs, which names the first missing pair).
+func (w *Workloads) CheckPairs() error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	var classes []string
+	var gangs []int
+	for _, c := range sortedKeys(w.classes) {
+		for _, g := range w.classes[c] {
+			classes = append(classes, c)
+			gangs = append(gangs, g)
+		}
+	}
+	return w.table.CheckPairs(classes, gangs, w.table.Models())
 }
 
 func (w *Workloads) index(entries []sched.ThroughputEntry) {

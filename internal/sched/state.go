@@ -32,6 +32,10 @@ type State struct {
 	AllocModels []string  `json:"alloc_models,omitempty"`
 	AllocJobs   []string  `json:"alloc_jobs,omitempty"`
 	X           [][]Entry `json:"x,omitempty"`
+	// Pairs are the job pairs of the allocation in force (space sharing,
+	// the *-packed policies): each pair's shares on AllocModels, and its
+	// time received and deficits by Models, as JobState's.
+	Pairs []PairState `json:"pairs,omitempty"`
 	// Fill is the default model fill order (model ids).
 	Fill []string `json:"fill,omitempty"`
 	// Policy is the policy's own memory; nil for a policy without one (and
@@ -45,6 +49,17 @@ type State struct {
 // job's value), Deficit those where it is not 0.
 type JobState struct {
 	ID      string  `json:"id"`
+	Time    []Entry `json:"time,omitempty"`
+	Deficit []Entry `json:"deficit,omitempty"`
+}
+
+// PairState is one pair of the allocation in force: jobs A and B (rows
+// of AllocJobs, A's first), their shares X together (sparse, by
+// AllocModels), and the pair's time received and deficits (by Models).
+type PairState struct {
+	A       string  `json:"a"`
+	B       string  `json:"b"`
+	X       []Entry `json:"x,omitempty"`
 	Time    []Entry `json:"time,omitempty"`
 	Deficit []Entry `json:"deficit,omitempty"`
 }
@@ -83,6 +98,13 @@ func (st *RoundState) State() State {
 		s.AllocJobs = append([]string(nil), a.Jobs...)
 		for _, row := range a.X {
 			s.X = append(s.X, sparse(row, 0))
+		}
+		for _, ps := range a.Pairs {
+			p := PairState{A: a.Jobs[ps.A], B: a.Jobs[ps.B], X: sparse(ps.X, 0)}
+			if rec := st.pairs.byKey[[2]string{p.A, p.B}]; rec != nil {
+				p.Time, p.Deficit = sparse(rec.time, st.cfg.RoundSeconds/2), sparse(rec.deficit, 0)
+			}
+			s.Pairs = append(s.Pairs, p)
 		}
 	}
 	for _, k := range st.fill {
@@ -157,7 +179,33 @@ func (st *RoundState) Restore(s State) error {
 	}
 	if s.X != nil {
 		a := &Allocation{Models: s.AllocModels, Jobs: s.AllocJobs, X: x, Reasons: make([]Reason, len(s.AllocJobs)), Objective: math.NaN(), Bound: math.NaN()}
+		row := make(map[string]int, len(s.AllocJobs))
+		for i, id := range s.AllocJobs {
+			row[id] = i
+		}
+		for _, p := range s.Pairs {
+			ia, okA := row[p.A]
+			ib, okB := row[p.B]
+			if !okA || !okB || ia == ib {
+				return bad("pair (%q, %q) of jobs not in the allocation", p.A, p.B)
+			}
+			px, err := dense(p.X, len(s.AllocModels), 0)
+			if err != nil {
+				return err
+			}
+			a.Pairs = append(a.Pairs, PairShare{A: ia, B: ib, X: px})
+		}
 		fresh.setAllocation(a)
+		var err error
+		for _, p := range s.Pairs {
+			rec := fresh.pairs.byKey[[2]string{p.A, p.B}]
+			if rec.time, err = dense(p.Time, nm, fresh.cfg.RoundSeconds/2); err != nil {
+				return err
+			}
+			if rec.deficit, err = dense(p.Deficit, nm, 0); err != nil {
+				return err
+			}
+		}
 	}
 	for _, m := range s.Fill {
 		k, ok := fresh.modelIdx[m]

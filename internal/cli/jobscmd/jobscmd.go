@@ -347,6 +347,9 @@ func describe(env *console.Env, f console.Format, j api.Job) error {
 		fmt.Fprintf(w, "Placement:   %s %s on %s since %s (%s steps/s)\n", what, j.Placement.Model, strings.Join(j.Placement.Nodes, ", "),
 			j.Placement.Since.UTC().Format(time.RFC3339), console.Num(round3(j.Placement.StepsPerSecond)))
 		fmt.Fprintf(w, "Devices:     %s\n", strings.Join(j.Placement.Devices, ", "))
+		if j.Placement.With != "" {
+			fmt.Fprintf(w, "Shares:      %s with job %s (space sharing: both run on them, each at its pair throughput)\n", strings.Join(j.Placement.Devices, ", "), j.Placement.With)
+		}
 	}
 	fmt.Fprintf(w, "Progress:    %s / %s steps (checkpoint at %s), %d restarts\n", console.Num(round3(j.StepsDone)), console.Num(round3(j.TotalSteps)), console.Num(round3(j.CheckpointSteps)), j.Restarts)
 	fmt.Fprintf(w, "Attained:    %s running\n", (time.Duration(j.AttainedSeconds) * time.Second).String())

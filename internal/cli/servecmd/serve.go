@@ -48,6 +48,10 @@ type Config struct {
 	Policy      string        // live scheduling policy (internal/sched name)
 	SharePacker string        // packer of shares of a device (internal/share name)
 	Round       time.Duration // live scheduling round
+	// Throughputs is the live scheduler's throughput file (Gavel JSON with
+	// its pair throughputs, CSV or YAML; docs/traces.md); "" means the
+	// estimated table of every catalog model.
+	Throughputs string
 	// HealthRules is a YAML file of agent health rules (docs/agent.md);
 	// "" means the defaults.
 	HealthRules string
@@ -162,6 +166,7 @@ the file.`,
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format on stderr: text or json")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", cfg.Shutdown, "how long to wait for in-flight requests on shutdown")
 	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "scheduling policy of the live scheduler (as granary sim --policy)")
+	f.StringVar(&cfg.Throughputs, "throughputs", "", "throughput file of the live scheduler: Gavel JSON (with pair throughputs, which the *-packed policies need), CSV or YAML (docs/traces.md); default: the estimated table of every catalog model")
 	f.StringVar(&cfg.SharePacker, "share-packer", cfg.SharePacker, "packer of the jobs that ask for a share of a device (device_milli): granary, fgd, best-fit, gpu-packing, gpu-clustering, dot-product or random (docs/sharing.md)")
 	f.StringVar(&cfg.HealthRules, "health-rules", "", "YAML file of the agents' health rules (docs/agent.md); default: the documented defaults")
 	f.DurationVar(&cfg.AgentGrace, "agent-grace", cfg.AgentGrace, "how long a node agent may be silent before its node is shown unreachable")
@@ -190,6 +195,14 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	cat, err := env.Catalog()
 	if err != nil {
 		return err
+	}
+	if err := live.CheckPolicy(cfg.Policy, cfg.Throughputs, cat); err != nil {
+		return fmt.Errorf("--policy: %w", err)
+	}
+	if cfg.Kube && jobs.PackedPolicy(cfg.Policy) {
+		// The binder gives each pod its own devices: a pair's second pod
+		// would not be co-located.
+		return console.Usagef("--policy %s: space sharing is not enacted on Kubernetes (--kube) yet; use the simulated backend", cfg.Policy)
 	}
 	rules, err := loadHealthRules(cfg.HealthRules)
 	if err != nil {
@@ -302,7 +315,7 @@ func assemble(ctx context.Context, env *console.Env, cfg Config, st store.Store,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lcfg := live.Config{Store: st, Ledger: ledger, Catalog: cat, Log: log, Registry: reg,
-		Demo: cfg.Demo, Policy: cfg.Policy, SharePacker: cfg.SharePacker, Round: cfg.Round, Seed: cfg.DemoSeed}
+		Demo: cfg.Demo, Policy: cfg.Policy, SharePacker: cfg.SharePacker, Throughputs: cfg.Throughputs, Round: cfg.Round, Seed: cfg.DemoSeed}
 	var kube *kubeserve.Kube
 	if cfg.Kube {
 		var err error

@@ -256,9 +256,10 @@ func TestServeFromEnvironmentAndFile(t *testing.T) {
 }
 
 // TestServePolicy: issue 14's `serve --policy granary` is accepted and the
-// live scheduler runs it (the jobs page names it); a *-packed policy is
-// refused with exit 2 and the reason, since the live loop has no pair
-// throughputs.
+// live scheduler runs it (the jobs page names it); so is
+// `--policy las-hetero-packed` with a --throughputs file that has the pair
+// throughputs; without them (the estimated table has none) a *-packed
+// policy is refused with exit 2 naming the first missing pair.
 func TestServePolicy(t *testing.T) {
 	dir := t.TempDir()
 	url, _, stop := start(t, nil, "--db", filepath.Join(dir, "g.db"), "--policy", "granary")
@@ -275,10 +276,28 @@ func TestServePolicy(t *testing.T) {
 		t.Fatalf("serve returned %v after cancel", err)
 	}
 
+	tp := filepath.Join(dir, "pairs.json")
+	if err := os.WriteFile(tp, []byte(`{"v100": {"('ResNet-18 (batch size 16)', 1)": {"null": 10, "('ResNet-18 (batch size 16)', 1)": [6, 6]}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url, _, stop = start(t, nil, "--db", filepath.Join(dir, "p.db"), "--policy", "las-hetero-packed", "--throughputs", tp)
+	resp, err = http.Get(url + "/jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "policy <b>las-hetero-packed</b>") {
+		t.Errorf("GET /jobs under --policy las-hetero-packed: %d, body lacks the policy:\n%.400s", resp.StatusCode, b)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after cancel", err)
+	}
+
 	// Refused policies exit 2 before anything is opened: no store file
 	// (and so no bootstrap token nobody saw) is left behind.
 	for policy, want := range map[string]string{
-		"las-hetero-packed": "policy las-hetero-packed: space sharing is simulator-only",
+		"las-hetero-packed": "--policy: policy las-hetero-packed: not found: space sharing needs pair throughputs: missing pair (",
 		"bogus":             "las-hetero", // the valid names are listed
 	} {
 		db := filepath.Join(dir, policy+".db")
@@ -294,6 +313,15 @@ func TestServePolicy(t *testing.T) {
 		if _, err := os.Stat(db); !os.IsNotExist(err) {
 			t.Errorf("--policy %s: the store %s exists after the refusal (%v)", policy, db, err)
 		}
+	}
+	// The Kubernetes binder does not co-locate a pair's pods.
+	e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cmd := New(e)
+	cmd.SetArgs([]string{"--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "k.db"), "--kube", "--policy", "las-hetero-packed", "--throughputs", tp})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.ExecuteContext(context.Background()); console.ExitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "not enacted on Kubernetes") {
+		t.Errorf("--kube --policy las-hetero-packed: exit %d (%v), want 2", console.ExitCode(err), err)
 	}
 }
 

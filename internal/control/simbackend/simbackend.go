@@ -187,8 +187,11 @@ func (b *Backend) Observe(_ context.Context, now time.Time) (control.Observation
 			delete(b.runs, id)
 		}
 		busy := float64(len(r.Devices))
-		if r.Milli > 0 { // a share of one device
+		switch {
+		case r.Milli > 0: // a share of one device
 			busy = float64(r.Milli) / 1000
+		case r.With != "": // a pair: each keeps the devices half busy
+			busy /= 2
 		}
 		b.stats.Busy[r.Model] += p.RanSeconds * busy
 		obs.Progress = append(obs.Progress, p)

@@ -194,6 +194,21 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 	return l, nil
 }
 
+// CheckPolicy refuses, before serve opens anything, a *-packed policy
+// (space sharing) whose table — the throughputs file, or the estimated
+// table, which has no pairs — lacks a pair throughput it needs; the error
+// names the first missing pair (jobs.CheckPolicyTable).
+func CheckPolicy(policy, throughputs string, cat *accel.Catalog) error {
+	if !jobs.PackedPolicy(policy) {
+		return nil
+	}
+	w, err := readWorkloads(Config{Throughputs: throughputs, Catalog: cat})
+	if err != nil {
+		return err
+	}
+	return jobs.CheckPolicyTable(policy, w)
+}
+
 // loadWorkloads builds the throughput table, and makes the fit advisor
 // (jobs given by model + precision, derived at submission and again in the
 // live loop after a restart) use the --catalog chips.
@@ -216,7 +231,7 @@ func readWorkloads(cfg Config) (*jobs.Workloads, error) {
 		if err != nil {
 			return nil, err
 		}
-		return jobs.NewWorkloads(t.Entries)
+		return jobs.NewWorkloadsWithPairs(t.Entries, t.Pairs)
 	}
 	var models []string
 	for _, c := range cfg.Catalog.All() {
