@@ -11,6 +11,11 @@ const (
 	MaxGang           = 1 << 20
 	MaxWeight         = 1e6
 	MaxSLO            = 1e6
+	// A share's and a job's node resources, as the live job spec bounds
+	// them (jobs.MaxDeviceMemoryMiB, MaxCPUMilli, MaxMemoryMiB).
+	MaxDeviceMemoryMiB = 1 << 24 // 16 TiB
+	MaxCPUMilli        = 1 << 30 // a million cores
+	MaxMemoryMiB       = 1 << 34 // 16 PiB
 )
 
 // Job is one job of a trace.
@@ -37,6 +42,17 @@ type Job struct {
 	Weight float64 `json:"weight"`
 	// SLO is Gavel's SLO factor; 0 means none.
 	SLO float64 `json:"slo,omitempty"`
+	// DeviceMilli, when 1–999, asks for that share of one device in
+	// thousandths (250 = a quarter) instead of whole devices, with Gang 1
+	// (docs/sharing.md); 0 is whole devices. DeviceMemoryMiB is the device
+	// memory the share needs (0: not constrained; only with DeviceMilli).
+	// CPUMilli (milli-cores) and MemoryMiB are what any job needs of its
+	// node besides devices (0: nothing). The field names are the live job
+	// spec's (jobs.Spec).
+	DeviceMilli     int64 `json:"device_milli,omitempty"`
+	DeviceMemoryMiB int64 `json:"device_memory_mib,omitempty"`
+	CPUMilli        int64 `json:"cpu_milli,omitempty"`
+	MemoryMiB       int64 `json:"memory_mib,omitempty"`
 	// Line is the 1-based line of the job in its source file (0 when
 	// generated); it is not written out.
 	Line int `json:"-"`

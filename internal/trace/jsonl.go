@@ -24,11 +24,18 @@ type jsonJob struct {
 	Steps   *float64 `json:"steps"`
 	Weight  *float64 `json:"weight"`
 	SLO     *float64 `json:"slo"`
+
+	DeviceMilli     *int64 `json:"device_milli"`
+	DeviceMemoryMiB *int64 `json:"device_memory_mib"`
+	CPUMilli        *int64 `json:"cpu_milli"`
+	MemoryMiB       *int64 `json:"memory_mib"`
 }
 
 // ReadJSONL reads Granary's JSONL trace format (docs/traces.md): one JSON
 // object per line with arrival_s, class, gang, steps and optionally id,
-// name, team, weight (default 1) and slo. Blank lines and lines starting with #
+// name, team, weight (default 1), slo, and a share of one device
+// (device_milli, device_memory_mib) and node resources (cpu_milli,
+// memory_mib), checked as the live job spec checks them (readShare). Blank lines and lines starting with #
 // are skipped. Unknown fields are rejected. If id is given it must equal
 // the job's 0-based position. Arrivals must be non-decreasing.
 func ReadJSONL(r io.Reader, name string) ([]Job, error) {
@@ -104,6 +111,9 @@ func ReadJSONL(r io.Reader, name string) ([]Job, error) {
 			}
 			j.SLO = *jj.SLO
 		}
+		if err := readShare(&jj, &j, bad); err != nil {
+			return nil, err
+		}
 		if len(jobs) == MaxJobs {
 			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("more than %d jobs (the trace limit)", MaxJobs)}
 		}
@@ -116,6 +126,45 @@ func ReadJSONL(r io.Reader, name string) ([]Job, error) {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: name}, Msg: "no jobs in trace"}
 	}
 	return jobs, nil
+}
+
+// readShare checks a line's share of a device and node resources into j,
+// as jobs.Check checks the live spec's: device_milli 1–999 with gang 1
+// (given, it must be a share: omit it for whole devices),
+// device_memory_mib only with device_milli, and every figure within its
+// bound.
+func readShare(jj *jsonJob, j *Job, bad func(field, msg string) error) error {
+	if v := jj.DeviceMilli; v != nil {
+		switch {
+		case *v < 1 || *v > 999:
+			return bad("device_milli", fmt.Sprintf("must be between 1 and 999 thousandths of a device, got %d (omit it for whole devices)", *v))
+		case j.Gang != 1:
+			return bad("device_milli", fmt.Sprintf("a share of a device is one device's: gang must be 1, got %d", j.Gang))
+		}
+		j.DeviceMilli = *v
+	}
+	if v := jj.DeviceMemoryMiB; v != nil {
+		switch {
+		case *v < 0 || *v > MaxDeviceMemoryMiB:
+			return bad("device_memory_mib", fmt.Sprintf("must be between 0 and %d MiB, got %d", MaxDeviceMemoryMiB, *v))
+		case *v > 0 && j.DeviceMilli == 0:
+			return bad("device_memory_mib", "limits a share of a device: give device_milli (1–999) with it; a whole device has all its memory")
+		}
+		j.DeviceMemoryMiB = *v
+	}
+	if v := jj.CPUMilli; v != nil {
+		if *v < 0 || *v > MaxCPUMilli {
+			return bad("cpu_milli", fmt.Sprintf("must be between 0 and %d milli-cores, got %d", MaxCPUMilli, *v))
+		}
+		j.CPUMilli = *v
+	}
+	if v := jj.MemoryMiB; v != nil {
+		if *v < 0 || *v > MaxMemoryMiB {
+			return bad("memory_mib", fmt.Sprintf("must be between 0 and %d MiB, got %d", MaxMemoryMiB, *v))
+		}
+		j.MemoryMiB = *v
+	}
+	return nil
 }
 
 // jsonError names the field and column of a JSON decoding error.
@@ -133,7 +182,7 @@ func jsonError(pos fleet.Position, err error) error {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		pos.Field = f
-		return &fleet.InputError{Pos: pos, Msg: "unknown field (known: id, name, arrival_s, class, gang, steps, weight, slo)"}
+		return &fleet.InputError{Pos: pos, Msg: "unknown field (known: id, name, team, arrival_s, class, gang, steps, weight, slo, device_milli, device_memory_mib, cpu_milli, memory_mib)"}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &fleet.InputError{Pos: pos, Msg: "incomplete JSON object"}
 	}
