@@ -29,6 +29,13 @@ type Job struct {
 	// only length policies see (sched.Job.TotalSteps/RemainingSteps via
 	// sched.Estimated). 0 means exact (= Steps). See NoisyEstimates.
 	Estimate float64
+	// Milli, when 1..999, asks for that share of one device (Gang 1)
+	// instead of whole devices: the pack stage for shares places it
+	// (Config.Sharer), and it runs at Milli/1000 of the class's one-device
+	// throughput (shares.go). DevMem (MiB of device memory), CPU
+	// (milli-cores) and Mem (MiB) on its node go with it; CPU and Mem
+	// count only for shares, as in the live loop.
+	Milli, DevMem, CPU, Mem int64
 }
 
 // NoisyEstimates sets every job's Estimate to Steps × a factor drawn
@@ -101,6 +108,10 @@ type Config struct {
 	// Cancel, when set, is called every round; a non-nil error stops the
 	// run and is returned (the CLI passes its context's Err).
 	Cancel func() error
+	// Sharer places the jobs that ask for a share of a device
+	// (sched.RoundConfig.Sharer); required when a job has Milli, and one
+	// per Run (packers keep state).
+	Sharer sched.Sharer
 }
 
 // Progress reports how far a run is.
@@ -364,6 +375,7 @@ func newSimulation(p sched.Policy, tp *sched.Throughputs, cfg Config, models []s
 			ModelOrder:    cfg.ModelOrder,
 			GavelCompat:   cfg.GavelCompat,
 			NoWaiting:     true, // plan reads only the runs
+			Sharer:        cfg.Sharer,
 		}),
 	}
 	for _, m := range models {
@@ -455,7 +467,7 @@ func checkJob(j *Job, ids map[int]bool, prev float64) error {
 	case !(j.Estimate >= 0) || math.IsInf(j.Estimate, 0):
 		return bad("estimate", fmt.Sprintf("must be ≥ 0 (0: exact), got %v", j.Estimate))
 	}
-	return nil
+	return checkShare(j)
 }
 
 // runnable returns "" for a job that can run on some model of the fleet,
@@ -479,7 +491,7 @@ func (s *simulation) runnable(j *Job, holds map[string]int) (sched.Reason, error
 	case !fits:
 		return sched.ReasonGangTooLarge, nil
 	}
-	return "", nil
+	return s.shareRunnable(j)
 }
 
 // idleRound handles a round in which nothing ran: recompute the allocation
@@ -557,12 +569,12 @@ func (s *simulation) settleRun(n int, r run) {
 		ran = r.pairEnd - s.t
 	}
 	if r.with == nil || r.lead {
-		s.busy[r.col] += ran * float64(j.Gang)
+		s.busy[r.col] += ran * devicesOf(&j.Job)
 		if j.Team != "" {
 			if j.teamBusy == nil {
 				j.teamBusy = s.teamBusy(j.Team)
 			}
-			j.teamBusy[r.col] += ran * float64(j.Gang)
+			j.teamBusy[r.col] += ran * devicesOf(&j.Job)
 		}
 	}
 	switch {
@@ -617,6 +629,7 @@ func (s *simulation) plan() error {
 		s.snapJobs = append(s.snapJobs, sched.Job{
 			ID: j.sid, Class: j.Class, Gang: j.Gang, Weight: j.Weight, Team: j.Team,
 			Arrival: j.Arrival, TotalSteps: total, RemainingSteps: rem,
+			Milli: j.Milli, DevMem: j.DevMem, CPU: j.CPU, Mem: j.Mem, Held: s.shareHeld(j),
 		})
 	}
 	snap := &sched.Snapshot{Now: s.t, Fleet: s.cfg.Fleet, Nodes: s.cfg.Nodes, Jobs: s.snapJobs, Teams: s.cfg.Teams}
@@ -652,7 +665,7 @@ func (s *simulation) start(r sched.Run) (run, error) {
 	if !ok {
 		return run{}, fmt.Errorf("policy %s placed job %q on unknown model %q", name, r.Job, r.Model)
 	}
-	thr := j.tput[k]
+	thr := shareRate(&j.Job, j.tput[k])
 	var with *jobState
 	if r.With != "" {
 		if with, thr, err = s.pairThroughput(j, r); err != nil {
@@ -812,7 +825,7 @@ func isolatedTime(tp *sched.Throughputs, j *Job, models []string, fl map[string]
 	sum := 0.0
 	for k, m := range models {
 		if v, _ := tp.Lookup(j.Class, j.Gang, m); v > 0 && j.Gang <= fl[m] {
-			x[k] = float64(fl[m]) / float64(n*j.Gang)
+			x[k] = float64(fl[m]) / (float64(n) * devicesOf(j))
 			sum += x[k]
 		}
 	}
@@ -823,7 +836,7 @@ func isolatedTime(tp *sched.Throughputs, j *Job, models []string, fl map[string]
 	thr := 0.0
 	for k, m := range models {
 		v, _ := tp.Lookup(j.Class, j.Gang, m)
-		thr += x[k] * scale * v
+		thr += x[k] * scale * shareRate(j, v)
 	}
 	if thr <= 0 {
 		return math.Inf(1)

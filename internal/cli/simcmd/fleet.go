@@ -15,6 +15,7 @@ import (
 	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/trace"
 )
 
 // fleetSpec is the parsed --fleet.
@@ -106,6 +107,10 @@ type fleetFile struct {
 		Devices int    `yaml:"devices"`
 		Site    string `yaml:"site"`
 		Switch  string `yaml:"switch"`
+		// CPU (milli-cores) and memory (MiB) the node offers jobs: bound
+		// the shares on it (docs/sharing.md); 0 or absent: no limit.
+		CPUMilli  int64 `yaml:"cpu_milli"`
+		MemoryMiB int64 `yaml:"memory_mib"`
 	} `yaml:"nodes"`
 }
 
@@ -165,7 +170,19 @@ func parseFleetYAML(file string, data []byte, cat *accel.Catalog) (*fleetSpec, e
 			spec.Order = append(spec.Order, chip.ID)
 		}
 		spec.Devices[chip.ID] += n.Devices
-		spec.Nodes = append(spec.Nodes, sched.Node{ID: id, Model: chip.ID, Devices: n.Devices, Site: n.Site, Switch: n.Switch})
+		if n.CPUMilli < 0 || n.CPUMilli > trace.MaxCPUMilli {
+			pos.Field = "cpu_milli"
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("want 0 (no limit) to %d milli-cores, got %d", trace.MaxCPUMilli, n.CPUMilli)}
+		}
+		if n.MemoryMiB < 0 || n.MemoryMiB > trace.MaxMemoryMiB {
+			pos.Field = "memory_mib"
+			return nil, &fleet.InputError{Pos: pos, Msg: fmt.Sprintf("want 0 (no limit) to %d MiB, got %d", trace.MaxMemoryMiB, n.MemoryMiB)}
+		}
+		nd := sched.Node{ID: id, Model: chip.ID, Devices: n.Devices, Site: n.Site, Switch: n.Switch, CPU: n.CPUMilli, Mem: n.MemoryMiB}
+		if chip.MemoryGB != nil { // device memory as the live loop counts it (memory_gb × 1024 MiB)
+			nd.DevMem = int64(*chip.MemoryGB * 1024)
+		}
+		spec.Nodes = append(spec.Nodes, nd)
 	}
 	if len(spec.Devices) == 0 {
 		return nil, &fleet.InputError{Pos: fleet.Position{File: file}, Msg: "empty fleet: want models: {v100: 36, …} or nodes: [{model: v100, devices: 8}, …]"}

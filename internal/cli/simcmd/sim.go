@@ -26,6 +26,7 @@ import (
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/plot"
 	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/share"
 	"github.com/granaryhq/granary/internal/sim"
 	"github.com/granaryhq/granary/internal/trace"
 )
@@ -38,6 +39,7 @@ type options struct {
 	gavelCompat                                 bool
 	openb                                       openbOptions
 	teams                                       []string
+	sharePacker                                 string
 }
 
 // New builds `granary sim`.
@@ -73,6 +75,7 @@ and finish-time fairness. See docs/simulator.md.`,
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringArrayVar(&o.teams, "teams", nil, "teams file (schema of `granary teams list -o yaml`): weights and guarantees; repeat to compare scenarios. Jobs without a team in the trace are dealt to teams by id")
 	f.StringVar(&o.plot, "plot", "", "also draw the JCT CDF and utilization over time to FILE.svg or FILE.png")
+	f.StringVar(&o.sharePacker, "share-packer", share.Granary, "packer of the trace's jobs that ask for a share of a device (device_milli): "+strings.Join(share.Names(), ", ")+" (docs/sharing.md)")
 	addOpenBFlags(f, &o.openb)
 	cmd.AddCommand(newGenerate(env))
 	return cmd
@@ -199,6 +202,10 @@ func (o *options) settings() (settings, error) {
 	if len(st.policies) == 0 {
 		return st, console.Usagef("--policy: name at least one policy (%s)", strings.Join(sched.PolicyNames(), ", "))
 	}
+	// The name only (the target comes with the trace).
+	if _, err := newSharer(o.sharePacker, 0, []share.Shape{{Req: share.Request{Devices: 1, Milli: share.MilliPerDevice}, Freq: 1}}); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
@@ -251,7 +258,8 @@ func (o *options) load(env *console.Env, st settings) (*inputs, error) {
 	in.order = modelOrder(in.tt, in.fl)
 	in.simJobs = make([]sim.Job, len(in.jobs))
 	for i, j := range in.jobs {
-		in.simJobs[i] = sim.Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight, Team: j.Team}
+		in.simJobs[i] = sim.Job{ID: j.ID, Name: j.Name, Arrival: j.Arrival, Class: j.Class, Gang: j.Gang, Steps: j.Steps, Weight: j.Weight, Team: j.Team,
+			Milli: j.DeviceMilli, DevMem: j.DeviceMemoryMiB, CPU: j.CPUMilli, Mem: j.MemoryMiB}
 		if j.Team == "" && len(in.scenarios) > 0 {
 			in.simJobs[i].Team = in.scenarios[0][j.ID%len(in.scenarios[0])].Name
 		}
@@ -321,6 +329,9 @@ func simulate(ctx context.Context, env *console.Env, o *options, st settings, in
 			}
 			if prog != nil {
 				cfg.Progress = func(pr sim.Progress) { prog.set(i, pr.Finished, pr.Total) }
+			}
+			if cfg.Sharer, errs[i] = sharerFor(o, in); errs[i] != nil {
+				return
 			}
 			results[i], errs[i] = sim.Run(v.policy, in.tt.Table, in.simJobs, cfg)
 		}()
@@ -526,6 +537,9 @@ func boundDurations(jobs []trace.Job, tt *trace.ThroughputTable, fl *fleetSpec, 
 			if v, _ := tt.Table.Lookup(j.Class, j.Gang, m); v > best {
 				best, on = v, m
 			}
+		}
+		if j.DeviceMilli > 0 { // a share runs at its part of a device's throughput
+			best *= float64(j.DeviceMilli) / 1000
 		}
 		if best > 0 && j.Steps/best > MaxJobSeconds {
 			return &fleet.InputError{Pos: fleet.Position{File: file, Line: j.Line, Field: field},
