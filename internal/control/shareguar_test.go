@@ -135,3 +135,59 @@ func TestSharesGiveWayToGuaranteeLive(t *testing.T) {
 		})
 	}
 }
+
+// The reverse through the live loop, on both stores: team a's
+// whole-device job runs on the only H800; team b is then guaranteed it
+// and submits a half share. The next round a's job is preempted, its
+// device reclaimed by b, and b's share runs on H-000. Before shares were
+// counted, the share waited (no-share-room) as long as a's job ran.
+func TestShareOwedGuaranteeLive(t *testing.T) {
+	ctx := context.Background()
+	for name, opener := range durableStores() {
+		t.Run(name, func(t *testing.T) {
+			st := opener(t)()
+			defer st.Close()
+			ledger := control.NewMemLedger(fleetOf(1, 0)) // H-000
+			backend, err := simbackend.New(simbackend.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := control.NewManualClock(t0)
+			loop, err := control.New(control.Config{}, workloads(t), st, ledger, backend, clock,
+				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: workloads(t), Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := svc.Submit(ctx, jobs.Spec{Name: "a", Team: "a", Class: "resnet", Gang: 1, TotalSteps: 1e9}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := loop.Round(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.PutTeam(ctx, jobs.Team{Name: "b", Weight: 1, Guarantees: map[string]int{"h800": 1}}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := svc.Submit(ctx, jobs.Spec{Name: "b", Team: "b", Class: "resnet", Gang: 1, DeviceMilli: 500, TotalSteps: 1e9}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(360 * time.Second)
+			if _, err := loop.Round(ctx); err != nil {
+				t.Fatal(err)
+			}
+			jb, _ := st.Job(ctx, b.ID)
+			if jb.State != jobs.Running || jb.Placement == nil || jb.Placement.Devices[0] != "H-000" || jb.Placement.Milli != 500 {
+				t.Fatalf("b: %s %+v (%s), want half of H-000", jb.State, jb.Placement, jb.Why.Message)
+			}
+			ja, _ := st.Job(ctx, a.ID)
+			if ja.State != jobs.Preempted || ja.Why.Code != jobs.CodeReclaimed || !strings.Contains(ja.Why.Message, "team b's guarantee") {
+				t.Errorf("a: %s %+v, want preempted, reclaimed by b", ja.State, ja.Why)
+			}
+		})
+	}
+}

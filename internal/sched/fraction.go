@@ -40,6 +40,9 @@ type shares struct {
 	// milli-devices (shareGuarantees; nil without guarantees).
 	owedOn []bool
 	left   map[shareTeamModel]int64
+	// owed marks, by snapshot job, the shares owed room under their
+	// team's guarantee (owedShares): they go before the gangs.
+	owed []bool
 }
 
 // addShare is the filter stage's part: a job asking for a share goes to
@@ -146,8 +149,9 @@ const ShareAgingRounds = 3
 
 // holdShares runs after keep: the devices of the gangs that keep theirs
 // are full, and shares keep the device they hold while it (its memory,
-// its node's CPU and memory) still has room; shares that have waited
-// since at least aged go next, where s puts them. The devices shares hold
+// its node's CPU and memory) still has room; shares owed room under their
+// team's guarantee (shareGuarantees) and shares that have waited since at
+// least aged go next, where s puts them. The devices shares hold
 // are taken from the pack stage, so no gang lands on a device partly
 // used.
 func (c *cycle) holdShares(s Sharer, aged float64) {
@@ -173,7 +177,7 @@ func (c *cycle) holdShares(s Sharer, aged float64) {
 		}
 	}
 	for _, si := range sh.jobs {
-		if sh.run[si] == nil && c.reason[si] == "" && c.s.Jobs[si].Arrival <= aged && c.agedMayGo(si) {
+		if sh.run[si] == nil && c.reason[si] == "" && ((sh.owed != nil && sh.owed[si]) || (c.s.Jobs[si].Arrival <= aged && c.agedMayGo(si))) {
 			c.placeShare(s, si)
 		}
 	}

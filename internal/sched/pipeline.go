@@ -136,11 +136,12 @@ type placed struct {
 // policy's allocation (stages 2–4) but are in the guarantees stage at
 // Milli/1000 of a device: a device held only by shares of teams beyond
 // their guarantee goes back to a team owed its guarantee there, as a gang
-// lent from it would (shareguar.go). Between keep and pack the other
-// shares keep the device they hold, which the pack stage then sees as
-// taken (no gang lands on a device partly used); after upgrade the others
-// go where RoundConfig.Sharer puts them in the room the gangs left
-// (fraction.go).
+// lent from it would, and a share within its team's guarantee is owed
+// room, taken back from a gang lent from it when needed (shareguar.go).
+// Between keep and pack the other shares keep the device they hold, which
+// the pack stage then sees as taken (no gang lands on a device partly
+// used), and owed or aged shares go; after upgrade the others go where
+// RoundConfig.Sharer puts them in the room the gangs left (fraction.go).
 //
 // With RoundConfig.GavelCompat, stages 6–8 keep only lease extension: a job
 // runs on the chosen model or waits, as in Gavel. The error is the policy's,

@@ -22,6 +22,10 @@ import (
 //     beyond their guarantee (every share on the device waits with
 //     ReasonReclaimed), the most recently started first — until the owed
 //     gangs fit.
+//   - A share holding nothing whose team stays within its guarantee with
+//     it is owed room: it goes before the gangs, and a gang of a team
+//     beyond its guarantee gives way when no device has the share free
+//     (owedShares).
 //   - A share that has waited ShareAgingRounds goes before the gangs
 //     (holdShares) only when its team is within its guarantee on the
 //     model, or nobody is owed there: a team beyond its guarantee cannot
@@ -168,6 +172,129 @@ func (c *cycle) shareGuarantees() {
 			room++
 		}
 	}
+	c.owedShares(guar)
+}
+
+// owedShares is shareGuarantees' second half: a share holding nothing
+// whose team stays within its guarantee on a model with it is owed room
+// there. It goes before the gangs (holdShares, as an aged share), and
+// when no device of the model is estimated to have its share free — the
+// devices neither a chosen gang nor held shares fill, and the room left
+// beside held shares — the gang of a team beyond its guarantee there that
+// started last gives way (ReasonReclaimed, naming the share's team), if
+// its team stays at or above its guarantee. Shares are taken in arrival
+// order, each on the first model (fastest first) where it is owed.
+func (c *cycle) owedShares(guar map[string]map[string]int) {
+	sh := c.sh
+	jobs := c.eff.Jobs
+	nm := len(c.models)
+	// Each team's use per column, in milli-devices, as the stages above
+	// left it; the devices free of gangs and shares, and the room beside
+	// held shares.
+	used := map[shareTeamModel]int64{}
+	gangs := make([]int, nm)
+	for i, ch := range c.chosen {
+		if ch > 0 {
+			used[shareTeamModel{jobs[i].Team, ch - 1}] += 1000 * int64(jobs[i].Gang)
+			gangs[ch-1] += jobs[i].Gang
+		}
+	}
+	onDev := make([]map[int]int64, nm)
+	var waiting []int
+	for _, si := range sh.jobs {
+		if c.reason[si] != "" {
+			continue
+		}
+		held := false
+		for _, k := range sh.cols[si] {
+			if d, ok := c.heldShare(si, k); ok {
+				j := &c.s.Jobs[si]
+				used[shareTeamModel{j.Team, k}] += j.Milli
+				if onDev[k] == nil {
+					onDev[k] = map[int]int64{}
+				}
+				onDev[k][d] += j.Milli
+				held = true
+				break
+			}
+		}
+		if !held {
+			waiting = append(waiting, si)
+		}
+	}
+	g := func(t string, k int) int64 { return 1000 * int64(guar[t][c.models[k]]) }
+	for t := range guar {
+		for k := range c.models {
+			sh.left[shareTeamModel{t, k}] = g(t, k) - used[shareTeamModel{t, k}]
+		}
+	}
+	for key, u := range used {
+		sh.left[key] = g(key.team, key.col) - u
+	}
+	free := make([]int, nm)
+	room := make([][]int64, nm) // per column, milli free on devices shares use
+	for k, m := range c.models {
+		free[k] = c.s.Fleet[m] - gangs[k] - len(onDev[k])
+		for _, u := range onDev[k] {
+			room[k] = append(room[k], 1000-u)
+		}
+	}
+	slices.SortStableFunc(waiting, func(a, b int) int { return cmp.Compare(c.s.Jobs[a].Arrival, c.s.Jobs[b].Arrival) })
+	sh.owed = make([]bool, len(c.s.Jobs))
+	for _, si := range waiting {
+		j := &c.s.Jobs[si]
+		for _, k := range sh.cols[si] {
+			key := shareTeamModel{j.Team, k}
+			if sh.left[key] < j.Milli {
+				continue
+			}
+			fits := false
+			for r := range room[k] {
+				if room[k][r] >= j.Milli {
+					room[k][r] -= j.Milli
+					fits = true
+					break
+				}
+			}
+			if !fits && free[k] == 0 {
+				if v := c.lentGang(k, j.Team, sh.left); v >= 0 {
+					c.chosen[v] = 0
+					n := 1000 * int64(jobs[v].Gang)
+					sh.left[shareTeamModel{jobs[v].Team, k}] += n
+					free[k] += jobs[v].Gang
+					c.setWait(v, Wait{Reason: ReasonReclaimed, Model: c.models[k], By: j.Team, Guarantee: guar[j.Team][c.models[k]]})
+				}
+			}
+			if !fits && free[k] > 0 {
+				free[k]--
+				room[k] = append(room[k], 1000-j.Milli)
+				fits = true
+			}
+			if fits {
+				sh.owed[si] = true
+				sh.left[key] -= j.Milli
+				break
+			}
+		}
+	}
+}
+
+// lentGang is the gang chosen on column k of a team other than team that
+// is beyond its guarantee there and stays at or above it without the gang
+// (left: guarantee minus use), the most recently started first; -1 when
+// none.
+func (c *cycle) lentGang(k int, team string, left map[shareTeamModel]int64) int {
+	best := -1
+	for i, ch := range c.chosen {
+		j := &c.eff.Jobs[i]
+		if ch != k+1 || j.Team == team || left[shareTeamModel{j.Team, k}]+1000*int64(j.Gang) > 0 {
+			continue
+		}
+		if best < 0 || c.since(i) > c.since(best) {
+			best = i
+		}
+	}
+	return best
 }
 
 // shareTeamModel is a team on a column (shares.left).

@@ -97,3 +97,37 @@ func TestSharesWithinGuaranteeKept(t *testing.T) {
 		t.Errorf("bw runs: %+v", p.Runs)
 	}
 }
+
+// The reverse (issue 13): team a, with no guarantee, runs a whole-device
+// job on the only device; team b, guaranteed that device, submits a half
+// share. a's job is lent b's device and gives it back (reclaimed by b);
+// b's share runs on it. Before shares were counted, the share waited
+// (no-share-room) as long as a's job ran. Without b's guarantee it still
+// waits.
+func TestShareOwedGuaranteeReclaimsGang(t *testing.T) {
+	tp := table(t, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 1})
+	a := job("a", "c", 1)
+	a.Team = "a"
+	a.Held = &sched.Held{Model: "m", Devices: []int{0}, Since: 10}
+	b := shareJob("b", 500)
+	b.Team = "b"
+	b.Arrival = 50
+	s := &sched.Snapshot{Now: 100, Fleet: map[string]int{"m": 1}, Nodes: []sched.Node{{ID: "n1", Model: "m", Devices: 1}},
+		Teams: []sched.Team{{Name: "b", Guarantees: map[string]int{"m": 1}}}, Jobs: []sched.Job{a, b}}
+	pol, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+	st := sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.BestFit)})
+	p := next(t, st, s, tp)
+	if r, ok := p.RunOf("b"); !ok || r.Milli != 500 || r.Devices[0] != 0 {
+		t.Fatalf("b: %+v (running %v), waiting %+v; want half of device 0", r, ok, p.Waiting)
+	}
+	if len(p.Waiting) != 1 || p.Waiting[0].Job != "a" || p.Waiting[0].Reason != sched.ReasonReclaimed || p.Waiting[0].By != "b" {
+		t.Errorf("waiting %+v, want a reclaimed by b", p.Waiting)
+	}
+
+	s.Teams = nil
+	st = sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.BestFit)})
+	p = next(t, st, s, tp)
+	if _, ok := p.RunOf("b"); ok || len(p.Waiting) != 1 || p.Waiting[0].Reason != sched.ReasonNoShareRoom {
+		t.Errorf("without a guarantee: runs %+v, waiting %+v; want a running, b without room", p.Runs, p.Waiting)
+	}
+}
