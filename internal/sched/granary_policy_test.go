@@ -2,6 +2,7 @@ package sched
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/granaryhq/granary/internal/fleet"
@@ -133,5 +134,48 @@ func TestGranaryPackedFairnessFloorPicksFasterModel(t *testing.T) {
 	s.Now = 2000
 	if a, _ := p.Allocate(s, tp); a.Share("a", "fast") != 1 {
 		t.Errorf("t=2000: X %v (models %v), want a on fast", a.X, a.Models)
+	}
+}
+
+// TestGranaryPackedPairsWithinFreeDeviceValue: a waiting job j can run
+// alone on a free slow model (k: half its best speed, f = 0.5) or share
+// the device of i, placed first on m. Sharing at 5.2 + 9.5 steps/s adds
+// 0.52 − 0.05 = 0.47 of j's and i's best: less than alone, but more than
+// freeDeviceValue × 0.5, so j shares and k stays free for a later job; at
+// 4 + 9.5 (0.35) j runs alone on k.
+func TestGranaryPackedPairsWithinFreeDeviceValue(t *testing.T) {
+	table := func(uj float64) *Throughputs {
+		tp, err := NewThroughputs([]ThroughputEntry{
+			{Class: "a", Gang: 1, Model: "m", StepsPerSecond: 10}, {Class: "a", Gang: 1, Model: "k", StepsPerSecond: 2},
+			{Class: "b", Gang: 1, Model: "m", StepsPerSecond: 10}, {Class: "b", Gang: 1, Model: "k", StepsPerSecond: 5},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tp, err = tp.WithPairs([]PairEntry{
+			{Class: "a", Other: "b", Gang: 1, Model: "m", Steps: [2]float64{9.5, uj}},
+			{Class: "a", Other: "b", Gang: 1, Model: "k", Steps: [2]float64{1, 2}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return tp
+	}
+	p, err := PolicyByName(GranaryPacked, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Snapshot{Fleet: map[string]int{"m": 1, "k": 1}, Jobs: []Job{
+		{ID: "j", Class: "b", Gang: 1, TotalSteps: 72000, RemainingSteps: 72000},
+		{ID: "i", Class: "a", Gang: 1, TotalSteps: 36000, RemainingSteps: 36000},
+	}}
+	a, err := p.Allocate(s, table(5.2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Pairs) != 1 || a.Pairs[0].X[slices.Index(a.Models, "m")] != 1 || a.Share("i", "m") != 0 || a.Share("j", "k") != 0 {
+		t.Errorf("pair 9.5+5.2: X %v, pairs %v; want i and j sharing m, k free", a.X, a.Pairs)
+	}
+	if a, _ = p.Allocate(s, table(4)); len(a.Pairs) != 0 || a.Share("i", "m") != 1 || a.Share("j", "k") != 1 {
+		t.Errorf("pair 9.5+4: X %v, pairs %v; want i alone on m, j alone on k", a.X, a.Pairs)
 	}
 }
