@@ -155,3 +155,57 @@ func checkPair(t *testing.T, st jobs.Store, ids []string, first []jobs.Job) []jo
 	}
 	return out
 }
+
+// Every *-packed policy runs live on the memory store: two resnet jobs
+// and a bert on a one-H800 fleet, 6 rounds; no round fails (the store
+// refuses a device held past a whole), and by the last round two jobs
+// share H-000, each naming the other.
+func TestPackedPoliciesLive(t *testing.T) {
+	for _, policy := range []string{"las-hetero-packed", "ftf-hetero-packed", "granary-packed"} {
+		t.Run(policy, func(t *testing.T) {
+			ctx := context.Background()
+			st := jobs.NewMemStore()
+			ledger := control.NewMemLedger(fleetOf(1, 0))
+			clock := control.NewManualClock(t0)
+			w := pairedWorkloads(t)
+			loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: policy}}, w, st, ledger, mustSim(t), clock,
+				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: w, Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []string{"resnet", "resnet", "bert"} {
+				if _, err := svc.Submit(ctx, jobs.Spec{Name: c, Team: "a", Class: c, Gang: 1, TotalSteps: 1e9}, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 6 {
+				if _, err := loop.Round(ctx); err != nil {
+					t.Fatal(err)
+				}
+				clock.Advance(360 * time.Second)
+			}
+			all, err := st.Jobs(ctx, jobs.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			with := map[string]string{}
+			for _, j := range all {
+				if j.Placement != nil {
+					with[j.ID] = j.Placement.With
+				}
+			}
+			if len(with) != 2 {
+				t.Fatalf("running: %v, want two jobs sharing H-000", with)
+			}
+			for id, o := range with {
+				if with[o] != id {
+					t.Errorf("%s runs with %q, which runs with %q", id, o, with[o])
+				}
+			}
+		})
+	}
+}
