@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -95,6 +96,28 @@ func TestShareWaitsForNodeCPU(t *testing.T) {
 			}
 			if running != tc.running {
 				t.Errorf("%d shares of 3 cores run on a node of %q milli-cores, want %d", running, tc.cpu, tc.running)
+			}
+			if tc.cpu != "" {
+				return
+			}
+			// The node's CPU recorded later by an import of the node
+			// alone (no device, no event): the next round sees it (the
+			// ledger's version moved) and one share of three gives way.
+			if _, err := inv.ImportJSON(ctx, "node.json", strings.NewReader(`{"nodes": [{"hostname": "h0", "cpu_milli": 8000}], "devices": []}`), "t"); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(360 * time.Second)
+			if _, err := loop.Round(ctx); err != nil {
+				t.Fatal(err)
+			}
+			running = 0
+			for _, id := range ids {
+				if j, _ := st.Job(ctx, id); j.State == jobs.Running {
+					running++
+				}
+			}
+			if running != 2 {
+				t.Errorf("after the node's CPU was recorded, %d shares of 3 cores run on it, want 2", running)
 			}
 		})
 	}

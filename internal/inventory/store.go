@@ -156,6 +156,17 @@ type Batch struct {
 	Created Event
 }
 
+// GivesNodeFigures reports whether a node of b has a CPU or memory figure
+// (Insert may then change an existing node's).
+func GivesNodeFigures(b *Batch) bool {
+	for i := range b.NodeCount() {
+		if n := b.Node(i); n.CPUMilli != 0 || n.MemoryMiB != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // NodeCount is how many nodes Insert writes for b (unless they exist):
 // Nodes, then those of Rows.
 func (b *Batch) NodeCount() int {

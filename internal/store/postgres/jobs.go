@@ -35,10 +35,12 @@ func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
 	})
 }
 
-// LedgerVersion is the sequence number of the last ledger event.
+// LedgerVersion is the sequence number of the last ledger event plus the
+// version of the nodes' CPU and memory figures (migration 00211; see the
+// SQLite store's).
 func (s *Store) LedgerVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := s.pool.QueryRow(ctx, "SELECT coalesce(max(seq), 0) FROM events").Scan(&v)
+	err := s.pool.QueryRow(ctx, "SELECT coalesce((SELECT max(seq) FROM events), 0) + (SELECT version FROM node_figures)").Scan(&v)
 	return v, err
 }
 

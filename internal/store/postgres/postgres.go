@@ -210,6 +210,9 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 			ev[0], ev[1], ev[2], ev[3], ev[4], ev[5] = e.Serial, string(e.From), string(e.To), e.Reason, e.Actor, e.At
 			return ev, nil
 		}))
+		if err == nil && inventory.GivesNodeFigures(&b) {
+			_, err = tx.Exec(ctx, "UPDATE node_figures SET version = version + 1")
+		}
 		return err
 	})
 	if isUnique(err) {

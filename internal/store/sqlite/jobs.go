@@ -41,12 +41,14 @@ func (s *Store) InService(ctx context.Context) ([]jobs.Device, error) {
 	return out, rows.Err()
 }
 
-// LedgerVersion is the sequence number of the last ledger event: every
-// device change (insert, state change) appends one in the same
-// transaction, so an unchanged version means an unchanged fleet.
+// LedgerVersion is the sequence number of the last ledger event plus the
+// version of the nodes' CPU and memory figures (migration 00211): every
+// device change (insert, state change) appends an event in the same
+// transaction, every Insert giving a node a figure bumps the version, and
+// both only grow, so an unchanged sum means an unchanged fleet.
 func (s *Store) LedgerVersion(ctx context.Context) (int64, error) {
 	var v sql.NullInt64
-	err := s.r.QueryRowContext(ctx, "SELECT max(seq) FROM events").Scan(&v)
+	err := s.r.QueryRowContext(ctx, "SELECT coalesce((SELECT max(seq) FROM events), 0) + (SELECT version FROM node_figures)").Scan(&v)
 	return v.Int64, err
 }
 

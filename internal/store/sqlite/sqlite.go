@@ -183,6 +183,11 @@ func (s *Store) Insert(ctx context.Context, b inventory.Batch) error {
 	}); err != nil {
 		return err
 	}
+	if inventory.GivesNodeFigures(&b) {
+		if _, err := tx.ExecContext(ctx, "UPDATE node_figures SET version = version + 1"); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}

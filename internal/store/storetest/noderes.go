@@ -59,6 +59,27 @@ func testNodeResources(t *testing.T, st inventory.Store) {
 		t.Errorf("refused import wrote something (devices %d→%d, events %d→%d, nodes %d→%d)", d0, d, e0, e, n0, n)
 	}
 
+	// The live loop's cache key (LedgerVersion, when the store has it)
+	// moves with an import that only gives a node its figures (no device,
+	// no event).
+	lv, hasVersion := st.(interface {
+		LedgerVersion(context.Context) (int64, error)
+	})
+	var v0 int64
+	if hasVersion {
+		if v0, err = lv.LedgerVersion(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.ImportJSON(ctx, "figures.json", strings.NewReader(`{"nodes": [{"hostname": "plain", "cpu_milli": 64000}], "devices": []}`), "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if hasVersion {
+		if v1, err := lv.LedgerVersion(ctx); err != nil || v1 == v0 {
+			t.Errorf("LedgerVersion %d before and %d (%v) after a node got its CPU: want it moved", v0, v1, err)
+		}
+	}
+
 	// The same figure again is fine; a missing one is filled in; the
 	// site and the figures a node has are kept.
 	js := `{"nodes": [{"hostname": "plain", "site": "sh2", "cpu_milli": 64000, "memory_mib": 262144}],
