@@ -357,6 +357,8 @@ type newtonStep struct {
 	dx         [][]float64
 	du, dv, dw []float64
 	pinv       [][4]float64 // inverse of each group's 2×2 block
+	d          [][]float64  // x²/count, the Hessian's inverse on x
+	row        []rowSlack   // each group's u and v terms
 	q          [][]float64  // Q_g: rows R1, R2 × models
 	S, Sinv    [][]float64  // models × models, after eliminating the groups
 	inv        [][]float64  // invertInto's workspace
@@ -369,13 +371,17 @@ func (c *barrier) newNewtonStep() *newtonStep {
 	nk, G := c.nk, c.G
 	return &newtonStep{
 		dx: zeros(G, nk), du: make([]float64, G), dv: make([]float64, G), dw: make([]float64, nk),
-		pinv: make([][4]float64, G), q: zeros(G, 2*nk),
+		pinv: make([][4]float64, G), q: zeros(G, 2*nk), d: zeros(G, nk), row: make([]rowSlack, G),
 		S: zeros(nk, nk), Sinv: zeros(nk, nk), inv: zeros(nk, 2*nk),
 		trial: &point{x: zeros(G, nk), u: make([]float64, G), v: make([]float64, G), w: make([]float64, nk)},
 		lamC:  make([]float64, nk), rhsC: make([]float64, nk),
 		r1: make([]float64, G), r2: make([]float64, G), rC: make([]float64, nk),
 	}
 }
+
+// rowSlack is what reduce computes for a group's slacks and direction
+// reuses: U = u²/count, V = D/count, and rowNewton's D, z and shift at v.
+type rowSlack struct{ U, V, D, z, shift float64 }
 
 // residuals sets the residuals of the equalities at p and reports whether
 // they hold (relative 1e-9).
@@ -416,8 +422,10 @@ func (c *barrier) reduce(p *point, n *newtonStep) bool {
 	for g, row := range p.x {
 		cg, q0 := c.count[g], c.count[g]*c.s[g]
 		var m11, m12, m22 float64
+		d := n.d[g]
 		for k, xv := range row {
 			dk := xv * xv / cg
+			d[k] = dk
 			m11 += dk
 			m12 += c.a[g][k] * dk
 			m22 += c.a[g][k] * c.a[g][k] * dk
@@ -425,15 +433,16 @@ func (c *barrier) reduce(p *point, n *newtonStep) bool {
 			q[g][nk+k] = c.a[g][k] * q0 * dk
 			S[k][k] += q0 * q0 * dk
 		}
-		dvg, _, shift := c.rowNewton(p.v[g])
+		dvg, zvg, shift := c.rowNewton(p.v[g])
 		U, V := p.u[g]*p.u[g]/cg, dvg/cg
+		n.row[g] = rowSlack{U: U, V: V, D: dvg, z: zvg, shift: shift}
 		// det = m11·m22 − m12², written without cancellation
 		// (Lagrange: Σd·Σa²d − (Σad)² = ½ Σ_kl d_k d_l (a_k − a_l)²).
 		det := U*m22 + V*m11 + U*V
-		for k, xk := range row {
+		for k := range row {
 			for l := k + 1; l < len(row); l++ {
 				da := c.a[g][k] - c.a[g][l]
-				det += xk * xk / cg * row[l] * row[l] / cg * da * da
+				det += d[k] * row[l] * row[l] / cg * da * da
 			}
 		}
 		m11 += U
@@ -467,8 +476,8 @@ func (c *barrier) direction(p *point, n *newtonStep) float64 {
 	dec := 0.0
 	for g, row := range p.x {
 		cg, q0 := c.count[g], c.count[g]*c.s[g]
-		dvg, zvg, shift := c.rowNewton(p.v[g])
-		e1, e2 := 1+2*n.r1[g], c.tau+2*n.r2[g]+shift
+		rn, d := n.row[g], n.d[g]
+		e1, e2 := 1+2*n.r1[g], c.tau+2*n.r2[g]+rn.shift
 		for k := 0; k < nk; k++ {
 			e1 -= q[g][k] * n.lamC[k]
 			e2 -= q[g][nk+k] * n.lamC[k]
@@ -476,12 +485,12 @@ func (c *barrier) direction(p *point, n *newtonStep) float64 {
 		pi := n.pinv[g]
 		l1, l2 := pi[0]*e1+pi[1]*e2, pi[2]*e1+pi[3]*e2
 		for k, xv := range row {
-			n.dx[g][k] = xv - xv*xv/cg*(l1+c.a[g][k]*l2+q0*n.lamC[k])
+			n.dx[g][k] = xv - d[k]*(l1+c.a[g][k]*l2+q0*n.lamC[k])
 			dec += cg * n.dx[g][k] * n.dx[g][k] / (xv * xv)
 		}
-		n.du[g] = p.u[g] - p.u[g]*p.u[g]/cg*l1
-		n.dv[g] = zvg + dvg/cg*l2
-		dec += cg*n.du[g]*n.du[g]/(p.u[g]*p.u[g]) + cg*n.dv[g]*n.dv[g]/dvg
+		n.du[g] = p.u[g] - rn.U*l1
+		n.dv[g] = rn.z + rn.V*l2
+		dec += cg*n.du[g]*n.du[g]/(p.u[g]*p.u[g]) + cg*n.dv[g]*n.dv[g]/rn.D
 	}
 	for k := range n.dw {
 		n.dw[k] = p.w[k] - p.w[k]*p.w[k]*n.lamC[k]

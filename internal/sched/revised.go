@@ -214,8 +214,8 @@ func (s *revised) solve() error {
 		// B⁻¹ update.
 		inv := 1 / piv
 		nz, pv := s.nz[:0], s.pv[:0]
-		for k := 0; k < m; k++ {
-			if v := s.binv[k*m+r]; v != 0 {
+		for k, v := range s.rho[:m] { // row r of B⁻¹, read above
+			if v != 0 {
 				v *= inv
 				s.binv[k*m+r] = v
 				nz = append(nz, k)
