@@ -22,6 +22,11 @@ type Request struct {
 	DevMem int64
 	// Models are the device models the request accepts; empty accepts any.
 	Models []string
+	// Preemptible marks a best-effort request (openb's qos BE): with
+	// preemption on (Setup.PreemptBE) it may be evicted to place a request
+	// that is not preemptible. Packers and the fragmentation measure
+	// ignore it.
+	Preemptible bool
 }
 
 // TotalMilli is the device capacity the request takes, in milli-devices.
@@ -162,25 +167,37 @@ func (c *Cluster) FreeMilli(i int) int64 {
 // deviceFits reports whether device d of node i can take one device's
 // worth of r.
 func (c *Cluster) deviceFits(i, d int, r Request) bool {
-	return c.milli[i][d] >= r.Milli && (r.DevMem == 0 || c.nodes[i].DevMem == 0 || c.devMem[i][d] >= r.DevMem)
+	return deviceFits(c.nodes[i], c.milli[i][d], c.devMem[i][d], r)
+}
+
+// deviceFits reports whether a device of node n with milli and devMem
+// free can take one device's worth of r.
+func deviceFits(n Node, milli, devMem int64, r Request) bool {
+	return milli >= r.Milli && (r.DevMem == 0 || n.DevMem == 0 || devMem >= r.DevMem)
 }
 
 // Fits reports whether node i can hold r now: enough CPU and memory, an
 // accepted device model, and r.Devices devices each with room for r.Milli.
 func (c *Cluster) Fits(i int, r Request) bool {
-	if c.cpu[i] < r.CPU || c.mem[i] < r.Mem {
+	return fits(c.nodes[i], c.cpu[i], c.mem[i], c.milli[i], c.devMem[i], r)
+}
+
+// fits reports whether node n with cpu, mem, and milli and devMem per
+// device free can hold r (Cluster.Fits on a node's state).
+func fits(n Node, cpu, mem int64, milli, devMem []int64, r Request) bool {
+	if cpu < r.CPU || mem < r.Mem {
 		return false
 	}
 	if r.Devices == 0 {
 		return true
 	}
-	if c.nodes[i].Devices < r.Devices || !r.Accepts(c.nodes[i].Model) {
+	if n.Devices < r.Devices || !r.Accepts(n.Model) {
 		return false
 	}
-	n := 0
-	for d := range c.milli[i] {
-		if c.deviceFits(i, d, r) {
-			if n++; n == r.Devices {
+	k := 0
+	for d := range milli {
+		if deviceFits(n, milli[d], devMem[d], r) {
+			if k++; k == r.Devices {
 				return true
 			}
 		}

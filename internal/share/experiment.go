@@ -13,7 +13,14 @@ type Trial struct {
 	// cluster's device capacity; Frag is the cluster's fragmentation
 	// (ClusterFrag against the target) in % of capacity.
 	Arrived, Alloc, Frag []float64
-	Placed, Failed       int
+	// Placed counts the arrivals placed, Failed the arrivals that fit
+	// nowhere plus, with preemption, the evicted requests that could not
+	// be placed again. With preemption, Evicted counts evictions, Moved
+	// the evicted requests placed again elsewhere (running on), and
+	// EvictedAt the arrivals (indices) whose placement evicted; the
+	// requests running at the end are Placed − Evicted + Moved.
+	Placed, Failed, Evicted, Moved int
+	EvictedAt                      []int
 }
 
 // Inflate returns the arrival sequence of the paper's experiment: the
@@ -48,6 +55,19 @@ func Inflate(rng *rand.Rand, reqs []Request, capacityMilli int64, ratio float64)
 // that fit nowhere (they never retry; nothing departs), and records the
 // trial. target may be nil (no fragmentation curve). c is changed.
 func Run(c *Cluster, p Packer, arrivals []Request, target []Shape) Trial {
+	return run(c, p, arrivals, target, nil)
+}
+
+// RunPreempting is Run with preemption of best-effort requests
+// (preempt.go): a request that is not Preemptible and fits nowhere evicts
+// the cheapest set of Preemptible ones that lets it fit, if that raises
+// the allocated device capacity; the evicted are placed again if they fit
+// or fail. rng orders the nodes for ties between equally cheap evictions.
+func RunPreempting(c *Cluster, p Packer, arrivals []Request, target []Shape, rng *rand.Rand) Trial {
+	return run(c, p, arrivals, target, newEvictor(c.Len(), rng))
+}
+
+func run(c *Cluster, p Packer, arrivals []Request, target []Shape, ev *evictor) Trial {
 	t := Trial{
 		Arrived: make([]float64, 0, len(arrivals)), Alloc: make([]float64, 0, len(arrivals)),
 	}
@@ -62,21 +82,40 @@ func Run(c *Cluster, p Packer, arrivals []Request, target []Shape) Trial {
 		}
 		t.Frag = make([]float64, 0, len(arrivals))
 	}
+	changed := func(i int) {
+		if target != nil {
+			f := NodeFrag(c.nodes[i].Model, c.cpu[i], c.milli[i], target)
+			frag += f - nodeFrag[i]
+			nodeFrag[i] = f
+		}
+	}
+	place := func(r Request) bool {
+		pl, ok := p.Place(c, r)
+		if !ok {
+			return false
+		}
+		if err := c.Assign(r, pl); err != nil {
+			panic("share: packer returned an illegal placement: " + err.Error())
+		}
+		if ev != nil {
+			ev.add(r, pl)
+		}
+		changed(pl.Node)
+		return true
+	}
 	var arrived int64
-	for _, r := range arrivals {
+	for j, r := range arrivals {
 		arrived += r.TotalMilli()
-		if pl, ok := p.Place(c, r); ok {
-			if err := c.Assign(r, pl); err != nil {
-				panic("share: packer returned an illegal placement: " + err.Error())
-			}
+		switch {
+		case place(r):
 			t.Placed++
-			if target != nil {
-				i := pl.Node
-				f := NodeFrag(c.nodes[i].Model, c.cpu[i], c.milli[i], target)
-				frag += f - nodeFrag[i]
-				nodeFrag[i] = f
+		case ev != nil:
+			if x, ok := ev.cheapest(c, r); ok {
+				t.preempt(c, ev, x, r, j, place, changed)
+				break
 			}
-		} else {
+			t.Failed++
+		default:
 			t.Failed++
 		}
 		t.Arrived = append(t.Arrived, 100*float64(arrived)/capacity)
@@ -86,6 +125,31 @@ func Run(c *Cluster, p Packer, arrivals []Request, target []Shape) Trial {
 		}
 	}
 	return t
+}
+
+// preempt evicts x, places r (arrival j) on the node it freed and places
+// the evicted again where they fit, the largest first.
+func (t *Trial) preempt(c *Cluster, ev *evictor, x eviction, r Request, j int, place func(Request) bool, changed func(int)) {
+	before := c.UsedMilli()
+	victims := ev.evict(c, x)
+	changed(x.node)
+	if !place(r) {
+		panic("share: a request does not fit where its eviction made room")
+	}
+	t.Placed++
+	t.Evicted += len(victims)
+	t.EvictedAt = append(t.EvictedAt, j)
+	slices.SortStableFunc(victims, func(a, b tenant) int { return int(b.req.TotalMilli() - a.req.TotalMilli()) })
+	for _, v := range victims {
+		if place(v.req) {
+			t.Moved++
+		} else {
+			t.Failed++
+		}
+	}
+	if c.UsedMilli() <= before {
+		panic("share: an eviction did not raise the allocated capacity")
+	}
 }
 
 // Curve resamples a trial's series (Alloc or Frag) at every 1 % of
@@ -131,6 +195,9 @@ type Setup struct {
 	// Popularity is the share of the workload's requests whose shapes form
 	// the target distribution (the artifact: 0.95).
 	Popularity float64
+	// PreemptBE runs RunPreempting instead of Run: requests that are not
+	// Preemptible may evict Preemptible ones (preempt.go).
+	PreemptBE bool
 }
 
 // RunSeed runs one trial of packer on a fresh cluster: the workload
@@ -149,8 +216,15 @@ func (s Setup) RunSeed(packer string, seed uint64) (Trial, error) {
 	if err != nil {
 		return Trial{}, err
 	}
+	if s.PreemptBE {
+		return RunPreempting(c, p, arrivals, target, rand.New(rand.NewPCG(seed, preemptStream))), nil
+	}
 	return Run(c, p, arrivals, target), nil
 }
+
+// preemptStream is the PCG stream of the preemption's tie order, apart
+// from the packer's so that the packers draw as without preemption.
+const preemptStream = 0x7072656d707421
 
 // MeanCurve is the pointwise mean of curves of equal length, skipping NaN.
 func MeanCurve(curves [][]float64) []float64 {

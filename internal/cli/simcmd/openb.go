@@ -25,6 +25,7 @@ import (
 type openbOptions struct {
 	nodes, packers, seeds, replay string
 	inflate, popularity           float64
+	preemptBE                     bool
 }
 
 func addOpenBFlags(f *pflag.FlagSet, o *openbOptions) {
@@ -34,6 +35,7 @@ func addOpenBFlags(f *pflag.FlagSet, o *openbOptions) {
 	f.StringVar(&o.seeds, "seeds", "42-51", "--format openb: seeds, FIRST-LAST or a comma-separated list")
 	f.StringVar(&o.replay, "replay", "", "--format openb: \"time\" replays the pods from creation to deletion (waiting time, utilisation) instead of the inflation experiment")
 	f.Float64Var(&o.popularity, "target-popularity", 0.95, "--format openb: share of the pods whose shapes form FGD's target distribution")
+	f.BoolVar(&o.preemptBE, "preempt-be", false, "--format openb: a pod that is not qos BE and fits nowhere evicts the cheapest set of BE pods that lets it fit, when that raises the GPU allocated; evicted pods are placed again if they fit, else fail (changes the experiment's rules: docs/sharing.md)")
 }
 
 // openbSeedJSON is one seed's curves.
@@ -44,18 +46,26 @@ type openbSeedJSON struct {
 	Placed      int       `json:"placed"`
 	Failed      int       `json:"failed"`
 	Unallocated float64   `json:"unallocated_gpus"`
+	// Evictions and Moves (--preempt-be): BE pods evicted, and evicted
+	// pods placed again elsewhere.
+	Evictions *int `json:"evictions,omitempty"`
+	Moves     *int `json:"moves,omitempty"`
 }
 
 // openbJSON is one packer's result: mean curves over the seeds, index =
 // % of device capacity arrived.
 type openbJSON struct {
-	Packer            string          `json:"packer"`
-	AllocPct          []jsonNum       `json:"alloc_pct"`
-	FragPct           []jsonNum       `json:"frag_pct"`
-	FinalAllocPct     jsonNum         `json:"final_alloc_pct"`
-	UnallocatedMean   float64         `json:"unallocated_gpus_mean"`
-	UnallocatedMedian float64         `json:"unallocated_gpus_median"`
-	Seeds             []openbSeedJSON `json:"seeds"`
+	Packer            string    `json:"packer"`
+	AllocPct          []jsonNum `json:"alloc_pct"`
+	FragPct           []jsonNum `json:"frag_pct"`
+	FinalAllocPct     jsonNum   `json:"final_alloc_pct"`
+	UnallocatedMean   float64   `json:"unallocated_gpus_mean"`
+	UnallocatedMedian float64   `json:"unallocated_gpus_median"`
+	// PreemptBE, EvictionsMean and MovesMean are set with --preempt-be.
+	PreemptBE     bool            `json:"preempt_be,omitempty"`
+	EvictionsMean *float64        `json:"evictions_mean,omitempty"`
+	MovesMean     *float64        `json:"moves_mean,omitempty"`
+	Seeds         []openbSeedJSON `json:"seeds"`
 }
 
 // jsonNum is a number rounded to 4 decimals; NaN (no arrival at that %)
@@ -149,6 +159,9 @@ func parseOpenBArgs(o *options) (openbArgs, error) {
 	if ob.replay != "" && ob.replay != "time" {
 		return a, console.Usagef("--replay %q: want time", ob.replay)
 	}
+	if ob.preemptBE && ob.replay != "" {
+		return a, console.Usagef("--preempt-be applies to the inflation experiment, not to --replay %s", ob.replay)
+	}
 	if o.plot != "" {
 		if a.plotFormat, err = plot.FormatOf(o.plot); err != nil {
 			return a, console.Usagef("--plot: %v", err)
@@ -164,7 +177,11 @@ func loadOpenBSetup(o *options) (share.Setup, []trace.OpenBPod, error) {
 	if err != nil {
 		return setup, nil, err
 	}
-	setup.Ratio, setup.Popularity = ob.inflate, ob.popularity
+	setup.Ratio, setup.Popularity, setup.PreemptBE = ob.inflate, ob.popularity, ob.preemptBE
+	if ob.preemptBE && !slices.ContainsFunc(pods, func(p trace.OpenBPod) bool { return p.QoS != "" }) {
+		return setup, nil, &fleet.InputError{Pos: fleet.Position{File: o.trace, Line: 1, Field: "qos"},
+			Msg: "--preempt-be needs each pod's qos (LS, BE, …): no pod has one (column absent or empty)"}
+	}
 	if !slices.ContainsFunc(setup.Nodes, func(n share.Node) bool { return n.Devices > 0 }) {
 		return setup, nil, &fleet.InputError{Pos: fleet.Position{File: ob.nodes, Field: "gpu"}, Msg: "no node has a GPU: the experiment measures GPU allocation"}
 	}
@@ -228,6 +245,7 @@ func summariseOpenB(setup share.Setup, a openbArgs, trials [][]share.Trial, upto
 		r := openbJSON{Packer: name}
 		var allocs, frags [][]float64
 		var unalloc []float64
+		var evictions, moves float64
 		for s, t := range trials[p] {
 			al, f := t.Curve(t.Alloc, upto), t.Curve(t.Frag, upto)
 			allocs, frags = append(allocs, al), append(frags, f)
@@ -237,7 +255,17 @@ func summariseOpenB(setup share.Setup, a openbArgs, trials [][]share.Trial, upto
 			}
 			u := capacity * (100 - final) / 100
 			unalloc = append(unalloc, u)
-			r.Seeds = append(r.Seeds, openbSeedJSON{Seed: a.seeds[s], AllocPct: nums(al), FragPct: nums(f), Placed: t.Placed, Failed: t.Failed, Unallocated: math.Round(u*100) / 100})
+			sj := openbSeedJSON{Seed: a.seeds[s], AllocPct: nums(al), FragPct: nums(f), Placed: t.Placed, Failed: t.Failed, Unallocated: math.Round(u*100) / 100}
+			if setup.PreemptBE {
+				sj.Evictions, sj.Moves = &t.Evicted, &t.Moved
+				evictions += float64(t.Evicted)
+				moves += float64(t.Moved)
+			}
+			r.Seeds = append(r.Seeds, sj)
+		}
+		if setup.PreemptBE {
+			em, mm := evictions/float64(len(trials[p])), moves/float64(len(trials[p]))
+			r.PreemptBE, r.EvictionsMean, r.MovesMean = true, &em, &mm
 		}
 		mean := share.MeanCurve(allocs)
 		r.AllocPct, r.FragPct = nums(mean), nums(share.MeanCurve(frags))
@@ -256,9 +284,17 @@ func printOpenB(env *console.Env, a openbArgs, results []openbJSON, upto int) er
 		return console.Encode(env.Stdout, a.format, results)
 	}
 	rows := [][]string{{"PACKER", fmt.Sprintf("ALLOC@%d%%", upto), "UNALLOCATED GPUs (mean)", "(median)", "FRAG%", "SEEDS"}}
+	preempt := len(results) > 0 && results[0].PreemptBE
+	if preempt {
+		rows[0] = append(rows[0], "EVICTIONS/SEED", "MOVES/SEED")
+	}
 	for _, r := range results {
-		rows = append(rows, []string{r.Packer, fmt.Sprintf("%.2f", float64(r.FinalAllocPct)), fmt.Sprintf("%.1f", r.UnallocatedMean),
-			fmt.Sprintf("%.1f", r.UnallocatedMedian), fmt.Sprintf("%.2f", float64(r.FragPct[upto])), strconv.Itoa(len(a.seeds))})
+		row := []string{r.Packer, fmt.Sprintf("%.2f", float64(r.FinalAllocPct)), fmt.Sprintf("%.1f", r.UnallocatedMean),
+			fmt.Sprintf("%.1f", r.UnallocatedMedian), fmt.Sprintf("%.2f", float64(r.FragPct[upto])), strconv.Itoa(len(a.seeds))}
+		if preempt {
+			row = append(row, fmt.Sprintf("%.1f", *r.EvictionsMean), fmt.Sprintf("%.1f", *r.MovesMean))
+		}
+		rows = append(rows, row)
 	}
 	return console.WriteTable(env.Stdout, rows)
 }
@@ -286,6 +322,7 @@ func readOpenB(nodesPath, podsPath string) (share.Setup, []trace.OpenBPod, error
 	s := share.Setup{Nodes: nodes, Workload: make([]share.Request, len(pods))}
 	for i, p := range pods {
 		s.Workload[i] = p.Req
+		s.Workload[i].Preemptible = p.QoS == "BE"
 	}
 	return s, pods, nil
 }

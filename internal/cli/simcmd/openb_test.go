@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -139,6 +140,92 @@ func TestSimOpenBReplayTime(t *testing.T) {
 		out, errs, code := runCLI(t, append([]string{"sim", "--format", "openb", "--nodes", "testdata/openb_nodes.csv"}, tc.args...)...)
 		if code != 2 || !strings.Contains(errs, tc.want) || out != "" {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
+
+// TestSimOpenBPreemptBE: with --preempt-be, LS pods that fit nowhere evict
+// BE pods of 0.81 GPU (each eviction raises the GPU allocated by 0.19):
+// every seed reports its evictions and moves, fewer GPUs are unallocated
+// at the end than without, and the table shows the counts.
+func TestSimOpenBPreemptBE(t *testing.T) {
+	dir := t.TempDir()
+	nodes := filepath.Join(dir, "nodes.csv")
+	pods := filepath.Join(dir, "pods.csv")
+	body := "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos\n"
+	for i := range 4 {
+		body += "be" + strconv.Itoa(i) + ",1000,1024,1,810,,BE\nls" + strconv.Itoa(i) + ",1000,1024,1,1000,,LS\n"
+	}
+	if err := os.WriteFile(pods, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(nodes, []byte("sn,cpu_milli,memory_mib,gpu,model\nn0,64000,262144,4,T4\nn1,64000,262144,4,T4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		Packer        string   `json:"packer"`
+		Unallocated   float64  `json:"unallocated_gpus_mean"`
+		PreemptBE     bool     `json:"preempt_be"`
+		EvictionsMean *float64 `json:"evictions_mean"`
+		MovesMean     *float64 `json:"moves_mean"`
+		Seeds         []struct {
+			Evictions *int `json:"evictions"`
+			Moves     *int `json:"moves"`
+			Failed    int  `json:"failed"`
+		} `json:"seeds"`
+	}
+	sim := func(extra ...string) []result {
+		t.Helper()
+		out, errs, code := runCLI(t, append([]string{"sim", "--trace", pods, "--format", "openb", "--nodes", nodes,
+			"--packer", "fgd,granary", "--seeds", "1-4", "-o", "json"}, extra...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", extra, code, errs)
+		}
+		var res []result
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		return res
+	}
+	plain, preempt := sim(), sim("--preempt-be")
+	for k, r := range preempt {
+		p := plain[k]
+		if p.PreemptBE || p.EvictionsMean != nil || p.Seeds[0].Evictions != nil {
+			t.Fatalf("%s without --preempt-be reports evictions: %+v", p.Packer, p)
+		}
+		if !r.PreemptBE || r.EvictionsMean == nil || *r.EvictionsMean <= 0 || r.MovesMean == nil || len(r.Seeds) != 4 {
+			t.Fatalf("%s with --preempt-be: %+v; want preempt_be, evictions_mean > 0, moves_mean, 4 seeds", r.Packer, r)
+		}
+		for _, s := range r.Seeds {
+			if s.Evictions == nil || s.Moves == nil || *s.Moves > *s.Evictions {
+				t.Fatalf("%s: seed without evictions and moves (or more moves than evictions): %+v", r.Packer, s)
+			}
+		}
+		if r.Unallocated >= p.Unallocated {
+			t.Fatalf("%s: %.2f GPUs unallocated at the end with --preempt-be, %.2f without: evicting 0.81-GPU pods for whole-GPU pods must allocate more", r.Packer, r.Unallocated, p.Unallocated)
+		}
+	}
+	out, errs, code := runCLI(t, "sim", "--trace", pods, "--format", "openb", "--nodes", nodes, "--seeds", "1-2", "--preempt-be")
+	if code != 0 || !strings.Contains(out, "EVICTIONS/SEED") || !strings.Contains(out, "MOVES/SEED") {
+		t.Fatalf("table: exit %d, %s%s; want EVICTIONS/SEED and MOVES/SEED columns", code, out, errs)
+	}
+}
+
+func TestSimOpenBPreemptBEBadInput(t *testing.T) {
+	noQoS := filepath.Join(t.TempDir(), "pods.csv")
+	if err := os.WriteFile(noQoS, []byte("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1000,1,500\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trace", noQoS}, noQoS + `:1: field "qos": --preempt-be needs each pod's qos`},
+		{[]string{"--trace", "testdata/openb_pods.csv", "--replay", "time"}, "--preempt-be applies to the inflation experiment"},
+	} {
+		out, errs, code := runCLI(t, append([]string{"sim", "--format", "openb", "--nodes", "testdata/openb_nodes.csv", "--preempt-be"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errs, tc.want) || out != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 naming %q and no output", tc.args, code, errs, out, tc.want)
 		}
 	}
 }
