@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 )
 
 // Preemption of best-effort requests (Setup.PreemptBE). A request that is
@@ -63,30 +64,42 @@ type eviction struct {
 }
 
 // evictor keeps the preemptible tenants of each node and finds the
-// cheapest eviction for a request that fits nowhere.
+// cheapest eviction for a request that fits nowhere. Each node's cheapest
+// eviction for a request shape is cached until the node changes
+// (Cluster.Version): its tenants change only with it.
 type evictor struct {
 	byRank []int      // node indices in the run's random tie order
 	onNode [][]tenant // preemptible tenants per node
+	shapes map[string]int
+	cache  [][]nodeEviction // per node, per shape id
 
 	// search state for one node
-	node       Node
-	r          Request
-	limit      int64 // most device capacity that may be evicted
-	items      []int // tenants of the node, in search order
-	cpu, mem   int64
-	milli, dm  []int64
-	reach      []int64
-	deficits   []int64
-	cur        []int
-	found      bool
-	best       evictionCost
-	bestSet    []int
-	bestNode   int
-	nodeSolved bool
+	node      Node
+	r         Request
+	limit     int64 // most device capacity that may be evicted
+	items     []int // tenants of the node, in search order
+	cpu, mem  int64
+	milli, dm []int64
+	reach     []int64
+	deficits  []int64
+	cur       []int
+	found     bool
+	best      evictionCost
+	bestSet   []int
+}
+
+// nodeEviction is a node's cheapest eviction for one request shape at a
+// version of the node.
+type nodeEviction struct {
+	ver      uint64
+	computed bool
+	found    bool
+	cost     evictionCost
+	victims  []int
 }
 
 func newEvictor(n int, rng *rand.Rand) *evictor {
-	return &evictor{byRank: rng.Perm(n), onNode: make([][]tenant, n)}
+	return &evictor{byRank: rng.Perm(n), onNode: make([][]tenant, n), shapes: map[string]int{}, cache: make([][]nodeEviction, n)}
 }
 
 // add records a preemptible request placed at pl.
@@ -102,16 +115,37 @@ func (e *evictor) cheapest(c *Cluster, r Request) (eviction, bool) {
 	if r.Preemptible || r.TotalMilli() == 0 {
 		return eviction{}, false
 	}
-	e.r, e.limit, e.found = r, r.TotalMilli()-1, false
+	e.r, e.limit = r, r.TotalMilli()-1
+	k := shapeKey(r) + "/" + strconv.FormatInt(r.Mem, 10)
+	sid, ok := e.shapes[k]
+	if !ok {
+		sid = len(e.shapes)
+		e.shapes[k] = sid
+	}
+	var best *nodeEviction
+	node := -1
 	for _, i := range e.byRank {
-		if len(e.onNode[i]) > 0 {
+		if len(e.onNode[i]) == 0 {
+			continue
+		}
+		if len(e.cache[i]) <= sid {
+			e.cache[i] = append(e.cache[i], make([]nodeEviction, sid+1-len(e.cache[i]))...)
+		}
+		x := &e.cache[i][sid]
+		if !x.computed || x.ver != c.version[i] {
+			e.found = false
 			e.searchNode(c, i)
+			x.ver, x.computed, x.found, x.cost = c.version[i], true, e.found, e.best
+			x.victims = append(x.victims[:0], e.bestSet...)
+		}
+		if x.found && (best == nil || x.cost.less(best.cost)) {
+			best, node = x, i
 		}
 	}
-	if !e.found {
+	if best == nil {
 		return eviction{}, false
 	}
-	return eviction{node: e.bestNode, victims: slices.Clone(e.bestSet), cost: e.best}, true
+	return eviction{node: node, victims: slices.Clone(best.victims), cost: best.cost}, true
 }
 
 // evict releases x's victims from c and forgets them; it returns them.
@@ -132,8 +166,8 @@ func (e *evictor) evict(c *Cluster, x eviction) []tenant {
 	return out
 }
 
-// searchNode looks on node i for an eviction cheaper than the best so
-// far: an exact branch and bound over the subsets of the node's
+// searchNode looks on node i for its cheapest eviction (e.found, e.best,
+// e.bestSet): an exact branch and bound over the subsets of the node's
 // preemptible tenants.
 func (e *evictor) searchNode(c *Cluster, i int) {
 	n, r := c.nodes[i], e.r
@@ -158,18 +192,14 @@ func (e *evictor) searchNode(c *Cluster, i int) {
 		return cmp.Compare(ts[b].req.CPU, ts[a].req.CPU)
 	})
 	e.cur = e.cur[:0]
-	e.nodeSolved = false
 	e.dfs(ts, 0, evictionCost{})
-	if e.nodeSolved {
-		e.bestNode = i
-	}
 }
 
 // dfs tries the tenants items[j:] in or out of the set cur of cost cost.
 func (e *evictor) dfs(ts []tenant, j int, cost evictionCost) {
 	if fits(e.node, e.cpu, e.mem, e.milli, e.dm, e.r) {
 		if len(e.cur) > 0 && cost.milli <= e.limit && (!e.found || cost.less(e.best)) {
-			e.found, e.nodeSolved, e.best = true, true, cost
+			e.found, e.best = true, cost
 			e.bestSet = e.bestSet[:0]
 			for _, k := range e.cur {
 				e.bestSet = append(e.bestSet, e.items[k])

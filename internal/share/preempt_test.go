@@ -40,7 +40,9 @@ func tinyRequest(rng *rand.Rand) Request {
 // subset of every node's preemptible tenants finds: the least device
 // capacity evicted, then the fewest pods, then the least CPU, below the
 // request's device capacity, ties to the lowest-ranked node; and its set
-// does make room.
+// does make room. Earlier queries at earlier states of the cluster fill
+// the evictor's per-node cache, so the comparison also covers its
+// invalidation.
 func TestCheapestEvictionAgainstBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 1))
 	compared, none := 0, 0
@@ -50,7 +52,10 @@ func TestCheapestEvictionAgainstBruteForce(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev := newEvictor(c.Len(), rng)
+		probes := []Request{tinyRequest(rng), tinyRequest(rng), tinyRequest(rng)}
 		for range 40 {
+			// Fill the per-node cache at earlier states of the cluster.
+			ev.cheapest(c, probes[rng.IntN(len(probes))])
 			r := tinyRequest(rng)
 			r.Preemptible = rng.IntN(2) == 0
 			var fitting []int
@@ -78,6 +83,9 @@ func TestCheapestEvictionAgainstBruteForce(t *testing.T) {
 			ev.add(r, pl)
 		}
 		r := tinyRequest(rng)
+		if rng.IntN(2) == 0 {
+			r = probes[rng.IntN(len(probes))]
+		}
 		if slices.ContainsFunc(rng.Perm(c.Len()), func(i int) bool { return c.Fits(i, r) }) {
 			continue
 		}
