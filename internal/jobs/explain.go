@@ -57,6 +57,11 @@ func explainWait(w sched.Wait, j *Job, policy string, names Names) (Explanation,
 	case sched.ReasonNoShare:
 		return Explanation{CodeQueued, fmt.Sprintf("queued: the %s policy gives it no share of the fleet this round", policy)}, nil
 	case sched.ReasonOutranked:
+		if w.By != "" && w.Model != "" {
+			// Team weights between shares and other teams' jobs
+			// (sched's fairShares).
+			return Explanation{CodeOutranked, fmt.Sprintf("team %s goes before team %s on %s this round: it has used less device-time there for its weight (team weights split a model between the teams' shares and jobs)", w.By, j.Team, names.of(w.Model))}, nil
+		}
 		return Explanation{CodeOutranked, "has a share, but higher-priority jobs took the devices this round"}, nil
 	case sched.ReasonReclaimed:
 		if j.DeviceMilli > 0 {

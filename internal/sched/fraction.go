@@ -22,7 +22,9 @@ const unbounded = 1 << 50
 // shares is the pack stage for shares: jobs asking for a share of one
 // device (Job.Milli) are not in the policy's allocation — it counts whole
 // devices — but are in its guarantees, lending and reclaim, at Milli/1000
-// of a device (shareGuarantees, shareguar.go). They go on a share.Cluster
+// of a device (shareGuarantees, shareguar.go), and team weights split a
+// model between teams' shares and jobs by the device-time each team used
+// (fairShares, sharefair.go). They go on a share.Cluster
 // of the round's nodes: a share keeps the device it holds (holdShares,
 // before the gangs are packed) unless a team owed its guarantee takes it
 // back, the others go where the gangs left room (placeShares, after).
@@ -43,7 +45,16 @@ type shares struct {
 	// owed marks, by snapshot job, the shares owed room under their
 	// team's guarantee (owedShares): they go before the gangs.
 	owed []bool
+	// out marks, by snapshot job, the shares the teams' weights did not
+	// admit this round (fairShares), outBy the team ahead of each on model
+	// outOn: such a share neither keeps its device before the gangs nor
+	// goes early when aged, and gets only the room left after them.
+	out          []bool
+	outBy, outOn []string
 }
+
+// isOut reports whether fairShares left share si out this round.
+func (sh *shares) isOut(si int) bool { return sh.out != nil && sh.out[si] }
 
 // addShare is the filter stage's part: a job asking for a share goes to
 // this stage with the models it may use (allowed, throughput > 0 for one
@@ -164,16 +175,8 @@ func (c *cycle) holdShares(s Sharer, aged float64) {
 	sh.whole = make([]bool, len(c.run))
 	c.fillGangs()
 	for _, si := range sh.jobs {
-		h := c.s.Jobs[si].Held
-		if h == nil || len(h.Devices) != 1 || c.reason[si] != "" {
-			continue
-		}
-		k, d := indexOf(c.models, h.Model), h.Devices[0]
-		if k < 0 || !slices.Contains(sh.cols[si], k) || d < 0 || d >= c.topo.fleet[k] {
-			continue
-		}
-		if sh.cl.Assign(*sh.req[si], sh.at(c.topo, k, d)) == nil {
-			sh.run[si] = c.shareRun(si, k, d, true)
+		if c.reason[si] == "" && !sh.isOut(si) {
+			c.keepShare(si)
 		}
 	}
 	for _, si := range sh.jobs {
@@ -191,6 +194,25 @@ func (c *cycle) holdShares(s Sharer, aged float64) {
 	}
 }
 
+// keepShare keeps share si on the device it holds when that device (its
+// memory) and its node still have room for it; it reports whether it did.
+func (c *cycle) keepShare(si int) bool {
+	sh := c.sh
+	h := c.s.Jobs[si].Held
+	if h == nil || len(h.Devices) != 1 {
+		return false
+	}
+	k, d := indexOf(c.models, h.Model), h.Devices[0]
+	if k < 0 || !slices.Contains(sh.cols[si], k) || d < 0 || d >= c.topo.fleet[k] {
+		return false
+	}
+	if sh.cl.Assign(*sh.req[si], sh.at(c.topo, k, d)) == nil {
+		sh.run[si] = c.shareRun(si, k, d, true)
+		return true
+	}
+	return false
+}
+
 // placeShares runs after upgrade: every device a gang runs on is full,
 // and the shares that hold nothing, in arrival order, go where s puts
 // them, or wait with ReasonNoShareRoom. Gangs the policy starts come
@@ -202,8 +224,17 @@ func (c *cycle) placeShares(s Sharer) {
 	}
 	c.fillGangs()
 	for _, si := range c.sh.jobs {
-		if c.sh.run[si] == nil && c.reason[si] == "" {
+		if c.sh.run[si] != nil || c.reason[si] != "" {
+			continue
+		}
+		// A share the teams' weights left out keeps its device if the
+		// room is still there, and waits outranked when none is.
+		if out := c.sh.isOut(si); !out || !c.keepShare(si) {
 			c.placeShare(s, si)
+			if out && c.sh.run[si] == nil {
+				c.reason[si] = ReasonOutranked
+				c.wait[si] = Wait{Job: c.s.Jobs[si].ID, Reason: ReasonOutranked, Model: c.sh.outOn[si], By: c.sh.outBy[si]}
+			}
 		}
 	}
 }

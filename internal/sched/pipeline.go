@@ -138,7 +138,15 @@ type placed struct {
 // their guarantee goes back to a team owed its guarantee there, as a gang
 // lent from it would, and a share within its team's guarantee is owed
 // room, taken back from a gang lent from it when needed (shareguar.go).
-// Between keep and pack the other shares keep the device they hold, which
+// Team weights then apply to shares (stage 5c, sharefair.go): on a model
+// where shares and the jobs of two or more teams compete, the teams get
+// its devices by weighted least attained service — each team's
+// device-seconds there ÷ its weight, a share charged Milli/1000 of a
+// device per second (Charge) — so two teams of weights 2 and 1 flooding a
+// model get about 2/3 and 1/3 of its device-time, whether they ask for
+// shares or whole devices; a gang the policy chose that loses out waits
+// outranked, an admitted share goes before the gangs, a share left out
+// gets only the room left after them. Between keep and pack the other shares keep the device they hold, which
 // the pack stage then sees as taken (no gang lands on a device partly
 // used), and owed or aged shares go; after upgrade the others go where
 // RoundConfig.Sharer puts them in the room the gangs left (fraction.go).
@@ -162,6 +170,7 @@ func (st *RoundState) Next(s *Snapshot, tp *Throughputs) (Placement, error) {
 	c.fromMechanism(st, chosen, cols)
 	c.guarantees()
 	c.shareGuarantees()
+	c.fairShares(st)
 	c.keep(st.cfg.GavelCompat)
 	c.holdShares(st.cfg.Sharer, s.Now-ShareAgingRounds*st.cfg.RoundSeconds)
 	c.pack(st.cfg.GavelCompat)

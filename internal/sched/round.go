@@ -86,6 +86,9 @@ type RoundState struct {
 	whyFleet []int
 
 	pairs pairRound // space sharing (pairround.go)
+	// fair is the device-time team weights need for shares (sharefair.go);
+	// nil until a snapshot asks for a share.
+	fair *shareFair
 
 	// scratch
 	mark   int             // uniqueIDs' round counter
@@ -180,7 +183,13 @@ func (st *RoundState) Allocation() *Allocation { return st.alloc }
 
 // Charge records that a job ran seconds of wall time on model in the round
 // just finished. Unknown jobs (already finished) and models are ignored.
+// Once a round asked for a share, it also books device-time for team
+// weights to apply to shares: seconds × gang for a whole-device job,
+// seconds × Milli/1000 for a share (sharefair.go).
 func (st *RoundState) Charge(jobID, model string, seconds float64) {
+	if st.fair != nil {
+		st.fair.charge(jobID, model, seconds)
+	}
 	rec, ok := st.jobs[jobID]
 	k := -1
 	for i, m := range st.models {
@@ -213,6 +222,9 @@ func (st *RoundState) ChargeRun(n int, jobID, model string, seconds float64) {
 	}
 	if !(seconds > 0) {
 		return
+	}
+	if st.fair != nil {
+		st.fair.charge(jobID, model, seconds)
 	}
 	rec := st.lastRuns[n]
 	k := rec.prevK

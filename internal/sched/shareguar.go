@@ -320,6 +320,9 @@ func (c *cycle) heldShare(si, k int) (int, bool) {
 // (shareGuarantees).
 func (c *cycle) agedMayGo(si int) bool {
 	sh := c.sh
+	if sh.isOut(si) {
+		return false
+	}
 	if sh.owedOn == nil {
 		return true
 	}

@@ -50,12 +50,21 @@ func TestSharesBeyondGuaranteeGiveWay(t *testing.T) {
 		t.Errorf("not waiting: %v", want)
 	}
 
-	// Without b's guarantee, a's shares keep both devices and b waits.
+	// Without b's guarantee, the teams' weights (1 each, no device-time
+	// used yet) split the two devices (sharefair.go): b's job again gets
+	// the device a's newer shares held, which now wait outranked by b.
+	// Before team weights applied to shares, a's shares kept both devices
+	// and b waited.
 	s.Teams = nil
 	st = sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.BestFit)})
 	p = next(t, st, s, tp)
-	if _, ok := p.RunOf("b"); ok || len(p.Runs) != 4 {
-		t.Errorf("without a guarantee: runs %+v, want a's four shares only", p.Runs)
+	if r, ok := p.RunOf("b"); !ok || r.Devices[0] != 1 || len(p.Runs) != 3 {
+		t.Errorf("without a guarantee: runs %+v, want b on device 1 beside a1, a2", p.Runs)
+	}
+	for _, w := range p.Waiting {
+		if (w.Job != "a3" && w.Job != "a4") || w.Reason != sched.ReasonOutranked || w.By != "b" {
+			t.Errorf("without a guarantee: wait %+v, want a3, a4 outranked by b", w)
+		}
 	}
 }
 
@@ -102,8 +111,8 @@ func TestSharesWithinGuaranteeKept(t *testing.T) {
 // job on the only device; team b, guaranteed that device, submits a half
 // share. a's job is lent b's device and gives it back (reclaimed by b);
 // b's share runs on it. Before shares were counted, the share waited
-// (no-share-room) as long as a's job ran. Without b's guarantee it still
-// waits.
+// (no-share-room) as long as a's job ran. Without b's guarantee it
+// waits, outranked by a under equal team weights.
 func TestShareOwedGuaranteeReclaimsGang(t *testing.T) {
 	tp := table(t, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 1})
 	a := job("a", "c", 1)
@@ -127,7 +136,9 @@ func TestShareOwedGuaranteeReclaimsGang(t *testing.T) {
 	s.Teams = nil
 	st = sched.NewRoundState(pol, sched.RoundConfig{ResetInterval: -1, Sharer: sharer(t, share.BestFit)})
 	p = next(t, st, s, tp)
-	if _, ok := p.RunOf("b"); ok || len(p.Waiting) != 1 || p.Waiting[0].Reason != sched.ReasonNoShareRoom {
-		t.Errorf("without a guarantee: runs %+v, waiting %+v; want a running, b without room", p.Runs, p.Waiting)
+	// Equal weights, no device-time used: a's job, which holds the
+	// device, keeps it (sharefair.go's tie rule) and b waits outranked.
+	if _, ok := p.RunOf("b"); ok || len(p.Waiting) != 1 || p.Waiting[0].Reason != sched.ReasonOutranked || p.Waiting[0].By != "a" {
+		t.Errorf("without a guarantee: runs %+v, waiting %+v; want a running, b outranked by a", p.Runs, p.Waiting)
 	}
 }

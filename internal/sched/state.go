@@ -42,6 +42,9 @@ type State struct {
 	// in states saved before it was kept, which Restore accepts, leaving
 	// the policy's memory as it is).
 	Policy *PolicyState `json:"policy,omitempty"`
+	// Shares is the device-time team weights need for shares (jobs, teams
+	// per model; sharefair.go); nil until a round asked for a share.
+	Shares *ShareState `json:"shares,omitempty"`
 }
 
 // JobState is one job's attained service and deficits by State.Models,
@@ -111,6 +114,7 @@ func (st *RoundState) State() State {
 		s.Fill = append(s.Fill, st.models[k])
 	}
 	s.Policy = policyMemory(st.policy)
+	s.Shares = st.fair.state()
 	return s
 }
 
@@ -214,6 +218,11 @@ func (st *RoundState) Restore(s State) error {
 		}
 		fresh.fill = append(fresh.fill, k)
 	}
+	fair, err := restoreFair(s.Shares)
+	if err != nil {
+		return bad("%v", err)
+	}
+	fresh.fair = fair
 	if err := restorePolicy(st.policy, s.Policy); err != nil {
 		return err
 	}
