@@ -60,7 +60,11 @@ func explainWait(w sched.Wait, j *Job, policy string, names Names) (Explanation,
 		if w.By != "" && w.Model != "" {
 			// Team weights between shares and other teams' jobs
 			// (sched's fairShares).
-			return Explanation{CodeOutranked, fmt.Sprintf("team %s goes before team %s on %s this round: it has used less device-time there for its weight (team weights split a model between the teams' shares and jobs)", w.By, j.Team, names.of(w.Model))}, nil
+			own := "team " + j.Team
+			if j.Team == "" {
+				own = "jobs without a team"
+			}
+			return Explanation{CodeOutranked, fmt.Sprintf("team %s goes before %s on %s this round: it has used less device-time there for its weight (team weights split a model between the teams' shares and jobs)", w.By, own, names.of(w.Model))}, nil
 		}
 		return Explanation{CodeOutranked, "has a share, but higher-priority jobs took the devices this round"}, nil
 	case sched.ReasonReclaimed:

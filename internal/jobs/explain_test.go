@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/granaryhq/granary/internal/sched"
@@ -23,5 +24,20 @@ func TestEverySchedReasonExplained(t *testing.T) {
 	}
 	if _, err := explainWait(sched.Wait{Job: "j", Reason: "made-up"}, j, "las", nil); err == nil {
 		t.Error("an unknown reason was explained")
+	}
+}
+
+// A job left out by the teams' weights on a model (sched's fairShares)
+// names the team that goes before it, and its own.
+func TestOutrankedByTeamWeights(t *testing.T) {
+	for _, tc := range []struct{ team, want string }{
+		{"a", "team b goes before team a on m this round"},
+		{"", "team b goes before jobs without a team on m this round"},
+	} {
+		j := &Job{ID: "j", Spec: Spec{Team: tc.team, Class: "c", Gang: 1, DeviceMilli: 250}}
+		e, err := explainWait(sched.Wait{Job: "j", Reason: sched.ReasonOutranked, Model: "m", By: "b"}, j, "las", nil)
+		if err != nil || e.Code != CodeOutranked || !strings.HasPrefix(e.Message, tc.want) {
+			t.Errorf("team %q: %+v, %v; want %q…", tc.team, e, err, tc.want)
+		}
 	}
 }
