@@ -3,6 +3,7 @@ package sched_test
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/granaryhq/granary/internal/sched"
@@ -190,5 +191,77 @@ func TestShareChargeAndRestore(t *testing.T) {
 	p2 := next(t, restored, s, tp)
 	if fmt.Sprint(p1.Runs) != fmt.Sprint(p2.Runs) {
 		t.Errorf("after restore: %+v, uninterrupted: %+v", p2.Runs, p1.Runs)
+	}
+}
+
+// Team weights for shares keep the placement invariants (every job runs
+// or waits once, a device holds one gang or shares summing to at most
+// 1000 milli, held shares' state consistent) on random fleets of two
+// models: three teams with random weights and guarantees, shares and
+// gangs of one and two devices arriving and leaving over 40 rounds.
+func TestShareTeamWeightsRandomInvariants(t *testing.T) {
+	tp := table(t,
+		sched.ThroughputEntry{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 2},
+		sched.ThroughputEntry{Class: "c", Gang: 1, Model: "n", StepsPerSecond: 1},
+		sched.ThroughputEntry{Class: "c", Gang: 2, Model: "m", StepsPerSecond: 3},
+		sched.ThroughputEntry{Class: "c", Gang: 2, Model: "n", StepsPerSecond: 1.5})
+	byTeam := 0 // waits the teams' weights decided: the stage ran
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		teams := []sched.Team{
+			{Name: "a", Weight: float64(1 + rng.IntN(3)), Guarantees: map[string]int{"m": rng.IntN(2)}},
+			{Name: "b", Weight: float64(1 + rng.IntN(3))},
+			{Name: "c", Weight: float64(1 + rng.IntN(3)), Guarantees: map[string]int{"n": rng.IntN(3)}},
+		}
+		s := &sched.Snapshot{Fleet: map[string]int{"m": 4, "n": 4},
+			Nodes: []sched.Node{{ID: "m1", Model: "m", Devices: 2}, {ID: "m2", Model: "m", Devices: 2}, {ID: "n1", Model: "n", Devices: 4}},
+			Teams: teams}
+		pol, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+		st := sched.NewRoundState(pol, sched.RoundConfig{Sharer: sharer(t, share.Granary)})
+		n := 0
+		for r := range 40 {
+			s.Now = float64(r) * 360
+			for range rng.IntN(4) {
+				var j sched.Job
+				if rng.IntN(2) == 0 {
+					j = shareJob(fmt.Sprintf("s%d", n), int64(100+100*rng.IntN(9)))
+				} else {
+					j = job(fmt.Sprintf("g%d", n), "c", 1+rng.IntN(2))
+				}
+				j.Team, j.Arrival = teams[rng.IntN(3)].Name, s.Now
+				s.Jobs = append(s.Jobs, j)
+				n++
+			}
+			p := next(t, st, s, tp)
+			runs := map[string]sched.Run{}
+			for _, run := range p.Runs {
+				runs[run.Job] = run
+				st.Charge(run.Job, run.Model, 360)
+			}
+			for _, w := range p.Waiting {
+				if w.Reason == sched.ReasonOutranked && w.By != "" {
+					byTeam++
+				}
+			}
+			if len(p.Runs)+len(p.Waiting) != len(s.Jobs) {
+				t.Fatalf("seed %d round %d: %d runs + %d waiting for %d jobs", seed, r, len(p.Runs), len(p.Waiting), len(s.Jobs))
+			}
+			var left []sched.Job
+			for _, j := range s.Jobs {
+				if rng.IntN(10) == 0 {
+					continue // finished
+				}
+				j.Held = nil
+				if run, ok := runs[j.ID]; ok && j.Milli > 0 {
+					j.Held = &sched.Held{Model: run.Model, Devices: run.Devices, Since: s.Now}
+				}
+				left = append(left, j)
+			}
+			s.Jobs = left
+		}
+	}
+	t.Logf("%d waits outranked by another team's weight", byTeam)
+	if byTeam == 0 {
+		t.Error("no job waited outranked by another team: the teams' weights never decided")
 	}
 }
