@@ -38,6 +38,10 @@ type PlannerConfig struct {
 	// with a DeviceMemoryMiB are checked against; nil or 0: not known, not
 	// checked.
 	DeviceMemoryMiB func(model string) int64
+	// Pairable, when set, limits a *-packed policy's pairs to the jobs and
+	// models a backend can run two on one device (PairLimit); nil: every
+	// pair of the table.
+	Pairable *PairLimit
 }
 
 // Planner turns the fleet and the active jobs into placements, round after
@@ -58,6 +62,7 @@ type Planner struct {
 	epoch  time.Time
 	policy string
 	fleet  fleetCache
+	pairs  pairTable // the policy's table under cfg.Pairable
 }
 
 // fleetCache keeps the last round's fleet translation: the ledger hands
@@ -332,8 +337,14 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 			Held: fleetPool.held(j.Placement, p.epoch),
 		})
 	}
-	tp := p.w.Table()
-	sp, err := p.st.Next(snap, tp)
+	tp, ptp, solo, err := p.policyTables()
+	if err != nil {
+		return out, fmt.Errorf("plan: %w", err)
+	}
+	if solo {
+		p.soloClasses(snap, byID)
+	}
+	sp, err := p.st.Next(snap, ptp)
 	if err != nil {
 		return out, fmt.Errorf("plan: %s: %w", p.policy, err)
 	}
