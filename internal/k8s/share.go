@@ -103,6 +103,54 @@ func (s ShareNames) Requests(milli, memMiB int64) corev1.ResourceList {
 	return rl
 }
 
+// PairLabel marks the pod of a job that shares its one device with
+// another (space sharing, a *-packed policy's pair): its value is the
+// partner's job id. The pod requests PairRequests; Granary's fit check
+// counts its device as the planner does — held by the pair, once.
+const PairLabel = "granary.io/shares-with"
+
+// PairRequests is one job of a pair on one device in these names: the
+// device (count 1) and memMiB MiB of its memory (0: not asked; rounded
+// down to whole units, so the two halves never exceed the device), and no
+// compute share. The pair throughputs a *-packed policy plans with are
+// measured with both jobs running free on the device (Gavel's
+// co-location); a compute share of 50 % each would cap both at half
+// their speed alone, no better than taking turns.
+func (s ShareNames) PairRequests(memMiB int64) corev1.ResourceList {
+	rl := corev1.ResourceList{}
+	if s.Count != "" {
+		rl[s.Count] = *resource.NewQuantity(1, resource.DecimalSI)
+	}
+	if memMiB > 0 {
+		if s.MemoryUnitMiB == 0 {
+			rl[s.Memory] = *resource.NewQuantity(memMiB<<20, resource.BinarySI)
+		} else {
+			rl[s.Memory] = *resource.NewQuantity(memMiB/s.MemoryUnitMiB, resource.DecimalSI)
+		}
+	}
+	return rl
+}
+
+// PairShare returns the names the pod of a pair member (PairLabel) asks
+// for its device in, found by the memory name, else the count; false for
+// any other pod.
+func PairShare(labels map[string]string, req corev1.ResourceList) (ShareNames, bool) {
+	if labels[PairLabel] == "" {
+		return ShareNames{}, false
+	}
+	for _, s := range Shares {
+		if _, ok := req[s.Memory]; ok {
+			return s, true
+		}
+	}
+	for _, s := range Shares {
+		if _, ok := req[s.Count]; ok && s.Count != "" {
+			return s, true
+		}
+	}
+	return ShareNames{}, false
+}
+
 // Share is a share of one device read back from a pod's requests.
 type Share struct {
 	Names     ShareNames

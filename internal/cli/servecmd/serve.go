@@ -199,10 +199,16 @@ func Run(ctx context.Context, env *console.Env, cfg Config) error {
 	if err := live.CheckPolicy(cfg.Policy, cfg.Throughputs, cat); err != nil {
 		return fmt.Errorf("--policy: %w", err)
 	}
-	if cfg.Kube && jobs.PackedPolicy(cfg.Policy) {
-		// The binder gives each pod its own devices: a pair's second pod
-		// would not be co-located.
-		return console.Usagef("--policy %s: space sharing is not enacted on Kubernetes (--kube) yet; use the simulated backend", cfg.Policy)
+	if cfg.Kube {
+		// Space sharing on the cluster: GranaryJobs of one device, on
+		// vendors with sharing names (kubeserve.CanPair).
+		out, err := live.CheckKubePairs(cfg.Policy, cfg.Throughputs, cat, kubeserve.CanPair(cat))
+		if err != nil {
+			return console.Usagef("--policy %s --kube: %v", cfg.Policy, err)
+		}
+		if len(out) > 0 {
+			log.Warn("space sharing: the pairs of these models run alone on Kubernetes, their vendor has no sharing names Granary writes", "models", out)
+		}
 	}
 	rules, err := loadHealthRules(cfg.HealthRules)
 	if err != nil {
@@ -324,7 +330,7 @@ func assemble(ctx context.Context, env *console.Env, cfg Config, st store.Store,
 		if err != nil {
 			return nil, nil, console.Usagef("--kube: %v", err)
 		}
-		lcfg.Backend = kube.Backend
+		lcfg.Backend, lcfg.Pairable = kube.Backend, kube.Pairable()
 	}
 	lv, err := live.New(ctx, lcfg)
 	if err != nil {

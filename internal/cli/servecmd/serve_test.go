@@ -314,14 +314,41 @@ func TestServePolicy(t *testing.T) {
 			t.Errorf("--policy %s: the store %s exists after the refusal (%v)", policy, db, err)
 		}
 	}
-	// The Kubernetes binder does not co-locate a pair's pods.
-	e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
-	cmd := New(e)
-	cmd.SetArgs([]string{"--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "k.db"), "--kube", "--policy", "las-hetero-packed", "--throughputs", tp})
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	if err := cmd.ExecuteContext(context.Background()); console.ExitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "not enacted on Kubernetes") {
-		t.Errorf("--kube --policy las-hetero-packed: exit %d (%v), want 2", console.ExitCode(err), err)
+	// --kube: a table whose pairs can share a device on the cluster (V100,
+	// NVIDIA: HAMi's names) passes the policy checks and goes on to
+	// connect (the cluster here does not answer: exit 2 naming it); one
+	// whose only pairs are on a vendor without sharing names (Ascend) is
+	// refused, naming the models, before anything is opened.
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ascend := filepath.Join(dir, "ascend.json")
+	if err := os.WriteFile(ascend, []byte(`{"910b3": {"('ResNet-18 (batch size 16)', 1)": {"null": 10, "('ResNet-18 (batch size 16)', 1)": [6, 6]}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ table, want, db string }{
+		{tp, "--kube: ", "k.db"},
+		{ascend, "--policy las-hetero-packed --kube: no pair of " + ascend + " can share a device on Kubernetes", "a.db"},
+	} {
+		e := &console.Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+		cmd := New(e)
+		cmd.SetArgs([]string{"--addr", "127.0.0.1:0", "--db", filepath.Join(dir, tc.db), "--kube", "--kubeconfig", kc, "--policy", "las-hetero-packed", "--throughputs", tc.table})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		err := cmd.ExecuteContext(context.Background())
+		if console.ExitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), tc.want) || (tc.table == tp && strings.Contains(err.Error(), "no pair")) {
+			t.Errorf("--kube --policy las-hetero-packed --throughputs %s: exit %d (%v), want 2 saying %q", tc.table, console.ExitCode(err), err, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a.db")); !os.IsNotExist(err) {
+		t.Errorf("the store exists after the refusal of the Ascend pairs (%v)", err)
 	}
 }
 

@@ -455,6 +455,14 @@ func (b *Backend) enactRun(ctx context.Context, g *gang, r control.Run, serialNo
 	if err != nil {
 		return nil
 	}
+	if r.With != "" {
+		// Never planned (jobctl.Pairable): a pod gang's pods ask for whole
+		// devices, which two gangs cannot both have.
+		for _, p := range unbound(g.pods) {
+			b.wait(ctx, p, fmt.Sprintf("placed to share %s with job %s, but a pod gang's pods ask for whole devices: only GranaryJobs share a device", strings.Join(r.Devices, ", "), r.With))
+		}
+		return nil
+	}
 	_, per, err := accelOf(b.cfg.Mapping, g.pods[0])
 	if err != nil || per == 0 {
 		return nil

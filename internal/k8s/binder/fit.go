@@ -39,9 +39,9 @@ func finished(p *corev1.Pod) bool {
 
 func (s *nodeState) add(p *corev1.Pod) {
 	req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
-	shared := isShare(req)
+	skip := deviceShared(p, req)
 	for r, q := range req {
-		if shared && (k8s.IsShareResource(r) || isWholeOfShare(req, r)) {
+		if skip(r) {
 			continue
 		}
 		u := s.used[r]
@@ -73,12 +73,13 @@ func (s *nodeState) fit(p *corev1.Pod) string {
 		return fmt.Sprintf("node %s has room for no more pods (%d)", n.Name, max)
 	}
 	req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
-	shared := isShare(req)
+	skip := deviceShared(p, req)
 	names := make([]string, 0, len(req))
 	for r := range req {
-		// A share's device is Granary's share stage's to account: its
-		// count, cores and memory need not be in allocatable.
-		if shared && (k8s.IsShareResource(r) || isWholeOfShare(req, r)) {
+		// A share's device is Granary's share stage's to account, a pair's
+		// the planner's: its count, cores and memory need not be in
+		// allocatable.
+		if skip(r) {
 			continue
 		}
 		names = append(names, string(r))
@@ -104,6 +105,21 @@ func (s *nodeState) fit(p *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// deviceShared returns whether each of pod p's requests (req) is of a
+// device it shares — a share's (k8s.ParseShare) or a pair member's
+// (k8s.PairShare) count, cores, memory and whole-device resource — which
+// Granary accounts for itself: the planner holds a pair's device once,
+// half for each job, so neither pod counts it on its node.
+func deviceShared(p *corev1.Pod, req corev1.ResourceList) func(corev1.ResourceName) bool {
+	if pair, ok := k8s.PairShare(p.Labels, req); ok {
+		return func(r corev1.ResourceName) bool {
+			return r == pair.Whole || r == pair.Count || r == pair.Memory || r == pair.Cores
+		}
+	}
+	shared := isShare(req)
+	return func(r corev1.ResourceName) bool { return shared && (k8s.IsShareResource(r) || isWholeOfShare(req, r)) }
 }
 
 // isShare reports whether requests ask for a share of a device.

@@ -70,6 +70,14 @@ func startOnPools(t testing.TB, n int) (*k8stest.Env, *cluster) {
 // start runs Granary against env (whose CRD is installed).
 func start(t testing.TB, env *k8stest.Env, c client.Client) *cluster {
 	t.Helper()
+	return startWith(t, env, c, nil, "")
+}
+
+// startWith is start with the workload table w (nil: every catalog
+// model's estimated table) and policy ("": the default); a *-packed
+// policy pairs what the cluster can run (jobctl.Pairable), as serve --kube.
+func startWith(t testing.TB, env *k8stest.Env, c client.Client, w *jobs.Workloads, policy string) *cluster {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
 	if err != nil {
@@ -91,7 +99,15 @@ func start(t testing.TB, env *k8stest.Env, c client.Client) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, w, names := k8stest.Jobs(t, cat, st, st)
+	var (
+		svc   *jobs.Service
+		names jobs.Names
+	)
+	if w == nil {
+		svc, w, names = k8stest.Jobs(t, cat, st, st)
+	} else {
+		svc, w, names = k8stest.JobsOn(t, cat, st, st, w)
+	}
 	b, err := binder.New(binder.Config{Client: env.Client, Informers: inf, Jobs: svc, Mapping: m, Names: names, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +122,7 @@ func start(t testing.TB, env *k8stest.Env, c client.Client) *cluster {
 		t.Fatal(err)
 	}
 	ledger := binder.Ledger{Ledger: il, Backend: b}
-	loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Round: time.Second, Names: names}}, w, st, ledger, ctl.Backend(b),
+	loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Round: time.Second, Names: names, Policy: policy, Pairable: jobctl.Pairable(m)}}, w, st, ledger, ctl.Backend(b),
 		control.WallClock{}, log, reg)
 	if err != nil {
 		t.Fatal(err)

@@ -56,6 +56,11 @@ type attempt struct {
 	// Milli and MemoryMiB are, for a share of one device, the share and
 	// the device memory its pod requests in the vendor's sharing names.
 	Milli, MemoryMiB int64
+	// With is, for one job of a pair (space sharing), the partner's job
+	// id: the pod asks for its device in the vendor's sharing names with
+	// MemoryMiB (half the device's) and no compute share
+	// (k8s.ShareNames.PairRequests), labelled k8s.PairLabel.
+	With string
 }
 
 // podName is the name of one rank's pod in one attempt.
@@ -97,7 +102,18 @@ func buildPods(gj *granaryjob.GranaryJob, a attempt) ([]*corev1.Pod, error) {
 			c.Args = slices.Clone(v.Args)
 		}
 		c.Env = append(c.Env, v.Env...)
-		if a.Milli > 0 {
+		switch {
+		case a.With != "":
+			names, ok := k8s.ShareOf(a.Vendor.Name, a.Model)
+			if !ok || len(a.Nodes) != 1 || gj.Spec.Gang.AcceleratorsPerPod != 1 {
+				return nil, &specError{fmt.Sprintf("placed to share its device with job %s, but Granary shares only one %s device of one pod (%d × %d) in sharing names (docs/kubernetes.md, \"Space sharing\")",
+					a.With, a.Vendor.Name, gj.Spec.Gang.Pods, gj.Spec.Gang.AcceleratorsPerPod)}
+			}
+			p.Labels[k8s.PairLabel] = a.With
+			for r, q := range names.PairRequests(a.MemoryMiB) {
+				setRequest(c, r, q)
+			}
+		case a.Milli > 0:
 			names, ok := k8s.ShareOf(a.Vendor.Name, a.Model)
 			if !ok {
 				return nil, &specError{fmt.Sprintf("spec.share: Granary writes no share of a %s device (docs/sharing.md lists the vendors)", a.Vendor.Name)}
@@ -105,7 +121,7 @@ func buildPods(gj *granaryjob.GranaryJob, a attempt) ([]*corev1.Pod, error) {
 			for r, q := range names.Requests(a.Milli, a.MemoryMiB) {
 				setRequest(c, r, q)
 			}
-		} else {
+		default:
 			setRequest(c, a.Resource, *resource.NewQuantity(int64(gj.Spec.Gang.AcceleratorsPerPod), resource.DecimalSI))
 		}
 		for r, q := range v.Resources {

@@ -188,10 +188,27 @@ func (c *Controller) attempt(ctx context.Context, gj *granaryjob.GranaryJob, job
 	}
 	a := attempt{JobID: job.ID, Restarts: int32(job.Restarts), Model: pl.Model, Vendor: v, Resource: corev1.ResourceName(res), Nodes: nodes,
 		Milli: pl.Milli, MemoryMiB: job.DeviceMemoryMiB}
+	if pl.With != "" {
+		a.With, a.MemoryMiB = pl.With, pairMemoryMiB(c.cfg.Mapping, pl.Model)
+	}
 	if job.Restarts > 0 && gj.Status.Model != pl.Model {
 		a.Previous = gj.Status.Model
 	}
 	return a, ""
+}
+
+// pairMemoryMiB is the device memory each job of a pair asks for: half of
+// the model's (the catalog's memory_gb × 1024, as vendors count "80 GB"),
+// 0 when the catalog does not say.
+func pairMemoryMiB(m k8s.Mapping, model string) int64 {
+	if m.Catalog == nil {
+		return 0
+	}
+	c, ok := m.Catalog.Get(model)
+	if !ok || c.MemoryGB == nil {
+		return 0
+	}
+	return int64(*c.MemoryGB*1024) / 2
 }
 
 // rankFromLedger is rankNodes with the devices' nodes read from the ledger.

@@ -160,3 +160,31 @@ func sameSpec(j *jobs.Job, sp jobs.Spec) bool {
 		(sp.Class == "" || j.Class == sp.Class) && strings.EqualFold(j.Model, sp.Model) &&
 		(sp.Precision == "" || j.Precision == sp.Precision) && (sp.Workload == "" || j.Workload == sp.Workload)
 }
+
+// Pairable is what space sharing (a *-packed policy's pairs) may pair on
+// Kubernetes (jobs.PlannerConfig.Pairable): GranaryJobs of one device —
+// their pods are Granary's to write, so each asks for its device in the
+// vendor's sharing names (k8s.ShareNames.PairRequests) — on models whose
+// vendor has sharing names Granary writes (k8s.ShareOf). Pod gangs are
+// never paired (their pods' requests are their own controller's, a whole
+// device each), nor API jobs, which nothing runs on a cluster, nor gangs
+// of several devices, nor shares.
+func Pairable(m k8s.Mapping) *jobs.PairLimit {
+	return &jobs.PairLimit{
+		Job: func(j *jobs.Job) bool {
+			return strings.HasPrefix(j.Name, JobNamePrefix) && j.Gang == 1 && j.DeviceMilli == 0
+		},
+		Model: func(model string) bool { _, ok := PairNames(m, model); return ok },
+	}
+}
+
+// PairNames returns the sharing names a pair on model is written in, and
+// false when its vendor has none (Ascend, Kunlunxin, …: such pairs are
+// kept out of the plan).
+func PairNames(m k8s.Mapping, model string) (k8s.ShareNames, bool) {
+	v, ok := m.VendorOfModel(model)
+	if !ok {
+		return k8s.ShareNames{}, false
+	}
+	return k8s.ShareOf(v.Name, model)
+}

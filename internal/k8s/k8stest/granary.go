@@ -80,6 +80,13 @@ func Jobs(t testing.TB, cat *accel.Catalog, st jobs.Store, fleet jobs.Fleet) (*j
 	if err != nil {
 		t.Fatal(err)
 	}
+	return JobsOn(t, cat, st, fleet, w)
+}
+
+// JobsOn is Jobs with the workload table w (e.g. one with pair
+// throughputs, for a *-packed policy).
+func JobsOn(t testing.TB, cat *accel.Catalog, st jobs.Store, fleet jobs.Fleet, w *jobs.Workloads) (*jobs.Service, *jobs.Workloads, jobs.Names) {
+	t.Helper()
 	resolve := func(n string) (string, error) {
 		ch, err := cat.Resolve(n)
 		return ch.ID, err

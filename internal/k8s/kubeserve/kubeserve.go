@@ -117,6 +117,16 @@ func (k *Kube) Backend(svc *jobs.Service, l control.Ledger) (control.Backend, co
 	return k.loop, binder.Ledger{Ledger: l, Backend: b}, nil
 }
 
+// Pairable is what space sharing may pair on the cluster (jobctl.Pairable):
+// servecmd/live puts it in the planner's configuration.
+func (k *Kube) Pairable() *jobs.PairLimit { return jobctl.Pairable(k.mapping) }
+
+// CanPair says on which models of cat a pair may share a device on
+// Kubernetes (jobctl.Pairable: the vendor has sharing names).
+func CanPair(cat *accel.Catalog) func(model string) bool {
+	return jobctl.Pairable(k8s.Mapping{Catalog: cat}).Model
+}
+
 // Run starts the informers and the node sync, and runs lead (the
 // scheduling loop) while this replica leads, until ctx ends.
 func (k *Kube) Run(ctx context.Context, lead func(context.Context) error) error {

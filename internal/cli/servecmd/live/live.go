@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +70,9 @@ type Config struct {
 	// returns the backend and the ledger the loop reads (e.g. without the
 	// devices other schedulers' pods hold).
 	Backend func(svc *jobs.Service, ledger control.Ledger) (control.Backend, control.Ledger, error)
+	// Pairable limits a *-packed policy's pairs to what the backend runs
+	// (--kube: kubeserve.Kube.Pairable); nil: every pair of the table.
+	Pairable *jobs.PairLimit
 }
 
 // Live is live scheduling, ready to run.
@@ -173,7 +179,7 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 		return nil, err
 	}
 	loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: cfg.Policy, Round: cfg.Round, Names: names, Seed: cfg.Seed,
-		Sharer: packer, DeviceMemoryMiB: deviceMemory(cfg.Catalog)}},
+		Sharer: packer, DeviceMemoryMiB: deviceMemory(cfg.Catalog), Pairable: cfg.Pairable}},
 		w, st, ledger, be, clock, cfg.Log.With("component", "scheduler"), cfg.Registry)
 	if err != nil {
 		return nil, err
@@ -207,6 +213,49 @@ func CheckPolicy(policy, throughputs string, cat *accel.Catalog) error {
 		return err
 	}
 	return jobs.CheckPolicyTable(policy, w)
+}
+
+// CheckKubePairs refuses, for serve --kube, a *-packed policy none of
+// whose pairs can share a device on the cluster: a pair shares only one
+// device (gang 1) on a model can accepts (jobctl.Pairable: its vendor has
+// sharing names). It returns the models where the table has such pairs
+// that the cluster keeps out (they run alone there), for the log.
+func CheckKubePairs(policy, throughputs string, cat *accel.Catalog, can func(model string) bool) ([]string, error) {
+	if !jobs.PackedPolicy(policy) || throughputs == "" {
+		return nil, nil // refused or not packed: CheckPolicy
+	}
+	data, err := os.ReadFile(throughputs)
+	if err != nil {
+		return nil, err
+	}
+	t, err := trace.ReadThroughputs(data, throughputs, cat)
+	if err != nil {
+		return nil, err
+	}
+	runs, out := false, map[string]bool{}
+	for _, p := range t.Pairs {
+		if p.Gang != 1 || p.Steps[0] <= 0 || p.Steps[1] <= 0 {
+			continue
+		}
+		if can(p.Model) {
+			runs = true
+		} else {
+			out[p.Model] = true
+		}
+	}
+	kept := slices.Sorted(maps.Keys(out))
+	if !runs {
+		return kept, fmt.Errorf("no pair of %s can share a device on Kubernetes: Granary pairs GranaryJobs of one device, on models whose vendor has sharing names (docs/kubernetes.md, \"Space sharing\"); the table's one-device pairs are on: %s",
+			throughputs, orNone(kept))
+	}
+	return kept, nil
+}
+
+func orNone(ss []string) string {
+	if len(ss) == 0 {
+		return "none"
+	}
+	return strings.Join(ss, ", ")
 }
 
 // loadWorkloads builds the throughput table, and makes the fit advisor
