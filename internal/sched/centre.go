@@ -354,6 +354,7 @@ func (c *barrier) newton(p *point) {
 		if !feasible {
 			n.move(p, step)
 			n.accept(p)
+			n.valid = false
 			landed = step == 1
 			continue
 		}
@@ -375,8 +376,10 @@ type newtonStep struct {
 	S, Sinv    [][]float64  // models × models, after eliminating the groups
 	inv        [][]float64  // invertInto's workspace
 	trial      *point       // p + step·direction (move)
-	lamC, rhsC []float64    // per-model multipliers and their right-hand side
-	r1, r2, rC []float64    // residuals: rows' Σx + u − 1, a·x − v − τ; models'
+	value      float64      // the barrier at p when valid (lineSearch)
+	valid      bool
+	lamC, rhsC []float64 // per-model multipliers and their right-hand side
+	r1, r2, rC []float64 // residuals: rows' Σx + u − 1, a·x − v − τ; models'
 }
 
 func (c *barrier) newNewtonStep() *newtonStep {
@@ -560,11 +563,15 @@ func (n *newtonStep) accept(p *point) {
 // barrier decreases enough (Armijo, 1/4 of the decrement) and moves p
 // there; false if no step did.
 func (c *barrier) lineSearch(p *point, n *newtonStep, step, dec float64) bool {
-	f := c.value(p)
+	f := n.value
+	if !n.valid {
+		f = c.value(p)
+	}
 	for ls := 0; ls < 40; ls++ {
 		n.move(p, step)
 		if ft := c.value(n.trial); ft < f && ft <= f-0.25*step*dec {
 			n.accept(p)
+			n.value, n.valid = ft, true // the barrier at p, for the next search
 			return true
 		}
 		step /= 2
