@@ -25,7 +25,11 @@
 // Experiment reproduces the paper's evaluation: requests arrive (the
 // workload inflated with seeded random copies) until the cluster is full,
 // each placed or failed, and the allocation rate and fragmentation are
-// recorded per 1 % of capacity arrived.
+// recorded per 1 % of capacity arrived. With Setup.PreemptBE
+// (RunPreempting, preempt.go) a request that is not Preemptible and fits
+// nowhere evicts the cheapest set of Preemptible ones (openb's qos BE) on
+// one node that lets it fit, only when that raises the allocated device
+// capacity; the evicted are placed again where they fit, or fail.
 //
 // # Plugging into the scheduling pipeline
 //
