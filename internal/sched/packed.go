@@ -85,12 +85,16 @@ func (l lasPackedPolicy) Allocate(s *Snapshot, tp *Throughputs) (Allocation, err
 	return al, nil
 }
 
-// packGroups groups the usable jobs by (class, gang, weight), in job order.
+// packGroups groups the usable jobs by (class, gang, weight, models the
+// filter stage denies them), in job order: members share one throughput
+// row, so jobs of one class allowed on different models are different
+// groups.
 func packGroups(s *Snapshot, p *problem) []packGroup {
 	type key struct {
 		class string
 		gang  int
 		w     float64
+		deny  uint64
 	}
 	total := p.totalCap()
 	idx := map[key]int{}
@@ -100,7 +104,7 @@ func packGroups(s *Snapshot, p *problem) []packGroup {
 			continue
 		}
 		j := &s.Jobs[i]
-		k := key{j.Class, j.Gang, p.weight[i]}
+		k := key{j.Class, j.Gang, p.weight[i], j.deny}
 		g, ok := idx[k]
 		if !ok {
 			prop := 0.0

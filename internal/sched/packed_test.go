@@ -111,6 +111,45 @@ func TestPackedBeatsAloneByPairThroughput(t *testing.T) {
 	}
 }
 
+// Jobs of one class that may run on different models are not one group:
+// two jobs allowed only on m1 and two only on m2 pair on their own model
+// each, every round. Grouped by class, gang and weight alone, the four
+// took the first member's columns (m1 only), so m2 sat idle or its jobs
+// ran alone.
+func TestPackedGroupsKeepAllowedModels(t *testing.T) {
+	singles := []sched.ThroughputEntry{{Class: "c", Gang: 1, Model: "m1", StepsPerSecond: 10}, {Class: "c", Gang: 1, Model: "m2", StepsPerSecond: 10}}
+	tp := pairTable(t, singles, []sched.PairEntry{
+		{Class: "c", Other: "c", Gang: 1, Model: "m1", Steps: [2]float64{8, 8}},
+		{Class: "c", Other: "c", Gang: 1, Model: "m2", Steps: [2]float64{8, 8}},
+	})
+	on := func(id, model string) sched.Job { j := job(id, "c", 1); j.Allowed = []string{model}; return j }
+	for _, name := range []string{sched.LASHeteroPacked, sched.FTFHeteroPacked, sched.GranaryPacked} {
+		s := &sched.Snapshot{Fleet: map[string]int{"m1": 1, "m2": 1}, Jobs: []sched.Job{on("a1", "m1"), on("b1", "m2"), on("a2", "m1"), on("b2", "m2")}}
+		st := sched.NewRoundState(mustPolicy(t, name), sched.RoundConfig{GavelCompat: true})
+		for round := 0; round < 4; round++ {
+			s.Now = float64(round) * 360
+			pl, err := st.Next(s, tp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := schedtest.CheckPlacement(s, tp, pl); err != nil {
+				t.Fatalf("%s round %d: %v", name, round, err)
+			}
+			if len(pl.Runs) != 4 {
+				t.Fatalf("%s round %d: %d runs (%+v, waiting %+v); want a1+a2 on m1 and b1+b2 on m2", name, round, len(pl.Runs), pl.Runs, pl.Waiting)
+			}
+			for _, r := range pl.Runs {
+				if r.With == "" || r.With[0] != r.Job[0] || r.Model != s.Jobs[map[byte]int{'a': 0, 'b': 1}[r.Job[0]]].Allowed[0] {
+					t.Errorf("%s round %d: %s runs on %s with %q", name, round, r.Job, r.Model, r.With)
+				}
+				if r.Job < r.With {
+					st.ChargePair(r.Job, r.With, r.Model, 360)
+				}
+			}
+		}
+	}
+}
+
 // A pair the table lacks (or measures at 0) is never allocated.
 func TestPackedOnlyPairsInTable(t *testing.T) {
 	singles := []sched.ThroughputEntry{
