@@ -21,6 +21,7 @@ const (
 	CodeOutranked   Code = "outranked"     // it has a share, but higher-priority jobs took the devices
 	CodeFragmented  Code = "fragmented"    // enough devices, but no node with its gang free
 	CodeNoShareRoom Code = "no-share-room" // no device it may use has its share free (with its device memory, node CPU and memory)
+	CodeNoNodeRoom  Code = "no-node-room"  // its gang's devices are free, but not its CPU or memory on their nodes
 	CodeReclaimed   Code = "reclaimed"     // ran on devices lent from a team's guarantee, now returned
 	CodeNoDevices   Code = "no-devices"    // nothing is in service
 	CodeInvalid     Code = "invalid"       // a derived quantity is not finite; excluded until fixed
@@ -77,6 +78,13 @@ func explainWait(w sched.Wait, j *Job, policy string, names Names) (Explanation,
 			return Explanation{CodeFragmented, fmt.Sprintf("needs %d × %s on whole nodes of one site; no site has that many on free nodes this round (most: %d), nor another model it may use", j.Gang, names.of(w.Model), w.Free)}, nil
 		}
 		return Explanation{CodeFragmented, fmt.Sprintf("needs %d × %s on one node; no node has %d free this round (most free on one node: %d), nor a node of another model it may use", j.Gang, names.of(w.Model), j.Gang, w.Free)}, nil
+	case sched.ReasonNoNodeRoom:
+		where := "one node"
+		if w.Multi {
+			where = "whole nodes of one site"
+		}
+		return Explanation{CodeNoNodeRoom, fmt.Sprintf("needs %d × %s on %s%s in all (each node its part by devices); the devices are free this round, but not that CPU or memory on their nodes, nor on another model it may use",
+			j.Gang, names.of(w.Model), where, withNode(j.CPUMilli, j.MemoryMiB))}, nil
 	case sched.ReasonNoShareRoom:
 		return Explanation{CodeNoShareRoom, fmt.Sprintf("needs %s (%d milli%s); no device of a model it may use has that much free this round%s",
 			j.ShareText(), j.DeviceMilli, memText(j.DeviceMemoryMiB), nodeText(j.CPUMilli, j.MemoryMiB))}, nil
@@ -115,4 +123,15 @@ func nodeText(cpu, mem int64) string {
 		return ""
 	}
 	return fmt.Sprintf(" on a node with %d milli-cores and %d MiB of memory free", cpu, mem)
+}
+
+// withNode names a gang's CPU and memory, those it asks for.
+func withNode(cpu, mem int64) string {
+	switch {
+	case cpu > 0 && mem > 0:
+		return fmt.Sprintf(" with %d milli-cores and %d MiB of memory", cpu, mem)
+	case cpu > 0:
+		return fmt.Sprintf(" with %d milli-cores", cpu)
+	}
+	return fmt.Sprintf(" with %d MiB of memory", mem)
 }

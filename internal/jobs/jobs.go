@@ -80,8 +80,9 @@ type Spec struct {
 	// not constrained. Only with DeviceMilli.
 	DeviceMemoryMiB int64 `json:"device_memory_mib,omitempty"`
 	// CPUMilli (milli-cores) and MemoryMiB are what the job needs of its
-	// node besides devices; 0 is nothing. The share stage counts them on
-	// nodes whose capacity is known.
+	// node besides devices; 0 is nothing. The pack stages count them on
+	// nodes whose capacity is known (a gang on several nodes takes on each
+	// its part by devices; docs/sharing.md).
 	CPUMilli  int64 `json:"cpu_milli,omitempty"`
 	MemoryMiB int64 `json:"memory_mib,omitempty"`
 	// Weight is the job's priority weight inside its team, in (0,

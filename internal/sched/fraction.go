@@ -186,10 +186,15 @@ func (c *cycle) holdShares(s Sharer, aged float64) {
 	}
 	for _, si := range sh.jobs {
 		if r := sh.run[si]; r != nil {
-			if k, d := indexOf(c.models, r.Model), r.Devices[0]; !sh.onDev[k][d] {
+			k, d := indexOf(c.models, r.Model), r.Devices[0]
+			if !sh.onDev[k][d] {
 				sh.onDev[k][d] = true
 				c.free.take(k, d)
 			}
+			// The gangs packed next see the share's CPU and memory taken.
+			j, n := &c.s.Jobs[si], c.topo.nodeOf[k][d]
+			c.free.left.cpu[k][n] -= j.CPU
+			c.free.left.mem[k][n] -= j.Mem
 		}
 	}
 }
@@ -264,7 +269,8 @@ func (c *cycle) placeShare(s Sharer, si int) {
 }
 
 // fillGangs marks the devices of the gangs placed so far full in the
-// share cluster (each gang once: a gang placed by keep does not move).
+// share cluster, and takes their CPU and memory on each node there
+// (noderoom.go; each gang once: a gang placed by keep does not move).
 func (c *cycle) fillGangs() {
 	sh := c.sh
 	whole := share.Request{Devices: 1, Milli: share.MilliPerDevice}
@@ -274,6 +280,18 @@ func (c *cycle) fillGangs() {
 			for _, d := range p.devs {
 				// Never fails: the pack stage saw the shares' devices taken.
 				_ = sh.cl.Assign(whole, sh.at(c.topo, p.col, d))
+			}
+			j := &c.s.Jobs[c.src[i]]
+			if !asksNode(j) {
+				continue
+			}
+			for _, pt := range c.topo.parts(p.col, p.devs) {
+				// Capped at what is left: a gang kept on its nodes is kept
+				// even when they have less than it asks (never fails).
+				n := sh.base[p.col] + int(pt.n)
+				cpu := min(partNeed(j.CPU, pt.d, len(p.devs)), sh.cl.FreeCPU(n))
+				mem := min(partNeed(j.Mem, pt.d, len(p.devs)), sh.cl.FreeMem(n))
+				_ = sh.cl.Assign(share.Request{CPU: cpu, Mem: mem}, share.Placement{Node: n})
 			}
 		}
 	}

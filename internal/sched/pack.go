@@ -18,6 +18,7 @@ type freeState struct {
 	bpos   [][]int32   // [col][node] → position in its bucket
 	whole  [][]int     // [col][group] → devices on whole free nodes
 	cursor [][]int32   // [col][group] → no whole free node before it
+	left   *nodeLeft   // CPU and memory left per node (noderoom.go)
 }
 
 func newFreeState(t *topology) *freeState {
@@ -288,6 +289,7 @@ func (f *freeState) mostFree(k, gang int) int {
 // than it has): no restart, nobody displaced.
 func (c *cycle) keep(compat bool) {
 	c.free = newFreeState(c.topo)
+	c.free.left = newNodeLeft(c.nodeRecords())
 	jobs := c.eff.Jobs
 	c.order = c.byGang()
 	order := c.order
@@ -297,7 +299,7 @@ func (c *cycle) keep(compat bool) {
 		if h == nil || h.Model != c.models[k] || !c.free.holdable(k, jobs[i].Gang, h.Devices) {
 			continue
 		}
-		c.run[i] = placed{col: k, devs: c.free.hold(k, c.heldDevices(i)), wanted: -1, kept: true}
+		c.run[i] = placed{col: k, devs: c.holdGang(i, k, c.heldDevices(i)), wanted: -1, kept: true}
 	}
 	if compat {
 		return
@@ -316,7 +318,7 @@ func (c *cycle) keep(compat bool) {
 		if p < 0 || c.tput[i][p] <= c.tput[i][k] || c.s.Fleet[h.Model]-use[p] < g || !c.free.holdable(p, g, h.Devices) {
 			continue
 		}
-		c.run[i] = placed{col: p, devs: c.free.hold(p, c.heldDevices(i)), wanted: -1, kept: true}
+		c.run[i] = placed{col: p, devs: c.holdGang(i, p, c.heldDevices(i)), wanted: -1, kept: true}
 		use[p] += g
 		use[k] -= g
 	}
@@ -369,14 +371,14 @@ func (c *cycle) pack(compat bool) {
 			continue
 		}
 		k, g := c.chosen[i]-1, jobs[i].Gang
-		if devs := c.free.place(k, g, jobs[i].SpanSites); devs != nil {
+		if devs := c.placeGang(i, k); devs != nil {
 			c.run[i] = placed{col: k, devs: devs, wanted: -1}
 			continue
 		}
 		if !compat {
 			if h := c.held[i]; h != nil {
-				if p := indexOf(c.models, h.Model); p >= 0 && c.tput[i][p] > 0 && c.free.holdable(p, g, h.Devices) {
-					c.run[i] = placed{col: p, devs: c.free.hold(p, c.heldDevices(i)), wanted: -1, kept: true}
+				if p := indexOf(c.models, h.Model); p >= 0 && c.tput[i][p] > 0 && c.free.holdable(p, g, h.Devices) && c.gangFits(i, p, h.Devices) {
+					c.run[i] = placed{col: p, devs: c.holdGang(i, p, c.heldDevices(i)), wanted: -1, kept: true}
 					continue
 				}
 			}
@@ -385,7 +387,11 @@ func (c *cycle) pack(compat bool) {
 				continue
 			}
 		}
-		c.setWait(i, Wait{Reason: ReasonFragmented, Model: c.models[k], Free: c.free.mostFree(k, g), Multi: c.topo.multi(k, g)})
+		why, most := ReasonFragmented, c.free.mostFree(k, g)
+		if most >= g && asksNode(&c.s.Jobs[c.src[i]]) {
+			why = ReasonNoNodeRoom // the devices are free, its CPU or memory is not
+		}
+		c.setWait(i, Wait{Reason: why, Model: c.models[k], Free: most, Multi: c.topo.multi(k, g)})
 	}
 }
 
@@ -401,7 +407,7 @@ func (c *cycle) fastest(i, skip int, floor float64) (int, []int) {
 	}
 	slices.SortStableFunc(cols, func(a, b int) int { return cmp.Compare(row[b], row[a]) })
 	for _, k := range cols {
-		if devs := c.free.place(k, c.eff.Jobs[i].Gang, c.eff.Jobs[i].SpanSites); devs != nil {
+		if devs := c.placeGang(i, k); devs != nil {
 			return k, devs
 		}
 	}
@@ -427,14 +433,16 @@ func (c *cycle) upgrade() {
 			continue // keeps running on the model, on other devices
 		}
 		if h := c.held[i]; h != nil {
-			if hk := indexOf(c.models, h.Model); hk >= 0 && c.tput[i][hk] > here && c.free.holdable(hk, g, h.Devices) {
+			if hk := indexOf(c.models, h.Model); hk >= 0 && c.tput[i][hk] > here && c.free.holdable(hk, g, h.Devices) && c.gangFits(i, hk, h.Devices) {
 				c.free.release(p.col, p.devs)
-				c.run[i] = placed{col: hk, devs: c.free.hold(hk, c.heldDevices(i)), wanted: -1, kept: true}
+				c.chargeGang(i, p.col, p.devs, -1)
+				c.run[i] = placed{col: hk, devs: c.holdGang(i, hk, c.heldDevices(i)), wanted: -1, kept: true}
 				continue
 			}
 		}
 		if to, devs := c.fastest(i, p.col, here); devs != nil {
 			c.free.release(p.col, p.devs)
+			c.chargeGang(i, p.col, p.devs, -1)
 			c.run[i] = placed{col: to, devs: devs, wanted: -1}
 		}
 	}

@@ -129,6 +129,10 @@ type placed struct {
 //     best-fitting node; a larger one on whole nodes of one switch, else of
 //     one site (or of several when the job allows it). When no node has
 //     room, a job keeps what it holds or falls back to another model.
+//     A gang's CPU and memory (Job.CPU, Job.Mem: the job's in all, each of
+//     its nodes taking its part by devices) must fit what the gangs and
+//     shares before it left on each node it uses (noderoom.go); a gang
+//     whose devices are free but not those waits no-node-room.
 //  8. upgrade: a job starting on a model slower than one with free room
 //     moves there.
 //

@@ -45,6 +45,11 @@ const (
 	// not on one node (or, for a multi-node gang, not on enough whole nodes
 	// of one site), and no other model it may use has room.
 	ReasonFragmented Reason = "fragmented"
+	// ReasonNoNodeRoom: its gang's devices are free on a node (or on whole
+	// nodes of a site) of the chosen model, but not with the CPU or memory
+	// it asks for there (noderoom.go), and no other model it may use has
+	// room.
+	ReasonNoNodeRoom Reason = "no-node-room"
 
 	// pack for shares (fraction.go).
 
@@ -57,7 +62,7 @@ const (
 // Reasons lists every reason code (tests check that every consumer maps
 // each of them).
 var Reasons = []Reason{ReasonInvalid, ReasonNotAllowed, ReasonNoThroughput, ReasonGangTooLarge,
-	ReasonNotYetAllocated, ReasonNoShare, ReasonOutranked, ReasonReclaimed, ReasonFragmented, ReasonNoShareRoom}
+	ReasonNotYetAllocated, ReasonNoShare, ReasonOutranked, ReasonReclaimed, ReasonFragmented, ReasonNoNodeRoom, ReasonNoShareRoom}
 
 var messages = map[Reason]string{
 	ReasonInvalid:         "a derived quantity of the job is not a finite number",
@@ -69,6 +74,7 @@ var messages = map[Reason]string{
 	ReasonOutranked:       "devices taken by higher-priority jobs this round",
 	ReasonReclaimed:       "its devices were lent from another team's guarantee and are reclaimed",
 	ReasonFragmented:      "no node (or site, for a multi-node gang) has its gang free this round",
+	ReasonNoNodeRoom:      "its gang's devices are free, but not its CPU or memory on their nodes, this round",
 	ReasonNoShareRoom:     "no device of a model it may use has its share free this round",
 }
 

@@ -96,7 +96,10 @@ type Job struct {
 	// stage for shares (fraction.go) places it where a share of a device,
 	// DevMem MiB of its memory, and CPU and Mem on its node are free.
 	Milli int64
-	// DevMem (MiB), CPU (milli-cores) and Mem (MiB) go with Milli.
+	// DevMem (MiB) goes with Milli. CPU (milli-cores) and Mem (MiB) are
+	// what the job needs in all on its nodes besides devices: a share's on
+	// its device's node, a gang's split over its nodes by devices
+	// (noderoom.go).
 	DevMem, CPU, Mem int64
 	// Held, when set, is the devices the job runs on now (the live loop
 	// reads it from its store). When nil, the pipeline uses its memory of
