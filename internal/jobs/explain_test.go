@@ -41,3 +41,23 @@ func TestOutrankedByTeamWeights(t *testing.T) {
 		}
 	}
 }
+
+// A gang waiting for its nodes' CPU or memory (sched's no-node-room) says
+// what it asks for, and where.
+func TestNoNodeRoomNamesCPUAndMemory(t *testing.T) {
+	for _, tc := range []struct {
+		cpu, mem int64
+		multi    bool
+		want     string
+	}{
+		{64000, 0, false, "needs 8 × m on one node with 64000 milli-cores in all"},
+		{0, 2048, false, "needs 8 × m on one node with 2048 MiB of memory in all"},
+		{4000, 2048, true, "needs 8 × m on whole nodes of one site with 4000 milli-cores and 2048 MiB of memory in all"},
+	} {
+		j := &Job{ID: "j", Spec: Spec{Class: "c", Gang: 8, CPUMilli: tc.cpu, MemoryMiB: tc.mem}}
+		e, err := explainWait(sched.Wait{Job: "j", Reason: sched.ReasonNoNodeRoom, Model: "m", Free: 8, Multi: tc.multi}, j, "las", nil)
+		if err != nil || e.Code != CodeNoNodeRoom || !strings.HasPrefix(e.Message, tc.want) {
+			t.Errorf("%+v: %+v, %v; want %q…", tc, e, err, tc.want)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package sched_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/granaryhq/granary/internal/sched"
@@ -144,4 +146,106 @@ func TestGangKeptOverCPU(t *testing.T) {
 	if w, ok := waitOf(p, "q"); !ok || w.Reason != sched.ReasonNoShareRoom {
 		t.Errorf("share beside it: runs %+v waiting %+v, want no-share-room", p.Runs, p.Waiting)
 	}
+}
+
+// Random fleets of two models, nodes with and without recorded CPU and
+// memory, gangs of 1–8 devices (8 spans two nodes) and shares asking
+// random CPU and memory, arriving, running on (held) and leaving over 30
+// rounds: no node is ever given more CPU or memory than it has (a gang's
+// part by devices, rounded up), every job runs or waits once, and some
+// gangs wait no-node-room (the check ran).
+func TestNodeCPURandomInvariants(t *testing.T) {
+	var es []sched.ThroughputEntry
+	for _, g := range []int{1, 2, 4, 8} {
+		es = append(es, sched.ThroughputEntry{Class: "c", Gang: g, Model: "m", StepsPerSecond: float64(2 * g)},
+			sched.ThroughputEntry{Class: "c", Gang: g, Model: "n", StepsPerSecond: float64(g)})
+	}
+	tp := table(t, es...)
+	nodes := []sched.Node{
+		{ID: "m1", Model: "m", Devices: 4, CPU: 16000, Mem: 64000},
+		{ID: "m2", Model: "m", Devices: 4, CPU: 8000},
+		{ID: "m3", Model: "m", Devices: 4},
+		{ID: "n1", Model: "n", Devices: 4, CPU: 12000, Mem: 32000},
+		{ID: "n2", Model: "n", Devices: 4, Mem: 16000},
+	}
+	// nodeOf[model][device] is the snapshot node index.
+	nodeOf := map[string][]int{}
+	for i, nd := range nodes {
+		for range nd.Devices {
+			nodeOf[nd.Model] = append(nodeOf[nd.Model], i)
+		}
+	}
+	noRoom := 0
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		s := &sched.Snapshot{Fleet: map[string]int{"m": 12, "n": 8}, Nodes: nodes}
+		pol, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+		st := sched.NewRoundState(pol, sched.RoundConfig{Sharer: sharer(t, share.Granary)})
+		n := 0
+		for r := range 30 {
+			s.Now = float64(r) * 360
+			for range rng.IntN(4) {
+				var j sched.Job
+				if rng.IntN(2) == 0 {
+					j = shareJob(fmt.Sprintf("s%d", n), int64(100+100*rng.IntN(9)))
+				} else {
+					j = job(fmt.Sprintf("g%d", n), "c", []int{1, 2, 4, 8}[rng.IntN(4)])
+				}
+				j.CPU, j.Mem = int64(rng.IntN(4))*3000, int64(rng.IntN(3))*10000
+				j.Arrival = s.Now
+				s.Jobs = append(s.Jobs, j)
+				n++
+			}
+			p := next(t, st, s, tp)
+			if len(p.Runs)+len(p.Waiting) != len(s.Jobs) {
+				t.Fatalf("seed %d round %d: %d runs + %d waiting for %d jobs", seed, r, len(p.Runs), len(p.Waiting), len(s.Jobs))
+			}
+			jobs := map[string]sched.Job{}
+			for _, j := range s.Jobs {
+				jobs[j.ID] = j
+			}
+			cpu, mem := make([]int64, len(nodes)), make([]int64, len(nodes))
+			runs := map[string]sched.Run{}
+			for _, run := range p.Runs {
+				runs[run.Job] = run
+				st.Charge(run.Job, run.Model, 360)
+				j := jobs[run.Job]
+				per := map[int]int{}
+				for _, d := range run.Devices {
+					per[nodeOf[run.Model][d]]++
+				}
+				for nd, d := range per {
+					g := int64(len(run.Devices))
+					cpu[nd] += (j.CPU*int64(d) + g - 1) / g
+					mem[nd] += (j.Mem*int64(d) + g - 1) / g
+				}
+			}
+			for i, nd := range nodes {
+				if (nd.CPU > 0 && cpu[i] > nd.CPU) || (nd.Mem > 0 && mem[i] > nd.Mem) {
+					t.Fatalf("seed %d round %d: node %s given %d milli-cores and %d MiB, has %d and %d: %+v", seed, r, nd.ID, cpu[i], mem[i], nd.CPU, nd.Mem, p.Runs)
+				}
+			}
+			for _, w := range p.Waiting {
+				if w.Reason == sched.ReasonNoNodeRoom {
+					noRoom++
+				}
+			}
+			var left []sched.Job
+			for _, j := range s.Jobs {
+				if rng.IntN(8) == 0 {
+					continue // finished
+				}
+				j.Held = nil
+				if run, ok := runs[j.ID]; ok {
+					j.Held = &sched.Held{Model: run.Model, Devices: run.Devices, Since: s.Now}
+				}
+				left = append(left, j)
+			}
+			s.Jobs = left
+		}
+	}
+	if noRoom == 0 {
+		t.Error("no gang waited no-node-room: the CPU and memory check never decided")
+	}
+	t.Logf("%d waits no-node-room", noRoom)
 }
