@@ -42,13 +42,20 @@ func jobsServerRaw(t testing.TB) (*apitest.Server, *sqlite.Store) {
 // options (nil: none).
 func jobsServerRawWith(t testing.TB, seen func(*api.Options)) (*apitest.Server, *sqlite.Store) {
 	t.Helper()
+	return jobsServerNodes(t, nil, seen)
+}
+
+// jobsServerNodes is jobsServerRawWith with the two H800 nodes recorded
+// as nodes (nil: not recorded).
+func jobsServerNodes(t testing.TB, nodes []inventory.Node, seen func(*api.Options)) (*apitest.Server, *sqlite.Store) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	var b inventory.Batch
+	b := inventory.Batch{Nodes: nodes}
 	for i := 0; i < 16; i++ {
 		b.Devices = append(b.Devices, inventory.Device{Serial: fmt.Sprintf("H800-%03d", i), Model: "h800-sxm5-80gb", Node: fmt.Sprintf("bj1-h800-%d", i/8), State: fleet.InService, UpdatedAt: time.Now()})
 	}
@@ -134,6 +141,51 @@ func TestJobsAPI(t *testing.T) {
 	}
 	if k, err = c.CancelJob(ctx, k.ID); err != nil || k.State != jobs.Cancelled {
 		t.Errorf("cancel: %+v %v", k, err)
+	}
+}
+
+// TestJobsAPINodeRoom: a job asking more CPU or memory than any node of
+// the models it may use offers is refused with 422 naming the field and
+// the figures, and nothing is stored; one that fits is accepted.
+func TestJobsAPINodeRoom(t *testing.T) {
+	var nodes []inventory.Node
+	for i := 0; i < 2; i++ {
+		nodes = append(nodes, inventory.Node{Hostname: fmt.Sprintf("bj1-h800-%d", i), CPUMilli: 112000, MemoryMiB: 2097152})
+	}
+	srv, _ := jobsServerNodes(t, nodes, nil)
+	c, err := client.New(srv.URL, apitest.AdminSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, c2 := range []struct {
+		job  api.NewJob
+		want string
+	}{
+		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Gang: 8, TotalSteps: 1, CPUMilli: 200000},
+			"cpu_milli: 200000 is more than any node of h800-sxm5-80gb offers (112000)"},
+		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Gang: 1, TotalSteps: 1, DeviceMilli: 500, MemoryMiB: 3000000},
+			"memory_mib: 3000000 is more than any node of h800-sxm5-80gb offers (2097152)"},
+		{api.NewJob{Name: "x", Team: "llm", Class: "llm-7b", Gang: 16, TotalSteps: 1, CPUMilli: 300000},
+			"cpu_milli: 300000 for a gang of 16 needs ⌈300000 × d / 16⌉ on a node hosting d of its devices; the nodes of h800-sxm5-80gb have room for at most 10 of its 16 devices (largest node: 112000 on h800-sxm5-80gb)"},
+	} {
+		_, err := c.SubmitJob(ctx, c2.job)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), c2.want) {
+			t.Errorf("submit %+v: %v, want 422 with %q", c2.job, err, c2.want)
+		}
+	}
+	if l, err := c.Jobs(ctx, client.JobListOptions{}); err != nil || len(l.Jobs) != 0 {
+		t.Fatalf("refused submissions stored jobs: %+v %v", l, err)
+	}
+	// What a node can give is accepted: all of one node, half of each for 16.
+	for _, j := range []api.NewJob{
+		{Name: "one", Team: "llm", Class: "llm-7b", Gang: 8, TotalSteps: 1, CPUMilli: 112000, MemoryMiB: 2097152},
+		{Name: "two", Team: "llm", Class: "llm-7b", Gang: 16, TotalSteps: 1, CPUMilli: 224000},
+	} {
+		if _, err := c.SubmitJob(ctx, j); err != nil {
+			t.Errorf("submit %s: %v", j.Name, err)
+		}
 	}
 }
 

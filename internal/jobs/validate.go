@@ -139,13 +139,24 @@ type Capacity struct {
 	Devices     map[string]int // model → devices
 	LargestNode map[string]int // model → devices on its largest node
 	LargestSite map[string]int // model → devices in its largest site
+	// Nodes are, per model, its nodes with their CPU and memory (a device
+	// alone is a node of one device without figures).
+	Nodes map[string][]NodeRoom
+}
+
+// NodeRoom is a node's devices of one model and the CPU (milli-cores) and
+// memory (MiB) it offers jobs; 0 = not recorded, no limit.
+type NodeRoom struct {
+	Devices  int
+	CPU, Mem int64
 }
 
 // CapacityOf counts devices per model, per node and per site.
 func CapacityOf(devs []Device) Capacity {
-	c := Capacity{Devices: map[string]int{}, LargestNode: map[string]int{}, LargestSite: map[string]int{}}
+	c := Capacity{Devices: map[string]int{}, LargestNode: map[string]int{}, LargestSite: map[string]int{}, Nodes: map[string][]NodeRoom{}}
 	perNode := map[[2]string]int{}
 	perSite := map[[2]string]int{}
+	at := map[[2]string]int{} // (model, node) → index in c.Nodes[model]
 	for _, d := range devs {
 		c.Devices[d.Model]++
 		n := 1
@@ -153,6 +164,14 @@ func CapacityOf(devs []Device) Capacity {
 			k := [2]string{d.Model, d.Node}
 			perNode[k]++
 			n = perNode[k]
+			if i, ok := at[k]; ok {
+				c.Nodes[d.Model][i].Devices++
+			} else {
+				at[k] = len(c.Nodes[d.Model])
+				c.Nodes[d.Model] = append(c.Nodes[d.Model], NodeRoom{Devices: 1, CPU: d.NodeCPUMilli, Mem: d.NodeMemoryMiB})
+			}
+		} else {
+			c.Nodes[d.Model] = append(c.Nodes[d.Model], NodeRoom{Devices: 1})
 		}
 		c.LargestNode[d.Model] = max(c.LargestNode[d.Model], n)
 		k := [2]string{d.Model, d.Site}
@@ -429,8 +448,86 @@ func (ck *checker) runnable(sp Spec) {
 				where = "the fleet"
 			}
 			bad("gang", "a gang of %d exceeds the in-service capacity of every model it can run on (largest: %d × %s in %s)", sp.Gang, largest, names.of(on), where)
+			return
+		}
+		var holds []string
+		for _, m := range runs {
+			if c.Holds(m, sp.Gang, sp.SpanSites) {
+				holds = append(holds, m)
+			}
+		}
+		if msg := NodeRoomProblem(false, sp.CPUMilli, sp.Gang, holds, c.Nodes, names); msg != "" {
+			bad("cpu_milli", "%s", msg)
+		}
+		if msg := NodeRoomProblem(true, sp.MemoryMiB, sp.Gang, holds, c.Nodes, names); msg != "" {
+			bad("memory_mib", "%s", msg)
 		}
 	}
+}
+
+// NodeRoomProblem says why a job of gang devices needing need of CPU
+// (memory when mem) can never fit on the nodes of models, or "" when it
+// can. A share, or a gang that fits on one node of a model, takes all of
+// need on one node holding its gang (sched places it so); a gang larger
+// than every node of a model takes ⌈need × d / gang⌉ on a node hosting d
+// of its devices, so it fits only if the nodes can host all its devices
+// that way (sites aside: this is the clear-cut case). Nodes without a
+// recorded figure are no limit. The scheduler would leave such a job
+// waiting for ever (no-node-room, no-share-room); this refuses it at the
+// door.
+func NodeRoomProblem(mem bool, need int64, gang int, models []string, nodes map[string][]NodeRoom, names Names) string {
+	if need <= 0 || gang < 1 || len(models) == 0 {
+		return ""
+	}
+	largest, on, hosts, multi := int64(0), "", 0, false
+	for _, m := range models {
+		most := 0
+		for _, n := range nodes[m] {
+			most = max(most, n.Devices)
+		}
+		if most == 0 {
+			return "" // no nodes known: nothing to say
+		}
+		sum := 0
+		for _, n := range nodes[m] {
+			has := n.CPU
+			if mem {
+				has = n.Mem
+			}
+			if gang <= most { // on one node of at least gang devices
+				if n.Devices >= gang && (has == 0 || has >= need) {
+					return ""
+				}
+			} else if has == 0 {
+				sum += n.Devices
+			} else { // ⌈need × d / gang⌉ ≤ has ⟺ d ≤ has × gang / need
+				sum += int(min(int64(n.Devices), has*int64(gang)/need))
+			}
+			if has > largest && (gang > most || n.Devices >= gang) {
+				largest, on = has, m
+			}
+		}
+		if gang > most {
+			if sum >= gang {
+				return ""
+			}
+			multi, hosts = true, max(hosts, sum)
+		}
+	}
+	if on == "" {
+		return ""
+	}
+	of := names.of(on)
+	if len(models) > 1 {
+		of = nameList(models, names)
+	}
+	if multi {
+		return fmt.Sprintf("%d for a gang of %d needs ⌈%d × d / %d⌉ on a node hosting d of its devices; the nodes of %s have room for at most %d of its %d devices (largest node: %d on %s)", need, gang, need, gang, of, hosts, gang, largest, names.of(on))
+	}
+	if len(models) > 1 {
+		return fmt.Sprintf("%d is more than any node of %s offers (largest: %d on %s)", need, of, largest, names.of(on))
+	}
+	return fmt.Sprintf("%d is more than any node of %s offers (%d)", need, of, largest)
 }
 
 // checkShare validates the request of a share of one device and of node

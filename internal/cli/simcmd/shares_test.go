@@ -68,6 +68,14 @@ func TestSimShares(t *testing.T) {
 	if code != 2 || out != "" || !strings.Contains(errs, "bad.jsonl:2: field \"device_milli\": a share of a device is one device's: gang must be 1, got 2") {
 		t.Errorf("gang 2 with a share: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
+	// A share asking more CPU than the fleet's only node has would wait
+	// for ever: exit 2 naming the line, the field and both figures.
+	big := write("big.jsonl", lines(1, `{"arrival_s": 0, "class": "A3C", "gang": 1, "steps": 100, "device_milli": 250, "cpu_milli": 3000}`)+
+		`{"arrival_s": 0, "class": "A3C", "gang": 1, "steps": 100, "device_milli": 250, "cpu_milli": 9000}`+"\n")
+	out, errs, code = runCLI(t, "sim", "--trace", big, "--throughputs", "testdata/tput.csv", "--fleet", fleetFile)
+	if code != 2 || out != "" || !strings.Contains(errs, `big.jsonl:2: field "cpu_milli": job 1 (A3C): 9000 is more than any node of v100-sxm2-32gb offers (8000)`) {
+		t.Errorf("a share of 9 cores on an 8-core node: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
 	_, errs, code = runCLI(t, "sim", "--trace", quarters, "--throughputs", "testdata/tput.csv", "--fleet", fleetFile, "--share-packer", "tetris")
 	if code != 2 || !strings.Contains(errs, `--share-packer: unknown packer "tetris"`) {
 		t.Errorf("--share-packer tetris: exit %d, %s", code, errs)

@@ -17,6 +17,7 @@ import (
 	"github.com/granaryhq/granary/internal/cli/console"
 	"github.com/granaryhq/granary/internal/decode"
 	"github.com/granaryhq/granary/internal/fleet"
+	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/plot"
 	"github.com/granaryhq/granary/internal/sched"
 	"github.com/granaryhq/granary/internal/sim"
@@ -144,6 +145,39 @@ func checkGangs(file string, jobs []trace.Job, tp *sched.Throughputs, fl *fleetS
 		if runs && !fits {
 			return &fleet.InputError{Pos: fleet.Position{File: file, Line: j.Line, Field: "gang"},
 				Msg: fmt.Sprintf("job %d (%s): a gang of %d fits no node and no site of the models it runs on (largest: %d × %s)", j.ID, j.Class, j.Gang, largest, on)}
+		}
+		if err := checkNodeRoom(file, j, tp, fl, holds); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkNodeRoom refuses a job whose cpu_milli or memory_mib no node of the
+// models it runs on could ever give it, by the live API's rule
+// (jobs.NodeRoomProblem): it would wait for ever.
+func checkNodeRoom(file string, j trace.Job, tp *sched.Throughputs, fl *fleetSpec, holds map[string]int) error {
+	if j.CPUMilli <= 0 && j.MemoryMiB <= 0 {
+		return nil
+	}
+	var models []string
+	for _, m := range fl.Order {
+		if v, _ := tp.Lookup(j.Class, j.Gang, m); v > 0 && j.Gang <= holds[m] {
+			models = append(models, m)
+		}
+	}
+	nodes := map[string][]jobs.NodeRoom{}
+	for _, n := range fl.Nodes {
+		nodes[n.Model] = append(nodes[n.Model], jobs.NodeRoom{Devices: n.Devices, CPU: n.CPU, Mem: n.Mem})
+	}
+	for _, c := range []struct {
+		field string
+		need  int64
+		mem   bool
+	}{{"cpu_milli", j.CPUMilli, false}, {"memory_mib", j.MemoryMiB, true}} {
+		if msg := jobs.NodeRoomProblem(c.mem, c.need, j.Gang, models, nodes, nil); msg != "" {
+			return &fleet.InputError{Pos: fleet.Position{File: file, Line: j.Line, Field: c.field},
+				Msg: fmt.Sprintf("job %d (%s): %s", j.ID, j.Class, msg)}
 		}
 	}
 	return nil
