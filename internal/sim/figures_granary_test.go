@@ -44,7 +44,7 @@ func noisyRun(t *testing.T, tt *trace.ThroughputTable, policy string, rate float
 // granary-packed: average JCT ≥ 15 % below las-hetero's and below
 // las-hetero-packed's, at 5.2 and 5.6 jobs/h and on the multi-GPU setup at
 // 2.4 jobs/h. Fairness (p99, share of ρ > 1) is logged, not asserted here:
-// the ftf-hetero runs it is held to take 4–6 CPU-minutes each (the table in
+// the ftf-hetero runs it is held to take 3.7–6 CPU-minutes each on the Fig. 8 traces (the table in
 // the docs has them).
 func TestFigureGranary(t *testing.T) {
 	figures(t)
