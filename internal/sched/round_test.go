@@ -1,10 +1,14 @@
 package sched_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/granaryhq/granary/internal/fleet"
 
 	"github.com/granaryhq/granary/internal/sched"
 	"github.com/granaryhq/granary/internal/sched/schedtest"
@@ -257,4 +261,47 @@ func TestRoundInvariantsRandom(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint()
+}
+
+// TestNextDuplicateIDsAcrossRounds: Next rejects a snapshot that lists a
+// job twice, wherever the copies sit relative to the previous round's
+// order (uniqueIDs follows it with a cursor and looks the others up), and
+// after a restore (records without an order); a valid snapshot after a
+// rejected one is placed as usual.
+func TestNextDuplicateIDsAcrossRounds(t *testing.T) {
+	tp := table(t, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 1})
+	ids := func(xs ...string) []sched.Job {
+		var js []sched.Job
+		for _, x := range xs {
+			js = append(js, job(x, "c", 1))
+		}
+		return js
+	}
+	p, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+	for _, dup := range [][]string{
+		{"a", "a", "b", "c"}, {"a", "b", "a"}, {"b", "a", "b"}, {"c", "b", "a", "c"},
+		{"a", "b", "c", "c"}, {"a", "d", "d"}, {"d", "a", "b", "c", "d"}, {"b", "c", "a", "a"},
+	} {
+		for _, restore := range []bool{false, true} {
+			st := sched.NewRoundState(p, sched.RoundConfig{})
+			s := &sched.Snapshot{Fleet: map[string]int{"m": 2}, Jobs: ids("a", "b", "c")}
+			if _, err := st.Next(s, tp); err != nil {
+				t.Fatal(err)
+			}
+			if restore {
+				if err := st.Restore(st.State()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s2 := &sched.Snapshot{Now: 360, Fleet: s.Fleet, Jobs: ids(dup...)}
+			if _, err := st.Next(s2, tp); !errors.Is(err, fleet.ErrInvalid) || !strings.Contains(err.Error(), "duplicate id") {
+				t.Errorf("%v (restored %v): %v, want a duplicate id", dup, restore, err)
+			}
+			s3 := &sched.Snapshot{Now: 720, Fleet: s.Fleet, Jobs: ids("c", "a", "d")}
+			pl, err := st.Next(s3, tp)
+			if err != nil || len(pl.Runs) != 2 {
+				t.Errorf("%v (restored %v): valid round after: %v, %d runs", dup, restore, err, len(pl.Runs))
+			}
+		}
+	}
 }
