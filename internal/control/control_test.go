@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 	"github.com/granaryhq/granary/internal/control/simbackend"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/sched"
+	"github.com/granaryhq/granary/internal/store/postgres"
+	"github.com/granaryhq/granary/internal/store/sqlite"
+	"github.com/granaryhq/granary/internal/store/storetest"
 )
 
 var t0 = time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
@@ -340,11 +344,7 @@ func TestGangRestartFromCheckpoint(t *testing.T) {
 	r := newRig(t, fleetOf(8, 0), simbackend.Config{CheckpointEvery: 10 * time.Minute}, sched.LASHetero)
 	rb := &restartingBackend{Backend: r.backend}
 	var err error
-	r.loop, err = control.New(control.Config{Planner: jobs.PlannerConfig{Policy: sched.LASHetero}}, workloads(t), r.store, r.ledger, rb, r.clock,
-		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.loop = newLoop(t, control.Config{Planner: jobs.PlannerConfig{Policy: sched.LASHetero}}, workloads(t), r.store, r.ledger, rb, r.clock)
 	ctx := context.Background()
 	j, _ := r.svc.Submit(ctx, jobs.Spec{Name: "r", Team: "a", Class: "resnet", Gang: 8, TotalSteps: 1e9}, "")
 	r.round(t) // starts at 0
@@ -376,5 +376,54 @@ func TestGangRestartFromCheckpoint(t *testing.T) {
 	r.round(t)
 	if again, _ := r.svc.Get(ctx, j.ID); again.Restarts != 1 {
 		t.Errorf("restarts %d after an unrelated report", again.Restarts)
+	}
+}
+
+// newLoop is control.New with a discarded log and a fresh registry,
+// failing the test on error.
+func newLoop(t testing.TB, cfg control.Config, w *jobs.Workloads, st control.Store, ledger control.Ledger, backend control.Backend, clock control.Clock) *control.Loop {
+	t.Helper()
+	loop, err := control.New(cfg, w, st, ledger, backend, clock, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loop
+}
+
+// mustSim is the simulated backend with its defaults.
+func mustSim(t testing.TB) *simbackend.Backend {
+	t.Helper()
+	b, err := simbackend.New(simbackend.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// durableStores are the real stores a live-loop test runs on: each
+// returns the opener of one fresh database (opened again at a restart).
+func durableStores() map[string]func(t *testing.T) func() durable {
+	ctx := context.Background()
+	return map[string]func(t *testing.T) func() durable{
+		"sqlite": func(t *testing.T) func() durable {
+			path := filepath.Join(t.TempDir(), "granary.db")
+			return func() durable {
+				st, err := sqlite.Open(ctx, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+		},
+		"postgres": func(t *testing.T) func() durable {
+			url := storetest.PostgresURL(t)
+			return func() durable {
+				st, err := postgres.Open(ctx, url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+		},
 	}
 }

@@ -66,10 +66,7 @@ func (f *flakyStore) Jobs(ctx context.Context, fl jobs.Filter) ([]jobs.Job, erro
 // /readyz) says so; one good round clears it.
 func TestFailedRoundsAreCountedAndUnhealthy(t *testing.T) {
 	st := &flakyStore{MemStore: jobs.NewMemStore(), broken: true}
-	be, err := simbackend.New(simbackend.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := mustSim(t)
 	reg := prometheus.NewRegistry()
 	var logs strings.Builder
 	loop, err := control.New(control.Config{}, workloads(t), st, control.NewMemLedger(fleetOf(8, 0)), be, control.NewManualClock(t0),

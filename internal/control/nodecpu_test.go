@@ -2,18 +2,13 @@ package control_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/simbackend"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/sched"
 	"github.com/granaryhq/granary/internal/share"
@@ -47,10 +42,7 @@ func TestShareWaitsForNodeCPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			ledger := &control.InventoryLedger{Devices: st, Service: inv, Actor: "scheduler"}
-			backend, err := simbackend.New(simbackend.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			backend := mustSim(t)
 			clock := control.NewManualClock(t0)
 			target := []share.Shape{{Req: share.Request{Devices: 1, Milli: 250}, Freq: 1}}
 			p, err := share.New(share.Granary, share.Options{Rand: rand.New(rand.NewPCG(1, 2)), Target: target})
@@ -61,11 +53,7 @@ func TestShareWaitsForNodeCPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Sharer: p}}, w, st, ledger, backend, clock,
-				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
+			loop := newLoop(t, control.Config{Planner: jobs.PlannerConfig{Sharer: p}}, w, st, ledger, backend, clock)
 			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: w, Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/simbackend"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/sched"
 )
@@ -57,14 +56,6 @@ func TestPackedPolicyNeedsPairs(t *testing.T) {
 	}
 }
 
-func mustSim(t *testing.T) *simbackend.Backend {
-	b, err := simbackend.New(simbackend.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // Space sharing live, on both stores (issue 14): under las-hetero-packed
 // two resnet jobs on a one-H800 fleet run together on its device, each at
 // its pair throughput (3 steps/s) and naming the other; the store holds
@@ -82,13 +73,8 @@ func TestPackedPairLiveAndRestart(t *testing.T) {
 			ledger := control.NewMemLedger(fleetOf(1, 0)) // H-000
 			backend := mustSim(t)
 			clock := control.NewManualClock(t0)
-			newLoop := func() *control.Loop {
-				loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: "las-hetero-packed"}}, pairedWorkloads(t), st, ledger, backend, clock,
-					slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-				if err != nil {
-					t.Fatal(err)
-				}
-				return loop
+			startLoop := func() *control.Loop {
+				return newLoop(t, control.Config{Planner: jobs.PlannerConfig{Policy: "las-hetero-packed"}}, pairedWorkloads(t), st, ledger, backend, clock)
 			}
 			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: pairedWorkloads(t), Now: clock.Now})
 			if err != nil {
@@ -102,7 +88,7 @@ func TestPackedPairLiveAndRestart(t *testing.T) {
 				}
 				ids = append(ids, j.ID)
 			}
-			loop := newLoop()
+			loop := startLoop()
 			if _, err := loop.Round(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +106,7 @@ func TestPackedPairLiveAndRestart(t *testing.T) {
 			}
 			st = open()
 			clock.Advance(360 * time.Second)
-			if _, err := newLoop().Round(ctx); err != nil {
+			if _, err := startLoop().Round(ctx); err != nil {
 				t.Fatal(err)
 			}
 			checkPair(t, st, ids, first)
@@ -168,11 +154,7 @@ func TestPackedPoliciesLive(t *testing.T) {
 			ledger := control.NewMemLedger(fleetOf(1, 0))
 			clock := control.NewManualClock(t0)
 			w := pairedWorkloads(t)
-			loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: policy}}, w, st, ledger, mustSim(t), clock,
-				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
+			loop := newLoop(t, control.Config{Planner: jobs.PlannerConfig{Policy: policy}}, w, st, ledger, mustSim(t), clock)
 			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: w, Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)

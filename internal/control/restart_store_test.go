@@ -3,16 +3,11 @@ package control_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"reflect"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/simbackend"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/sched"
 	"github.com/granaryhq/granary/internal/store/postgres"
@@ -103,19 +98,14 @@ func TestRestartKeepsPolicyMemory(t *testing.T) {
 					st := open()
 					defer func() { st.Close() }()
 					ledger := control.NewMemLedger(fleetOf(24, 24))
-					backend, err := simbackend.New(simbackend.Config{})
-					if err != nil {
-						t.Fatal(err)
-					}
+					backend := mustSim(t)
 					clock := control.NewManualClock(t0)
 					var loop *control.Loop
 					var svc *jobs.Service
 					start := func(store control.Store, js jobs.Store) {
 						w := workloads(t)
-						if loop, err = control.New(control.Config{Planner: jobs.PlannerConfig{Policy: policy, Seed: 7}}, w, store, ledger, backend, clock,
-							slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry()); err != nil {
-							t.Fatal(err)
-						}
+						loop = newLoop(t, control.Config{Planner: jobs.PlannerConfig{Policy: policy, Seed: 7}}, w, store, ledger, backend, clock)
+						var err error
 						if svc, err = jobs.NewService(jobs.ServiceConfig{Store: js, Fleet: ledger, Workloads: w, Now: clock.Now}); err != nil {
 							t.Fatal(err)
 						}

@@ -2,13 +2,9 @@ package control_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/granaryhq/granary/internal/control"
 	"github.com/granaryhq/granary/internal/control/simbackend"
@@ -39,12 +35,7 @@ func TestRestartContinuesAllocation(t *testing.T) {
 		}
 	}
 	restart := func(r *rig, store control.Store) {
-		var err error
-		r.loop, err = control.New(control.Config{Planner: jobs.PlannerConfig{Policy: sched.LASHetero}}, workloads(t), store, r.ledger, r.backend, r.clock,
-			slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
+		r.loop = newLoop(t, control.Config{Planner: jobs.PlannerConfig{Policy: sched.LASHetero}}, workloads(t), store, r.ledger, r.backend, r.clock)
 	}
 	type outcome struct {
 		Seq  int64
@@ -120,11 +111,7 @@ func TestRegainedLeadResumesFromStore(t *testing.T) {
 		clock := &termClock{ManualClock: r.clock}
 		var replicas []*control.Loop
 		for i := 0; i < loops; i++ {
-			l, err := control.New(control.Config{Planner: jobs.PlannerConfig{Policy: sched.LASHetero}}, workloads(t), r.store, r.ledger, r.backend, clock,
-				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := newLoop(t, control.Config{Planner: jobs.PlannerConfig{Policy: sched.LASHetero}}, workloads(t), r.store, r.ledger, r.backend, clock)
 			replicas = append(replicas, l)
 		}
 		for i, n := range terms {

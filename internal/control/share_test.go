@@ -2,22 +2,11 @@ package control_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/simbackend"
 	"github.com/granaryhq/granary/internal/jobs"
-	"github.com/granaryhq/granary/internal/share"
-	"github.com/granaryhq/granary/internal/store/postgres"
-	"github.com/granaryhq/granary/internal/store/sqlite"
-	"github.com/granaryhq/granary/internal/store/storetest"
 )
 
 // Shares of a device through the live loop, on both stores, across a
@@ -29,54 +18,20 @@ import (
 // device since the same time, with no restart and no event.
 func TestSharesLiveAndRestart(t *testing.T) {
 	ctx := context.Background()
-	stores := map[string]func(t *testing.T) func() durable{
-		"sqlite": func(t *testing.T) func() durable {
-			path := filepath.Join(t.TempDir(), "granary.db")
-			return func() durable {
-				st, err := sqlite.Open(ctx, path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return st
-			}
-		},
-		"postgres": func(t *testing.T) func() durable {
-			url := storetest.PostgresURL(t)
-			return func() durable {
-				st, err := postgres.Open(ctx, url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return st
-			}
-		},
-	}
-	for name, opener := range stores {
+	for name, opener := range durableStores() {
 		t.Run(name, func(t *testing.T) {
 			open := opener(t)
 			st := open()
 			defer func() { st.Close() }()
 			ledger := control.NewMemLedger(fleetOf(2, 0)) // H-000, H-001 on node h0
-			backend, err := simbackend.New(simbackend.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			backend := mustSim(t)
 			clock := control.NewManualClock(t0)
-			newLoop := func() *control.Loop {
-				target := []share.Shape{{Req: share.Request{Devices: 1, Milli: 250}, Freq: 0.5}, {Req: share.Request{Devices: 1, Milli: 1000}, Freq: 0.5}}
-				p, err := share.New(share.Granary, share.Options{Rand: rand.New(rand.NewPCG(1, 2)), Target: target})
-				if err != nil {
-					t.Fatal(err)
-				}
-				loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Sharer: p}}, workloads(t), st, ledger, backend, clock,
-					slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-				if err != nil {
-					t.Fatal(err)
-				}
-				return loop
+			startLoop := func() *control.Loop {
+				return newLoop(t, control.Config{Planner: jobs.PlannerConfig{Sharer: sharerFor(t)}}, workloads(t), st, ledger, backend, clock)
 			}
 			var svc *jobs.Service
 			newService := func() {
+				var err error
 				if svc, err = jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: workloads(t), Now: clock.Now}); err != nil {
 					t.Fatal(err)
 				}
@@ -97,7 +52,7 @@ func TestSharesLiveAndRestart(t *testing.T) {
 			for _, n := range []string{"q3", "q4"} {
 				quarters = append(quarters, submit(n, 250))
 			}
-			loop := newLoop()
+			loop := startLoop()
 			if _, err := loop.Round(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +74,7 @@ func TestSharesLiveAndRestart(t *testing.T) {
 			}
 			st = open()
 			clock.Advance(360 * time.Second)
-			loop = newLoop()
+			loop = startLoop()
 			if _, err := loop.Round(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +114,7 @@ func TestSharesLiveAndRestart(t *testing.T) {
 			}
 			st = open()
 			clock.Advance(360 * time.Second)
-			if _, err := newLoop().Round(ctx); err != nil {
+			if _, err := startLoop().Round(ctx); err != nil {
 				t.Fatal(err)
 			}
 			for id, dev := range split {

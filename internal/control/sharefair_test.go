@@ -3,18 +3,13 @@ package control_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/simbackend"
 	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/share"
 )
@@ -49,18 +44,10 @@ func TestShareTeamWeightsLive(t *testing.T) {
 			st := open()
 			defer func() { st.Close() }()
 			ledger := control.NewMemLedger(fleetOf(1, 0))
-			backend, err := simbackend.New(simbackend.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			backend := mustSim(t)
 			clock := control.NewManualClock(t0)
-			newLoop := func() *control.Loop {
-				loop, err := control.New(control.Config{Planner: jobs.PlannerConfig{Sharer: sharerFor(t)}}, workloads(t), st, ledger, backend, clock,
-					slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-				if err != nil {
-					t.Fatal(err)
-				}
-				return loop
+			startLoop := func() *control.Loop {
+				return newLoop(t, control.Config{Planner: jobs.PlannerConfig{Sharer: sharerFor(t)}}, workloads(t), st, ledger, backend, clock)
 			}
 			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: workloads(t), Now: clock.Now})
 			if err != nil {
@@ -106,7 +93,7 @@ func TestShareTeamWeightsLive(t *testing.T) {
 			}
 			got := map[string]float64{}
 			outranked := false
-			loop := newLoop()
+			loop := startLoop()
 			for r := range 12 {
 				if r == 6 {
 					before := stored()
@@ -114,7 +101,7 @@ func TestShareTeamWeightsLive(t *testing.T) {
 						t.Fatal(err)
 					}
 					st = open()
-					loop = newLoop()
+					loop = startLoop()
 					if _, err := loop.Round(ctx); err != nil {
 						t.Fatal(err)
 					}

@@ -2,50 +2,13 @@ package control_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/granaryhq/granary/internal/control"
-	"github.com/granaryhq/granary/internal/control/simbackend"
 	"github.com/granaryhq/granary/internal/jobs"
-	"github.com/granaryhq/granary/internal/store/postgres"
-	"github.com/granaryhq/granary/internal/store/sqlite"
-	"github.com/granaryhq/granary/internal/store/storetest"
 )
-
-// durableStores are the real stores a live-loop test runs on: each
-// returns the opener of one fresh database (opened again at a restart).
-func durableStores() map[string]func(t *testing.T) func() durable {
-	ctx := context.Background()
-	return map[string]func(t *testing.T) func() durable{
-		"sqlite": func(t *testing.T) func() durable {
-			path := filepath.Join(t.TempDir(), "granary.db")
-			return func() durable {
-				st, err := sqlite.Open(ctx, path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return st
-			}
-		},
-		"postgres": func(t *testing.T) func() durable {
-			url := storetest.PostgresURL(t)
-			return func() durable {
-				st, err := postgres.Open(ctx, url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return st
-			}
-		},
-	}
-}
 
 // Shares are subject to the teams' guarantees through the live loop, on
 // both stores (issue 13): team a's four half shares hold both devices;
@@ -62,16 +25,9 @@ func TestSharesGiveWayToGuaranteeLive(t *testing.T) {
 			st := opener(t)()
 			defer st.Close()
 			ledger := control.NewMemLedger(fleetOf(2, 0)) // H-000, H-001 on node h0
-			backend, err := simbackend.New(simbackend.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			backend := mustSim(t)
 			clock := control.NewManualClock(t0)
-			loop, err := control.New(control.Config{}, workloads(t), st, ledger, backend, clock,
-				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
+			loop := newLoop(t, control.Config{}, workloads(t), st, ledger, backend, clock)
 			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: workloads(t), Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)
@@ -148,16 +104,9 @@ func TestShareOwedGuaranteeLive(t *testing.T) {
 			st := opener(t)()
 			defer st.Close()
 			ledger := control.NewMemLedger(fleetOf(1, 0)) // H-000
-			backend, err := simbackend.New(simbackend.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			backend := mustSim(t)
 			clock := control.NewManualClock(t0)
-			loop, err := control.New(control.Config{}, workloads(t), st, ledger, backend, clock,
-				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-			if err != nil {
-				t.Fatal(err)
-			}
+			loop := newLoop(t, control.Config{}, workloads(t), st, ledger, backend, clock)
 			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: ledger, Workloads: workloads(t), Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)
