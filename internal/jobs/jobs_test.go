@@ -496,3 +496,40 @@ func TestPlanMultiNodeGang(t *testing.T) {
 		t.Errorf("a 64-device job on 72 devices refused: %v", err)
 	}
 }
+
+// A share asking more device memory than any device it may use has is
+// refused at submit, naming the field and the numbers, and stored nowhere;
+// a share within it, or on a model whose memory is not known, is taken.
+func TestSubmitShareDeviceMemory(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		mem  func(string) int64
+		ask  int64
+		want string // "" = accepted
+	}{
+		{"too much", func(string) int64 { return 81920 }, 90000, `field "device_memory_mib": 90000 MiB is more than a device of any model it may use has (largest: 81920 MiB on H800)`},
+		{"fits", func(string) int64 { return 81920 }, 81920, ""},
+		{"not known", func(string) int64 { return 0 }, 90000, ""},
+		{"no catalog", nil, 90000, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := jobs.NewMemStore()
+			svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: fixedFleet(devices(map[string]int{"h800": 8})), Workloads: workloads(t), Names: shortNames,
+				Now: func() time.Time { return t0 }, DeviceMemoryMiB: tc.mem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = svc.Submit(ctx, jobs.Spec{Name: "n", Team: "a", Class: "resnet", Gang: 1, DeviceMilli: 500, DeviceMemoryMiB: tc.ask, TotalSteps: 10}, "")
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("submit: %v, want accepted", err)
+			case tc.want != "" && (!errors.Is(err, fleet.ErrInvalid) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("submit: %v, want refused with %q", err, tc.want)
+			}
+			if n, _ := st.CountJobs(ctx, jobs.Filter{}); (n == 0) != (tc.want != "") {
+				t.Errorf("stored %d jobs after %q", n, tc.name)
+			}
+		})
+	}
+}

@@ -24,6 +24,9 @@ type ServiceConfig struct {
 	Resolve   Resolver // accelerator names → catalog ids; nil: ids only
 	Names     Names
 	Now       func() time.Time // nil: time.Now
+	// DeviceMemoryMiB gives a model's device memory in MiB (0: not known);
+	// nil: no share is refused for its device memory.
+	DeviceMemoryMiB func(model string) int64
 }
 
 // Service holds the use-cases the API and CLI call: submit, cancel, read
@@ -87,6 +90,18 @@ func (s *Service) SubmitAll(ctx context.Context, specs []Spec, actor string) ([]
 		return nil, fmt.Errorf("jobs: reading the fleet: %w", err)
 	}
 	capa := CapacityOf(devs)
+	if f := s.c.DeviceMemoryMiB; f != nil {
+		capa.DeviceMemMiB = map[string]int64{}
+		for m := range capa.Devices {
+			capa.DeviceMemMiB[m] = f(m)
+		}
+	}
+	if f := s.c.DeviceMemoryMiB; f != nil {
+		capa.DeviceMemMiB = map[string]int64{}
+		for m := range capa.Devices {
+			capa.DeviceMemMiB[m] = f(m)
+		}
+	}
 	var errs fleet.InputErrors
 	checked := make([]Spec, len(specs))
 	for i, sp := range specs {

@@ -142,6 +142,9 @@ type Capacity struct {
 	// Nodes are, per model, its nodes with their CPU and memory (a device
 	// alone is a node of one device without figures).
 	Nodes map[string][]NodeRoom
+	// DeviceMemMiB is, per model, each device's memory in MiB (missing or
+	// 0: not known, no limit).
+	DeviceMemMiB map[string]int64
 }
 
 // NodeRoom is a node's devices of one model and the CPU (milli-cores) and
@@ -462,7 +465,30 @@ func (ck *checker) runnable(sp Spec) {
 		if msg := NodeRoomProblem(true, sp.MemoryMiB, sp.Gang, holds, c.Nodes, names); msg != "" {
 			bad("memory_mib", "%s", msg)
 		}
+		if msg := deviceMemoryProblem(sp.DeviceMemoryMiB, holds, c.DeviceMemMiB, names); msg != "" {
+			bad("device_memory_mib", "%s", msg)
+		}
 	}
+}
+
+// deviceMemoryProblem says why a share needing need MiB of its device's
+// memory can never fit on a device of models, or "" when it can: some
+// model's devices have that much, or their memory is not known.
+func deviceMemoryProblem(need int64, models []string, mem map[string]int64, names Names) string {
+	if need <= 0 || len(models) == 0 {
+		return ""
+	}
+	largest, on := int64(0), ""
+	for _, m := range models {
+		has := mem[m]
+		if has == 0 || has >= need {
+			return ""
+		}
+		if has > largest {
+			largest, on = has, m
+		}
+	}
+	return fmt.Sprintf("%d MiB is more than a device of any model it may use has (largest: %d MiB on %s)", need, largest, names.of(on))
 }
 
 // NodeRoomProblem says why a job of gang devices needing need of CPU

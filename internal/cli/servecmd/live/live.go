@@ -158,7 +158,8 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 		c, err := cfg.Catalog.Resolve(n)
 		return c.ID, err
 	}
-	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: st, Workloads: w, Resolve: resolve, Names: names, Now: clock.Now})
+	svc, err := jobs.NewService(jobs.ServiceConfig{Store: st, Fleet: st, Workloads: w, Resolve: resolve, Names: names, Now: clock.Now,
+		DeviceMemoryMiB: deviceMemory(cfg.Catalog)})
 	if err != nil {
 		return nil, err
 	}

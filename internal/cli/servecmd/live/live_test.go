@@ -96,3 +96,44 @@ func TestDemoSchedules(t *testing.T) {
 		t.Errorf("teams %+v %v", ts, err)
 	}
 }
+
+// serve hands the catalog's device memory to the job service: a share
+// asking more memory than any device of the fleet has is refused at
+// submit with the numbers (an H800 has 80 GB), one within it is taken.
+func TestShareDeviceMemoryFromCatalog(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cat := accel.Default()
+	b, err := demo.Generate(demo.Config{Rand: rand.New(rand.NewPCG(1, 2)), Now: time.Now(), Scale: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	led, err := inventory.New(inventory.Config{Store: st, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := live.New(ctx, live.Config{Store: st, Ledger: led, Catalog: cat, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h800, err := cat.Resolve("H800")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := jobs.Spec{Name: "nb", Team: "dev", Class: "llm-batch-inference", Gang: 1, DeviceMilli: 250, DeviceMemoryMiB: 1 << 20, TotalSteps: 10, Allowed: []string{h800.ID}}
+	if _, err := l.Service.Submit(ctx, sp, ""); err == nil || !strings.Contains(err.Error(), "device_memory_mib") || !strings.Contains(err.Error(), "81920 MiB") {
+		t.Errorf("a share of 1 TiB of an H800: %v, want refused naming device_memory_mib and 81920 MiB", err)
+	}
+	sp.DeviceMemoryMiB = 20480
+	if _, err := l.Service.Submit(ctx, sp, ""); err != nil {
+		t.Errorf("a share of 20 GiB of an H800: %v", err)
+	}
+}
