@@ -465,16 +465,16 @@ func (ck *checker) runnable(sp Spec) {
 		if msg := NodeRoomProblem(true, sp.MemoryMiB, sp.Gang, holds, c.Nodes, names); msg != "" {
 			bad("memory_mib", "%s", msg)
 		}
-		if msg := deviceMemoryProblem(sp.DeviceMemoryMiB, holds, c.DeviceMemMiB, names); msg != "" {
+		if msg := DeviceMemoryProblem(sp.DeviceMemoryMiB, holds, c.DeviceMemMiB, names); msg != "" {
 			bad("device_memory_mib", "%s", msg)
 		}
 	}
 }
 
-// deviceMemoryProblem says why a share needing need MiB of its device's
+// DeviceMemoryProblem says why a share needing need MiB of its device's
 // memory can never fit on a device of models, or "" when it can: some
 // model's devices have that much, or their memory is not known.
-func deviceMemoryProblem(need int64, models []string, mem map[string]int64, names Names) string {
+func DeviceMemoryProblem(need int64, models []string, mem map[string]int64, names Names) string {
 	if need <= 0 || len(models) == 0 {
 		return ""
 	}

@@ -76,6 +76,13 @@ func TestSimShares(t *testing.T) {
 	if code != 2 || out != "" || !strings.Contains(errs, `big.jsonl:2: field "cpu_milli": job 1 (A3C): 9000 is more than any node of v100-sxm2-32gb offers (8000)`) {
 		t.Errorf("a share of 9 cores on an 8-core node: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
+	// So would a share asking more device memory than a V100 has (32 GB,
+	// counted as the live loop does: 32 × 1024 MiB).
+	hbm := write("hbm.jsonl", `{"arrival_s": 0, "class": "A3C", "gang": 1, "steps": 100, "device_milli": 250, "device_memory_mib": 40000}`+"\n")
+	out, errs, code = runCLI(t, "sim", "--trace", hbm, "--throughputs", "testdata/tput.csv", "--fleet", fleetFile)
+	if code != 2 || out != "" || !strings.Contains(errs, `hbm.jsonl:1: field "device_memory_mib": job 0 (A3C): 40000 MiB is more than a device of any model it may use has (largest: 32768 MiB on v100-sxm2-32gb)`) {
+		t.Errorf("a share of 40000 MiB of a V100: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
 	_, errs, code = runCLI(t, "sim", "--trace", quarters, "--throughputs", "testdata/tput.csv", "--fleet", fleetFile, "--share-packer", "tetris")
 	if code != 2 || !strings.Contains(errs, `--share-packer: unknown packer "tetris"`) {
 		t.Errorf("--share-packer tetris: exit %d, %s", code, errs)

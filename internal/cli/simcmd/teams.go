@@ -154,10 +154,11 @@ func checkGangs(file string, jobs []trace.Job, tp *sched.Throughputs, fl *fleetS
 }
 
 // checkNodeRoom refuses a job whose cpu_milli or memory_mib no node of the
-// models it runs on could ever give it, by the live API's rule
-// (jobs.NodeRoomProblem): it would wait for ever.
+// models it runs on could ever give it, or whose device_memory_mib no
+// device of them has, by the live API's rules (jobs.NodeRoomProblem,
+// jobs.DeviceMemoryProblem): it would wait for ever.
 func checkNodeRoom(file string, j trace.Job, tp *sched.Throughputs, fl *fleetSpec, holds map[string]int) error {
-	if j.CPUMilli <= 0 && j.MemoryMiB <= 0 {
+	if j.CPUMilli <= 0 && j.MemoryMiB <= 0 && j.DeviceMemoryMiB <= 0 {
 		return nil
 	}
 	var models []string
@@ -167,8 +168,14 @@ func checkNodeRoom(file string, j trace.Job, tp *sched.Throughputs, fl *fleetSpe
 		}
 	}
 	nodes := map[string][]jobs.NodeRoom{}
+	devMem := map[string]int64{}
 	for _, n := range fl.Nodes {
 		nodes[n.Model] = append(nodes[n.Model], jobs.NodeRoom{Devices: n.Devices, CPU: n.CPU, Mem: n.Mem})
+		devMem[n.Model] = n.DevMem
+	}
+	if msg := jobs.DeviceMemoryProblem(j.DeviceMemoryMiB, models, devMem, nil); msg != "" {
+		return &fleet.InputError{Pos: fleet.Position{File: file, Line: j.Line, Field: "device_memory_mib"},
+			Msg: fmt.Sprintf("job %d (%s): %s", j.ID, j.Class, msg)}
 	}
 	for _, c := range []struct {
 		field string
