@@ -102,50 +102,88 @@ func (c *cycle) fairShares(st *RoundState) {
 	if st.fifo {
 		return
 	}
-	weight := map[string]float64{}
-	guar := map[teamModel]int64{}
+	tw := c.teamWeights()
+	for k, us := range c.fairUnits(f) {
+		m := c.models[k]
+		teams, names, hasShare := c.byTeam(us)
+		f.floor(m, names, tw.w)
+		if !hasShare || len(teams) < 2 {
+			continue
+		}
+		for _, t := range names {
+			slices.SortStableFunc(teams[t], teamOrder)
+		}
+		fm := &fairModel{f: f, tw: tw, m: m, names: names, teams: teams,
+			room: &modelRoom{free: c.s.Fleet[m], held: map[int]int64{}}}
+		fm.admit(st.cfg.RoundSeconds)
+		c.settleFair(fm, us)
+	}
+}
+
+// fairUnit is one job competing for a model in fairShares: a gang the
+// policy chose there, or a share.
+type fairUnit struct {
+	gang    int // eff job, -1 for a share
+	share   int // snapshot job, -1 for a gang
+	devices int // a gang's devices
+	size    int64
+	held    bool
+	dev     int // the device a held share holds
+	prio    float64
+	since   float64
+	admit   bool
+}
+
+// teamWeights are the snapshot's team weights and guarantees (milli of a
+// device per model).
+type teamWeights struct {
+	weight map[string]float64
+	guar   map[teamModel]int64
+}
+
+func (c *cycle) teamWeights() teamWeights {
+	tw := teamWeights{weight: map[string]float64{}, guar: map[teamModel]int64{}}
 	for _, t := range c.s.Teams {
 		if t.Weight > 0 {
-			weight[t.Name] = t.Weight
+			tw.weight[t.Name] = t.Weight
 		}
 		for m, n := range t.Guarantees {
-			guar[teamModel{t.Name, m}] = 1000 * int64(max(n, 0))
+			tw.guar[teamModel{t.Name, m}] = 1000 * int64(max(n, 0))
 		}
 	}
-	w := func(team string) float64 {
-		if v, ok := weight[team]; ok {
-			return v
-		}
-		return 1
+	return tw
+}
+
+// w is a team's weight (1 when not given).
+func (tw teamWeights) w(team string) float64 {
+	if v, ok := tw.weight[team]; ok {
+		return v
 	}
+	return 1
+}
+
+// fairUnits lists, per model column, the units competing for it: the
+// gangs the policy chose there and the shares holding a device of it or
+// trying it first.
+func (c *cycle) fairUnits(f *shareFair) [][]*fairUnit {
 	jobs := c.eff.Jobs
-	nm := len(c.models)
-	type unit struct {
-		gang   int // eff job, -1 for a share
-		share  int // snapshot job, -1 for a gang
-		size   int64
-		held   bool
-		dev    int // the device a held share holds
-		prio   float64
-		since  float64
-		admit  bool
-		reject bool
-	}
-	units := make([][]*unit, nm)
+	units := make([][]*fairUnit, len(c.models))
 	for i, ch := range c.chosen {
 		if ch > 0 {
 			k := ch - 1
 			h := c.held[i]
-			u := &unit{gang: i, share: -1, size: 1000 * int64(jobs[i].Gang), held: h != nil && h.Model == c.models[k], since: c.since(i)}
+			u := &fairUnit{gang: i, share: -1, devices: jobs[i].Gang, size: 1000 * int64(jobs[i].Gang),
+				held: h != nil && h.Model == c.models[k], since: c.since(i)}
 			units[k] = append(units[k], u)
 		}
 	}
+	sh := c.sh
 	for _, si := range sh.jobs {
 		if c.reason[si] != "" {
 			continue
 		}
 		j := &c.s.Jobs[si]
-		u := &unit{gang: -1, share: si, size: j.Milli, since: j.Arrival}
+		u := &fairUnit{gang: -1, share: si, size: j.Milli, since: j.Arrival}
 		k := sh.cols[si][0]
 		for _, kk := range sh.cols[si] {
 			if d, ok := c.heldShare(si, kk); ok {
@@ -158,200 +196,233 @@ func (c *cycle) fairShares(st *RoundState) {
 		}
 		units[k] = append(units[k], u)
 	}
-	teamOf := func(u *unit) string {
-		if u.gang >= 0 {
-			return jobs[u.gang].Team
-		}
-		return c.s.Jobs[u.share].Team
+	return units
+}
+
+// unitTeam is the team of a unit's job.
+func (c *cycle) unitTeam(u *fairUnit) string {
+	if u.gang >= 0 {
+		return c.eff.Jobs[u.gang].Team
 	}
-	for k, us := range units {
-		m := c.models[k]
-		teams := map[string][]*unit{}
-		hasShare := false
-		for _, u := range us {
-			teams[teamOf(u)] = append(teams[teamOf(u)], u)
-			hasShare = hasShare || u.share >= 0
+	return c.s.Jobs[u.share].Team
+}
+
+// byTeam groups a model's units by team (names sorted) and says whether a
+// share is among them.
+func (c *cycle) byTeam(us []*fairUnit) (teams map[string][]*fairUnit, names []string, hasShare bool) {
+	teams = map[string][]*fairUnit{}
+	for _, u := range us {
+		t := c.unitTeam(u)
+		teams[t] = append(teams[t], u)
+		hasShare = hasShare || u.share >= 0
+	}
+	names = make([]string, 0, len(teams))
+	for t := range teams {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	return teams, names, hasShare
+}
+
+// teamOrder is a team's own order: what it holds first, gangs before
+// shares, held units by age, waiting ones by service ÷ weight then age.
+func teamOrder(a, b *fairUnit) int {
+	if a.held != b.held {
+		if a.held {
+			return -1
 		}
-		names := make([]string, 0, len(teams))
-		for t := range teams {
-			names = append(names, t)
+		return 1
+	}
+	if (a.gang >= 0) != (b.gang >= 0) {
+		if a.gang >= 0 {
+			return -1
 		}
-		sort.Strings(names)
-		f.floor(m, names, w)
-		if !hasShare || len(teams) < 2 {
-			continue
+		return 1
+	}
+	if a.held {
+		return cmp.Compare(a.since, b.since)
+	}
+	return cmp.Or(cmp.Compare(a.prio, b.prio), cmp.Compare(a.since, b.since))
+}
+
+// modelRoom is what is left of a model while fairShares admits units:
+// whole free devices, the room beside shares on the devices they hold,
+// and the room on devices given to waiting shares.
+type modelRoom struct {
+	free  int
+	held  map[int]int64 // held devices: milli free
+	extra []int64       // devices waiting shares were given: milli free
+}
+
+// fits says whether u fits in what is left, and takes its room when do.
+func (r *modelRoom) fits(u *fairUnit, do bool) bool {
+	switch {
+	case u.gang >= 0:
+		if r.free < u.devices {
+			return false
 		}
-		// Each team's units in its order.
-		for _, t := range names {
-			slices.SortStableFunc(teams[t], func(a, b *unit) int {
-				if a.held != b.held {
-					if a.held {
-						return -1
-					}
-					return 1
-				}
-				if (a.gang >= 0) != (b.gang >= 0) {
-					if a.gang >= 0 {
-						return -1
-					}
-					return 1
-				}
-				if a.held {
-					return cmp.Compare(a.since, b.since)
-				}
-				return cmp.Or(cmp.Compare(a.prio, b.prio), cmp.Compare(a.since, b.since))
-			})
+		if do {
+			r.free -= u.devices
 		}
-		// What is left of the model: whole free devices, and the room
-		// beside shares on the devices they use.
-		free := c.s.Fleet[m]
-		room := map[int]int64{} // held devices: milli free
-		var extra []int64       // devices waiting shares were given: milli free
-		fits := func(u *unit, do bool) bool {
-			switch {
-			case u.gang >= 0:
-				if free < jobs[u.gang].Gang {
-					return false
-				}
-				if do {
-					free -= jobs[u.gang].Gang
-				}
-				return true
-			case u.held:
-				r, ok := room[u.dev]
-				if !ok {
-					if free == 0 {
-						return false
-					}
-					r = 1000
-				}
-				if r < u.size {
-					return false
-				}
-				if do {
-					if !ok {
-						free--
-					}
-					room[u.dev] = r - u.size
-				}
-				return true
+		return true
+	case u.held:
+		left, ok := r.held[u.dev]
+		if !ok {
+			if r.free == 0 {
+				return false
 			}
-			// A waiting share: the room beside the shares admitted
-			// before it, then a free device, then the room beside held
-			// shares (their holders later in the order may then not fit).
-			best := -1
-			for x, r := range extra {
-				if r >= u.size && (best < 0 || r < extra[best]) {
-					best = x
-				}
-			}
-			hd, hr := -1, int64(0)
-			if best < 0 && free == 0 {
-				for d, r := range room {
-					if r >= u.size && (hd < 0 || r < hr || r == hr && d < hd) {
-						hd, hr = d, r
-					}
-				}
-				if hd < 0 {
-					return false
-				}
-			}
-			if do {
-				switch {
-				case best >= 0:
-					extra[best] -= u.size
-				case hd >= 0:
-					room[hd] -= u.size
-				default:
-					free--
-					extra = append(extra, 1000-u.size)
-				}
-			}
-			return true
+			left = 1000
 		}
-		proj := map[string]float64{}
-		next := map[string]int{}
-		for _, t := range names {
-			proj[t] = f.used[teamModel{t, m}] / w(t)
+		if left < u.size {
+			return false
 		}
-		add := func(t string, u *unit) {
-			u.admit = true
-			proj[t] += float64(u.size) / 1000 * st.cfg.RoundSeconds / w(t)
+		if do {
+			if !ok {
+				r.free--
+			}
+			r.held[u.dev] = left - u.size
 		}
-		// Within guarantees first: those units are owed.
-		for _, t := range names {
-			g := guar[teamModel{t, m}]
-			for _, u := range teams[t] {
-				if g < u.size || !fits(u, true) {
-					break
-				}
-				g -= u.size
-				add(t, u)
-				next[t]++
+		return true
+	}
+	// A waiting share: the room beside the shares admitted before it,
+	// then a free device, then the room beside held shares (their
+	// holders later in the order may then not fit).
+	best := -1
+	for x, left := range r.extra {
+		if left >= u.size && (best < 0 || left < r.extra[best]) {
+			best = x
+		}
+	}
+	hd, hr := -1, int64(0)
+	if best < 0 && r.free == 0 {
+		for d, left := range r.held {
+			if left >= u.size && (hd < 0 || left < hr || left == hr && d < hd) {
+				hd, hr = d, left
 			}
 		}
-		for {
-			best := ""
-			for _, t := range names {
-				us := teams[t]
-				for next[t] < len(us) && !fits(us[next[t]], false) {
-					us[next[t]].reject = true
-					next[t]++
-				}
-				if next[t] == len(us) {
-					continue
-				}
-				if best == "" || proj[t] < proj[best] || (proj[t] == proj[best] && (w(t) > w(best) ||
-					w(t) == w(best) && us[next[t]].held && !teams[best][next[best]].held)) {
-					best = t
-				}
-			}
-			if best == "" {
+		if hd < 0 {
+			return false
+		}
+	}
+	if do {
+		switch {
+		case best >= 0:
+			r.extra[best] -= u.size
+		case hd >= 0:
+			r.held[hd] -= u.size
+		default:
+			r.free--
+			r.extra = append(r.extra, 1000-u.size)
+		}
+	}
+	return true
+}
+
+// fairModel is fairShares' work on one model: the teams competing there,
+// each with its units in its order.
+type fairModel struct {
+	f     *shareFair
+	tw    teamWeights
+	m     string
+	names []string
+	teams map[string][]*fairUnit
+	room  *modelRoom
+}
+
+// admit marks the units that get room this round: within each team's
+// guarantee first (owed), then by turns to the team of least normalized
+// service projected over the round (ties: larger weight, then a unit that
+// holds its devices, then the team name).
+func (fm *fairModel) admit(roundSeconds float64) {
+	proj := map[string]float64{}
+	next := map[string]int{}
+	for _, t := range fm.names {
+		proj[t] = fm.f.used[teamModel{t, fm.m}] / fm.tw.w(t)
+	}
+	take := func(t string, u *fairUnit) {
+		u.admit = true
+		proj[t] += float64(u.size) / 1000 * roundSeconds / fm.tw.w(t)
+	}
+	for _, t := range fm.names {
+		g := fm.tw.guar[teamModel{t, fm.m}]
+		for _, u := range fm.teams[t] {
+			if g < u.size || !fm.room.fits(u, true) {
 				break
 			}
-			u := teams[best][next[best]]
-			fits(u, true)
-			add(best, u)
-			next[best]++
+			g -= u.size
+			take(t, u)
+			next[t]++
 		}
-		// The team ahead of a unit that got nothing: the admitted other
-		// team of least normalized service before this round ("" when
-		// only its own team's units were admitted).
-		aheadOf := func(own string) string {
-			ahead := ""
-			for _, t := range names {
-				if t == own || !slices.ContainsFunc(teams[t], func(u *unit) bool { return u.admit }) {
-					continue
-				}
-				if ahead == "" || f.used[teamModel{t, m}]/w(t) < f.used[teamModel{ahead, m}]/w(ahead) {
-					ahead = t
-				}
+	}
+	for {
+		best := ""
+		for _, t := range fm.names {
+			us := fm.teams[t]
+			for next[t] < len(us) && !fm.room.fits(us[next[t]], false) {
+				next[t]++ // never fits this round: the team's next unit
 			}
-			return ahead
-		}
-		for _, u := range us {
-			if u.admit {
-				if u.share >= 0 && !u.held {
-					if sh.owed == nil {
-						sh.owed = make([]bool, len(c.s.Jobs))
-					}
-					sh.owed[u.share] = true
-				}
+			if next[t] == len(us) {
 				continue
 			}
-			if u.gang >= 0 {
-				c.chosen[u.gang] = 0
-				c.setWait(u.gang, Wait{Reason: ReasonOutranked, Model: m, By: aheadOf(teamOf(u))})
-				continue
+			w, wb := fm.tw.w(t), fm.tw.w(best)
+			if best == "" || proj[t] < proj[best] || (proj[t] == proj[best] && (w > wb ||
+				w == wb && us[next[t]].held && !fm.teams[best][next[best]].held)) {
+				best = t
 			}
-			if sh.out == nil {
-				n := len(c.s.Jobs)
-				sh.out, sh.outBy, sh.outOn = make([]bool, n), make([]string, n), make([]string, n)
+		}
+		if best == "" {
+			return
+		}
+		u := fm.teams[best][next[best]]
+		fm.room.fits(u, true)
+		take(best, u)
+		next[best]++
+	}
+}
+
+// aheadOf is the team ahead of a unit of team own that got nothing: the
+// admitted other team of least normalized service before this round (""
+// when only its own team's units were admitted).
+func (fm *fairModel) aheadOf(own string) string {
+	ahead := ""
+	for _, t := range fm.names {
+		if t == own || !slices.ContainsFunc(fm.teams[t], func(u *fairUnit) bool { return u.admit }) {
+			continue
+		}
+		if ahead == "" || fm.f.used[teamModel{t, fm.m}]/fm.tw.w(t) < fm.f.used[teamModel{ahead, fm.m}]/fm.tw.w(ahead) {
+			ahead = t
+		}
+	}
+	return ahead
+}
+
+// settleFair applies a model's outcome: an admitted share holding nothing
+// is owed room; a gang left out waits outranked; a share left out only
+// gets the room left after the gangs.
+func (c *cycle) settleFair(fm *fairModel, us []*fairUnit) {
+	sh := c.sh
+	for _, u := range us {
+		if u.admit {
+			if u.share >= 0 && !u.held {
+				if sh.owed == nil {
+					sh.owed = make([]bool, len(c.s.Jobs))
+				}
+				sh.owed[u.share] = true
 			}
-			sh.out[u.share], sh.outBy[u.share], sh.outOn[u.share] = true, aheadOf(teamOf(u)), m
-			if sh.owed != nil {
-				sh.owed[u.share] = false
-			}
+			continue
+		}
+		if u.gang >= 0 {
+			c.chosen[u.gang] = 0
+			c.setWait(u.gang, Wait{Reason: ReasonOutranked, Model: fm.m, By: fm.aheadOf(c.unitTeam(u))})
+			continue
+		}
+		if sh.out == nil {
+			n := len(c.s.Jobs)
+			sh.out, sh.outBy, sh.outOn = make([]bool, n), make([]string, n), make([]string, n)
+		}
+		sh.out[u.share], sh.outBy[u.share], sh.outOn[u.share] = true, fm.aheadOf(c.unitTeam(u)), fm.m
+		if sh.owed != nil {
+			sh.owed[u.share] = false
 		}
 	}
 }

@@ -30,23 +30,7 @@ import (
 func TestDemoSchedules(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "demo.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cat := accel.Default()
-	b, err := demo.Generate(demo.Config{Rand: rand.New(rand.NewPCG(1, 2)), Now: time.Now(), Scale: 0.05})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Insert(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	led, err := inventory.New(inventory.Config{Store: st, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, led, cat := demoStockpile(t)
 	live, err := live.New(ctx, live.Config{Store: st, Ledger: led, Catalog: cat, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: prometheus.NewRegistry(), Demo: true, Speed: 7200, AFR: 0.05})
 	if err != nil {
@@ -102,23 +86,7 @@ func TestDemoSchedules(t *testing.T) {
 // submit with the numbers (an H800 has 80 GB), one within it is taken.
 func TestShareDeviceMemoryFromCatalog(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cat := accel.Default()
-	b, err := demo.Generate(demo.Config{Rand: rand.New(rand.NewPCG(1, 2)), Now: time.Now(), Scale: 0.05})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Insert(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	led, err := inventory.New(inventory.Config{Store: st, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, led, cat := demoStockpile(t)
 	l, err := live.New(ctx, live.Config{Store: st, Ledger: led, Catalog: cat, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: prometheus.NewRegistry()})
 	if err != nil {
@@ -136,4 +104,29 @@ func TestShareDeviceMemoryFromCatalog(t *testing.T) {
 	if _, err := l.Service.Submit(ctx, sp, ""); err != nil {
 		t.Errorf("a share of 20 GiB of an H800: %v", err)
 	}
+}
+
+// demoStockpile is a small demo stockpile (5 % of serve --demo's) in a
+// fresh SQLite store, closed at the end of the test, with its ledger.
+func demoStockpile(t *testing.T) (*sqlite.Store, *inventory.Service, *accel.Catalog) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "demo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cat := accel.Default()
+	b, err := demo.Generate(demo.Config{Rand: rand.New(rand.NewPCG(1, 2)), Now: time.Now(), Scale: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	led, err := inventory.New(inventory.Config{Store: st, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, led, cat
 }
