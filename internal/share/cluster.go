@@ -24,8 +24,10 @@ type Request struct {
 	Models []string
 	// Preemptible marks a best-effort request (openb's qos BE): with
 	// preemption on (Setup.PreemptBE) it may be evicted to place a request
-	// that is not preemptible. Packers and the fragmentation measure
-	// ignore it.
+	// that is not preemptible. The fragmentation measure and the packers
+	// ignore it, except granary told of the preemption
+	// (Options.PreemptBE), which counts the CPU of a preemptible CPU-only
+	// request as free.
 	Preemptible bool
 }
 
@@ -87,6 +89,7 @@ type Cluster struct {
 	devMem  [][]int64     // free device memory per device per node
 	version []uint64      // bumped on every change of the node
 	kinds   []map[int]int // per node: request kind (kindOf) → requests holding devices
+	beCPU   []int64       // per node: milli-cores held by preemptible requests that hold no device
 
 	capMilli  int64 // total device capacity, milli
 	usedMilli int64
@@ -98,7 +101,7 @@ func NewCluster(nodes []Node) (*Cluster, error) {
 	c := &Cluster{
 		nodes: slices.Clone(nodes), cpu: make([]int64, len(nodes)), mem: make([]int64, len(nodes)),
 		milli: make([][]int64, len(nodes)), devMem: make([][]int64, len(nodes)), version: make([]uint64, len(nodes)),
-		kinds: make([]map[int]int, len(nodes)),
+		kinds: make([]map[int]int, len(nodes)), beCPU: make([]int64, len(nodes)),
 	}
 	for i, n := range nodes {
 		if n.CPU <= 0 || n.Mem <= 0 || n.Devices < 0 || n.DevMem < 0 {
@@ -121,6 +124,7 @@ func (c *Cluster) Clone() *Cluster {
 	d := *c
 	d.nodes = slices.Clone(c.nodes)
 	d.cpu, d.mem, d.version = slices.Clone(c.cpu), slices.Clone(c.mem), slices.Clone(c.version)
+	d.beCPU = slices.Clone(c.beCPU)
 	d.milli, d.devMem = make([][]int64, len(c.milli)), make([][]int64, len(c.devMem))
 	d.kinds = make([]map[int]int, len(c.kinds))
 	for i := range c.milli {
@@ -269,6 +273,9 @@ func (c *Cluster) Assign(r Request, p Placement) error {
 	}
 	c.usedMilli += r.TotalMilli()
 	c.version[i]++
+	if r.Preemptible && r.Devices == 0 {
+		c.beCPU[i] += r.CPU
+	}
 	if k := kindOf(r); k != kindCPU {
 		if c.kinds[i] == nil {
 			c.kinds[i] = map[int]int{}
@@ -304,6 +311,9 @@ func (c *Cluster) Release(r Request, p Placement) error {
 	}
 	c.usedMilli -= r.TotalMilli()
 	c.version[i]++
+	if r.Preemptible && r.Devices == 0 {
+		c.beCPU[i] -= r.CPU
+	}
 	if k := kindOf(r); k != kindCPU {
 		if c.kinds[i][k]--; c.kinds[i][k] <= 0 {
 			delete(c.kinds[i], k)

@@ -29,7 +29,9 @@
 // (RunPreempting, preempt.go) a request that is not Preemptible and fits
 // nowhere evicts the cheapest set of Preemptible ones (openb's qos BE) on
 // one node that lets it fit, only when that raises the allocated device
-// capacity; the evicted are placed again where they fit, or fail.
+// capacity; the evicted are placed again where they fit, or fail. Told of
+// it (Options.PreemptBE), Granary's packer counts the CPU of preemptible
+// CPU-only requests as free.
 //
 // # Plugging into the scheduling pipeline
 //

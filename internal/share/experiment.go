@@ -212,7 +212,7 @@ func (s Setup) RunSeed(packer string, seed uint64) (Trial, error) {
 	target := TargetShapes(s.Workload, s.Popularity)
 	rng := rand.New(rand.NewPCG(seed, 0x6772616e617279))
 	arrivals := Inflate(rng, s.Workload, c.CapacityMilli(), s.Ratio)
-	p, err := New(packer, Options{Rand: rng, Target: target})
+	p, err := New(packer, Options{Rand: rng, Target: target, PreemptBE: s.PreemptBE})
 	if err != nil {
 		return Trial{}, err
 	}

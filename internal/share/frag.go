@@ -136,11 +136,12 @@ func ClusterFrag(c *Cluster, target []Shape) float64 {
 // with room is tried (lowest index wins ties); whole devices are the
 // lowest-index free ones.
 //
+// cpu is the node's free CPU after the placement as the measure sees it.
 // extra, when not nil, is a further cost of the placement given the node's
 // free device capacity after it; it is added to the growth and takes part
 // in choosing the device.
-func fragDelta(c *Cluster, i int, r Request, target []Shape, before float64, buf []int64, extra func(c *Cluster, i int, r Request, after []int64) float64) (float64, []int, []int64) {
-	model, cpu := c.nodes[i].Model, c.cpu[i]-r.CPU
+func fragDelta(c *Cluster, i int, r Request, cpu int64, target []Shape, before float64, buf []int64, extra func(c *Cluster, i int, r Request, after []int64) float64) (float64, []int, []int64) {
+	model := c.nodes[i].Model
 	buf = append(buf[:0], c.milli[i]...)
 	cost := func() float64 {
 		f := NodeFrag(model, cpu, buf, target) - before
@@ -177,8 +178,14 @@ func fragDelta(c *Cluster, i int, r Request, target []Shape, before float64, buf
 // shape, the best fragmentation growth (plus extra, if set) and devices,
 // valid while the node's version is unchanged. extra must depend only on
 // the node's state and the request's shape.
+//
+// With reclaim (granary under Setup.PreemptBE), the CPU held by
+// preemptible CPU-only requests counts as free (cpu, cpuAfter): a request
+// that fits nowhere evicts them without giving up any device capacity,
+// the cheapest eviction there is.
 type fragCache struct {
 	target  []Shape
+	reclaim bool
 	extra   func(c *Cluster, i int, r Request, after []int64) float64
 	shapes  map[string]int
 	nodeVer []uint64
@@ -207,7 +214,7 @@ func (fc *fragCache) delta(c *Cluster, i, sid int, r Request) (float64, []int) {
 	}
 	v := c.version[i]
 	if !fc.nodeOK[i] || fc.nodeVer[i] != v {
-		fc.frag[i] = NodeFrag(c.nodes[i].Model, c.cpu[i], c.milli[i], fc.target)
+		fc.frag[i] = NodeFrag(c.nodes[i].Model, fc.cpu(c, i), c.milli[i], fc.target)
 		fc.nodeVer[i], fc.nodeOK[i] = v, true
 	}
 	if len(fc.entries[i]) <= sid {
@@ -216,14 +223,38 @@ func (fc *fragCache) delta(c *Cluster, i, sid int, r Request) (float64, []int) {
 	e := &fc.entries[i][sid]
 	if !e.ok || e.ver != v {
 		var d float64
-		d, e.devs, fc.buf = fragDelta(c, i, r, fc.target, fc.frag[i], fc.buf, fc.extra)
+		d, e.devs, fc.buf = fragDelta(c, i, r, fc.cpuAfter(c, i, r), fc.target, fc.frag[i], fc.buf, fc.extra)
 		e.delta, e.ver, e.ok = d, v, true
 	}
 	return e.delta, e.devs
 }
 
+// reclaimable reports whether the measure counts r's CPU as free.
+func (fc *fragCache) reclaimable(r Request) bool {
+	return fc.reclaim && r.Preemptible && r.Devices == 0
+}
+
+// cpu is node i's free CPU as the measure sees it.
+func (fc *fragCache) cpu(c *Cluster, i int) int64 {
+	if fc.reclaim {
+		return c.cpu[i] + c.beCPU[i]
+	}
+	return c.cpu[i]
+}
+
+// cpuAfter is node i's free CPU as the measure sees it after placing r.
+func (fc *fragCache) cpuAfter(c *Cluster, i int, r Request) int64 {
+	if fc.reclaimable(r) {
+		return fc.cpu(c, i)
+	}
+	return fc.cpu(c, i) - r.CPU
+}
+
 func (fc *fragCache) shapeID(r Request) int {
 	k := shapeKey(r)
+	if fc.reclaimable(r) {
+		k += "/reclaimable" // its costs differ from the same shape's that is not
+	}
 	id, ok := fc.shapes[k]
 	if !ok {
 		id = len(fc.shapes)

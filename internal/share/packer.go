@@ -37,6 +37,10 @@ type Options struct {
 	// Target is the expected distribution of request shapes that fgd and
 	// granary measure fragmentation against (TargetShapes).
 	Target []Shape
+	// PreemptBE says that preemptible requests may be evicted
+	// (Setup.PreemptBE); granary then counts the CPU that preemptible
+	// CPU-only requests hold as free. Other packers ignore it.
+	PreemptBE bool
 }
 
 // New returns the packer called name.
@@ -62,7 +66,9 @@ func New(name string, o Options) (Packer, error) {
 		if name == FGD {
 			return newFGD(o.Rand, o.Target), nil
 		}
-		return newGranary(o.Rand, o.Target), nil
+		g := newGranary(o.Rand, o.Target)
+		g.cache.reclaim = o.PreemptBE
+		return g, nil
 	}
 	return nil, fmt.Errorf("unknown packer %q (want one of %s)", name, strings.Join(Names(), ", "))
 }

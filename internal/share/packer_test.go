@@ -225,59 +225,20 @@ func TestGranaryAgainstNaiveReference(t *testing.T) {
 			reqs = append(reqs, r)
 		}
 		target := TargetShapes(reqs, 1)
-		var cpu, dev float64
-		for _, s := range target {
-			if s.Req.Devices > 0 && !s.Req.Shared() {
-				cpu += s.Freq * float64(s.Req.CPU)
-				dev += s.Freq * float64(s.Req.Devices)
-			}
-		}
-		if dev == 0 {
-			for _, s := range target {
-				if s.Req.Shared() {
-					cpu += s.Freq * float64(s.Req.CPU)
-					dev += s.Freq * float64(s.Req.Milli) / 1000
-				}
-			}
-		}
-		deficit := func(c *Cluster) float64 {
-			var d float64
-			for i := range c.Len() {
-				var free int64
-				for _, m := range c.FreeDevices(i) {
-					if m >= 200 {
-						free += m
-					}
-				}
-				if dev > 0 && cpu > 0 {
-					d += max(0, float64(free)/1000-float64(c.FreeCPU(i))/(cpu/dev))
-				}
-			}
-			return d
-		}
-		wholeFree := func(c *Cluster, i int) int {
-			n := 0
-			for _, m := range c.FreeDevices(i) {
-				if m == MilliPerDevice {
-					n++
-				}
-			}
-			return n
-		}
+		cpd := naiveCPUPerDevice(target)
 		p, _ := New(Granary, Options{Rand: rng, Target: target})
 		for _, r := range reqs {
 			pl, ok := p.Place(c, r)
 			if !ok {
 				continue
 			}
-			frag, def := ClusterFrag(c, target), deficit(c)
+			frag, def := ClusterFrag(c, target), naiveDeficit(c, cpd)
 			bandOf := func(q Placement, alpha float64) int64 {
 				d := c.Clone()
 				if err := d.Assign(r, q); err != nil {
 					return -1
 				}
-				cost := ClusterFrag(d, target) - frag + alpha*1000*(deficit(d)-def)
-				return int64(maxScore / (1 + math.Exp(cost/2000)))
+				return naiveBand(ClusterFrag(d, target) - frag + alpha*1000*(naiveDeficit(d, cpd)-def))
 			}
 			band := func(q Placement) int64 { return bandOf(q, 1) }
 			got := band(pl)
@@ -290,13 +251,7 @@ func TestGranaryAgainstNaiveReference(t *testing.T) {
 					if b != bandOf(q, 0) {
 						decided++
 					}
-					if b > got {
-						t.Fatalf("seed %d: granary chose %+v (band %d) but %+v has band %d", seed, pl, got, q, b)
-					}
-					if b == got && wholeFree(c, i) < wholeFree(c, pl.Node) {
-						t.Fatalf("seed %d: granary chose node %d (%d devices wholly free) over node %d (%d) in band %d",
-							seed, pl.Node, wholeFree(c, pl.Node), i, wholeFree(c, i), b)
-					}
+					checkBest(t, c, seed, pl, got, q, b)
 				}
 			}
 			if err := c.Assign(r, pl); err != nil {
@@ -308,6 +263,151 @@ func TestGranaryAgainstNaiveReference(t *testing.T) {
 		t.Fatal("the deficit never changed a band: the cases do not test it")
 	}
 	t.Logf("%d placements whose band the deficit changes", decided)
+}
+
+// TestGranaryPreemptBEReclaimsCPU: with Options.PreemptBE, granary ranks
+// the nodes as the naive reference does on a view of the cluster without
+// its preemptible CPU-only requests (their CPU counts as free: a request
+// that fits nowhere evicts them at no device cost), and placing such a
+// request costs nothing. Without the reclaim (granary as it ranks with
+// the mode off), it chooses differently in some of these cases and the
+// test fails.
+func TestGranaryPreemptBEReclaimsCPU(t *testing.T) {
+	differ := 0 // placements where the view's band differs from the cluster's
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 12))
+		c, _ := NewCluster(smallNodes())
+		var reqs []Request
+		for range 40 {
+			r := randomRequest(rng)
+			r.CPU *= 3
+			r.Preemptible = rng.IntN(2) == 0
+			reqs = append(reqs, r)
+		}
+		target := TargetShapes(reqs, 1)
+		cpd := naiveCPUPerDevice(target)
+		p, _ := New(Granary, Options{Rand: rng, Target: target, PreemptBE: true})
+		var reclaimable []tenant // preemptible CPU-only requests placed
+		for _, r := range reqs {
+			pl, ok := p.Place(c, r)
+			if !ok {
+				continue
+			}
+			view := c.Clone()
+			for _, x := range reclaimable {
+				if err := view.Release(x.req, x.pl); err != nil {
+					t.Fatal(err)
+				}
+			}
+			frag, def := ClusterFrag(view, target), naiveDeficit(view, cpd)
+			fragC, defC := ClusterFrag(c, target), naiveDeficit(c, cpd)
+			band := func(q Placement) int64 {
+				if r.Preemptible && r.Devices == 0 {
+					return naiveBand(0)
+				}
+				d, e := view.Clone(), c.Clone()
+				if err := d.Assign(r, q); err != nil {
+					return -1
+				}
+				if err := e.Assign(r, q); err == nil && naiveBand(ClusterFrag(e, target)-fragC+1000*(naiveDeficit(e, cpd)-defC)) !=
+					naiveBand(ClusterFrag(d, target)-frag+1000*(naiveDeficit(d, cpd)-def)) {
+					differ++
+				}
+				return naiveBand(ClusterFrag(d, target) - frag + 1000*(naiveDeficit(d, cpd)-def))
+			}
+			got := band(pl)
+			if got < 0 {
+				t.Fatalf("seed %d: granary chose an illegal placement %+v", seed, pl)
+			}
+			for i := range c.Len() {
+				for _, q := range allPlacements(c, i, r) {
+					checkBest(t, c, seed, pl, got, q, band(q))
+				}
+			}
+			if err := c.Assign(r, pl); err != nil {
+				t.Fatal(err)
+			}
+			if r.Preemptible && r.Devices == 0 {
+				reclaimable = append(reclaimable, tenant{req: r, pl: pl})
+			}
+		}
+	}
+	if differ == 0 {
+		t.Fatal("the reclaimed CPU never changed a band: the cases do not test it")
+	}
+	t.Logf("%d placements whose band the reclaimed CPU changes", differ)
+}
+
+// naiveCPUPerDevice is granary's CPU per device of a target, by its
+// definition: the mean over the whole-device shapes, else over the shares
+// per device's worth.
+func naiveCPUPerDevice(target []Shape) float64 {
+	var cpu, dev float64
+	for _, s := range target {
+		if s.Req.Devices > 0 && !s.Req.Shared() {
+			cpu += s.Freq * float64(s.Req.CPU)
+			dev += s.Freq * float64(s.Req.Devices)
+		}
+	}
+	if dev == 0 {
+		for _, s := range target {
+			if s.Req.Shared() {
+				cpu += s.Freq * float64(s.Req.CPU)
+				dev += s.Freq * float64(s.Req.Milli) / 1000
+			}
+		}
+	}
+	if dev == 0 || cpu == 0 {
+		return 0
+	}
+	return cpu / dev
+}
+
+// naiveDeficit is the cluster's CPU deficit in devices: per node, the free
+// capacity on devices with at least 200 milli free that its free CPU
+// cannot feed at cpd per device.
+func naiveDeficit(c *Cluster, cpd float64) float64 {
+	var d float64
+	for i := range c.Len() {
+		var free int64
+		for _, m := range c.FreeDevices(i) {
+			if m >= 200 {
+				free += m
+			}
+		}
+		if cpd > 0 {
+			d += max(0, float64(free)/1000-float64(c.FreeCPU(i))/cpd)
+		}
+	}
+	return d
+}
+
+// naiveBand is granary's band of a cost.
+func naiveBand(cost float64) int64 { return int64(maxScore / (1 + math.Exp(cost/2000))) }
+
+// wholeFree counts node i's wholly free devices.
+func wholeFree(c *Cluster, i int) int {
+	n := 0
+	for _, m := range c.FreeDevices(i) {
+		if m == MilliPerDevice {
+			n++
+		}
+	}
+	return n
+}
+
+// checkBest fails if placement q (band b) beats granary's choice pl (band
+// got): a higher band, or the same band on a node with fewer wholly free
+// devices.
+func checkBest(t *testing.T, c *Cluster, seed uint64, pl Placement, got int64, q Placement, b int64) {
+	t.Helper()
+	if b > got {
+		t.Fatalf("seed %d: granary chose %+v (band %d) but %+v has band %d", seed, pl, got, q, b)
+	}
+	if b == got && wholeFree(c, q.Node) < wholeFree(c, pl.Node) {
+		t.Fatalf("seed %d: granary chose node %d (%d devices wholly free) over node %d (%d) in band %d",
+			seed, pl.Node, wholeFree(c, pl.Node), q.Node, wholeFree(c, q.Node), b)
+	}
 }
 
 // allPlacements lists every placement of r on node i: any device for a
