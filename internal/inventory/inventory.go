@@ -38,7 +38,10 @@ type Device struct {
 // and memory_mib are placed against them); 0 means not recorded, which the
 // scheduler reads as no limit. A node's figures, once recorded, are kept:
 // a later import may fill in a figure the ledger does not have, never
-// change one it has.
+// change one it has. The exception is a node whose devices the Kubernetes
+// node sync manages: the cluster is the authority for it, and the sync
+// records its allocatable CPU and memory, replacing a recorded figure
+// when the cluster's changes (Service.SyncNodeFigures).
 type Node struct {
 	Hostname           string `json:"hostname"`                      // unique
 	Site               string `json:"site,omitempty"`                // datacenter / site

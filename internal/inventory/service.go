@@ -480,3 +480,28 @@ func (s *Service) CountStateAt(ctx context.Context, q StateAtFilter) (int, error
 
 // Nodes returns every node.
 func (s *Service) Nodes(ctx context.Context) ([]Node, error) { return s.store.Nodes(ctx) }
+
+// SyncNodeFigures records the CPU and memory a cluster reports for nodes
+// whose devices a cluster sync manages (the Kubernetes node sync: each
+// node's allocatable): unlike an import, it replaces a figure the ledger
+// has. A figure of 0 leaves the recorded one; a node the ledger does not
+// have is skipped. It returns how many nodes changed. A hostname that is
+// empty or twice, or a figure outside 0 to MaxNodeCPUMilli or
+// MaxNodeMemoryMiB, wraps fleet.ErrInvalid and nothing is written.
+func (s *Service) SyncNodeFigures(ctx context.Context, nodes []Node) (int, error) {
+	seen := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		switch {
+		case n.Hostname == "" || seen[n.Hostname]:
+			return 0, fmt.Errorf("%w: node figures: hostname %q empty or given twice", fleet.ErrInvalid, n.Hostname)
+		case n.CPUMilli < 0 || n.CPUMilli > MaxNodeCPUMilli || n.MemoryMiB < 0 || n.MemoryMiB > MaxNodeMemoryMiB:
+			return 0, fmt.Errorf("%w: node %q: cpu_milli %d or memory_mib %d is outside 0 to %d milli-cores or %d MiB",
+				fleet.ErrInvalid, n.Hostname, n.CPUMilli, n.MemoryMiB, MaxNodeCPUMilli, MaxNodeMemoryMiB)
+		}
+		seen[n.Hostname] = true
+	}
+	if len(nodes) == 0 {
+		return 0, nil
+	}
+	return s.store.ReplaceNodeFigures(ctx, nodes)
+}

@@ -87,6 +87,17 @@ type DeviceStore interface {
 
 	// Nodes returns every node ordered by hostname.
 	Nodes(ctx context.Context) ([]Node, error)
+
+	// ReplaceNodeFigures sets the CPU and memory figures of the existing
+	// nodes named in nodes (Hostname, CPUMilli, MemoryMiB; hostnames
+	// distinct) in ONE transaction, replacing figures they have — unlike
+	// Insert, which only fills in a missing one. A figure of 0 leaves the
+	// stored one as it is; a hostname the store does not have is skipped
+	// (no node is created). When a figure changed, the version that
+	// LedgerVersion adds moves, so the live loop reads the fleet again. It
+	// returns how many nodes changed. Only the Kubernetes node sync writes
+	// through it (Service.SyncNodeFigures), for the nodes it manages.
+	ReplaceNodeFigures(ctx context.Context, nodes []Node) (int, error)
 }
 
 // EventStore reads the append-only history. Events are written only by

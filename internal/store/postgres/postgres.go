@@ -583,6 +583,34 @@ func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
 	return out, err
 }
 
+// ReplaceNodeFigures implements inventory.DeviceStore: one UPDATE … FROM
+// unnest, and the version bump when it changed a node, in one transaction.
+func (s *Store) ReplaceNodeFigures(ctx context.Context, nodes []inventory.Node) (int, error) {
+	h, cpu, mem := make([]string, len(nodes)), make([]int64, len(nodes)), make([]int64, len(nodes))
+	for i, n := range nodes {
+		h[i], cpu[i], mem[i] = n.Hostname, n.CPUMilli, n.MemoryMiB
+	}
+	var changed int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE nodes n SET
+				cpu_milli = CASE WHEN u.cpu = 0 THEN n.cpu_milli ELSE u.cpu END,
+				memory_mib = CASE WHEN u.mem = 0 THEN n.memory_mib ELSE u.mem END
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(hostname, cpu, mem)
+			WHERE n.hostname = u.hostname AND ((u.cpu <> 0 AND n.cpu_milli <> u.cpu) OR (u.mem <> 0 AND n.memory_mib <> u.mem))`, h, cpu, mem)
+		if err != nil {
+			return fmt.Errorf("nodes: %w", err)
+		}
+		if changed = tag.RowsAffected(); changed > 0 {
+			_, err = tx.Exec(ctx, "UPDATE node_figures SET version = version + 1")
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(changed), nil
+}
+
 // CountEvents implements inventory.EventStore.
 func (s *Store) CountEvents(ctx context.Context) (int, error) {
 	var n int

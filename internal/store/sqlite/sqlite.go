@@ -703,6 +703,42 @@ func (s *Store) Nodes(ctx context.Context) ([]inventory.Node, error) {
 	return out, rows.Err()
 }
 
+// ReplaceNodeFigures implements inventory.DeviceStore.
+func (s *Store) ReplaceNodeFigures(ctx context.Context, nodes []inventory.Node) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `UPDATE nodes SET
+		cpu_milli = CASE WHEN ?1 = 0 THEN cpu_milli ELSE ?1 END,
+		memory_mib = CASE WHEN ?2 = 0 THEN memory_mib ELSE ?2 END
+		WHERE hostname = ?3 AND ((?1 <> 0 AND cpu_milli <> ?1) OR (?2 <> 0 AND memory_mib <> ?2))`)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	changed := 0
+	for _, n := range nodes {
+		res, err := st.ExecContext(ctx, n.CPUMilli, n.MemoryMiB, n.Hostname)
+		if err != nil {
+			return 0, fmt.Errorf("node %s: %w", n.Hostname, err)
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		changed += int(k)
+	}
+	if changed == 0 {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE node_figures SET version = version + 1"); err != nil {
+		return 0, err
+	}
+	return changed, tx.Commit()
+}
+
 // CountEvents implements inventory.EventStore.
 func (s *Store) CountEvents(ctx context.Context) (int, error) {
 	var n int

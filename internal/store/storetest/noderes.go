@@ -113,3 +113,123 @@ func testNodeResources(t *testing.T, st inventory.Store) {
 		t.Errorf("InService node figures (-want +got):\n%s", diff)
 	}
 }
+
+// testReplaceNodeFigures: the node sync's write (ReplaceNodeFigures,
+// through Service.SyncNodeFigures) replaces figures a node has, keeps one
+// given as 0, skips a node the store lacks without creating it, counts
+// only the nodes it changed, moves LedgerVersion only then, and the
+// scheduler's fleet carries the new figures. An import may then not
+// change them back (the import rule is unchanged); a bad call writes
+// nothing.
+func testReplaceNodeFigures(t *testing.T, st inventory.Store) {
+	svc := NewService(t, st)
+	csv := "serial,model,state,node,node_cpu_milli,node_memory_mib\n" +
+		"K-1,H800,in-service,gpu-1,112000,2097152\n" +
+		"K-2,L20,in-service,gpu-2,,\n"
+	if _, err := svc.ImportCSV(ctx, "nodes.csv", strings.NewReader(csv), "ops"); err != nil {
+		t.Fatal(err)
+	}
+	nodes := func() []inventory.Node {
+		t.Helper()
+		ns, err := st.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	lv, hasVersion := st.(interface {
+		LedgerVersion(context.Context) (int64, error)
+	})
+	version := func() int64 {
+		t.Helper()
+		if !hasVersion {
+			return 0
+		}
+		v, err := lv.LedgerVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	v0 := version()
+	n, err := svc.SyncNodeFigures(ctx, []inventory.Node{
+		{Hostname: "gpu-1", CPUMilli: 96000, MemoryMiB: 0}, // memory not reported: kept
+		{Hostname: "gpu-2", CPUMilli: 48000, MemoryMiB: 524288},
+		{Hostname: "absent", CPUMilli: 8000, MemoryMiB: 1024},
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("SyncNodeFigures = %d, %v; want 2 nodes changed", n, err)
+	}
+	want := []inventory.Node{
+		{Hostname: "gpu-1", CPUMilli: 96000, MemoryMiB: 2097152},
+		{Hostname: "gpu-2", CPUMilli: 48000, MemoryMiB: 524288},
+	}
+	if diff := cmp.Diff(want, nodes()); diff != "" {
+		t.Fatalf("nodes after replacing (-want +got):\n%s", diff)
+	}
+	v1 := version()
+	if hasVersion && v1 == v0 {
+		t.Errorf("LedgerVersion stayed %d after node figures changed", v1)
+	}
+
+	// The same figures again: nothing changes, the version stays.
+	if n, err := svc.SyncNodeFigures(ctx, want); err != nil || n != 0 {
+		t.Errorf("same figures again = %d, %v; want 0 changed", n, err)
+	}
+	if v := version(); v != v1 {
+		t.Errorf("LedgerVersion moved %d → %d with nothing changed", v1, v)
+	}
+
+	// A memory change alone is a change.
+	if n, err := svc.SyncNodeFigures(ctx, []inventory.Node{{Hostname: "gpu-1", CPUMilli: 96000, MemoryMiB: 1048576}}); err != nil || n != 1 {
+		t.Errorf("memory change = %d, %v; want 1 changed", n, err)
+	}
+	want[0].MemoryMiB = 1048576
+	if diff := cmp.Diff(want, nodes()); diff != "" {
+		t.Errorf("nodes after a memory change (-want +got):\n%s", diff)
+	}
+	if v := version(); hasVersion && v == v1 {
+		t.Errorf("LedgerVersion stayed %d after a memory change", v)
+	}
+
+	// Refused calls write nothing.
+	for _, bad := range [][]inventory.Node{
+		{{Hostname: "gpu-1", CPUMilli: 1000}, {Hostname: "gpu-1", CPUMilli: 2000}},
+		{{Hostname: "", CPUMilli: 1000}},
+		{{Hostname: "gpu-2", CPUMilli: -1}},
+		{{Hostname: "gpu-2", MemoryMiB: inventory.MaxNodeMemoryMiB + 1}},
+	} {
+		if _, err := svc.SyncNodeFigures(ctx, bad); !errors.Is(err, fleet.ErrInvalid) {
+			t.Errorf("SyncNodeFigures(%+v) = %v, want fleet.ErrInvalid", bad, err)
+		}
+	}
+	if diff := cmp.Diff(want, nodes()); diff != "" {
+		t.Errorf("nodes after refused calls (-want +got):\n%s", diff)
+	}
+
+	// The import rule holds against the synced figure.
+	_, err = svc.ImportCSV(ctx, "old.csv", strings.NewReader("serial,model,state,node,node_cpu_milli\nK-3,H800,reserve,gpu-1,112000\n"), "ops")
+	var ies fleet.InputErrors
+	if !errors.As(err, &ies) || len(ies) != 1 || !strings.Contains(ies[0].Error(), `node "gpu-1" has 96000 milli-cores in the ledger, not 112000`) {
+		t.Errorf("import of the old figure: %v, want refused", err)
+	}
+
+	f, ok := st.(interface {
+		InService(context.Context) ([]jobs.Device, error)
+	})
+	if !ok {
+		return
+	}
+	devs, err := f.InService(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]int64{}
+	for _, d := range devs {
+		got[d.Serial] = [2]int64{d.NodeCPUMilli, d.NodeMemoryMiB}
+	}
+	if diff := cmp.Diff(map[string][2]int64{"K-1": {96000, 1048576}, "K-2": {48000, 524288}}, got); diff != "" {
+		t.Errorf("InService node figures (-want +got):\n%s", diff)
+	}
+}

@@ -87,6 +87,7 @@ func Run(t *testing.T, open Opener) {
 		{"TokenLifeCycle", testTokenLifeCycle},
 		{"Nodes", testNodes},
 		{"NodeResources", testNodeResources},
+		{"ReplaceNodeFigures", testReplaceNodeFigures},
 		{"AgentTokens", testAgentTokens},
 		{"AgentReports", testAgentReports},
 		{"AgentSaveRoundTrip", testAgentSave},
