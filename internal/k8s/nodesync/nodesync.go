@@ -6,9 +6,16 @@
 // and nodes that leave the cluster become state changes — every one an event
 // in the ledger's history with the cluster as its actor. Devices are never
 // deleted; reserve devices (not on any node) are never touched.
+//
+// The sync also records each node's allocatable CPU (milli-cores) and
+// memory (MiB) as the ledger node's figures, which the scheduler places
+// jobs' cpu_milli and memory_mib against. The cluster is the authority for
+// the nodes whose devices it syncs: a changed allocatable replaces the
+// recorded figure (an import may only fill in a missing one).
 package nodesync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	listersv1 "k8s.io/client-go/listers/core/v1"
@@ -48,6 +56,8 @@ type Ledger interface {
 	Import(ctx context.Context, im *inventory.Import, actor string) (inventory.ImportResult, error)
 	SetState(ctx context.Context, serial string, to fleet.DeviceState, reason, actor string) (inventory.Event, error)
 	History(ctx context.Context, serial string) ([]inventory.Event, error)
+	Nodes(ctx context.Context) ([]inventory.Node, error)
+	SyncNodeFigures(ctx context.Context, nodes []inventory.Node) (int, error)
 }
 
 var _ Ledger = (*inventory.Service)(nil)
@@ -75,6 +85,11 @@ type Syncer struct {
 	logged map[string]bool // unknown accelerators already logged
 	ready  chan struct{}
 
+	// figs is what the ledger holds of each node's CPU and memory, as
+	// last read (full) or written (syncFigures); only Run's goroutine
+	// uses it.
+	figs map[string]figures
+
 	unknown  *prometheus.CounterVec
 	batchDur prometheus.Gauge
 	changes  *prometheus.CounterVec
@@ -89,13 +104,13 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Actor == "" {
 		cfg.Actor = "kubernetes"
 	}
-	s := &Syncer{cfg: cfg, dirty: map[string]bool{}, kick: make(chan struct{}, 1), logged: map[string]bool{}, ready: make(chan struct{}),
+	s := &Syncer{cfg: cfg, dirty: map[string]bool{}, kick: make(chan struct{}, 1), logged: map[string]bool{}, ready: make(chan struct{}), figs: map[string]figures{},
 		unknown: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "granary_k8s_unknown_accelerators_total",
 			Help: "Accelerators seen on nodes whose model resolves to no catalog chip (kept out of the ledger), counted once per node and cause, by resource name."}, []string{"resource"}),
 		batchDur: prometheus.NewGauge(prometheus.GaugeOpts{Name: "granary_k8s_node_sync_seconds",
 			Help: "Wall time of the last node → ledger reconcile batch."}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "granary_k8s_ledger_changes_total",
-			Help: "Ledger writes made by the node sync, by kind (created, state)."}, []string{"kind"}),
+			Help: "Ledger writes made by the node sync, by kind (created, state, figures: a node's CPU or memory)."}, []string{"kind"}),
 	}
 	for _, c := range []prometheus.Collector{s.unknown, s.batchDur, s.changes} {
 		if err := cfg.Registry.Register(c); err != nil {
@@ -212,6 +227,14 @@ func (s *Syncer) full(ctx context.Context) error {
 	have, err := s.ledgerDevices(ctx, nil)
 	if err != nil {
 		return err
+	}
+	nodes, err := s.cfg.Ledger.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	clear(s.figs)
+	for _, n := range nodes {
+		s.figs[n.Hostname] = figures{cpu: n.CPUMilli, mem: n.MemoryMiB}
 	}
 	set := map[string]bool{}
 	for _, n := range all {
@@ -350,6 +373,7 @@ func (s *Syncer) reconcile(ctx context.Context, names []string, have []inventory
 	}
 	var changes []change
 	keep := map[string]bool{}
+	var managed []*corev1.Node // nodes with devices in the ledger: their figures are the cluster's
 	for _, name := range names {
 		n, err := s.nodes.Get(name)
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -360,6 +384,9 @@ func (s *Syncer) reconcile(ctx context.Context, names []string, have []inventory
 		}
 		ws, unknown := s.desired(n)
 		s.noteUnknown(n.Name, unknown)
+		if len(ws) > 0 {
+			managed = append(managed, n)
+		}
 		for _, w := range ws {
 			keep[w.dev.Serial] = true
 			d, ok := cur[w.dev.Serial]
@@ -413,11 +440,66 @@ func (s *Syncer) reconcile(ctx context.Context, names []string, have []inventory
 		}
 		s.changes.WithLabelValues("state").Inc()
 	}
+	figs, err := s.syncFigures(ctx, managed)
+	if err != nil {
+		return err
+	}
 	s.batchDur.Set(time.Since(start).Seconds())
-	if len(im.Rows) > 0 || len(changes) > 0 {
-		s.cfg.Log.Info("node sync", "nodes", len(names), "created", len(im.Rows), "state_changes", len(changes), "took", time.Since(start).Round(time.Millisecond))
+	if len(im.Rows) > 0 || len(changes) > 0 || figs > 0 {
+		s.cfg.Log.Info("node sync", "nodes", len(names), "created", len(im.Rows), "state_changes", len(changes), "figures", figs, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// figures are a node's CPU (milli-cores) and memory (MiB); 0 is unknown.
+type figures struct{ cpu, mem int64 }
+
+// NodeFigures are the CPU (milli-cores) and memory (MiB, rounded down) a
+// node offers pods: its allocatable, or its capacity where allocatable
+// lacks the resource; 0 when neither has it. A figure beyond the ledger's
+// bounds (inventory.MaxNodeCPUMilli, MaxNodeMemoryMiB) is the bound.
+func NodeFigures(n *corev1.Node) (cpuMilli, memMiB int64) {
+	get := func(name corev1.ResourceName) (resource.Quantity, bool) {
+		if q, ok := n.Status.Allocatable[name]; ok {
+			return q, true
+		}
+		q, ok := n.Status.Capacity[name]
+		return q, ok
+	}
+	if q, ok := get(corev1.ResourceCPU); ok {
+		cpuMilli = min(max(q.MilliValue(), 0), inventory.MaxNodeCPUMilli)
+	}
+	if q, ok := get(corev1.ResourceMemory); ok {
+		memMiB = min(max(q.Value()>>20, 0), inventory.MaxNodeMemoryMiB)
+	}
+	return cpuMilli, memMiB
+}
+
+// syncFigures writes the CPU and memory of the nodes whose figures differ
+// from the ledger's (a figure the cluster does not report is left as the
+// ledger has it) and returns how many nodes changed.
+func (s *Syncer) syncFigures(ctx context.Context, nodes []*corev1.Node) (int, error) {
+	var put []inventory.Node
+	for _, n := range nodes {
+		cpu, mem := NodeFigures(n)
+		have := s.figs[n.Name]
+		if (cpu != 0 && cpu != have.cpu) || (mem != 0 && mem != have.mem) {
+			put = append(put, inventory.Node{Hostname: n.Name, CPUMilli: cpu, MemoryMiB: mem})
+		}
+	}
+	if len(put) == 0 {
+		return 0, nil
+	}
+	changed, err := s.cfg.Ledger.SyncNodeFigures(ctx, put)
+	if err != nil {
+		return 0, fmt.Errorf("nodesync: CPU and memory of %d nodes: %w", len(put), err)
+	}
+	for _, n := range put {
+		have := s.figs[n.Hostname]
+		s.figs[n.Hostname] = figures{cpu: cmp.Or(n.CPUMilli, have.cpu), mem: cmp.Or(n.MemoryMiB, have.mem)}
+	}
+	s.changes.WithLabelValues("figures").Add(float64(changed))
+	return changed, nil
 }
 
 // mayChange: the sync moves devices between in service and maintenance

@@ -2,12 +2,14 @@ package nodesync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/granaryhq/granary/internal/accel"
 	"github.com/granaryhq/granary/internal/fleet"
 	"github.com/granaryhq/granary/internal/inventory"
+	"github.com/granaryhq/granary/internal/jobs"
 	"github.com/granaryhq/granary/internal/k8s"
 	"github.com/granaryhq/granary/internal/k8s/k8stest"
 	"github.com/granaryhq/granary/internal/k8s/nodesync"
@@ -28,12 +31,19 @@ import (
 
 type harness struct {
 	env    *k8stest.Env
+	st     *sqlite.Store
 	ledger *inventory.Service
 	reg    *prometheus.Registry
 	syncer *nodesync.Syncer
 }
 
 func start(t *testing.T, env *k8stest.Env) *harness {
+	t.Helper()
+	return startSeeded(t, env, nil)
+}
+
+// startSeeded is start with seed run on the ledger before the sync starts.
+func startSeeded(t *testing.T, env *k8stest.Env, seed func(*inventory.Service)) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"))
@@ -43,6 +53,9 @@ func start(t *testing.T, env *k8stest.Env) *harness {
 	ledger, err := inventory.New(inventory.Config{Store: st, Catalog: accel.Default()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if seed != nil {
+		seed(ledger)
 	}
 	inf := informers.NewSharedInformerFactory(env.Client, 0)
 	reg := prometheus.NewRegistry()
@@ -55,7 +68,7 @@ func start(t *testing.T, env *k8stest.Env) *harness {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; inf.Shutdown(); _ = st.Close() })
-	return &harness{env: env, ledger: ledger, reg: reg, syncer: s}
+	return &harness{env: env, st: st, ledger: ledger, reg: reg, syncer: s}
 }
 
 // states returns the synced devices on node: serial → state.
@@ -309,4 +322,111 @@ func TestNodeSyncScale(t *testing.T) {
 	update(t, env, "n00000", func(n *corev1.Node) { n.Labels["nvidia.com/gpu.product"] = "NVIDIA-H20" }, false)
 	h.expect(t, "n00000", merge(devices("n00000", "h800-sxm5-80gb", 8, fleet.Maintenance), devices("n00000", "h20-96gb", 8, fleet.InService)))
 	t.Logf("FIGURE label change (product H800 → H20) reached the ledger in %v", time.Since(t1).Round(time.Millisecond))
+}
+
+// expectFigures waits until the ledger's nodes are exactly want:
+// hostname → {cpu_milli, memory_mib}.
+func (h *harness) expectFigures(t *testing.T, want map[string][2]int64) {
+	t.Helper()
+	k8stest.Eventually(t, 20*time.Second, func() error {
+		ns, err := h.ledger.Nodes(context.Background())
+		if err != nil {
+			return err
+		}
+		got := map[string][2]int64{}
+		for _, n := range ns {
+			got[n.Hostname] = [2]int64{n.CPUMilli, n.MemoryMiB}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("ledger nodes %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+// TestNodeFigures: the sync records each node's allocatable CPU and memory
+// as its ledger figures (capacity where allocatable lacks them), replaces
+// a figure an import recorded and follows a changed allocatable (the
+// cluster is the authority for the nodes it syncs), leaves nodes without
+// accelerators out; and a job asking more CPU than any node has is then
+// refused at submit, where before it was no limit.
+func TestNodeFigures(t *testing.T) {
+	env := k8stest.Start(t)
+	ctx := context.Background()
+	h800 := map[string]string{"nvidia.com/gpu.product": "NVIDIA-H800"}
+	for _, n := range []k8stest.Node{
+		{Name: "gpu-0", Resource: "nvidia.com/gpu", Devices: 8, Labels: h800, CPU: "96", Memory: "512Gi"},
+		{Name: "gpu-1", Resource: "nvidia.com/gpu", Devices: 8, Labels: h800, CPU: "48", Memory: "256Gi"},
+		{Name: "cpu-0", CPU: "32", Memory: "128Gi"},
+	} {
+		if _, err := env.CreateNode(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// gpu-1's kubelet reports capacity only.
+	update(t, env, "gpu-1", func(n *corev1.Node) {
+		delete(n.Status.Allocatable, corev1.ResourceCPU)
+		delete(n.Status.Allocatable, corev1.ResourceMemory)
+	}, true)
+	// An import recorded gpu-0 with other figures before the sync ran.
+	h := startSeeded(t, env, func(l *inventory.Service) {
+		csv := "serial,model,state,node,node_cpu_milli,node_memory_mib\nSPARE-1,H800,reserve,gpu-0,112000,2097152\n"
+		if _, err := l.ImportCSV(ctx, "spare.csv", strings.NewReader(csv), "ops"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	<-h.syncer.Ready()
+	h.expectFigures(t, map[string][2]int64{"gpu-0": {96000, 524288}, "gpu-1": {48000, 262144}})
+
+	// The kubelet reserves more: allocatable 94 cores, 500Gi.
+	update(t, env, "gpu-0", func(n *corev1.Node) {
+		n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("94")
+		n.Status.Allocatable[corev1.ResourceMemory] = resource.MustParse("500Gi")
+	}, true)
+	h.expectFigures(t, map[string][2]int64{"gpu-0": {94000, 512000}, "gpu-1": {48000, 262144}})
+	if got := h.metric(t, "granary_k8s_ledger_changes_total"); got != 16+3 {
+		t.Errorf("ledger changes metric = %v, want 16 created + 3 figure changes", got)
+	}
+
+	// The jobs service reads the figures from the store: a gang of 8 H800s
+	// asking 95 cores fits no node, 90 cores fits gpu-0.
+	svc, _, _ := k8stest.Jobs(t, accel.Default(), h.st, h.st)
+	spec := jobs.Spec{Name: "big", Team: "research", Model: "Llama-3-8B", Workload: "serve", Gang: 8, TotalSteps: 1e9,
+		Allowed: []string{"h800-sxm5-80gb"}, CPUMilli: 95000}
+	_, err := svc.Submit(ctx, spec, "t")
+	var ies fleet.InputErrors
+	if !errors.As(err, &ies) || len(ies) != 1 || ies[0].Pos.Field != "cpu_milli" || !strings.Contains(ies[0].Msg, "(94000)") {
+		t.Errorf("a gang asking 95000 milli-cores: %v; want refused at cpu_milli naming the largest node's 94000", err)
+	}
+	spec.Name, spec.CPUMilli = "fits", 90000
+	if _, err := svc.Submit(ctx, spec, "t"); err != nil {
+		t.Errorf("a gang asking 90000 milli-cores: %v", err)
+	}
+}
+
+// TestNodeFiguresFromStatus: allocatable first, capacity for a resource
+// allocatable lacks, MiB rounded down, nothing reported is 0.
+func TestNodeFiguresFromStatus(t *testing.T) {
+	rl := func(kv ...string) corev1.ResourceList {
+		out := corev1.ResourceList{}
+		for i := 0; i < len(kv); i += 2 {
+			out[corev1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name             string
+		alloc, capacity  corev1.ResourceList
+		wantCPU, wantMem int64
+	}{
+		{"allocatable", rl("cpu", "96", "memory", "512Gi"), rl("cpu", "128", "memory", "1Ti"), 96000, 524288},
+		{"milli and bytes", rl("cpu", "95500m", "memory", "1000000000"), nil, 95500, 953},
+		{"capacity where allocatable lacks it", rl("memory", "500Gi"), rl("cpu", "48", "memory", "512Gi"), 48000, 512000},
+		{"nothing reported", rl("nvidia.com/gpu", "8"), nil, 0, 0},
+	} {
+		n := &corev1.Node{Status: corev1.NodeStatus{Allocatable: c.alloc, Capacity: c.capacity}}
+		if cpu, mem := nodesync.NodeFigures(n); cpu != c.wantCPU || mem != c.wantMem {
+			t.Errorf("%s: %d milli, %d MiB; want %d, %d", c.name, cpu, mem, c.wantCPU, c.wantMem)
+		}
+	}
 }
