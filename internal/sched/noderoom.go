@@ -1,5 +1,7 @@
 package sched
 
+import "sort"
+
 // A job's CPU (milli-cores) and memory (MiB) on its nodes — Job.CPU and
 // Job.Mem, the job spec's cpu_milli and memory_mib — are what the whole job
 // needs besides devices. A share takes them on its device's node; a gang
@@ -156,17 +158,158 @@ func (c *cycle) placeGang(i, k int) []int {
 		return nil
 	}
 	// A gang on whole nodes: the nodes place chooses, if its CPU and
-	// memory fit them (no other set of nodes is tried).
+	// memory fit them; else the nodes that can host their part (roomy).
 	devs := f.place(k, g, jb.SpanSites)
 	if devs == nil {
 		return nil
 	}
 	if !c.gangFits(i, k, devs) {
 		f.release(k, devs)
-		return nil
+		if devs = c.roomy(i, k, g, jb.SpanSites); devs == nil {
+			return nil
+		}
 	}
 	c.chargeGang(i, k, devs, 1)
 	return devs
+}
+
+// A gang on whole nodes whose CPU or memory does not fit the nodes place
+// chose tries the others. Its part on a node grows with its devices
+// there, so a whole free node can host it in full (all its devices: any
+// part of them fits too) or up to some d of its devices. Placed as place
+// does — whole free nodes, the last one in part — it fits a set of nodes
+// exactly when their full hosts hold it, or hold all but what one other
+// node can host. roomy looks for such a set with place's preferences: in
+// one group (the fewest whole free devices), else one site (the same),
+// else, when the gang may span sites, the whole pool; it takes the full
+// hosts in place's order, then the rest on the first node that can host
+// it. It costs a pass over the column's nodes, and runs only for a gang
+// asking CPU or memory whose first choice lacks them: placements are as
+// before whenever that choice fits.
+
+// roomy places eff job i's gang of gang devices on whole free nodes of
+// column k whose CPU and memory can host their part (see above); nil when
+// no set of them can.
+func (c *cycle) roomy(i, k, gang int, span bool) []int {
+	j := &c.s.Jobs[c.src[i]]
+	t, whole := c.topo, c.free.whole[k]
+	full, part := c.groupRoom(j, k, gang)
+	best := -1
+	for g := range full {
+		if full[g]+part[g] >= gang && (best < 0 || whole[g] < whole[best]) {
+			best = g
+		}
+	}
+	if best >= 0 {
+		return c.takeRoomy(j, k, []int{best}, gang)
+	}
+	nsite := len(t.sites[k])
+	sFull, sPart, sWhole := make([]int, nsite), make([]int, nsite), make([]int, nsite)
+	for g := range full {
+		s := t.groups[k][g].site
+		sFull[s] += full[g]
+		sPart[s] = max(sPart[s], part[g])
+		sWhole[s] += whole[g]
+	}
+	site := -1
+	for s := range sFull {
+		if sFull[s]+sPart[s] >= gang && (site < 0 || sWhole[s] < sWhole[site]) {
+			site = s
+		}
+	}
+	if site < 0 && !span {
+		return nil
+	}
+	var groups []int
+	total, most := 0, 0
+	for g, w := range whole {
+		if w > 0 && (site < 0 || int(t.groups[k][g].site) == site) {
+			groups = append(groups, g)
+			total += full[g]
+			most = max(most, part[g])
+		}
+	}
+	if total+most < gang {
+		return nil
+	}
+	sort.SliceStable(groups, func(a, b int) bool { return whole[groups[a]] > whole[groups[b]] })
+	return c.takeRoomy(j, k, groups, gang)
+}
+
+// hosts is how many devices of snapshot job j's gang whole free node n of
+// column k can host with the CPU and memory left there: its size when its
+// part at its size fits, else the most whose part fits.
+func (c *cycle) hosts(j *Job, k int, n int32, gang int) int {
+	d := int64(c.topo.nodes[k][n].size)
+	d = min(d, partRoom(j.CPU, c.free.left.cpu[k][n], gang))
+	d = min(d, partRoom(j.Mem, c.free.left.mem[k][n], gang))
+	return int(d)
+}
+
+// partRoom is the most devices d of a gang whose part of need fits left:
+// ⌈need × d / gang⌉ ≤ left, that is need × d ≤ left × gang.
+func partRoom(need, left int64, gang int) int64 {
+	switch {
+	case need <= 0 || left >= need:
+		return int64(gang)
+	case left <= 0:
+		return 0
+	}
+	return left * int64(gang) / need
+}
+
+// groupRoom is, per group of column k, the devices on whole free nodes
+// that can host snapshot job j's gang in full (full), and the most one
+// other whole free node there can host (part).
+func (c *cycle) groupRoom(j *Job, k, gang int) (full, part []int) {
+	f, t := c.free, c.topo
+	full, part = make([]int, len(t.groups[k])), make([]int, len(t.groups[k]))
+	for g, gr := range t.groups[k] {
+		for _, n := range gr.nodes[f.cursor[k][g]:] {
+			sz := int(t.nodes[k][n].size)
+			if int(f.free[k][n]) != sz {
+				continue
+			}
+			if h := c.hosts(j, k, n, gang); h == sz {
+				full[g] += sz
+			} else {
+				part[g] = max(part[g], h)
+			}
+		}
+	}
+	return full, part
+}
+
+// takeRoomy takes snapshot job j's gang devices on column k from the
+// whole free nodes of groups that can host it in full, in order (the last
+// may be used in part), then the rest on the first other whole free node
+// that can host it. The caller has checked that the groups hold it.
+func (c *cycle) takeRoomy(j *Job, k int, groups []int, gang int) []int {
+	f, t := c.free, c.topo
+	out := make([]int, 0, gang)
+	need := gang
+	for pass := 0; pass < 2 && need > 0; pass++ {
+		for _, g := range groups {
+			for _, n := range t.groups[k][g].nodes[f.cursor[k][g]:] {
+				sz := int(t.nodes[k][n].size)
+				if need == 0 || int(f.free[k][n]) != sz {
+					continue
+				}
+				h := c.hosts(j, k, n, gang)
+				if pass == 0 && h == sz {
+					out = f.takeOn(k, n, min(sz, need), out)
+					need -= min(sz, need)
+				} else if pass == 1 && h >= need {
+					out = f.takeOn(k, n, need, out)
+					need = 0
+				}
+			}
+		}
+	}
+	for _, g := range groups {
+		f.advance(k, g)
+	}
+	return out
 }
 
 // firstFree is the first n free devices of node nd of column k, not taken.

@@ -249,16 +249,22 @@ func (f *freeState) takeWhole(k int, groups []int, gang int) []int {
 				need -= take
 			}
 		}
-		c := f.cursor[k][g]
-		for int(c) < len(list) && f.free[k][list[c]] != f.t.nodes[k][list[c]].size {
-			c++
-		}
-		f.cursor[k][g] = c
+		f.advance(k, g)
 		if need == 0 {
 			break
 		}
 	}
 	return out
+}
+
+// advance moves group g's cursor (column k) past the nodes not whole free.
+func (f *freeState) advance(k, g int) {
+	list := f.t.groups[k][g].nodes
+	c := f.cursor[k][g]
+	for int(c) < len(list) && f.free[k][list[c]] != f.t.nodes[k][list[c]].size {
+		c++
+	}
+	f.cursor[k][g] = c
 }
 
 // mostFree is, for a fragmented gang, the most devices of column k free on
