@@ -73,7 +73,18 @@ func BenchmarkRound(b *testing.B) {
 // multi-node gangs of 16–512 devices, las-hetero. Each iteration is the next
 // round, 360 s later; the allocation is recomputed every 1,920 s (Gavel's
 // reset interval), so about one round in five includes the LP.
-func BenchmarkRoundNodes(b *testing.B) {
+func BenchmarkRoundNodes(b *testing.B) { benchRoundNodes(b, false) }
+
+// BenchmarkRoundNodesCPU is BenchmarkRoundNodes with node CPU: the nodes
+// of two sites in four (every odd-numbered node) have 16 cores, the others
+// record none, and each multi-node gang asks 8 cores per device — 64 on a
+// whole node, so only the nodes without recorded CPU can host it, and the
+// packer's first choice by devices often lacks the CPU (noderoom.go,
+// roomy). multinode-devices is the devices the multi-node gangs run on in
+// the last round.
+func BenchmarkRoundNodesCPU(b *testing.B) { benchRoundNodes(b, true) }
+
+func benchRoundNodes(b *testing.B, cpu bool) {
 	r := rand.New(rand.NewPCG(7, 8))
 	models := make([]string, 10)
 	for k := range models {
@@ -112,6 +123,9 @@ func BenchmarkRoundNodes(b *testing.B) {
 		for _, m := range models {
 			s.Nodes = append(s.Nodes, sched.Node{ID: fmt.Sprintf("%s-n%05d", m, n), Model: m, Devices: 8,
 				Site: fmt.Sprint("site-", n%4), Switch: fmt.Sprint("sw-", n%32)})
+			if cpu {
+				s.Nodes[len(s.Nodes)-1].CPU = int64(16000 * (n % 2))
+			}
 			s.Fleet[m] += 8
 		}
 	}
@@ -131,6 +145,9 @@ func BenchmarkRoundNodes(b *testing.B) {
 		}
 		s.Jobs = append(s.Jobs, sched.Job{ID: fmt.Sprint("j", i), Class: c.Name, Gang: g, Weight: 1, Team: teams[i%len(teams)],
 			TotalSteps: 1e12, RemainingSteps: 1e12})
+		if cpu && i < 500 {
+			s.Jobs[i].CPU = int64(8000 * g)
+		}
 	}
 	p, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
 	st := sched.NewRoundState(p, sched.RoundConfig{})
@@ -149,4 +166,13 @@ func BenchmarkRoundNodes(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(last.Runs)), "running")
+	if cpu {
+		multi := 0
+		for _, run := range last.Runs {
+			if len(run.Devices) > 8 {
+				multi += len(run.Devices)
+			}
+		}
+		b.ReportMetric(float64(multi), "multinode-devices")
+	}
 }
