@@ -51,7 +51,13 @@ type shares struct {
 	// goes early when aged, and gets only the room left after them.
 	out          []bool
 	outBy, outOn []string
+	// leftOut are the gangs fairShares left out of their chosen column
+	// (packLeftOut).
+	leftOut []fairOut
 }
+
+// fairOut is a gang (eff job) the teams' split left out of column col.
+type fairOut struct{ gang, col int }
 
 // isOut reports whether fairShares left share si out this round.
 func (sh *shares) isOut(si int) bool { return sh.out != nil && sh.out[si] }

@@ -382,11 +382,8 @@ func (c *cycle) pack(compat bool) {
 			continue
 		}
 		if !compat {
-			if h := c.held[i]; h != nil {
-				if p := indexOf(c.models, h.Model); p >= 0 && c.tput[i][p] > 0 && c.free.holdable(p, g, h.Devices) && c.gangFits(i, p, h.Devices) {
-					c.run[i] = placed{col: p, devs: c.holdGang(i, p, c.heldDevices(i)), wanted: -1, kept: true}
-					continue
-				}
+			if c.keepsHeld(i, -1) {
+				continue
 			}
 			if p, devs := c.fastest(i, k, 0); devs != nil {
 				c.run[i] = placed{col: p, devs: devs, wanted: k}
@@ -398,6 +395,46 @@ func (c *cycle) pack(compat bool) {
 			why = ReasonNoNodeRoom // the devices are free, its CPU or memory is not
 		}
 		c.setWait(i, Wait{Reason: why, Model: c.models[k], Free: most, Multi: c.topo.multi(k, g)})
+	}
+	if !compat {
+		c.packLeftOut()
+	}
+}
+
+// keepsHeld runs eff job i on the devices it holds, when they are of a
+// column other than skip where it may run, all free, and their nodes'
+// CPU and memory fit it; it reports whether it did.
+func (c *cycle) keepsHeld(i, skip int) bool {
+	h := c.held[i]
+	if h == nil {
+		return false
+	}
+	p := indexOf(c.models, h.Model)
+	if p < 0 || p == skip || c.tput[i][p] <= 0 || !c.free.holdable(p, c.eff.Jobs[i].Gang, h.Devices) || !c.gangFits(i, p, h.Devices) {
+		return false
+	}
+	c.run[i] = placed{col: p, devs: c.holdGang(i, p, c.heldDevices(i)), wanted: -1, kept: true}
+	return true
+}
+
+// packLeftOut gives each gang the teams' split left out of its chosen
+// model (fairShares), largest first, the room the chosen gangs left on
+// another model it may use, as pack's fallback does: the devices it holds
+// there, else the fastest with room; the others keep waiting outranked.
+// Run.Wanted names the model it was left out of when it moves.
+func (c *cycle) packLeftOut() {
+	if c.sh == nil || len(c.sh.leftOut) == 0 {
+		return
+	}
+	out := c.sh.leftOut
+	slices.SortStableFunc(out, func(a, b fairOut) int { return cmp.Compare(c.eff.Jobs[b.gang].Gang, c.eff.Jobs[a.gang].Gang) })
+	for _, o := range out {
+		if c.keepsHeld(o.gang, o.col) {
+			continue
+		}
+		if p, devs := c.fastest(o.gang, o.col, 0); devs != nil {
+			c.run[o.gang] = placed{col: p, devs: devs, wanted: o.col}
+		}
 	}
 }
 

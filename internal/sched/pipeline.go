@@ -18,7 +18,8 @@ type Run struct {
 	// Nodes may be shared between runs.
 	Nodes []string
 	// Wanted is the model the policy chose when the job runs on another
-	// (no node of Wanted had room); "" otherwise.
+	// (no node of Wanted had room, or the teams' split left it out
+	// there); "" otherwise.
 	Wanted string
 	// Kept is set when the job keeps the devices it held.
 	Kept bool

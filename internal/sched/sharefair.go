@@ -397,8 +397,9 @@ func (fm *fairModel) aheadOf(own string) string {
 }
 
 // settleFair applies a model's outcome: an admitted share holding nothing
-// is owed room; a gang left out waits outranked; a share left out only
-// gets the room left after the gangs.
+// is owed room; a gang left out waits outranked unless another model has
+// room after the chosen gangs (packLeftOut); a share left out only gets
+// the room left after the gangs.
 func (c *cycle) settleFair(fm *fairModel, us []*fairUnit) {
 	sh := c.sh
 	for _, u := range us {
@@ -414,6 +415,7 @@ func (c *cycle) settleFair(fm *fairModel, us []*fairUnit) {
 		if u.gang >= 0 {
 			c.chosen[u.gang] = 0
 			c.setWait(u.gang, Wait{Reason: ReasonOutranked, Model: fm.m, By: fm.aheadOf(c.unitTeam(u))})
+			sh.leftOut = append(sh.leftOut, fairOut{gang: u.gang, col: indexOf(c.models, fm.m)})
 			continue
 		}
 		if sh.out == nil {

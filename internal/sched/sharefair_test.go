@@ -265,3 +265,51 @@ func TestShareTeamWeightsRandomInvariants(t *testing.T) {
 		t.Error("no job waited outranked by another team: the teams' weights never decided")
 	}
 }
+
+// A gang the teams' split leaves out of a model takes room left on
+// another model it may use: team a floods model m (4 devices) with half
+// shares that may use only m, team b has three 2-device gangs; m is split
+// evenly, so one b gang a round is left out of m — and runs on n (slower,
+// 4 devices, 2 of them left by the gang the policy put there), its
+// Run.Wanted m, instead of waiting outranked beside two free devices.
+// Every round all three b gangs run and a keeps its half of m.
+func TestFairLeftOutGangFallsBack(t *testing.T) {
+	tp := table(t, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "m", StepsPerSecond: 2}, sched.ThroughputEntry{Class: "c", Gang: 1, Model: "n", StepsPerSecond: 1},
+		sched.ThroughputEntry{Class: "c", Gang: 2, Model: "m", StepsPerSecond: 4}, sched.ThroughputEntry{Class: "c", Gang: 2, Model: "n", StepsPerSecond: 2})
+	var jobs []sched.Job
+	for i := range 8 {
+		j := shareJob(fmt.Sprintf("a%d", i), 500)
+		j.Team, j.Allowed = "a", []string{"m"}
+		jobs = append(jobs, j)
+	}
+	for i := range 3 {
+		g := job(fmt.Sprintf("b%d", i), "c", 2)
+		g.Team, g.Arrival = "b", 1
+		jobs = append(jobs, g)
+	}
+	s := &sched.Snapshot{Fleet: map[string]int{"m": 4, "n": 4}, Jobs: jobs, Teams: []sched.Team{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}}
+	pol, _ := sched.PolicyByName(sched.LASHetero, sched.Options{})
+	st := sched.NewRoundState(pol, sched.RoundConfig{Sharer: sharer(t, share.Granary)})
+	_, ps := floodRounds(t, st, s, tp, 6)
+	fellBack := 0
+	for r, p := range ps {
+		gangs, aOnM := 0, 0
+		for _, run := range p.Runs {
+			switch {
+			case run.Milli > 0 && run.Model == "m":
+				aOnM += int(run.Milli)
+			case run.Milli == 0:
+				gangs++
+				if run.Wanted == "m" && run.Model == "n" {
+					fellBack++
+				}
+			}
+		}
+		if gangs != 3 || aOnM != 2000 {
+			t.Errorf("round %d: %d b gangs run, a has %d milli of m: want 3 and 2000; runs %+v waiting %+v", r, gangs, aOnM, p.Runs, p.Waiting)
+		}
+	}
+	if fellBack == 0 {
+		t.Error("no gang left out of m ran on n")
+	}
+}
