@@ -384,6 +384,9 @@ func (p *Planner) Plan(in Input) (Plan, error) {
 		case r.Wanted != "" && r.Milli > 0:
 			out.Why[j.ID] = Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, where no device had %d milli free this round",
 				names.of(r.Model), ratio(tputOn(row, models, r.Model)/tputOn(row, models, r.Wanted)), names.of(r.Wanted), r.Milli)}
+		case r.Wanted != "" && r.TeamTurn:
+			out.Why[j.ID] = Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, whose devices the teams' turns give to other teams this round",
+				names.of(r.Model), ratio(pl.StepsPerSecond/tputOn(row, models, r.Wanted)), names.of(r.Wanted))}
 		case r.Wanted != "":
 			out.Why[j.ID] = Explanation{CodePlacedAlternative, fmt.Sprintf("placed on %s: %s its throughput on %s, where no node had %d devices free this round",
 				names.of(r.Model), ratio(pl.StepsPerSecond/tputOn(row, models, r.Wanted)), names.of(r.Wanted), j.Gang)}

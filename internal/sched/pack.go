@@ -433,7 +433,7 @@ func (c *cycle) packLeftOut() {
 			continue
 		}
 		if p, devs := c.fastest(o.gang, o.col, 0); devs != nil {
-			c.run[o.gang] = placed{col: p, devs: devs, wanted: o.col}
+			c.run[o.gang] = placed{col: p, devs: devs, wanted: o.col, turn: true}
 		}
 	}
 }

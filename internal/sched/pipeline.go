@@ -21,6 +21,10 @@ type Run struct {
 	// (no node of Wanted had room, or the teams' split left it out
 	// there); "" otherwise.
 	Wanted string
+	// TeamTurn is set with Wanted when the teams' split (fairShares) gave
+	// Wanted's room to other teams' jobs this round, rather than no node of
+	// Wanted having room.
+	TeamTurn bool
 	// Kept is set when the job keeps the devices it held.
 	Kept bool
 	// With is the job sharing Devices with this one this round (space
@@ -105,6 +109,7 @@ type placed struct {
 	devs   []int
 	wanted int // column the policy chose when placed elsewhere, -1
 	kept   bool
+	turn   bool // left out of wanted by the teams' split (Run.TeamTurn)
 }
 
 // Next runs one round of the placement pipeline at s.Now. The live loop
@@ -375,7 +380,7 @@ func (c *cycle) placement(st *RoundState, cols []int) Placement {
 		}
 		r := Run{Job: c.eff.Jobs[i].ID, Model: c.models[p.col], Devices: p.devs, Kept: p.kept}
 		if p.wanted >= 0 {
-			r.Wanted = c.models[p.wanted]
+			r.Wanted, r.TeamTurn = c.models[p.wanted], p.turn
 		}
 		if q := st.pairs.partnerOf(i); q >= 0 {
 			r.With = c.eff.Jobs[q].ID

@@ -300,7 +300,7 @@ func TestFairLeftOutGangFallsBack(t *testing.T) {
 				aOnM += int(run.Milli)
 			case run.Milli == 0:
 				gangs++
-				if run.Wanted == "m" && run.Model == "n" {
+				if run.Wanted == "m" && run.Model == "n" && run.TeamTurn {
 					fellBack++
 				}
 			}
