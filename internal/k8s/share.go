@@ -1,9 +1,13 @@
 package k8s
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -91,8 +95,7 @@ func (s ShareNames) Requests(milli, memMiB int64) corev1.ResourceList {
 	if s.Count != "" {
 		rl[s.Count] = *resource.NewQuantity(1, resource.DecimalSI)
 	}
-	cores := min((milli*s.CoresPerDevice+999)/1000, s.CoresPerDevice-1)
-	rl[s.Cores] = *resource.NewQuantity(max(cores, 1), resource.DecimalSI)
+	rl[s.Cores] = *resource.NewQuantity(s.CoreUnits(milli), resource.DecimalSI)
 	if memMiB > 0 {
 		if s.MemoryUnitMiB == 0 {
 			rl[s.Memory] = *resource.NewQuantity(memMiB<<20, resource.BinarySI)
@@ -101,6 +104,13 @@ func (s ShareNames) Requests(milli, memMiB int64) corev1.ResourceList {
 		}
 	}
 	return rl
+}
+
+// CoreUnits is a share of milli thousandths of a device in the layer's
+// compute units: rounded up, at least 1 and below a whole device (999
+// milli is 99 %).
+func (s ShareNames) CoreUnits(milli int64) int64 {
+	return max(min((milli*s.CoresPerDevice+999)/1000, s.CoresPerDevice-1), 1)
 }
 
 // PairLabel marks the pod of a job that shares its one device with
@@ -209,4 +219,232 @@ func ParseShare(req corev1.ResourceList) (sh Share, found bool, err error) {
 		return sh, true, nil
 	}
 	return sh, false, nil
+}
+
+// HAMi's NVIDIA device protocol (HAMi's docs, developers/protocol.md, and
+// pkg/device/nvidia): the device plugin registers a node's GPUs in the
+// node annotation HAMiNVIDIARegister; the scheduler tells it which GPU a
+// pod gets through the pod annotations below, and the plugin, on
+// Allocate, takes the pod pending on its node with HAMiBindPhase
+// "allocating" and reads HAMiToAllocate.
+const (
+	HAMiNVIDIARegister = "hami.io/node-nvidia-register"
+	HAMiNode           = "hami.io/vgpu-node"
+	HAMiTime           = "hami.io/vgpu-time"
+	HAMiBindTime       = "hami.io/bind-time"
+	HAMiBindPhase      = "hami.io/bind-phase"
+	HAMiToAllocate     = "hami.io/vgpu-devices-to-allocate"
+	HAMiAllocated      = "hami.io/vgpu-devices-allocated"
+	// HAMiAllocating is HAMiBindPhase of a pod the plugin has yet to
+	// allocate (it writes "success" or "failed" after).
+	HAMiAllocating = "allocating"
+	// hamiNVIDIAType is the device type of an NVIDIA GPU in a pod's
+	// device annotations.
+	hamiNVIDIAType = "NVIDIA"
+)
+
+// HAMiDevice is one GPU of a node's HAMiNVIDIARegister annotation.
+type HAMiDevice struct {
+	UUID      string
+	Count     int64 // how many vGPUs the device may be split into
+	MemoryMiB int64
+	Cores     int64 // compute, 100 a device
+	Type      string
+	Numa      int64
+	Healthy   bool
+	Index     int64  // NVML index when the annotation gives it, else -1
+	Mode      string // "hami-core", "mig", "mps"; "" when not given
+}
+
+// hamiRegisterEntry is one device of the JSON form of the register
+// annotation (HAMi's DeviceInfo: fields left out when zero).
+type hamiRegisterEntry struct {
+	ID      string `json:"id"`
+	Index   *int64 `json:"index"`
+	Count   int64  `json:"count"`
+	Devmem  int64  `json:"devmem"`
+	Devcore int64  `json:"devcore"`
+	Type    string `json:"type"`
+	Numa    int64  `json:"numa"`
+	Mode    string `json:"mode"`
+	Health  bool   `json:"health"`
+}
+
+// ParseHAMiRegister reads a HAMiNVIDIARegister annotation, in either form
+// HAMi's device plugin writes: JSON (a list of {"id", "index", "count",
+// "devmem", "devcore", "type", "numa", "mode", "health"}; newer HAMi) or
+// the older "UUID,count,memMiB,cores,type,numa,healthy[,index,mode]:"
+// repeated. The devices are in the annotation's order (the plugin's, NVML
+// index order). A malformed annotation is an error, never a panic.
+func ParseHAMiRegister(s string) ([]HAMiDevice, error) {
+	s = strings.TrimSpace(s)
+	var out []HAMiDevice
+	var err error
+	if strings.HasPrefix(s, "[") {
+		out, err = parseHAMiJSON(s)
+	} else {
+		out, err = parseHAMiLegacy(s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no device")
+	}
+	return out, nil
+}
+
+func parseHAMiJSON(s string) ([]HAMiDevice, error) {
+	var es []*hamiRegisterEntry
+	if err := json.Unmarshal([]byte(s), &es); err != nil {
+		return nil, fmt.Errorf("not a JSON list of devices: %v", err)
+	}
+	out := make([]HAMiDevice, 0, len(es))
+	for i, e := range es {
+		if e == nil || e.ID == "" {
+			return nil, fmt.Errorf("device %d has no id", i)
+		}
+		d := HAMiDevice{UUID: e.ID, Count: e.Count, MemoryMiB: e.Devmem, Cores: e.Devcore, Type: e.Type, Numa: e.Numa, Healthy: e.Health, Index: -1, Mode: e.Mode}
+		if e.Index != nil {
+			d.Index = *e.Index
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func parseHAMiLegacy(s string) ([]HAMiDevice, error) {
+	var out []HAMiDevice
+	for i, seg := range strings.Split(s, ":") {
+		if seg == "" {
+			continue
+		}
+		f := strings.Split(seg, ",")
+		if len(f) != 7 && len(f) != 9 {
+			return nil, fmt.Errorf("entry %d (%q): %d fields, want UUID,count,memMiB,cores,type,numa,healthy[,index,mode]", i, seg, len(f))
+		}
+		if f[0] == "" {
+			return nil, fmt.Errorf("entry %d (%q) has no UUID", i, seg)
+		}
+		d := HAMiDevice{UUID: f[0], Type: f[4], Index: -1}
+		var err error
+		for _, n := range []struct {
+			dst   *int64
+			field string
+			v     string
+		}{{&d.Count, "count", f[1]}, {&d.MemoryMiB, "memory", f[2]}, {&d.Cores, "cores", f[3]}, {&d.Numa, "numa", f[5]}} {
+			if *n.dst, err = strconv.ParseInt(n.v, 10, 64); err != nil {
+				return nil, fmt.Errorf("entry %d (%q): %s %q is not a whole number", i, seg, n.field, n.v)
+			}
+		}
+		if d.Healthy, err = strconv.ParseBool(f[6]); err != nil {
+			return nil, fmt.Errorf("entry %d (%q): healthy %q is not true or false", i, seg, f[6])
+		}
+		if len(f) == 9 {
+			if d.Index, err = strconv.ParseInt(f[7], 10, 64); err != nil || d.Index < 0 {
+				return nil, fmt.Errorf("entry %d (%q): index %q is not a whole number", i, seg, f[7])
+			}
+			d.Mode = f[8]
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// DeviceIndex is the index i of a device serial node:model:i (the ledger
+// serials of nodes synced from the cluster): the i-th device of model on
+// node. ok is false for a serial of another form.
+func DeviceIndex(serial, node, model string) (int, bool) {
+	rest, ok := strings.CutPrefix(serial, node+":"+model+":")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest)
+	if err != nil || i < 0 || strconv.Itoa(i) != rest {
+		return 0, false
+	}
+	return i, true
+}
+
+// HAMiDeviceOf is the GPU of HAMi's register on node that the ledger's
+// device serial (of a catalog model of vendor) stands for: Granary's
+// device i of a model on a node is the i-th device the node's
+// HAMiNVIDIARegister annotation lists. A node runs one NVIDIA model, so i
+// counts the node's GPUs, in the order the device plugin registers them
+// (NVML index order). It is nil with no error when there is nothing to
+// tell HAMi: another vendor than NVIDIA, or a node without the annotation
+// (no HAMi). A malformed annotation, a serial of another form or an
+// annotation listing fewer devices than i+1 is an error naming the node,
+// the device and the annotation.
+func HAMiDeviceOf(node *corev1.Node, vendor, model, serial string) (*HAMiDevice, error) {
+	if vendor != hamiNVIDIAType || node == nil {
+		return nil, nil
+	}
+	reg, ok := node.Annotations[HAMiNVIDIARegister]
+	if !ok {
+		return nil, nil
+	}
+	devs, err := ParseHAMiRegister(reg)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: annotation %s cannot be read (%v), so HAMi cannot be told which GPU device %s is", node.Name, HAMiNVIDIARegister, err, serial)
+	}
+	i, ok := DeviceIndex(serial, node.Name, model)
+	if !ok {
+		return nil, fmt.Errorf("node %s: device %s is not of the form %s:%s:<index>, so it has no place in annotation %s", node.Name, serial, node.Name, model, HAMiNVIDIARegister)
+	}
+	if i >= len(devs) {
+		return nil, fmt.Errorf("node %s: device %s is GPU %d of the node, but annotation %s lists %d GPUs (%s)", node.Name, serial, i, HAMiNVIDIARegister, len(devs), hamiUUIDs(devs))
+	}
+	d := devs[i]
+	return &d, nil
+}
+
+func hamiUUIDs(devs []HAMiDevice) string {
+	ids := make([]string, len(devs))
+	for i, d := range devs {
+		ids[i] = d.UUID
+	}
+	return strings.Join(ids, ", ")
+}
+
+// Annotations are the pod annotations that tell HAMi's device plugin to
+// give pod's container (an index into pod.Spec.Containers) this GPU with
+// memMiB MiB of its memory (0: the whole device's, as HAMi gives a vGPU
+// asking for none) and cores % of its compute (0: not capped), the pod
+// bound to node at now. The device lists hold one entry per container,
+// init containers first, as HAMi's scheduler writes them:
+// "UUID,NVIDIA,memMiB,cores:" for the container, "" for the others, each
+// ended by ";".
+func (d HAMiDevice) Annotations(pod *corev1.Pod, container int, node string, memMiB, cores int64, now time.Time) map[string]string {
+	if memMiB <= 0 {
+		memMiB = d.MemoryMiB
+	}
+	var b strings.Builder
+	at := len(pod.Spec.InitContainers) + container
+	for i := range len(pod.Spec.InitContainers) + len(pod.Spec.Containers) {
+		if i == at {
+			fmt.Fprintf(&b, "%s,%s,%d,%d:", d.UUID, hamiNVIDIAType, memMiB, cores)
+		}
+		b.WriteString(";")
+	}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	return map[string]string{
+		HAMiNode: node, HAMiTime: ts, HAMiBindTime: ts, HAMiBindPhase: HAMiAllocating,
+		HAMiToAllocate: b.String(), HAMiAllocated: b.String(),
+	}
+}
+
+// ShareContainer is the index of the first of pod's containers asking for
+// the share's names (its count, cores or memory), 0 when none does.
+func ShareContainer(pod *corev1.Pod, s ShareNames) int {
+	for i, c := range pod.Spec.Containers {
+		for _, r := range []corev1.ResourceName{s.Count, s.Cores, s.Memory} {
+			_, req := c.Resources.Requests[r]
+			_, lim := c.Resources.Limits[r]
+			if r != "" && (req || lim) {
+				return i
+			}
+		}
+	}
+	return 0
 }

@@ -1,8 +1,11 @@
 package k8s
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -164,4 +167,127 @@ func TestNodeWithShareNames(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The two forms HAMi's device plugin registers a node's GPUs in: the
+// protocol document's (7 fields a device), the 9-field one with index and
+// mode, and JSON (newer HAMi, fields left out when zero) — each read to
+// the same devices in order.
+func TestParseHAMiRegister(t *testing.T) {
+	legacy := "GPU-00552014-5c87-89ac-b1a6-7b53aa24b0ec,10,32768,100,NVIDIA-Tesla V100-PCIE-32GB,0,true:" +
+		"GPU-0fc3eda5-e98b-a25b-5b0d-cf5c855d1448,10,32768,100,NVIDIA-Tesla V100-PCIE-32GB,0,true:"
+	nine := "GPU-a,10,81559,100,NVIDIA-H800,0,true,0,hami-core:GPU-b,10,81559,100,NVIDIA-H800,1,false,1,mig:"
+	js := `[{"id":"GPU-a","count":10,"devmem":81559,"devcore":100,"type":"NVIDIA-H800","mode":"hami-core","health":true},` +
+		`{"id":"GPU-b","index":1,"count":10,"devmem":81559,"devcore":100,"type":"NVIDIA-H800","numa":1,"mode":"mig"}]`
+	for _, tc := range []struct {
+		in   string
+		want []HAMiDevice
+	}{
+		{legacy, []HAMiDevice{
+			{UUID: "GPU-00552014-5c87-89ac-b1a6-7b53aa24b0ec", Count: 10, MemoryMiB: 32768, Cores: 100, Type: "NVIDIA-Tesla V100-PCIE-32GB", Healthy: true, Index: -1},
+			{UUID: "GPU-0fc3eda5-e98b-a25b-5b0d-cf5c855d1448", Count: 10, MemoryMiB: 32768, Cores: 100, Type: "NVIDIA-Tesla V100-PCIE-32GB", Healthy: true, Index: -1}}},
+		{nine, []HAMiDevice{
+			{UUID: "GPU-a", Count: 10, MemoryMiB: 81559, Cores: 100, Type: "NVIDIA-H800", Healthy: true, Index: 0, Mode: "hami-core"},
+			{UUID: "GPU-b", Count: 10, MemoryMiB: 81559, Cores: 100, Type: "NVIDIA-H800", Numa: 1, Index: 1, Mode: "mig"}}},
+		{js, []HAMiDevice{
+			{UUID: "GPU-a", Count: 10, MemoryMiB: 81559, Cores: 100, Type: "NVIDIA-H800", Healthy: true, Index: -1, Mode: "hami-core"},
+			{UUID: "GPU-b", Count: 10, MemoryMiB: 81559, Cores: 100, Type: "NVIDIA-H800", Numa: 1, Index: 1, Mode: "mig"}}},
+	} {
+		got, err := ParseHAMiRegister(tc.in)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%q:\n got %+v\nwant %+v", tc.in, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", ":", "[]", "null", "[null]", `[{"count":1}]`, "GPU-a,10,x,100,T,0,true:", "GPU-a,10,1,100,T,0:",
+		"GPU-a,10,1,100,T,0,maybe:", ",10,1,100,T,0,true:", "GPU-a,10,1,100,T,0,true,-1,hami-core:", `[{"id":"GPU-a","devmem":"80GB"}]`} {
+		if _, err := ParseHAMiRegister(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// Granary's device i of a model on a node is the node's i-th registered
+// GPU; a node without the register (no HAMi) or another vendor is nothing
+// to tell; a register with too few GPUs, or a serial of another form, is
+// an error naming node, device and annotation.
+func TestHAMiDeviceOf(t *testing.T) {
+	node := &corev1.Node{}
+	node.Name = "h800-0"
+	node.Annotations = map[string]string{HAMiNVIDIARegister: "GPU-a,10,81559,100,NVIDIA-H800,0,true:GPU-b,10,81559,100,NVIDIA-H800,0,true:"}
+	d, err := HAMiDeviceOf(node, "NVIDIA", "h800-sxm5-80gb", "h800-0:h800-sxm5-80gb:1")
+	if err != nil || d == nil || d.UUID != "GPU-b" {
+		t.Fatalf("device 1: %+v, %v; want GPU-b", d, err)
+	}
+	for _, tc := range []struct{ serial, want string }{
+		{"h800-0:h800-sxm5-80gb:2", "h800-0: device h800-0:h800-sxm5-80gb:2 is GPU 2 of the node, but annotation hami.io/node-nvidia-register lists 2 GPUs (GPU-a, GPU-b)"},
+		{"h800-0:h800-sxm5-80gb:01", "not of the form h800-0:h800-sxm5-80gb:<index>"},
+		{"other:h800-sxm5-80gb:0", "not of the form"},
+		{"serial-123", "not of the form"},
+	} {
+		if _, err := HAMiDeviceOf(node, "NVIDIA", "h800-sxm5-80gb", tc.serial); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.serial, err, tc.want)
+		}
+	}
+	if d, err := HAMiDeviceOf(node, "AMD", "mi300x", "h800-0:mi300x:0"); d != nil || err != nil {
+		t.Errorf("AMD: %+v, %v; want nothing", d, err)
+	}
+	delete(node.Annotations, HAMiNVIDIARegister)
+	if d, err := HAMiDeviceOf(node, "NVIDIA", "h800-sxm5-80gb", "h800-0:h800-sxm5-80gb:1"); d != nil || err != nil {
+		t.Errorf("no register: %+v, %v; want nothing", d, err)
+	}
+	node.Annotations = map[string]string{HAMiNVIDIARegister: "garbage"}
+	if _, err := HAMiDeviceOf(node, "NVIDIA", "h800-sxm5-80gb", "h800-0:h800-sxm5-80gb:0"); err == nil || !strings.Contains(err.Error(), "cannot be read") {
+		t.Errorf("garbage: %v", err)
+	}
+}
+
+// The pod annotations: one device list entry per container, init
+// containers first, the device on the share's container; the whole
+// device's memory when the share asks for none.
+func TestHAMiAnnotations(t *testing.T) {
+	d := HAMiDevice{UUID: "GPU-b", MemoryMiB: 81559}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "fetch"}},
+		Containers: []corev1.Container{{Name: "sidecar"}, {Name: "trainer", Resources: corev1.ResourceRequirements{Limits: rl(map[string]string{"nvidia.com/gpucores": "25"})}}}}}
+	names, _ := ShareOf("NVIDIA", "h800-sxm5-80gb")
+	c := ShareContainer(pod, names)
+	if c != 1 {
+		t.Fatalf("share container %d, want 1", c)
+	}
+	now := time.Unix(1716199325, 0)
+	got := d.Annotations(pod, c, "h800-0", 20480, 25, now)
+	want := map[string]string{HAMiNode: "h800-0", HAMiTime: "1716199325", HAMiBindTime: "1716199325", HAMiBindPhase: "allocating",
+		HAMiToAllocate: ";;GPU-b,NVIDIA,20480,25:;", HAMiAllocated: ";;GPU-b,NVIDIA,20480,25:;"}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	one := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}
+	if got := d.Annotations(one, 0, "h800-0", 0, 0, now)[HAMiToAllocate]; got != "GPU-b,NVIDIA,81559,0:;" {
+		t.Errorf("no memory, no cap: %q", got)
+	}
+}
+
+// Nothing a node annotation may hold makes the parser panic, and what it
+// accepts has a UUID for every device.
+func FuzzParseHAMiRegister(f *testing.F) {
+	for _, s := range []string{"GPU-a,10,32768,100,NVIDIA-Tesla V100,0,true:", "GPU-a,10,81559,100,NVIDIA-H800,0,true,0,hami-core:",
+		`[{"id":"GPU-a","count":10,"devmem":81559,"devcore":100,"type":"NVIDIA-H800","health":true}]`, "[null]", ":::", ",,,,,,:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		devs, err := ParseHAMiRegister(s)
+		if err != nil {
+			return
+		}
+		if len(devs) == 0 {
+			t.Fatalf("%q: no device and no error", s)
+		}
+		for _, d := range devs {
+			if d.UUID == "" {
+				t.Fatalf("%q: a device without UUID: %+v", s, d)
+			}
+		}
+	})
 }

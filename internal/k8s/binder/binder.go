@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/granaryhq/granary/internal/control"
 	"github.com/granaryhq/granary/internal/jobs"
@@ -501,10 +502,6 @@ func (b *Backend) enactRun(ctx context.Context, g *gang, r control.Run, serialNo
 	}
 	pending = pending[:need]
 	// Assign pods to node slots, checking each fits.
-	type bind struct {
-		pod  *corev1.Pod
-		node string
-	}
 	var plan []bind
 	order := sortedKeys(slots)
 	var why string
@@ -527,7 +524,7 @@ func (b *Backend) enactRun(ctx context.Context, g *gang, r control.Run, serialNo
 			st.add(p)
 			taken[node] = append(taken[node], p)
 			slots[node]--
-			plan = append(plan, bind{p, node})
+			plan = append(plan, bind{pod: p, node: node})
 			placed = true
 			break
 		}
@@ -536,28 +533,86 @@ func (b *Backend) enactRun(ctx context.Context, g *gang, r control.Run, serialNo
 		}
 	}
 	if len(plan) < need {
-		// Undo the accounting; nothing is bound.
-		for node, ps := range taken {
-			st, _ := state(node)
-			for _, p := range ps {
-				for res, q := range podRequests(p) {
-					u := st.used[res]
-					u.Sub(q)
-					st.used[res] = u
-				}
-				st.pods--
-			}
-		}
+		b.undo(taken, state) // nothing is bound
 		msg := fmt.Sprintf("placed on %s (%s) but the pods do not fit there: %s", b.name(r.Model), strings.Join(order, ", "), why)
 		for _, p := range pending {
 			b.wait(ctx, p, msg)
 		}
 		return nil
 	}
+	if msg := b.tellHAMi(plan, r, state); msg != "" {
+		b.undo(taken, state)
+		for _, p := range pending {
+			b.wait(ctx, p, msg)
+		}
+		return nil
+	}
+	return b.bindAll(ctx, r, plan)
+}
+
+// bind is one pod of a gang to bind to a node, with the annotations the
+// Binding writes on it (HAMi's device assignment of a share).
+type bind struct {
+	pod         *corev1.Pod
+	node        string
+	annotations map[string]string
+}
+
+// tellHAMi gives each share's pod of plan the annotations that tell HAMi's
+// device plugin which GPU of its node the share is on (k8s.HAMiDeviceOf:
+// the placement's device), or says why it cannot be bound: the node's
+// HAMi register lists no GPU for that device. Pods of nodes without HAMi,
+// of other vendors and of whole devices get none.
+func (b *Backend) tellHAMi(plan []bind, r control.Run, state func(string) (*nodeState, error)) string {
+	if len(r.Devices) != 1 {
+		return "" // a share holds one device
+	}
+	for i, x := range plan {
+		req := resourcehelper.PodRequests(x.pod, resourcehelper.PodResourcesOptions{})
+		sh, found, err := k8s.ParseShare(req)
+		if !found || err != nil || sh.Names.Vendor != "NVIDIA" {
+			continue
+		}
+		st, err := state(x.node)
+		if err != nil {
+			return fmt.Sprintf("node %s: %v", x.node, err)
+		}
+		dev, err := k8s.HAMiDeviceOf(st.node, sh.Names.Vendor, r.Model, r.Devices[0])
+		if err != nil {
+			return fmt.Sprintf("placed on %s but not bound: %v", b.name(r.Model), err)
+		}
+		if dev == nil {
+			continue
+		}
+		c := k8s.ShareContainer(x.pod, sh.Names)
+		csh, _, _ := k8s.ParseShare(x.pod.Spec.Containers[c].Resources.Requests)
+		plan[i].annotations = dev.Annotations(x.pod, c, x.node, csh.MemoryMiB, sh.Names.CoreUnits(csh.Milli), b.now())
+	}
+	return ""
+}
+
+// undo takes the pods taken on each node back out of its state.
+func (b *Backend) undo(taken map[string][]*corev1.Pod, state func(string) (*nodeState, error)) {
+	for node, ps := range taken {
+		st, _ := state(node)
+		for _, p := range ps {
+			for res, q := range podRequests(p) {
+				u := st.used[res]
+				u.Sub(q)
+				st.used[res] = u
+			}
+			st.pods--
+		}
+	}
+}
+
+// bindAll binds the pods of plan, all or none: when one fails, those bound
+// go back to their controller.
+func (b *Backend) bindAll(ctx context.Context, r control.Run, plan []bind) error {
 	var done []*corev1.Pod
 	for _, x := range plan {
 		err := b.cfg.Client.CoreV1().Pods(x.pod.Namespace).Bind(ctx, &corev1.Binding{
-			ObjectMeta: metav1.ObjectMeta{Name: x.pod.Name, Namespace: x.pod.Namespace, UID: x.pod.UID},
+			ObjectMeta: metav1.ObjectMeta{Name: x.pod.Name, Namespace: x.pod.Namespace, UID: x.pod.UID, Annotations: x.annotations},
 			Target:     corev1.ObjectReference{Kind: "Node", Name: x.node},
 		}, metav1.CreateOptions{})
 		if err != nil {
@@ -567,6 +622,9 @@ func (b *Backend) enactRun(ctx context.Context, g *gang, r control.Run, serialNo
 		}
 		bc := x.pod.DeepCopy()
 		bc.Spec.NodeName = x.node
+		for k, v := range x.annotations {
+			metav1.SetMetaDataAnnotation(&bc.ObjectMeta, k, v)
+		}
 		done = append(done, bc)
 	}
 	b.assume(done) // counted on their nodes before the informer shows the bindings

@@ -25,7 +25,9 @@ import (
 // pods round after round. On a one-NPU Ascend node, where the table also
 // has a pair but Ascend has no sharing names, two such jobs are never
 // paired: one runs alone at a time (without jobctl.Pairable in the
-// planner's configuration they share the NPU).
+// planner's configuration they share the NPU). The H800 node's HAMi
+// register lists its GPU: both pods carry HAMi's assignment of it (half
+// the memory, cores 0: no cap).
 func TestPackedPairGranaryJobs(t *testing.T) {
 	env := k8stest.Start(t)
 	env.StartKwok(t)
@@ -38,6 +40,8 @@ func TestPackedPairGranaryJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// HAMi's device plugin registered the H800 (its older form).
+	annotateNode(t, env, "h800-0", k8s.HAMiNVIDIARegister, "GPU-f00d,10,81559,100,NVIDIA-NVIDIA H800,0,true:")
 	// resnet: 4 steps/s alone on an H800, 3 + 3 together; bert: 2 alone
 	// on a 910B3, 1.5 + 1.5 together (two classes: the packed LP groups
 	// jobs by class, whatever models they may use).
@@ -91,6 +95,8 @@ func TestPackedPairGranaryJobs(t *testing.T) {
 				return nil, fmt.Errorf("%s: label %s=%q, want %s's job %s", n, k8s.PairLabel, p.Labels[k8s.PairLabel], other, ids[other])
 			case gpu.Value() != 1 || mem.Value() != 40960 || cores:
 				return nil, fmt.Errorf("%s: requests %v, want nvidia.com/gpu 1, nvidia.com/gpumem 40960, no nvidia.com/gpucores", n, req)
+			case p.Annotations[k8s.HAMiToAllocate] != "GPU-f00d,NVIDIA,40960,0:;" || p.Annotations[k8s.HAMiNode] != "h800-0":
+				return nil, fmt.Errorf("%s: HAMi annotations %v, want GPU-f00d with 40960 MiB, no core cap, on h800-0", n, p.Annotations)
 			}
 		}
 		return out, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -61,6 +62,12 @@ type attempt struct {
 	// MemoryMiB (half the device's) and no compute share
 	// (k8s.ShareNames.PairRequests), labelled k8s.PairLabel.
 	With string
+	// HAMi is, for a share or a pair member on a node whose HAMi device
+	// plugin registered its GPUs, the GPU of the placement's device: the
+	// pod carries HAMi's device assignment (k8s.HAMiDevice.Annotations)
+	// made at Now.
+	HAMi *k8s.HAMiDevice
+	Now  time.Time
 }
 
 // podName is the name of one rank's pod in one attempt.
@@ -113,6 +120,9 @@ func buildPods(gj *granaryjob.GranaryJob, a attempt) ([]*corev1.Pod, error) {
 			for r, q := range names.PairRequests(a.MemoryMiB) {
 				setRequest(c, r, q)
 			}
+			if a.HAMi != nil { // half the memory, no compute cap
+				p.Annotations = with(p.Annotations, a.HAMi.Annotations(p, 0, node, a.MemoryMiB, 0, a.Now))
+			}
 		case a.Milli > 0:
 			names, ok := k8s.ShareOf(a.Vendor.Name, a.Model)
 			if !ok {
@@ -120,6 +130,9 @@ func buildPods(gj *granaryjob.GranaryJob, a attempt) ([]*corev1.Pod, error) {
 			}
 			for r, q := range names.Requests(a.Milli, a.MemoryMiB) {
 				setRequest(c, r, q)
+			}
+			if a.HAMi != nil {
+				p.Annotations = with(p.Annotations, a.HAMi.Annotations(p, 0, node, a.MemoryMiB, names.CoreUnits(a.Milli), a.Now))
 			}
 		default:
 			setRequest(c, a.Resource, *resource.NewQuantity(int64(gj.Spec.Gang.AcceleratorsPerPod), resource.DecimalSI))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -193,6 +194,16 @@ func (c *Controller) attempt(ctx context.Context, gj *granaryjob.GranaryJob, job
 	}
 	if job.Restarts > 0 && gj.Status.Model != pl.Model {
 		a.Previous = gj.Status.Model
+	}
+	if a.Milli > 0 || a.With != "" {
+		// A share of one device: HAMi's device plugin is told which GPU.
+		dev, err := k8s.HAMiDeviceOf(&n, v.Name, pl.Model, pl.Devices[0])
+		if err != nil {
+			msg := fmt.Sprintf("placed on %s, but its pod is not created: %v", c.name(pl.Model), err)
+			c.rec.Eventf(gj, nil, corev1.EventTypeWarning, "HAMiDevice", "CreatePods", "%s", msg)
+			return attempt{}, msg
+		}
+		a.HAMi, a.Now = dev, time.Now()
 	}
 	return a, ""
 }
