@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -71,6 +72,16 @@ func TestPackedPairGranaryJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// All four in the queue before the first round: a job placed alone
+	// keeps its whole-device pod when a partner joins it later.
+	k8stest.Eventually(t, time.Minute, func() error {
+		for _, n := range []string{"p", "q", "a", "b"} {
+			if c.get(t, n).Status.JobID == "" {
+				return fmt.Errorf("%s not submitted yet", n)
+			}
+		}
+		return nil
+	})
 	ids := map[string]string{} // GranaryJob → store job id
 	pairPods := func() (map[string]corev1.Pod, error) {
 		out := map[string]corev1.Pod{}
