@@ -55,3 +55,45 @@ func TestSharesLimitedByNodeCPU(t *testing.T) {
 		return nil
 	})
 }
+
+// TestGangsLimitedByNodeCPU: a whole-device GranaryJob asks for its
+// template's requests once per pod, and the loop places gangs against the
+// node's allocatable CPU (the H800 node: 8 GPUs, 64 cores). A gang of two
+// one-GPU pods of 40 cores each (80 on the one node that holds it) is
+// refused at the template's cpu requests; of two gangs of two 20-core pods
+// the first runs and the second waits no-node-room though 6 GPUs are free.
+// When only shares carried their template's requests, the 80-core gang was
+// admitted and the second 20-core gang placed past the node's CPU.
+func TestGangsLimitedByNodeCPU(t *testing.T) {
+	_, c := startOnPools(t, 1)
+	ctx := context.Background()
+	gang := func(name, cpu string) *granaryjob.GranaryJob {
+		gj := job(name, 2, 1, "NVIDIA")
+		gj.Spec.Template.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}
+		return gj
+	}
+	for _, gj := range []*granaryjob.GranaryJob{gang("g-big", "40"), gang("g-a", "20")} {
+		if err := c.c.Create(ctx, gj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.until(t, "g-big refused, g-a running", func() error {
+		if s := c.get(t, "g-big").Status; s.Reason != jobctl.CodeInvalid || !strings.Contains(s.Message, "the template's cpu requests") || !strings.Contains(s.Message, "80000") {
+			return fmt.Errorf("g-big: status %s %s %q, want invalid at the template's cpu requests naming 80000", s.Phase, s.Reason, s.Message)
+		}
+		return c.runningOn(t, "g-a", 2, "h800-", "nvidia.com/gpu", "nvcr.io/nvidia/pytorch:24.05-py3", 1)()
+	})
+	if err := c.c.Create(ctx, gang("g-b", "20")); err != nil {
+		t.Fatal(err)
+	}
+	c.until(t, "g-b waiting", func() error {
+		gj := c.get(t, "g-b")
+		if s := gj.Status; s.Phase != granaryjob.Pending || s.Reason != "no-node-room" || s.JobID == "" {
+			return fmt.Errorf("g-b: status %s %s %q, want pending no-node-room", s.Phase, s.Reason, s.Message)
+		}
+		if ps := c.livePods(t, gj); len(ps) != 0 {
+			return fmt.Errorf("g-b: %d pods of a waiting gang", len(ps))
+		}
+		return nil
+	})
+}

@@ -46,9 +46,13 @@ func jobSpec(gj *granaryjob.GranaryJob, m k8s.Mapping) (jobs.Spec, error) {
 	sp := jobs.Spec{Name: JobName(gj.Namespace, gj.Name), Team: s.Team, Class: s.Class, Model: s.Model,
 		Precision: s.Precision, Workload: s.Workload, Gang: int(s.Gang.Pods) * int(s.Gang.AcceleratorsPerPod),
 		TotalSteps: binder.UntilDone, DeviceMilli: s.Share.DeviceMilli, DeviceMemoryMiB: s.Share.DeviceMemoryMiB}
-	if sp.DeviceMilli != 0 && len(s.Template.Spec.Containers) > 0 {
+	if len(s.Template.Spec.Containers) > 0 {
+		// Every pod of the gang runs the template: the job asks for its
+		// requests once per pod (the scheduler counts a node hosting d of
+		// the gang's devices ⌈cpu × d / gang⌉, which is its pods' requests).
 		req := resourcehelper.PodRequests(&corev1.Pod{Spec: s.Template.Spec}, resourcehelper.PodResourcesOptions{})
-		sp.CPUMilli, sp.MemoryMiB = req.Cpu().MilliValue(), req.Memory().Value()>>20
+		pods := max(int64(s.Gang.Pods), 1)
+		sp.CPUMilli, sp.MemoryMiB = pods*req.Cpu().MilliValue(), pods*(req.Memory().Value()>>20)
 	}
 	if len(s.Variants) == 0 {
 		return sp, &specError{"spec.variants: a job needs a variant for at least one vendor"}
