@@ -94,19 +94,9 @@ func testNodeResources(t *testing.T, st inventory.Store) {
 		t.Errorf("nodes after filling in (-want +got):\n%s", diff)
 	}
 
-	f, ok := st.(interface {
-		InService(context.Context) ([]jobs.Device, error)
-	})
+	got, ok := inServiceFigures(t, ctx, st)
 	if !ok {
 		return
-	}
-	devs, err := f.InService(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][2]int64{}
-	for _, d := range devs {
-		got[d.Serial] = [2]int64{d.NodeCPUMilli, d.NodeMemoryMiB}
 	}
 	wantDevs := map[string][2]int64{"R-1": {112000, 2097152}, "R-2": {112000, 2097152}, "R-3": {48000, 524288}, "R-4": {64000, 262144}, "R-7": {48000, 524288}}
 	if diff := cmp.Diff(wantDevs, got); diff != "" {
@@ -215,11 +205,25 @@ func testReplaceNodeFigures(t *testing.T, st inventory.Store) {
 		t.Errorf("import of the old figure: %v, want refused", err)
 	}
 
+	got, ok := inServiceFigures(t, ctx, st)
+	if !ok {
+		return
+	}
+	if diff := cmp.Diff(map[string][2]int64{"K-1": {96000, 1048576}, "K-2": {48000, 524288}}, got); diff != "" {
+		t.Errorf("InService node figures (-want +got):\n%s", diff)
+	}
+}
+
+// inServiceFigures is each in-service device's node CPU and memory as the
+// live loop reads them (InService), by serial; false when st has no
+// InService.
+func inServiceFigures(t *testing.T, ctx context.Context, st inventory.Store) (map[string][2]int64, bool) {
+	t.Helper()
 	f, ok := st.(interface {
 		InService(context.Context) ([]jobs.Device, error)
 	})
 	if !ok {
-		return
+		return nil, false
 	}
 	devs, err := f.InService(ctx)
 	if err != nil {
@@ -229,7 +233,5 @@ func testReplaceNodeFigures(t *testing.T, st inventory.Store) {
 	for _, d := range devs {
 		got[d.Serial] = [2]int64{d.NodeCPUMilli, d.NodeMemoryMiB}
 	}
-	if diff := cmp.Diff(map[string][2]int64{"K-1": {96000, 1048576}, "K-2": {48000, 524288}}, got); diff != "" {
-		t.Errorf("InService node figures (-want +got):\n%s", diff)
-	}
+	return got, true
 }
