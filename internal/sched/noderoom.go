@@ -1,6 +1,9 @@
 package sched
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+)
 
 // A job's CPU (milli-cores) and memory (MiB) on its nodes — Job.CPU and
 // Job.Mem, the job spec's cpu_milli and memory_mib — are what the whole job
@@ -232,7 +235,7 @@ func (c *cycle) roomy(i, k, gang int, span bool) []int {
 	if total+most < gang {
 		return nil
 	}
-	sort.SliceStable(groups, func(a, b int) bool { return whole[groups[a]] > whole[groups[b]] })
+	slices.SortStableFunc(groups, func(a, b int) int { return cmp.Compare(whole[b], whole[a]) })
 	return c.takeRoomy(j, k, groups, gang)
 }
 
